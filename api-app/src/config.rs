@@ -1,0 +1,249 @@
+//! api-app's settings, parsed once at start-up from the environment and handed down typed.
+
+use std::fmt;
+
+use platform::config::{self, ConfigError, RawServer, ServerSettings};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
+pub const DEFAULT_PORT: u16 = 8080;
+/// The default ceiling on stored tasks.
+pub const DEFAULT_MAX_TASKS: usize = 10_000;
+/// The variables that carry secrets; they reach the pod from a Kubernetes Secret through `envFrom`.
+pub const SECRET_VARS: [&str; 2] = ["API_KEY", "API_KEY_PREVIOUS"];
+/// Longest accepted API key, so a hostile header cannot make comparison expensive.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// Exactly the variables api-app reads. Every field is a string so that parsing, and the error that
+/// names a bad variable, happens in one place.
+#[derive(Deserialize, Default)]
+struct RawConfig {
+    host: Option<String>,
+    port: Option<String>,
+    app_env: Option<String>,
+    log_format: Option<String>,
+    rust_log: Option<String>,
+    shutdown_timeout_secs: Option<String>,
+    shutdown_drain_secs: Option<String>,
+    workers: Option<String>,
+    max_tasks: Option<String>,
+    api_key: Option<String>,
+    api_key_previous: Option<String>,
+    /// The pod name in Kubernetes; shown by `GET /api` so a rollout is visible.
+    hostname: Option<String>,
+}
+
+/// Typed settings for api-app.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub max_tasks: usize,
+    pub api_keys: ApiKeys,
+    pub hostname: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads settings from explicit pairs; tests use this instead of mutating the process environment.
+    pub fn from_vars<I>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let raw: RawConfig = config::read_vars(vars)?;
+        let server = ServerSettings::parse(
+            RawServer {
+                host: raw.host.as_deref(),
+                port: raw.port.as_deref(),
+                app_env: raw.app_env.as_deref(),
+                log_format: raw.log_format.as_deref(),
+                rust_log: raw.rust_log.as_deref(),
+                shutdown_timeout_secs: raw.shutdown_timeout_secs.as_deref(),
+                shutdown_drain_secs: raw.shutdown_drain_secs.as_deref(),
+                workers: raw.workers.as_deref(),
+            },
+            DEFAULT_PORT,
+        )?;
+        let max_tasks = config::parse_bounded(
+            "MAX_TASKS",
+            raw.max_tasks.as_deref(),
+            DEFAULT_MAX_TASKS,
+            1..=10_000_000,
+        )?;
+        let current = ApiKey::parse("API_KEY", raw.api_key)?;
+        let previous = ApiKey::parse("API_KEY_PREVIOUS", raw.api_key_previous)?;
+        if current.is_none() && previous.is_some() {
+            return Err(ConfigError::Missing {
+                var: "API_KEY",
+                why: "when API_KEY_PREVIOUS is set",
+            });
+        }
+        if current.is_none() && server.app_env == platform::config::AppEnv::Prod {
+            return Err(ConfigError::Missing {
+                var: "API_KEY",
+                why: "when APP_ENV=prod",
+            });
+        }
+        Ok(Self {
+            server,
+            max_tasks,
+            api_keys: ApiKeys { current, previous },
+            hostname: raw.hostname.filter(|h| !h.trim().is_empty()),
+        })
+    }
+}
+
+/// Every environment variable api-app reads. The contract tests check manifests against this list.
+pub fn env_var_names() -> Vec<String> {
+    config::env_var_names::<RawConfig>()
+}
+
+/// One API key. Its `Debug` is redacted, and it is compared in constant time.
+#[derive(Clone)]
+pub struct ApiKey(SecretString);
+
+impl ApiKey {
+    fn parse(var: &'static str, raw: Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(raw) = raw.filter(|k| !k.is_empty()) else {
+            return Ok(None);
+        };
+        if raw.trim() != raw || raw.len() < 16 || raw.len() > MAX_KEY_LEN || !raw.is_ascii() {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!(
+                    "must be 16-{MAX_KEY_LEN} ASCII characters with no surrounding spaces"
+                ),
+            });
+        }
+        Ok(Some(Self(SecretString::from(raw))))
+    }
+
+    /// True when `presented` equals this key. The time taken depends only on the lengths.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        self.0.expose_secret().as_bytes().ct_eq(presented).into()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+/// The keys the protected endpoints accept: the current one and, during a rotation, the previous one.
+#[derive(Debug, Clone)]
+pub struct ApiKeys {
+    current: Option<ApiKey>,
+    previous: Option<ApiKey>,
+}
+
+/// What an authentication attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    Accepted,
+    Rejected,
+    /// No key is configured: the protected endpoints answer 503 and are never open.
+    NotConfigured,
+}
+
+impl ApiKeys {
+    /// Checks a presented key against both configured keys. Both comparisons always run, so timing
+    /// does not reveal which key matched.
+    pub fn check(&self, presented: Option<&[u8]>) -> KeyCheck {
+        let Some(current) = &self.current else {
+            return KeyCheck::NotConfigured;
+        };
+        let Some(presented) = presented else {
+            return KeyCheck::Rejected;
+        };
+        let matches_current = current.matches(presented);
+        let matches_previous = self.previous.as_ref().is_some_and(|k| k.matches(presented));
+        if matches_current | matches_previous {
+            KeyCheck::Accepted
+        } else {
+            KeyCheck::Rejected
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.current.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const KEY: &str = "current-key-0123456789";
+    const OLD: &str = "previous-key-0123456789";
+
+    #[test]
+    fn prod_refuses_to_start_without_a_key() {
+        let err = Config::from_vars(vars(&[("APP_ENV", "prod")])).unwrap_err();
+        assert!(err.to_string().contains("API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn local_starts_without_a_key_but_reports_not_configured() {
+        let cfg = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            cfg.api_keys.check(Some(b"anything-at-all")),
+            KeyCheck::NotConfigured
+        );
+    }
+
+    #[test]
+    fn current_and_previous_keys_are_both_accepted() {
+        let cfg =
+            Config::from_vars(vars(&[("API_KEY", KEY), ("API_KEY_PREVIOUS", OLD)])).unwrap();
+        assert_eq!(cfg.api_keys.check(Some(KEY.as_bytes())), KeyCheck::Accepted);
+        assert_eq!(cfg.api_keys.check(Some(OLD.as_bytes())), KeyCheck::Accepted);
+        assert_eq!(cfg.api_keys.check(Some(b"wrong")), KeyCheck::Rejected);
+        assert_eq!(cfg.api_keys.check(None), KeyCheck::Rejected);
+    }
+
+    #[test]
+    fn a_previous_key_alone_is_a_config_error() {
+        let err = Config::from_vars(vars(&[("API_KEY_PREVIOUS", OLD)])).unwrap_err();
+        assert!(err.to_string().contains("API_KEY "), "{err}");
+    }
+
+    #[test]
+    fn a_short_key_is_rejected_without_echoing_it() {
+        let err = Config::from_vars(vars(&[("API_KEY", "short")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("API_KEY") && !msg.contains("short"), "{msg}");
+    }
+
+    #[test]
+    fn debug_output_never_contains_a_key() {
+        let cfg = Config::from_vars(vars(&[("API_KEY", KEY)])).unwrap();
+        assert!(!format!("{cfg:?}").contains(KEY));
+    }
+
+    #[test]
+    fn max_tasks_must_be_positive() {
+        let err = Config::from_vars(vars(&[("MAX_TASKS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("MAX_TASKS"), "{err}");
+    }
+
+    #[test]
+    fn env_var_names_lists_what_the_config_reads() {
+        let names = env_var_names();
+        for expected in ["PORT", "APP_ENV", "API_KEY", "API_KEY_PREVIOUS", "MAX_TASKS"] {
+            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        }
+    }
+}

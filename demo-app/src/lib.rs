@@ -1,0 +1,3 @@
+//! The interactive demo page over the task API.
+
+pub mod config;

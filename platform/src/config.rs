@@ -1,0 +1,280 @@
+//! Environment parsing shared by both apps: typed settings, one-line errors that name the variable.
+//!
+//! Each app reads its environment with `envy` into a flat struct of raw strings, so that envy's
+//! field list is the single source of which variables the app reads ([`env_var_names`]), and then
+//! parses each value here into a typed setting. A bad value fails with [`ConfigError`], whose
+//! `Display` is one line naming the variable and never repeating the value (it may be a secret).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A configuration mistake: the process prints it on one line and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {var} {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("invalid configuration: {var} is required {why}")]
+    Missing { var: &'static str, why: &'static str },
+    #[error("invalid configuration: {0}")]
+    Environment(String),
+}
+
+/// Reads the variables named by `T`'s fields (upper-cased) from `vars`. Unknown variables are ignored.
+pub fn read_vars<T, I>(vars: I) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned,
+    I: IntoIterator<Item = (String, String)>,
+{
+    envy::from_iter(vars).map_err(|e| ConfigError::Environment(e.to_string()))
+}
+
+/// The environment variable names a raw config struct reads, in declaration order.
+///
+/// envy matches a field `api_key` to the variable `API_KEY`, so this is the field list upper-cased.
+pub fn env_var_names<T: DeserializeOwned>() -> Vec<String> {
+    serde_aux::serde_introspection::serde_introspect::<T>()
+        .iter()
+        .map(|field| field.to_ascii_uppercase())
+        .collect()
+}
+
+/// Parses an optional raw value, falling back to `default` when it is unset or blank.
+pub fn parse_or<T>(var: &'static str, raw: Option<&str>, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(value) => value.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            var,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// A whole number in `range`, e.g. a port or a count.
+pub fn parse_bounded<T>(
+    var: &'static str,
+    raw: Option<&str>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+    T::Err: fmt::Display,
+{
+    let value = parse_or(var, raw, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            reason: format!("must be between {} and {}", range.start(), range.end()),
+        })
+    }
+}
+
+/// Where the process runs. Shown by both apps so a person always knows which environment answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Local,
+    Dev,
+    Prod,
+}
+
+impl AppEnv {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Dev => "dev",
+            Self::Prod => "prod",
+        }
+    }
+}
+
+impl fmt::Display for AppEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Self::Local),
+            "dev" => Ok(Self::Dev),
+            "prod" => Ok(Self::Prod),
+            _ => Err("must be one of local, dev, prod".into()),
+        }
+    }
+}
+
+/// How log lines are written: JSON for containers, readable text on a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("must be json or pretty".into()),
+        }
+    }
+}
+
+/// Settings every service shares: where to listen, how to log, how to shut down.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub app_env: AppEnv,
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `api_app=debug`.
+    pub log_filter: String,
+    /// How long in-flight requests may take to finish after the listener closes.
+    pub shutdown_timeout: Duration,
+    /// How long readiness reports 503 before the listener closes, so load balancers deregister the pod.
+    pub drain_delay: Duration,
+    /// Worker threads; `None` means one per available core.
+    pub workers: Option<usize>,
+}
+
+/// The raw values behind [`ServerSettings`], as read from the environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RawServer<'a> {
+    pub host: Option<&'a str>,
+    pub port: Option<&'a str>,
+    pub app_env: Option<&'a str>,
+    pub log_format: Option<&'a str>,
+    pub rust_log: Option<&'a str>,
+    pub shutdown_timeout_secs: Option<&'a str>,
+    pub shutdown_drain_secs: Option<&'a str>,
+    pub workers: Option<&'a str>,
+}
+
+impl ServerSettings {
+    pub fn parse(raw: RawServer<'_>, default_port: u16) -> Result<Self, ConfigError> {
+        let app_env = parse_or("APP_ENV", raw.app_env, AppEnv::Local)?;
+        // Containers get JSON unless told otherwise; a laptop gets text.
+        let default_format = if app_env == AppEnv::Local {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        };
+        let host = raw
+            .host
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .unwrap_or("0.0.0.0");
+        if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
+            return Err(ConfigError::Invalid {
+                var: "HOST",
+                reason: "must be an IP address or localhost".into(),
+            });
+        }
+        let workers = match raw.workers.map(str::trim).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(_) => Some(parse_bounded("WORKERS", raw.workers, 1, 1..=256)?),
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port: parse_or("PORT", raw.port, default_port)?,
+            app_env,
+            log_format: parse_or("LOG_FORMAT", raw.log_format, default_format)?,
+            log_filter: raw
+                .rust_log
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .unwrap_or("info")
+                .to_owned(),
+            shutdown_timeout: Duration::from_secs(parse_bounded(
+                "SHUTDOWN_TIMEOUT_SECS",
+                raw.shutdown_timeout_secs,
+                15,
+                1..=300,
+            )?),
+            drain_delay: Duration::from_secs(parse_bounded(
+                "SHUTDOWN_DRAIN_SECS",
+                raw.shutdown_drain_secs,
+                2,
+                0..=60,
+            )?),
+            workers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = ServerSettings::parse(RawServer::default(), 8080).unwrap();
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.host, "0.0.0.0");
+        assert_eq!(s.app_env, AppEnv::Local);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn containers_default_to_json_logs() {
+        let raw = RawServer {
+            app_env: Some("prod"),
+            ..RawServer::default()
+        };
+        assert_eq!(
+            ServerSettings::parse(raw, 1).unwrap().log_format,
+            LogFormat::Json
+        );
+    }
+
+    #[test]
+    fn a_bad_port_names_the_variable_on_one_line() {
+        let raw = RawServer {
+            port: Some("eighty"),
+            ..RawServer::default()
+        };
+        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        assert!(msg.contains("PORT"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(!msg.contains("eighty"), "values are never echoed: {msg}");
+    }
+
+    #[test]
+    fn an_unknown_environment_is_rejected() {
+        let raw = RawServer {
+            app_env: Some("staging"),
+            ..RawServer::default()
+        };
+        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        assert!(msg.contains("APP_ENV") && msg.contains("local, dev, prod"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_timeouts_are_rejected() {
+        let raw = RawServer {
+            shutdown_timeout_secs: Some("0"),
+            ..RawServer::default()
+        };
+        assert!(
+            ServerSettings::parse(raw, 8080)
+                .unwrap_err()
+                .to_string()
+                .contains("SHUTDOWN_TIMEOUT_SECS")
+        );
+    }
+}

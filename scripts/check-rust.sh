@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Formatting, lints and the whole Rust suite (unit, integration and contract tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

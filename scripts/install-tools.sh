@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every tool `make test` needs, at pinned versions, from the package registries alone:
+# Debian packages (chromium, wrk), PyPI validators into .tools/venv, npm packages into tools/node_modules,
+# and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '==> %s\n' "$*"; }
+
+# Debian packages: the browser for the end-to-end test and the load generator for the drills.
+apt_pkgs=(chromium wrk curl procps)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PyPI tools, pinned in tools/requirements.txt. Reinstalled only when the pins change.
+venv=$root/.tools/venv
+stamp=$venv/.requirements.sha256
+want=$(sha256sum tools/requirements.txt | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  log "pip install -r tools/requirements.txt"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt
+  echo "$want" >"$stamp"
+fi
+
+# npm tools, locked by tools/package-lock.json.
+lock_stamp=tools/node_modules/.lock.sha256
+want=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
+if [[ ! -f $lock_stamp || $(cat "$lock_stamp") != "$want" ]]; then
+  log "npm ci (tools/)"
+  (cd tools && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  echo "$want" >"$lock_stamp"
+fi
+
+# cargo-deny, built from crates.io at a pinned version.
+deny_version=0.20.2
+if ! "$root/.tools/cargo/bin/cargo-deny" --version 2>/dev/null | grep -q " $deny_version\$"; then
+  log "cargo install cargo-deny@$deny_version"
+  cargo install --locked --quiet --root "$root/.tools/cargo" "cargo-deny@$deny_version"
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command (`make test`, and `.ci/run`): installs its own tools, then runs every check in order.
+# Each stage is its own script so GitHub Actions can call the same stages without a second copy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/venv/bin:$PWD/.tools/cargo/bin:$PATH"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+stage() { printf '\n=== %s\n' "$*"; }
+
+stage "install pinned tools";        scripts/install-tools.sh
+stage "rust: fmt, clippy, tests";    scripts/check-rust.sh
+stage "supply chain: cargo-deny";    scripts/check-deny.sh
+stage "k8s/: render and validate";   scripts/check-k8s.sh
+stage "terraform/: fmt and checkov"; scripts/check-terraform.sh
+stage ".github/ and Dockerfiles";    scripts/check-workflows.sh
+stage "drills: fuzz and shutdown";   scripts/drills.sh
+stage "browser end-to-end";          scripts/e2e.sh
+stage "all checks passed"

@@ -1,0 +1,56 @@
+//! Helpers shared by the integration and contract test binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+        .to_path_buf()
+}
+
+/// Renders a kustomization folder (relative to the repo root) with `kubectl kustomize` and returns
+/// every document it produces.
+pub fn kustomize(dir: &str) -> Vec<serde_yaml_ng::Value> {
+    let path = repo_root().join(dir);
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&path)
+        .output()
+        .expect("kubectl is installed");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_yaml_stream(&String::from_utf8(out.stdout).expect("kustomize prints UTF-8"))
+}
+
+/// Reads a YAML file (one or more documents) relative to the repo root.
+pub fn read_yaml(rel: &str) -> Vec<serde_yaml_ng::Value> {
+    let text = std::fs::read_to_string(repo_root().join(rel))
+        .unwrap_or_else(|e| panic!("reading {rel}: {e}"));
+    parse_yaml_stream(&text)
+}
+
+/// Reads a text file relative to the repo root.
+pub fn read_text(rel: &str) -> String {
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+fn parse_yaml_stream(text: &str) -> Vec<serde_yaml_ng::Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("valid YAML"))
+        .filter(|v: &serde_yaml_ng::Value| !v.is_null())
+        .collect()
+}
+
+/// The objects of one `kind` among rendered documents.
+pub fn of_kind<'a>(
+    docs: &'a [serde_yaml_ng::Value],
+    kind: &'a str,
+) -> impl Iterator<Item = &'a serde_yaml_ng::Value> + 'a {
+    docs.iter().filter(move |d| d["kind"].as_str() == Some(kind))
+}
