@@ -18,7 +18,10 @@ pub enum ConfigError {
     #[error("invalid configuration: {var} {reason}")]
     Invalid { var: &'static str, reason: String },
     #[error("invalid configuration: {var} is required {why}")]
-    Missing { var: &'static str, why: &'static str },
+    Missing {
+        var: &'static str,
+        why: &'static str,
+    },
     #[error("invalid configuration: {0}")]
     Environment(String),
 }
@@ -261,7 +264,10 @@ mod tests {
             ..RawServer::default()
         };
         let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
-        assert!(msg.contains("APP_ENV") && msg.contains("local, dev, prod"), "{msg}");
+        assert!(
+            msg.contains("APP_ENV") && msg.contains("local, dev, prod"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -2,4 +2,11 @@
 //! configuration parsing, telemetry, probes, graceful shutdown, metrics, security headers and the
 //! JSON error shape.
 
+pub mod build_info;
 pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod probes;
+pub mod server;
+pub mod telemetry;

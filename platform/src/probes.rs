@@ -1,0 +1,121 @@
+//! Liveness and readiness. Liveness stays 200 while draining (a draining pod must not be restarted);
+//! readiness answers 503 from the moment shutdown begins, so load balancers stop sending traffic.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+
+/// The liveness probe's path. `k8s/` points its livenessProbe here.
+pub const LIVENESS_PATH: &str = "/healthz";
+/// The readiness probe's path. `k8s/` points its readinessProbe and the ALB health check here.
+pub const READINESS_PATH: &str = "/readyz";
+
+/// The process's health as the probes report it.
+#[derive(Debug)]
+pub struct Health {
+    ready: AtomicBool,
+    shutting_down: AtomicBool,
+    started: Instant,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Health {
+    /// Not ready until [`Health::mark_ready`] runs, once the listener is bound.
+    pub fn new() -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn mark_ready(&self) {
+        if !self.is_shutting_down() {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Readiness goes false for good: the process is draining.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.ready.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// A probe's answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProbeStatus {
+    /// `ok`, `starting` or `shutting_down`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: the process can serve.
+#[utoipa::path(
+    tag = "probes",
+    responses((status = 200, description = "The process is alive", body = ProbeStatus))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(ProbeStatus { status: "ok" })
+}
+
+/// Readiness: the process wants traffic. 503 while starting and from the moment shutdown begins.
+#[utoipa::path(
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready for traffic", body = ProbeStatus),
+        (status = 503, description = "Starting or shutting down", body = ProbeStatus)
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
+    if health.is_ready() {
+        HttpResponse::Ok().json(ProbeStatus { status: "ok" })
+    } else if health.is_shutting_down() {
+        HttpResponse::ServiceUnavailable().json(ProbeStatus {
+            status: "shutting_down",
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(ProbeStatus { status: "starting" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_lifecycle() {
+        let h = Health::new();
+        assert!(!h.is_ready(), "not ready before the listener is bound");
+        h.mark_ready();
+        assert!(h.is_ready());
+        h.begin_shutdown();
+        assert!(!h.is_ready());
+        h.mark_ready();
+        assert!(
+            !h.is_ready(),
+            "a draining process never becomes ready again"
+        );
+    }
+}

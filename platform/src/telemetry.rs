@@ -1,0 +1,41 @@
+//! Structured logs: JSON lines in containers, readable text locally, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber writing to stdout. Call once, first thing in `main`.
+pub fn init(format: LogFormat, filter: &str) {
+    init_with_writer(format, filter, std::io::stdout);
+}
+
+/// Installs the global subscriber writing to `writer`; tests pass a sink or a buffer.
+///
+/// A second call is ignored, so every test in a binary can call it.
+pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    // The filter was validated when the configuration was parsed; fall back to `info` regardless.
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.with_target(false).compact().try_init(),
+    };
+    // Err means a subscriber is already installed (a second test in the same binary): keep it.
+    drop(result);
+}
+
+/// True when `directive` is a valid `RUST_LOG` filter.
+pub fn is_valid_filter(directive: &str) -> bool {
+    EnvFilter::try_new(directive).is_ok()
+}
