@@ -1,0 +1,69 @@
+# gitops-dev: everything that makes dev dev. Rehearses upgrades one Kubernetes minor ahead of prod and sleeps at night.
+
+locals {
+  env    = "dev"
+  region = "eu-west-1"
+}
+
+provider "aws" {
+  region = local.region
+
+  default_tags {
+    tags = {
+      Project     = "gitops-platform"
+      Environment = local.env
+      ManagedBy   = "terraform/envs/dev"
+    }
+  }
+}
+
+provider "helm" {
+  kubernetes = {
+    host                   = module.platform.cluster_endpoint
+    cluster_ca_certificate = base64decode(module.platform.cluster_certificate_authority_data)
+    exec = {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", module.platform.cluster_name, "--region", local.region]
+    }
+  }
+}
+
+module "platform" {
+  source = "../../modules/platform-cluster"
+
+  env                = local.env
+  region             = local.region
+  kubernetes_version = "1.35"
+  vpc_cidr           = "10.10.0.0/16"
+
+  cluster_admin_role_arns      = var.cluster_admin_role_arns
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+
+  node_group = {
+    instance_types = ["t3.large"]
+    min_size       = 2
+    max_size       = 3
+    desired_size   = 2
+  }
+
+  log_retention_days          = 30
+  secret_recovery_window_days = 7
+
+  # Nodes off 20:00-07:00 on weekdays and all weekend (Dublin time).
+  node_scale_down_schedule = {
+    time_zone             = "Europe/Dublin"
+    scale_down_recurrence = "0 20 * * MON-FRI"
+    scale_up_recurrence   = "0 7 * * MON-FRI"
+  }
+}
+
+module "addons" {
+  source = "../../modules/cluster-addons"
+
+  env            = local.env
+  region         = module.platform.region
+  cluster_name   = module.platform.cluster_name
+  vpc_id         = module.platform.vpc_id
+  pod_identities = module.platform.pod_identities
+}

@@ -1,0 +1,63 @@
+# gitops-prod: three AZs with a NAT gateway each, a year of logs, deletion protection, no sleep schedule.
+
+locals {
+  env    = "prod"
+  region = "eu-west-1"
+}
+
+provider "aws" {
+  region = local.region
+
+  default_tags {
+    tags = {
+      Project     = "gitops-platform"
+      Environment = local.env
+      ManagedBy   = "terraform/envs/prod"
+    }
+  }
+}
+
+provider "helm" {
+  kubernetes = {
+    host                   = module.platform.cluster_endpoint
+    cluster_ca_certificate = base64decode(module.platform.cluster_certificate_authority_data)
+    exec = {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", module.platform.cluster_name, "--region", local.region]
+    }
+  }
+}
+
+module "platform" {
+  source = "../../modules/platform-cluster"
+
+  env                = local.env
+  region             = local.region
+  kubernetes_version = "1.34"
+  vpc_cidr           = "10.20.0.0/16"
+
+  cluster_admin_role_arns      = var.cluster_admin_role_arns
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+
+  # Three api-app and three demo-app replicas spread over three AZs, with room for a rolling update.
+  node_group = {
+    instance_types = ["m6i.large"]
+    min_size       = 3
+    max_size       = 6
+    desired_size   = 3
+  }
+
+  log_retention_days          = 365
+  secret_recovery_window_days = 30
+}
+
+module "addons" {
+  source = "../../modules/cluster-addons"
+
+  env            = local.env
+  region         = module.platform.region
+  cluster_name   = module.platform.cluster_name
+  vpc_id         = module.platform.vpc_id
+  pod_identities = module.platform.pod_identities
+}

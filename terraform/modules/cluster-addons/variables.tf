@@ -1,0 +1,54 @@
+variable "env" {
+  type        = string
+  description = "Environment of the cluster; selects k8s/argocd/<env> as the root Application's path."
+
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be \"dev\" or \"prod\"."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region, passed to the Load Balancer Controller because pods cannot reach IMDS (hop limit 1)."
+}
+
+variable "cluster_name" {
+  type        = string
+  description = "EKS cluster name (gitops-<env>), from modules/platform-cluster."
+
+  validation {
+    condition     = can(regex("^gitops-(dev|prod)$", var.cluster_name))
+    error_message = "cluster_name must be gitops-dev or gitops-prod."
+  }
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC ID, passed to the Load Balancer Controller because pods cannot reach IMDS (hop limit 1)."
+}
+
+variable "pod_identities" {
+  type = object({
+    aws_load_balancer_controller = object({ namespace = string, service_account = string })
+    external_secrets             = object({ namespace = string, service_account = string })
+  })
+  description = "Namespace and service account of each controller with a Pod Identity association (output of modules/platform-cluster). The charts install into exactly these."
+}
+
+variable "git_repo_url" {
+  type        = string
+  description = "Git repository Argo CD syncs from."
+  default     = "https://github.com/gitops-platform/gitops-platform.git"
+
+  validation {
+    condition     = can(regex("^https://", var.git_repo_url))
+    error_message = "git_repo_url must be an https:// URL."
+  }
+}
+
+variable "git_target_revision" {
+  type        = string
+  description = "Branch, tag or commit the root Application tracks."
+  default     = "main"
+}

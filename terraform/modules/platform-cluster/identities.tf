@@ -1,0 +1,81 @@
+# Per-environment AWS identities for in-cluster controllers, bound to exact service accounts through EKS Pod Identity.
+
+locals {
+  # The only two service accounts with AWS identities. The Helm releases (modules/cluster-addons) install
+  # into exactly these namespaces and service accounts; tests/contract/terraform.rs holds both to k8s/.
+  pod_identities = {
+    aws_load_balancer_controller = {
+      role_name       = "${local.name}-aws-lbc"
+      namespace       = "kube-system"
+      service_account = "aws-load-balancer-controller"
+    }
+    external_secrets = {
+      role_name       = "${local.name}-external-secrets"
+      namespace       = "external-secrets"
+      service_account = "external-secrets"
+    }
+  }
+
+  # Secrets Manager appends "-" and six random characters to every secret ARN; "??????" matches exactly
+  # those, so the policy names one secret and cannot match e.g. gitops/demo-api/dev-other.
+  api_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.api_secret_name}-??????"
+
+  # ESO reads one key by name (no dataFrom.find), so it needs neither ListSecrets nor BatchGetSecretValue.
+  # kms:Decrypt is granted by the secret's key policy (secret.tf), not here.
+  external_secrets_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadOwnEnvApiSecret"
+      Effect   = "Allow"
+      Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+      Resource = local.api_secret_arn_pattern
+    }]
+  })
+}
+
+module "external_secrets_pod_identity" {
+  source  = "terraform-aws-modules/eks-pod-identity/aws"
+  version = "~> 2.8"
+
+  name            = local.pod_identities.external_secrets.role_name
+  use_name_prefix = false
+  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name} only"
+
+  attach_custom_policy      = true
+  source_policy_documents   = [local.external_secrets_policy]
+  custom_policy_description = "Read ${local.api_secret_name} and nothing else"
+
+  associations = {
+    external_secrets = {
+      cluster_name    = module.eks.cluster_name
+      namespace       = local.pod_identities.external_secrets.namespace
+      service_account = local.pod_identities.external_secrets.service_account
+    }
+  }
+
+  tags = local.tags
+}
+
+module "aws_lbc_pod_identity" {
+  source  = "terraform-aws-modules/eks-pod-identity/aws"
+  version = "~> 2.8"
+
+  name            = local.pod_identities.aws_load_balancer_controller.role_name
+  use_name_prefix = false
+  description     = "AWS Load Balancer Controller in ${local.name}"
+
+  # The controller's published policy, as maintained by the module. Named per env so dev and prod can
+  # share an account without colliding on the module's default policy name.
+  attach_aws_lb_controller_policy = true
+  aws_lb_controller_policy_name   = local.pod_identities.aws_load_balancer_controller.role_name
+
+  associations = {
+    aws_load_balancer_controller = {
+      cluster_name    = module.eks.cluster_name
+      namespace       = local.pod_identities.aws_load_balancer_controller.namespace
+      service_account = local.pod_identities.aws_load_balancer_controller.service_account
+    }
+  }
+
+  tags = local.tags
+}

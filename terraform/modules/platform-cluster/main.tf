@@ -1,0 +1,206 @@
+# One environment's network and EKS cluster: VPC, control plane, node group and the keys that encrypt their logs.
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+data "aws_availability_zones" "available" {
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+}
+
+locals {
+  # The seed every name grows from; k8s/, the Argo CD apps and the contract tests all bind to it.
+  name    = "gitops-${var.env}"
+  is_prod = var.env == "prod"
+
+  partition  = data.aws_partition.current.partition
+  account_id = data.aws_caller_identity.current.account_id
+  azs        = slice(data.aws_availability_zones.available.names, 0, 3)
+
+  tags = merge(var.tags, { "gitops/environment" = var.env })
+}
+
+################################################################################
+# VPC: private subnets for nodes, public for the ALB, intra for the control plane
+################################################################################
+
+module "vpc" {
+  source  = "terraform-aws-modules/vpc/aws"
+  version = "~> 6.6"
+
+  name = local.name
+  cidr = var.vpc_cidr
+  azs  = local.azs
+
+  private_subnets = [for k, _ in local.azs : cidrsubnet(var.vpc_cidr, 4, k)]
+  public_subnets  = [for k, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, k + 48)]
+  intra_subnets   = [for k, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, k + 52)]
+
+  # Dev accepts one NAT gateway as a single point of failure to save money; prod survives an AZ loss.
+  enable_nat_gateway     = true
+  single_nat_gateway     = !local.is_prod
+  one_nat_gateway_per_az = local.is_prod
+
+  map_public_ip_on_launch       = false
+  manage_default_security_group = true
+
+  # The AWS Load Balancer Controller discovers subnets by these tags.
+  public_subnet_tags  = { "kubernetes.io/role/elb" = "1" }
+  private_subnet_tags = { "kubernetes.io/role/internal-elb" = "1" }
+
+  enable_flow_log                                 = true
+  create_flow_log_cloudwatch_log_group            = true
+  create_flow_log_cloudwatch_iam_role             = true
+  flow_log_cloudwatch_log_group_retention_in_days = var.log_retention_days
+  flow_log_cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
+  vpc_flow_log_iam_role_name                      = "${local.name}-vpc-flow-log"
+
+  tags = local.tags
+}
+
+################################################################################
+# EKS
+################################################################################
+
+module "eks" {
+  source  = "terraform-aws-modules/eks/aws"
+  version = "~> 21.19"
+
+  name               = local.name
+  kubernetes_version = var.kubernetes_version
+
+  vpc_id                   = module.vpc.vpc_id
+  subnet_ids               = module.vpc.private_subnets
+  control_plane_subnet_ids = module.vpc.intra_subnets
+
+  endpoint_private_access      = true
+  endpoint_public_access       = length(var.endpoint_public_access_cidrs) > 0
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+
+  # Access entries only: no aws-auth ConfigMap, no implicit admin for whoever ran the first apply.
+  authentication_mode                      = "API"
+  enable_cluster_creator_admin_permissions = false
+  access_entries = {
+    for arn in var.cluster_admin_role_arns : reverse(split("/", arn))[0] => {
+      principal_arn = arn
+      policy_associations = {
+        cluster_admin = {
+          policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+          access_scope = { type = "cluster" }
+        }
+      }
+    }
+  }
+
+  # Kubernetes Secrets are envelope-encrypted with the module's customer-managed key (rotation on).
+  encryption_config       = { resources = ["secrets"] }
+  enable_kms_key_rotation = true
+  kms_key_administrators  = var.cluster_admin_role_arns
+
+  enabled_log_types                      = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  cloudwatch_log_group_retention_in_days = var.log_retention_days
+  cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
+
+  deletion_protection = local.is_prod
+
+  addons = {
+    coredns    = {}
+    kube-proxy = {}
+    vpc-cni = {
+      before_compute = true
+      # Enforce the NetworkPolicies shipped in k8s/.
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
+    eks-pod-identity-agent = { before_compute = true }
+  }
+
+  eks_managed_node_groups = {
+    default = {
+      name           = "${local.name}-default"
+      ami_type       = "AL2023_x86_64_STANDARD"
+      instance_types = var.node_group.instance_types
+      capacity_type  = var.node_group.capacity_type
+      min_size       = var.node_group.min_size
+      max_size       = var.node_group.max_size
+      desired_size   = var.node_group.desired_size
+
+      # IMDSv2 only, and pods cannot reach IMDS (hop limit 1): they use Pod Identity, never the node role.
+      # This is why the Load Balancer Controller gets region and vpcId as chart values.
+      metadata_options = {
+        http_endpoint               = "enabled"
+        http_tokens                 = "required"
+        http_put_response_hop_limit = 1
+        instance_metadata_tags      = "disabled"
+      }
+
+      block_device_mappings = {
+        xvda = {
+          device_name = "/dev/xvda"
+          ebs = {
+            volume_size           = 40
+            volume_type           = "gp3"
+            encrypted             = true
+            delete_on_termination = true
+          }
+        }
+      }
+
+      update_config = { max_unavailable_percentage = 33 }
+    }
+  }
+
+  tags = local.tags
+}
+
+################################################################################
+# KMS key for the control-plane and VPC flow log groups
+################################################################################
+
+data "aws_iam_policy_document" "logs_key" {
+  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
+  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
+  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
+  statement {
+    sid       = "AccountRootAdministersKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsUseKeyForThisAccountsLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "logs" {
+  description             = "${local.name}: EKS control-plane and VPC flow log groups"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.logs_key.json
+
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "logs" {
+  name          = "alias/${local.name}-logs"
+  target_key_id = aws_kms_key.logs.key_id
+}

@@ -1,0 +1,197 @@
+# Plan-only: what each environment builds. No credentials; the community modules are replaced by their outputs.
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+override_data {
+  target = data.aws_caller_identity.current
+  values = { account_id = "111122223333" }
+}
+
+override_data {
+  target = data.aws_partition.current
+  values = { partition = "aws" }
+}
+
+override_data {
+  target = data.aws_availability_zones.available
+  values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+}
+
+override_module {
+  target = module.vpc
+  outputs = {
+    vpc_id          = "vpc-0123456789abcdef0"
+    private_subnets = ["subnet-a", "subnet-b", "subnet-c"]
+    intra_subnets   = ["subnet-d", "subnet-e", "subnet-f"]
+  }
+}
+
+override_module {
+  target = module.eks
+  outputs = {
+    cluster_name                                    = "gitops-test"
+    cluster_endpoint                                = "https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com"
+    cluster_certificate_authority_data              = "Y2E="
+    eks_managed_node_groups_autoscaling_group_names = ["eks-gitops-default-asg"]
+  }
+}
+
+override_module {
+  target  = module.external_secrets_pod_identity
+  outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
+}
+
+override_module {
+  target  = module.aws_lbc_pod_identity
+  outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/aws-lbc" }
+}
+
+variables {
+  region                  = "eu-west-1"
+  cluster_admin_role_arns = ["arn:aws:iam::111122223333:role/gitops-terraform"]
+  node_group = {
+    instance_types = ["t3.large"]
+    min_size       = 2
+    max_size       = 3
+    desired_size   = 2
+  }
+}
+
+run "dev_sleeps_outside_working_hours" {
+  command = plan
+
+  variables {
+    env                = "dev"
+    kubernetes_version = "1.35"
+    log_retention_days = 30
+    node_scale_down_schedule = {
+      time_zone             = "Europe/Dublin"
+      scale_down_recurrence = "0 20 * * MON-FRI"
+      scale_up_recurrence   = "0 7 * * MON-FRI"
+    }
+  }
+
+  assert {
+    condition     = length(aws_autoscaling_schedule.nodes) == 2
+    error_message = "dev must have a scale-down and a scale-up action."
+  }
+
+  assert {
+    condition     = aws_autoscaling_schedule.nodes["down"].desired_capacity == 0 && aws_autoscaling_schedule.nodes["down"].min_size == 0
+    error_message = "The evening action must take dev's node group to zero."
+  }
+
+  assert {
+    condition     = aws_autoscaling_schedule.nodes["up"].desired_capacity == 2 && aws_autoscaling_schedule.nodes["up"].min_size == 2
+    error_message = "The morning action must restore node_group sizes."
+  }
+
+  assert {
+    condition     = aws_autoscaling_schedule.nodes["down"].autoscaling_group_name == "eks-gitops-default-asg"
+    error_message = "The schedule must target the managed node group's autoscaling group."
+  }
+
+  assert {
+    condition     = aws_autoscaling_schedule.nodes["down"].scheduled_action_name == "gitops-dev-nodes-down"
+    error_message = "Scheduled actions are named from the gitops-<env> seed."
+  }
+}
+
+run "prod_has_no_scale_down_schedule" {
+  command = plan
+
+  variables {
+    env                = "prod"
+    kubernetes_version = "1.34"
+    log_retention_days = 365
+  }
+
+  assert {
+    condition     = length(aws_autoscaling_schedule.nodes) == 0
+    error_message = "prod must never scale its nodes down on a schedule."
+  }
+
+  assert {
+    condition     = length(output.resource_names.node_scale_actions) == 0
+    error_message = "prod must not name any scheduled node actions."
+  }
+}
+
+run "eso_policy_names_exactly_one_secret_arn" {
+  command = plan
+
+  variables {
+    env                = "prod"
+    kubernetes_version = "1.34"
+    log_retention_days = 365
+  }
+
+  assert {
+    condition     = length(jsondecode(output.external_secrets_policy).Statement) == 1
+    error_message = "The ESO policy must have exactly one statement."
+  }
+
+  assert {
+    condition     = jsondecode(output.external_secrets_policy).Statement[0].Resource == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/demo-api/prod-??????"
+    error_message = "The ESO policy must name this env's API secret ARN and nothing else (no '*', no other env)."
+  }
+
+  assert {
+    condition     = toset(jsondecode(output.external_secrets_policy).Statement[0].Action) == toset(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"])
+    error_message = "ESO may only GetSecretValue and DescribeSecret."
+  }
+
+  assert {
+    condition     = jsondecode(output.external_secrets_policy).Statement[0].Effect == "Allow"
+    error_message = "The ESO statement must be an Allow."
+  }
+}
+
+run "names_follow_the_gitops_env_seed" {
+  command = plan
+
+  variables {
+    env                = "dev"
+    kubernetes_version = "1.35"
+    log_retention_days = 30
+  }
+
+  assert {
+    condition     = output.resource_names.cluster == "gitops-dev"
+    error_message = "The cluster must be named gitops-dev."
+  }
+
+  assert {
+    condition     = aws_secretsmanager_secret.api.name == "gitops/demo-api/dev"
+    error_message = "The API secret must be gitops/demo-api/dev (the ExternalSecret remote key)."
+  }
+
+  assert {
+    condition     = output.resource_names.external_secrets_role == "gitops-dev-external-secrets" && output.resource_names.aws_lbc_role == "gitops-dev-aws-lbc"
+    error_message = "Controller roles must be gitops-<env>-external-secrets and gitops-<env>-aws-lbc."
+  }
+
+  assert {
+    condition = output.pod_identities == {
+      aws_load_balancer_controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
+      external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
+    }
+    error_message = "Pod Identity must bind exactly kube-system/aws-load-balancer-controller and external-secrets/external-secrets."
+  }
+
+  assert {
+    condition     = aws_secretsmanager_secret.api.recovery_window_in_days == 30 && aws_kms_key.api_secret.enable_key_rotation
+    error_message = "The API secret must keep its recovery window and use a rotating customer-managed key."
+  }
+
+  assert {
+    condition     = output.kubeconfig_command == "aws eks update-kubeconfig --region eu-west-1 --name gitops-test"
+    error_message = "The kubeconfig command must name the cluster the EKS module created."
+  }
+}

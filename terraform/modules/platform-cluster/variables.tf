@@ -1,0 +1,145 @@
+variable "env" {
+  type        = string
+  description = "Environment this cluster serves. Seeds every name: cluster gitops-<env>, secret gitops/demo-api/<env>, roles gitops-<env>-*."
+
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be \"dev\" or \"prod\"."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region of the VPC, the cluster and the API secret. Must match the ClusterSecretStore region in k8s/."
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region, e.g. eu-west-1."
+  }
+}
+
+variable "kubernetes_version" {
+  type        = string
+  description = "EKS Kubernetes <major>.<minor>. Dev may run one minor ahead of prod so upgrades are rehearsed on dev first."
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
+    error_message = "kubernetes_version must be <major>.<minor>, e.g. 1.34."
+  }
+}
+
+variable "vpc_cidr" {
+  type        = string
+  description = "IPv4 CIDR of the environment's own VPC. Private /20s and public and intra /24s are carved from it."
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.vpc_cidr)) && tonumber(split("/", var.vpc_cidr)[1]) == 16
+    error_message = "vpc_cidr must be a valid /16; the subnet layout assumes it."
+  }
+}
+
+variable "endpoint_public_access_cidrs" {
+  type        = list(string)
+  description = "CIDRs allowed to reach the public Kubernetes API endpoint (admin VPN or runner egress). Empty keeps the endpoint private-only. 0.0.0.0/0 is refused."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.endpoint_public_access_cidrs : can(cidrnetmask(c))])
+    error_message = "Every entry of endpoint_public_access_cidrs must be an IPv4 CIDR such as 203.0.113.0/24."
+  }
+
+  validation {
+    # An API endpoint open to the internet is the expensive mistake this blocks (0.0.0.0/0, or a few wide halves of it).
+    condition     = alltrue([for c in var.endpoint_public_access_cidrs : try(tonumber(split("/", c)[1]), 0) >= 16])
+    error_message = "The Kubernetes API must never be open to 0.0.0.0/0: every CIDR must be /16 or narrower (admin VPN, runner egress)."
+  }
+}
+
+variable "cluster_admin_role_arns" {
+  type        = list(string)
+  description = "IAM roles that get cluster-admin access entries and administer the cluster KMS key. Must include the role Terraform runs as, because Terraform installs the Helm add-ons."
+
+  validation {
+    condition     = length(var.cluster_admin_role_arns) > 0 && alltrue([for a in var.cluster_admin_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", a))])
+    error_message = "cluster_admin_role_arns needs at least one IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "node_group" {
+  type = object({
+    instance_types = list(string)
+    capacity_type  = optional(string, "ON_DEMAND")
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+  })
+  description = "The one managed node group (AL2023, IMDSv2 with hop limit 1): instance types, capacity type and ASG bounds."
+
+  validation {
+    condition     = length(var.node_group.instance_types) > 0 && contains(["ON_DEMAND", "SPOT"], var.node_group.capacity_type)
+    error_message = "node_group needs at least one instance type and capacity_type ON_DEMAND or SPOT."
+  }
+
+  validation {
+    # An unbounded max_size is how a runaway autoscaler becomes a bill.
+    condition     = 1 <= var.node_group.min_size && var.node_group.min_size <= var.node_group.desired_size && var.node_group.desired_size <= var.node_group.max_size && var.node_group.max_size <= 10
+    error_message = "node_group sizes must satisfy 1 <= min_size <= desired_size <= max_size <= 10."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the control-plane and VPC flow log groups, in days. Prod keeps at least a year."
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ...)."
+  }
+
+  validation {
+    condition     = var.env != "prod" || var.log_retention_days >= 365
+    error_message = "prod keeps control-plane and flow logs for at least 365 days."
+  }
+}
+
+variable "node_scale_down_schedule" {
+  type = object({
+    time_zone             = string
+    scale_down_recurrence = string
+    scale_up_recurrence   = string
+  })
+  description = "Cron recurrences (in time_zone) that scale the node group to zero after hours and back to node_group sizes in the morning. Dev only; null means always on."
+  default     = null
+
+  validation {
+    condition     = var.node_scale_down_schedule == null || var.env != "prod"
+    error_message = "prod never scales its nodes down on a schedule; leave node_scale_down_schedule null there."
+  }
+
+  validation {
+    condition = var.node_scale_down_schedule == null || alltrue([
+      for r in [try(var.node_scale_down_schedule.scale_down_recurrence, ""), try(var.node_scale_down_schedule.scale_up_recurrence, "")] :
+      length(split(" ", trimspace(r))) == 5
+    ])
+    error_message = "Recurrences must be five-field cron expressions, e.g. \"0 19 * * MON-FRI\"."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  type        = number
+  description = "Days a deleted gitops/demo-api/<env> secret stays recoverable. 0 (force delete) is refused."
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30
+    error_message = "secret_recovery_window_days must be between 7 and 30."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags for every resource this module creates (the roots add Project/Environment through provider default_tags)."
+  default     = {}
+}
