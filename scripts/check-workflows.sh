@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# .github/ and the Dockerfiles, offline: actionlint, zizmor (zero findings), yamllint, hadolint,
+# every action pinned by a full commit SHA with its version, and the two Dockerfiles in step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/venv/bin:$PATH"
+
+fail() { printf 'check-workflows: %s\n' "$*" >&2; exit 1; }
+
+# Correctness: syntax, expressions, action inputs, and shellcheck on run: blocks when installed.
+actionlint
+# Security: template injection, permissions, credentials, caches, triggers... Zero findings, and
+# every accepted exception is written down with its reason in .github/zizmor.yml.
+zizmor --offline --quiet --config .github/zizmor.yml .github
+yamllint --strict .github
+
+# Every `uses:` is a local path, or owner/repo@<40-hex commit> with a `# vX.Y.Z` comment naming it
+# (Dependabot keeps the two in step), or a docker:// image pinned by digest.
+unpinned=$(grep -rnE '^[[:space:]-]*uses:' .github/workflows | grep -vE \
+  -e 'uses:[[:space:]]+\./' \
+  -e 'uses:[[:space:]]+[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}[[:space:]]+#[[:space:]]+v[0-9]+\.[0-9]+\.[0-9]+[[:space:]]*$' \
+  -e 'uses:[[:space:]]+docker://[^[:space:]]+@sha256:[0-9a-f]{64}' || true)
+[[ -z $unpinned ]] || fail "actions not pinned by full commit SHA with a version comment:"$'\n'"$unpinned"
+
+# The images: hadolint, and one Dockerfile per app that differ only in the app's name and port.
+hadolint api-app/Dockerfile demo-app/Dockerfile
+normalise() { sed -E -e 's/(api|demo)-app/APP/g' -e 's/EXPOSE 808[01]/EXPOSE PORT/' "$1"; }
+diff <(normalise api-app/Dockerfile) <(normalise demo-app/Dockerfile) >/dev/null \
+  || fail "api-app/Dockerfile and demo-app/Dockerfile drifted apart (beyond the app name and port)"
