@@ -1,0 +1,399 @@
+//! `.github/workflows` and the Dockerfiles against `k8s/` and the apps: the images the release
+//! pushes are the ones the overlays deploy, the bump and promotion touch only their own
+//! environment, and every workflow keeps the hygiene rules.
+
+use std::collections::BTreeSet;
+
+use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
+use serde_yaml_ng::Value;
+
+const WORKFLOWS: [&str; 4] = ["ci", "release", "promote", "terraform"];
+const APPS: [(&str, u16); 2] = [
+    ("api-app", api_app::config::DEFAULT_PORT),
+    ("demo-app", demo_app::config::DEFAULT_PORT),
+];
+
+fn workflow(name: &str) -> Value {
+    read_yaml(&format!(".github/workflows/{name}.yml"))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{name}.yml is empty"))
+}
+
+fn jobs(wf: &Value) -> Vec<(String, &Value)> {
+    wf["jobs"]
+        .as_mapping()
+        .expect("a workflow has jobs")
+        .iter()
+        .map(|(id, job)| (id.as_str().expect("job ids are strings").to_owned(), job))
+        .collect()
+}
+
+fn steps(job: &Value) -> Vec<&Value> {
+    job["steps"]
+        .as_sequence()
+        .map(|s| s.iter().collect())
+        .unwrap_or_default()
+}
+
+/// The step whose `uses:` starts with `action` (e.g. `peter-evans/create-pull-request@`).
+fn step_using<'a>(job: &'a Value, action: &str) -> &'a Value {
+    steps(job)
+        .into_iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)))
+        .unwrap_or_else(|| panic!("no step uses {action}"))
+}
+
+fn run_scripts(job: &Value) -> String {
+    steps(job)
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn lines(value: &Value) -> BTreeSet<String> {
+    value
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn kustomization_paths(env: &str) -> BTreeSet<String> {
+    APPS.iter()
+        .map(|(app, _)| format!("k8s/overlays/{env}/{app}/kustomization.yaml"))
+        .collect()
+}
+
+/// `docker.io/ns/app:tag@sha256:…` → `docker.io/ns/app`.
+fn repository(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => without_digest,
+    }
+}
+
+/// The namespace the release pushes to when the DOCKERHUB_NAMESPACE variable is unset.
+fn release_default_namespace(release: &Value) -> String {
+    let expr = release["env"]["IMAGE_NAMESPACE"]
+        .as_str()
+        .expect("release.yml sets IMAGE_NAMESPACE");
+    assert!(
+        expr.contains("vars.DOCKERHUB_NAMESPACE"),
+        "the namespace comes from the DOCKERHUB_NAMESPACE variable: {expr}"
+    );
+    expr.split('\'')
+        .nth(1)
+        .expect("IMAGE_NAMESPACE has a quoted default")
+        .to_owned()
+}
+
+fn release_job<'a>(release: &'a Value, id: &str) -> &'a Value {
+    &release["jobs"][id]
+}
+
+#[test]
+fn release_pushes_the_images_the_overlays_deploy() {
+    let release = workflow("release");
+    let build = release_job(&release, "build");
+    let matrix: Vec<&str> = build["strategy"]["matrix"]["app"]
+        .as_sequence()
+        .expect("build is a matrix over the apps")
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(matrix, APPS.map(|(app, _)| app));
+
+    let namespace = release_default_namespace(&release);
+    let images = step_using(build, "docker/metadata-action@")["with"]["images"]
+        .as_str()
+        .expect("metadata-action names the image");
+    for (app, _) in APPS {
+        let pushed = images
+            .replace("${{ env.IMAGE_NAMESPACE }}", &namespace)
+            .replace("${{ matrix.app }}", app);
+        for env in ["dev", "prod"] {
+            let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+            let deployment = of_kind(&docs, "Deployment")
+                .find(|d| d["metadata"]["name"].as_str() == Some(app))
+                .unwrap_or_else(|| panic!("{env} overlay of {app} renders its Deployment"));
+            let deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .expect("the container has an image");
+            assert_eq!(
+                repository(deployed),
+                pushed,
+                "{env} deploys {deployed}, the release pushes {pushed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn release_builds_each_app_from_its_own_dockerfile_for_both_architectures() {
+    let release = workflow("release");
+    let push = &step_using(release_job(&release, "build"), "docker/build-push-action@")["with"];
+    assert_eq!(push["file"].as_str(), Some("${{ matrix.app }}/Dockerfile"));
+    assert_eq!(push["context"].as_str(), Some("."));
+    assert_eq!(push["platforms"].as_str(), Some("linux/amd64,linux/arm64"));
+    assert_eq!(push["push"].as_bool(), Some(true));
+    assert_eq!(push["sbom"].as_bool(), Some(true));
+    assert_eq!(push["provenance"].as_str(), Some("mode=max"));
+    let args = lines(&push["build-args"]);
+    assert!(args.iter().any(|a| a.starts_with("GIT_SHA=")));
+    assert!(args.iter().any(|a| a.starts_with("BUILD_TIME=")));
+
+    let tags = lines(
+        &step_using(release_job(&release, "build"), "docker/metadata-action@")["with"]["tags"],
+    );
+    assert!(tags.contains("type=raw,value=${{ env.IMAGE_VERSION }}"));
+    assert!(tags.contains("type=sha,prefix=sha-,format=short"));
+    assert_eq!(
+        release["env"]["IMAGE_VERSION"].as_str(),
+        Some("1.0.${{ github.run_number }}")
+    );
+}
+
+#[test]
+fn release_never_triggers_itself_through_the_bump_pr() {
+    let release = workflow("release");
+    let ignored: Vec<&str> = release["on"]["push"]["paths-ignore"]
+        .as_sequence()
+        .expect("release.yml ignores non-app paths")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        ignored.contains(&"k8s/**"),
+        "k8s/** must not start a release"
+    );
+    assert_eq!(release["on"]["push"]["branches"][0].as_str(), Some("main"));
+}
+
+#[test]
+fn bump_job_edits_exactly_the_dev_overlays() {
+    let release = workflow("release");
+    let bump = release_job(&release, "bump-dev");
+    let pr = &step_using(bump, "peter-evans/create-pull-request@")["with"];
+    assert_eq!(lines(&pr["add-paths"]), kustomization_paths("dev"));
+
+    let script = run_scripts(bump);
+    assert!(script.contains("kustomize edit set image"));
+    assert!(script.contains(r#"cd "k8s/overlays/dev/${app}""#));
+    assert!(script.contains(&format!(
+        "for app in {}; do",
+        APPS.map(|(a, _)| a).join(" ")
+    )));
+    assert!(
+        !script.contains("overlays/prod"),
+        "the dev bump never touches prod"
+    );
+    assert_eq!(
+        bump["concurrency"]["group"].as_str(),
+        Some("gitops-bump-dev")
+    );
+    assert_eq!(
+        bump["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(false)
+    );
+
+    for path in kustomization_paths("dev") {
+        let app = path.split('/').nth(3).unwrap();
+        let kustomization = &read_yaml(&path)[0];
+        assert!(
+            kustomization["images"]
+                .as_sequence()
+                .is_some_and(|images| images.iter().any(|i| i["name"].as_str() == Some(app))),
+            "{path} has an images entry named {app} for kustomize edit set image"
+        );
+    }
+}
+
+#[test]
+fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
+    let promote = workflow("promote");
+    let job = &promote["jobs"]["promote"];
+    assert_eq!(job["environment"].as_str(), Some("production"));
+    let pr = &step_using(job, "peter-evans/create-pull-request@")["with"];
+    assert_eq!(lines(&pr["add-paths"]), kustomization_paths("prod"));
+
+    let script = run_scripts(job);
+    assert!(script.contains(r#"cd "k8s/overlays/prod/${app}""#));
+    assert!(script.contains(r#""k8s/overlays/dev/${app}/kustomization.yaml""#));
+    assert!(script.contains("cosign verify"));
+
+    let input = &promote["on"]["workflow_dispatch"]["inputs"]["app"];
+    assert_eq!(input["default"].as_str(), Some("both"));
+    let options: Vec<&str> = input["options"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(options, ["both", "api-app", "demo-app"]);
+    assert_eq!(
+        promote["concurrency"]["group"].as_str(),
+        Some("gitops-promote-prod")
+    );
+}
+
+#[test]
+fn every_action_is_pinned_to_a_commit_with_its_version() {
+    for name in WORKFLOWS {
+        let text = read_text(&format!(".github/workflows/{name}.yml"));
+        for line in text.lines().map(str::trim) {
+            let Some(spec) = line.trim_start_matches("- ").strip_prefix("uses: ") else {
+                continue;
+            };
+            if spec.starts_with("./") {
+                continue;
+            }
+            let (action, rest) = spec
+                .split_once('@')
+                .unwrap_or_else(|| panic!("{name}.yml: {spec} has no ref"));
+            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            assert!(
+                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{name}.yml: {action} is not pinned by a full commit SHA"
+            );
+            assert!(
+                comment.starts_with('v') && comment.matches('.').count() == 2,
+                "{name}.yml: {action}@{sha} lacks its `# vX.Y.Z` comment"
+            );
+        }
+    }
+}
+
+#[test]
+fn workflows_start_without_permissions_and_never_use_pull_request_target() {
+    for name in WORKFLOWS {
+        let wf = workflow(name);
+        let top = &wf["permissions"];
+        let empty = top
+            .as_mapping()
+            .is_some_and(serde_yaml_ng::Mapping::is_empty);
+        let read_only = top
+            .as_mapping()
+            .is_some_and(|m| m.len() == 1 && top["contents"].as_str() == Some("read"));
+        assert!(
+            empty || read_only,
+            "{name}.yml: top-level permissions are {top:?}"
+        );
+        assert!(
+            wf["on"].get("pull_request_target").is_none(),
+            "{name}.yml uses pull_request_target"
+        );
+        for (id, job) in jobs(&wf) {
+            assert!(
+                job.get("permissions").is_some(),
+                "{name}.yml: job {id} states its permissions"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_job_has_a_timeout() {
+    for name in WORKFLOWS {
+        for (id, job) in jobs(&workflow(name)) {
+            // A job that calls a reusable workflow cannot set one; the called jobs do.
+            if job.get("uses").is_some() {
+                continue;
+            }
+            assert!(
+                job["timeout-minutes"].as_u64().is_some(),
+                "{name}.yml: job {id} has no timeout-minutes"
+            );
+        }
+    }
+}
+
+#[test]
+fn checkouts_never_persist_credentials() {
+    for name in WORKFLOWS {
+        for (id, job) in jobs(&workflow(name)) {
+            for step in steps(job) {
+                if step["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/checkout@"))
+                {
+                    assert_eq!(
+                        step["with"]["persist-credentials"].as_bool(),
+                        Some(false),
+                        "{name}.yml: checkout in {id} persists credentials"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn run_blocks_take_values_only_through_env() {
+    for name in WORKFLOWS {
+        for (id, job) in jobs(&workflow(name)) {
+            let script = run_scripts(job);
+            assert!(
+                !script.contains("${{"),
+                "{name}.yml: a run: block in {id} interpolates an expression; pass it via env:"
+            );
+        }
+    }
+}
+
+#[test]
+fn publishing_jobs_restore_no_toolchain_caches() {
+    for name in ["release", "promote"] {
+        for (id, job) in jobs(&workflow(name)) {
+            for step in steps(job) {
+                let uses = step["uses"].as_str().unwrap_or_default();
+                assert!(
+                    !uses.starts_with("Swatinem/rust-cache@")
+                        && !uses.starts_with("actions/cache@"),
+                    "{name}.yml: {id} restores a cache ({uses})"
+                );
+                if uses.starts_with("docker/setup-buildx-action@") {
+                    assert_eq!(step["with"]["cache-binary"].as_bool(), Some(false));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dockerfiles_build_each_app_static_and_nonroot_on_the_pinned_toolchain() {
+    let toolchain = read_text("rust-toolchain.toml");
+    let channel = toolchain
+        .lines()
+        .find_map(|l| l.strip_prefix("channel = "))
+        .expect("rust-toolchain.toml pins a channel")
+        .trim_matches('"');
+    for (app, port) in APPS {
+        let dockerfile = read_text(&format!("{app}/Dockerfile"));
+        let has = |needle: &str| dockerfile.lines().any(|l| l.trim() == needle);
+        assert!(
+            has(&format!("ARG APP={app}")),
+            "{app}/Dockerfile builds {app}"
+        );
+        assert!(has(&format!(r#"ENTRYPOINT ["/{app}"]"#)));
+        assert!(has(&format!("COPY --from=builder /out/app /{app}")));
+        assert!(has("USER 65532:65532"));
+        assert!(has(&format!("EXPOSE {port}")));
+        assert!(
+            dockerfile.contains(&format!("FROM --platform=$BUILDPLATFORM rust:{channel}-")),
+            "{app}/Dockerfile builds on the build platform with Rust {channel}"
+        );
+        assert!(dockerfile.contains("gcr.io/distroless/static-debian13:nonroot@sha256:"));
+        assert!(dockerfile.contains("--package \"$APP\""));
+        assert!(
+            !dockerfile.contains(":latest"),
+            "{app}/Dockerfile never uses :latest"
+        );
+    }
+    assert!(repo_root().join(".dockerignore").is_file());
+}
