@@ -1,10 +1,18 @@
 //! demo-app's settings, parsed once at start-up from the environment.
 
+use std::time::Duration;
+
+use actix_web::http::Uri;
 use platform::config::{self, ConfigError, RawServer, ServerSettings};
 use serde::Deserialize;
 
 /// The port demo-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8081;
+
+/// How long the proxy waits to open a connection to `API_URL`.
+pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the proxy waits for the whole upstream answer, body included, before answering 504.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Exactly the variables demo-app reads.
 #[derive(Deserialize, Default)]
@@ -29,7 +37,11 @@ struct RawConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerSettings,
+    /// `API_URL` without a trailing slash, e.g. `http://127.0.0.1:8080`; `None` disables the proxy.
     pub api_url: Option<String>,
+    /// Upstream bounds for the proxy. Not environment variables: tests shorten them.
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
     pub hostname: Option<String>,
     pub pod_namespace: Option<String>,
     pub node_name: Option<String>,
@@ -61,7 +73,11 @@ impl Config {
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Ok(Self {
             server,
-            api_url: non_empty(raw.api_url),
+            api_url: non_empty(raw.api_url)
+                .map(|url| parse_api_url(&url))
+                .transpose()?,
+            upstream_connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
+            upstream_timeout: UPSTREAM_TIMEOUT,
             hostname: non_empty(raw.hostname),
             pod_namespace: non_empty(raw.pod_namespace),
             node_name: non_empty(raw.node_name),
@@ -69,7 +85,91 @@ impl Config {
     }
 }
 
+/// `API_URL` must be a plain `http://host[:port][/prefix]`: the proxy speaks cleartext HTTP to a
+/// local api-app only, and credentials, a query or a fragment in it would be a mistake.
+fn parse_api_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        var: "API_URL",
+        reason: reason.to_owned(),
+    };
+    let raw = raw.trim();
+    let uri: Uri = raw
+        .parse()
+        .map_err(|_| invalid("must be a URL such as http://127.0.0.1:8080"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(invalid(
+            "must start with http:// (the proxy is for local runs)",
+        ));
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(invalid("must name a host"));
+    };
+    if authority.as_str().contains('@') || raw.contains('#') || uri.query().is_some() {
+        return Err(invalid("must not carry credentials, a query or a fragment"));
+    }
+    let prefix = uri.path().trim_end_matches('/');
+    Ok(format!("http://{authority}{prefix}"))
+}
+
 /// Every environment variable demo-app reads. The contract tests check manifests against this list.
 pub fn env_var_names() -> Vec<String> {
     config::env_var_names::<RawConfig>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_api_url(url: &str) -> Result<Config, ConfigError> {
+        Config::from_vars([("API_URL".to_owned(), url.to_owned())])
+    }
+
+    #[test]
+    fn api_url_is_normalised_without_a_trailing_slash() {
+        let cfg = with_api_url("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(cfg.api_url.as_deref(), Some("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn unset_or_blank_api_url_disables_the_proxy() {
+        assert!(Config::from_vars([]).unwrap().api_url.is_none());
+        assert!(with_api_url("  ").unwrap().api_url.is_none());
+    }
+
+    #[test]
+    fn api_url_rejects_other_schemes_credentials_and_queries() {
+        for bad in [
+            "https://api.example",
+            "ftp://x",
+            "http://user:secret@host:8080",
+            "http://host/?q=1",
+            "not a url",
+            "/relative",
+        ] {
+            let msg = with_api_url(bad).unwrap_err().to_string();
+            assert!(msg.contains("API_URL"), "{bad}: {msg}");
+            assert!(!msg.contains("secret"), "values are never echoed: {msg}");
+        }
+    }
+
+    #[test]
+    fn env_var_names_match_the_contract() {
+        assert_eq!(
+            env_var_names(),
+            [
+                "HOST",
+                "PORT",
+                "APP_ENV",
+                "LOG_FORMAT",
+                "RUST_LOG",
+                "SHUTDOWN_TIMEOUT_SECS",
+                "SHUTDOWN_DRAIN_SECS",
+                "WORKERS",
+                "API_URL",
+                "HOSTNAME",
+                "POD_NAMESPACE",
+                "NODE_NAME"
+            ]
+        );
+    }
 }

@@ -1,0 +1,83 @@
+//! The page: its HTML, stylesheet, script and icon, compiled into the binary, and `/ui/info`, the
+//! small JSON document that tells the page which environment, build and pod it is looking at.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpResponse, ResponseError as _, get, web};
+use platform::build_info::BuildInfo;
+use platform::config::AppEnv;
+use serde::Serialize;
+
+use crate::config::Config;
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const APP_CSS: &str = include_str!("../static/app.css");
+const APP_JS: &str = include_str!("../static/app.js");
+const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
+
+/// The assets the page loads, by file name under `/static/`, with their content types.
+const ASSETS: [(&str, &str, &str); 3] = [
+    ("app.css", "text/css; charset=utf-8", APP_CSS),
+    ("app.js", "text/javascript; charset=utf-8", APP_JS),
+    ("favicon.svg", "image/svg+xml", FAVICON_SVG),
+];
+
+/// What the page shows about the process that served it. Nothing here is secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct UiInfo {
+    pub environment: AppEnv,
+    pub build: BuildInfo,
+    /// Pod name, namespace and node from the downward API; absent outside Kubernetes.
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub node: Option<String>,
+    /// True when this demo-app forwards `/api/*` itself (local runs); false behind the ALB.
+    pub api_proxy: bool,
+}
+
+impl UiInfo {
+    pub fn new(config: &Config, build: BuildInfo) -> Self {
+        Self {
+            environment: config.server.app_env,
+            build,
+            pod: config.hostname.clone(),
+            namespace: config.pod_namespace.clone(),
+            node: config.node_name.clone(),
+            api_proxy: config.api_url.is_some(),
+        }
+    }
+}
+
+#[get("/")]
+pub async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .content_type("text/html; charset=utf-8")
+        .body(INDEX_HTML)
+}
+
+#[get("/static/{file}")]
+pub async fn asset(file: web::Path<String>) -> HttpResponse {
+    match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
+        Some((_, content_type, body)) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, *content_type))
+            .insert_header((CACHE_CONTROL, "no-cache"))
+            .body(*body),
+        None => platform::error::ApiError::not_found("no such asset").error_response(),
+    }
+}
+
+#[get("/ui/info")]
+pub async fn info(info: web::Data<UiInfo>) -> HttpResponse {
+    HttpResponse::Ok().json(info.get_ref())
+}
+
+/// Without `API_URL`, `/api/*` is not demo-app's to answer (the ALB routes it to api-app); say so
+/// instead of a bare 404, so a local run without the proxy explains itself.
+pub async fn api_not_proxied() -> HttpResponse {
+    platform::error::ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "api_not_proxied",
+        "demo-app does not proxy /api here; set API_URL to an api-app (local runs) or route /api to api-app",
+    )
+    .error_response()
+}

@@ -1,0 +1,139 @@
+//! Building and running the server: state is created once, then every worker gets a handle to it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::Method;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use platform::error::{self, KnownRoutes};
+use platform::metrics::HttpMetrics;
+use platform::probes::Health;
+use platform::server::{self, ShutdownSignal};
+
+use crate::config::Config;
+use crate::page::{self, UiInfo};
+use crate::proxy::{self, Upstream};
+
+/// Largest JSON body accepted by demo-app's own handlers, in bytes (proxied bodies have their own
+/// limit, [`proxy::MAX_REQUEST_BODY_BYTES`]).
+pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
+
+/// The page loads only its own HTML, CSS, JS and icon, and talks only to its own origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'";
+
+/// The `/api` routes: proxied to `API_URL` when it is set.
+const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
+
+/// A bound, running demo-app.
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: ShutdownSignal,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds the listener and starts the server; OS signals trigger the graceful shutdown.
+    pub fn build(config: Config) -> std::io::Result<Self> {
+        Self::build_with(config, true)
+    }
+
+    /// As [`Application::build`]; tests that run many servers in one process pass
+    /// `handle_os_signals = false` and drive shutdown through [`Application::shutdown_signal`].
+    pub fn build_with(config: Config, handle_os_signals: bool) -> std::io::Result<Self> {
+        let listener = server::bind(&config.server)?;
+        let port = listener.local_addr()?.port();
+        let health = Arc::new(Health::new());
+        let drain_delay = config.server.drain_delay;
+        let server = run(listener, config, Arc::clone(&health))?;
+        let shutdown = server::supervise(&server, &health, drain_delay, handle_os_signals);
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts the same graceful shutdown SIGTERM would.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, config: Config, health: Arc<Health>) -> std::io::Result<Server> {
+    let info = web::Data::new(UiInfo::new(&config, platform::build_info!()));
+    let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
+    let known = web::Data::new(known_routes());
+    let health = web::Data::from(health);
+    let api_url = config.api_url;
+    let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
+
+    let server = HttpServer::new(move || {
+        let app = App::new()
+            .app_data(health.clone())
+            .app_data(metrics.clone())
+            .app_data(known.clone())
+            .app_data(info.clone())
+            .app_data(error::json_config(JSON_LIMIT_BYTES))
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            .service(platform::probes::healthz)
+            .service(platform::probes::readyz)
+            .service(platform::metrics::metrics)
+            .service(page::index)
+            .service(page::asset)
+            .service(page::info);
+        let app = match &api_url {
+            // awc's client is per worker (not `Send`), so each worker builds its own.
+            Some(base) => API_ROUTES.iter().fold(
+                app.app_data(web::Data::new(Upstream::new(
+                    base.clone(),
+                    connect_timeout,
+                    timeout,
+                ))),
+                |app, pattern| app.service(web::resource(*pattern).to(proxy::forward)),
+            ),
+            None => API_ROUTES.iter().fold(app, |app, pattern| {
+                app.service(web::resource(*pattern).to(page::api_not_proxied))
+            }),
+        };
+        app.default_service(error::default_service())
+            .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)))
+            .wrap(error::json_error_bodies())
+            .wrap(platform::middleware::request_span())
+            .wrap(from_fn(platform::middleware::observe))
+    });
+    Ok(platform::configure_server!(server, &config.server)
+        .listen(listener)?
+        .run())
+}
+
+/// Every route demo-app serves itself, so a wrong method is a 405 rather than a 404.
+fn known_routes() -> KnownRoutes {
+    KnownRoutes::new()
+        .with("/", Method::GET)
+        .with("/static/{file}", Method::GET)
+        .with("/ui/info", Method::GET)
+        .with(platform::probes::LIVENESS_PATH, Method::GET)
+        .with(platform::probes::READINESS_PATH, Method::GET)
+        .with("/metrics", Method::GET)
+}

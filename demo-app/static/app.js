@@ -1,0 +1,326 @@
+// demo-app's page logic. Every request goes to this origin (/ui/info, /api/...), and the API key
+// typed into the stats panel is read at click time, sent as one header, and kept nowhere else.
+"use strict";
+
+const API_POLL_MS = 5000;
+const TASK_POLL_MS = 3000;
+const TASK_PAGE = 100;
+
+const $ = (id) => document.getElementById(id);
+
+/** Fetches a same-origin path and parses JSON; never throws for HTTP errors, only for network ones. */
+async function request(path, { method = "GET", body, headers = {} } = {}) {
+  const init = { method, headers: { accept: "application/json", ...headers }, cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    return { ok: false, status: 0, body: null, network: true };
+  }
+  let parsed = null;
+  const text = await res.text();
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      parsed = null;
+    }
+  }
+  return { ok: res.ok, status: res.status, body: parsed };
+}
+
+/** One readable sentence for a failed call, from the platform's {"error": {code, message}} shape. */
+function describeError(res) {
+  if (res.network) return "The page could not reach demo-app. Is it still running?";
+  const error = res.body && res.body.error;
+  const hints = {
+    upstream_unavailable: "The API is down or unreachable.",
+    upstream_timeout: "The API is too slow to answer.",
+    api_not_proxied: "This demo-app does not route /api.",
+  };
+  if (error && typeof error.message === "string") {
+    const hint = hints[error.code] ? `${hints[error.code]} ` : "";
+    return `${hint}${capitalise(error.message)} (HTTP ${res.status}, ${error.code}).`;
+  }
+  return `The API answered HTTP ${res.status}.`;
+}
+
+function capitalise(s) {
+  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+}
+
+function showNotice(el, message) {
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+function setFact(id, value) {
+  const el = $(id);
+  const present = value !== undefined && value !== null && value !== "";
+  el.textContent = present ? String(value) : "not set";
+  el.classList.toggle("absent", !present);
+}
+
+function shortCommit(commit) {
+  return commit && commit !== "unknown" ? commit.slice(0, 12) : commit;
+}
+
+function formatUptime(seconds) {
+  if (typeof seconds !== "number") return "";
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+// ---- This page: environment badge, build and pod ----
+
+async function loadInfo() {
+  const res = await request("/ui/info");
+  if (!res.ok || !res.body) {
+    $("env-badge").textContent = "unknown";
+    return;
+  }
+  const info = res.body;
+  document.body.dataset.env = info.environment;
+  $("env-badge").textContent = info.environment;
+  $("env-badge").setAttribute("aria-label", `Environment: ${info.environment}`);
+  document.title = `${info.environment.toUpperCase()} · GitOps Platform demo`;
+  setFact("ui-version", info.build.version);
+  setFact("ui-commit", shortCommit(info.build.commit));
+  setFact("ui-pod", info.pod);
+  setFact("ui-namespace", info.namespace);
+  setFact("ui-node", info.node);
+  setFact("ui-route", info.api_proxy ? "proxied by demo-app (API_URL)" : "routed by the load balancer");
+  $("footer-version").textContent = `${info.build.version} (${shortCommit(info.build.commit)})`;
+}
+
+// ---- API status ----
+
+function setHealth(state, label) {
+  const pill = $("api-health");
+  pill.className = `pill pill-${state}`;
+  pill.textContent = label;
+}
+
+async function pollApi() {
+  const [health, info] = await Promise.all([request("/api/health"), request("/api")]);
+  $("api-checked").textContent = new Date().toLocaleTimeString();
+  $("api-checked").classList.remove("absent");
+  if (health.ok && health.body && health.body.status === "ok") {
+    setHealth("ok", "healthy");
+    showNotice($("api-problem"), "");
+    setFact("api-uptime", formatUptime(health.body.uptime_seconds));
+  } else {
+    setHealth("bad", health.status ? `unavailable (${health.status})` : "unreachable");
+    showNotice($("api-problem"), describeError(health));
+  }
+  if (info.ok && info.body) {
+    setFact("api-version", info.body.version);
+    setFact("api-env", info.body.environment);
+    setFact("api-commit", shortCommit(info.body.commit));
+    setFact("api-host", info.body.hostname);
+  }
+}
+
+// ---- Tasks ----
+
+let knownTaskIds = null;
+
+/** The newest page of tasks: the API lists in creation order, so fetch the tail when there are many. */
+async function fetchTasks() {
+  let res = await request(`/api/tasks?limit=${TASK_PAGE}`);
+  if (res.ok && res.body && res.body.total > res.body.items.length) {
+    const offset = Math.max(0, res.body.total - TASK_PAGE);
+    res = await request(`/api/tasks?limit=${TASK_PAGE}&offset=${offset}`);
+  }
+  return res;
+}
+
+async function refreshTasks() {
+  const res = await fetchTasks();
+  if (!res.ok || !res.body) {
+    $("task-count").textContent = "unavailable";
+    return res;
+  }
+  renderTasks(res.body);
+  return res;
+}
+
+function renderTasks(page) {
+  const list = $("task-list");
+  const items = [...page.items].reverse(); // newest first
+  const ids = new Set(items.map((t) => t.id));
+  const existing = new Map([...list.children].map((li) => [li.dataset.id, li]));
+
+  for (const [id, li] of existing) {
+    if (!ids.has(id)) li.remove();
+  }
+  items.forEach((task, index) => {
+    let li = existing.get(task.id);
+    if (!li) {
+      li = createTaskItem(task);
+      if (knownTaskIds !== null && !knownTaskIds.has(task.id)) li.classList.add("fresh");
+    }
+    updateTaskItem(li, task);
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+  });
+  knownTaskIds = ids;
+
+  const shown = items.length;
+  const done = items.filter((t) => t.completed).length;
+  $("task-count").textContent =
+    page.total > shown ? `${shown} of ${page.total} shown` : `${page.total} total · ${done} done`;
+  $("task-empty").hidden = page.total > 0;
+}
+
+function createTaskItem(task) {
+  const li = document.createElement("li");
+  li.className = "task";
+  li.dataset.id = task.id;
+
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.id = `task-${task.id}`;
+  box.addEventListener("change", () => toggleTask(li, box));
+
+  const label = document.createElement("label");
+  label.htmlFor = box.id;
+
+  const time = document.createElement("time");
+
+  const del = document.createElement("button");
+  del.type = "button";
+  del.className = "btn btn-icon";
+  del.textContent = "Delete";
+  del.addEventListener("click", () => deleteTask(li, del));
+
+  li.append(box, label, time, del);
+  return li;
+}
+
+function updateTaskItem(li, task) {
+  const [box, label, time, del] = li.children;
+  if (document.activeElement !== box || box.checked !== task.completed) box.checked = task.completed;
+  label.textContent = task.title;
+  li.classList.toggle("done", task.completed);
+  const created = new Date(task.created_at);
+  if (!Number.isNaN(created.getTime())) {
+    time.dateTime = task.created_at;
+    time.textContent = created.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  del.setAttribute("aria-label", `Delete task: ${task.title}`);
+}
+
+async function addTask(event) {
+  event.preventDefault();
+  const input = $("task-title");
+  const button = event.submitter || $("task-form").querySelector("button");
+  button.disabled = true;
+  // Sent as typed: the API owns validation, and the page shows its answer.
+  const res = await request("/api/tasks", { method: "POST", body: { title: input.value, completed: false } });
+  button.disabled = false;
+  if (res.ok) {
+    input.value = "";
+    input.removeAttribute("aria-invalid");
+    showNotice($("task-error"), "");
+    await refreshTasks();
+  } else {
+    input.setAttribute("aria-invalid", "true");
+    showNotice($("task-error"), describeError(res));
+  }
+  input.focus();
+}
+
+async function toggleTask(li, box) {
+  const wanted = box.checked;
+  box.disabled = true;
+  const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, {
+    method: "PATCH",
+    body: { completed: wanted },
+  });
+  box.disabled = false;
+  if (res.ok && res.body) {
+    showNotice($("task-error"), "");
+    updateTaskItem(li, res.body);
+    await refreshTasks();
+  } else {
+    box.checked = !wanted;
+    showNotice($("task-error"), describeError(res));
+  }
+}
+
+async function deleteTask(li, button) {
+  button.disabled = true;
+  const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, { method: "DELETE" });
+  if (res.ok || res.status === 404) {
+    showNotice($("task-error"), "");
+    li.remove();
+    await refreshTasks();
+  } else {
+    button.disabled = false;
+    showNotice($("task-error"), describeError(res));
+  }
+}
+
+// ---- Echo ----
+
+async function echo(event) {
+  event.preventDefault();
+  const out = $("echo-result");
+  const message = $("echo-input").value;
+  const res = await request(`/api/echo?message=${encodeURIComponent(message)}`);
+  out.classList.toggle("result-error", !res.ok);
+  if (res.ok && res.body) {
+    out.textContent = `“${res.body.message}” (${res.body.length} characters)`;
+  } else {
+    out.textContent = describeError(res);
+  }
+}
+
+// ---- Protected stats ----
+
+async function loadStats(event) {
+  event.preventDefault();
+  const key = $("stats-key").value;
+  const res = await request("/api/protected/stats", { headers: { "x-api-key": key } });
+  const result = $("stats-result");
+  if (res.ok && res.body) {
+    showNotice($("stats-error"), "");
+    const s = res.body;
+    setFact("stats-total", s.tasks && s.tasks.total);
+    setFact("stats-completed", s.tasks && s.tasks.completed);
+    setFact("stats-requests", s.requests_served);
+    setFact("stats-uptime", formatUptime(s.uptime_seconds));
+    setFact("stats-version", s.version);
+    result.hidden = false;
+  } else {
+    result.hidden = true;
+    const prefix = res.status === 401 ? "Access denied: the API rejected this key. " : "";
+    showNotice($("stats-error"), prefix + describeError(res));
+  }
+}
+
+// ---- Start ----
+
+function every(ms, fn) {
+  const run = () => fn().catch(() => {}).finally(() => setTimeout(run, ms));
+  run();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("task-form").addEventListener("submit", addTask);
+  $("echo-form").addEventListener("submit", echo);
+  $("stats-form").addEventListener("submit", loadStats);
+  loadInfo();
+  every(API_POLL_MS, pollApi);
+  every(TASK_POLL_MS, refreshTasks);
+});
