@@ -206,8 +206,7 @@ mod tests {
 
     #[test]
     fn current_and_previous_keys_are_both_accepted() {
-        let cfg =
-            Config::from_vars(vars(&[("API_KEY", KEY), ("API_KEY_PREVIOUS", OLD)])).unwrap();
+        let cfg = Config::from_vars(vars(&[("API_KEY", KEY), ("API_KEY_PREVIOUS", OLD)])).unwrap();
         assert_eq!(cfg.api_keys.check(Some(KEY.as_bytes())), KeyCheck::Accepted);
         assert_eq!(cfg.api_keys.check(Some(OLD.as_bytes())), KeyCheck::Accepted);
         assert_eq!(cfg.api_keys.check(Some(b"wrong")), KeyCheck::Rejected);
@@ -242,8 +241,17 @@ mod tests {
     #[test]
     fn env_var_names_lists_what_the_config_reads() {
         let names = env_var_names();
-        for expected in ["PORT", "APP_ENV", "API_KEY", "API_KEY_PREVIOUS", "MAX_TASKS"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        for expected in [
+            "PORT",
+            "APP_ENV",
+            "API_KEY",
+            "API_KEY_PREVIOUS",
+            "MAX_TASKS",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
         }
     }
 }

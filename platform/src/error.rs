@@ -128,7 +128,12 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
             "the request body must be JSON with content-type: application/json",
         ),
         // Well-formed JSON of the wrong shape, or a value our domain types reject.
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::validation(e.to_string()),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            // serde_json appends " at line 1 column 12"; the sentence reads better without it.
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or_default();
+            ApiError::validation(message)
+        }
         JsonPayloadError::Deserialize(e) => ApiError::bad_request(
             "malformed_json",
             format!("the request body is not valid JSON: {e}"),

@@ -4,11 +4,11 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError, web};
+use actix_web::{Error, HttpMessage, web};
 use futures_util::FutureExt as _;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
@@ -43,35 +43,68 @@ impl RequestId {
     }
 }
 
+/// The policy for responses whose app set none: load nothing, never be framed.
+const DEFAULT_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /// Outermost middleware of both apps. A panicking handler becomes a JSON 500 (the worker survives);
-/// every response gets the request id and security headers; every request is counted, timed by
-/// route template and logged once.
+/// every response, error or not, gets the request id and security headers; every request is
+/// counted, timed by route template and logged once.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, Error> {
+) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
     let started = Instant::now();
     let request_id = RequestId::from_request(&req);
     req.extensions_mut().insert(request_id.clone());
-    let http_req = req.request().clone();
+    let method = req.method().clone();
+    // The route template (never the raw path) comes from the app's resource map.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
 
-    let outcome = AssertUnwindSafe(next.call(req)).catch_unwind().await;
-    let mut res = match outcome {
-        Ok(Ok(res)) => res.map_into_left_body(),
-        // An error from inner middleware: render it as a response here so it is measured and logged.
-        Ok(Err(err)) => {
-            let res = err.error_response();
-            ServiceResponse::new(http_req, res).map_into_right_body()
-        }
+    let outcome = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+        Ok(outcome) => outcome,
         Err(_panic) => {
-            tracing::error!(request_id = %request_id.0, "handler panicked; answered 500");
-            ServiceResponse::new(http_req, ApiError::internal().error_response())
-                .map_into_right_body()
+            tracing::error!(request_id = %request_id.0, route = %route, "handler panicked; answered 500");
+            Err(ApiError::internal().into())
         }
     };
+    let status = match &outcome {
+        Ok(res) => res.status(),
+        Err(err) => err.as_response_error().status_code(),
+    };
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        metrics.observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(
+        target: "access",
+        request_id = %request_id.0,
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request served"
+    );
+    match outcome {
+        Ok(mut res) => {
+            secure_headers(res.headers_mut(), &request_id);
+            Ok(res)
+        }
+        // actix renders an error after we return it, so the headers ride along as a mapper.
+        Err(mut err) => {
+            err.add_response_mapper(move |mut res| {
+                secure_headers(res.headers_mut(), &request_id);
+                res
+            });
+            Err(err)
+        }
+    }
+}
 
-    let headers = res.headers_mut();
+fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
     if let Ok(v) = HeaderValue::from_str(&request_id.0) {
         headers.insert(REQUEST_ID_HEADER, v);
     }
@@ -84,34 +117,15 @@ pub async fn observe(
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        );
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let status = res.status();
-    let elapsed = started.elapsed();
-    if let Some(metrics) = metrics {
-        metrics.observe(
-            res.request().method().as_str(),
-            &route,
-            status,
-            elapsed.as_secs_f64(),
-        );
-    }
-    tracing::info!(
-        target: "access",
-        request_id = %request_id.0,
-        method = %res.request().method(),
-        route = %route,
-        status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "request served"
-    );
-    Ok(res)
 }
 
 /// The tracing span around each request, carrying the same request id as the access log and the

@@ -1,0 +1,108 @@
+//! The OpenAPI document, generated from the same registrations that build the router.
+
+use actix_web::App;
+use actix_web::http::Method;
+use platform::error::KnownRoutes;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt as _;
+
+use crate::routes::{self, Endpoint};
+
+/// Where the document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+/// Where the interactive docs are served (Swagger UI, assets built into the binary).
+pub const DOCS_PATH: &str = "/api/docs/";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "api-app",
+        description = "The task API of the GitOps platform demo: tasks, echo and protected statistics.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "info", description = "What is running"),
+        (name = "health", description = "Health for people and dashboards"),
+        (name = "probes", description = "Kubernetes probes and Prometheus metrics"),
+        (name = "tasks", description = "The task list"),
+        (name = "echo", description = "Echo a message"),
+        (name = "protected", description = "Requires the x-api-key header")
+    )
+)]
+struct ApiDoc;
+
+/// Registers the `api_key` security scheme: the key travels in the `x-api-key` header.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "The API key from the environment's secret (API_KEY, or API_KEY_PREVIOUS during a rotation)",
+            ))),
+        );
+    }
+}
+
+/// The document, built by registering the real routes on a throwaway app.
+pub fn openapi() -> OpenApiDoc {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    doc
+}
+
+fn operations(doc: &OpenApiDoc) -> impl Iterator<Item = (&str, Method, &Operation)> {
+    doc.paths.paths.iter().flat_map(|(path, item)| {
+        [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ]
+        .into_iter()
+        .filter_map(move |(method, op)| op.as_ref().map(|op| (path.as_str(), method, op)))
+    })
+}
+
+/// The endpoint list `GET /api` shows, taken from the document so it cannot go stale.
+pub fn endpoints(doc: &OpenApiDoc) -> Vec<Endpoint> {
+    let mut list: Vec<Endpoint> = operations(doc)
+        .map(|(path, method, op)| Endpoint {
+            method: method.to_string(),
+            path: path.to_owned(),
+            description: op.summary.clone().unwrap_or_default(),
+        })
+        .collect();
+    list.push(Endpoint {
+        method: "GET".into(),
+        path: OPENAPI_PATH.into(),
+        description: "This API's OpenAPI document.".into(),
+    });
+    list.push(Endpoint {
+        method: "GET".into(),
+        path: DOCS_PATH.into(),
+        description: "Interactive API documentation.".into(),
+    });
+    list
+}
+
+/// Every route with its methods, so a wrong method answers 405 rather than 404.
+pub fn known_routes(doc: &OpenApiDoc) -> KnownRoutes {
+    operations(doc)
+        .fold(KnownRoutes::new(), |known, (path, method, _)| {
+            known.with(path, method)
+        })
+        .with(OPENAPI_PATH, Method::GET)
+        .with(&format!("{DOCS_PATH}{{_:.*}}"), Method::GET)
+}

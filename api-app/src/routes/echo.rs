@@ -1,0 +1,42 @@
+//! `GET /api/echo?message=…`: returns the message as JSON, never as HTML.
+
+use actix_web::{HttpResponse, get, web};
+use platform::error::{ApiError, ErrorBody};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::EchoMessage;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EchoQuery {
+    /// The text to echo, 1-1024 characters.
+    #[param(min_length = 1, max_length = 1024, example = "hello")]
+    message: Option<String>,
+}
+
+/// The echoed message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Echo {
+    pub message: String,
+    /// The message's length in characters.
+    pub length: usize,
+}
+
+/// Echo a message back as JSON.
+#[utoipa::path(
+    tag = "echo",
+    params(EchoQuery),
+    responses(
+        (status = 200, description = "The message", body = Echo),
+        (status = 400, description = "Missing, empty or longer than 1024 characters", body = ErrorBody)
+    )
+)]
+#[get("/echo")]
+pub async fn echo(query: web::Query<EchoQuery>) -> Result<HttpResponse, ApiError> {
+    let message = EchoMessage::parse(query.into_inner().message)
+        .map_err(|m| ApiError::bad_request("invalid_message", m))?
+        .into_inner();
+    let length = message.chars().count();
+    Ok(HttpResponse::Ok().json(Echo { message, length }))
+}

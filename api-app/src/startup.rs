@@ -1,0 +1,133 @@
+//! Building and running the server: state is created once, then every worker gets a handle to it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use platform::error::{self, KnownRoutes};
+use platform::metrics::HttpMetrics;
+use platform::probes::Health;
+use platform::server::{self, ShutdownSignal};
+use utoipa_actix_web::AppExt as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::openapi::{self, DOCS_PATH, OPENAPI_PATH};
+use crate::routes::{self, ServiceInfo};
+use crate::store::{InMemoryTaskStore, TaskStore};
+
+/// Largest JSON body accepted, in bytes.
+pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
+
+/// A bound, running api-app.
+#[allow(missing_debug_implementations, reason = "actix's Server has no Debug")]
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: ShutdownSignal,
+}
+
+impl Application {
+    /// Binds the listener and starts the server; OS signals trigger the graceful shutdown.
+    pub fn build(config: &Config) -> std::io::Result<Self> {
+        Self::build_with(config, true)
+    }
+
+    /// As [`Application::build`]; tests that run many servers in one process pass
+    /// `handle_os_signals = false` and drive shutdown through [`Application::shutdown_signal`].
+    pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<Self> {
+        let listener = server::bind(&config.server)?;
+        let port = listener.local_addr()?.port();
+        let health = Arc::new(Health::new());
+        let drain_delay = config.server.drain_delay;
+        let server = run(listener, config, Arc::clone(&health))?;
+        let shutdown = server::supervise(&server, &health, drain_delay, handle_os_signals);
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts the same graceful shutdown SIGTERM would.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+    let doc = openapi::openapi();
+    let info = web::Data::new(ServiceInfo {
+        build: platform::build_info!(),
+        environment: config.server.app_env,
+        hostname: config.hostname.clone(),
+        endpoints: openapi::endpoints(&doc),
+    });
+    let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
+    let store: web::Data<dyn TaskStore> =
+        web::Data::from(Arc::new(InMemoryTaskStore::new(config.max_tasks)) as Arc<dyn TaskStore>);
+    let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
+    let keys = web::Data::new(config.api_keys.clone());
+    let health = web::Data::from(health);
+
+    let server = HttpServer::new(move || {
+        let doc = doc.clone();
+        App::new()
+            .into_utoipa_app()
+            .app_data(store.clone())
+            .app_data(metrics.clone())
+            .app_data(keys.clone())
+            .app_data(health.clone())
+            .app_data(info.clone())
+            .app_data(known.clone())
+            .app_data(error::json_config(JSON_LIMIT_BYTES))
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            // Registered before the `/api` scope, which would otherwise claim these paths.
+            .openapi_service(move |_| {
+                SwaggerUi::new(format!("{DOCS_PATH}{{_:.*}}")).url(OPENAPI_PATH, doc)
+            })
+            .configure(routes::configure)
+            .default_service(error::default_service())
+            .into_app()
+            .wrap(from_fn(content_security_policy))
+            .wrap(error::json_error_bodies())
+            .wrap(platform::middleware::request_span())
+            .wrap(from_fn(platform::middleware::observe))
+    });
+    Ok(platform::configure_server!(server, &config.server)
+        .listen(listener)?
+        .run())
+}
+
+/// The docs page may load its own bundled assets; everything else keeps the platform's
+/// load-nothing policy.
+async fn content_security_policy(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let docs = req.path().starts_with(DOCS_PATH);
+    let mut res = next.call(req).await?;
+    if docs {
+        res.headers_mut().insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+                 form-action 'none'",
+            ),
+        );
+    }
+    Ok(res)
+}
