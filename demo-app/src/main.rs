@@ -15,8 +15,7 @@ async fn main() -> std::process::ExitCode {
     };
     platform::telemetry::init(config.server.log_format, &config.server.log_filter);
     let (env, port) = (config.server.app_env, config.server.port);
-    let api_url = config.api_url.clone();
-    let app = match Application::build(config) {
+    let app = match Application::build(&config) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, port, "could not start the server");
@@ -26,7 +25,7 @@ async fn main() -> std::process::ExitCode {
     tracing::info!(
         port = app.port(),
         environment = %env,
-        api_proxy = api_url.as_deref().unwrap_or("off"),
+        api_proxy = config.api_url.as_deref().unwrap_or("off"),
         "demo-app listening"
     );
     match app.run_until_stopped().await {

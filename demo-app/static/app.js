@@ -318,6 +318,7 @@ function every(ms, fn) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("task-form").addEventListener("submit", addTask);
+  $("task-title").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("echo-form").addEventListener("submit", echo);
   $("stats-form").addEventListener("submit", loadStats);
   loadInfo();

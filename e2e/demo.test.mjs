@@ -1,0 +1,201 @@
+// The browser end-to-end test of the demo page (issue 3), driven by playwright-core with Debian's
+// chromium. scripts/e2e.sh starts api-app and demo-app (proxying to it) and passes:
+//   DEMO_URL      demo-app's address, e.g. http://127.0.0.1:41234
+//   API_URL       api-app's address, used to act as "another client"
+//   E2E_API_KEY   the API key api-app was started with
+//   ARTIFACTS     where screenshots go (CI keeps the folder)
+// Each step prints "ok N - …"; the first failure saves a screenshot and exits non-zero.
+import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const require = createRequire(new URL("../tools/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+
+const DEMO_URL = must("DEMO_URL");
+const API_URL = must("API_URL");
+const API_KEY = must("E2E_API_KEY");
+const ARTIFACTS = process.env.ARTIFACTS || "artifacts/e2e";
+const STEP_TIMEOUT_MS = 15_000;
+
+// The flags these machines need, plus a fresh profile for every run.
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+function must(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`e2e: ${name} is not set (run scripts/e2e.sh)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+let stepNo = 0;
+async function step(name, fn) {
+  stepNo += 1;
+  await fn();
+  console.log(`ok ${stepNo} - ${name}`);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Waits until the element's text contains every fragment. */
+async function waitForText(page, selector, ...fragments) {
+  await page.waitForFunction(
+    ([sel, parts]) => {
+      const el = document.querySelector(sel);
+      return !!el && !el.hidden && parts.every((p) => el.textContent.includes(p));
+    },
+    [selector, fragments],
+    { timeout: STEP_TIMEOUT_MS },
+  );
+}
+
+async function apiTasks() {
+  const res = await fetch(`${API_URL}/api/tasks?limit=1000`);
+  assert(res.ok, `GET /api/tasks answered ${res.status}`);
+  return (await res.json()).items;
+}
+
+mkdirSync(ARTIFACTS, { recursive: true });
+const profile = mkdtempSync(path.join(tmpdir(), "demo-e2e-profile-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: CHROMIUM_ARGS,
+  viewport: { width: 1280, height: 900 },
+});
+const page = context.pages()[0] || (await context.newPage());
+page.setDefaultTimeout(STEP_TIMEOUT_MS);
+
+// Anything the page logs as an error (a CSP violation, a failed script) or any request to another
+// origin fails the run.
+const problems = [];
+const origin = new URL(DEMO_URL).origin;
+page.on("console", (msg) => {
+  // Chromium logs every 4xx the page provokes on purpose (422, 401) as "Failed to load resource".
+  if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) {
+    problems.push(`console: ${msg.text()}`);
+  }
+});
+page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+page.on("request", (req) => {
+  const url = new URL(req.url());
+  if (url.protocol !== "data:" && url.origin !== origin) problems.push(`request to another origin: ${req.url()}`);
+});
+
+const title = `e2e task ${Date.now()}`;
+let failed = false;
+try {
+  await step("page loads and shows the local environment badge", async () => {
+    const res = await page.goto(DEMO_URL, { waitUntil: "load" });
+    assert(res && res.ok(), `GET / answered ${res && res.status()}`);
+    const csp = res.headers()["content-security-policy"] || "";
+    assert(csp.includes("script-src 'self'"), `CSP missing or weak: ${csp}`);
+    await waitForText(page, "#env-badge", "local");
+    const env = await page.locator("body").getAttribute("data-env");
+    assert(env === "local", `body data-env is ${env}`);
+    await waitForText(page, "#ui-version", ".");
+  });
+
+  await step("API status shows healthy with its version and environment", async () => {
+    await waitForText(page, "#api-health", "healthy");
+    await waitForText(page, "#api-env", "local");
+  });
+
+  await step("adding a task through the form lists it", async () => {
+    await page.fill("#task-title", title);
+    await page.click("#task-form button[type=submit]");
+    await page.locator("#task-list li", { hasText: title }).waitFor();
+    const stored = (await apiTasks()).find((t) => t.title === title);
+    assert(stored && stored.completed === false, "the API did not store the new task");
+  });
+
+  await step("toggling the task marks it completed in the API", async () => {
+    const item = page.locator("#task-list li", { hasText: title });
+    await item.locator("input[type=checkbox]").check();
+    await page.waitForFunction(
+      (t) => [...document.querySelectorAll("#task-list li.done")].some((li) => li.textContent.includes(t)),
+      title,
+    );
+    const stored = (await apiTasks()).find((t) => t.title === title);
+    assert(stored && stored.completed === true, "the API still has the task open");
+  });
+
+  await step("a blank title shows the API's validation error", async () => {
+    await page.fill("#task-title", "");
+    await page.click("#task-form button[type=submit]");
+    await waitForText(page, "#task-error", "validation_failed", "422");
+    const text = await page.textContent("#task-error");
+    assert(/title/i.test(text), `error does not explain the title: ${text}`);
+  });
+
+  await step("a task created by another client appears without a reload", async () => {
+    const other = `created elsewhere ${Date.now()}`;
+    const res = await fetch(`${API_URL}/api/tasks`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: other, completed: false }),
+    });
+    assert(res.status === 201, `POST /api/tasks answered ${res.status}`);
+    const { id } = await res.json();
+    await page.locator("#task-list li", { hasText: other }).waitFor();
+    // And deleting it from the page removes it from the API.
+    await page.locator("#task-list li", { hasText: other }).getByRole("button", { name: /delete/i }).click();
+    await page.locator("#task-list li", { hasText: other }).waitFor({ state: "detached" });
+    assert(!(await apiTasks()).some((t) => t.id === id), "the deleted task is still in the API");
+  });
+
+  await step("echo shows the API's answer", async () => {
+    await page.fill("#echo-input", "hello from the browser");
+    await page.click("#echo-form button[type=submit]");
+    await waitForText(page, "#echo-result", "hello from the browser");
+  });
+
+  await step("a wrong API key shows 401 in the stats panel", async () => {
+    await page.fill("#stats-key", "definitely-not-the-key");
+    await page.click("#stats-form button[type=submit]");
+    await waitForText(page, "#stats-error", "401");
+    assert(await page.locator("#stats-result").isHidden(), "stats shown despite a wrong key");
+  });
+
+  await step("the right API key shows the stats", async () => {
+    await page.fill("#stats-key", API_KEY);
+    await page.click("#stats-form button[type=submit]");
+    await page.locator("#stats-result").waitFor({ state: "visible" });
+    await page.locator("#stats-error").waitFor({ state: "hidden" });
+    const total = Number(await page.textContent("#stats-total"));
+    assert(Number.isInteger(total) && total >= 1, `stats total is ${total}`);
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    assert(!stored.includes(API_KEY), "the API key was stored in web storage");
+  });
+
+  await step("screenshots saved", async () => {
+    await page.screenshot({ path: path.join(ARTIFACTS, "demo.png"), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(ARTIFACTS, "demo-narrow.png"), fullPage: true });
+  });
+
+  await step("no console errors, CSP violations or requests to other origins", async () => {
+    assert(problems.length === 0, problems.join("\n"));
+  });
+} catch (err) {
+  failed = true;
+  console.error(`not ok ${stepNo + 1} - ${err.message}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

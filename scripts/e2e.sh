@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Browser end-to-end test of the demo (issue 3): builds both apps, starts api-app on a free port and
+# demo-app proxying to it, and drives the page in headless chromium (e2e/demo.test.mjs).
+# Screenshots and both apps' logs land in artifacts/e2e/ (gitignored; CI uploads it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/venv/bin:$PATH"
+
+out=artifacts/e2e
+chromium=${CHROMIUM:-/usr/bin/chromium}
+[[ -x $chromium ]] || { echo "e2e: $chromium missing; run scripts/install-tools.sh" >&2; exit 1; }
+[[ -d tools/node_modules/playwright-core ]] || { echo "e2e: playwright-core missing; run scripts/install-tools.sh" >&2; exit 1; }
+
+cargo build --locked --quiet -p api-app -p demo-app --bins
+bin=${CARGO_TARGET_DIR:-target}/debug
+
+rm -rf "$out" && mkdir -p "$out"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+api_port=$(free_port)
+demo_port=$(free_port)
+# A throwaway key for this run only (api-app wants 16-512 characters).
+api_key="e2e-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+common=(HOST=127.0.0.1 APP_ENV=local LOG_FORMAT=json RUST_LOG=info WORKERS=2 SHUTDOWN_DRAIN_SECS=0)
+env "${common[@]}" PORT="$api_port" API_KEY="$api_key" "$bin/api-app" >"$out/api-app.log" 2>&1 &
+pids+=($!)
+env "${common[@]}" PORT="$demo_port" API_URL="http://127.0.0.1:$api_port" "$bin/demo-app" >"$out/demo-app.log" 2>&1 &
+pids+=($!)
+
+wait_ready() {
+  local url=$1
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "e2e: $url never became ready; logs in $out/" >&2
+  return 1
+}
+wait_ready "http://127.0.0.1:$api_port/readyz"
+wait_ready "http://127.0.0.1:$demo_port/readyz"
+
+DEMO_URL="http://127.0.0.1:$demo_port" API_URL="http://127.0.0.1:$api_port" E2E_API_KEY="$api_key" \
+  ARTIFACTS="$out" CHROMIUM="$chromium" timeout 180 node e2e/demo.test.mjs
+
+# The key must never reach a log line.
+if grep -qF "$api_key" "$out"/*.log; then
+  echo "e2e: the API key appears in a log file" >&2
+  exit 1
+fi
+echo "e2e: passed; screenshots in $out/"
