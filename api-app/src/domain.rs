@@ -16,10 +16,48 @@ pub const DEFAULT_PAGE_LIMIT: usize = 100;
 pub const MAX_PAGE_LIMIT: usize = 1000;
 
 /// A task title: 1-200 characters after trimming, with no control characters.
+// The OpenAPI schema states that rule exactly, as `TITLE_PATTERN`, rather than as `maxLength`:
+// surrounding whitespace is trimmed and does not count, so a client reading the spec (or a fuzzer
+// generating from it) gets the same answer as `TaskTitle::parse`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, min_length = 1, max_length = 200, example = "Write the runbook")]
+#[schema(value_type = String, min_length = 1, example = "Write the runbook")]
 pub struct TaskTitle(String);
+
+/// Rust's `char::is_whitespace` set (what `trim` removes), as the body of a regex character class.
+macro_rules! title_space {
+    () => {
+        r"\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+    };
+}
+/// `char::is_control` (what a title may not contain), as the body of a regex character class.
+macro_rules! title_control {
+    () => {
+        r"\u0000-\u001F\u007F-\u009F"
+    };
+}
+
+/// [`TaskTitle`]'s rule as a regular expression (ECMA-262 and Python alike): optional whitespace,
+/// then 1-200 characters that start and end with a non-space and contain no control character,
+/// then optional whitespace. The OpenAPI document publishes it as the title's `pattern`.
+pub const TITLE_PATTERN: &str = concat!(
+    "^[",
+    title_space!(),
+    "]*",
+    "[^",
+    title_control!(),
+    title_space!(),
+    "]",
+    "([^",
+    title_control!(),
+    "]{0,198}[^",
+    title_control!(),
+    title_space!(),
+    "])?",
+    "[",
+    title_space!(),
+    "]*$"
+);
 
 impl TaskTitle {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -71,27 +109,66 @@ pub struct Task {
     pub updated_at: OffsetDateTime,
 }
 
+/// A JSON object, the only shape a request body may have. serde would otherwise also accept a
+/// struct written as an array (`["title", false]`), which no client means.
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+fn from_object<T: serde::de::DeserializeOwned>(object: JsonObject) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())
+}
+
 /// The body of `POST /api/tasks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "JsonObject", deny_unknown_fields)]
 pub struct NewTask {
     pub title: TaskTitle,
     /// Defaults to false.
-    #[serde(default)]
+    #[schema(default = false)]
     pub completed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTaskFields {
+    title: TaskTitle,
+    #[serde(default)]
+    completed: bool,
+}
+
+impl TryFrom<JsonObject> for NewTask {
+    type Error = String;
+    fn try_from(object: JsonObject) -> Result<Self, Self::Error> {
+        let NewTaskFields { title, completed } = from_object(object)?;
+        Ok(Self { title, completed })
+    }
 }
 
 /// The body of `PATCH /api/tasks/{id}`: the fields to change. At least one must be present.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "JsonObject", deny_unknown_fields)]
 #[schema(min_properties = 1)]
 pub struct TaskPatch {
-    #[serde(default)]
     #[schema(nullable = false)]
     pub title: Option<TaskTitle>,
-    #[serde(default)]
     #[schema(nullable = false)]
     pub completed: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskPatchFields {
+    #[serde(default)]
+    title: Option<TaskTitle>,
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+impl TryFrom<JsonObject> for TaskPatch {
+    type Error = String;
+    fn try_from(object: JsonObject) -> Result<Self, Self::Error> {
+        let TaskPatchFields { title, completed } = from_object(object)?;
+        Ok(Self { title, completed })
+    }
 }
 
 impl TaskPatch {
@@ -99,6 +176,9 @@ impl TaskPatch {
         self.title.is_none() && self.completed.is_none()
     }
 }
+
+/// Largest `offset` accepted: no store holds more tasks than the largest `MAX_TASKS` (10 000 000).
+pub const MAX_PAGE_OFFSET: usize = 10_000_000;
 
 /// Which page of tasks to return: `limit` (1-1000, default 100) items from `offset` (default 0).
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
@@ -108,8 +188,8 @@ pub struct PageQuery {
     /// How many tasks to return, 1-1000.
     #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<usize>,
-    /// How many tasks to skip, in creation order.
-    #[param(minimum = 0, default = 0)]
+    /// How many tasks to skip, in creation order, 0-10000000.
+    #[param(minimum = 0, maximum = 10_000_000, default = 0)]
     pub offset: Option<usize>,
 }
 
@@ -126,10 +206,11 @@ impl PageRequest {
         if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
             return Err(format!("limit must be 1-{MAX_PAGE_LIMIT}"));
         }
-        Ok(Self {
-            limit,
-            offset: q.offset.unwrap_or(0),
-        })
+        let offset = q.offset.unwrap_or(0);
+        if offset > MAX_PAGE_OFFSET {
+            return Err(format!("offset must be 0-{MAX_PAGE_OFFSET}"));
+        }
+        Ok(Self { limit, offset })
     }
 }
 
@@ -204,6 +285,46 @@ mod tests {
     }
 
     #[test]
+    fn page_offsets_are_bounded() {
+        let q = |offset| PageQuery {
+            limit: None,
+            offset,
+        };
+        assert_eq!(PageRequest::parse(q(None)).unwrap().offset, 0);
+        assert!(PageRequest::parse(q(Some(MAX_PAGE_OFFSET))).is_ok());
+        assert!(PageRequest::parse(q(Some(MAX_PAGE_OFFSET + 1))).is_err());
+    }
+
+    /// The characters in a regex class body made of `\uXXXX` and `\uXXXX-\uXXXX` items.
+    fn class_chars(body: &str) -> std::collections::BTreeSet<char> {
+        let code = |hex: &str| u32::from_str_radix(hex, 16).unwrap();
+        let mut set = std::collections::BTreeSet::new();
+        for item in body
+            .replace("-\\u", "-")
+            .split("\\u")
+            .filter(|i| !i.is_empty())
+        {
+            let (lo, hi) = match item.split_once('-') {
+                Some((lo, hi)) => (code(lo), code(hi)),
+                None => (code(item), code(item)),
+            };
+            set.extend((lo..=hi).filter_map(char::from_u32));
+        }
+        set
+    }
+
+    #[test]
+    fn the_published_title_pattern_uses_rusts_own_character_sets() {
+        let all = || (0..=0x10_FFFF_u32).filter_map(char::from_u32);
+        let space: std::collections::BTreeSet<char> = all().filter(|c| c.is_whitespace()).collect();
+        let control: std::collections::BTreeSet<char> = all().filter(|c| c.is_control()).collect();
+        assert_eq!(class_chars(title_space!()), space);
+        assert_eq!(class_chars(title_control!()), control);
+        let inner = format!("{{0,{}}}", MAX_TITLE_CHARS - 2);
+        assert!(TITLE_PATTERN.contains(&inner), "{TITLE_PATTERN}");
+    }
+
+    #[test]
     fn echo_requires_a_bounded_message() {
         assert!(EchoMessage::parse(None).is_err());
         assert!(EchoMessage::parse(Some(String::new())).is_err());
@@ -218,6 +339,11 @@ mod tests {
     fn new_task_rejects_unknown_fields_and_bad_titles() {
         assert!(serde_json::from_str::<NewTask>(r#"{"title":"a","extra":1}"#).is_err());
         assert!(serde_json::from_str::<NewTask>(r#"{"title":""}"#).is_err());
+        assert!(
+            serde_json::from_str::<NewTask>(r#"["a", false]"#).is_err(),
+            "arrays are not objects"
+        );
+        assert!(serde_json::from_str::<TaskPatch>("[true]").is_err());
         let t: NewTask = serde_json::from_str(r#"{"title":" a "}"#).unwrap();
         assert_eq!(t.title.as_ref(), "a");
         assert!(!t.completed);

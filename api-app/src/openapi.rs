@@ -6,9 +6,11 @@ use platform::error::KnownRoutes;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
+use crate::domain::TITLE_PATTERN;
 use crate::routes::{self, Endpoint};
 
 /// Where the document is served.
@@ -51,13 +53,31 @@ impl Modify for ApiKeyScheme {
     }
 }
 
+/// Publishes [`TITLE_PATTERN`] on the `TaskTitle` schema: the exact rule `TaskTitle::parse` applies
+/// (trimmed length and no control characters), which `maxLength` alone cannot state.
+struct TitlePattern;
+
+impl Modify for TitlePattern {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let schema = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("TaskTitle"));
+        if let Some(RefOr::T(Schema::Object(title))) = schema {
+            title.pattern = Some(TITLE_PATTERN.to_owned());
+        }
+    }
+}
+
 /// The document, built by registering the real routes on a throwaway app.
 pub fn openapi() -> OpenApiDoc {
-    let (_, doc) = App::new()
+    let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes::configure)
         .split_for_parts();
+    // After the routes are registered: only then does the document hold their schemas.
+    TitlePattern.modify(&mut doc);
     doc
 }
 

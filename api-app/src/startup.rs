@@ -16,7 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
 use crate::openapi::{self, DOCS_PATH, OPENAPI_PATH};
-use crate::routes::{self, ServiceInfo};
+use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
 
 /// Largest JSON body accepted, in bytes.
@@ -77,7 +77,10 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
     let store: web::Data<dyn TaskStore> =
         web::Data::from(Arc::new(InMemoryTaskStore::new(config.max_tasks)) as Arc<dyn TaskStore>);
-    let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
+    let metrics = HttpMetrics::new().map_err(std::io::Error::other)?;
+    let stored =
+        web::Data::new(TasksStored::register(metrics.registry()).map_err(std::io::Error::other)?);
+    let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
     let health = web::Data::from(health);
 
@@ -87,6 +90,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .into_utoipa_app()
             .app_data(store.clone())
             .app_data(metrics.clone())
+            .app_data(stored.clone())
             .app_data(keys.clone())
             .app_data(health.clone())
             .app_data(info.clone())

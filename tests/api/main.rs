@@ -1,2 +1,11 @@
 //! Black-box tests of api-app over real HTTP on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+mod abuse;
+mod auth;
+mod errors;
+mod helpers;
+mod observability;
+mod openapi;
+mod shutdown;
+mod tasks;

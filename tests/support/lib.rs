@@ -52,5 +52,6 @@ pub fn of_kind<'a>(
     docs: &'a [serde_yaml_ng::Value],
     kind: &'a str,
 ) -> impl Iterator<Item = &'a serde_yaml_ng::Value> + 'a {
-    docs.iter().filter(move |d| d["kind"].as_str() == Some(kind))
+    docs.iter()
+        .filter(move |d| d["kind"].as_str() == Some(kind))
 }

@@ -11,7 +11,8 @@ use crate::domain::EchoMessage;
 #[into_params(parameter_in = Query)]
 pub struct EchoQuery {
     /// The text to echo, 1-1024 characters.
-    #[param(min_length = 1, max_length = 1024, example = "hello")]
+    // Required (the spec says so); an `Option` only so that a missing message gets our JSON 400.
+    #[param(required = true, min_length = 1, max_length = 1024, example = "hello")]
     message: Option<String>,
 }
 

@@ -8,6 +8,19 @@ use uuid::Uuid;
 use crate::domain::{NewTask, PageQuery, PageRequest, Task, TaskPage, TaskPatch};
 use crate::store::{StoreError, TaskStore};
 
+/// The `tasks_stored` gauge, moved by successful creates and deletes.
+#[derive(Debug, Clone)]
+pub struct TasksStored(pub prometheus::IntGauge);
+
+impl TasksStored {
+    /// Registers the gauge in the app's registry.
+    pub fn register(registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        let gauge = prometheus::IntGauge::new("tasks_stored", "Tasks currently stored")?;
+        registry.register(Box::new(gauge.clone()))?;
+        Ok(Self(gauge))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -69,9 +82,11 @@ pub async fn list_tasks(
 #[post("/tasks")]
 pub async fn create_task(
     store: web::Data<dyn TaskStore>,
+    stored: web::Data<TasksStored>,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     let task = store.create(body.into_inner()).await?;
+    stored.0.inc();
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)))
         .json(task))
@@ -80,7 +95,7 @@ pub async fn create_task(
 /// Read one task.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = String, Path, description = "The task's UUID")),
+    params(("id" = Uuid, Path, description = "The task's UUID")),
     responses(
         (status = 200, description = "The task", body = Task),
         (status = 400, description = "Malformed id", body = ErrorBody),
@@ -99,7 +114,7 @@ pub async fn get_task(
 /// Change a task's title or completion.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = String, Path, description = "The task's UUID")),
+    params(("id" = Uuid, Path, description = "The task's UUID")),
     request_body = TaskPatch,
     responses(
         (status = 200, description = "The updated task", body = Task),
@@ -130,7 +145,7 @@ pub async fn update_task(
 /// Delete a task.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = String, Path, description = "The task's UUID")),
+    params(("id" = Uuid, Path, description = "The task's UUID")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
@@ -140,8 +155,10 @@ pub async fn update_task(
 #[delete("/tasks/{id}")]
 pub async fn delete_task(
     store: web::Data<dyn TaskStore>,
+    stored: web::Data<TasksStored>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     store.delete(task_id(&id)?).await?;
+    stored.0.dec();
     Ok(HttpResponse::NoContent().finish())
 }

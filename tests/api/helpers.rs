@@ -1,0 +1,142 @@
+//! `spawn_app()` and typed request helpers: each test gets its own api-app on a free port.
+
+use std::sync::LazyLock;
+
+use api_app::config::Config;
+use api_app::startup::Application;
+use platform::server::ShutdownSignal;
+use serde_json::{Value, json};
+
+/// The key every test app accepts, and the previous one during a rotation.
+pub const API_KEY: &str = "test-current-key-0123456789";
+pub const API_KEY_PREVIOUS: &str = "test-previous-key-0123456789";
+
+/// Logs stay quiet unless `TEST_LOG` is set.
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    let format = platform::config::LogFormat::Pretty;
+    if std::env::var_os("TEST_LOG").is_some() {
+        platform::telemetry::init_with_writer(format, "info", std::io::stdout);
+    } else {
+        platform::telemetry::init_with_writer(format, "info", std::io::sink);
+    }
+});
+
+/// A running api-app and a client for it.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownSignal,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts api-app on 127.0.0.1:0 with both keys configured.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[("API_KEY", API_KEY), ("API_KEY_PREVIOUS", API_KEY_PREVIOUS)]).await
+}
+
+/// Starts api-app with extra environment variables (on top of HOST, PORT=0 and a zero drain delay).
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    LazyLock::force(&TRACING);
+    // Later entries win, as in a real environment where each variable has one value.
+    let mut all: std::collections::BTreeMap<String, String> = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("SHUTDOWN_DRAIN_SECS", "0"),
+        ("WORKERS", "2"),
+    ]
+    .iter()
+    .chain(vars)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    all.remove("");
+    let config = Config::from_vars(all).expect("valid test configuration");
+    let app = Application::build_with(&config, false).expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_signal();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client"),
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn create_task(&self, title: &str) -> Value {
+        let res = self
+            .post_json("/api/tasks", &json!({ "title": title }))
+            .await;
+        assert_eq!(res.status(), 201, "creating {title:?}");
+        res.json().await.expect("a task")
+    }
+
+    pub async fn patch_task(&self, id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(&format!("/api/tasks/{id}")))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete_task(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/tasks/{id}")))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn stats_with_key(&self, key: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url("/api/protected/stats"));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        req.send().await.expect("request sent")
+    }
+}
+
+/// Asserts the response is the JSON error envelope with `status` and `code`; returns the message.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let body: Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
+}

@@ -1,0 +1,138 @@
+//! The OpenAPI document matches the router, and the docs page works with no internet.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_document_lists_every_route() {
+    let app = spawn_app().await;
+    let res = app.get("/api/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["info"]["title"], "api-app");
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "/api",
+        "/api/health",
+        "/api/tasks",
+        "/api/tasks/{id}",
+        "/api/echo",
+        "/api/protected/stats",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ]
+    .into();
+    assert_eq!(paths, expected);
+    let methods: BTreeSet<&str> = doc["paths"]["/api/tasks/{id}"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(methods, ["delete", "get", "patch"].into());
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            // A documented route may refuse this bare request (no body, unknown id), but it exists.
+            assert!(
+                status != 405,
+                "{method} {path} is documented but answers 405"
+            );
+            if status == 404 {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(
+                    body["error"]["message"], "no task with this id",
+                    "{method} {path} is not routed"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_operation_documents_its_errors_with_the_envelope() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let create = &doc["paths"]["/api/tasks"]["post"]["responses"];
+    for status in ["201", "400", "409", "413", "415", "422"] {
+        assert!(
+            create.get(status).is_some(),
+            "POST /api/tasks documents {status}"
+        );
+    }
+    let stats = &doc["paths"]["/api/protected/stats"]["get"];
+    for status in ["200", "401", "503"] {
+        assert!(
+            stats["responses"].get(status).is_some(),
+            "stats documents {status}"
+        );
+    }
+    assert_eq!(stats["security"][0]["api_key"], serde_json::json!([]));
+    let scheme = &doc["components"]["securitySchemes"]["api_key"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "x-api-key");
+    let error_ref = &create["422"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(error_ref, "#/components/schemas/ErrorBody");
+}
+
+#[tokio::test]
+async fn the_docs_page_loads_only_bundled_assets() {
+    let app = spawn_app().await;
+    let res = app.get("/api/docs/").await;
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN: {html}"
+    );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
+        let res = app.get(&format!("/api/docs/{asset}")).await;
+        assert_eq!(res.status(), 200, "{asset} is built into the binary");
+    }
+    let init = app
+        .get("/api/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        init.contains("/api/openapi.json"),
+        "the UI loads our own document"
+    );
+}
