@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The local demo (`make demo`): api-app on :8080 and demo-app on :8081 proxying /api to it.
+# Open http://localhost:8081. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+api_port=${API_PORT:-8080}
+demo_port=${DEMO_PORT:-8081}
+# A key for the local demo only; clusters get theirs from AWS Secrets Manager.
+api_key=${API_KEY:-local-demo-key-not-a-secret}
+
+cargo build --locked --bins -p api-app -p demo-app
+bin=${CARGO_TARGET_DIR:-target}/debug
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  ((${#pids[@]})) && kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+wait_ready() {
+  local url=$1
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "demo: $url did not become ready" >&2
+  return 1
+}
+
+APP_ENV=local PORT=$api_port API_KEY=$api_key SHUTDOWN_DRAIN_SECS=0 "$bin/api-app" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$api_port/readyz"
+
+APP_ENV=local PORT=$demo_port API_URL="http://127.0.0.1:$api_port" SHUTDOWN_DRAIN_SECS=0 "$bin/demo-app" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$demo_port/readyz"
+
+cat <<MSG
+
+  Demo page:   http://localhost:$demo_port
+  API:         http://localhost:$api_port/api   (docs: http://localhost:$api_port/api/docs/)
+  Stats key:   $api_key   (local demo only)
+
+  Ctrl-C stops both.
+MSG
+wait -n "${pids[@]}"
