@@ -78,7 +78,7 @@ fn repository(image: &str) -> &str {
     }
 }
 
-/// The namespace the release pushes to when the DOCKERHUB_NAMESPACE variable is unset.
+/// The namespace the release pushes to when the `DOCKERHUB_NAMESPACE` variable is unset.
 fn release_default_namespace(release: &Value) -> String {
     let expr = release["env"]["IMAGE_NAMESPACE"]
         .as_str()
