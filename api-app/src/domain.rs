@@ -123,7 +123,7 @@ fn from_object<T: serde::de::DeserializeOwned>(object: JsonObject) -> Result<T, 
 pub struct NewTask {
     pub title: TaskTitle,
     /// Defaults to false.
-    #[schema(default = false)]
+    #[schema(default = false, required = false)]
     pub completed: bool,
 }
 
@@ -157,10 +157,20 @@ pub struct TaskPatch {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TaskPatchFields {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     title: Option<TaskTitle>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     completed: Option<bool>,
+}
+
+/// A patch field that is sent must hold a value: `null` is a 422, as the schema (not nullable)
+/// says, rather than being read as "leave unchanged".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 impl TryFrom<JsonObject> for TaskPatch {
@@ -282,6 +292,14 @@ mod tests {
         assert!(PageRequest::parse(q(Some(0))).is_err());
         assert!(PageRequest::parse(q(Some(1001))).is_err());
         assert_eq!(PageRequest::parse(q(Some(1000))).unwrap().limit, 1000);
+    }
+
+    #[test]
+    fn a_null_patch_field_is_rejected_not_ignored() {
+        assert!(serde_json::from_str::<TaskPatch>(r#"{"title":null,"completed":true}"#).is_err());
+        assert!(serde_json::from_str::<TaskPatch>(r#"{"completed":null}"#).is_err());
+        let p: TaskPatch = serde_json::from_str(r#"{"completed":true}"#).unwrap();
+        assert!(p.title.is_none() && p.completed == Some(true));
     }
 
     #[test]
