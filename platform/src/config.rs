@@ -196,12 +196,7 @@ impl ServerSettings {
             port: parse_or("PORT", raw.port, default_port)?,
             app_env,
             log_format: parse_or("LOG_FORMAT", raw.log_format, default_format)?,
-            log_filter: raw
-                .rust_log
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .unwrap_or("info")
-                .to_owned(),
+            log_filter: parse_log_filter(raw.rust_log)?,
             shutdown_timeout: Duration::from_secs(parse_bounded(
                 "SHUTDOWN_TIMEOUT_SECS",
                 raw.shutdown_timeout_secs,
@@ -215,6 +210,21 @@ impl ServerSettings {
                 0..=60,
             )?),
             workers,
+        })
+    }
+}
+
+fn parse_log_filter(raw: Option<&str>) -> Result<String, ConfigError> {
+    let filter = raw
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("info");
+    if crate::telemetry::is_valid_filter(filter) {
+        Ok(filter.to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            var: "RUST_LOG",
+            reason: "is not a valid log filter (for example: info,api_app=debug)".into(),
         })
     }
 }
@@ -268,6 +278,16 @@ mod tests {
             msg.contains("APP_ENV") && msg.contains("local, dev, prod"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_bad_log_filter_names_rust_log() {
+        let raw = RawServer {
+            rust_log: Some("info,=[bad"),
+            ..RawServer::default()
+        };
+        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        assert!(msg.contains("RUST_LOG"), "{msg}");
     }
 
     #[test]

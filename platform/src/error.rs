@@ -7,8 +7,8 @@
 
 use std::borrow::Cow;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ResourceDef, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -281,12 +281,7 @@ pub fn status_error(status: StatusCode) -> ApiError {
     ApiError::new(status, code, message)
 }
 
-/// Request handling state shared with [`unmatched`]: a default service for `App::default_service`.
+/// The route to pass to `App::default_service`: [`unmatched`] for every method.
 pub fn default_service() -> actix_web::Route {
     web::route().to(unmatched)
-}
-
-/// Lets middleware that only has a `ServiceRequest` answer with the envelope.
-pub fn respond(req: ServiceRequest, err: &ApiError) -> ServiceResponse<BoxBody> {
-    req.into_response(err.error_response())
 }

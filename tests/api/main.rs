@@ -7,5 +7,6 @@ mod errors;
 mod helpers;
 mod observability;
 mod openapi;
+mod process;
 mod shutdown;
 mod tasks;

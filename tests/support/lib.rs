@@ -55,3 +55,17 @@ pub fn of_kind<'a>(
     docs.iter()
         .filter(move |d| d["kind"].as_str() == Some(kind))
 }
+
+/// The path of a workspace binary built by `cargo build --bins` (scripts/check-rust.sh builds them
+/// before the tests run). Honours `CARGO_TARGET_DIR`.
+pub fn binary_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
