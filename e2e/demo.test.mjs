@@ -2,6 +2,7 @@
 // chromium. scripts/e2e.sh starts api-app and demo-app (proxying to it) and passes:
 //   DEMO_URL      demo-app's address, e.g. http://127.0.0.1:41234
 //   API_URL       api-app's address, used to act as "another client"
+//   DOWN_URL      a second demo-app whose API_URL points at a closed port
 //   E2E_API_KEY   the API key api-app was started with
 //   ARTIFACTS     where screenshots go (CI keeps the folder)
 // Each step prints "ok N - …"; the first failure saves a screenshot and exits non-zero.
@@ -15,6 +16,7 @@ const { chromium } = require("playwright-core");
 
 const DEMO_URL = must("DEMO_URL");
 const API_URL = must("API_URL");
+const DOWN_URL = must("DOWN_URL");
 const API_KEY = must("E2E_API_KEY");
 const ARTIFACTS = process.env.ARTIFACTS || "artifacts/e2e";
 const STEP_TIMEOUT_MS = 15_000;
@@ -82,17 +84,17 @@ page.setDefaultTimeout(STEP_TIMEOUT_MS);
 // Anything the page logs as an error (a CSP violation, a failed script) or any request to another
 // origin fails the run.
 const problems = [];
-const origin = new URL(DEMO_URL).origin;
-page.on("console", (msg) => {
+const origins = new Set([new URL(DEMO_URL).origin, new URL(DOWN_URL).origin]);
+context.on("console", (msg) => {
   // Chromium logs every 4xx the page provokes on purpose (422, 401) as "Failed to load resource".
   if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) {
     problems.push(`console: ${msg.text()}`);
   }
 });
-page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-page.on("request", (req) => {
+context.on("weberror", (err) => problems.push(`page error: ${err.error().message}`));
+context.on("request", (req) => {
   const url = new URL(req.url());
-  if (url.protocol !== "data:" && url.origin !== origin) problems.push(`request to another origin: ${req.url()}`);
+  if (url.protocol !== "data:" && !origins.has(url.origin)) problems.push(`request to another origin: ${req.url()}`);
 });
 
 const title = `e2e task ${Date.now()}`;
@@ -185,6 +187,18 @@ try {
     await page.screenshot({ path: path.join(ARTIFACTS, "demo.png"), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: path.join(ARTIFACTS, "demo-narrow.png"), fullPage: true });
+  });
+
+  await step("with the API down, the page says so", async () => {
+    const down = await context.newPage();
+    await down.goto(DOWN_URL, { waitUntil: "load" });
+    await waitForText(down, "#api-health", "502");
+    await waitForText(down, "#api-problem", "unreachable", "upstream_unavailable");
+    await down.fill("#task-title", "never stored");
+    await down.click("#task-form button[type=submit]");
+    await waitForText(down, "#task-error", "upstream_unavailable");
+    await down.screenshot({ path: path.join(ARTIFACTS, "demo-api-down.png"), fullPage: true });
+    await down.close();
   });
 
   await step("no console errors, CSP violations or requests to other origins", async () => {

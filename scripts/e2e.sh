@@ -18,6 +18,8 @@ rm -rf "$out" && mkdir -p "$out"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 api_port=$(free_port)
 demo_port=$(free_port)
+down_port=$(free_port)
+dead_port=$(free_port) # nothing listens here: the "API down" demo-app points at it
 # A throwaway key for this run only (api-app wants 16-512 characters).
 api_key="e2e-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
@@ -33,6 +35,8 @@ env "${common[@]}" PORT="$api_port" API_KEY="$api_key" "$bin/api-app" >"$out/api
 pids+=($!)
 env "${common[@]}" PORT="$demo_port" API_URL="http://127.0.0.1:$api_port" "$bin/demo-app" >"$out/demo-app.log" 2>&1 &
 pids+=($!)
+env "${common[@]}" PORT="$down_port" API_URL="http://127.0.0.1:$dead_port" "$bin/demo-app" >"$out/demo-app-api-down.log" 2>&1 &
+pids+=($!)
 
 wait_ready() {
   local url=$1
@@ -45,8 +49,9 @@ wait_ready() {
 }
 wait_ready "http://127.0.0.1:$api_port/readyz"
 wait_ready "http://127.0.0.1:$demo_port/readyz"
+wait_ready "http://127.0.0.1:$down_port/readyz"
 
-DEMO_URL="http://127.0.0.1:$demo_port" API_URL="http://127.0.0.1:$api_port" E2E_API_KEY="$api_key" \
+DEMO_URL="http://127.0.0.1:$demo_port" DOWN_URL="http://127.0.0.1:$down_port" API_URL="http://127.0.0.1:$api_port" E2E_API_KEY="$api_key" \
   ARTIFACTS="$out" CHROMIUM="$chromium" timeout 180 node e2e/demo.test.mjs
 
 # The key must never reach a log line.

@@ -15,7 +15,8 @@ async fn main() -> std::process::ExitCode {
     };
     platform::telemetry::init(config.server.log_format, &config.server.log_filter);
     let (env, port) = (config.server.app_env, config.server.port);
-    let app = match Application::build(&config) {
+    let api_proxy = config.api_url.clone().unwrap_or_else(|| "off".to_owned());
+    let app = match Application::build(config) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, port, "could not start the server");
@@ -25,7 +26,7 @@ async fn main() -> std::process::ExitCode {
     tracing::info!(
         port = app.port(),
         environment = %env,
-        api_proxy = config.api_url.as_deref().unwrap_or("off"),
+        api_proxy = %api_proxy,
         "demo-app listening"
     );
     match app.run_until_stopped().await {

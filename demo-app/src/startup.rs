@@ -45,13 +45,13 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Binds the listener and starts the server; OS signals trigger the graceful shutdown.
-    pub fn build(config: &Config) -> std::io::Result<Self> {
+    pub fn build(config: Config) -> std::io::Result<Self> {
         Self::build_with(config, true)
     }
 
     /// As [`Application::build`]; tests that run many servers in one process pass
     /// `handle_os_signals = false` and drive shutdown through [`Application::shutdown_signal`].
-    pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<Self> {
+    pub fn build_with(config: Config, handle_os_signals: bool) -> std::io::Result<Self> {
         let listener = server::bind(&config.server)?;
         let port = listener.local_addr()?.port();
         let health = Arc::new(Health::new());
@@ -79,12 +79,12 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
-    let info = web::Data::new(UiInfo::new(config, platform::build_info!()));
+fn run(listener: TcpListener, config: Config, health: Arc<Health>) -> std::io::Result<Server> {
+    let info = web::Data::new(UiInfo::new(&config, platform::build_info!()));
     let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
     let known = web::Data::new(known_routes());
     let health = web::Data::from(health);
-    let api_url = config.api_url.clone();
+    let api_url = config.api_url;
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
     let server = HttpServer::new(move || {

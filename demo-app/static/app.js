@@ -37,14 +37,8 @@ async function request(path, { method = "GET", body, headers = {} } = {}) {
 function describeError(res) {
   if (res.network) return "The page could not reach demo-app. Is it still running?";
   const error = res.body && res.body.error;
-  const hints = {
-    upstream_unavailable: "The API is down or unreachable.",
-    upstream_timeout: "The API is too slow to answer.",
-    api_not_proxied: "This demo-app does not route /api.",
-  };
   if (error && typeof error.message === "string") {
-    const hint = hints[error.code] ? `${hints[error.code]} ` : "";
-    return `${hint}${capitalise(error.message)} (HTTP ${res.status}, ${error.code}).`;
+    return `${capitalise(error.message)} (HTTP ${res.status}, ${error.code}).`;
   }
   return `The API answered HTTP ${res.status}.`;
 }
@@ -56,6 +50,11 @@ function capitalise(s) {
 function showNotice(el, message) {
   el.textContent = message || "";
   el.hidden = !message;
+}
+
+function clearTaskError() {
+  showNotice($("task-error"), "");
+  $("task-title").removeAttribute("aria-invalid");
 }
 
 function setFact(id, value) {
@@ -230,8 +229,7 @@ async function addTask(event) {
   button.disabled = false;
   if (res.ok) {
     input.value = "";
-    input.removeAttribute("aria-invalid");
-    showNotice($("task-error"), "");
+    clearTaskError();
     await refreshTasks();
   } else {
     input.setAttribute("aria-invalid", "true");
@@ -249,7 +247,7 @@ async function toggleTask(li, box) {
   });
   box.disabled = false;
   if (res.ok && res.body) {
-    showNotice($("task-error"), "");
+    clearTaskError();
     updateTaskItem(li, res.body);
     await refreshTasks();
   } else {
@@ -262,7 +260,7 @@ async function deleteTask(li, button) {
   button.disabled = true;
   const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, { method: "DELETE" });
   if (res.ok || res.status === 404) {
-    showNotice($("task-error"), "");
+    clearTaskError();
     li.remove();
     await refreshTasks();
   } else {

@@ -64,7 +64,7 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     let mut config = Config::from_vars(all).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
-    let app = Application::build_with(&config, false).expect("demo-app starts");
+    let app = Application::build_with(config, false).expect("demo-app starts");
     let port = app.port();
     let shutdown = app.shutdown_signal();
     tokio::spawn(app.run_until_stopped());
@@ -144,7 +144,7 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
-    pub async fn start() -> Self {
+    pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         let seen: Recorder = Arc::default();

@@ -8,7 +8,7 @@ const KEY: &str = "proxy-test-key-0123456789abcdef";
 
 #[tokio::test]
 async fn method_body_content_type_key_request_id_and_query_pass_through() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
 
     let res = demo
@@ -45,7 +45,7 @@ async fn method_body_content_type_key_request_id_and_query_pass_through() {
 
 #[tokio::test]
 async fn every_method_and_status_is_relayed() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"] {
         let res = demo
@@ -69,7 +69,7 @@ async fn every_method_and_status_is_relayed() {
 
 #[tokio::test]
 async fn a_request_id_is_minted_when_the_client_sends_none_and_matches_the_response() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let res = demo.get("/api/health").await;
     let returned = res.headers()["x-request-id"].to_str().unwrap().to_owned();
@@ -98,7 +98,7 @@ const UNLISTED_REQUEST_HEADERS: [(&str, &str); 12] = [
 
 #[tokio::test]
 async fn hop_by_hop_and_unlisted_request_headers_are_dropped() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let send = |url: String| {
         let mut req = demo.client.get(url);
@@ -129,7 +129,7 @@ async fn hop_by_hop_and_unlisted_request_headers_are_dropped() {
 
 #[tokio::test]
 async fn a_header_named_in_connection_is_not_forwarded() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let answer = demo
         .raw(format!(
@@ -144,7 +144,7 @@ async fn a_header_named_in_connection_is_not_forwarded() {
 
 #[tokio::test]
 async fn hop_by_hop_and_unlisted_response_headers_are_dropped() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let res = demo.get("/api/headers").await;
     assert_eq!(res.status(), 200);
@@ -184,7 +184,7 @@ async fn api_down_answers_json_502() {
 
 #[tokio::test]
 async fn api_stopping_mid_run_answers_json_502() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     assert_eq!(demo.get("/api/health").await.status(), 200);
     api.stop().await;
@@ -196,7 +196,7 @@ async fn api_stopping_mid_run_answers_json_502() {
 
 #[tokio::test]
 async fn slow_api_answers_json_504_within_the_timeout() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let started = Instant::now();
     let res = demo.get("/api/slow").await;
@@ -214,7 +214,7 @@ async fn slow_api_answers_json_504_within_the_timeout() {
 
 #[tokio::test]
 async fn bodies_over_64_kib_answer_json_413_and_never_reach_the_api() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let limit = demo_app::proxy::MAX_REQUEST_BODY_BYTES;
 
@@ -246,8 +246,8 @@ async fn bodies_over_64_kib_answer_json_413_and_never_reach_the_api() {
 
 #[tokio::test]
 async fn absolute_form_and_host_tricks_still_reach_only_api_url() {
-    let api = FakeApi::start().await;
-    let decoy = FakeApi::start().await;
+    let api = FakeApi::start();
+    let decoy = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let elsewhere = format!("127.0.0.1:{}", decoy.port);
 
@@ -284,8 +284,8 @@ async fn absolute_form_and_host_tricks_still_reach_only_api_url() {
 
 #[tokio::test]
 async fn redirects_are_never_followed_and_foreign_locations_are_dropped() {
-    let api = FakeApi::start().await;
-    let decoy = FakeApi::start().await;
+    let api = FakeApi::start();
+    let decoy = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
 
     let foreign = demo
@@ -311,7 +311,7 @@ async fn redirects_are_never_followed_and_foreign_locations_are_dropped() {
 
 #[tokio::test]
 async fn dot_segments_and_odd_methods_are_refused_before_the_api() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     for path in ["/api/../metrics", "/api/%2e%2e/metrics", "/api/./tasks"] {
         let answer = demo
@@ -334,7 +334,7 @@ async fn dot_segments_and_odd_methods_are_refused_before_the_api() {
 
 #[tokio::test]
 async fn without_api_url_api_paths_answer_json_404_and_nothing_is_contacted() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(None).await;
     let res = demo.get("/api/tasks").await;
     assert_eq!(error_code(res, 404).await, "api_not_proxied");
@@ -343,7 +343,7 @@ async fn without_api_url_api_paths_answer_json_404_and_nothing_is_contacted() {
 
 #[tokio::test]
 async fn the_api_key_is_never_logged() {
-    let api = FakeApi::start().await;
+    let api = FakeApi::start();
     let demo = spawn_demo(Some(&api.address)).await;
     let down = spawn_demo(Some(&closed_address())).await;
     let secret = "never-log-this-key-4f2c1a9e77";
