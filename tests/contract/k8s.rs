@@ -167,7 +167,55 @@ fn container_ports_are_the_apps_default_ports() {
                 !pod_env(&docs).contains_key("PORT"),
                 "{env}/{app} must not override PORT"
             );
+            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones): the same number.
+            for policy in of_kind(&docs, "NetworkPolicy") {
+                for rule in seq(&policy["spec"]["ingress"]) {
+                    for port in seq(&rule["ports"]) {
+                        assert_eq!(
+                            port["port"].as_u64(),
+                            Some(u64::from(default_port(app))),
+                            "{env}/{app}: {}",
+                            name(policy)
+                        );
+                    }
+                }
+            }
         }
+    }
+}
+
+#[test]
+fn locally_demo_app_reaches_api_app_where_it_listens() {
+    let demo = local("demo-app");
+    let api_url = pod_env(&demo)["API_URL"]
+        .clone()
+        .expect("API_URL is set locally");
+    let api_port = api_app::config::DEFAULT_PORT;
+    assert_eq!(
+        api_url,
+        format!("http://api-app.api-app-local.svc:{api_port}")
+    );
+    let svc = one(&local("api-app"), "Service").clone();
+    assert_eq!(
+        seq(&svc["spec"]["ports"])[0]["port"].as_u64(),
+        Some(u64::from(api_port))
+    );
+    let egress_ports: Vec<u64> = of_kind(&demo, "NetworkPolicy")
+        .flat_map(|p| seq(&p["spec"]["egress"]))
+        .flat_map(|r| seq(&r["ports"]))
+        .filter_map(|p| p["port"].as_u64())
+        .filter(|p| *p != 53)
+        .collect();
+    assert_eq!(
+        egress_ports,
+        [u64::from(api_port)],
+        "demo-app may call api-app, and nothing else"
+    );
+    for env in ENVS {
+        assert!(
+            !pod_env(&overlay(env, "demo-app")).contains_key("API_URL"),
+            "{env}: the ALB routes /api, not demo-app"
+        );
     }
 }
 
