@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use integration_tests::{kustomize, of_kind, repo_root};
+use integration_tests::{kustomize, of_kind, read_text, repo_root};
 use serde_yaml_ng::Value;
 
 const ENVS: [&str; 2] = ["dev", "prod"];
@@ -216,6 +216,37 @@ fn locally_demo_app_reaches_api_app_where_it_listens() {
             !pod_env(&overlay(env, "demo-app")).contains_key("API_URL"),
             "{env}: the ALB routes /api, not demo-app"
         );
+    }
+}
+
+/// `vpc_cidr` as set in `terraform/envs/<env>/main.tf` (inside the platform module call).
+fn terraform_vpc_cidr(env: &str) -> String {
+    let body: hcl::Body =
+        hcl::from_str(&read_text(&format!("terraform/envs/{env}/main.tf"))).unwrap();
+    body.blocks()
+        .flat_map(|b| b.body().attributes())
+        .find(|a| a.key() == "vpc_cidr")
+        .and_then(|a| match a.expr() {
+            hcl::Expression::String(cidr) => Some(cidr.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no literal vpc_cidr in terraform/envs/{env}/main.tf"))
+}
+
+#[test]
+fn the_alb_may_reach_the_pods_from_the_envs_vpc_only() {
+    for env in ENVS {
+        let cidr = terraform_vpc_cidr(env);
+        for app in APPS {
+            let docs = overlay(env, app);
+            let policy = named(&docs, "NetworkPolicy", &format!("{app}-allow-alb"));
+            let sources: Vec<&str> = seq(&policy["spec"]["ingress"])
+                .iter()
+                .flat_map(|r| seq(&r["from"]))
+                .map(|f| s(&f["ipBlock"]["cidr"]))
+                .collect();
+            assert_eq!(sources, [cidr.as_str()], "{env}/{app}");
+        }
     }
 }
 
