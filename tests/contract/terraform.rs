@@ -1,0 +1,651 @@
+//! terraform/ must agree with k8s/ and the contract: secret names, Pod Identity bindings, cluster
+//! names, the ESO policy's single secret and the root Application's path.
+//!
+//! The HCL is parsed with hcl-rs and the module `locals` are evaluated per environment with the
+//! values the env roots pass in, so a renamed local or a changed template breaks these tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Block, Body, Expression, Value};
+use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
+
+const ENVS: [&str; 2] = ["dev", "prod"];
+const PLATFORM: &str = "terraform/modules/platform-cluster";
+const ADDONS: &str = "terraform/modules/cluster-addons";
+/// Stands in for `data.aws_caller_identity.current.account_id`.
+const ACCOUNT: &str = "111122223333";
+const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
+
+// ---------------------------------------------------------------------------------------------
+// HCL helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Every top-level block of the `.tf` files in one directory (not recursive).
+fn blocks_in(dir: &str) -> Vec<Block> {
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join(dir))
+        .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{dir} has no .tf files");
+    files
+        .iter()
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            hcl::parse(&text)
+                .unwrap_or_else(|e| panic!("{} is not valid HCL: {e}", p.display()))
+                .into_blocks()
+        })
+        .collect()
+}
+
+/// The one block `ident "labels..." {}`; panics if it is missing or duplicated.
+fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
+    let found: Vec<_> = blocks
+        .iter()
+        .filter(|b| {
+            b.identifier() == ident
+                && b.labels()
+                    .iter()
+                    .map(hcl::BlockLabel::as_str)
+                    .eq(labels.iter().copied())
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "expected exactly one {ident} {labels:?}");
+    found[0]
+}
+
+fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+    body.attributes()
+        .find(|a| a.key() == key)
+        .map(hcl::Attribute::expr)
+}
+
+/// An argument's expression as HCL text with all whitespace removed, for structural comparisons.
+fn attr_text(body: &Body, key: &str) -> String {
+    attr(body, key)
+        .map_or_else(String::new, ToString::to_string)
+        .split_whitespace()
+        .collect()
+}
+
+fn json_to_hcl(v: serde_json::Value) -> Value {
+    serde_json::from_value(v).expect("JSON maps onto HCL values")
+}
+
+fn hcl_to_json(v: &Value) -> serde_json::Value {
+    serde_json::to_value(v).expect("HCL values map onto JSON")
+}
+
+// Terraform's encoders, enough for the locals and Helm values (JSON is valid YAML).
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn encode(args: FuncArgs) -> Result<Value, String> {
+    serde_json::to_string(&args[0])
+        .map(Value::from)
+        .map_err(|e| e.to_string())
+}
+
+/// A context with `var`, `local`, `data` and `module` declared, plus jsonencode/yamlencode.
+fn context(
+    vars: &serde_json::Value,
+    locals: &BTreeMap<String, Value>,
+    module: &serde_json::Value,
+) -> Context<'static> {
+    let mut ctx = Context::new();
+    ctx.declare_var("var", json_to_hcl(vars.clone()));
+    ctx.declare_var(
+        "data",
+        json_to_hcl(serde_json::json!({
+            "aws_partition": { "current": { "partition": "aws" } },
+            "aws_caller_identity": { "current": { "account_id": ACCOUNT } },
+        })),
+    );
+    ctx.declare_var("module", json_to_hcl(module.clone()));
+    let locals: hcl::Map<String, Value> =
+        locals.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    ctx.declare_var("local", Value::Object(locals));
+    for name in ["jsonencode", "yamlencode"] {
+        ctx.declare_func(name, FuncDef::builder().param(ParamType::Any).build(encode));
+    }
+    ctx
+}
+
+/// Evaluates every `locals` entry of a directory that can be evaluated from `vars` (locals that need
+/// functions or data we do not model, such as `slice` over AZs, stay out).
+fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Value> {
+    let pending: Vec<(String, Expression)> = blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| {
+            b.body()
+                .attributes()
+                .map(|a| (a.key().to_owned(), a.expr().clone()))
+        })
+        .collect();
+    let mut done = BTreeMap::new();
+    loop {
+        let ctx = context(vars, &done, &serde_json::json!({}));
+        let newly: Vec<_> = pending
+            .iter()
+            .filter(|(k, _)| !done.contains_key(k))
+            .filter_map(|(k, e)| e.evaluate(&ctx).ok().map(|v| (k.clone(), v)))
+            .collect();
+        if newly.is_empty() {
+            return done;
+        }
+        done.extend(newly);
+    }
+}
+
+/// `local.<key>` as a string.
+fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
+    locals
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("local.{key} is missing or not a string"))
+        .to_owned()
+}
+
+/// An env root (`terraform/envs/<env>`): its blocks and the literal locals it feeds the modules.
+struct EnvRoot {
+    blocks: Vec<Block>,
+    locals: BTreeMap<String, Value>,
+}
+
+impl EnvRoot {
+    fn load(env: &str) -> Self {
+        let blocks = blocks_in(&format!("terraform/envs/{env}"));
+        let locals = locals_of(&blocks, &serde_json::json!({}));
+        Self { blocks, locals }
+    }
+
+    fn module(&self, name: &str) -> &Body {
+        block(&self.blocks, "module", &[name]).body()
+    }
+
+    /// Evaluates an argument of `module "<name>"` in the root's scope.
+    fn module_arg(&self, name: &str, key: &str) -> Value {
+        let expr =
+            attr(self.module(name), key).unwrap_or_else(|| panic!("module {name} sets no {key}"));
+        expr.evaluate(&context(
+            &serde_json::json!({}),
+            &self.locals,
+            &serde_json::json!({}),
+        ))
+        .unwrap_or_else(|e| panic!("module {name}.{key}: {e}"))
+    }
+
+    /// The variables the platform module receives (the ones the contract tests need).
+    fn platform_vars(&self) -> serde_json::Value {
+        serde_json::json!({
+            "env": hcl_to_json(&self.module_arg("platform", "env")),
+            "region": hcl_to_json(&self.module_arg("platform", "region")),
+        })
+    }
+}
+
+fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+    locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
+}
+
+/// The pod identities as modules/platform-cluster outputs them (namespace + service account).
+fn pod_identities_output(locals: &BTreeMap<String, Value>) -> serde_json::Value {
+    let all = hcl_to_json(&locals["pod_identities"]);
+    let map = all.as_object().expect("local.pod_identities is an object");
+    serde_json::Value::Object(
+        map.iter()
+            .map(|(k, v)| {
+                (k.clone(), serde_json::json!({ "namespace": v["namespace"], "service_account": v["service_account"] }))
+            })
+            .collect(),
+    )
+}
+
+fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Value {
+    let addons = blocks_in(ADDONS);
+    let default = |name: &str| {
+        let var = block(&addons, "variable", &[name]);
+        hcl_to_json(
+            &attr(var.body(), "default")
+                .expect("variable has a default")
+                .evaluate(&Context::new())
+                .unwrap(),
+        )
+    };
+    serde_json::json!({
+        "env": env,
+        "region": "eu-west-1",
+        "cluster_name": local_str(platform, "name"),
+        "vpc_id": "vpc-0123456789abcdef0",
+        "pod_identities": pod_identities_output(platform),
+        "git_repo_url": default("git_repo_url"),
+        "git_target_revision": default("git_target_revision"),
+    })
+}
+
+/// A `helm_release` of the add-ons module evaluated for one env: (namespace, parsed values[0]).
+fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
+    let platform = platform_locals(env);
+    let addons = blocks_in(ADDONS);
+    let vars = addons_vars(env, &platform);
+    let locals = locals_of(&addons, &vars);
+    let ctx = context(&vars, &locals, &serde_json::json!({}));
+    let body = block(&addons, "resource", &["helm_release", name]).body();
+    let namespace = attr(body, "namespace")
+        .expect("namespace")
+        .evaluate(&ctx)
+        .unwrap();
+    let values = attr(body, "values")
+        .expect("values")
+        .evaluate(&ctx)
+        .unwrap();
+    let yaml = values
+        .as_array()
+        .and_then(|v| v.first())
+        .and_then(Value::as_str)
+        .expect("values = [yamlencode(...)]");
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    (
+        namespace.as_str().unwrap().to_owned(),
+        serde_json::to_value(parsed).unwrap(),
+    )
+}
+
+fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
+    docs.iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn clusters_are_named_gitops_dev_and_gitops_prod() {
+    let eks = block(&blocks_in(PLATFORM), "module", &["eks"])
+        .body()
+        .clone();
+    assert_eq!(
+        attr_text(&eks, "name"),
+        "local.name",
+        "the EKS cluster takes its name from the seed"
+    );
+    for env in ENVS {
+        let root = EnvRoot::load(env);
+        assert_eq!(
+            root.module_arg("platform", "env"),
+            Value::from(env),
+            "envs/{env} must build env {env}"
+        );
+        assert_eq!(
+            local_str(&platform_locals(env), "name"),
+            format!("gitops-{env}")
+        );
+    }
+}
+
+#[test]
+fn terraform_secret_names_equal_external_secret_remote_keys() {
+    let platform = blocks_in(PLATFORM);
+    let secret = block(&platform, "resource", &["aws_secretsmanager_secret", "api"]).body();
+    assert_eq!(attr_text(secret, "name"), "local.api_secret_name");
+    for env in ENVS {
+        let name = local_str(&platform_locals(env), "api_secret_name");
+        assert_eq!(name, format!("gitops/demo-api/{env}"));
+
+        let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/api-app")));
+        let es: Vec<_> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ExternalSecret" && d["metadata"]["name"] == "api-app-secrets")
+            .collect();
+        assert_eq!(es.len(), 1, "{env}: one ExternalSecret api-app-secrets");
+        let keys: BTreeSet<_> = es[0]["spec"]["data"]
+            .as_array()
+            .expect("spec.data lists the keys")
+            .iter()
+            .map(|d| d["remoteRef"]["key"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([name]),
+            "{env}: ExternalSecret remote keys must be the Terraform secret"
+        );
+    }
+}
+
+#[test]
+fn secret_value_never_enters_terraform() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.ends_with(".terraform") {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "tf") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo_root().join("terraform"), &mut files);
+    for f in files {
+        let mut blocks = hcl::parse(&std::fs::read_to_string(&f).unwrap())
+            .unwrap()
+            .into_blocks();
+        assert!(
+            !blocks.any(|b| b.identifier() == "resource"
+                && b.labels()
+                    .first()
+                    .is_some_and(|l| l.as_str() == "aws_secretsmanager_secret_version")),
+            "{}: the secret's value is set out of band, never by Terraform",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn eso_policy_reads_exactly_one_secret_per_env() {
+    let mut arns = BTreeSet::new();
+    for env in ENVS {
+        let locals = platform_locals(env);
+        let policy: serde_json::Value =
+            serde_json::from_str(&local_str(&locals, "external_secrets_policy")).unwrap();
+        let statements = policy["Statement"].as_array().expect("Statement is a list");
+        assert_eq!(statements.len(), 1, "{env}: one statement");
+        let s = &statements[0];
+        assert_eq!(s["Effect"], "Allow");
+        let actions: BTreeSet<_> = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            BTreeSet::from([
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue"
+            ])
+        );
+        let arn = s["Resource"]
+            .as_str()
+            .expect("Resource is one ARN, not a list");
+        assert_eq!(
+            arn,
+            format!(
+                "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:gitops/demo-api/{env}-??????"
+            )
+        );
+        assert!(!arn.contains('*'), "{env}: no wildcard in the ESO resource");
+        arns.insert(arn.to_owned());
+    }
+    assert_eq!(arns.len(), 2, "dev and prod must not share a secret");
+
+    let module = block(
+        &blocks_in(PLATFORM),
+        "module",
+        &["external_secrets_pod_identity"],
+    )
+    .body()
+    .clone();
+    assert_eq!(attr_text(&module, "attach_custom_policy"), "true");
+    assert_eq!(
+        attr_text(&module, "source_policy_documents"),
+        "[local.external_secrets_policy]"
+    );
+    let extra: Vec<_> = module
+        .attributes()
+        .map(hcl::Attribute::key)
+        .filter(|k| {
+            (k.starts_with("attach_") && *k != "attach_custom_policy")
+                || [
+                    "policy_statements",
+                    "additional_policy_arns",
+                    "override_policy_documents",
+                ]
+                .contains(k)
+        })
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "the ESO role gets no other policy: {extra:?}"
+    );
+}
+
+#[test]
+fn pod_identity_bindings_match_helm_releases_and_k8s() {
+    let expected = serde_json::json!({
+        "aws_load_balancer_controller": { "namespace": "kube-system", "service_account": "aws-load-balancer-controller" },
+        "external_secrets": { "namespace": "external-secrets", "service_account": "external-secrets" },
+    });
+    let platform = blocks_in(PLATFORM);
+    for env in ENVS {
+        let locals = platform_locals(env);
+        assert_eq!(
+            pod_identities_output(&locals),
+            expected,
+            "{env}: the contract's two Pod Identity bindings"
+        );
+
+        // The associations Terraform creates use exactly those bindings.
+        let module = serde_json::json!({ "eks": { "cluster_name": format!("gitops-{env}") } });
+        let ctx = context(&EnvRoot::load(env).platform_vars(), &locals, &module);
+        for (module_name, key) in [
+            ("aws_lbc_pod_identity", "aws_load_balancer_controller"),
+            ("external_secrets_pod_identity", "external_secrets"),
+        ] {
+            let body = block(&platform, "module", &[module_name]).body();
+            let assoc = hcl_to_json(&attr(body, "associations").unwrap().evaluate(&ctx).unwrap());
+            let assoc = assoc.as_object().unwrap();
+            assert_eq!(assoc.len(), 1, "{module_name}: one association");
+            let a = assoc.values().next().unwrap();
+            assert_eq!(a["namespace"], expected[key]["namespace"], "{module_name}");
+            assert_eq!(
+                a["service_account"], expected[key]["service_account"],
+                "{module_name}"
+            );
+            assert_eq!(a["cluster_name"], format!("gitops-{env}"), "{module_name}");
+        }
+
+        // The charts install into the same namespaces and create the same service accounts.
+        for (release, key) in [
+            (
+                "aws_load_balancer_controller",
+                "aws_load_balancer_controller",
+            ),
+            ("external_secrets", "external_secrets"),
+        ] {
+            let (ns, values) = helm_release(env, release);
+            assert_eq!(
+                ns,
+                expected[key]["namespace"].as_str().unwrap(),
+                "{env}: helm_release.{release} namespace"
+            );
+            assert_eq!(
+                values["serviceAccount"]["name"], expected[key]["service_account"],
+                "{env}: {release} SA"
+            );
+            assert_eq!(
+                values["serviceAccount"]["create"], true,
+                "{env}: {release} creates its SA"
+            );
+        }
+
+        // The env root hands the platform's bindings to the add-ons, not a second copy.
+        assert_eq!(
+            attr_text(EnvRoot::load(env).module("addons"), "pod_identities"),
+            "module.platform.pod_identities"
+        );
+
+        // k8s/: the store has no auth block, so ESO uses its own Pod Identity, in this region.
+        let docs = k8s_docs_as_json(&kustomize(&format!("k8s/argocd/{env}")));
+        let store = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "ClusterSecretStore" && d["metadata"]["name"] == "aws-secrets-manager"
+            })
+            .expect("ClusterSecretStore aws-secrets-manager");
+        let aws = &store["spec"]["provider"]["aws"];
+        assert!(
+            aws.get("auth").is_none(),
+            "{env}: the store must rely on ESO's Pod Identity, not static auth"
+        );
+        assert_eq!(aws["service"], "SecretsManager");
+        assert_eq!(
+            aws["region"],
+            hcl_to_json(&EnvRoot::load(env).module_arg("platform", "region"))
+        );
+    }
+}
+
+#[test]
+fn alb_controller_is_told_region_and_vpc_because_pods_cannot_reach_imds() {
+    for env in ENVS {
+        let (_, values) = helm_release(env, "aws_load_balancer_controller");
+        assert_eq!(values["clusterName"], format!("gitops-{env}"));
+        assert_eq!(values["region"], "eu-west-1");
+        assert_eq!(values["vpcId"], "vpc-0123456789abcdef0");
+    }
+    let eks = block(&blocks_in(PLATFORM), "module", &["eks"])
+        .body()
+        .clone();
+    let groups = attr_text(&eks, "eks_managed_node_groups");
+    assert!(groups.contains("http_tokens=\"required\""), "IMDSv2 only");
+    assert!(
+        groups.contains("http_put_response_hop_limit=1"),
+        "pods cannot reach IMDS"
+    );
+}
+
+#[test]
+fn root_application_points_at_existing_k8s_argocd_env_folder() {
+    for env in ENVS {
+        let (ns, values) = helm_release(env, "argocd_root_app");
+        assert_eq!(ns, "argocd");
+        let apps = values["applications"]
+            .as_object()
+            .expect("argocd-apps applications map");
+        assert_eq!(apps.len(), 1, "{env}: one root Application");
+        let (name, app) = apps.iter().next().unwrap();
+        let path = format!("k8s/argocd/{env}");
+        assert_eq!(app["source"]["path"], path.as_str());
+        assert_eq!(app["source"]["repoURL"], REPO_URL);
+        assert_eq!(app["source"]["targetRevision"], "main");
+        assert!(
+            repo_root().join(&path).join("kustomization.yaml").is_file(),
+            "{path} must exist"
+        );
+
+        // The Application Git takes over must be the one Terraform bootstrapped.
+        let git_root: Vec<_> = read_yaml(&format!("{path}/root.yaml"));
+        let git_root = of_kind(&git_root, "Application")
+            .next()
+            .expect("root.yaml holds the root Application");
+        assert_eq!(git_root["metadata"]["name"].as_str(), Some(name.as_str()));
+        assert_eq!(
+            git_root["spec"]["source"]["path"].as_str(),
+            Some(path.as_str())
+        );
+        assert_eq!(
+            git_root["spec"]["source"]["repoURL"].as_str(),
+            Some(REPO_URL)
+        );
+    }
+}
+
+#[test]
+fn dev_scales_down_after_hours_and_prod_never_does() {
+    assert!(
+        attr(
+            EnvRoot::load("dev").module("platform"),
+            "node_scale_down_schedule"
+        )
+        .is_some()
+    );
+    assert!(
+        attr(
+            EnvRoot::load("prod").module("platform"),
+            "node_scale_down_schedule"
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn dev_runs_at_most_one_kubernetes_minor_ahead_of_prod() {
+    let minor = |env: &str| -> i64 {
+        let v = EnvRoot::load(env).module_arg("platform", "kubernetes_version");
+        v.as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let ahead = minor("dev") - minor("prod");
+    assert!(
+        (0..=1).contains(&ahead),
+        "dev may lead prod by one minor, not {ahead}"
+    );
+}
+
+#[test]
+fn each_env_has_its_own_locked_s3_state() {
+    let mut keys = BTreeSet::new();
+    for env in ENVS {
+        let root = EnvRoot::load(env);
+        let tf = root
+            .blocks
+            .iter()
+            .find(|b| {
+                b.identifier() == "terraform"
+                    && b.body().blocks().any(|b| b.identifier() == "backend")
+            })
+            .expect("a backend");
+        let backend = tf
+            .body()
+            .blocks()
+            .find(|b| b.identifier() == "backend")
+            .unwrap();
+        assert_eq!(backend.labels()[0].as_str(), "s3");
+        assert_eq!(
+            attr_text(backend.body(), "use_lockfile"),
+            "true",
+            "{env}: S3-native locking"
+        );
+        assert_eq!(attr_text(backend.body(), "encrypt"), "true");
+        let key = attr_text(backend.body(), "key");
+        assert!(key.contains(&format!("/{env}/")), "{env}: state key {key}");
+        keys.insert(key);
+    }
+    assert_eq!(keys.len(), 2, "dev and prod never share state");
+}
+
+#[test]
+fn community_modules_are_pinned_to_the_supported_majors() {
+    let platform = blocks_in(PLATFORM);
+    for (name, source, pin) in [
+        ("vpc", "terraform-aws-modules/vpc/aws", "\"~>6."),
+        ("eks", "terraform-aws-modules/eks/aws", "\"~>21."),
+        (
+            "external_secrets_pod_identity",
+            "terraform-aws-modules/eks-pod-identity/aws",
+            "\"~>2.",
+        ),
+        (
+            "aws_lbc_pod_identity",
+            "terraform-aws-modules/eks-pod-identity/aws",
+            "\"~>2.",
+        ),
+    ] {
+        let body = block(&platform, "module", &[name]).body();
+        assert_eq!(attr_text(body, "source"), format!("\"{source}\""), "{name}");
+        assert!(
+            attr_text(body, "version").starts_with(pin),
+            "module {name} must be pinned {pin}"
+        );
+    }
+}

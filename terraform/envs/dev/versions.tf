@@ -10,14 +10,5 @@ terraform {
       source  = "hashicorp/helm"
       version = "~> 3.1"
     }
-    # Required by terraform-aws-modules/eks; pinned here so the lock file covers them.
-    tls = {
-      source  = "hashicorp/tls"
-      version = "~> 4.0"
-    }
-    time = {
-      source  = "hashicorp/time"
-      version = "~> 0.13"
-    }
   }
 }

@@ -1,5 +1,5 @@
 # Own state for prod, locked with an S3 lock object (no DynamoDB). The bucket is account-specific, so it is
-# passed at init time: terraform init -backend-config="bucket=<state bucket from terraform/bootstrap>"
+# passed at init time: terraform init -backend-config="bucket=gitops-tfstate-<account-id>" (terraform/bootstrap output)
 terraform {
   backend "s3" {
     key          = "gitops/prod/terraform.tfstate"

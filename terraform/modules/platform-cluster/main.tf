@@ -3,10 +3,18 @@
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
 
+# Three named AZs, not "whatever the region lists": a new AZ must never reshuffle the subnets.
 data "aws_availability_zones" "available" {
   filter {
-    name   = "opt-in-status"
-    values = ["opt-in-not-required"]
+    name   = "zone-name"
+    values = [for s in ["a", "b", "c"] : "${var.region}${s}"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) == 3
+      error_message = "The region must offer zones a, b and c."
+    }
   }
 }
 
@@ -17,7 +25,7 @@ locals {
 
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
-  azs        = slice(data.aws_availability_zones.available.names, 0, 3)
+  azs        = sort(data.aws_availability_zones.available.names)
 
   tags = merge(var.tags, { "gitops/environment" = var.env })
 }
