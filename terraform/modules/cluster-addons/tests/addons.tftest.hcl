@@ -1,0 +1,102 @@
+# Plan-only: the Helm values that bind the add-ons to the cluster, its identities and Git. No cluster needed.
+
+mock_provider "helm" {}
+
+variables {
+  region       = "eu-west-1"
+  cluster_name = "gitops-dev"
+  vpc_id       = "vpc-0123456789abcdef0"
+  pod_identities = {
+    aws_load_balancer_controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
+    external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
+  }
+}
+
+run "alb_controller_knows_region_and_vpc_without_imds" {
+  command = plan
+
+  variables {
+    env = "dev"
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.aws_load_balancer_controller.values[0]).region == "eu-west-1" && yamldecode(helm_release.aws_load_balancer_controller.values[0]).vpcId == "vpc-0123456789abcdef0"
+    error_message = "IMDS hop limit 1 hides region and VPC from pods: the chart must be given both."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.aws_load_balancer_controller.values[0]).clusterName == "gitops-dev"
+    error_message = "The controller must be told its cluster name."
+  }
+}
+
+run "controllers_use_the_pod_identity_service_accounts" {
+  command = plan
+
+  variables {
+    env = "dev"
+  }
+
+  assert {
+    condition     = helm_release.aws_load_balancer_controller.namespace == "kube-system" && yamldecode(helm_release.aws_load_balancer_controller.values[0]).serviceAccount.name == "aws-load-balancer-controller"
+    error_message = "The controller must run as kube-system/aws-load-balancer-controller, the Pod Identity binding."
+  }
+
+  assert {
+    condition     = helm_release.external_secrets.namespace == "external-secrets" && yamldecode(helm_release.external_secrets.values[0]).serviceAccount.name == "external-secrets"
+    error_message = "ESO must run as external-secrets/external-secrets, the Pod Identity binding."
+  }
+}
+
+run "charts_are_pinned" {
+  command = plan
+
+  variables {
+    env = "prod"
+  }
+
+  assert {
+    condition = alltrue([for v in [
+      helm_release.aws_load_balancer_controller.version,
+      helm_release.external_secrets.version,
+      helm_release.reloader.version,
+      helm_release.argocd.version,
+      helm_release.argocd_root_app.version,
+    ] : can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", v))])
+    error_message = "Every chart version must be an exact x.y.z pin."
+  }
+}
+
+run "prod_root_app_tracks_k8s_argocd_prod_and_never_prunes" {
+  command = plan
+
+  variables {
+    env = "prod"
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.argocd_root_app.values[0]).applications["root-prod"].source.path == "k8s/argocd/prod"
+    error_message = "prod's root Application must sync k8s/argocd/prod."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.argocd_root_app.values[0]).applications["root-prod"].syncPolicy.automated.prune == false
+    error_message = "prod's root Application must never prune."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.argocd_root_app.values[0]).applications["root-prod"].source.repoURL == "https://github.com/gitops-platform/gitops-platform.git"
+    error_message = "The root Application must sync this repository by default."
+  }
+}
+
+run "cluster_name_must_follow_the_seed" {
+  command = plan
+
+  variables {
+    env          = "dev"
+    cluster_name = "my-cluster"
+  }
+
+  expect_failures = [var.cluster_name]
+}
