@@ -876,3 +876,45 @@ fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
         }
     }
 }
+
+#[test]
+fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
+    // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
+    let addons = read_text("terraform/modules/cluster-addons/main.tf");
+    assert!(
+        addons.contains(r#"reloadStrategy = "annotations""#),
+        "Reloader must use the annotations strategy"
+    );
+    for env in ["dev", "prod"] {
+        let docs = overlay(env, "api-app");
+        let deployment = one(&docs, "Deployment");
+        let watched =
+            s(&deployment["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]);
+        let target = s(&one(&docs, "ExternalSecret")["spec"]["target"]["name"]);
+        assert_eq!(
+            watched, target,
+            "{env}: Reloader watches the secret the pods read"
+        );
+        // ...and the Application ignores exactly that annotation, so self-heal keeps the restart.
+        let apps = argocd(env);
+        let app = named(&apps, "Application", &format!("api-app-{env}"));
+        let ignored: Vec<&str> = seq(&app["spec"]["ignoreDifferences"])
+            .iter()
+            .filter(|d| s(&d["kind"]) == "Deployment" && s(&d["name"]) == name(deployment))
+            .flat_map(|d| seq(&d["jqPathExpressions"]).iter().map(s))
+            .collect();
+        assert_eq!(
+            ignored,
+            [r#".spec.template.metadata.annotations."reloader.stakater.com/last-reloaded-from""#],
+            "{env}"
+        );
+        let options: Vec<&str> = seq(&app["spec"]["syncPolicy"]["syncOptions"])
+            .iter()
+            .map(s)
+            .collect();
+        assert!(
+            options.contains(&"RespectIgnoreDifferences=true"),
+            "{env}: {options:?}"
+        );
+    }
+}

@@ -79,6 +79,9 @@ resource "helm_release" "reloader" {
     reloader = {
       watchGlobally          = true
       readOnlyRootFileSystem = true
+      # Restart by stamping a pod-template annotation rather than injecting an env var: the
+      # Applications tell Argo CD to ignore that one annotation, so self-heal never undoes a restart.
+      reloadStrategy = "annotations"
     }
   })]
 
