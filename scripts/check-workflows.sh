@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# .github/ and the Dockerfiles, offline: actionlint, zizmor (zero findings), yamllint, hadolint,
-# every action pinned by a full commit SHA with its version, and the two Dockerfiles in step.
+# .github/, the Dockerfiles and the shell scripts, offline: actionlint (with shellcheck on run:
+# blocks), zizmor (zero findings), yamllint, hadolint, every action pinned by a full commit SHA with
+# its version, the two Dockerfiles in step, and shellcheck on scripts/ and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/venv/bin:$PATH"
 
 fail() { printf 'check-workflows: %s\n' "$*" >&2; exit 1; }
 
-# Correctness: syntax, expressions, action inputs, and shellcheck on run: blocks when installed.
+# Correctness: syntax, expressions, action inputs, and shellcheck on run: blocks.
+command -v shellcheck >/dev/null || fail "shellcheck is missing: run scripts/install-tools.sh"
 actionlint
 # Security: template injection, permissions, credentials, caches, triggers... Zero findings, and
 # every accepted exception is written down with its reason in .github/zizmor.yml.
@@ -27,3 +29,7 @@ hadolint api-app/Dockerfile demo-app/Dockerfile
 normalise() { sed -E -e 's/(api|demo)-app/APP/g' -e 's/EXPOSE 808[01]/EXPOSE PORT/' "$1"; }
 diff <(normalise api-app/Dockerfile) <(normalise demo-app/Dockerfile) >/dev/null \
   || fail "api-app/Dockerfile and demo-app/Dockerfile drifted apart (beyond the app name and port)"
+
+# The scripts every check runs through.
+mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run)
+shellcheck -x "${shell_scripts[@]}"

@@ -13,7 +13,7 @@ stage "rust: fmt, clippy, tests";    scripts/check-rust.sh
 stage "supply chain: cargo-deny";    scripts/check-deny.sh
 stage "k8s/: render and validate";   scripts/check-k8s.sh
 stage "terraform/: fmt and checkov"; scripts/check-terraform.sh
-stage ".github/ and Dockerfiles";    scripts/check-workflows.sh
+stage ".github/, Dockerfiles, shell"; scripts/check-workflows.sh
 stage "drills: fuzz and shutdown";   scripts/drills.sh
 stage "browser end-to-end";          scripts/e2e.sh
 stage "all checks passed"
