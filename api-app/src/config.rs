@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use platform::config::{self, ConfigError, RawServer, ServerSettings};
+use platform::config::{self, ConfigError, ServerSettings};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -16,23 +16,13 @@ pub const SECRET_VARS: [&str; 2] = ["API_KEY", "API_KEY_PREVIOUS"];
 /// Longest accepted API key, so a hostile header cannot make comparison expensive.
 pub const MAX_KEY_LEN: usize = 512;
 
-/// Exactly the variables api-app reads. Every field is a string so that parsing, and the error that
-/// names a bad variable, happens in one place.
+/// The variables only api-app reads (the shared ones are `platform::config::ServerVars`). Every
+/// field is a string so that parsing, and the error that names a bad variable, happens in one place.
 #[derive(Deserialize, Default)]
 struct RawConfig {
-    host: Option<String>,
-    port: Option<String>,
-    app_env: Option<String>,
-    log_format: Option<String>,
-    rust_log: Option<String>,
-    shutdown_timeout_secs: Option<String>,
-    shutdown_drain_secs: Option<String>,
-    workers: Option<String>,
     max_tasks: Option<String>,
     api_key: Option<String>,
     api_key_previous: Option<String>,
-    /// The pod name in Kubernetes; shown by `GET /api` so a rollout is visible.
-    hostname: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -41,7 +31,6 @@ pub struct Config {
     pub server: ServerSettings,
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
-    pub hostname: Option<String>,
 }
 
 impl Config {
@@ -55,20 +44,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let raw: RawConfig = config::read_vars(vars)?;
-        let server = ServerSettings::parse(
-            RawServer {
-                host: raw.host.as_deref(),
-                port: raw.port.as_deref(),
-                app_env: raw.app_env.as_deref(),
-                log_format: raw.log_format.as_deref(),
-                rust_log: raw.rust_log.as_deref(),
-                shutdown_timeout_secs: raw.shutdown_timeout_secs.as_deref(),
-                shutdown_drain_secs: raw.shutdown_drain_secs.as_deref(),
-                workers: raw.workers.as_deref(),
-            },
-            DEFAULT_PORT,
-        )?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
@@ -93,14 +69,13 @@ impl Config {
             server,
             max_tasks,
             api_keys: ApiKeys { current, previous },
-            hostname: raw.hostname.filter(|h| !h.trim().is_empty()),
         })
     }
 }
 
 /// Every environment variable api-app reads. The contract tests check manifests against this list.
 pub fn env_var_names() -> Vec<String> {
-    config::env_var_names::<RawConfig>()
+    config::service_env_var_names::<RawConfig>()
 }
 
 /// One API key. Its `Debug` is redacted, and it is compared in constant time.

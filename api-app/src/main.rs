@@ -1,34 +1,14 @@
 //! api-app's entry point: read the configuration, start logging, serve until a signal drains us.
 
 use api_app::config::Config;
-use api_app::startup::Application;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            // One line naming the variable; the value is never printed (it may be a secret).
-            eprintln!("api-app: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    platform::telemetry::init(config.server.log_format, &config.server.log_filter);
-    let (env, port) = (config.server.app_env, config.server.port);
-    let keys = config.api_keys.is_configured();
-    let app = match Application::build(&config) {
-        Ok(app) => app,
-        Err(e) => {
-            tracing::error!(error = %e, port, "could not start the server");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(port = app.port(), environment = %env, api_key_configured = keys, "api-app listening");
-    match app.run_until_stopped().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    platform::server::serve_main(
+        "api-app",
+        Config::from_env(),
+        |config| &config.server,
+        api_app::startup::build,
+    )
+    .await
 }

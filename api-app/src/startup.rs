@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::{self, ShutdownSignal};
+use platform::server::RunningServer;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -22,48 +22,22 @@ use crate::store::{InMemoryTaskStore, TaskStore};
 /// Largest JSON body accepted, in bytes.
 pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
 
-/// A bound, running api-app.
-#[allow(missing_debug_implementations, reason = "actix's Server has no Debug")]
-pub struct Application {
-    port: u16,
-    server: Server,
-    shutdown: ShutdownSignal,
+/// Starts api-app; OS signals trigger the graceful shutdown.
+pub fn build(config: &Config) -> std::io::Result<RunningServer> {
+    build_with(config, true)
 }
 
-impl Application {
-    /// Binds the listener and starts the server; OS signals trigger the graceful shutdown.
-    pub fn build(config: &Config) -> std::io::Result<Self> {
-        Self::build_with(config, true)
-    }
-
-    /// As [`Application::build`]; tests that run many servers in one process pass
-    /// `handle_os_signals = false` and drive shutdown through [`Application::shutdown_signal`].
-    pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<Self> {
-        let listener = server::bind(&config.server)?;
-        let port = listener.local_addr()?.port();
-        let health = Arc::new(Health::new());
-        let drain_delay = config.server.drain_delay;
-        let server = run(listener, config, Arc::clone(&health))?;
-        let shutdown = server::supervise(&server, &health, drain_delay, handle_os_signals);
-        Ok(Self {
-            port,
-            server,
-            shutdown,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Starts the same graceful shutdown SIGTERM would.
-    pub fn shutdown_signal(&self) -> ShutdownSignal {
-        self.shutdown.clone()
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
+/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
+/// drive shutdown through [`RunningServer::shutdown_signal`].
+pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
+    tracing::info!(
+        api_key_configured = config.api_keys.is_configured(),
+        max_tasks = config.max_tasks,
+        "starting api-app"
+    );
+    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
+        run(listener, config, health)
+    })
 }
 
 fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
@@ -71,7 +45,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
         environment: config.server.app_env,
-        hostname: config.hostname.clone(),
+        hostname: config.server.hostname.clone(),
         endpoints: openapi::endpoints(&doc),
     });
     let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));

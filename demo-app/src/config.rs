@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix_web::http::Uri;
-use platform::config::{self, ConfigError, RawServer, ServerSettings};
+use platform::config::{self, ConfigError, ServerSettings};
 use serde::Deserialize;
 
 /// The port demo-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
@@ -14,21 +14,12 @@ pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the proxy waits for the whole upstream answer, body included, before answering 504.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Exactly the variables demo-app reads.
+/// The variables only demo-app reads (the shared ones are `platform::config::ServerVars`).
 #[derive(Deserialize, Default)]
 struct RawConfig {
-    host: Option<String>,
-    port: Option<String>,
-    app_env: Option<String>,
-    log_format: Option<String>,
-    rust_log: Option<String>,
-    shutdown_timeout_secs: Option<String>,
-    shutdown_drain_secs: Option<String>,
-    workers: Option<String>,
     /// Where `/api/*` is proxied to; unset in clusters, where the ALB routes `/api` itself.
     api_url: Option<String>,
-    /// Downward API: the pod, its namespace and its node, shown on the page.
-    hostname: Option<String>,
+    /// Downward API: the pod's namespace and node, shown on the page (the pod is `HOSTNAME`).
     pod_namespace: Option<String>,
     node_name: Option<String>,
 }
@@ -42,7 +33,6 @@ pub struct Config {
     /// Upstream bounds for the proxy. Not environment variables: tests shorten them.
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
-    pub hostname: Option<String>,
     pub pod_namespace: Option<String>,
     pub node_name: Option<String>,
 }
@@ -56,20 +46,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let raw: RawConfig = config::read_vars(vars)?;
-        let server = ServerSettings::parse(
-            RawServer {
-                host: raw.host.as_deref(),
-                port: raw.port.as_deref(),
-                app_env: raw.app_env.as_deref(),
-                log_format: raw.log_format.as_deref(),
-                rust_log: raw.rust_log.as_deref(),
-                shutdown_timeout_secs: raw.shutdown_timeout_secs.as_deref(),
-                shutdown_drain_secs: raw.shutdown_drain_secs.as_deref(),
-                workers: raw.workers.as_deref(),
-            },
-            DEFAULT_PORT,
-        )?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Ok(Self {
             server,
@@ -78,7 +55,6 @@ impl Config {
                 .transpose()?,
             upstream_connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
             upstream_timeout: UPSTREAM_TIMEOUT,
-            hostname: non_empty(raw.hostname),
             pod_namespace: non_empty(raw.pod_namespace),
             node_name: non_empty(raw.node_name),
         })
@@ -113,7 +89,7 @@ fn parse_api_url(raw: &str) -> Result<String, ConfigError> {
 
 /// Every environment variable demo-app reads. The contract tests check manifests against this list.
 pub fn env_var_names() -> Vec<String> {
-    config::env_var_names::<RawConfig>()
+    config::service_env_var_names::<RawConfig>()
 }
 
 #[cfg(test)]
@@ -165,8 +141,8 @@ mod tests {
                 "SHUTDOWN_TIMEOUT_SECS",
                 "SHUTDOWN_DRAIN_SECS",
                 "WORKERS",
-                "API_URL",
                 "HOSTNAME",
+                "API_URL",
                 "POD_NAMESPACE",
                 "NODE_NAME"
             ]

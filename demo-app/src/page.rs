@@ -39,7 +39,7 @@ impl UiInfo {
         Self {
             environment: config.server.app_env,
             build,
-            pod: config.hostname.clone(),
+            pod: config.server.hostname.clone(),
             namespace: config.pod_namespace.clone(),
             node: config.node_name.clone(),
             api_proxy: config.api_url.is_some(),

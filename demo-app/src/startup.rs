@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::{self, ShutdownSignal};
+use platform::server::RunningServer;
 
 use crate::config::Config;
 use crate::page::{self, UiInfo};
@@ -28,63 +28,29 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// The `/api` routes: proxied to `API_URL` when it is set.
 const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
 
-/// A bound, running demo-app.
-pub struct Application {
-    port: u16,
-    server: Server,
-    shutdown: ShutdownSignal,
+/// Starts demo-app; OS signals trigger the graceful shutdown.
+pub fn build(config: &Config) -> std::io::Result<RunningServer> {
+    build_with(config, true)
 }
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
+/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
+/// drive shutdown through [`RunningServer::shutdown_signal`].
+pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
+    tracing::info!(
+        api_proxy = config.api_url.as_deref().unwrap_or("off"),
+        "starting demo-app"
+    );
+    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
+        run(listener, config, health)
+    })
 }
 
-impl Application {
-    /// Binds the listener and starts the server; OS signals trigger the graceful shutdown.
-    pub fn build(config: Config) -> std::io::Result<Self> {
-        Self::build_with(config, true)
-    }
-
-    /// As [`Application::build`]; tests that run many servers in one process pass
-    /// `handle_os_signals = false` and drive shutdown through [`Application::shutdown_signal`].
-    pub fn build_with(config: Config, handle_os_signals: bool) -> std::io::Result<Self> {
-        let listener = server::bind(&config.server)?;
-        let port = listener.local_addr()?.port();
-        let health = Arc::new(Health::new());
-        let drain_delay = config.server.drain_delay;
-        let server = run(listener, config, Arc::clone(&health))?;
-        let shutdown = server::supervise(&server, &health, drain_delay, handle_os_signals);
-        Ok(Self {
-            port,
-            server,
-            shutdown,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Starts the same graceful shutdown SIGTERM would.
-    pub fn shutdown_signal(&self) -> ShutdownSignal {
-        self.shutdown.clone()
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
-}
-
-fn run(listener: TcpListener, config: Config, health: Arc<Health>) -> std::io::Result<Server> {
-    let info = web::Data::new(UiInfo::new(&config, platform::build_info!()));
+fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+    let info = web::Data::new(UiInfo::new(config, platform::build_info!()));
     let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
     let known = web::Data::new(known_routes());
     let health = web::Data::from(health);
-    let api_url = config.api_url;
+    let api_url = config.api_url.clone();
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
     let server = HttpServer::new(move || {

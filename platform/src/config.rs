@@ -152,73 +152,96 @@ pub struct ServerSettings {
     pub drain_delay: Duration,
     /// Worker threads; `None` means one per available core.
     pub workers: Option<usize>,
+    /// The pod name (`HOSTNAME`), when the runtime sets one.
+    pub hostname: Option<String>,
 }
 
-/// The raw values behind [`ServerSettings`], as read from the environment.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RawServer<'a> {
-    pub host: Option<&'a str>,
-    pub port: Option<&'a str>,
-    pub app_env: Option<&'a str>,
-    pub log_format: Option<&'a str>,
-    pub rust_log: Option<&'a str>,
-    pub shutdown_timeout_secs: Option<&'a str>,
-    pub shutdown_drain_secs: Option<&'a str>,
-    pub workers: Option<&'a str>,
+/// The variables every service reads, exactly as the environment spells them.
+#[derive(Debug, Default, Deserialize)]
+pub struct ServerVars {
+    host: Option<String>,
+    port: Option<String>,
+    app_env: Option<String>,
+    log_format: Option<String>,
+    rust_log: Option<String>,
+    shutdown_timeout_secs: Option<String>,
+    shutdown_drain_secs: Option<String>,
+    workers: Option<String>,
+    /// The pod name in Kubernetes; both apps show it so a rollout is visible.
+    hostname: Option<String>,
+}
+
+/// Reads a service's configuration: the [`ServerSettings`] every service shares, plus the app's own
+/// raw variables `A` (a flat struct of `Option<String>`, one field per variable).
+pub fn load<A, I>(vars: I, default_port: u16) -> Result<(ServerSettings, A), ConfigError>
+where
+    A: DeserializeOwned,
+    I: IntoIterator<Item = (String, String)>,
+{
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let server: ServerVars = read_vars(vars.iter().cloned())?;
+    let app: A = read_vars(vars)?;
+    Ok((ServerSettings::parse(&server, default_port)?, app))
+}
+
+/// Every environment variable a service whose own variables are `A` reads: the shared ones first.
+/// The contract tests check manifests against this list.
+pub fn service_env_var_names<A: DeserializeOwned>() -> Vec<String> {
+    let mut names = env_var_names::<ServerVars>();
+    names.extend(env_var_names::<A>());
+    names
+}
+
+fn non_blank(raw: Option<&String>) -> Option<&str> {
+    raw.map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 impl ServerSettings {
-    pub fn parse(raw: RawServer<'_>, default_port: u16) -> Result<Self, ConfigError> {
-        let app_env = parse_or("APP_ENV", raw.app_env, AppEnv::Local)?;
+    pub fn parse(raw: &ServerVars, default_port: u16) -> Result<Self, ConfigError> {
+        let app_env = parse_or("APP_ENV", raw.app_env.as_deref(), AppEnv::Local)?;
         // Containers get JSON unless told otherwise; a laptop gets text.
         let default_format = if app_env == AppEnv::Local {
             LogFormat::Pretty
         } else {
             LogFormat::Json
         };
-        let host = raw
-            .host
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .unwrap_or("0.0.0.0");
+        let host = non_blank(raw.host.as_ref()).unwrap_or("0.0.0.0");
         if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
             return Err(ConfigError::Invalid {
                 var: "HOST",
                 reason: "must be an IP address or localhost".into(),
             });
         }
-        let workers = match raw.workers.map(str::trim).filter(|v| !v.is_empty()) {
+        let workers = match non_blank(raw.workers.as_ref()) {
             None => None,
-            Some(_) => Some(parse_bounded("WORKERS", raw.workers, 1, 1..=256)?),
+            Some(w) => Some(parse_bounded("WORKERS", Some(w), 1, 1..=256)?),
         };
         Ok(Self {
             host: host.to_owned(),
-            port: parse_or("PORT", raw.port, default_port)?,
+            port: parse_or("PORT", raw.port.as_deref(), default_port)?,
             app_env,
-            log_format: parse_or("LOG_FORMAT", raw.log_format, default_format)?,
-            log_filter: parse_log_filter(raw.rust_log)?,
+            log_format: parse_or("LOG_FORMAT", raw.log_format.as_deref(), default_format)?,
+            log_filter: parse_log_filter(non_blank(raw.rust_log.as_ref()))?,
             shutdown_timeout: Duration::from_secs(parse_bounded(
                 "SHUTDOWN_TIMEOUT_SECS",
-                raw.shutdown_timeout_secs,
+                raw.shutdown_timeout_secs.as_deref(),
                 15,
                 1..=300,
             )?),
             drain_delay: Duration::from_secs(parse_bounded(
                 "SHUTDOWN_DRAIN_SECS",
-                raw.shutdown_drain_secs,
+                raw.shutdown_drain_secs.as_deref(),
                 2,
                 0..=60,
             )?),
             workers,
+            hostname: non_blank(raw.hostname.as_ref()).map(str::to_owned),
         })
     }
 }
 
 fn parse_log_filter(raw: Option<&str>) -> Result<String, ConfigError> {
-    let filter = raw
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or("info");
+    let filter = raw.unwrap_or("info");
     if crate::telemetry::is_valid_filter(filter) {
         Ok(filter.to_owned())
     } else {
@@ -233,9 +256,16 @@ fn parse_log_filter(raw: Option<&str>) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
+    fn parse(pairs: &[(&str, &str)]) -> Result<ServerSettings, ConfigError> {
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        load::<ServerVars, _>(vars, 8080).map(|(settings, _)| settings)
+    }
+
     #[test]
     fn defaults_apply_when_nothing_is_set() {
-        let s = ServerSettings::parse(RawServer::default(), 8080).unwrap();
+        let s = parse(&[]).unwrap();
         assert_eq!(s.port, 8080);
         assert_eq!(s.host, "0.0.0.0");
         assert_eq!(s.app_env, AppEnv::Local);
@@ -245,23 +275,14 @@ mod tests {
 
     #[test]
     fn containers_default_to_json_logs() {
-        let raw = RawServer {
-            app_env: Some("prod"),
-            ..RawServer::default()
-        };
-        assert_eq!(
-            ServerSettings::parse(raw, 1).unwrap().log_format,
-            LogFormat::Json
-        );
+        let raw = [("APP_ENV", "prod")];
+        assert_eq!(parse(&raw).unwrap().log_format, LogFormat::Json);
     }
 
     #[test]
     fn a_bad_port_names_the_variable_on_one_line() {
-        let raw = RawServer {
-            port: Some("eighty"),
-            ..RawServer::default()
-        };
-        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        let raw = [("PORT", "eighty")];
+        let msg = parse(&raw).unwrap_err().to_string();
         assert!(msg.contains("PORT"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
         assert!(!msg.contains("eighty"), "values are never echoed: {msg}");
@@ -269,11 +290,8 @@ mod tests {
 
     #[test]
     fn an_unknown_environment_is_rejected() {
-        let raw = RawServer {
-            app_env: Some("staging"),
-            ..RawServer::default()
-        };
-        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        let raw = [("APP_ENV", "staging")];
+        let msg = parse(&raw).unwrap_err().to_string();
         assert!(
             msg.contains("APP_ENV") && msg.contains("local, dev, prod"),
             "{msg}"
@@ -282,22 +300,16 @@ mod tests {
 
     #[test]
     fn a_bad_log_filter_names_rust_log() {
-        let raw = RawServer {
-            rust_log: Some("info,=[bad"),
-            ..RawServer::default()
-        };
-        let msg = ServerSettings::parse(raw, 8080).unwrap_err().to_string();
+        let raw = [("RUST_LOG", "info,=[bad")];
+        let msg = parse(&raw).unwrap_err().to_string();
         assert!(msg.contains("RUST_LOG"), "{msg}");
     }
 
     #[test]
     fn out_of_range_timeouts_are_rejected() {
-        let raw = RawServer {
-            shutdown_timeout_secs: Some("0"),
-            ..RawServer::default()
-        };
+        let raw = [("SHUTDOWN_TIMEOUT_SECS", "0")];
         assert!(
-            ServerSettings::parse(raw, 8080)
+            parse(&raw)
                 .unwrap_err()
                 .to_string()
                 .contains("SHUTDOWN_TIMEOUT_SECS")

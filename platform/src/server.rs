@@ -4,18 +4,111 @@
 //! A second signal stops at once.
 
 use std::net::TcpListener;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use tokio::sync::Notify;
 
-use crate::config::ServerSettings;
+use crate::config::{ConfigError, ServerSettings};
 use crate::probes::Health;
 
 /// Binds the listener the settings ask for. Port 0 gives an OS-assigned port (tests use it).
 pub fn bind(settings: &ServerSettings) -> std::io::Result<TcpListener> {
     TcpListener::bind((settings.host.as_str(), settings.port))
+}
+
+/// A bound, running server, and the signal that drains it.
+pub struct RunningServer {
+    port: u16,
+    server: Server,
+    shutdown: ShutdownSignal,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// Binds the listener the settings ask for, lets `run` build the app's server on it, and wires
+    /// the server into the lifecycle (see [`supervise`]). Tests that run many servers in one process
+    /// pass `handle_os_signals = false` and drive shutdown through [`RunningServer::shutdown_signal`].
+    pub fn start<F>(
+        settings: &ServerSettings,
+        handle_os_signals: bool,
+        run: F,
+    ) -> std::io::Result<Self>
+    where
+        F: FnOnce(TcpListener, Arc<Health>) -> std::io::Result<Server>,
+    {
+        let listener = bind(settings)?;
+        let port = listener.local_addr()?.port();
+        let health = Arc::new(Health::new());
+        let server = run(listener, Arc::clone(&health))?;
+        let shutdown = supervise(&server, &health, settings.drain_delay, handle_os_signals);
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
+    }
+
+    /// The port actually bound (the OS picks one when the settings say 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts the same graceful shutdown SIGTERM would.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the graceful shutdown has finished.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The whole of a service's `main`: a configuration mistake prints one line naming the variable and
+/// exits 2; otherwise logging starts, the server starts, and the process serves until a signal has
+/// drained it, then exits 0.
+pub async fn serve_main<C>(
+    name: &str,
+    config: Result<C, ConfigError>,
+    settings: impl Fn(&C) -> &ServerSettings,
+    start: impl FnOnce(&C) -> std::io::Result<RunningServer>,
+) -> ExitCode {
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            // One line naming the variable; the value is never printed (it may be a secret).
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = settings(&config);
+    let _logs = crate::telemetry::init(server.log_format, &server.log_filter);
+    let (environment, port) = (server.app_env, server.port);
+    let running = match start(&config) {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::error!(error = %e, port, "could not start the server");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(service = name, port = running.port(), %environment, "listening");
+    match running.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Triggers the graceful shutdown sequence, from a signal or from a test.

@@ -5,9 +5,25 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
+/// Keeps the background log writer alive; dropping it flushes every line still queued. Hold it
+/// until the server has stopped.
+#[must_use = "dropping the guard stops the log writer"]
+#[derive(Debug)]
+pub struct LogGuard {
+    _writer: tracing_appender::non_blocking::WorkerGuard,
+}
+
 /// Installs the global subscriber writing to stdout. Call once, first thing in `main`.
-pub fn init(format: LogFormat, filter: &str) {
-    init_with_writer(format, filter, std::io::stdout);
+///
+/// Lines are handed to a dedicated thread that writes them in batches, so a request never waits on
+/// stdout. When that thread falls behind, callers wait for room rather than lose lines.
+pub fn init(format: LogFormat, filter: &str) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
+    init_with_writer(format, filter, writer);
+    LogGuard { _writer: guard }
 }
 
 /// Installs the global subscriber writing to `writer`; tests pass a sink or a buffer.

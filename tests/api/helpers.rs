@@ -3,7 +3,6 @@
 use std::sync::LazyLock;
 
 use api_app::config::Config;
-use api_app::startup::Application;
 use platform::server::ShutdownSignal;
 use serde_json::{Value, json};
 
@@ -51,7 +50,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     .collect();
     all.remove("");
     let config = Config::from_vars(all).expect("valid test configuration");
-    let app = Application::build_with(&config, false).expect("the app starts");
+    let app = api_app::startup::build_with(&config, false).expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_signal();
     let server = tokio::spawn(app.run_until_stopped());

@@ -10,7 +10,6 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::config::Config;
-use demo_app::startup::Application;
 use platform::server::ShutdownSignal;
 
 /// The upstream timeout the test apps use, so "slow API" tests finish quickly.
@@ -64,7 +63,7 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     let mut config = Config::from_vars(all).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
-    let app = Application::build_with(config, false).expect("demo-app starts");
+    let app = demo_app::startup::build_with(&config, false).expect("demo-app starts");
     let port = app.port();
     let shutdown = app.shutdown_signal();
     tokio::spawn(app.run_until_stopped());
