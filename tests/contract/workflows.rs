@@ -1,4 +1,4 @@
-//! `.github/workflows` and the Dockerfiles against `k8s/` and the apps: the images the release
+//! `.github/workflows` and the Dockerfile against `k8s/` and the apps: the images the release
 //! pushes are the ones the overlays deploy, the bump and promotion touch only their own
 //! environment, and every workflow keeps the hygiene rules.
 
@@ -135,16 +135,20 @@ fn release_pushes_the_images_the_overlays_deploy() {
 }
 
 #[test]
-fn release_builds_each_app_from_its_own_dockerfile_for_both_architectures() {
+fn release_builds_each_app_from_the_shared_dockerfile_for_both_architectures() {
     let release = workflow("release");
     let push = &step_using(release_job(&release, "build"), "docker/build-push-action@")["with"];
-    assert_eq!(push["file"].as_str(), Some("${{ matrix.app }}/Dockerfile"));
+    assert_eq!(push["file"].as_str(), Some("Dockerfile"));
     assert_eq!(push["context"].as_str(), Some("."));
     assert_eq!(push["platforms"].as_str(), Some("linux/amd64,linux/arm64"));
     assert_eq!(push["push"].as_bool(), Some(true));
     assert_eq!(push["sbom"].as_bool(), Some(true));
     assert_eq!(push["provenance"].as_str(), Some("mode=max"));
     let args = lines(&push["build-args"]);
+    assert!(
+        args.iter().any(|a| *a == "APP=${{ matrix.app }}"),
+        "the matrix app picks what the Dockerfile builds: {args:?}"
+    );
     assert!(args.iter().any(|a| a.starts_with("GIT_SHA=")));
     assert!(args.iter().any(|a| a.starts_with("BUILD_TIME=")));
 
@@ -366,34 +370,37 @@ fn publishing_jobs_restore_no_toolchain_caches() {
 }
 
 #[test]
-fn dockerfiles_build_each_app_static_and_nonroot_on_the_pinned_toolchain() {
+fn the_dockerfile_builds_either_app_static_and_nonroot_on_the_pinned_toolchain() {
     let toolchain = read_text("rust-toolchain.toml");
     let channel = toolchain
         .lines()
         .find_map(|l| l.strip_prefix("channel = "))
         .expect("rust-toolchain.toml pins a channel")
         .trim_matches('"');
-    for (app, port) in APPS {
-        let dockerfile = read_text(&format!("{app}/Dockerfile"));
-        let has = |needle: &str| dockerfile.lines().any(|l| l.trim() == needle);
+    let dockerfile = read_text("Dockerfile");
+    let has = |needle: &str| dockerfile.lines().any(|l| l.trim() == needle);
+    assert!(
+        has("ARG APP"),
+        "APP has no default: a build must say which app"
+    );
+    for (app, _) in APPS {
         assert!(
-            has(&format!("ARG APP={app}")),
-            "{app}/Dockerfile builds {app}"
-        );
-        assert!(has(&format!(r#"ENTRYPOINT ["/{app}"]"#)));
-        assert!(has(&format!("COPY --from=builder /out/app /{app}")));
-        assert!(has("USER 65532:65532"));
-        assert!(has(&format!("EXPOSE {port}")));
-        assert!(
-            dockerfile.contains(&format!("FROM --platform=$BUILDPLATFORM rust:{channel}-")),
-            "{app}/Dockerfile builds on the build platform with Rust {channel}"
-        );
-        assert!(dockerfile.contains("gcr.io/distroless/static-debian13:nonroot@sha256:"));
-        assert!(dockerfile.contains("--package \"$APP\""));
-        assert!(
-            !dockerfile.contains(":latest"),
-            "{app}/Dockerfile never uses :latest"
+            dockerfile.contains(&format!("{app}|")) || dockerfile.contains(&format!("|{app})")),
+            "the Dockerfile accepts APP={app}"
         );
     }
+    assert!(has(r#"ENTRYPOINT ["/app"]"#));
+    assert!(has("COPY --from=builder /out/app /app"));
+    assert!(has("USER 65532:65532"));
+    assert!(
+        dockerfile.contains(&format!("FROM --platform=$BUILDPLATFORM rust:{channel}-")),
+        "the Dockerfile builds on the build platform with Rust {channel}"
+    );
+    assert!(dockerfile.contains("gcr.io/distroless/static-debian13:nonroot@sha256:"));
+    assert!(dockerfile.contains("--package \"$APP\""));
+    assert!(
+        !dockerfile.contains(":latest"),
+        "the Dockerfile never uses :latest"
+    );
     assert!(repo_root().join(".dockerignore").is_file());
 }

@@ -1,12 +1,13 @@
 # syntax=docker/dockerfile:1
-# The api-app image. Build context is the repository root (the Cargo workspace):
-#   docker buildx build --platform linux/amd64,linux/arm64 -f api-app/Dockerfile .
+# One image recipe for both services; APP picks which. Build context is the repository root (the
+# Cargo workspace):
+#   docker buildx build --platform linux/amd64,linux/arm64 --build-arg APP=api-app -t api-app .
+#   docker buildx build --platform linux/amd64,linux/arm64 --build-arg APP=demo-app -t demo-app .
 # Every RUN happens on the build platform and cross-compiles to a static musl binary, so a
 # multi-arch build needs no QEMU. The runtime is distroless static: no shell, UID 65532.
-# demo-app/Dockerfile is this file with the app name swapped; scripts/check-workflows.sh keeps the
-# two identical otherwise.
 
-ARG APP=api-app
+# api-app or demo-app; there is deliberately no default.
+ARG APP
 
 # cargo-chef and the musl targets, on the machine that runs the build.
 FROM --platform=$BUILDPLATFORM rust:1.95.0-slim-trixie@sha256:e14e87345b4d5964ddcc3491d27ee046a0f23820f340c3c1e24da6880141f7c0 AS chef
@@ -25,6 +26,10 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 ARG APP
 ARG TARGETARCH
+RUN case "$APP" in \
+      api-app|demo-app) ;; \
+      *) echo "set --build-arg APP=api-app or APP=demo-app (got '$APP')" >&2; exit 1 ;; \
+    esac
 # Dependencies first: this layer is what the registry/GHA cache carries between builds.
 COPY --from=planner /src/recipe.json recipe.json
 RUN case "$TARGETARCH" in \
@@ -53,7 +58,8 @@ LABEL org.opencontainers.image.title="${APP}" \
       org.opencontainers.image.revision="${GIT_SHA}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=builder /out/app /api-app
+COPY --from=builder /out/app /app
 USER 65532:65532
-EXPOSE 8080
-ENTRYPOINT ["/api-app"]
+# No EXPOSE: the port is the app's PORT setting (8080 api-app, 8081 demo-app), and the manifests
+# name it; a second copy here could only drift.
+ENTRYPOINT ["/app"]
