@@ -8,6 +8,7 @@
 #   BENCH_DURATION=20 BENCH_CONNECTIONS=128 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 DURATION=${BENCH_DURATION:-10}        # seconds per wrk run
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -36,12 +37,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
 
-# wait_ready PORT PID -> milliseconds from $STARTED_NS until /readyz answered 200 (bounded: 10 s)
-wait_ready() {
+# ready_after_ms PORT PID -> milliseconds from $STARTED_NS until /readyz answered 200 (bounded: 10 s)
+ready_after_ms() {
   local port=$1 pid=$2
   for _ in $(seq 2000); do
     if curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
@@ -65,7 +65,7 @@ start_api() {
     "$API_BIN" >>"$WORK/api-app.log" 2>&1 &
   API_PID=$!
   PIDS+=("$API_PID")
-  READY_MS=$(wait_ready "$port" "$API_PID")
+  READY_MS=$(ready_after_ms "$port" "$API_PID")
 }
 
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }

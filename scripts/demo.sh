@@ -3,6 +3,7 @@
 # Open http://localhost:8081. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 api_port=${API_PORT:-8080}
 demo_port=${DEMO_PORT:-8081}
@@ -19,16 +20,6 @@ stop() {
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
-
-wait_ready() {
-  local url=$1
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "demo: $url did not become ready" >&2
-  return 1
-}
 
 APP_ENV=local PORT=$api_port API_KEY=$api_key SHUTDOWN_DRAIN_SECS=0 "$bin/api-app" &
 pids+=($!)

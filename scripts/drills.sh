@@ -7,6 +7,7 @@
 # Loopback only; every wait is bounded. Debug builds: the drills check behaviour, not speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export PATH="$PWD/.tools/venv/bin:$PATH"
 
 SEED=${DRILL_SEED:-20261126}
@@ -27,15 +28,12 @@ done
 cargo build --locked --quiet -p api-app -p demo-app --bins
 
 # --- 1. Schemathesis against a running api-app --------------------------------------------------
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 HOST=127.0.0.1 PORT=$PORT API_KEY=$KEY APP_ENV=local LOG_FORMAT=json RUST_LOG=warn \
   SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$TARGET/debug/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_ready "http://127.0.0.1:$PORT/readyz"
 
 if ! (cd "$WORK" && schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" \
   --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \

@@ -4,18 +4,18 @@
 # Screenshots and both apps' logs land in artifacts/e2e/ (gitignored; CI uploads it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export PATH="$PWD/.tools/venv/bin:$PATH"
 
 out=artifacts/e2e
-chromium=${CHROMIUM:-/usr/bin/chromium}
-[[ -x $chromium ]] || { echo "e2e: $chromium missing; run scripts/install-tools.sh" >&2; exit 1; }
+chromium=$(find_browser)
+[[ -n $chromium ]] || { echo "e2e: no Chromium or Chrome found; run scripts/install-tools.sh" >&2; exit 1; }
 [[ -d tools/node_modules/playwright-core ]] || { echo "e2e: playwright-core missing; run scripts/install-tools.sh" >&2; exit 1; }
 
 cargo build --locked --quiet -p api-app -p demo-app --bins
 bin=${CARGO_TARGET_DIR:-target}/debug
 
 rm -rf "$out" && mkdir -p "$out"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 api_port=$(free_port)
 demo_port=$(free_port)
 down_port=$(free_port)
@@ -38,15 +38,6 @@ pids+=($!)
 env "${common[@]}" PORT="$down_port" API_URL="http://127.0.0.1:$dead_port" "$bin/demo-app" >"$out/demo-app-api-down.log" 2>&1 &
 pids+=($!)
 
-wait_ready() {
-  local url=$1
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "e2e: $url never became ready; logs in $out/" >&2
-  return 1
-}
 wait_ready "http://127.0.0.1:$api_port/readyz"
 wait_ready "http://127.0.0.1:$demo_port/readyz"
 wait_ready "http://127.0.0.1:$down_port/readyz"

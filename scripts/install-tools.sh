@@ -4,12 +4,15 @@
 # and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 root=$PWD
 
 log() { printf '==> %s\n' "$*"; }
 
-# Debian packages: the browser for the end-to-end test and the load generator for the drills.
-apt_pkgs=(chromium wrk curl procps)
+# Debian packages: the browser for the end-to-end test (unless the machine already has one) and the
+# load generator for the drills.
+apt_pkgs=(wrk curl procps)
+[[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

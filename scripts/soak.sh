@@ -11,6 +11,7 @@
 # or timeout fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 DURATION=${SOAK_DURATION:-240}
 CONNECTIONS=${SOAK_CONNECTIONS:-256}
@@ -34,12 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
   WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" MAX_TASKS=100000 \
   "$TARGET/$PROFILE/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
-for _ in $(seq 500); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.02; done
+wait_ready "http://127.0.0.1:$PORT/readyz"
 
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$APP_PID/status"; }
 tasks() { curl -fs -m 5 "http://127.0.0.1:$PORT/api/tasks?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])' || echo "?"; }

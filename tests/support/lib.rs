@@ -57,15 +57,20 @@ pub fn of_kind<'a>(
 }
 
 /// The path of a workspace binary built by `cargo build --bins` (scripts/check-rust.sh builds them
-/// before the tests run). Honours `CARGO_TARGET_DIR`.
+/// before the tests run): under `CARGO_TARGET_DIR` if that holds it, else under the repository's
+/// `target/` (coverage runs set their own target directory but run the plain build's binaries).
 pub fn binary_path(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| repo_root().join("target"), PathBuf::from);
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
+    let candidates: Vec<PathBuf> = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([repo_root().join("target")])
+        .map(|dir| dir.join("debug").join(name))
+        .collect();
+    candidates
+        .iter()
+        .find(|path| path.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!("{name} is not built (looked at {candidates:?}): run `cargo build --workspace --bins` first")
+        })
 }

@@ -1,0 +1,31 @@
+# Shell helpers the scripts share. Source it: `. "$(dirname "$0")/lib.sh"`.
+# shellcheck shell=bash
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_ready URL: polls URL (a /readyz) every 0.1 s until it answers 2xx; fails after 10 s.
+wait_ready() {
+  local url=$1
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$(basename "$0"): $url did not become ready within 10 s" >&2
+  return 1
+}
+
+# The headless browser for the end-to-end test: $CHROMIUM if set, else Debian's chromium, else a
+# Chrome or Chromium already on the machine (GitHub's Ubuntu runners ship google-chrome, and
+# Ubuntu's own chromium package is only a snap shim). Prints nothing when none is found.
+find_browser() {
+  local candidate
+  for candidate in "${CHROMIUM:-}" /usr/bin/chromium /usr/bin/google-chrome /usr/bin/chromium-browser; do
+    if [[ -n $candidate && -x $candidate ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+}
