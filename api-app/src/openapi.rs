@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the same registrations that build the router.
 
-use actix_web::App;
 use actix_web::http::Method;
+use actix_web::http::header::CONTENT_SECURITY_POLICY;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpResponse, web};
 use platform::error::KnownRoutes;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::path::Operation;
@@ -17,6 +19,43 @@ use crate::routes::{self, Endpoint};
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// Where the interactive docs are served (Swagger UI, assets built into the binary).
 pub const DOCS_PATH: &str = "/api/docs/";
+
+/// The docs page may load its own bundled assets; everything else keeps the platform's
+/// load-nothing policy.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
+/// The document as served, serialized once at start-up.
+#[derive(Debug, Clone)]
+pub struct OpenApiJson(web::Bytes);
+
+impl OpenApiJson {
+    pub fn new(doc: &OpenApiDoc) -> Result<Self, serde_json::Error> {
+        Ok(Self(serde_json::to_vec(doc)?.into()))
+    }
+}
+
+async fn serve_openapi(json: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(mime::APPLICATION_JSON)
+        .body(json.0.clone())
+}
+
+/// `/api/openapi.json` and the Swagger UI under `/api/docs/`. Registered ahead of the `/api` scope,
+/// which would otherwise claim these paths; both are static prefixes, so the API's own requests
+/// pay no pattern match for them.
+pub fn configure_docs(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(OPENAPI_PATH).route(web::get().to(serve_openapi)))
+        .service(
+            web::scope(DOCS_PATH.trim_end_matches('/'))
+                .wrap(DefaultHeaders::new().add((CONTENT_SECURITY_POLICY, DOCS_CSP)))
+                .service(
+                    utoipa_swagger_ui::SwaggerUi::new("/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
+                ),
+        );
+}
 
 #[derive(OpenApi)]
 #[openapi(

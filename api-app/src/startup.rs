@@ -4,18 +4,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
 use platform::server::RunningServer;
 use utoipa_actix_web::AppExt as _;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
-use crate::openapi::{self, DOCS_PATH, OPENAPI_PATH};
+use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
 
@@ -58,8 +56,9 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let keys = web::Data::new(config.api_keys.clone());
     let health = web::Data::from(health);
 
+    let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
+
     let server = HttpServer::new(move || {
-        let doc = doc.clone();
         App::new()
             .into_utoipa_app()
             .app_data(store.clone())
@@ -69,17 +68,14 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .app_data(health.clone())
             .app_data(info.clone())
             .app_data(known.clone())
+            .app_data(doc_json.clone())
             .app_data(error::json_config(JSON_LIMIT_BYTES))
             .app_data(error::query_config())
             .app_data(error::path_config())
-            // Registered before the `/api` scope, which would otherwise claim these paths.
-            .openapi_service(move |_| {
-                SwaggerUi::new(format!("{DOCS_PATH}{{_:.*}}")).url(OPENAPI_PATH, doc)
-            })
+            .map(|app| app.configure(openapi::configure_docs))
             .configure(routes::configure)
             .default_service(error::default_service())
             .into_app()
-            .wrap(from_fn(content_security_policy))
             .wrap(error::json_error_bodies())
             .wrap(platform::middleware::request_span())
             .wrap(from_fn(platform::middleware::observe))
@@ -87,25 +83,4 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     Ok(platform::configure_server!(server, &config.server)
         .listen(listener)?
         .run())
-}
-
-/// The docs page may load its own bundled assets; everything else keeps the platform's
-/// load-nothing policy.
-async fn content_security_policy(
-    req: actix_web::dev::ServiceRequest,
-    next: Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let docs = req.path().starts_with(DOCS_PATH);
-    let mut res = next.call(req).await?;
-    if docs {
-        res.headers_mut().insert(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                 img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-                 form-action 'none'",
-            ),
-        );
-    }
-    Ok(res)
 }

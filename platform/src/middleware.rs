@@ -61,22 +61,29 @@ pub async fn observe(
     let request_id = RequestId::from_request(&req);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
-    // The route template (never the raw path) comes from the app's resource map.
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
 
     let outcome = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
         Ok(outcome) => outcome,
         Err(_panic) => {
-            tracing::error!(request_id = %request_id.0, route = %route, "handler panicked; answered 500");
+            tracing::error!(request_id = %request_id.0, "handler panicked; answered 500");
             Err(ApiError::internal().into())
         }
     };
-    let status = match &outcome {
-        Ok(res) => res.status(),
-        Err(err) => err.as_response_error().status_code(),
+    // The route template, never the raw path. After routing it is a cheap lookup of the matched
+    // resource (before routing, actix would test every pattern). An `Err` here is a panic or an
+    // error from middleware, whose request is gone: it counts as unmatched.
+    let (status, route) = match &outcome {
+        Ok(res) => (
+            res.status(),
+            res.request()
+                .match_pattern()
+                .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
+        ),
+        Err(err) => (
+            err.as_response_error().status_code(),
+            UNMATCHED_ROUTE.to_owned(),
+        ),
     };
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {

@@ -191,3 +191,25 @@ async fn the_task_gauge_follows_creates_and_deletes() {
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(text.lines().any(|l| l == "tasks_stored 1"), "{text}");
 }
+
+#[tokio::test]
+async fn refused_and_unknown_requests_keep_bounded_route_labels() {
+    let app = spawn_app().await;
+    app.stats_with_key(Some("wrong-key-but-long-enough")).await;
+    app.client
+        .request(reqwest::Method::PUT, app.url("/api/tasks"))
+        .send()
+        .await
+        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/api/protected/stats",status="401"} 1"#
+        ),
+        "a refused key is counted on its route: {text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="PUT",route="/api/tasks",status="405"} 1"#),
+        "{text}"
+    );
+}

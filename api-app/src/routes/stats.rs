@@ -1,10 +1,10 @@
 //! `GET /api/protected/stats` and the `x-api-key` guard in front of it.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, ResponseError as _, get, web};
 use platform::error::{ApiError, ErrorBody};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
@@ -23,7 +23,7 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let verdict = match req.app_data::<web::Data<ApiKeys>>() {
         None => KeyCheck::NotConfigured,
         Some(keys) => {
@@ -35,21 +35,23 @@ pub async fn require_api_key(
             keys.check(presented)
         }
     };
-    match verdict {
-        KeyCheck::Accepted => next.call(req).await,
-        KeyCheck::Rejected => Err(ApiError::new(
+    let refusal = match verdict {
+        KeyCheck::Accepted => return Ok(next.call(req).await?.map_into_left_body()),
+        KeyCheck::Rejected => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid x-api-key header is required",
-        )
-        .into()),
-        KeyCheck::NotConfigured => Err(ApiError::new(
+        ),
+        KeyCheck::NotConfigured => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_configured",
             "this endpoint is not configured: the server has no API key",
-        )
-        .into()),
-    }
+        ),
+    };
+    // A response rather than an `Err`, so the request keeps its route for metrics and logs.
+    Ok(req
+        .into_response(refusal.error_response())
+        .map_into_right_body())
 }
 
 /// Task totals.
