@@ -4,7 +4,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
@@ -16,9 +15,6 @@ use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
-
-/// Largest JSON body accepted, in bytes.
-pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
 
 /// Starts api-app; OS signals trigger the graceful shutdown.
 pub fn build(config: &Config) -> std::io::Result<RunningServer> {
@@ -59,7 +55,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .into_utoipa_app()
             .app_data(store.clone())
             .app_data(metrics.clone())
@@ -69,16 +65,13 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .app_data(info.clone())
             .app_data(known.clone())
             .app_data(doc_json.clone())
-            .app_data(error::json_config(JSON_LIMIT_BYTES))
-            .app_data(error::query_config())
-            .app_data(error::path_config())
-            .map(|app| app.configure(openapi::configure_docs))
+            .map(|app| {
+                app.configure(error::extractors)
+                    .configure(openapi::configure_docs)
+            })
             .configure(routes::configure)
-            .default_service(error::default_service())
-            .into_app()
-            .wrap(error::json_error_bodies())
-            .wrap(platform::middleware::request_span())
-            .wrap(from_fn(platform::middleware::observe))
+            .default_service(error::default_service());
+        platform::wrap_platform_middleware!(app.into_app())
     });
     Ok(platform::configure_server!(server, &config.server)
         .listen(listener)?

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::Method;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
@@ -15,10 +15,6 @@ use platform::server::RunningServer;
 use crate::config::Config;
 use crate::page::{self, UiInfo};
 use crate::proxy::{self, Upstream};
-
-/// Largest JSON body accepted by demo-app's own handlers, in bytes (proxied bodies have their own
-/// limit, [`proxy::MAX_REQUEST_BODY_BYTES`]).
-pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
 
 /// The page loads only its own HTML, CSS, JS and icon, and talks only to its own origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -59,9 +55,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .app_data(metrics.clone())
             .app_data(known.clone())
             .app_data(info.clone())
-            .app_data(error::json_config(JSON_LIMIT_BYTES))
-            .app_data(error::query_config())
-            .app_data(error::path_config())
+            .configure(error::extractors)
             .service(platform::probes::healthz)
             .service(platform::probes::readyz)
             .service(platform::metrics::metrics)
@@ -82,11 +76,10 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
                 app.service(web::resource(*pattern).to(page::api_not_proxied))
             }),
         };
-        app.default_service(error::default_service())
-            .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)))
-            .wrap(error::json_error_bodies())
-            .wrap(platform::middleware::request_span())
-            .wrap(from_fn(platform::middleware::observe))
+        let app = app
+            .default_service(error::default_service())
+            .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)));
+        platform::wrap_platform_middleware!(app)
     });
     Ok(platform::configure_server!(server, &config.server)
         .listen(listener)?

@@ -105,6 +105,17 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Largest JSON body either app accepts, in bytes.
+pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Registers the extractor configurations that answer bad input with the envelope: JSON bodies of
+/// at most [`JSON_LIMIT_BYTES`], query strings and path segments. `App::configure(error::extractors)`.
+pub fn extractors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config(JSON_LIMIT_BYTES))
+        .app_data(query_config())
+        .app_data(path_config());
+}
+
 /// JSON bodies: at most `limit` bytes, `application/json` only, errors in the envelope.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()

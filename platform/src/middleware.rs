@@ -138,6 +138,21 @@ fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
     }
 }
 
+/// Wraps an actix `App` in the platform's middleware, in the one order that works: [`observe`]
+/// outermost (it must see panics and every final status), then the request span, then the safety
+/// net that turns any non-JSON error response into the envelope. Both apps use this, so neither can
+/// get the order wrong or miss a layer.
+#[macro_export]
+macro_rules! wrap_platform_middleware {
+    ($app:expr) => {
+        $app.wrap($crate::error::json_error_bodies())
+            .wrap($crate::middleware::request_span())
+            .wrap(::actix_web::middleware::from_fn(
+                $crate::middleware::observe,
+            ))
+    };
+}
+
 /// The tracing span around each request, carrying the same request id as the access log and the
 /// response header (tracing-actix-web's default would mint a second id).
 #[derive(Debug, Clone, Copy)]
