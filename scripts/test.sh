@@ -17,3 +17,7 @@ stage ".github/, Dockerfiles, shell"; scripts/check-workflows.sh
 stage "drills: fuzz and shutdown";   scripts/drills.sh
 stage "browser end-to-end";          scripts/e2e.sh
 stage "all checks passed"
+# One plain closing line with the Rust suite's totals (every other stage above passed, or we would
+# not be here).
+read -r passed failed <artifacts/rust-tests.count
+echo "summary: $passed passed, $failed failed"
