@@ -166,7 +166,9 @@ module "eks" {
 # KMS key for the control-plane and VPC flow log groups
 ################################################################################
 
-data "aws_iam_policy_document" "logs_key" {
+# The statement every customer-managed key here starts from: the account root administers the key,
+# which is the AWS default that lets IAM policies govern it.
+data "aws_iam_policy_document" "key_admin" {
   #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
   #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
   #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
@@ -180,6 +182,14 @@ data "aws_iam_policy_document" "logs_key" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
+}
+
+data "aws_iam_policy_document" "logs_key" {
+  source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
+
+  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (the logs service, scoped by condition below).
+  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (the logs service, scoped by condition below).
+  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (the logs service, scoped by condition below).
 
   statement {
     sid       = "CloudWatchLogsUseKeyForThisAccountsLogGroups"

@@ -6,19 +6,11 @@ locals {
 }
 
 data "aws_iam_policy_document" "api_secret_key" {
-  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
-  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
-  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only; the account-root statement is the AWS default that lets IAM policies govern the key.
-  statement {
-    sid       = "AccountRootAdministersKey"
-    actions   = ["kms:*"]
-    resources = ["*"]
+  source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
 
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
+  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
+  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
 
   # ESO's role may decrypt only through Secrets Manager, only for this env's API secret.
   statement {
