@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// Version information, filled in by [`build_info!`](crate::build_info) in the app's own crate.
+/// Version information, filled in by [`build_info!`](crate::build_info!) in the app's own crate.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct BuildInfo {
     /// The service name.

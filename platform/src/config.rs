@@ -1,8 +1,8 @@
 //! Environment parsing shared by both apps: typed settings, one-line errors that name the variable.
 //!
 //! Each app reads its environment with `envy` into a flat struct of raw strings, so that envy's
-//! field list is the single source of which variables the app reads ([`env_var_names`]), and then
-//! parses each value here into a typed setting. A bad value fails with [`ConfigError`], whose
+//! field list is the single source of which variables the app reads ([`service_env_var_names`]),
+//! and then parses each value here into a typed setting. A bad value fails with [`ConfigError`], whose
 //! `Display` is one line naming the variable and never repeating the value (it may be a secret).
 
 use std::fmt;
@@ -27,7 +27,7 @@ pub enum ConfigError {
 }
 
 /// Reads the variables named by `T`'s fields (upper-cased) from `vars`. Unknown variables are ignored.
-pub fn read_vars<T, I>(vars: I) -> Result<T, ConfigError>
+fn read_vars<T, I>(vars: I) -> Result<T, ConfigError>
 where
     T: DeserializeOwned,
     I: IntoIterator<Item = (String, String)>,
@@ -38,7 +38,7 @@ where
 /// The environment variable names a raw config struct reads, in declaration order.
 ///
 /// envy matches a field `api_key` to the variable `API_KEY`, so this is the field list upper-cased.
-pub fn env_var_names<T: DeserializeOwned>() -> Vec<String> {
+fn env_var_names<T: DeserializeOwned>() -> Vec<String> {
     serde_aux::serde_introspection::serde_introspect::<T>()
         .iter()
         .map(|field| field.to_ascii_uppercase())
@@ -46,7 +46,7 @@ pub fn env_var_names<T: DeserializeOwned>() -> Vec<String> {
 }
 
 /// Parses an optional raw value, falling back to `default` when it is unset or blank.
-pub fn parse_or<T>(var: &'static str, raw: Option<&str>, default: T) -> Result<T, ConfigError>
+fn parse_or<T>(var: &'static str, raw: Option<&str>, default: T) -> Result<T, ConfigError>
 where
     T: FromStr,
     T::Err: fmt::Display,
@@ -158,7 +158,7 @@ pub struct ServerSettings {
 
 /// The variables every service reads, exactly as the environment spells them.
 #[derive(Debug, Default, Deserialize)]
-pub struct ServerVars {
+struct ServerVars {
     host: Option<String>,
     port: Option<String>,
     app_env: Option<String>,
@@ -197,7 +197,7 @@ fn non_blank(raw: Option<&String>) -> Option<&str> {
 }
 
 impl ServerSettings {
-    pub fn parse(raw: &ServerVars, default_port: u16) -> Result<Self, ConfigError> {
+    fn parse(raw: &ServerVars, default_port: u16) -> Result<Self, ConfigError> {
         let app_env = parse_or("APP_ENV", raw.app_env.as_deref(), AppEnv::Local)?;
         // Containers get JSON unless told otherwise; a laptop gets text.
         let default_format = if app_env == AppEnv::Local {

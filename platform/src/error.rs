@@ -117,7 +117,7 @@ pub fn extractors(cfg: &mut web::ServiceConfig) {
 }
 
 /// JSON bodies: at most `limit` bytes, `application/json` only, errors in the envelope.
-pub fn json_config(limit: usize) -> web::JsonConfig {
+fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .content_type_required(true)
@@ -154,7 +154,7 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
 }
 
 /// Query strings: a bad or missing parameter is a JSON 400.
-pub fn query_config() -> web::QueryConfig {
+fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let message = match &err {
             QueryPayloadError::Deserialize(e) => format!("invalid query string: {e}"),
@@ -165,7 +165,7 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 /// Path segments: a malformed id is a JSON 400.
-pub fn path_config() -> web::PathConfig {
+fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _req| {
         let message = match &err {
             PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
@@ -273,7 +273,7 @@ fn ensure_json_body<B: MessageBody + 'static>(
 }
 
 /// The envelope for a bare status, using a stable code derived from it.
-pub fn status_error(status: StatusCode) -> ApiError {
+fn status_error(status: StatusCode) -> ApiError {
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",

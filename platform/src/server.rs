@@ -15,7 +15,7 @@ use crate::config::{ConfigError, ServerSettings};
 use crate::probes::Health;
 
 /// Binds the listener the settings ask for. Port 0 gives an OS-assigned port (tests use it).
-pub fn bind(settings: &ServerSettings) -> std::io::Result<TcpListener> {
+fn bind(settings: &ServerSettings) -> std::io::Result<TcpListener> {
     TcpListener::bind((settings.host.as_str(), settings.port))
 }
 
@@ -36,7 +36,8 @@ impl std::fmt::Debug for RunningServer {
 
 impl RunningServer {
     /// Binds the listener the settings ask for, lets `run` build the app's server on it, and wires
-    /// the server into the lifecycle (see [`supervise`]). Tests that run many servers in one process
+    /// the server into the lifecycle: ready once bound, drained on a signal or
+    /// [`ShutdownSignal::trigger`]. Tests that run many servers in one process
     /// pass `handle_os_signals = false` and drive shutdown through [`RunningServer::shutdown_signal`].
     pub fn start<F>(
         settings: &ServerSettings,
@@ -153,7 +154,7 @@ macro_rules! configure_server {
 /// Wires a started server into the lifecycle: marks it ready, and returns the signal that drains it.
 /// Unless `handle_os_signals` is false (tests running many servers in one process), SIGTERM and
 /// SIGINT trigger the same sequence.
-pub fn supervise(
+fn supervise(
     server: &Server,
     health: &Arc<Health>,
     drain_delay: Duration,
