@@ -3,6 +3,7 @@
 use std::sync::LazyLock;
 
 use api_app::config::Config;
+use integration_tests::{test_client, test_env};
 use platform::server::ShutdownSignal;
 use serde_json::{Value, json};
 
@@ -37,29 +38,14 @@ pub async fn spawn_app() -> TestApp {
 /// Starts api-app with extra environment variables (on top of HOST, PORT=0 and a zero drain delay).
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
-    // Later entries win, as in a real environment where each variable has one value.
-    let mut all: std::collections::BTreeMap<String, String> = [
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-        ("SHUTDOWN_DRAIN_SECS", "0"),
-        ("WORKERS", "2"),
-    ]
-    .iter()
-    .chain(vars)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    all.remove("");
-    let config = Config::from_vars(all).expect("valid test configuration");
+    let config = Config::from_vars(test_env(vars)).expect("valid test configuration");
     let app = api_app::startup::build_with(&config, false).expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_signal();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a client"),
+        client: test_client(),
         shutdown,
         server,
     }

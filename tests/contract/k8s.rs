@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use integration_tests::{kustomize, of_kind, read_text, repo_root};
+use integration_tests::{kustomize, of_kind, read_text, repo_root, test_env};
 use serde_yaml_ng::Value;
 
 const ENVS: [&str; 2] = ["dev", "prod"];
@@ -282,18 +282,7 @@ fn probes_use_the_platform_probe_paths_on_the_named_port() {
 /// Starts the real app on a free port and asks it for every path the manifests probe.
 #[tokio::test]
 async fn every_probe_path_is_a_route_the_app_serves() {
-    let vars = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<Vec<_>>()
-    };
-    let local_vars = vars(&[
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-        ("LOG_FORMAT", "json"),
-        ("RUST_LOG", "error"),
-    ]);
+    let local_vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
 
     let api_config = api_app::config::Config::from_vars(local_vars.clone()).unwrap();
     let api = api_app::startup::build_with(&api_config, false).unwrap();

@@ -10,6 +10,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::config::Config;
+use integration_tests::{test_client, test_env};
 use platform::server::ShutdownSignal;
 
 /// The upstream timeout the test apps use, so "slow API" tests finish quickly.
@@ -49,18 +50,12 @@ pub async fn spawn_demo(api_url: Option<&str>) -> TestDemo {
 
 pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> TestDemo {
     LazyLock::force(&LOG_FILE);
-    let mut all = vec![
-        ("HOST".to_owned(), "127.0.0.1".to_owned()),
-        ("PORT".to_owned(), "0".to_owned()),
-        ("SHUTDOWN_DRAIN_SECS".to_owned(), "0".to_owned()),
-        ("WORKERS".to_owned(), "2".to_owned()),
-    ];
-    if let Some(url) = api_url {
-        all.push(("API_URL".to_owned(), url.to_owned()));
-    }
-    all.retain(|(name, _)| !vars.iter().any(|(k, _)| k == name));
-    all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let mut config = Config::from_vars(all).expect("valid test configuration");
+    let overrides: Vec<(&str, &str)> = api_url
+        .map(|url| ("API_URL", url))
+        .into_iter()
+        .chain(vars.iter().copied())
+        .collect();
+    let mut config = Config::from_vars(test_env(&overrides)).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
     let app = demo_app::startup::build_with(&config, false).expect("demo-app starts");
@@ -70,10 +65,7 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     TestDemo {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a client"),
+        client: test_client(),
         shutdown,
     }
 }

@@ -74,3 +74,30 @@ pub fn binary_path(name: &str) -> PathBuf {
             panic!("{name} is not built (looked at {candidates:?}): run `cargo build --workspace --bins` first")
         })
 }
+
+/// The environment every in-process test server starts from: loopback, an OS-chosen port, no
+/// drain delay and two workers. `overrides` are applied in order, and a later value for the same
+/// variable wins, as it would in a real environment.
+pub fn test_env(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let defaults = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("SHUTDOWN_DRAIN_SECS", "0"),
+        ("WORKERS", "2"),
+    ];
+    defaults
+        .iter()
+        .chain(overrides)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect()
+}
+
+/// An HTTP client for black-box tests: it never follows redirects, so tests see what was answered.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
