@@ -66,4 +66,6 @@ module "addons" {
   cluster_name   = module.platform.cluster_name
   vpc_id         = module.platform.vpc_id
   pod_identities = module.platform.pod_identities
+
+  deployment_records_secret_name = module.platform.deployment_records_secret_name
 }

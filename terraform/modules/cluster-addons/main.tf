@@ -101,11 +101,16 @@ resource "helm_release" "argocd" {
   cleanup_on_fail = true
 
   # No SSO is configured, so Dex would be an unused, exposed component.
-  values = [yamlencode({
-    dex = { enabled = false }
-  })]
+  values = [
+    yamlencode({
+      dex = { enabled = false }
+    }),
+    # Argo CD Notifications -> GitHub Deployments (deployment-records.tf).
+    yamlencode(local.deployment_records_values),
+  ]
 
-  depends_on = [helm_release.aws_load_balancer_controller]
+  # extraObjects include an ExternalSecret: ESO's CRDs must exist first.
+  depends_on = [helm_release.aws_load_balancer_controller, helm_release.external_secrets]
 }
 
 # The root app-of-apps. From here on, everything in k8s/argocd/<env> is Git's business, not Terraform's.

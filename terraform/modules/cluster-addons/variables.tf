@@ -52,3 +52,13 @@ variable "git_target_revision" {
   description = "Branch, tag or commit the root Application tracks."
   default     = "main"
 }
+
+variable "deployment_records_secret_name" {
+  type        = string
+  description = "Secrets Manager secret with the GitHub App credentials ({\"appID\", \"installationID\", \"privateKey\"}) Argo CD Notifications records GitHub Deployments with (output of modules/platform-cluster)."
+
+  validation {
+    condition     = can(regex("^gitops/argocd-notifications/(dev|prod)$", var.deployment_records_secret_name))
+    error_message = "deployment_records_secret_name must be gitops/argocd-notifications/<env>."
+  }
+}

@@ -79,3 +79,8 @@ output "resource_names" {
     node_scale_actions    = [for k, _ in local.node_scale_actions : "${local.name}-nodes-${k}"]
   }
 }
+
+output "deployment_records_secret_name" {
+  description = "Secrets Manager secret holding the GitHub App credentials Argo CD Notifications records GitHub Deployments with; modules/cluster-addons reads it through ESO."
+  value       = aws_secretsmanager_secret.deployment_records.name
+}

@@ -10,6 +10,7 @@ variables {
     aws_load_balancer_controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
     external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
   }
+  deployment_records_secret_name = "gitops/argocd-notifications/dev"
 }
 
 run "alb_controller_knows_region_and_vpc_without_imds" {
@@ -99,4 +100,22 @@ run "cluster_name_must_follow_the_seed" {
   }
 
   expect_failures = [var.cluster_name]
+}
+
+run "deployment_records_take_the_github_app_from_eso_not_the_chart" {
+  command = plan
+
+  variables {
+    env = "dev"
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.argocd.values[1]).notifications.secret.create == false
+    error_message = "External Secrets owns argocd-notifications-secret; the chart must not create it."
+  }
+
+  assert {
+    condition     = alltrue([for d in yamldecode(helm_release.argocd.values[1]).extraObjects[1].spec.data : d.remoteRef.key == "gitops/argocd-notifications/dev"])
+    error_message = "The ExternalSecret must read the secret modules/platform-cluster created."
+  }
 }

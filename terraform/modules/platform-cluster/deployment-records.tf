@@ -1,0 +1,74 @@
+# The GitHub App credentials Argo CD Notifications records GitHub Deployments with: Terraform owns
+# the secret's existence, encryption and reader, never its value (terraform/README.md).
+
+locals {
+  # Must equal the remoteRef key of the ExternalSecret modules/cluster-addons renders (tests/contract).
+  deployment_records_secret_name        = "gitops/argocd-notifications/${var.env}"
+  deployment_records_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.deployment_records_secret_name}-??????"
+
+  # A second document on ESO's role, next to external_secrets_policy: one secret, read only.
+  deployment_records_secret_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadOwnEnvDeploymentRecordsSecret"
+      Effect   = "Allow"
+      Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+      Resource = local.deployment_records_secret_arn_pattern
+    }]
+  })
+}
+
+data "aws_iam_policy_document" "deployment_records_secret_key" {
+  source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
+
+  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
+  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
+  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
+
+  statement {
+    sid       = "ExternalSecretsDecryptsOwnEnvDeploymentRecordsSecret"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [module.external_secrets_pod_identity.iam_role_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = [local.deployment_records_secret_arn_pattern]
+    }
+  }
+}
+
+resource "aws_kms_key" "deployment_records_secret" {
+  description             = "${local.name}: encrypts ${local.deployment_records_secret_name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.deployment_records_secret_key.json
+
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "deployment_records_secret" {
+  name          = "alias/${local.name}-deployment-records-secret"
+  target_key_id = aws_kms_key.deployment_records_secret.key_id
+}
+
+resource "aws_secretsmanager_secret" "deployment_records" {
+  #checkov:skip=CKV2_AWS_57:A GitHub App private key is rotated in GitHub (new key, then delete the old one), not by a Lambda; the value never enters Terraform.
+  name                    = local.deployment_records_secret_name
+  description             = "GitHub App credentials for Argo CD Notifications in ${local.name}: JSON {\"appID\", \"installationID\", \"privateKey\"}. Value set out of band (terraform/README.md)."
+  kms_key_id              = aws_kms_key.deployment_records_secret.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = local.tags
+}
