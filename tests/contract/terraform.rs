@@ -140,7 +140,7 @@ fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Val
 }
 
 /// `local.<key>` as a string.
-fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
+pub(crate) fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
     locals
         .get(key)
         .and_then(Value::as_str)
@@ -186,7 +186,7 @@ impl EnvRoot {
     }
 }
 
-fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+pub(crate) fn platform_locals(env: &str) -> BTreeMap<String, Value> {
     locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
 }
 
@@ -222,11 +222,13 @@ fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Val
         "pod_identities": pod_identities_output(platform),
         "git_repo_url": default("git_repo_url"),
         "git_target_revision": default("git_target_revision"),
+        "deployment_records_secret_name": local_str(platform, "deployment_records_secret_name"),
     })
 }
 
-/// A `helm_release` of the add-ons module evaluated for one env: (namespace, parsed values[0]).
-fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
+/// A `helm_release` of the add-ons module evaluated for one env: (namespace, its `values` documents
+/// merged the way Helm merges them: maps deeply, later documents winning).
+pub(crate) fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
     let platform = platform_locals(env);
     let addons = blocks_in(ADDONS);
     let vars = addons_vars(env, &platform);
@@ -241,16 +243,26 @@ fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
         .expect("values")
         .evaluate(&ctx)
         .unwrap();
-    let yaml = values
-        .as_array()
-        .and_then(|v| v.first())
-        .and_then(Value::as_str)
-        .expect("values = [yamlencode(...)]");
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-    (
-        namespace.as_str().unwrap().to_owned(),
-        serde_json::to_value(parsed).unwrap(),
-    )
+    let mut merged = serde_json::json!({});
+    for doc in values.as_array().expect("values = [yamlencode(...), ...]") {
+        let yaml = doc
+            .as_str()
+            .expect("each values document is yamlencode(...)");
+        let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+        merge_values(&mut merged, serde_json::to_value(parsed).unwrap());
+    }
+    (namespace.as_str().unwrap().to_owned(), merged)
+}
+
+fn merge_values(into: &mut serde_json::Value, from: serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge_values(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
@@ -393,7 +405,8 @@ fn eso_policy_reads_exactly_one_secret_per_env() {
     assert_eq!(attr_text(&module, "attach_custom_policy"), "true");
     assert_eq!(
         attr_text(&module, "source_policy_documents"),
-        "[local.external_secrets_policy]"
+        "[local.external_secrets_policy,local.deployment_records_secret_policy]",
+        "the API secret's document, and the deployment records' (tests/contract/delivery.rs)"
     );
     let extra: Vec<_> = module
         .attributes()

@@ -7,20 +7,32 @@ use std::collections::BTreeSet;
 use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
 use serde_yaml_ng::Value;
 
-const WORKFLOWS: [&str; 4] = ["ci", "release", "promote", "terraform"];
 const APPS: [(&str, u16); 2] = [
     ("api-app", api_app::config::DEFAULT_PORT),
     ("demo-app", demo_app::config::DEFAULT_PORT),
 ];
 
-fn workflow(name: &str) -> Value {
+/// Every workflow in `.github/workflows`, by name: a new one is held to the hygiene rules at once.
+pub(crate) fn workflow_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join(".github/workflows"))
+        .expect(".github/workflows exists")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".yml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+pub(crate) fn workflow(name: &str) -> Value {
     read_yaml(&format!(".github/workflows/{name}.yml"))
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("{name}.yml is empty"))
 }
 
-fn jobs(wf: &Value) -> Vec<(String, &Value)> {
+pub(crate) fn jobs(wf: &Value) -> Vec<(String, &Value)> {
     wf["jobs"]
         .as_mapping()
         .expect("a workflow has jobs")
@@ -29,7 +41,7 @@ fn jobs(wf: &Value) -> Vec<(String, &Value)> {
         .collect()
 }
 
-fn steps(job: &Value) -> Vec<&Value> {
+pub(crate) fn steps(job: &Value) -> Vec<&Value> {
     job["steps"]
         .as_sequence()
         .map(|s| s.iter().collect())
@@ -37,14 +49,14 @@ fn steps(job: &Value) -> Vec<&Value> {
 }
 
 /// The step whose `uses:` starts with `action` (e.g. `peter-evans/create-pull-request@`).
-fn step_using<'a>(job: &'a Value, action: &str) -> &'a Value {
+pub(crate) fn step_using<'a>(job: &'a Value, action: &str) -> &'a Value {
     steps(job)
         .into_iter()
         .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)))
         .unwrap_or_else(|| panic!("no step uses {action}"))
 }
 
-fn run_scripts(job: &Value) -> String {
+pub(crate) fn run_scripts(job: &Value) -> String {
     steps(job)
         .iter()
         .filter_map(|s| s["run"].as_str())
@@ -52,7 +64,7 @@ fn run_scripts(job: &Value) -> String {
         .join("\n")
 }
 
-fn lines(value: &Value) -> BTreeSet<String> {
+pub(crate) fn lines(value: &Value) -> BTreeSet<String> {
     value
         .as_str()
         .unwrap_or_default()
@@ -248,7 +260,7 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
 
 #[test]
 fn every_action_is_pinned_to_a_commit_with_its_version() {
-    for name in WORKFLOWS {
+    for name in &workflow_names() {
         let text = read_text(&format!(".github/workflows/{name}.yml"));
         for line in text.lines().map(str::trim) {
             let Some(spec) = line.trim_start_matches("- ").strip_prefix("uses: ") else {
@@ -275,7 +287,7 @@ fn every_action_is_pinned_to_a_commit_with_its_version() {
 
 #[test]
 fn workflows_start_without_permissions_and_never_use_pull_request_target() {
-    for name in WORKFLOWS {
+    for name in &workflow_names() {
         let wf = workflow(name);
         let top = &wf["permissions"];
         let empty = top
@@ -303,7 +315,7 @@ fn workflows_start_without_permissions_and_never_use_pull_request_target() {
 
 #[test]
 fn every_job_has_a_timeout() {
-    for name in WORKFLOWS {
+    for name in &workflow_names() {
         for (id, job) in jobs(&workflow(name)) {
             // A job that calls a reusable workflow cannot set one; the called jobs do.
             if job.get("uses").is_some() {
@@ -319,7 +331,7 @@ fn every_job_has_a_timeout() {
 
 #[test]
 fn checkouts_never_persist_credentials() {
-    for name in WORKFLOWS {
+    for name in &workflow_names() {
         for (id, job) in jobs(&workflow(name)) {
             for step in steps(job) {
                 if step["uses"]
@@ -339,7 +351,7 @@ fn checkouts_never_persist_credentials() {
 
 #[test]
 fn run_blocks_take_values_only_through_env() {
-    for name in WORKFLOWS {
+    for name in &workflow_names() {
         for (id, job) in jobs(&workflow(name)) {
             let script = run_scripts(job);
             assert!(
