@@ -192,33 +192,31 @@ fn a_deploy_that_never_recovers_is_an_unrestored_incident() {
     );
 }
 
-fn run(args: &[&str]) -> std::process::Output {
+/// Runs the binary on one case's three files over the fixtures' week, plus `extra` arguments.
+fn run_on(case: &str, extra: &[&str]) -> std::process::Output {
+    let dir = fixture(case);
+    let file = |name: &str| dir.join(name).display().to_string();
     Command::new(env!("CARGO_BIN_EXE_delivery-metrics"))
-        .args(args)
+        .args(["--deployments", &file("deployments.json")])
+        .args(["--statuses", &file("statuses.json")])
+        .args(["--commits", &file("commits.json")])
+        .args(["--until", "2026-11-29T00:00:00Z", "--days", "7"])
+        .args(extra)
         .output()
         .unwrap()
 }
 
 #[test]
 fn the_binary_prints_the_markdown_table_for_the_job_summary() {
-    let dir = fixture("rollback");
-    let file = |name: &str| dir.join(name).display().to_string();
-    let out = run(&[
-        "--deployments",
-        &file("deployments.json"),
-        "--statuses",
-        &file("statuses.json"),
-        "--commits",
-        &file("commits.json"),
-        "--until",
-        "2026-11-29T00:00:00Z",
-        "--days",
-        "7",
-        "--environment",
-        "api-app-dev",
-        "--environment",
-        "api-app-prod",
-    ]);
+    let out = run_on(
+        "rollback",
+        &[
+            "--environment",
+            "api-app-dev",
+            "--environment",
+            "api-app-prod",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -242,24 +240,10 @@ fn the_binary_prints_the_markdown_table_for_the_job_summary() {
 
 #[test]
 fn the_binary_prints_json_with_minutes_and_nulls() {
-    let dir = fixture("none");
-    let file = |name: &str| dir.join(name).display().to_string();
-    let out = run(&[
-        "--deployments",
-        &file("deployments.json"),
-        "--statuses",
-        &file("statuses.json"),
-        "--commits",
-        &file("commits.json"),
-        "--until",
-        "2026-11-29T00:00:00Z",
-        "--days",
-        "7",
-        "--environment",
-        "api-app-dev",
-        "--format",
-        "json",
-    ]);
+    let out = run_on(
+        "none",
+        &["--environment", "api-app-dev", "--format", "json"],
+    );
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let dev = &json["environments"][0];
@@ -272,17 +256,14 @@ fn the_binary_prints_json_with_minutes_and_nulls() {
 
 #[test]
 fn a_file_that_is_not_an_api_response_is_named_in_one_line() {
-    let dir = fixture("normal");
-    let file = |name: &str| dir.join(name).display().to_string();
-    let out = run(&[
-        "--deployments",
-        &file("deployments.json"),
-        "--statuses",
-        &file("statuses.json"),
-        // The README is not JSON at all.
-        "--commits",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-    ]);
+    // A later --commits replaces the case's: Cargo.toml is not JSON at all.
+    let out = run_on(
+        "normal",
+        &[
+            "--commits",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let first = stderr.lines().next().unwrap();

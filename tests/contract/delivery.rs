@@ -183,6 +183,15 @@ fn the_github_app_reaches_argo_cd_only_through_external_secrets() {
             "{env}: the store is namespaced to argocd, not a cluster-wide door"
         );
 
+        // Encrypted with the key whose policy lets ESO decrypt exactly its secrets (secret.tf).
+        let terraform = read_text("terraform/modules/platform-cluster/deployment-records.tf");
+        assert!(terraform.contains("kms_key_id              = aws_kms_key.api_secret.arn"));
+        let key_policy = read_text("terraform/modules/platform-cluster/secret.tf");
+        assert!(
+            key_policy.contains("local.deployment_records_secret_arn_pattern]"),
+            "the key policy's SecretARN condition names the deployment records secret"
+        );
+
         // ESO's role may read that one secret, nothing near it.
         let policy: Json =
             serde_json::from_str(&local_str(&platform, "deployment_records_secret_policy"))

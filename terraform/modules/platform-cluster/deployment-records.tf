@@ -18,56 +18,12 @@ locals {
   })
 }
 
-data "aws_iam_policy_document" "deployment_records_secret_key" {
-  source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
-
-  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-
-  statement {
-    sid       = "ExternalSecretsDecryptsOwnEnvDeploymentRecordsSecret"
-    actions   = ["kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [module.external_secrets_pod_identity.iam_role_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${var.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringLike"
-      variable = "kms:EncryptionContext:SecretARN"
-      values   = [local.deployment_records_secret_arn_pattern]
-    }
-  }
-}
-
-resource "aws_kms_key" "deployment_records_secret" {
-  description             = "${local.name}: encrypts ${local.deployment_records_secret_name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.deployment_records_secret_key.json
-
-  tags = local.tags
-}
-
-resource "aws_kms_alias" "deployment_records_secret" {
-  name          = "alias/${local.name}-deployment-records-secret"
-  target_key_id = aws_kms_key.deployment_records_secret.key_id
-}
-
 resource "aws_secretsmanager_secret" "deployment_records" {
   #checkov:skip=CKV2_AWS_57:A GitHub App private key is rotated in GitHub (new key, then delete the old one), not by a Lambda; the value never enters Terraform.
-  name                    = local.deployment_records_secret_name
-  description             = "GitHub App credentials for Argo CD Notifications in ${local.name}: JSON {\"appID\", \"installationID\", \"privateKey\"}. Value set out of band (terraform/README.md)."
-  kms_key_id              = aws_kms_key.deployment_records_secret.arn
+  name        = local.deployment_records_secret_name
+  description = "GitHub App credentials for Argo CD Notifications in ${local.name}: JSON {\"appID\", \"installationID\", \"privateKey\"}. Value set out of band (terraform/README.md)."
+  # The key ESO already decrypts with (secret.tf); its policy lists this secret's ARN too.
+  kms_key_id              = aws_kms_key.api_secret.arn
   recovery_window_in_days = var.secret_recovery_window_days
 
   tags = local.tags
