@@ -30,6 +30,7 @@ cp k8s/base/monitoring/tests/*.test.yaml "$work/"
 yq -r 'select(.kind == "ConfigMap" and .metadata.labels.grafana_dashboard == "1") | .data[]' "$work/dev.yaml" >"$work/dashboard.json"
 [[ -s $work/dashboard.json ]] || fail "no ConfigMap labelled grafana_dashboard=1 for the Grafana sidecar"
 jq -e '.uid == "gitops-platform"' "$work/dashboard.json" >/dev/null || fail "the dashboard's uid must stay gitops-platform (alerts link to /d/gitops-platform)"
+# shellcheck disable=SC2016 # the $ names are Grafana's variables, not the shell's
 jq -r '[.panels[].targets[]?.expr, .annotations.list[].expr] | .[] | select(. != null)' "$work/dashboard.json" |
   sed -e 's/\$__rate_interval/5m/g' -e 's/\$__interval/1m/g' -e 's/\$namespace/api-app-dev/g' >"$work/exprs.txt"
 n=$(wc -l <"$work/exprs.txt")

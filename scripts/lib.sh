@@ -29,3 +29,13 @@ find_browser() {
     fi
   done
 }
+
+# only_images_differ A B FILE: true when FILE (an overlay's kustomization.yaml) differs between the two
+# git revisions at most in its `images:` block, the one block the release and promotion bots edit.
+# A revision of "" means the index. Works with either yq (Python's or Go's): both sides use the same one.
+only_images_differ() {
+  local a b
+  a=$(git show "$1:$3" 2>/dev/null | yq 'del(.images)') || return 1
+  b=$(git show "$2:$3" 2>/dev/null | yq 'del(.images)') || return 1
+  [[ -n $a && $a == "$b" ]]
+}

@@ -2,5 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod k8s;
+mod monitoring;
+mod restore_budget;
+mod rollback;
 mod terraform;
 mod workflows;

@@ -1,5 +1,5 @@
 //! terraform/ must agree with k8s/ and the contract: secret names, Pod Identity bindings, cluster
-//! names, the ESO policy's single secret and the root Application's path.
+//! names, the ESO policy's secrets and the root Application's path.
 //!
 //! The HCL is parsed with hcl-rs and the module `locals` are evaluated per environment with the
 //! values the env roots pass in, so a renamed local or a changed template breaks these tests.
@@ -140,7 +140,7 @@ fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Val
 }
 
 /// `local.<key>` as a string.
-fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
+pub(crate) fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
     locals
         .get(key)
         .and_then(Value::as_str)
@@ -186,7 +186,7 @@ impl EnvRoot {
     }
 }
 
-fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+pub(crate) fn platform_locals(env: &str) -> BTreeMap<String, Value> {
     locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
 }
 
@@ -226,7 +226,7 @@ fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Val
 }
 
 /// A `helm_release` of the add-ons module evaluated for one env: (namespace, parsed values[0]).
-fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
+pub(crate) fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
     let platform = platform_locals(env);
     let addons = blocks_in(ADDONS);
     let vars = addons_vars(env, &platform);
@@ -253,7 +253,7 @@ fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
     )
 }
 
-fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
+pub(crate) fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
     docs.iter()
         .map(|d| serde_json::to_value(d).unwrap())
         .collect()
@@ -346,7 +346,7 @@ fn secret_value_never_enters_terraform() {
 }
 
 #[test]
-fn eso_policy_reads_exactly_one_secret_per_env() {
+fn eso_policy_reads_exactly_the_envs_own_secrets() {
     let mut arns = BTreeSet::new();
     for env in ENVS {
         let locals = platform_locals(env);
@@ -369,19 +369,28 @@ fn eso_policy_reads_exactly_one_secret_per_env() {
                 "secretsmanager:GetSecretValue"
             ])
         );
-        let arn = s["Resource"]
-            .as_str()
-            .expect("Resource is one ARN, not a list");
+        let resources: BTreeSet<_> = s["Resource"]
+            .as_array()
+            .expect("Resource lists the env's secrets")
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let prefix = format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:");
         assert_eq!(
-            arn,
-            format!(
-                "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:gitops/demo-api/{env}-??????"
-            )
+            resources,
+            BTreeSet::from([
+                format!("{prefix}gitops/demo-api/{env}-??????"),
+                format!("{prefix}gitops/platform-ops/{env}-??????"),
+            ]),
+            "{env}: the app's secret and the platform's ops secret, nothing else"
         );
-        assert!(!arn.contains('*'), "{env}: no wildcard in the ESO resource");
-        arns.insert(arn.to_owned());
+        assert!(
+            resources.iter().all(|arn| !arn.contains('*')),
+            "{env}: no wildcard in the ESO resource"
+        );
+        arns.extend(resources);
     }
-    assert_eq!(arns.len(), 2, "dev and prod must not share a secret");
+    assert_eq!(arns.len(), 4, "dev and prod must not share a secret");
 
     let module = block(
         &blocks_in(PLATFORM),
