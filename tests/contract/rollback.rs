@@ -86,11 +86,13 @@ impl Scratch {
     }
 
     fn run(&self, script: &str, args: &[&str]) -> (bool, String) {
-        let out = Command::new(Path::new("scripts").join(script))
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap();
+        // The scripts compare YAML with PyYAML; the scratch repository has no .tools/venv of its own.
+        let venv_python = repo_root().join(".tools/venv/bin/python");
+        let mut cmd = Command::new(Path::new("scripts").join(script));
+        if venv_python.exists() {
+            cmd.env("GITOPS_PYTHON", venv_python);
+        }
+        let out = cmd.args(args).current_dir(&self.dir).output().unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
