@@ -42,7 +42,7 @@ const STORE_METRICS_PENDING_ISSUE_10: &[&str] = &[
     "store_acquire_duration_seconds_bucket",
 ];
 
-/// `PromQL` words that are not metric names: aggregations, keywords, modifiers and literals.
+/// `PromQL` words that are not metric names: aggregations, operators and literals.
 const PROMQL_WORDS: &[&str] = &[
     "sum",
     "avg",
@@ -66,14 +66,8 @@ const PROMQL_WORDS: &[&str] = &[
     "atan2",
     "inf",
     "nan",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
 ];
-/// Modifiers whose parenthesised list holds label names, never metrics.
+/// Modifiers whose optional parenthesised list holds label names, never metrics.
 const LABEL_LIST_MODIFIERS: &[&str] = &[
     "by",
     "without",
