@@ -277,7 +277,7 @@ fn webhook_problems(env: &str, argocd_values: &serde_json::Value) -> Vec<String>
             }
         }
     }
-    if argocd_values["configs"]["params"]["server.insecure"] != serde_json::json!(true) {
+    if argocd_values["configs"]["params"]["server.insecure"] != "true" {
         problems.push(
             "argocd-server must serve HTTP behind the ALB (configs.params server.insecure)".into(),
         );

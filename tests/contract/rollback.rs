@@ -177,3 +177,47 @@ fn only_image_pin_changes_take_the_fast_path() {
         "code takes the full suite"
     );
 }
+
+/// ci.yml: the fast path and the full suite are two sides of one switch, and the fast side still
+/// renders, validates and runs the contract tests.
+#[test]
+fn ci_runs_exactly_one_of_the_full_suite_and_the_bundle_checks() {
+    let ci = &integration_tests::read_yaml(".github/workflows/ci.yml")[0];
+    let jobs = &ci["jobs"];
+    let classify = jobs["changes"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["run"].as_str())
+        .unwrap();
+    assert!(
+        classify.contains("scripts/overlay-only.sh"),
+        "the classifier is the tested script"
+    );
+    for full in ["test", "coverage"] {
+        let cond = jobs[full]["if"].as_str().unwrap();
+        assert!(
+            cond.contains("!cancelled()")
+                && cond.contains("needs.changes.outputs.overlay-only != 'true'"),
+            "{full}: runs unless overlay-only, and also when the classifier failed: {cond}"
+        );
+    }
+    assert_eq!(
+        jobs["bundle"]["if"].as_str(),
+        Some("needs.changes.outputs.overlay-only == 'true'")
+    );
+    let runs: Vec<_> = jobs["bundle"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(
+        runs.iter().any(|r| r.contains("scripts/check-k8s.sh")),
+        "bundle: render and validate"
+    );
+    assert!(
+        runs.iter().any(|r| r.contains("--test contract")),
+        "bundle: the contract tests (restore budget included)"
+    );
+}

@@ -106,8 +106,9 @@ resource "helm_release" "external_secrets" {
       create = true
       name   = var.pod_identities.external_secrets.service_account
     }
-    # externalsecret_status_condition feeds the ExternalSecretSyncFailed alert.
-    serviceMonitor = { enabled = true }
+    # externalsecret_status_condition feeds the ExternalSecretSyncFailed alert. Fail rather than
+    # silently skip if the CRD is missing (kube-prometheus-stack installs it first).
+    serviceMonitor = { enabled = true, renderMode = "failIfMissing" }
   })]
 
   depends_on = [helm_release.aws_load_balancer_controller, helm_release.kube_prometheus_stack]
@@ -165,7 +166,7 @@ resource "helm_release" "argocd" {
       }
       params = {
         # TLS ends at the ALB, which forwards only POST /api/webhook here over the VPC.
-        "server.insecure" = true
+        "server.insecure" = "true"
       }
     }
     # argocd_app_info feeds the ArgoCdAppDegraded and ArgoCdAppOutOfSync alerts.
