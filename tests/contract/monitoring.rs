@@ -430,3 +430,53 @@ fn pages_reach_slack_through_a_secret_from_the_ops_secret() {
         );
     }
 }
+
+/// kube-prometheus-stack (terraform) picks up what Git ships: rules and monitors from any namespace,
+/// this repo's `AlertmanagerConfig` for alerts about every namespace, and the dashboard `ConfigMap`.
+#[test]
+fn the_stack_selects_the_rules_routing_and_dashboard_git_ships() {
+    for env in ENVS {
+        let (namespace, values) = crate::terraform::helm_release(env, "kube_prometheus_stack");
+        let docs = monitoring(env);
+        assert!(
+            docs.iter()
+                .all(|d| d["metadata"]["namespace"].as_str() == Some(namespace.as_str())),
+            "{env}: the monitoring overlay deploys into the stack's namespace ({namespace})"
+        );
+        let prom = &values["prometheus"]["prometheusSpec"];
+        for key in [
+            "serviceMonitorSelectorNilUsesHelmValues",
+            "podMonitorSelectorNilUsesHelmValues",
+            "ruleSelectorNilUsesHelmValues",
+        ] {
+            assert_eq!(
+                prom[key], false,
+                "{env}: {key} must be false, or Git's objects are ignored"
+            );
+        }
+        let am = &values["alertmanager"]["alertmanagerSpec"];
+        assert_eq!(
+            am["alertmanagerConfigMatcherStrategy"]["type"], "None",
+            "{env}: without it the route only sees alerts labelled namespace=monitoring"
+        );
+        let amc = of_kind(&docs, "AlertmanagerConfig").next().unwrap();
+        for (k, v) in am["alertmanagerConfigSelector"]["matchLabels"]
+            .as_object()
+            .expect("matchLabels")
+        {
+            assert_eq!(
+                amc["metadata"]["labels"][k.as_str()].as_str(),
+                v.as_str(),
+                "{env}: the AlertmanagerConfig carries the selector's label {k}"
+            );
+        }
+        let sidecar = &values["grafana"]["sidecar"]["dashboards"];
+        let label = sidecar["label"].as_str().unwrap();
+        let cm = of_kind(&docs, "ConfigMap").next().unwrap();
+        assert_eq!(
+            cm["metadata"]["labels"][label].as_str(),
+            sidecar["labelValue"].as_str(),
+            "{env}: Grafana's sidecar loads the dashboard ConfigMap"
+        );
+    }
+}
