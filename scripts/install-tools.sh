@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every tool `make test` needs, at pinned versions, from the package registries alone:
-# Debian packages (chromium, wrk), PyPI validators into .tools/venv, npm packages into tools/node_modules,
+# Debian packages (chromium, wrk, promtool), PyPI validators into .tools/venv, npm packages into tools/node_modules,
 # and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +9,9 @@ root=$PWD
 
 log() { printf '==> %s\n' "$*"; }
 
-# Debian packages: the browser for the end-to-end test (unless the machine already has one) and the
-# load generator for the drills.
-apt_pkgs=(wrk curl procps)
+# Debian packages: the browser for the end-to-end test (unless the machine already has one), the
+# load generator for the drills, and promtool (Debian ships it in `prometheus`) for the alert tests.
+apt_pkgs=(wrk curl procps prometheus)
 [[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

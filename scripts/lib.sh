@@ -29,3 +29,26 @@ find_browser() {
     fi
   done
 }
+
+# only_images_differ A B FILE: true when FILE (an overlay's kustomization.yaml) differs between the two
+# git revisions at most in its `images:` block, the one block the release and promotion bots edit.
+# A revision of "" means the index.
+only_images_differ() {
+  local a b
+  a=$(git show "$1:$3" 2>/dev/null | without_images) || return 1
+  b=$(git show "$2:$3" 2>/dev/null | without_images) || return 1
+  [[ -n $a && $a == "$b" ]]
+}
+
+# without_images: the YAML document on stdin without its `images` key, in a canonical form. Uses a
+# Python with PyYAML ($GITOPS_PYTHON, the repo's .tools/venv, or python3), else yq (either flavour).
+without_images() {
+  local py
+  for py in "${GITOPS_PYTHON:-}" "$(git rev-parse --show-toplevel 2>/dev/null)/.tools/venv/bin/python" python3; do
+    if [[ -n $py ]] && "$py" -c 'import yaml' 2>/dev/null; then
+      "$py" -c 'import json, sys, yaml; d = yaml.safe_load(sys.stdin) or {}; d.pop("images", None); print(json.dumps(d, sort_keys=True))'
+      return
+    fi
+  done
+  yq 'del(.images)'
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Validates the custom resources in rendered manifests (Argo CD and External Secrets) against their
-// CRD schemas, as shipped by the pinned npm packages kubernetes-models, @kubernetes-models/argo-cd and
-// @kubernetes-models/external-secrets. Core kinds are kubernetes-validate's job and are skipped here.
+// Validates the custom resources in rendered manifests (Argo CD, External Secrets, prometheus-operator)
+// against their CRD schemas, as shipped by the pinned npm packages kubernetes-models, @kubernetes-models/argo-cd,
+// @kubernetes-models/external-secrets and @kubernetes-models/prometheus-operator. Core kinds are kubernetes-validate's job.
 //
 // Usage: node tools/validate-crds.mjs FILE... (multi-document YAML). Exits 1 on any finding.
 //
@@ -18,10 +18,14 @@ import {
   ExternalSecret,
   SecretStore,
 } from "@kubernetes-models/external-secrets/external-secrets.io/v1";
+import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { AlertmanagerConfig } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1";
 
 const MODELS = {
   "argoproj.io/v1alpha1": { Application, AppProject },
   "external-secrets.io/v1": { ExternalSecret, ClusterSecretStore, SecretStore },
+  "monitoring.coreos.com/v1": { PrometheusRule, ServiceMonitor },
+  "monitoring.coreos.com/v1alpha1": { AlertmanagerConfig },
 };
 const CRD_GROUPS = new Set(Object.keys(MODELS).map((v) => v.split("/")[0]));
 // Properties the compiled validators never read although the CRD declares them: the generator drops a

@@ -443,10 +443,15 @@ fn the_cluster_secret_store_serves_api_app_from_eu_west_1_with_the_controllers_i
             .iter()
             .flat_map(|c| seq(&c["namespaces"]).iter().map(s))
             .collect();
+        // argocd (GitHub webhook secret) and monitoring (Slack URL) read the ops secret.
         assert_eq!(
             allowed,
-            [format!("api-app-{env}")],
-            "{env}: only api-app may read the store"
+            [
+                format!("api-app-{env}"),
+                "monitoring".into(),
+                "argocd".into()
+            ],
+            "{env}: only api-app, monitoring and argocd may read the store"
         );
         let wave: i64 = s(&store["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
             .parse()
@@ -512,6 +517,7 @@ fn every_argocd_application_path_exists_and_renders() {
             [
                 format!("api-app-{env}"),
                 format!("demo-app-{env}"),
+                format!("monitoring-{env}"),
                 format!("root-{env}")
             ]
             .iter()

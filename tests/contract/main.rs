@@ -3,5 +3,8 @@
 
 mod delivery;
 mod k8s;
+mod monitoring;
+mod restore_budget;
+mod rollback;
 mod terraform;
 mod workflows;

@@ -1,5 +1,5 @@
 //! terraform/ must agree with k8s/ and the contract: secret names, Pod Identity bindings, cluster
-//! names, the ESO policy's single secret and the root Application's path.
+//! names, the ESO policy's secrets and the root Application's path.
 //!
 //! The HCL is parsed with hcl-rs and the module `locals` are evaluated per environment with the
 //! values the env roots pass in, so a renamed local or a changed template breaks these tests.
@@ -265,7 +265,7 @@ fn merge_values(into: &mut serde_json::Value, from: serde_json::Value) {
     }
 }
 
-fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
+pub(crate) fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
     docs.iter()
         .map(|d| serde_json::to_value(d).unwrap())
         .collect()
@@ -358,7 +358,7 @@ fn secret_value_never_enters_terraform() {
 }
 
 #[test]
-fn eso_policy_reads_exactly_one_secret_per_env() {
+fn eso_policy_reads_exactly_the_envs_own_secrets() {
     let mut arns = BTreeSet::new();
     for env in ENVS {
         let locals = platform_locals(env);
@@ -381,19 +381,28 @@ fn eso_policy_reads_exactly_one_secret_per_env() {
                 "secretsmanager:GetSecretValue"
             ])
         );
-        let arn = s["Resource"]
-            .as_str()
-            .expect("Resource is one ARN, not a list");
+        let resources: BTreeSet<_> = s["Resource"]
+            .as_array()
+            .expect("Resource lists the env's secrets")
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let prefix = format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:");
         assert_eq!(
-            arn,
-            format!(
-                "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:gitops/demo-api/{env}-??????"
-            )
+            resources,
+            BTreeSet::from([
+                format!("{prefix}gitops/demo-api/{env}-??????"),
+                format!("{prefix}gitops/platform-ops/{env}-??????"),
+            ]),
+            "{env}: the app's secret and the platform's ops secret, nothing else"
         );
-        assert!(!arn.contains('*'), "{env}: no wildcard in the ESO resource");
-        arns.insert(arn.to_owned());
+        assert!(
+            resources.iter().all(|arn| !arn.contains('*')),
+            "{env}: no wildcard in the ESO resource"
+        );
+        arns.extend(resources);
     }
-    assert_eq!(arns.len(), 2, "dev and prod must not share a secret");
+    assert_eq!(arns.len(), 4, "dev and prod must not share a secret");
 
     let module = block(
         &blocks_in(PLATFORM),

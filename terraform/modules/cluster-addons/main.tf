@@ -5,6 +5,8 @@ locals {
   argocd_namespace = "argocd"
   root_app_name    = "root-${var.env}"
   root_app_path    = "k8s/argocd/${var.env}"
+  # kube-prometheus-stack's namespace; k8s/overlays/<env>/monitoring deploys into it.
+  monitoring_namespace = "monitoring"
 
   # Dev converges on its own; prod's root only creates/updates Application objects and never prunes them,
   # and the prod Applications themselves sync manually (k8s/argocd/prod).
@@ -38,6 +40,54 @@ resource "helm_release" "aws_load_balancer_controller" {
 
 # Every later chart creates Services, which the controller's webhook mutates: install it first and wait.
 
+# Metrics, alerts and dashboards for the cluster. Git (k8s/overlays/<env>/monitoring and each app's
+# ServiceMonitor) supplies the rules, the alert routing and the dashboard; this release supplies the
+# engines, so it goes first: the charts below ship ServiceMonitors, whose CRD it installs.
+resource "helm_release" "kube_prometheus_stack" {
+  name             = "kube-prometheus-stack"
+  repository       = "https://prometheus-community.github.io/helm-charts"
+  chart            = "kube-prometheus-stack"
+  version          = "88.5.3"
+  namespace        = local.monitoring_namespace
+  create_namespace = true
+
+  wait            = true
+  atomic          = true
+  cleanup_on_fail = true
+
+  values = [yamlencode({
+    prometheus = {
+      prometheusSpec = {
+        # Select every ServiceMonitor, PodMonitor and PrometheusRule in the cluster, not only this
+        # release's: the apps' live in their own namespaces, managed by Argo CD.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        podMonitorSelectorNilUsesHelmValues     = false
+        ruleSelectorNilUsesHelmValues           = false
+        # The fast burn-rate page reads 5-minute windows; 15 s gives it enough samples.
+        scrapeInterval     = "15s"
+        evaluationInterval = "15s"
+        # The SLO window is 30 days. No EBS CSI driver here, so the TSDB is on the node's disk:
+        # capped in size, and a rescheduled Prometheus starts its budget history afresh.
+        retention     = "30d"
+        retentionSize = "8GB"
+      }
+    }
+    alertmanager = {
+      alertmanagerSpec = {
+        # Routing comes from Git (AlertmanagerConfig "platform"), for alerts about every namespace.
+        alertmanagerConfigSelector        = { matchLabels = { "app.kubernetes.io/part-of" = "gitops-platform" } }
+        alertmanagerConfigMatcherStrategy = { type = "None" }
+      }
+    }
+    grafana = {
+      # Dashboards come from ConfigMaps labelled grafana_dashboard=1 in any namespace.
+      sidecar = { dashboards = { enabled = true, label = "grafana_dashboard", labelValue = "1", searchNamespace = "ALL" } }
+    }
+  })]
+
+  depends_on = [helm_release.aws_load_balancer_controller]
+}
+
 resource "helm_release" "external_secrets" {
   name             = "external-secrets"
   repository       = "https://charts.external-secrets.io"
@@ -56,9 +106,12 @@ resource "helm_release" "external_secrets" {
       create = true
       name   = var.pod_identities.external_secrets.service_account
     }
+    # externalsecret_status_condition feeds the ExternalSecretSyncFailed alert. Fail rather than
+    # silently skip if the CRD is missing (kube-prometheus-stack installs it first).
+    serviceMonitor = { enabled = true, renderMode = "failIfMissing" }
   })]
 
-  depends_on = [helm_release.aws_load_balancer_controller]
+  depends_on = [helm_release.aws_load_balancer_controller, helm_release.kube_prometheus_stack]
 }
 
 resource "helm_release" "reloader" {
@@ -104,13 +157,33 @@ resource "helm_release" "argocd" {
   values = [
     yamlencode({
       dex = { enabled = false }
+      configs = {
+        cm = {
+          # The GitHub webhook (k8s/argocd/<env>/webhook.yaml) brings a push in seconds; this poll is
+          # the fallback when a delivery is lost, at most 90 + 30 s (chart default 120 + 60 s).
+          # tests/contract/restore_budget.rs holds both to the restore budget.
+          "timeout.reconciliation"        = "90s"
+          "timeout.reconciliation.jitter" = "30s"
+        }
+        params = {
+          # TLS ends at the ALB, which forwards only POST /api/webhook here over the VPC.
+          "server.insecure" = "true"
+        }
+      }
+      # argocd_app_info feeds the ArgoCdAppDegraded and ArgoCdAppOutOfSync alerts.
+      controller = { metrics = { enabled = true, serviceMonitor = { enabled = true } } }
     }),
     # Argo CD Notifications -> GitHub Deployments (deployment-records.tf).
     yamlencode(local.deployment_records_values),
   ]
 
-  # extraObjects include an ExternalSecret: ESO's CRDs must exist first.
-  depends_on = [helm_release.aws_load_balancer_controller, helm_release.external_secrets]
+  # extraObjects include an ExternalSecret (ESO's CRDs must exist first), and the chart ships
+  # ServiceMonitors (the Prometheus operator's CRDs must exist first).
+  depends_on = [
+    helm_release.aws_load_balancer_controller,
+    helm_release.external_secrets,
+    helm_release.kube_prometheus_stack,
+  ]
 }
 
 # The root app-of-apps. From here on, everything in k8s/argocd/<env> is Git's business, not Terraform's.
@@ -140,5 +213,5 @@ resource "helm_release" "argocd_root_app" {
     }
   })]
 
-  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader]
+  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader, helm_release.kube_prometheus_stack]
 }

@@ -21,5 +21,6 @@ output "chart_versions" {
     reloader                     = helm_release.reloader.version
     argo_cd                      = helm_release.argocd.version
     argocd_apps                  = helm_release.argocd_root_app.version
+    kube_prometheus_stack        = helm_release.kube_prometheus_stack.version
   }
 }

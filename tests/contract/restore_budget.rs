@@ -1,0 +1,478 @@
+//! The restore budget: from the moment a rollback reaches Git (dev: the revert PR merges itself) or
+//! someone presses Sync (prod) to the moment only the good version receives requests, computed from
+//! the rendered manifests, Argo CD's settings and the rollback workflow. Dev must fit in 120 s.
+//! The "Rolling back" table of .github/README.md is this computation, term by term.
+
+use std::fmt::Write as _;
+
+use integration_tests::{kustomize, of_kind, read_text, read_yaml};
+use serde_yaml_ng::Value;
+
+use crate::terraform::{helm_release, local_str, platform_locals};
+
+const APPS: [&str; 2] = ["api-app", "demo-app"];
+const ALB: &str = "alb.ingress.kubernetes.io/";
+const DEV_BUDGET_S: u32 = 120;
+
+// What no manifest states, measured or documented elsewhere; each is an allowance, not a hope.
+/// GitHub gives up on a webhook delivery after 10 s, so a delivered push arrives within it.
+const WEBHOOK_DELIVERY_S: u32 = 10;
+/// Argo CD refreshes the app, renders one small overlay (manifest-generate-paths) and applies it.
+const ARGOCD_SYNC_S: u32 = 10;
+/// Argo CD pauses between sync waves (`ARGOCD_SYNC_WAVE_DELAY`, 2 s by default).
+const SYNC_WAVE_DELAY_S: u32 = 2;
+/// Schedule, pull a ~10 MB distroless image (usually still cached: a rollback returns to it) and start.
+const POD_START_S: u32 = 10;
+/// The load balancer controller registers a new pod IP in the target group.
+const LBC_REGISTER_S: u32 = 5;
+/// The controller deregisters a terminating pod; from then on the ALB sends it no new request.
+const LBC_DEREGISTER_S: u32 = 5;
+
+fn int(v: &Value, what: &str) -> u32 {
+    v.as_u64()
+        .map(|n| u32::try_from(n).unwrap())
+        .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+        .unwrap_or_else(|| panic!("{what}: expected a number, got {v:?}"))
+}
+
+/// "90s", "2m" → seconds.
+fn duration_s(text: &str) -> u32 {
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u32 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("not a duration: {text}"));
+    match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        _ => panic!("unexpected duration unit in {text}"),
+    }
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj["metadata"]["annotations"][format!("{ALB}{key}")].as_str()
+}
+
+fn sync_wave(obj: &Value) -> i32 {
+    obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .map_or(0, |w| w.parse().unwrap())
+}
+
+/// One line of the budget: what it is, its seconds, and where the number comes from.
+struct Term {
+    what: &'static str,
+    seconds: u32,
+    source: String,
+}
+
+/// The rollout of one app in one env, and what holds it to the ALB.
+struct Rollout {
+    steps: u32,
+    per_step: Vec<Term>,
+    pre_stop_s: u32,
+    deregistration_delay_s: u32,
+    gated: bool,
+}
+
+fn rollout(env: &str, app: &str) -> Rollout {
+    let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+    let deploy = of_kind(&docs, "Deployment").next().expect("a Deployment");
+    let spec = &deploy["spec"];
+    let replicas = int(&spec["replicas"], "replicas");
+    let ru = &spec["strategy"]["rollingUpdate"];
+    assert_eq!(
+        int(&ru["maxUnavailable"], "maxUnavailable"),
+        0,
+        "{env}/{app}: no old pod may stop before its replacement serves"
+    );
+    // Kubernetes rounds a percentage surge up.
+    let surge = match ru["maxSurge"].as_str().and_then(|p| p.strip_suffix('%')) {
+        Some(pct) => (replicas * pct.parse::<u32>().unwrap()).div_ceil(100),
+        None => int(&ru["maxSurge"], "maxSurge"),
+    };
+    let steps = replicas.div_ceil(surge.max(1));
+    let c = &spec["template"]["spec"]["containers"][0];
+    let ingress = of_kind(&docs, "Ingress").next().expect("an Ingress");
+    let alb = |key: &str| {
+        annotation(ingress, key)
+            .unwrap_or_else(|| panic!("{env}/{app}: Ingress sets {ALB}{key}"))
+            .parse::<u32>()
+            .unwrap()
+    };
+    let dereg = annotation(ingress, "target-group-attributes")
+        .and_then(|a| {
+            a.split(',')
+                .find_map(|kv| kv.strip_prefix("deregistration_delay.timeout_seconds="))
+        })
+        .map_or(300, |v| v.parse().unwrap());
+    let application = kustomize(&format!("k8s/argocd/{env}"))
+        .into_iter()
+        .find(|d| {
+            d["kind"] == "Application"
+                && d["metadata"]["name"].as_str() == Some(&format!("{app}-{env}"))
+        })
+        .unwrap_or_else(|| panic!("Application {app}-{env}"));
+    let gated = application["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        ["elbv2.k8s.aws/pod-readiness-gate-inject"]
+        .as_str()
+        == Some("enabled");
+    let interval = alb("healthcheck-interval-seconds");
+    let healthy = alb("healthy-threshold-count");
+    Rollout {
+        steps,
+        per_step: vec![
+            Term {
+                what: "pod scheduled, image pulled, process started",
+                seconds: POD_START_S,
+                source: "allowance".into(),
+            },
+            Term {
+                what: "startup probe passes",
+                seconds: int(
+                    &c["startupProbe"]["periodSeconds"],
+                    "startupProbe.periodSeconds",
+                ),
+                source: "startupProbe.periodSeconds".into(),
+            },
+            Term {
+                what: "readiness probe passes",
+                seconds: int(
+                    &c["readinessProbe"]["periodSeconds"],
+                    "readinessProbe.periodSeconds",
+                ),
+                source: "readinessProbe.periodSeconds".into(),
+            },
+            Term {
+                what: "pod registered in the ALB target group",
+                seconds: LBC_REGISTER_S,
+                source: "allowance".into(),
+            },
+            Term {
+                what: "ALB health checks pass (readiness gate opens)",
+                seconds: interval * healthy,
+                source: format!(
+                    "healthcheck-interval-seconds {interval} × healthy-threshold-count {healthy}"
+                ),
+            },
+            Term {
+                what: "minReadySeconds",
+                seconds: spec["minReadySeconds"]
+                    .as_u64()
+                    .map_or(0, |n| u32::try_from(n).unwrap()),
+                source: "Deployment minReadySeconds".into(),
+            },
+        ],
+        pre_stop_s: int(
+            &c["lifecycle"]["preStop"]["sleep"]["seconds"],
+            "preStop.sleep.seconds",
+        ),
+        deregistration_delay_s: dereg,
+        gated,
+    }
+}
+
+/// How Argo CD learns of a push in `env`: the webhook when it is wired end to end, else its poll.
+fn git_to_argocd(env: &str) -> Term {
+    let (_, values) = helm_release(env, "argocd");
+    let cm = &values["configs"]["cm"];
+    let poll = duration_s(cm["timeout.reconciliation"].as_str().unwrap_or("120s"))
+        + duration_s(
+            cm["timeout.reconciliation.jitter"]
+                .as_str()
+                .unwrap_or("60s"),
+        );
+    let poll_term = Term {
+        what: "Argo CD polls Git (no webhook)",
+        seconds: poll,
+        source: "timeout.reconciliation + jitter".into(),
+    };
+    if webhook_problems(env, &values).is_empty() {
+        Term {
+            what: "GitHub webhook reaches Argo CD",
+            seconds: WEBHOOK_DELIVERY_S,
+            source: "allowance (GitHub's delivery timeout)".into(),
+        }
+    } else {
+        poll_term
+    }
+}
+
+/// Argo CD's worst-case poll: `timeout.reconciliation` plus its jitter (chart defaults when unset).
+fn poll_s(argocd_values: &serde_json::Value) -> u32 {
+    let cm = &argocd_values["configs"]["cm"];
+    duration_s(cm["timeout.reconciliation"].as_str().unwrap_or("120s"))
+        + duration_s(
+            cm["timeout.reconciliation.jitter"]
+                .as_str()
+                .unwrap_or("60s"),
+        )
+}
+
+/// Everything the webhook needs, from the ALB rule to the secret; empty when it is wired.
+fn webhook_problems(env: &str, argocd_values: &serde_json::Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let docs = kustomize(&format!("k8s/argocd/{env}"));
+    let route = of_kind(&docs, "Ingress").find_map(|ing| {
+        ing["spec"]["rules"][0]["http"]["paths"]
+            .as_sequence()?
+            .iter()
+            .find(|p| p["path"].as_str() == Some("/api/webhook"))
+            .map(|p| (ing, p))
+    });
+    match route {
+        None => problems.push("no Ingress routes /api/webhook".to_owned()),
+        Some((ing, path)) => {
+            if path["pathType"].as_str() != Some("Exact") {
+                problems
+                    .push("the webhook route must be exactly /api/webhook, not a prefix".into());
+            }
+            if path["backend"]["service"]["name"].as_str() != Some("argocd-server") {
+                problems.push("/api/webhook must go to argocd-server".into());
+            }
+            if annotation(ing, "group.name") != Some("gitops-platform") {
+                problems.push("the webhook route must join the cluster's one ALB".into());
+            }
+            let api_docs = kustomize(&format!("k8s/overlays/{env}/api-app"));
+            let api_order: i32 = of_kind(&api_docs, "Ingress")
+                .find_map(|i| annotation(i, "group.order"))
+                .expect("api-app's Ingress has a group.order")
+                .parse()
+                .unwrap();
+            let order: i32 = annotation(ing, "group.order")
+                .unwrap_or("0")
+                .parse()
+                .unwrap();
+            if order >= api_order {
+                problems.push(format!("the webhook rule (order {order}) must come before api-app's /api prefix (order {api_order})"));
+            }
+        }
+    }
+    let secret = of_kind(&docs, "ExternalSecret")
+        .find(|es| es["spec"]["target"]["name"].as_str() == Some("argocd-secret"));
+    match secret {
+        None => {
+            problems.push("no ExternalSecret writes the webhook secret into argocd-secret".into());
+        }
+        Some(es) => {
+            if es["spec"]["target"]["creationPolicy"].as_str() != Some("Merge") {
+                problems.push(
+                    "the webhook secret must merge into Helm's argocd-secret, not own it".into(),
+                );
+            }
+            let data = &es["spec"]["data"][0];
+            if data["secretKey"].as_str() != Some("webhook.github.secret") {
+                problems.push(
+                    "Argo CD reads the GitHub webhook secret from key webhook.github.secret".into(),
+                );
+            }
+            if data["remoteRef"]["key"].as_str()
+                != Some(local_str(&platform_locals(env), "ops_secret_name").as_str())
+            {
+                problems.push(
+                    "the webhook secret must come from the ops secret Terraform creates".into(),
+                );
+            }
+        }
+    }
+    if argocd_values["configs"]["params"]["server.insecure"] != "true" {
+        problems.push(
+            "argocd-server must serve HTTP behind the ALB (configs.params server.insecure)".into(),
+        );
+    }
+    problems
+}
+
+/// Dev rolls back without a human after the button: the rollback PR merges itself once its checks pass.
+fn dev_rollback_merges_itself() -> bool {
+    let wf = &read_yaml(".github/workflows/rollback.yml")[0];
+    let inputs = &wf["on"]["workflow_dispatch"]["inputs"]["environment"];
+    let options: Vec<_> = inputs["options"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        options,
+        ["dev", "prod"],
+        "rollback.yml asks which environment"
+    );
+    wf["jobs"]["rollback"]["steps"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|step| {
+            step["if"]
+                .as_str()
+                .is_some_and(|c| c.contains("inputs.environment == 'dev'"))
+                && step["run"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("gh pr merge") && r.contains("--auto"))
+        })
+}
+
+/// The budget of one env: the terms, each app's rollout running in parallel (the slower one counts).
+fn budget(env: &str) -> Vec<Term> {
+    let mut terms = Vec::new();
+    if env == "dev" {
+        assert!(
+            dev_rollback_merges_itself(),
+            "rollback.yml must auto-merge dev's PR, or a human's delay is in the budget"
+        );
+        terms.push(git_to_argocd(env));
+    }
+    terms.push(Term {
+        what: "Argo CD refreshes, renders and applies",
+        seconds: ARGOCD_SYNC_S,
+        source: "allowance".into(),
+    });
+    let waves = APPS
+        .iter()
+        .map(|app| {
+            let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+            let deploy_wave = sync_wave(of_kind(&docs, "Deployment").next().unwrap());
+            let mut before: Vec<_> = docs
+                .iter()
+                .map(sync_wave)
+                .filter(|w| *w < deploy_wave)
+                .collect();
+            before.sort_unstable();
+            before.dedup();
+            u32::try_from(before.len()).unwrap()
+        })
+        .max()
+        .unwrap();
+    terms.push(Term {
+        what: "sync waves before the Deployment",
+        seconds: waves * SYNC_WAVE_DELAY_S,
+        source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
+    });
+
+    let slowest = APPS
+        .iter()
+        .map(|app| (app, rollout(env, app)))
+        .max_by_key(|(_, r)| r.steps * r.per_step.iter().map(|t| t.seconds).sum::<u32>())
+        .unwrap();
+    let (app, r) = slowest;
+    assert!(
+        r.gated,
+        "{env}/{app}: without the ALB readiness gate old pods stop before new ones receive traffic"
+    );
+    assert!(
+        r.pre_stop_s >= LBC_DEREGISTER_S,
+        "{env}/{app}: preStop ({} s) must outlast the ALB's deregistration, or requests reach a stopped pod",
+        r.pre_stop_s
+    );
+    assert!(
+        r.deregistration_delay_s >= r.pre_stop_s,
+        "{env}/{app}: the deregistration delay must let in-flight requests finish"
+    );
+    for t in r.per_step {
+        terms.push(Term {
+            what: t.what,
+            seconds: t.seconds * r.steps,
+            source: if r.steps == 1 {
+                t.source
+            } else {
+                format!("{} × {} rolling steps", t.source, r.steps)
+            },
+        });
+    }
+    terms.push(Term {
+        what: "ALB stops sending requests to the old pods",
+        seconds: LBC_DEREGISTER_S,
+        source: "allowance".into(),
+    });
+    terms
+}
+
+fn total(terms: &[Term]) -> u32 {
+    terms.iter().map(|t| t.seconds).sum()
+}
+
+/// The table in .github/README.md: dev and prod side by side.
+fn table(dev: &[Term], prod: &[Term]) -> String {
+    let mut out = String::from("| Term | dev (s) | prod (s) | From |\n|---|---:|---:|---|\n");
+    for t in dev {
+        let p = prod
+            .iter()
+            .find(|p| p.what == t.what)
+            .map_or_else(|| "–".to_owned(), |p| p.seconds.to_string());
+        writeln!(out, "| {} | {} | {} | {} |", t.what, t.seconds, p, t.source).unwrap();
+    }
+    writeln!(
+        out,
+        "| **Total** | **{}** | **{}** | dev: from the merge; prod: from pressing Sync |",
+        total(dev),
+        total(prod)
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_dev_rollback_serves_the_good_version_within_two_minutes_of_the_merge() {
+    let dev = budget("dev");
+    let prod = budget("prod");
+    let table = table(&dev, &prod);
+    assert!(
+        total(&dev) <= DEV_BUDGET_S,
+        "dev restores in {} s, over the {DEV_BUDGET_S} s budget:\n{table}",
+        total(&dev)
+    );
+    assert!(
+        total(&prod) <= DEV_BUDGET_S,
+        "prod, from pressing Sync, restores in {} s:\n{table}",
+        total(&prod)
+    );
+    assert!(
+        read_text(".github/README.md").contains(&table),
+        ".github/README.md's \"Rolling back\" table must show this budget; replace it with:\n{table}"
+    );
+}
+
+#[test]
+fn dev_depends_on_the_webhook_not_the_poll() {
+    let (_, values) = helm_release("dev", "argocd");
+    let problems = webhook_problems("dev", &values);
+    assert!(
+        problems.is_empty(),
+        "the GitHub webhook is not wired: {problems:?}"
+    );
+    // A lost delivery falls back to the poll, which alone would break the budget: the webhook is
+    // part of the promise, and the poll stays short so a lost delivery costs minutes, not more.
+    let poll = poll_s(&values);
+    assert!(
+        poll <= 120,
+        "the fallback poll ({poll} s with jitter) must stay at or under 2 minutes"
+    );
+    let mut with_poll = budget("dev");
+    with_poll[0] = Term {
+        what: "poll",
+        seconds: poll,
+        source: String::new(),
+    };
+    assert!(
+        total(&with_poll) > DEV_BUDGET_S,
+        "without the webhook the budget would still hold: then the webhook is decoration, not the promise"
+    );
+}
+
+#[test]
+fn both_clusters_get_the_same_fast_poll_and_webhook() {
+    for env in ["dev", "prod"] {
+        let (_, values) = helm_release(env, "argocd");
+        assert_eq!(
+            values["configs"]["cm"]["timeout.reconciliation"], "90s",
+            "{env}"
+        );
+        assert!(
+            webhook_problems(env, &values).is_empty(),
+            "{env}: {:?}",
+            webhook_problems(env, &values)
+        );
+    }
+}

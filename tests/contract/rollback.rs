@@ -1,0 +1,223 @@
+//! The rollback and fast-path scripts on a scratch Git history: `scripts/rollback.sh` reverts the
+//! newest deploy still in effect and nothing else, and `scripts/overlay-only.sh` lets only image-pin
+//! changes skip the full suite.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use integration_tests::repo_root;
+
+/// A throwaway repository with the scripts and two dev overlays pinned to tag "1".
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("rollback-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        for script in ["lib.sh", "rollback.sh", "overlay-only.sh"] {
+            std::fs::copy(
+                repo_root().join("scripts").join(script),
+                dir.join("scripts").join(script),
+            )
+            .unwrap();
+        }
+        let scratch = Self { dir };
+        scratch.git(&["init", "-q", "-b", "main"]);
+        for app in ["api-app", "demo-app"] {
+            scratch.write(
+                &format!("k8s/overlays/dev/{app}/kustomization.yaml"),
+                &format!("namespace: {app}-dev\nimages:\n  - name: {app}\n    newTag: \"1\"\n"),
+            );
+        }
+        scratch.commit("initial");
+        scratch
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.join(rel)).unwrap()
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// Deploys tag `tag` to both dev overlays, as the release bump PR's squash commit does.
+    fn deploy(&self, tag: &str) -> String {
+        for app in ["api-app", "demo-app"] {
+            let rel = format!("k8s/overlays/dev/{app}/kustomization.yaml");
+            let text = self.read(&rel);
+            let pinned = text
+                .lines()
+                .find(|l| l.contains("newTag"))
+                .unwrap()
+                .to_owned();
+            self.write(
+                &rel,
+                &text.replace(&pinned, &format!("    newTag: \"{tag}\"")),
+            );
+        }
+        self.commit(&format!("deploy(dev): {tag} (#1)"))
+    }
+
+    fn run(&self, script: &str, args: &[&str]) -> (bool, String) {
+        // The scripts compare YAML with PyYAML; the scratch repository has no .tools/venv of its own.
+        let venv_python = repo_root().join(".tools/venv/bin/python");
+        let mut cmd = Command::new(Path::new("scripts").join(script));
+        if venv_python.exists() {
+            cmd.env("GITOPS_PYTHON", venv_python);
+        }
+        let out = cmd.args(args).current_dir(&self.dir).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn rollback_reverts_the_newest_deploy_still_in_effect_then_the_one_before() {
+    let repo = Scratch::new("revert");
+    let second = repo.deploy("2");
+    let third = repo.deploy("3");
+    repo.write("README.md", "unrelated\n");
+    repo.commit("docs: unrelated change after the deploy");
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("commit={third}")), "{out}");
+    assert!(
+        repo.read("k8s/overlays/dev/api-app/kustomization.yaml")
+            .contains("newTag: \"2\"")
+    );
+    // What the workflow's PR commits; the squash merge keeps "Reverts <sha>" in the message.
+    repo.commit(&format!(
+        "rollback(dev): deploy(dev): 3 (#2)\n\nReverts {third}"
+    ));
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("commit={second}")),
+        "a second press goes one deploy further back: {out}"
+    );
+}
+
+#[test]
+fn rollback_refuses_when_nothing_is_deployed_or_the_environment_is_unknown() {
+    let repo = Scratch::new("refuse");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(!ok && out.contains("no deploy(dev) commit"), "{out}");
+    let (ok, out) = repo.run("rollback.sh", &["staging"]);
+    assert!(!ok && out.contains("usage"), "{out}");
+}
+
+#[test]
+fn only_image_pin_changes_take_the_fast_path() {
+    let repo = Scratch::new("fast-path");
+    let base = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let pinned = repo.deploy("2");
+    assert_eq!(
+        repo.run("overlay-only.sh", &[&base, &pinned]).1.trim(),
+        "true"
+    );
+
+    let rel = "k8s/overlays/dev/api-app/kustomization.yaml";
+    repo.write(
+        rel,
+        &repo
+            .read(rel)
+            .replace("namespace: api-app-dev", "namespace: kube-system"),
+    );
+    let moved = repo.commit("deploy(dev): sneak a namespace change in");
+    assert_eq!(
+        repo.run("overlay-only.sh", &[&pinned, &moved]).1.trim(),
+        "false",
+        "a non-image field is a real change"
+    );
+
+    repo.write("api-app/src/main.rs", "fn main() {}\n");
+    let code = repo.commit("code");
+    assert_eq!(
+        repo.run("overlay-only.sh", &[&moved, &code]).1.trim(),
+        "false",
+        "code takes the full suite"
+    );
+}
+
+/// ci.yml: the fast path and the full suite are two sides of one switch, and the fast side still
+/// renders, validates and runs the contract tests.
+#[test]
+fn ci_runs_exactly_one_of_the_full_suite_and_the_bundle_checks() {
+    let ci = &integration_tests::read_yaml(".github/workflows/ci.yml")[0];
+    let jobs = &ci["jobs"];
+    let classify = jobs["changes"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["run"].as_str())
+        .unwrap();
+    assert!(
+        classify.contains("scripts/overlay-only.sh"),
+        "the classifier is the tested script"
+    );
+    for full in ["test", "coverage"] {
+        let cond = jobs[full]["if"].as_str().unwrap();
+        assert!(
+            cond.contains("!cancelled()")
+                && cond.contains("needs.changes.outputs.overlay-only != 'true'"),
+            "{full}: runs unless overlay-only, and also when the classifier failed: {cond}"
+        );
+    }
+    assert_eq!(
+        jobs["bundle"]["if"].as_str(),
+        Some("needs.changes.outputs.overlay-only == 'true'")
+    );
+    let runs: Vec<_> = jobs["bundle"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(
+        runs.iter().any(|r| r.contains("scripts/check-k8s.sh")),
+        "bundle: render and validate"
+    );
+    assert!(
+        runs.iter().any(|r| r.contains("--test contract")),
+        "bundle: the contract tests (restore budget included)"
+    );
+}
