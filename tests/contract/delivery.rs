@@ -411,21 +411,6 @@ fn timeout(wf: &str, job: &str) -> u64 {
         .unwrap_or_else(|| panic!("{wf}.yml {job} has a timeout"))
 }
 
-/// `"120s"`, `"3m"` or `"2m30s"` as seconds.
-fn seconds(duration: &str) -> u64 {
-    let (mut total, mut number) = (0, 0);
-    for c in duration.chars() {
-        match c {
-            '0'..='9' => number = number * 10 + u64::from(c.to_digit(10).unwrap()),
-            'h' => (total, number) = (total + number * 3600, 0),
-            'm' => (total, number) = (total + number * 60, 0),
-            's' => (total, number) = (total + number, 0),
-            other => panic!("unexpected {other:?} in duration {duration}"),
-        }
-    }
-    total + number
-}
-
 #[test]
 fn the_lead_time_budget_is_the_one_the_workflows_set() {
     let check = |term: &str, expected: String| {
@@ -457,51 +442,17 @@ fn the_lead_time_budget_is_the_one_the_workflows_set() {
 
 #[test]
 fn the_sync_and_rollout_budget_is_the_one_the_manifests_set() {
-    // Argo CD polls Git every timeout.reconciliation (default 120 s) plus jitter (default 60 s).
+    // The same arithmetic as the restore budget (restore_budget.rs), so the two tables agree.
     let (_, values) = helm_release("dev", "argocd");
-    let cm = &values["configs"]["cm"];
-    let poll = cm["timeout.reconciliation"].as_str().map_or(120, seconds);
-    let jitter = cm["timeout.reconciliation.jitter"]
-        .as_str()
-        .map_or(60, seconds);
     let row = budget_row("Argo CD sync");
-    assert!(
-        row.contains(&format!("at most **{} s**", poll + jitter)),
-        "{row}"
-    );
+    let poll = crate::restore_budget::poll_s(&values);
+    assert!(row.contains(&format!("at most **{poll} s**")), "{row}");
 
-    // Pods roll one at a time; each waits for readiness, the ALB health check and minReadySeconds.
-    let mut per_app = Vec::new();
-    for app in ["api-app", "demo-app"] {
-        let docs = kustomize(&format!("k8s/overlays/dev/{app}"));
-        let deployment = of_kind(&docs, "Deployment").next().expect("a Deployment");
-        let spec = &deployment["spec"];
-        assert_eq!(
-            spec["strategy"]["rollingUpdate"]["maxSurge"].as_u64(),
-            Some(1)
-        );
-        assert_eq!(
-            spec["strategy"]["rollingUpdate"]["maxUnavailable"].as_u64(),
-            Some(0)
-        );
-        let replicas = spec["replicas"].as_u64().expect("dev sets replicas");
-        let min_ready = spec["minReadySeconds"].as_u64().unwrap_or(0);
-        let readiness =
-            spec["template"]["spec"]["containers"][0]["readinessProbe"]["periodSeconds"]
-                .as_u64()
-                .expect("readiness period");
-        let ingress = of_kind(&docs, "Ingress").next().expect("an Ingress");
-        let annotation = |key: &str| -> u64 {
-            ingress["metadata"]["annotations"][format!("alb.ingress.kubernetes.io/{key}")]
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{app}: ingress sets {key}"))
-        };
-        let alb =
-            annotation("healthcheck-interval-seconds") * annotation("healthy-threshold-count");
-        per_app.push(replicas * (readiness + alb + min_ready));
-    }
-    let rollout = per_app.into_iter().max().unwrap();
+    let rollout = ["api-app", "demo-app"]
+        .iter()
+        .map(|app| crate::restore_budget::rollout_s("dev", app))
+        .max()
+        .unwrap();
     let row = budget_row("Rollout");
     assert!(row.contains(&format!("about **{rollout} s**")), "{row}");
 }

@@ -174,6 +174,12 @@ fn rollout(env: &str, app: &str) -> Rollout {
     }
 }
 
+/// Seconds to replace every pod of `app` in `env`: rolling steps × the per-step terms.
+pub(crate) fn rollout_s(env: &str, app: &str) -> u32 {
+    let r = rollout(env, app);
+    r.steps * r.per_step.iter().map(|t| t.seconds).sum::<u32>()
+}
+
 /// How Argo CD learns of a push in `env`: the webhook when it is wired end to end, else its poll.
 fn git_to_argocd(env: &str) -> Term {
     let (_, values) = helm_release(env, "argocd");
@@ -201,7 +207,7 @@ fn git_to_argocd(env: &str) -> Term {
 }
 
 /// Argo CD's worst-case poll: `timeout.reconciliation` plus its jitter (chart defaults when unset).
-fn poll_s(argocd_values: &serde_json::Value) -> u32 {
+pub(crate) fn poll_s(argocd_values: &serde_json::Value) -> u32 {
     let cm = &argocd_values["configs"]["cm"];
     duration_s(cm["timeout.reconciliation"].as_str().unwrap_or("120s"))
         + duration_s(
