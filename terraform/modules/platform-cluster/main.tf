@@ -113,6 +113,10 @@ module "eks" {
 
   deletion_protection = local.is_prod
 
+  # Pod Identity gives the controllers their AWS roles, so no IAM OIDC provider (IRSA) is created:
+  # an unused trust anchor is attack surface, not a convenience.
+  enable_irsa = false
+
   addons = {
     coredns    = {}
     kube-proxy = {}
