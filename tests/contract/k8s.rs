@@ -219,24 +219,11 @@ fn locally_demo_app_reaches_api_app_where_it_listens() {
     }
 }
 
-/// `vpc_cidr` as set in `terraform/envs/<env>/main.tf` (inside the platform module call).
-fn terraform_vpc_cidr(env: &str) -> String {
-    let body: hcl::Body =
-        hcl::from_str(&read_text(&format!("terraform/envs/{env}/main.tf"))).unwrap();
-    body.blocks()
-        .flat_map(|b| b.body().attributes())
-        .find(|a| a.key() == "vpc_cidr")
-        .and_then(|a| match a.expr() {
-            hcl::Expression::String(cidr) => Some(cidr.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no literal vpc_cidr in terraform/envs/{env}/main.tf"))
-}
-
 #[test]
 fn the_alb_may_reach_the_pods_from_the_envs_vpc_only() {
     for env in ENVS {
-        let cidr = terraform_vpc_cidr(env);
+        // Only the ALB's public subnets: the VPC CIDR would also admit every pod (VPC CNI).
+        let alb_subnets = crate::network::alb_subnet_cidrs(env);
         for app in APPS {
             let docs = overlay(env, app);
             let policy = named(&docs, "NetworkPolicy", &format!("{app}-allow-alb"));
@@ -245,7 +232,7 @@ fn the_alb_may_reach_the_pods_from_the_envs_vpc_only() {
                 .flat_map(|r| seq(&r["from"]))
                 .map(|f| s(&f["ipBlock"]["cidr"]))
                 .collect();
-            assert_eq!(sources, [cidr.as_str()], "{env}/{app}");
+            assert_eq!(sources, alb_subnets, "{env}/{app}");
         }
     }
 }

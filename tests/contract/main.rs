@@ -3,5 +3,6 @@
 
 mod identity;
 mod k8s;
+mod network;
 mod terraform;
 mod workflows;
