@@ -509,9 +509,15 @@ fn every_argocd_application_path_exists_and_renders() {
             let src = &a["spec"]["source"];
             assert_eq!(s(&src["repoURL"]), REPO_URL, "{}", name(a));
             assert_eq!(s(&src["targetRevision"]), "main", "{}", name(a));
+            // The root app alone is in the bootstrap project; workloads can never reach argocd.
+            let project = if name(a) == format!("root-{env}") {
+                "bootstrap"
+            } else {
+                "platform"
+            };
             assert_eq!(
                 s(&a["spec"]["project"]),
-                format!("platform-{env}"),
+                format!("{project}-{env}"),
                 "{}: never the default project",
                 name(a)
             );
@@ -620,54 +626,79 @@ fn applications_create_their_namespace_under_pod_security_restricted() {
 
 #[test]
 fn each_app_project_permits_exactly_what_its_applications_deploy() {
+    type Kinds = BTreeSet<(String, String)>;
     for env in ENVS {
         let docs = argocd(env);
-        let project = one(&docs, "AppProject");
-        assert_eq!(name(project), format!("platform-{env}"));
-        let spec = &project["spec"];
+        let projects: BTreeSet<&str> = of_kind(&docs, "AppProject").map(name).collect();
         assert_eq!(
-            seq(&spec["sourceRepos"]).iter().map(s).collect::<Vec<_>>(),
-            [REPO_URL]
+            projects,
+            BTreeSet::from([
+                format!("bootstrap-{env}").as_str(),
+                format!("platform-{env}").as_str()
+            ]),
+            "{env}: one project for the root app, one for the workloads"
         );
-        let listed = |key: &str| -> BTreeSet<(String, String)> {
-            seq(&spec[key])
+        for project in of_kind(&docs, "AppProject") {
+            let spec = &project["spec"];
+            let pname = name(project);
+            assert_eq!(
+                seq(&spec["sourceRepos"]).iter().map(s).collect::<Vec<_>>(),
+                [REPO_URL]
+            );
+            let listed = |key: &str| -> Kinds {
+                seq(&spec[key])
+                    .iter()
+                    .map(|r| (s(&r["group"]).to_owned(), s(&r["kind"]).to_owned()))
+                    .collect()
+            };
+            let destinations: BTreeSet<String> = seq(&spec["destinations"])
                 .iter()
-                .map(|r| (s(&r["group"]).to_owned(), s(&r["kind"]).to_owned()))
-                .collect()
-        };
-        let (namespaced, cluster) = (
-            listed("namespaceResourceWhitelist"),
-            listed("clusterResourceWhitelist"),
-        );
-        let destinations: BTreeSet<&str> = seq(&spec["destinations"])
-            .iter()
-            .map(|d| s(&d["namespace"]))
-            .collect();
+                .inspect(|d| assert_eq!(s(&d["server"]), "https://kubernetes.default.svc"))
+                .map(|d| s(&d["namespace"]).to_owned())
+                .collect();
 
-        let mut deployed: Vec<Value> = docs.clone();
-        for app in APPS {
-            deployed.extend(overlay(env, app));
-        }
-        for d in &deployed {
-            let api = s(&d["apiVersion"]);
-            let group = api.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
-            let gk = (group, s(&d["kind"]).to_owned());
-            match d["metadata"]["namespace"].as_str() {
-                Some(ns) => {
-                    assert!(
-                        namespaced.contains(&gk),
-                        "{env}: project does not permit {gk:?}"
-                    );
-                    assert!(
-                        destinations.contains(ns),
-                        "{env}: project does not permit namespace {ns}"
-                    );
+            // What this project's Applications actually deploy, rendered from their sources.
+            let (mut namespaced, mut cluster, mut namespaces) =
+                (Kinds::new(), Kinds::new(), BTreeSet::<String>::new());
+            let apps: Vec<&Value> = of_kind(&docs, "Application")
+                .filter(|a| s(&a["spec"]["project"]) == pname)
+                .collect();
+            assert!(!apps.is_empty(), "{pname}: no Application uses it");
+            for a in apps {
+                namespaces.insert(s(&a["spec"]["destination"]["namespace"]).to_owned());
+                if seq(&a["spec"]["syncPolicy"]["syncOptions"])
+                    .iter()
+                    .any(|o| s(o) == "CreateNamespace=true")
+                {
+                    cluster.insert((String::new(), "Namespace".to_owned()));
                 }
-                None => assert!(
-                    cluster.contains(&gk),
-                    "{env}: project does not permit cluster-scoped {gk:?}"
-                ),
+                for d in kustomize(s(&a["spec"]["source"]["path"])) {
+                    let api = s(&d["apiVersion"]);
+                    let group = api.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
+                    let gk = (group, s(&d["kind"]).to_owned());
+                    match d["metadata"]["namespace"].as_str() {
+                        Some(ns) => {
+                            namespaced.insert(gk);
+                            namespaces.insert(ns.to_owned());
+                        }
+                        None => {
+                            cluster.insert(gk);
+                        }
+                    }
+                }
             }
+            // Both directions: everything deployed is permitted, and nothing more is permitted.
+            assert_eq!(
+                listed("namespaceResourceWhitelist"),
+                namespaced,
+                "{pname}: namespaced kinds"
+            );
+            assert_eq!(
+                listed("clusterResourceWhitelist"),
+                cluster,
+                "{pname}: cluster-scoped kinds"
+            );
+            assert_eq!(destinations, namespaces, "{pname}: destination namespaces");
         }
     }
 }
