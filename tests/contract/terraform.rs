@@ -109,7 +109,54 @@ fn context(
     for name in ["jsonencode", "yamlencode"] {
         ctx.declare_func(name, FuncDef::builder().param(ParamType::Any).build(encode));
     }
+    // What the add-ons module reads from k8s/: `file` relative to the repository, as Terraform would.
+    ctx.declare_var(
+        "path",
+        json_to_hcl(serde_json::json!({ "module": repo_root().join(ADDONS) })),
+    );
+    ctx.declare_func(
+        "file",
+        FuncDef::builder().param(ParamType::String).build(file),
+    );
+    ctx.declare_func(
+        "yamldecode",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .build(yamldecode),
+    );
+    ctx.declare_func(
+        "merge",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(merge),
+    );
     ctx
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn file(args: FuncArgs) -> Result<Value, String> {
+    let path = args[0].as_str().ok_or("file takes a path")?;
+    std::fs::read_to_string(path)
+        .map(Value::from)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn yamldecode(args: FuncArgs) -> Result<Value, String> {
+    let text = args[0].as_str().ok_or("yamldecode takes a string")?;
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    Ok(json_to_hcl(
+        serde_json::to_value(yaml).map_err(|e| e.to_string())?,
+    ))
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn merge(args: FuncArgs) -> Result<Value, String> {
+    let mut out = hcl::Map::new();
+    for arg in args.iter() {
+        out.extend(arg.as_object().ok_or("merge takes objects")?.clone());
+    }
+    Ok(Value::Object(out))
 }
 
 /// Evaluates every `locals` entry of a directory that can be evaluated from `vars` (locals that need
@@ -204,29 +251,17 @@ fn pod_identities_output(locals: &BTreeMap<String, Value>) -> serde_json::Value 
 }
 
 fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Value {
-    let addons = blocks_in(ADDONS);
-    let default = |name: &str| {
-        let var = block(&addons, "variable", &[name]);
-        hcl_to_json(
-            &attr(var.body(), "default")
-                .expect("variable has a default")
-                .evaluate(&Context::new())
-                .unwrap(),
-        )
-    };
     serde_json::json!({
         "env": env,
         "region": "eu-west-1",
         "cluster_name": local_str(platform, "name"),
         "vpc_id": "vpc-0123456789abcdef0",
         "pod_identities": pod_identities_output(platform),
-        "git_repo_url": default("git_repo_url"),
-        "git_target_revision": default("git_target_revision"),
     })
 }
 
 /// A `helm_release` of the add-ons module evaluated for one env: (namespace, parsed values[0]).
-fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
+pub(crate) fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
     let platform = platform_locals(env);
     let addons = blocks_in(ADDONS);
     let vars = addons_vars(env, &platform);
