@@ -5,5 +5,6 @@ mod bootstrap;
 mod identity;
 mod k8s;
 mod network;
+mod review;
 mod terraform;
 mod workflows;
