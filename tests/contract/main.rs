@@ -5,6 +5,7 @@ mod bootstrap;
 mod identity;
 mod k8s;
 mod network;
+mod ordering;
 mod review;
 mod terraform;
 mod workflows;

@@ -29,13 +29,23 @@ output "kubeconfig_command" {
 }
 
 output "pod_identities" {
-  description = "Namespace and service account bound to each controller role. The Helm add-ons install into exactly these."
+  description = "Namespace and service account bound to each controller role. The Helm add-ons install into exactly these, and only once the associations and nodes exist."
   value = {
     for k, v in local.pod_identities : k => {
       namespace       = v.namespace
       service_account = v.service_account
     }
   }
+
+  # Built from locals, this would be known at once; the add-ons consume it, so make it wait. Pod
+  # Identity injects credentials only when a pod is created, so a controller started before its
+  # association runs without AWS access; and a Helm `wait` before the node group and CoreDNS exist
+  # times out. module.eks covers the node group and every add-on (CoreDNS included).
+  depends_on = [
+    module.eks,
+    module.aws_lbc_pod_identity,
+    module.external_secrets_pod_identity,
+  ]
 }
 
 output "external_secrets_role_arn" {
