@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use integration_tests::{kustomize, of_kind, read_text, repo_root, test_env};
+use integration_tests::{kustomize, of_kind, repo_root, test_env};
 use serde_yaml_ng::Value;
 
 const ENVS: [&str; 2] = ["dev", "prod"];
@@ -883,13 +883,13 @@ fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
 
 #[test]
 fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
-    // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
-    let addons = read_text("terraform/modules/cluster-addons/main.tf");
-    assert!(
-        addons.contains(r#"reloadStrategy = "annotations""#),
-        "Reloader must use the annotations strategy"
-    );
     for env in ["dev", "prod"] {
+        // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
+        let (_, reloader) = crate::terraform::helm_release(env, "reloader");
+        assert_eq!(
+            reloader["reloader"]["reloadStrategy"], "annotations",
+            "{env}: Reloader must use the annotations strategy"
+        );
         let docs = overlay(env, "api-app");
         let deployment = one(&docs, "Deployment");
         let watched =

@@ -594,18 +594,71 @@ fn root_application_points_at_existing_k8s_argocd_env_folder() {
 fn dev_scales_down_after_hours_and_prod_never_does() {
     assert!(
         attr(
-            EnvRoot::load("dev").module("platform"),
-            "node_scale_down_schedule"
-        )
-        .is_some()
-    );
-    assert!(
-        attr(
             EnvRoot::load("prod").module("platform"),
             "node_scale_down_schedule"
         )
-        .is_none()
+        .is_none(),
+        "prod never sleeps"
     );
+
+    // dev's crons: down at 20:00 and up at 07:00, both on weekdays only, so the weekend stays off.
+    let dev = EnvRoot::load("dev");
+    let schedule = hcl_to_json(&dev.module_arg("platform", "node_scale_down_schedule"));
+    let cron = |key: &str| -> Vec<String> {
+        let fields: Vec<String> = schedule[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is a cron string"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(fields.len(), 5, "{key}: five-field cron");
+        fields
+    };
+    let (down, up) = (cron("scale_down_recurrence"), cron("scale_up_recurrence"));
+    assert_eq!(down, ["0", "20", "*", "*", "MON-FRI"], "evening scale-down");
+    assert_eq!(up, ["0", "7", "*", "*", "MON-FRI"], "morning scale-up");
+    assert_eq!(schedule["time_zone"], "Europe/Dublin");
+
+    // The actions hit the one managed node group's ASG: zero in the evening, node_group sizes in the morning.
+    let platform = blocks_in(PLATFORM);
+    let eks = block(&platform, "module", &["eks"]).body();
+    let groups = attr(eks, "eks_managed_node_groups").expect("node groups");
+    let hcl::Expression::Object(groups) = groups else {
+        panic!("eks_managed_node_groups is an object literal")
+    };
+    assert_eq!(
+        groups.len(),
+        1,
+        "one node group, so [0] is the one the schedule targets"
+    );
+    let nodes = block(
+        &platform,
+        "resource",
+        &["aws_autoscaling_schedule", "nodes"],
+    )
+    .body();
+    assert_eq!(
+        attr_text(nodes, "autoscaling_group_name"),
+        "module.eks.eks_managed_node_groups_autoscaling_group_names[0]"
+    );
+    assert_eq!(attr_text(nodes, "recurrence"), "each.value.recurrence");
+    assert_eq!(
+        attr_text(nodes, "time_zone"),
+        "var.node_scale_down_schedule.time_zone"
+    );
+    let node_group = hcl_to_json(&dev.module_arg("platform", "node_group"));
+    let vars =
+        serde_json::json!({ "node_scale_down_schedule": schedule, "node_group": node_group });
+    let actions = hcl_to_json(&locals_of(&platform, &vars)["node_scale_actions"]);
+    assert_eq!(
+        actions["down"]["recurrence"],
+        schedule["scale_down_recurrence"]
+    );
+    assert_eq!(actions["down"]["min_size"], 0);
+    assert_eq!(actions["down"]["desired"], 0);
+    assert_eq!(actions["up"]["recurrence"], schedule["scale_up_recurrence"]);
+    assert_eq!(actions["up"]["min_size"], node_group["min_size"]);
+    assert_eq!(actions["up"]["desired"], node_group["desired_size"]);
 }
 
 #[test]
