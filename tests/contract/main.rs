@@ -6,6 +6,7 @@ mod identity;
 mod k8s;
 mod network;
 mod ordering;
+mod providers;
 mod review;
 mod terraform;
 mod workflows;
