@@ -8,5 +8,6 @@ mod network;
 mod ordering;
 mod providers;
 mod review;
+mod sbom;
 mod terraform;
 mod workflows;
