@@ -9,5 +9,6 @@ mod ordering;
 mod providers;
 mod review;
 mod sbom;
+mod seed;
 mod terraform;
 mod workflows;
