@@ -7,6 +7,7 @@ mod k8s;
 mod network;
 mod ordering;
 mod providers;
+mod registry;
 mod review;
 mod sbom;
 mod seed;

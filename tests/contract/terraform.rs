@@ -404,19 +404,25 @@ fn eso_policy_reads_exactly_one_secret_per_env() {
                 "secretsmanager:GetSecretValue"
             ])
         );
-        let arn = s["Resource"]
-            .as_str()
-            .expect("Resource is one ARN, not a list");
+        let resources: Vec<&str> = s["Resource"]
+            .as_array()
+            .expect("Resource lists the secret ARNs")
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
         assert_eq!(
-            arn,
-            format!(
-                "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:gitops/demo-api/{env}-??????"
-            )
+            resources,
+            ["demo-api", "dockerhub"].map(|name| format!(
+                "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:gitops/{name}/{env}-??????"
+            )),
+            "{env}: the API keys and the registry pull credential, nothing else"
         );
-        assert!(!arn.contains('*'), "{env}: no wildcard in the ESO resource");
-        arns.insert(arn.to_owned());
+        for arn in resources {
+            assert!(!arn.contains('*'), "{env}: no wildcard in the ESO resource");
+            arns.insert(arn.to_owned());
+        }
     }
-    assert_eq!(arns.len(), 2, "dev and prod must not share a secret");
+    assert_eq!(arns.len(), 4, "dev and prod must not share a secret");
 
     let module = block(
         &blocks_in(PLATFORM),

@@ -28,6 +28,11 @@ output "api_secret_name" {
   value       = module.platform.api_secret_name
 }
 
+output "registry_secret_name" {
+  description = "Secrets Manager secret for the Docker Hub pull credential, set out of band (terraform/README.md)."
+  value       = module.platform.registry_secret_name
+}
+
 output "set_api_secret_command" {
   description = "Sets the API keys without passing them through Terraform."
   value       = module.platform.set_api_secret_command

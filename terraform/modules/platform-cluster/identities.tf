@@ -20,15 +20,15 @@ locals {
   # those, so the policy names one secret and cannot match e.g. gitops/demo-api/dev-other.
   api_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.api_secret_name}-??????"
 
-  # ESO reads one key by name (no dataFrom.find), so it needs neither ListSecrets nor BatchGetSecretValue.
-  # kms:Decrypt is granted by the secret's key policy (secret.tf), not here.
+  # ESO reads its keys by name (no dataFrom.find), so it needs neither ListSecrets nor BatchGetSecretValue.
+  # kms:Decrypt is granted by the secrets' key policy (secret.tf), not here.
   external_secrets_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Sid      = "ReadOwnEnvApiSecret"
+      Sid      = "ReadOwnEnvSecrets"
       Effect   = "Allow"
       Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-      Resource = local.api_secret_arn_pattern
+      Resource = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern]
     }]
   })
 }
@@ -39,11 +39,11 @@ module "external_secrets_pod_identity" {
 
   name            = local.pod_identities.external_secrets.role_name
   use_name_prefix = false
-  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name} only"
+  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name} and ${local.registry_secret_name} only"
 
   attach_custom_policy      = true
   source_policy_documents   = [local.external_secrets_policy]
-  custom_policy_description = "Read ${local.api_secret_name} and nothing else"
+  custom_policy_description = "Read ${local.api_secret_name} and ${local.registry_secret_name}, nothing else"
 
   associations = {
     external_secrets = {

@@ -59,7 +59,7 @@ output "aws_load_balancer_controller_role_arn" {
 }
 
 output "external_secrets_policy" {
-  description = "The ESO role's only permissions policy (JSON): GetSecretValue and DescribeSecret on one secret ARN."
+  description = "The ESO role's only permissions policy (JSON): GetSecretValue and DescribeSecret on this env's two secret ARNs."
   value       = local.external_secrets_policy
 }
 
@@ -71,6 +71,11 @@ output "api_secret_name" {
 output "api_secret_arn" {
   description = "ARN of the API key secret."
   value       = aws_secretsmanager_secret.api.arn
+}
+
+output "registry_secret_name" {
+  description = "Secrets Manager secret holding the Docker Hub pull credential {\"username\", \"token\"}; ExternalSecret registry-pull reads it."
+  value       = aws_secretsmanager_secret.registry.name
 }
 
 output "set_api_secret_command" {

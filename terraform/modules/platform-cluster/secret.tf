@@ -12,7 +12,7 @@ data "aws_iam_policy_document" "api_secret_key" {
   #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
   #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
 
-  # ESO's role may decrypt only through Secrets Manager, only for this env's API secret.
+  # ESO's role may decrypt only through Secrets Manager, only for this env's two secrets.
   statement {
     sid       = "ExternalSecretsDecryptsOwnEnvApiSecret"
     actions   = ["kms:Decrypt"]
@@ -32,13 +32,13 @@ data "aws_iam_policy_document" "api_secret_key" {
     condition {
       test     = "StringLike"
       variable = "kms:EncryptionContext:SecretARN"
-      values   = [local.api_secret_arn_pattern]
+      values   = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern]
     }
   }
 }
 
 resource "aws_kms_key" "api_secret" {
-  description             = "${local.name}: encrypts ${local.api_secret_name}"
+  description             = "${local.name}: encrypts ${local.api_secret_name} and ${local.registry_secret_name}"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.api_secret_key.json

@@ -123,7 +123,7 @@ run "prod_has_no_scale_down_schedule" {
   }
 }
 
-run "eso_policy_names_exactly_one_secret_arn" {
+run "eso_policy_names_exactly_this_envs_secret_arns" {
   command = plan
 
   variables {
@@ -138,8 +138,11 @@ run "eso_policy_names_exactly_one_secret_arn" {
   }
 
   assert {
-    condition     = jsondecode(output.external_secrets_policy).Statement[0].Resource == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/demo-api/prod-??????"
-    error_message = "The ESO policy must name this env's API secret ARN and nothing else (no '*', no other env)."
+    condition = jsondecode(output.external_secrets_policy).Statement[0].Resource == [
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/demo-api/prod-??????",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/dockerhub/prod-??????",
+    ]
+    error_message = "The ESO policy must name this env's API and registry secret ARNs and nothing else (no '*', no other env)."
   }
 
   assert {
