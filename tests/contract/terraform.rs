@@ -22,7 +22,7 @@ const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 // ---------------------------------------------------------------------------------------------
 
 /// Every top-level block of the `.tf` files in one directory (not recursive).
-fn blocks_in(dir: &str) -> Vec<Block> {
+pub(crate) fn blocks_in(dir: &str) -> Vec<Block> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join(dir))
         .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
         .map(|e| e.unwrap().path())
@@ -42,7 +42,7 @@ fn blocks_in(dir: &str) -> Vec<Block> {
 }
 
 /// The one block `ident "labels..." {}`; panics if it is missing or duplicated.
-fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
+pub(crate) fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
     let found: Vec<_> = blocks
         .iter()
         .filter(|b| {
@@ -64,7 +64,7 @@ fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
 }
 
 /// An argument's expression as HCL text with all whitespace removed, for structural comparisons.
-fn attr_text(body: &Body, key: &str) -> String {
+pub(crate) fn attr_text(body: &Body, key: &str) -> String {
     attr(body, key)
         .map_or_else(String::new, ToString::to_string)
         .split_whitespace()
@@ -75,7 +75,7 @@ fn json_to_hcl(v: serde_json::Value) -> Value {
     serde_json::from_value(v).expect("JSON maps onto HCL values")
 }
 
-fn hcl_to_json(v: &Value) -> serde_json::Value {
+pub(crate) fn hcl_to_json(v: &Value) -> serde_json::Value {
     serde_json::to_value(v).expect("HCL values map onto JSON")
 }
 
@@ -233,7 +233,7 @@ impl EnvRoot {
     }
 }
 
-fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+pub(crate) fn platform_locals(env: &str) -> BTreeMap<String, Value> {
     locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
 }
 

@@ -52,3 +52,8 @@ output "argocd_admin_password_command" {
   description = "Prints Argo CD's initial admin password."
   value       = module.addons.argocd_admin_password_command
 }
+
+output "ci_runner" {
+  description = "Security group, subnets and labels for this env's self-hosted Terraform runner (terraform/README.md)."
+  value       = module.platform.ci_runner
+}

@@ -94,3 +94,12 @@ output "resource_names" {
     node_scale_actions    = [for k, _ in local.node_scale_actions : "${local.name}-nodes-${k}"]
   }
 }
+
+output "ci_runner" {
+  description = "Where to launch this env's self-hosted GitHub runner: its security group, the private subnets, and the labels terraform.yml asks for."
+  value = {
+    security_group_id = aws_security_group.ci_runner.id
+    subnet_ids        = module.vpc.private_subnets
+    labels            = "self-hosted,linux,x64,${local.name}"
+  }
+}

@@ -197,4 +197,14 @@ run "names_follow_the_gitops_env_seed" {
     condition     = output.kubeconfig_command == "aws eks update-kubeconfig --region eu-west-1 --name gitops-test"
     error_message = "The kubeconfig command must name the cluster the EKS module created."
   }
+
+  assert {
+    condition     = aws_security_group.ci_runner.name == "gitops-dev-ci-runner" && output.ci_runner.labels == "self-hosted,linux,x64,gitops-dev"
+    error_message = "dev's Terraform runner gets security group gitops-dev-ci-runner and the label gitops-dev the workflow asks for."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.ci_runner_https.from_port == 443 && aws_vpc_security_group_egress_rule.ci_runner_https.to_port == 443
+    error_message = "The runner may leave only on 443."
+  }
 }
