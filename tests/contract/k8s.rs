@@ -658,14 +658,14 @@ fn each_app_project_permits_exactly_what_its_applications_deploy() {
                 .collect();
 
             // What this project's Applications actually deploy, rendered from their sources.
-            let (mut namespaced, mut cluster, mut namespaces) =
+            let (mut namespaced, mut cluster, mut deployed_namespaces) =
                 (Kinds::new(), Kinds::new(), BTreeSet::<String>::new());
             let apps: Vec<&Value> = of_kind(&docs, "Application")
                 .filter(|a| s(&a["spec"]["project"]) == pname)
                 .collect();
             assert!(!apps.is_empty(), "{pname}: no Application uses it");
             for a in apps {
-                namespaces.insert(s(&a["spec"]["destination"]["namespace"]).to_owned());
+                deployed_namespaces.insert(s(&a["spec"]["destination"]["namespace"]).to_owned());
                 if seq(&a["spec"]["syncPolicy"]["syncOptions"])
                     .iter()
                     .any(|o| s(o) == "CreateNamespace=true")
@@ -679,7 +679,7 @@ fn each_app_project_permits_exactly_what_its_applications_deploy() {
                     match d["metadata"]["namespace"].as_str() {
                         Some(ns) => {
                             namespaced.insert(gk);
-                            namespaces.insert(ns.to_owned());
+                            deployed_namespaces.insert(ns.to_owned());
                         }
                         None => {
                             cluster.insert(gk);
@@ -698,7 +698,10 @@ fn each_app_project_permits_exactly_what_its_applications_deploy() {
                 cluster,
                 "{pname}: cluster-scoped kinds"
             );
-            assert_eq!(destinations, namespaces, "{pname}: destination namespaces");
+            assert_eq!(
+                destinations, deployed_namespaces,
+                "{pname}: destination namespaces"
+            );
         }
     }
 }

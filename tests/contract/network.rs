@@ -1,5 +1,5 @@
 //! Where the ALB's traffic comes from: the public subnets Terraform carves for it, and nothing
-//! wider, so a NetworkPolicy that admits the ALB never admits the pods of the same VPC.
+//! wider, so a `NetworkPolicy` that admits the ALB never admits the pods of the same VPC.
 
 use std::net::Ipv4Addr;
 

@@ -61,6 +61,23 @@ fn the_pod_identities_output_waits_for_nodes_addons_and_associations() {
     }
 }
 
+/// A release waits if it reads `var.pod_identities` or depends on a release that waits.
+fn waits(name: &str, releases: &BTreeMap<String, &hcl::Block>, seen: &mut Vec<String>) -> bool {
+    if seen.iter().any(|s| s == name) {
+        return false;
+    }
+    seen.push(name.to_owned());
+    let body = releases[name].body();
+    let reads = body
+        .attributes()
+        .any(|a| a.expr().to_string().contains("var.pod_identities"));
+    reads
+        || depends_on(body).iter().any(|d| {
+            d.strip_prefix("helm_release.")
+                .is_some_and(|other| waits(other, releases, seen))
+        })
+}
+
 #[test]
 fn every_helm_release_waits_for_the_pod_identities() {
     let addons = blocks("terraform/modules/cluster-addons");
@@ -74,22 +91,6 @@ fn every_helm_release_waits_for_the_pod_identities() {
         "the add-on releases: {:?}",
         releases.keys()
     );
-    // A release waits if it reads var.pod_identities or depends on a release that waits.
-    fn waits(name: &str, releases: &BTreeMap<String, &hcl::Block>, seen: &mut Vec<String>) -> bool {
-        if seen.iter().any(|s| s == name) {
-            return false;
-        }
-        seen.push(name.to_owned());
-        let body = releases[name].body();
-        let reads = body
-            .attributes()
-            .any(|a| a.expr().to_string().contains("var.pod_identities"));
-        reads
-            || depends_on(body).iter().any(|d| {
-                d.strip_prefix("helm_release.")
-                    .is_some_and(|other| waits(other, releases, seen))
-            })
-    }
     for name in releases.keys() {
         assert!(
             waits(name, &releases, &mut Vec::new()),

@@ -1,5 +1,5 @@
 //! The image SBOM names every Rust crate: the binary is built with cargo-auditable, which embeds
-//! the dependency list that BuildKit's SBOM scanner reads from an otherwise opaque static binary.
+//! the dependency list that `BuildKit`'s SBOM scanner reads from an otherwise opaque static binary.
 
 use integration_tests::read_text;
 

@@ -5,7 +5,7 @@
 use integration_tests::{read_text, read_yaml};
 use serde_yaml_ng::Value;
 
-/// The seed tag: not of the release's forms (1.0.<run_number>, sha-<short>), so it never resolves
+/// The seed tag: not of the release's forms (`1.0.<run_number>`, `sha-<short>`), so it never resolves
 /// to something that looks like a release.
 const SEED: &str = "unreleased";
 
