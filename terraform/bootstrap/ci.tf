@@ -36,6 +36,17 @@ locals {
     }
   }
 
+  # Both roles list only their own env's state prefix.
+  ci_list_own_state = {
+    for env in local.envs : env => {
+      Sid       = "ListOwnStatePrefix"
+      Effect    = "Allow"
+      Action    = "s3:ListBucket"
+      Resource  = local.state_bucket
+      Condition = { StringLike = { "s3:prefix" = "gitops/${env}/*" } }
+    }
+  }
+
   # Plan: read what the env's resources look like and its own state object, nothing else. No write
   # action anywhere; the state is read with -lock=false.
   ci_plan_policy = {
@@ -53,15 +64,7 @@ locals {
           ]
           Resource = "*"
         },
-        {
-          Sid      = "ListOwnStatePrefix"
-          Effect   = "Allow"
-          Action   = "s3:ListBucket"
-          Resource = local.state_bucket
-          Condition = {
-            StringLike = { "s3:prefix" = "gitops/${env}/*" }
-          }
-        },
+        local.ci_list_own_state[env],
         {
           Sid      = "ReadOwnState"
           Effect   = "Allow"
@@ -137,15 +140,7 @@ locals {
             StringLike = { "secretsmanager:Name" = "gitops/*/${env}" }
           }
         },
-        {
-          Sid      = "ListOwnStatePrefix"
-          Effect   = "Allow"
-          Action   = "s3:ListBucket"
-          Resource = local.state_bucket
-          Condition = {
-            StringLike = { "s3:prefix" = "gitops/${env}/*" }
-          }
-        },
+        local.ci_list_own_state[env],
         {
           Sid    = "ReadWriteOwnStateAndLock"
           Effect = "Allow"

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, Evaluate};
 use integration_tests::{read_text, read_yaml};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 
-use crate::terraform::{attr_text, block, blocks_in, hcl_to_json, helm_release, platform_locals};
+use crate::terraform::{
+    attr_text, block, blocks_in, hcl_to_json, helm_release, locals_with, platform_locals,
+};
 
 const ENVS: [&str; 2] = ["dev", "prod"];
 const SUBJECT: &str = "repo:gitops-platform/gitops-platform";
@@ -32,85 +34,32 @@ fn text(v: &Value) -> String {
 // terraform/bootstrap, evaluated
 // ---------------------------------------------------------------------------------------------
 
-#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
-fn jsonencode(args: FuncArgs) -> Result<hcl::Value, String> {
-    serde_json::to_string(&args[0])
-        .map(hcl::Value::from)
-        .map_err(|e| e.to_string())
-}
-
-#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
-fn title(args: FuncArgs) -> Result<hcl::Value, String> {
-    let s = args[0].as_str().ok_or("title takes a string")?;
-    let mut chars = s.chars();
-    Ok(chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
-        .unwrap_or_default()
-        .into())
-}
-
 /// The bootstrap root's locals, with the variables at their defaults.
 fn bootstrap_locals() -> serde_json::Map<String, Json> {
     let blocks = blocks_in("terraform/bootstrap");
     let default = |name: &str| {
         let var = block(&blocks, "variable", &[name]).body();
-        var.attributes()
-            .find(|a| a.key() == "default")
-            .unwrap()
-            .expr()
-            .evaluate(&Context::new())
-            .unwrap()
+        hcl_to_json(
+            &var.attributes()
+                .find(|a| a.key() == "default")
+                .unwrap()
+                .expr()
+                .evaluate(&Context::new())
+                .unwrap(),
+        )
     };
-    let vars = hcl::value!({
-        region = (default("region")),
-        github_subject_prefix = (default("github_subject_prefix")),
+    let vars = serde_json::json!({
+        "region": default("region"),
+        "github_subject_prefix": default("github_subject_prefix"),
     });
-    let pending: Vec<(String, hcl::Expression)> = blocks
+    let resources = serde_json::json!({
+        "aws_kms_key": { "state": { "arn": "arn:aws:kms:eu-west-1:111122223333:key/state" } },
+    });
+    let locals = locals_with(&blocks, &vars, resources.as_object().unwrap());
+    locals
         .iter()
-        .filter(|b| b.identifier() == "locals")
-        .flat_map(|b| {
-            b.body()
-                .attributes()
-                .map(|a| (a.key().to_owned(), a.expr().clone()))
-        })
-        .collect();
-    let mut done = hcl::Map::new();
-    loop {
-        let mut ctx = Context::new();
-        ctx.declare_var("var", vars.clone());
-        ctx.declare_var(
-            "data",
-            hcl::value!({
-                aws_partition = { current = { partition = "aws" } },
-                aws_caller_identity = { current = { account_id = (ACCOUNT) } },
-            }),
-        );
-        ctx.declare_var(
-            "aws_kms_key",
-            hcl::value!({ state = { arn = "arn:aws:kms:eu-west-1:111122223333:key/state" } }),
-        );
-        ctx.declare_var("local", hcl::Value::Object(done.clone()));
-        ctx.declare_func(
-            "jsonencode",
-            FuncDef::builder().param(ParamType::Any).build(jsonencode),
-        );
-        ctx.declare_func(
-            "title",
-            FuncDef::builder().param(ParamType::String).build(title),
-        );
-        let newly: Vec<_> = pending
-            .iter()
-            .filter(|(k, _)| !done.contains_key(k))
-            .filter_map(|(k, e)| e.evaluate(&ctx).ok().map(|v| (k.clone(), v)))
-            .collect();
-        if newly.is_empty() {
-            break;
-        }
-        done.extend(newly);
-    }
-    let json = hcl_to_json(&hcl::Value::Object(done));
-    json.as_object().unwrap().clone()
+        .map(|(k, v)| (k.clone(), hcl_to_json(v)))
+        .collect()
 }
 
 fn policy(locals: &serde_json::Map<String, Json>, key: &str, env: &str) -> Json {

@@ -109,6 +109,10 @@ fn context(
     for name in ["jsonencode", "yamlencode"] {
         ctx.declare_func(name, FuncDef::builder().param(ParamType::Any).build(encode));
     }
+    ctx.declare_func(
+        "title",
+        FuncDef::builder().param(ParamType::String).build(title),
+    );
     // What the add-ons module reads from k8s/: `file` relative to the repository, as Terraform would.
     ctx.declare_var(
         "path",
@@ -131,6 +135,17 @@ fn context(
             .build(merge),
     );
     ctx
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn title(args: FuncArgs) -> Result<Value, String> {
+    let s = args[0].as_str().ok_or("title takes a string")?;
+    let mut chars = s.chars();
+    Ok(chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default()
+        .into())
 }
 
 #[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
@@ -162,6 +177,15 @@ fn merge(args: FuncArgs) -> Result<Value, String> {
 /// Evaluates every `locals` entry of a directory that can be evaluated from `vars` (locals that need
 /// functions or data we do not model, such as `slice` over AZs, stay out).
 fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Value> {
+    locals_with(blocks, vars, &serde_json::Map::new())
+}
+
+/// [`locals_of`], with stand-ins for resource attributes the locals read (e.g. `aws_kms_key`).
+pub(crate) fn locals_with(
+    blocks: &[Block],
+    vars: &serde_json::Value,
+    resources: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, Value> {
     let pending: Vec<(String, Expression)> = blocks
         .iter()
         .filter(|b| b.identifier() == "locals")
@@ -173,7 +197,10 @@ fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Val
         .collect();
     let mut done = BTreeMap::new();
     loop {
-        let ctx = context(vars, &done, &serde_json::json!({}));
+        let mut ctx = context(vars, &done, &serde_json::json!({}));
+        for (name, value) in resources {
+            ctx.declare_var(name.as_str(), json_to_hcl(value.clone()));
+        }
         let newly: Vec<_> = pending
             .iter()
             .filter(|(k, _)| !done.contains_key(k))
