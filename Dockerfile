@@ -14,7 +14,10 @@ FROM --platform=$BUILDPLATFORM rust:1.95.0-slim-trixie@sha256:e14e87345b4d5964dd
 ENV CARGO_TERM_COLOR=never \
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
-RUN cargo install --locked cargo-chef@0.1.78 \
+# cargo-auditable embeds the crate list (from Cargo.lock) in the binary: a static binary otherwise
+# carries no dependency data, and the release's SBOM (BuildKit's syft scanner reads the embedded
+# list) would name no Rust crate.
+RUN cargo install --locked cargo-chef@0.1.78 cargo-auditable@0.7.7 \
     && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 WORKDIR /src
 
@@ -45,7 +48,7 @@ ARG GIT_SHA=unknown
 ARG BUILD_TIME=unknown
 RUN triple="$(cat /rust-target)" \
     && GIT_SHA="$GIT_SHA" BUILD_TIME="$BUILD_TIME" \
-       cargo build --release --locked --target "$triple" --package "$APP" \
+       cargo auditable build --release --locked --target "$triple" --package "$APP" \
     && install -D -m 0555 "target/$triple/release/$APP" /out/app
 
 FROM gcr.io/distroless/static-debian13:nonroot@sha256:f7f8f729987ad0fdf6b05eeeae94b26e6a0f613bdf46feea7fc40f7bd72953e6

@@ -10,3 +10,13 @@ output "init_commands" {
     env => "terraform -chdir=terraform/envs/${env} init -backend-config=\"bucket=${aws_s3_bucket.state.bucket}\""
   }
 }
+
+output "ci_role_arns" {
+  description = "The GitHub Actions roles per env: plan (pull requests, read-only) and apply (environment terraform-<env>)."
+  value = {
+    for env in local.envs : env => {
+      plan  = aws_iam_role.ci["${env}-plan"].arn
+      apply = aws_iam_role.ci["${env}-apply"].arn
+    }
+  }
+}

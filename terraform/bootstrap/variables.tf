@@ -14,3 +14,14 @@ variable "noncurrent_version_retention_days" {
     error_message = "Keep old state versions for at least 30 days."
   }
 }
+
+variable "github_subject_prefix" {
+  type        = string
+  description = "Start of the `sub` claim of this repository's GitHub OIDC tokens: repo:<owner>/<repo>, or for repositories created after 2026-07-15 (immutable claims) repo:<owner>@<owner-id>/<repo>@<repo-id>."
+  default     = "repo:gitops-platform/gitops-platform"
+
+  validation {
+    condition     = can(regex("^repo:[^:*]+/[^:*]+$", var.github_subject_prefix))
+    error_message = "github_subject_prefix must be repo:<owner>/<repo> (no wildcards, no trailing :)."
+  }
+}

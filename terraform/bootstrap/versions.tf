@@ -2,10 +2,11 @@
 terraform {
   required_version = ">= 1.11, < 2.0"
 
+  # The same exact aws version as the env roots (no lock file is committed).
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.28"
+      version = "6.28.0"
     }
   }
 }

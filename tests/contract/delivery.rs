@@ -349,22 +349,38 @@ fn drift_detection_plans_read_only_and_reports_in_one_issue() {
         "the drift workflow never applies"
     );
 
-    // The same read-only roles as terraform.yml's plan.
-    let roles = |wf: &Value, job: &str| -> BTreeSet<String> {
-        wf["jobs"][job]["strategy"]["matrix"]["include"]
+    // The same read-only roles, inputs and in-VPC runners as terraform.yml's plans.
+    let include = drift["jobs"]["plan"]["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap();
+    let terraform = workflow("terraform");
+    for env in ["dev", "prod"] {
+        let row = include
+            .iter()
+            .find(|i| i["env"].as_str() == Some(env))
+            .unwrap_or_else(|| panic!("the drift matrix covers {env}"));
+        let with = &terraform["jobs"][format!("plan-{env}")]["with"];
+        for (key, input) in [
+            ("role", "role-arn"),
+            ("admin-role-arns", "admin-role-arns"),
+            ("public-access-cidrs", "public-access-cidrs"),
+        ] {
+            assert_eq!(row[key], with[input], "{env}: drift's {key} is the plan's {input}");
+        }
+    }
+    let runner = |wf: &Value, job: &str| -> Vec<String> {
+        wf["jobs"][job]["runs-on"]
             .as_sequence()
             .unwrap()
             .iter()
-            .map(|i| {
-                format!(
-                    "{}={}",
-                    i["env"].as_str().unwrap(),
-                    i["role"].as_str().unwrap()
-                )
-            })
+            .map(|l| l.as_str().unwrap().replace("matrix.env", "inputs.env"))
             .collect()
     };
-    assert_eq!(roles(&drift, "plan"), roles(&workflow("terraform"), "plan"));
+    assert_eq!(
+        runner(&drift, "plan"),
+        runner(&workflow("terraform-env"), "terraform"),
+        "drift plans on the same in-VPC runner as terraform-env.yml"
+    );
 
     let permissions = |job: &str| -> BTreeSet<String> {
         drift["jobs"][job]["permissions"]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use integration_tests::{kustomize, of_kind, read_text, repo_root, test_env};
+use integration_tests::{kustomize, of_kind, repo_root, test_env};
 use serde_yaml_ng::Value;
 
 const ENVS: [&str; 2] = ["dev", "prod"];
@@ -219,24 +219,11 @@ fn locally_demo_app_reaches_api_app_where_it_listens() {
     }
 }
 
-/// `vpc_cidr` as set in `terraform/envs/<env>/main.tf` (inside the platform module call).
-fn terraform_vpc_cidr(env: &str) -> String {
-    let body: hcl::Body =
-        hcl::from_str(&read_text(&format!("terraform/envs/{env}/main.tf"))).unwrap();
-    body.blocks()
-        .flat_map(|b| b.body().attributes())
-        .find(|a| a.key() == "vpc_cidr")
-        .and_then(|a| match a.expr() {
-            hcl::Expression::String(cidr) => Some(cidr.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no literal vpc_cidr in terraform/envs/{env}/main.tf"))
-}
-
 #[test]
 fn the_alb_may_reach_the_pods_from_the_envs_vpc_only() {
     for env in ENVS {
-        let cidr = terraform_vpc_cidr(env);
+        // Only the ALB's public subnets: the VPC CIDR would also admit every pod (VPC CNI).
+        let alb_subnets = crate::network::alb_subnet_cidrs(env);
         for app in APPS {
             let docs = overlay(env, app);
             let policy = named(&docs, "NetworkPolicy", &format!("{app}-allow-alb"));
@@ -245,7 +232,7 @@ fn the_alb_may_reach_the_pods_from_the_envs_vpc_only() {
                 .flat_map(|r| seq(&r["from"]))
                 .map(|f| s(&f["ipBlock"]["cidr"]))
                 .collect();
-            assert_eq!(sources, [cidr.as_str()], "{env}/{app}");
+            assert_eq!(sources, alb_subnets, "{env}/{app}");
         }
     }
 }
@@ -363,7 +350,7 @@ fn every_overlays_settings_parse_with_the_apps_own_config() {
 fn api_app_reads_the_secret_the_external_secret_writes() {
     for env in ENVS {
         let docs = overlay(env, "api-app");
-        let es = one(&docs, "ExternalSecret");
+        let es = named(&docs, "ExternalSecret", "api-app-secrets");
         let target = s(&es["spec"]["target"]["name"]);
         let from: Vec<&str> = seq(&container(&docs)["envFrom"])
             .iter()
@@ -384,7 +371,7 @@ fn the_secret_holds_exactly_the_keys_api_app_reads_as_secrets() {
         .collect();
     for env in ENVS {
         let docs = overlay(env, "api-app");
-        let es = one(&docs, "ExternalSecret");
+        let es = named(&docs, "ExternalSecret", "api-app-secrets");
         assert_eq!(s(&es["apiVersion"]), "external-secrets.io/v1");
         assert_eq!(s(&es["spec"]["refreshInterval"]), "1h");
         assert_eq!(
@@ -448,10 +435,11 @@ fn the_cluster_secret_store_serves_api_app_from_eu_west_1_with_the_controllers_i
             allowed,
             [
                 format!("api-app-{env}"),
+                format!("demo-app-{env}"),
                 "monitoring".into(),
                 "argocd".into()
             ],
-            "{env}: only api-app, monitoring and argocd may read the store"
+            "{env}: only the app namespaces, monitoring and argocd may read the store"
         );
         let wave: i64 = s(&store["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
             .parse()
@@ -528,9 +516,15 @@ fn every_argocd_application_path_exists_and_renders() {
             let src = &a["spec"]["source"];
             assert_eq!(s(&src["repoURL"]), REPO_URL, "{}", name(a));
             assert_eq!(s(&src["targetRevision"]), "main", "{}", name(a));
+            // The root app alone is in the bootstrap project; workloads can never reach argocd.
+            let project = if name(a) == format!("root-{env}") {
+                "bootstrap"
+            } else {
+                "platform"
+            };
             assert_eq!(
                 s(&a["spec"]["project"]),
-                format!("platform-{env}"),
+                format!("{project}-{env}"),
                 "{}: never the default project",
                 name(a)
             );
@@ -639,54 +633,82 @@ fn applications_create_their_namespace_under_pod_security_restricted() {
 
 #[test]
 fn each_app_project_permits_exactly_what_its_applications_deploy() {
+    type Kinds = BTreeSet<(String, String)>;
     for env in ENVS {
         let docs = argocd(env);
-        let project = one(&docs, "AppProject");
-        assert_eq!(name(project), format!("platform-{env}"));
-        let spec = &project["spec"];
+        let projects: BTreeSet<&str> = of_kind(&docs, "AppProject").map(name).collect();
         assert_eq!(
-            seq(&spec["sourceRepos"]).iter().map(s).collect::<Vec<_>>(),
-            [REPO_URL]
+            projects,
+            BTreeSet::from([
+                format!("bootstrap-{env}").as_str(),
+                format!("platform-{env}").as_str()
+            ]),
+            "{env}: one project for the root app, one for the workloads"
         );
-        let listed = |key: &str| -> BTreeSet<(String, String)> {
-            seq(&spec[key])
+        for project in of_kind(&docs, "AppProject") {
+            let spec = &project["spec"];
+            let pname = name(project);
+            assert_eq!(
+                seq(&spec["sourceRepos"]).iter().map(s).collect::<Vec<_>>(),
+                [REPO_URL]
+            );
+            let listed = |key: &str| -> Kinds {
+                seq(&spec[key])
+                    .iter()
+                    .map(|r| (s(&r["group"]).to_owned(), s(&r["kind"]).to_owned()))
+                    .collect()
+            };
+            let destinations: BTreeSet<String> = seq(&spec["destinations"])
                 .iter()
-                .map(|r| (s(&r["group"]).to_owned(), s(&r["kind"]).to_owned()))
-                .collect()
-        };
-        let (namespaced, cluster) = (
-            listed("namespaceResourceWhitelist"),
-            listed("clusterResourceWhitelist"),
-        );
-        let destinations: BTreeSet<&str> = seq(&spec["destinations"])
-            .iter()
-            .map(|d| s(&d["namespace"]))
-            .collect();
+                .inspect(|d| assert_eq!(s(&d["server"]), "https://kubernetes.default.svc"))
+                .map(|d| s(&d["namespace"]).to_owned())
+                .collect();
 
-        let mut deployed: Vec<Value> = docs.clone();
-        for app in APPS {
-            deployed.extend(overlay(env, app));
-        }
-        for d in &deployed {
-            let api = s(&d["apiVersion"]);
-            let group = api.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
-            let gk = (group, s(&d["kind"]).to_owned());
-            match d["metadata"]["namespace"].as_str() {
-                Some(ns) => {
-                    assert!(
-                        namespaced.contains(&gk),
-                        "{env}: project does not permit {gk:?}"
-                    );
-                    assert!(
-                        destinations.contains(ns),
-                        "{env}: project does not permit namespace {ns}"
-                    );
+            // What this project's Applications actually deploy, rendered from their sources.
+            let (mut namespaced, mut cluster, mut deployed_namespaces) =
+                (Kinds::new(), Kinds::new(), BTreeSet::<String>::new());
+            let apps: Vec<&Value> = of_kind(&docs, "Application")
+                .filter(|a| s(&a["spec"]["project"]) == pname)
+                .collect();
+            assert!(!apps.is_empty(), "{pname}: no Application uses it");
+            for a in apps {
+                deployed_namespaces.insert(s(&a["spec"]["destination"]["namespace"]).to_owned());
+                if seq(&a["spec"]["syncPolicy"]["syncOptions"])
+                    .iter()
+                    .any(|o| s(o) == "CreateNamespace=true")
+                {
+                    cluster.insert((String::new(), "Namespace".to_owned()));
                 }
-                None => assert!(
-                    cluster.contains(&gk),
-                    "{env}: project does not permit cluster-scoped {gk:?}"
-                ),
+                for d in kustomize(s(&a["spec"]["source"]["path"])) {
+                    let api = s(&d["apiVersion"]);
+                    let group = api.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
+                    let gk = (group, s(&d["kind"]).to_owned());
+                    match d["metadata"]["namespace"].as_str() {
+                        Some(ns) => {
+                            namespaced.insert(gk);
+                            deployed_namespaces.insert(ns.to_owned());
+                        }
+                        None => {
+                            cluster.insert(gk);
+                        }
+                    }
+                }
             }
+            // Both directions: everything deployed is permitted, and nothing more is permitted.
+            assert_eq!(
+                listed("namespaceResourceWhitelist"),
+                namespaced,
+                "{pname}: namespaced kinds"
+            );
+            assert_eq!(
+                listed("clusterResourceWhitelist"),
+                cluster,
+                "{pname}: cluster-scoped kinds"
+            );
+            assert_eq!(
+                destinations, deployed_namespaces,
+                "{pname}: destination namespaces"
+            );
         }
     }
 }
@@ -871,18 +893,19 @@ fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
 
 #[test]
 fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
-    // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
-    let addons = read_text("terraform/modules/cluster-addons/main.tf");
-    assert!(
-        addons.contains(r#"reloadStrategy = "annotations""#),
-        "Reloader must use the annotations strategy"
-    );
     for env in ["dev", "prod"] {
+        // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
+        let (_, reloader) = crate::terraform::helm_release(env, "reloader");
+        assert_eq!(
+            reloader["reloader"]["reloadStrategy"], "annotations",
+            "{env}: Reloader must use the annotations strategy"
+        );
         let docs = overlay(env, "api-app");
         let deployment = one(&docs, "Deployment");
         let watched =
             s(&deployment["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]);
-        let target = s(&one(&docs, "ExternalSecret")["spec"]["target"]["name"]);
+        let target =
+            s(&named(&docs, "ExternalSecret", "api-app-secrets")["spec"]["target"]["name"]);
         assert_eq!(
             watched, target,
             "{env}: Reloader watches the secret the pods read"

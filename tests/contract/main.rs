@@ -1,10 +1,20 @@
 //! Contract tests: the code, `k8s/`, `terraform/` and `.github/` must agree with each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod apply;
+mod bootstrap;
 mod delivery;
+mod identity;
 mod k8s;
 mod monitoring;
+mod network;
+mod ordering;
+mod providers;
+mod registry;
 mod restore_budget;
+mod review;
 mod rollback;
+mod sbom;
+mod seed;
 mod terraform;
 mod workflows;

@@ -22,7 +22,7 @@ const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 // ---------------------------------------------------------------------------------------------
 
 /// Every top-level block of the `.tf` files in one directory (not recursive).
-fn blocks_in(dir: &str) -> Vec<Block> {
+pub(crate) fn blocks_in(dir: &str) -> Vec<Block> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join(dir))
         .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
         .map(|e| e.unwrap().path())
@@ -42,7 +42,7 @@ fn blocks_in(dir: &str) -> Vec<Block> {
 }
 
 /// The one block `ident "labels..." {}`; panics if it is missing or duplicated.
-fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
+pub(crate) fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
     let found: Vec<_> = blocks
         .iter()
         .filter(|b| {
@@ -64,7 +64,7 @@ fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
 }
 
 /// An argument's expression as HCL text with all whitespace removed, for structural comparisons.
-fn attr_text(body: &Body, key: &str) -> String {
+pub(crate) fn attr_text(body: &Body, key: &str) -> String {
     attr(body, key)
         .map_or_else(String::new, ToString::to_string)
         .split_whitespace()
@@ -75,7 +75,7 @@ fn json_to_hcl(v: serde_json::Value) -> Value {
     serde_json::from_value(v).expect("JSON maps onto HCL values")
 }
 
-fn hcl_to_json(v: &Value) -> serde_json::Value {
+pub(crate) fn hcl_to_json(v: &Value) -> serde_json::Value {
     serde_json::to_value(v).expect("HCL values map onto JSON")
 }
 
@@ -109,12 +109,83 @@ fn context(
     for name in ["jsonencode", "yamlencode"] {
         ctx.declare_func(name, FuncDef::builder().param(ParamType::Any).build(encode));
     }
+    ctx.declare_func(
+        "title",
+        FuncDef::builder().param(ParamType::String).build(title),
+    );
+    // What the add-ons module reads from k8s/: `file` relative to the repository, as Terraform would.
+    ctx.declare_var(
+        "path",
+        json_to_hcl(serde_json::json!({ "module": repo_root().join(ADDONS) })),
+    );
+    ctx.declare_func(
+        "file",
+        FuncDef::builder().param(ParamType::String).build(file),
+    );
+    ctx.declare_func(
+        "yamldecode",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .build(yamldecode),
+    );
+    ctx.declare_func(
+        "merge",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(merge),
+    );
     ctx
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn title(args: FuncArgs) -> Result<Value, String> {
+    let s = args[0].as_str().ok_or("title takes a string")?;
+    let mut chars = s.chars();
+    Ok(chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default()
+        .into())
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn file(args: FuncArgs) -> Result<Value, String> {
+    let path = args[0].as_str().ok_or("file takes a path")?;
+    std::fs::read_to_string(path)
+        .map(Value::from)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn yamldecode(args: FuncArgs) -> Result<Value, String> {
+    let text = args[0].as_str().ok_or("yamldecode takes a string")?;
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    Ok(json_to_hcl(
+        serde_json::to_value(yaml).map_err(|e| e.to_string())?,
+    ))
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn merge(args: FuncArgs) -> Result<Value, String> {
+    let mut out = hcl::Map::new();
+    for arg in args.iter() {
+        out.extend(arg.as_object().ok_or("merge takes objects")?.clone());
+    }
+    Ok(Value::Object(out))
 }
 
 /// Evaluates every `locals` entry of a directory that can be evaluated from `vars` (locals that need
 /// functions or data we do not model, such as `slice` over AZs, stay out).
 fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Value> {
+    locals_with(blocks, vars, &serde_json::Map::new())
+}
+
+/// [`locals_of`], with stand-ins for resource attributes the locals read (e.g. `aws_kms_key`).
+pub(crate) fn locals_with(
+    blocks: &[Block],
+    vars: &serde_json::Value,
+    resources: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, Value> {
     let pending: Vec<(String, Expression)> = blocks
         .iter()
         .filter(|b| b.identifier() == "locals")
@@ -126,7 +197,10 @@ fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Val
         .collect();
     let mut done = BTreeMap::new();
     loop {
-        let ctx = context(vars, &done, &serde_json::json!({}));
+        let mut ctx = context(vars, &done, &serde_json::json!({}));
+        for (name, value) in resources {
+            ctx.declare_var(name.as_str(), json_to_hcl(value.clone()));
+        }
         let newly: Vec<_> = pending
             .iter()
             .filter(|(k, _)| !done.contains_key(k))
@@ -204,24 +278,12 @@ fn pod_identities_output(locals: &BTreeMap<String, Value>) -> serde_json::Value 
 }
 
 fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Value {
-    let addons = blocks_in(ADDONS);
-    let default = |name: &str| {
-        let var = block(&addons, "variable", &[name]);
-        hcl_to_json(
-            &attr(var.body(), "default")
-                .expect("variable has a default")
-                .evaluate(&Context::new())
-                .unwrap(),
-        )
-    };
     serde_json::json!({
         "env": env,
         "region": "eu-west-1",
         "cluster_name": local_str(platform, "name"),
         "vpc_id": "vpc-0123456789abcdef0",
         "pod_identities": pod_identities_output(platform),
-        "git_repo_url": default("git_repo_url"),
-        "git_target_revision": default("git_target_revision"),
         "deployment_records_secret_name": local_str(platform, "deployment_records_secret_name"),
     })
 }
@@ -392,9 +454,10 @@ fn eso_policy_reads_exactly_the_envs_own_secrets() {
             resources,
             BTreeSet::from([
                 format!("{prefix}gitops/demo-api/{env}-??????"),
+                format!("{prefix}gitops/dockerhub/{env}-??????"),
                 format!("{prefix}gitops/platform-ops/{env}-??????"),
             ]),
-            "{env}: the app's secret and the platform's ops secret, nothing else"
+            "{env}: the API keys, the registry pull credential and the platform's ops secret, nothing else"
         );
         assert!(
             resources.iter().all(|arn| !arn.contains('*')),
@@ -402,7 +465,7 @@ fn eso_policy_reads_exactly_the_envs_own_secrets() {
         );
         arns.extend(resources);
     }
-    assert_eq!(arns.len(), 4, "dev and prod must not share a secret");
+    assert_eq!(arns.len(), 6, "dev and prod must not share a secret");
 
     let module = block(
         &blocks_in(PLATFORM),
@@ -581,18 +644,71 @@ fn root_application_points_at_existing_k8s_argocd_env_folder() {
 fn dev_scales_down_after_hours_and_prod_never_does() {
     assert!(
         attr(
-            EnvRoot::load("dev").module("platform"),
-            "node_scale_down_schedule"
-        )
-        .is_some()
-    );
-    assert!(
-        attr(
             EnvRoot::load("prod").module("platform"),
             "node_scale_down_schedule"
         )
-        .is_none()
+        .is_none(),
+        "prod never sleeps"
     );
+
+    // dev's crons: down at 20:00 and up at 07:00, both on weekdays only, so the weekend stays off.
+    let dev = EnvRoot::load("dev");
+    let schedule = hcl_to_json(&dev.module_arg("platform", "node_scale_down_schedule"));
+    let cron = |key: &str| -> Vec<String> {
+        let fields: Vec<String> = schedule[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is a cron string"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(fields.len(), 5, "{key}: five-field cron");
+        fields
+    };
+    let (down, up) = (cron("scale_down_recurrence"), cron("scale_up_recurrence"));
+    assert_eq!(down, ["0", "20", "*", "*", "MON-FRI"], "evening scale-down");
+    assert_eq!(up, ["0", "7", "*", "*", "MON-FRI"], "morning scale-up");
+    assert_eq!(schedule["time_zone"], "Europe/Dublin");
+
+    // The actions hit the one managed node group's ASG: zero in the evening, node_group sizes in the morning.
+    let platform = blocks_in(PLATFORM);
+    let eks = block(&platform, "module", &["eks"]).body();
+    let groups = attr(eks, "eks_managed_node_groups").expect("node groups");
+    let hcl::Expression::Object(groups) = groups else {
+        panic!("eks_managed_node_groups is an object literal")
+    };
+    assert_eq!(
+        groups.len(),
+        1,
+        "one node group, so [0] is the one the schedule targets"
+    );
+    let nodes = block(
+        &platform,
+        "resource",
+        &["aws_autoscaling_schedule", "nodes"],
+    )
+    .body();
+    assert_eq!(
+        attr_text(nodes, "autoscaling_group_name"),
+        "module.eks.eks_managed_node_groups_autoscaling_group_names[0]"
+    );
+    assert_eq!(attr_text(nodes, "recurrence"), "each.value.recurrence");
+    assert_eq!(
+        attr_text(nodes, "time_zone"),
+        "var.node_scale_down_schedule.time_zone"
+    );
+    let node_group = hcl_to_json(&dev.module_arg("platform", "node_group"));
+    let vars =
+        serde_json::json!({ "node_scale_down_schedule": schedule, "node_group": node_group });
+    let actions = hcl_to_json(&locals_of(&platform, &vars)["node_scale_actions"]);
+    assert_eq!(
+        actions["down"]["recurrence"],
+        schedule["scale_down_recurrence"]
+    );
+    assert_eq!(actions["down"]["min_size"], 0);
+    assert_eq!(actions["down"]["desired"], 0);
+    assert_eq!(actions["up"]["recurrence"], schedule["scale_up_recurrence"]);
+    assert_eq!(actions["up"]["min_size"], node_group["min_size"]);
+    assert_eq!(actions["up"]["desired"], node_group["desired_size"]);
 }
 
 #[test]

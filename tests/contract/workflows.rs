@@ -260,6 +260,28 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
 
 #[test]
 fn every_action_is_pinned_to_a_commit_with_its_version() {
+    // The "Pinned actions" table of .github/README.md: action -> (version, commit).
+    let readme = read_text(".github/README.md");
+    let table: std::collections::BTreeMap<&str, (&str, &str)> = readme
+        .split("## Pinned actions")
+        .nth(1)
+        .expect(".github/README.md has a Pinned actions table")
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
+            let [action, version, commit] = cells[..] else {
+                return None;
+            };
+            let commit = commit.strip_prefix('`')?.strip_suffix('`')?;
+            Some((action, (version, commit)))
+        })
+        .collect();
+    assert!(table.len() > 5, "the pin table parses: {table:?}");
     for name in &workflow_names() {
         let text = read_text(&format!(".github/workflows/{name}.yml"));
         for line in text.lines().map(str::trim) {
@@ -280,6 +302,19 @@ fn every_action_is_pinned_to_a_commit_with_its_version() {
             assert!(
                 comment.starts_with('v') && comment.matches('.').count() == 2,
                 "{name}.yml: {action}@{sha} lacks its `# vX.Y.Z` comment"
+            );
+            // The pin is the reviewed one: the same commit and version as the README's table.
+            let (version, commit) = table.get(action).unwrap_or_else(|| {
+                panic!("{name}.yml: {action} is not in .github/README.md's pin table")
+            });
+            assert_eq!(
+                sha, *commit,
+                "{name}.yml: {action} is pinned to another commit than the table's"
+            );
+            assert_eq!(
+                comment.trim(),
+                *version,
+                "{name}.yml: {action}@{sha} names another version than the table's"
             );
         }
     }

@@ -28,6 +28,11 @@ output "api_secret_name" {
   value       = module.platform.api_secret_name
 }
 
+output "registry_secret_name" {
+  description = "Secrets Manager secret for the Docker Hub pull credential, set out of band (terraform/README.md)."
+  value       = module.platform.registry_secret_name
+}
+
 output "set_api_secret_command" {
   description = "Sets the API keys without passing them through Terraform."
   value       = module.platform.set_api_secret_command
@@ -46,4 +51,9 @@ output "argocd_root_app" {
 output "argocd_admin_password_command" {
   description = "Prints Argo CD's initial admin password."
   value       = module.addons.argocd_admin_password_command
+}
+
+output "ci_runner" {
+  description = "Security group, subnets and labels for this env's self-hosted Terraform runner (terraform/README.md)."
+  value       = module.platform.ci_runner
 }

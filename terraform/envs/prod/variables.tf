@@ -2,7 +2,7 @@
 
 variable "cluster_admin_role_arns" {
   type        = list(string)
-  description = "IAM roles with cluster-admin on gitops-prod: the role Terraform runs as (it installs the Helm add-ons) plus a break-glass admin role."
+  description = "People's IAM roles with cluster-admin on gitops-prod (an admin role, a break-glass role). The CI roles from terraform/bootstrap are added by the module. In CI: the CLUSTER_ADMIN_ROLE_ARNS_PROD repository variable (a JSON list)."
 }
 
 variable "endpoint_public_access_cidrs" {

@@ -3,16 +3,15 @@
 
 locals {
   argocd_namespace = "argocd"
-  root_app_name    = "root-${var.env}"
-  root_app_path    = "k8s/argocd/${var.env}"
   # kube-prometheus-stack's namespace; k8s/overlays/<env>/monitoring deploys into it.
   monitoring_namespace = "monitoring"
 
-  # Dev converges on its own; prod's root only creates/updates Application objects and never prunes them,
-  # and the prod Applications themselves sync manually (k8s/argocd/prod).
-  root_sync_policy = {
-    automated = { prune = var.env == "dev", selfHeal = true }
-  }
+  # One spec, two owners that agree: Helm installs the root Application and its project from the very
+  # files the root Application then syncs from Git (k8s/argocd/<env>), so neither undoes the other.
+  # Repo URL, revision, path, project and sync policy all live in those files.
+  argocd_dir        = "${path.module}/../../../k8s/argocd/${var.env}"
+  root_app          = yamldecode(file("${local.argocd_dir}/root.yaml"))
+  bootstrap_project = yamldecode(file("${local.argocd_dir}/bootstrap-project.yaml"))
 }
 
 resource "helm_release" "aws_load_balancer_controller" {
@@ -186,7 +185,9 @@ resource "helm_release" "argocd" {
   ]
 }
 
-# The root app-of-apps. From here on, everything in k8s/argocd/<env> is Git's business, not Terraform's.
+# The root app-of-apps and its project. From here on, everything in k8s/argocd/<env> is Git's business,
+# not Terraform's. The argocd-apps chart takes metadata as namespace/finalizers/additionalAnnotations
+# and the spec's fields at the top level (charts/argocd-apps/templates/*.yaml).
 resource "helm_release" "argocd_root_app" {
   name       = "argocd-root-app"
   repository = "https://argoproj.github.io/argo-helm"
@@ -195,21 +196,19 @@ resource "helm_release" "argocd_root_app" {
   namespace  = local.argocd_namespace
 
   values = [yamlencode({
+    projects = {
+      (local.bootstrap_project.metadata.name) = merge(local.bootstrap_project.spec, {
+        namespace             = local.bootstrap_project.metadata.namespace
+        finalizers            = local.bootstrap_project.metadata.finalizers
+        additionalAnnotations = local.bootstrap_project.metadata.annotations
+      })
+    }
     applications = {
-      (local.root_app_name) = {
-        namespace = local.argocd_namespace
-        project   = "default"
-        source = {
-          repoURL        = var.git_repo_url
-          targetRevision = var.git_target_revision
-          path           = local.root_app_path
-        }
-        destination = {
-          server    = "https://kubernetes.default.svc"
-          namespace = local.argocd_namespace
-        }
-        syncPolicy = local.root_sync_policy
-      }
+      (local.root_app.metadata.name) = merge(local.root_app.spec, {
+        namespace             = local.root_app.metadata.namespace
+        finalizers            = local.root_app.metadata.finalizers
+        additionalAnnotations = local.root_app.metadata.annotations
+      })
     }
   })]
 

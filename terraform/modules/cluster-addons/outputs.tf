@@ -5,7 +5,7 @@ output "alb_controller_status_hint" {
 
 output "argocd_root_app" {
   description = "Root Application that hands the cluster to Git, and the repo path it syncs."
-  value       = "${local.root_app_name} -> ${var.git_repo_url} ${local.root_app_path}@${var.git_target_revision}"
+  value       = "${local.root_app.metadata.name} -> ${local.root_app.spec.source.repoURL} ${local.root_app.spec.source.path}@${local.root_app.spec.source.targetRevision}"
 }
 
 output "argocd_admin_password_command" {

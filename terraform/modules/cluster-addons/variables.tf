@@ -1,6 +1,6 @@
 variable "env" {
   type        = string
-  description = "Environment of the cluster; selects k8s/argocd/<env> as the root Application's path."
+  description = "Environment of the cluster; selects k8s/argocd/<env>, whose root.yaml and bootstrap-project.yaml Helm installs."
 
   validation {
     condition     = contains(["dev", "prod"], var.env)
@@ -34,23 +34,6 @@ variable "pod_identities" {
     external_secrets             = object({ namespace = string, service_account = string })
   })
   description = "Namespace and service account of each controller with a Pod Identity association (output of modules/platform-cluster). The charts install into exactly these."
-}
-
-variable "git_repo_url" {
-  type        = string
-  description = "Git repository Argo CD syncs from."
-  default     = "https://github.com/gitops-platform/gitops-platform.git"
-
-  validation {
-    condition     = can(regex("^https://", var.git_repo_url))
-    error_message = "git_repo_url must be an https:// URL."
-  }
-}
-
-variable "git_target_revision" {
-  type        = string
-  description = "Branch, tag or commit the root Application tracks."
-  default     = "main"
 }
 
 variable "deployment_records_secret_name" {

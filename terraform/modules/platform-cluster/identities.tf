@@ -28,7 +28,7 @@ locals {
       Sid      = "ReadOwnEnvSecrets"
       Effect   = "Allow"
       Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-      Resource = [local.api_secret_arn_pattern, local.ops_secret_arn_pattern]
+      Resource = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern, local.ops_secret_arn_pattern]
     }]
   })
 }
@@ -39,11 +39,11 @@ module "external_secrets_pod_identity" {
 
   name            = local.pod_identities.external_secrets.role_name
   use_name_prefix = false
-  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name} only"
+  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name} only"
 
   attach_custom_policy      = true
   source_policy_documents   = [local.external_secrets_policy, local.deployment_records_secret_policy]
-  custom_policy_description = "Read ${local.api_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}, nothing else"
+  custom_policy_description = "Read ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}, nothing else"
 
   associations = {
     external_secrets = {

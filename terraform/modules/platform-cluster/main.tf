@@ -28,6 +28,15 @@ locals {
   azs        = sort(data.aws_availability_zones.available.names)
 
   tags = merge(var.tags, { "gitops/environment" = var.env })
+
+  # The GitHub Actions roles terraform/bootstrap creates for this env (tests/contract/apply.rs binds
+  # the names). Apply administers the cluster; plan only reads what the Helm provider refreshes.
+  ci_role_arns = {
+    for mode in ["plan", "apply"] : mode => "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-terraform-${mode}"
+  }
+
+  # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
+  helm_release_namespaces = ["argocd", "external-secrets", "kube-system", "monitoring", "reloader"]
 }
 
 ################################################################################
@@ -90,28 +99,59 @@ module "eks" {
   # Access entries only: no aws-auth ConfigMap, no implicit admin for whoever ran the first apply.
   authentication_mode                      = "API"
   enable_cluster_creator_admin_permissions = false
-  access_entries = {
-    for arn in var.cluster_admin_role_arns : reverse(split("/", arn))[0] => {
-      principal_arn = arn
-      policy_associations = {
-        cluster_admin = {
-          policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-          access_scope = { type = "cluster" }
+  access_entries = merge(
+    {
+      for arn in concat(var.cluster_admin_role_arns, [local.ci_role_arns.apply]) : reverse(split("/", arn))[0] => {
+        principal_arn = arn
+        policy_associations = {
+          cluster_admin = {
+            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+            access_scope = { type = "cluster" }
+          }
         }
       }
+    },
+    {
+      # A plan refreshes the Helm releases, which means reading their release Secrets: view access
+      # (Secrets included) in exactly those namespaces, and nothing cluster-wide.
+      "${local.name}-terraform-plan" = {
+        principal_arn = local.ci_role_arns.plan
+        policy_associations = {
+          helm_release_view = {
+            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+            access_scope = { type = "namespace", namespaces = local.helm_release_namespaces }
+          }
+        }
+      }
+    },
+  )
+
+  # The self-hosted runners (runner.tf) reach the private endpoint; nothing else is added.
+  security_group_additional_rules = {
+    ci_runner_https = {
+      description              = "Terraform plan/apply runners in this VPC reach the Kubernetes API"
+      protocol                 = "tcp"
+      from_port                = 443
+      to_port                  = 443
+      type                     = "ingress"
+      source_security_group_id = aws_security_group.ci_runner.id
     }
   }
 
   # Kubernetes Secrets are envelope-encrypted with the module's customer-managed key (rotation on).
   encryption_config       = { resources = ["secrets"] }
   enable_kms_key_rotation = true
-  kms_key_administrators  = var.cluster_admin_role_arns
+  kms_key_administrators  = concat(var.cluster_admin_role_arns, [local.ci_role_arns.apply])
 
   enabled_log_types                      = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   cloudwatch_log_group_retention_in_days = var.log_retention_days
   cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
 
   deletion_protection = local.is_prod
+
+  # Pod Identity gives the controllers their AWS roles, so no IAM OIDC provider (IRSA) is created:
+  # an unused trust anchor is attack surface, not a convenience.
+  enable_irsa = false
 
   addons = {
     coredns    = {}

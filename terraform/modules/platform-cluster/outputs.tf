@@ -29,13 +29,23 @@ output "kubeconfig_command" {
 }
 
 output "pod_identities" {
-  description = "Namespace and service account bound to each controller role. The Helm add-ons install into exactly these."
+  description = "Namespace and service account bound to each controller role. The Helm add-ons install into exactly these, and only once the associations and nodes exist."
   value = {
     for k, v in local.pod_identities : k => {
       namespace       = v.namespace
       service_account = v.service_account
     }
   }
+
+  # Built from locals, this would be known at once; the add-ons consume it, so make it wait. Pod
+  # Identity injects credentials only when a pod is created, so a controller started before its
+  # association runs without AWS access; and a Helm `wait` before the node group and CoreDNS exist
+  # times out. module.eks covers the node group and every add-on (CoreDNS included).
+  depends_on = [
+    module.eks,
+    module.aws_lbc_pod_identity,
+    module.external_secrets_pod_identity,
+  ]
 }
 
 output "external_secrets_role_arn" {
@@ -49,7 +59,7 @@ output "aws_load_balancer_controller_role_arn" {
 }
 
 output "external_secrets_policy" {
-  description = "The ESO role's only permissions policy (JSON): GetSecretValue and DescribeSecret on one secret ARN."
+  description = "The ESO role's only permissions policy (JSON): GetSecretValue and DescribeSecret on this env's two secret ARNs."
   value       = local.external_secrets_policy
 }
 
@@ -61,6 +71,11 @@ output "api_secret_name" {
 output "api_secret_arn" {
   description = "ARN of the API key secret."
   value       = aws_secretsmanager_secret.api.arn
+}
+
+output "registry_secret_name" {
+  description = "Secrets Manager secret holding the Docker Hub pull credential {\"username\", \"token\"}; ExternalSecret registry-pull reads it."
+  value       = aws_secretsmanager_secret.registry.name
 }
 
 output "set_api_secret_command" {
@@ -83,4 +98,13 @@ output "resource_names" {
 output "deployment_records_secret_name" {
   description = "Secrets Manager secret holding the GitHub App credentials Argo CD Notifications records GitHub Deployments with; modules/cluster-addons reads it through ESO."
   value       = aws_secretsmanager_secret.deployment_records.name
+}
+
+output "ci_runner" {
+  description = "Where to launch this env's self-hosted GitHub runner: its security group, the private subnets, and the labels terraform.yml asks for."
+  value = {
+    security_group_id = aws_security_group.ci_runner.id
+    subnet_ids        = module.vpc.private_subnets
+    labels            = "self-hosted,linux,x64,${local.name}"
+  }
 }

@@ -32,13 +32,13 @@ data "aws_iam_policy_document" "api_secret_key" {
     condition {
       test     = "StringLike"
       variable = "kms:EncryptionContext:SecretARN"
-      values   = [local.api_secret_arn_pattern, local.ops_secret_arn_pattern, local.deployment_records_secret_arn_pattern]
+      values   = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern, local.ops_secret_arn_pattern, local.deployment_records_secret_arn_pattern]
     }
   }
 }
 
 resource "aws_kms_key" "api_secret" {
-  description             = "${local.name}: encrypts ${local.api_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}"
+  description             = "${local.name}: encrypts ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.api_secret_key.json

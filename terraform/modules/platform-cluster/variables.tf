@@ -59,11 +59,17 @@ variable "endpoint_public_access_cidrs" {
 
 variable "cluster_admin_role_arns" {
   type        = list(string)
-  description = "IAM roles that get cluster-admin access entries and administer the cluster KMS key. Must include the role Terraform runs as, because Terraform installs the Helm add-ons."
+  description = "People's IAM roles (an admin role, a break-glass role) that get cluster-admin access entries and administer the cluster KMS key. The CI roles gitops-<env>-terraform-plan/apply from terraform/bootstrap get theirs automatically."
 
   validation {
     condition     = length(var.cluster_admin_role_arns) > 0 && alltrue([for a in var.cluster_admin_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", a))])
     error_message = "cluster_admin_role_arns needs at least one IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+
+  validation {
+    # The CI roles get their access entries from the module; listing one again would duplicate it.
+    condition     = !anytrue([for a in var.cluster_admin_role_arns : can(regex(":role/gitops-${var.env}-terraform-(plan|apply)$", a))])
+    error_message = "Leave the gitops-<env>-terraform-plan/apply roles out of cluster_admin_role_arns; the module adds their access entries."
   }
 }
 

@@ -1,4 +1,4 @@
-# A reusable module states minimums only; the env roots pin exact ranges and commit the lock file.
+# A reusable module states minimums only; the roots (terraform/envs/*, bootstrap) pin exact versions.
 terraform {
   required_version = ">= 1.11"
 

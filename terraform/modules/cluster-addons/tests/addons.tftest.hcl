@@ -90,6 +90,11 @@ run "prod_root_app_tracks_k8s_argocd_prod_and_never_prunes" {
     condition     = yamldecode(helm_release.argocd_root_app.values[0]).applications["root-prod"].source.repoURL == "https://github.com/gitops-platform/gitops-platform.git"
     error_message = "The root Application must sync this repository by default."
   }
+
+  assert {
+    condition     = yamldecode(helm_release.argocd_root_app.values[0]).applications["root-prod"].project == "bootstrap-prod" && length(yamldecode(helm_release.argocd_root_app.values[0]).projects["bootstrap-prod"].destinations) == 1
+    error_message = "The root Application must live in the bootstrap project Helm creates with it, which reaches argocd only."
+  }
 }
 
 run "cluster_name_must_follow_the_seed" {

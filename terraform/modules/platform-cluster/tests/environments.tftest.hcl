@@ -123,7 +123,7 @@ run "prod_has_no_scale_down_schedule" {
   }
 }
 
-run "eso_policy_names_exactly_one_secret_arn" {
+run "eso_policy_names_exactly_this_envs_secret_arns" {
   command = plan
 
   variables {
@@ -138,8 +138,11 @@ run "eso_policy_names_exactly_one_secret_arn" {
   }
 
   assert {
-    condition     = jsondecode(output.external_secrets_policy).Statement[0].Resource == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/demo-api/prod-??????"
-    error_message = "The ESO policy must name this env's API secret ARN and nothing else (no '*', no other env)."
+    condition = jsondecode(output.external_secrets_policy).Statement[0].Resource == [
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/demo-api/prod-??????",
+      "arn:aws:secretsmanager:eu-west-1:111122223333:secret:gitops/dockerhub/prod-??????",
+    ]
+    error_message = "The ESO policy must name this env's API and registry secret ARNs and nothing else (no '*', no other env)."
   }
 
   assert {
@@ -193,5 +196,15 @@ run "names_follow_the_gitops_env_seed" {
   assert {
     condition     = output.kubeconfig_command == "aws eks update-kubeconfig --region eu-west-1 --name gitops-test"
     error_message = "The kubeconfig command must name the cluster the EKS module created."
+  }
+
+  assert {
+    condition     = aws_security_group.ci_runner.name == "gitops-dev-ci-runner" && output.ci_runner.labels == "self-hosted,linux,x64,gitops-dev"
+    error_message = "dev's Terraform runner gets security group gitops-dev-ci-runner and the label gitops-dev the workflow asks for."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.ci_runner_https.from_port == 443 && aws_vpc_security_group_egress_rule.ci_runner_https.to_port == 443
+    error_message = "The runner may leave only on 443."
   }
 }

@@ -143,3 +143,13 @@ run "secret_cannot_be_force_deleted" {
 
   expect_failures = [var.secret_recovery_window_days]
 }
+
+run "ci_roles_are_not_listed_as_admins" {
+  command = plan
+
+  variables {
+    cluster_admin_role_arns = ["arn:aws:iam::111122223333:role/gitops-prod-terraform-apply"]
+  }
+
+  expect_failures = [var.cluster_admin_role_arns]
+}

@@ -1,0 +1,153 @@
+//! Prod review covers everything that renders prod: every file a prod Application or the prod
+//! Terraform root reads is owned by the prod approvers in CODEOWNERS (chosen over pinning prod to a
+//! promoted revision: one branch, and a shared base change is reviewed where it is made).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
+
+const PROD_APPROVERS: &str = "@gitops-platform/prod-approvers";
+
+/// CODEOWNERS rules in file order: (pattern, owners). The last matching rule wins, as on GitHub.
+fn codeowners() -> Vec<(String, Vec<String>)> {
+    read_text(".github/CODEOWNERS")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut words = l.split_whitespace().map(str::to_owned);
+            (words.next().unwrap(), words.collect())
+        })
+        .collect()
+}
+
+/// The owners of a repository path under the anchored patterns this repo uses (`/dir/`, `/file`).
+fn owners_of(rules: &[(String, Vec<String>)], path: &str) -> Vec<String> {
+    rules
+        .iter()
+        .rev()
+        .find(|(pattern, _)| {
+            let anchored = pattern
+                .strip_prefix('/')
+                .unwrap_or_else(|| panic!("CODEOWNERS pattern {pattern} must be anchored with /"));
+            match anchored.strip_suffix('/') {
+                Some(dir) => path.starts_with(&format!("{dir}/")),
+                None => path == anchored || path.starts_with(&format!("{anchored}/")),
+            }
+        })
+        .map(|(_, owners)| owners.clone())
+        .unwrap_or_default()
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Every local file a kustomization reads: itself, its resources, components and patch files.
+fn kustomize_inputs(dir: &Path, out: &mut BTreeSet<String>) {
+    let dir = dir.canonicalize().unwrap();
+    let file = dir.join("kustomization.yaml");
+    if !out.insert(rel(&file)) {
+        return;
+    }
+    let k = &read_yaml(&rel(&file))[0];
+    let listed = ["resources", "components"]
+        .iter()
+        .flat_map(|key| k[*key].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .chain(
+            k["patches"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["path"].as_str().map(str::to_owned)),
+        );
+    for entry in listed {
+        assert!(
+            !entry.contains("://"),
+            "{}: remote input {entry}",
+            rel(&file)
+        );
+        let path = dir.join(&entry);
+        if path.is_dir() {
+            kustomize_inputs(&path, out);
+        } else {
+            out.insert(rel(&path.canonicalize().unwrap()));
+        }
+    }
+}
+
+/// Every `.tf` file of a root and of the local modules it calls.
+fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
+    let dir = dir.canonicalize().unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "tf") && out.insert(rel(&path)) {
+            let body: hcl::Body = hcl::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            for module in body.blocks().filter(|b| b.identifier() == "module") {
+                let source = module
+                    .body()
+                    .attributes()
+                    .find(|a| a.key() == "source")
+                    .map(|a| a.expr().to_string().trim_matches('"').to_owned())
+                    .unwrap();
+                if source.starts_with("./") || source.starts_with("../") {
+                    terraform_inputs(&dir.join(source), out);
+                }
+            }
+        }
+    }
+}
+
+/// Every file whose change can change what runs in prod.
+fn files_that_render_prod() -> BTreeSet<String> {
+    let root = repo_root();
+    let mut files = BTreeSet::new();
+    let argocd = kustomize("k8s/argocd/prod");
+    for app in of_kind(&argocd, "Application") {
+        let path = app["spec"]["source"]["path"].as_str().unwrap();
+        kustomize_inputs(&root.join(path), &mut files);
+    }
+    terraform_inputs(&root.join("terraform/envs/prod"), &mut files);
+    files
+}
+
+#[test]
+fn prod_approvers_own_every_file_that_renders_prod() {
+    let rules = codeowners();
+    let files = files_that_render_prod();
+    for must in [
+        "k8s/overlays/prod/api-app/kustomization.yaml",
+        "k8s/base/api-app/deployment.yaml",
+        "k8s/components/alb/kustomization.yaml",
+        "k8s/argocd/prod/root.yaml",
+        "terraform/envs/prod/main.tf",
+        "terraform/modules/platform-cluster/main.tf",
+    ] {
+        assert!(files.contains(must), "the walk must find {must}: {files:?}");
+    }
+    let unreviewed: Vec<_> = files
+        .iter()
+        .filter(|f| !owners_of(&rules, f).iter().any(|o| o == PROD_APPROVERS))
+        .collect();
+    assert!(
+        unreviewed.is_empty(),
+        "these files render prod but prod approvers do not own them in .github/CODEOWNERS: {unreviewed:?}"
+    );
+}
+
+#[test]
+fn prod_applications_track_main_so_codeowners_is_the_gate() {
+    // The chosen design: one branch. If prod ever pins a promoted revision instead, this test and the
+    // CODEOWNERS rule above must change together.
+    for app in of_kind(&kustomize("k8s/argocd/prod"), "Application") {
+        assert_eq!(
+            app["spec"]["source"]["targetRevision"].as_str(),
+            Some("main")
+        );
+    }
+}
