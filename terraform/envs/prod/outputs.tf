@@ -47,3 +47,18 @@ output "argocd_admin_password_command" {
   description = "Prints Argo CD's initial admin password."
   value       = module.addons.argocd_admin_password_command
 }
+
+output "database_url" {
+  description = "DATABASE_URL of api-app in this env (no password); k8s/overlays/prod/api-app sets the same."
+  value       = module.platform.database_url
+}
+
+output "database_master_secret_arn" {
+  description = "Remote key for ExternalSecret api-app-db-admin in k8s/overlays/prod/api-app (commit it once after the first apply)."
+  value       = module.platform.database_master_secret_arn
+}
+
+output "set_database_password_command" {
+  description = "Sets api_app's password without passing it through Terraform."
+  value       = module.platform.set_database_password_command
+}
