@@ -363,7 +363,7 @@ fn every_overlays_settings_parse_with_the_apps_own_config() {
 fn api_app_reads_the_secret_the_external_secret_writes() {
     for env in ENVS {
         let docs = overlay(env, "api-app");
-        let es = one(&docs, "ExternalSecret");
+        let es = named(&docs, "ExternalSecret", "api-app-secrets");
         let target = s(&es["spec"]["target"]["name"]);
         let from: Vec<&str> = seq(&container(&docs)["envFrom"])
             .iter()
@@ -384,7 +384,7 @@ fn the_secret_holds_exactly_the_keys_api_app_reads_as_secrets() {
         .collect();
     for env in ENVS {
         let docs = overlay(env, "api-app");
-        let es = one(&docs, "ExternalSecret");
+        let es = named(&docs, "ExternalSecret", "api-app-secrets");
         assert_eq!(s(&es["apiVersion"]), "external-secrets.io/v1");
         assert_eq!(s(&es["spec"]["refreshInterval"]), "1h");
         assert_eq!(
@@ -876,7 +876,8 @@ fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
         let deployment = one(&docs, "Deployment");
         let watched =
             s(&deployment["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]);
-        let target = s(&one(&docs, "ExternalSecret")["spec"]["target"]["name"]);
+        let target =
+            s(&named(&docs, "ExternalSecret", "api-app-secrets")["spec"]["target"]["name"]);
         assert_eq!(
             watched, target,
             "{env}: Reloader watches the secret the pods read"

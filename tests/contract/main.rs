@@ -1,6 +1,7 @@
 //! Contract tests: the code, `k8s/`, `terraform/` and `.github/` must agree with each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod database;
 mod k8s;
 mod terraform;
 mod workflows;

@@ -10,11 +10,11 @@ use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, Value};
 use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
 
-const ENVS: [&str; 2] = ["dev", "prod"];
-const PLATFORM: &str = "terraform/modules/platform-cluster";
+pub(super) const ENVS: [&str; 2] = ["dev", "prod"];
+pub(super) const PLATFORM: &str = "terraform/modules/platform-cluster";
 const ADDONS: &str = "terraform/modules/cluster-addons";
 /// Stands in for `data.aws_caller_identity.current.account_id`.
-const ACCOUNT: &str = "111122223333";
+pub(super) const ACCOUNT: &str = "111122223333";
 const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 
 // ---------------------------------------------------------------------------------------------
@@ -22,7 +22,7 @@ const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 // ---------------------------------------------------------------------------------------------
 
 /// Every top-level block of the `.tf` files in one directory (not recursive).
-fn blocks_in(dir: &str) -> Vec<Block> {
+pub(super) fn blocks_in(dir: &str) -> Vec<Block> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join(dir))
         .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
         .map(|e| e.unwrap().path())
@@ -42,7 +42,7 @@ fn blocks_in(dir: &str) -> Vec<Block> {
 }
 
 /// The one block `ident "labels..." {}`; panics if it is missing or duplicated.
-fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
+pub(super) fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
     let found: Vec<_> = blocks
         .iter()
         .filter(|b| {
@@ -57,14 +57,14 @@ fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'a Block {
     found[0]
 }
 
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+pub(super) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
     body.attributes()
         .find(|a| a.key() == key)
         .map(hcl::Attribute::expr)
 }
 
 /// An argument's expression as HCL text with all whitespace removed, for structural comparisons.
-fn attr_text(body: &Body, key: &str) -> String {
+pub(super) fn attr_text(body: &Body, key: &str) -> String {
     attr(body, key)
         .map_or_else(String::new, ToString::to_string)
         .split_whitespace()
@@ -75,7 +75,7 @@ fn json_to_hcl(v: serde_json::Value) -> Value {
     serde_json::from_value(v).expect("JSON maps onto HCL values")
 }
 
-fn hcl_to_json(v: &Value) -> serde_json::Value {
+pub(super) fn hcl_to_json(v: &Value) -> serde_json::Value {
     serde_json::to_value(v).expect("HCL values map onto JSON")
 }
 
@@ -88,7 +88,7 @@ fn encode(args: FuncArgs) -> Result<Value, String> {
 }
 
 /// A context with `var`, `local`, `data` and `module` declared, plus jsonencode/yamlencode.
-fn context(
+pub(super) fn context(
     vars: &serde_json::Value,
     locals: &BTreeMap<String, Value>,
     module: &serde_json::Value,
@@ -149,24 +149,24 @@ fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
 }
 
 /// An env root (`terraform/envs/<env>`): its blocks and the literal locals it feeds the modules.
-struct EnvRoot {
+pub(super) struct EnvRoot {
     blocks: Vec<Block>,
     locals: BTreeMap<String, Value>,
 }
 
 impl EnvRoot {
-    fn load(env: &str) -> Self {
+    pub(super) fn load(env: &str) -> Self {
         let blocks = blocks_in(&format!("terraform/envs/{env}"));
         let locals = locals_of(&blocks, &serde_json::json!({}));
         Self { blocks, locals }
     }
 
-    fn module(&self, name: &str) -> &Body {
+    pub(super) fn module(&self, name: &str) -> &Body {
         block(&self.blocks, "module", &[name]).body()
     }
 
     /// Evaluates an argument of `module "<name>"` in the root's scope.
-    fn module_arg(&self, name: &str, key: &str) -> Value {
+    pub(super) fn module_arg(&self, name: &str, key: &str) -> Value {
         let expr =
             attr(self.module(name), key).unwrap_or_else(|| panic!("module {name} sets no {key}"));
         expr.evaluate(&context(
@@ -178,7 +178,7 @@ impl EnvRoot {
     }
 
     /// The variables the platform module receives (the ones the contract tests need).
-    fn platform_vars(&self) -> serde_json::Value {
+    pub(super) fn platform_vars(&self) -> serde_json::Value {
         serde_json::json!({
             "env": hcl_to_json(&self.module_arg("platform", "env")),
             "region": hcl_to_json(&self.module_arg("platform", "region")),
@@ -186,7 +186,7 @@ impl EnvRoot {
     }
 }
 
-fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+pub(super) fn platform_locals(env: &str) -> BTreeMap<String, Value> {
     locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
 }
 
@@ -253,7 +253,7 @@ fn helm_release(env: &str, name: &str) -> (String, serde_json::Value) {
     )
 }
 
-fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
+pub(super) fn k8s_docs_as_json(docs: &[serde_yaml_ng::Value]) -> Vec<serde_json::Value> {
     docs.iter()
         .map(|d| serde_json::to_value(d).unwrap())
         .collect()
@@ -391,9 +391,10 @@ fn eso_policy_reads_exactly_one_secret_per_env() {
     .body()
     .clone();
     assert_eq!(attr_text(&module, "attach_custom_policy"), "true");
+    // The API-key policy above, plus the database secrets (tests/contract/database.rs checks that one).
     assert_eq!(
         attr_text(&module, "source_policy_documents"),
-        "[local.external_secrets_policy]"
+        "[local.external_secrets_policy,local.external_secrets_database_policy]"
     );
     let extra: Vec<_> = module
         .attributes()
