@@ -165,9 +165,11 @@ module "db" {
   kms_key_id            = aws_kms_key.database.arn
 
   # RDS creates the empty database; the bootstrap Job makes api_app its owner (k8s/components/database-bootstrap).
-  db_name  = local.database.name
-  username = local.database.master_user
-  port     = local.database.port
+  # A restore takes database, users and data from the snapshot instead (terraform/README.md, "Restore").
+  snapshot_identifier = var.database_restore_snapshot_identifier
+  db_name             = local.database.name
+  username            = local.database.master_user
+  port                = local.database.port
 
   # RDS generates the master password into Secrets Manager and rotates it; it never passes through Terraform.
   manage_master_user_password   = true

@@ -174,3 +174,9 @@ variable "database" {
     error_message = "prod keeps automated database backups for at least 7 days."
   }
 }
+
+variable "database_restore_snapshot_identifier" {
+  type        = string
+  description = "DB snapshot (identifier or ARN) to build the instance from. Setting or changing it replaces the instance; leave it set afterwards, or Terraform replaces it again (terraform/README.md, \"Restore\")."
+  default     = null
+}
