@@ -66,43 +66,11 @@ locals {
 # Key: storage, snapshots, Performance Insights and both database secrets
 ################################################################################
 
-data "aws_iam_policy_document" "database_key" {
-  source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
-
-  #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-  #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
-
-  # ESO's role may decrypt only through Secrets Manager, only for this env's two database secrets.
-  statement {
-    sid       = "ExternalSecretsDecryptsOwnEnvDatabaseSecrets"
-    actions   = ["kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [module.external_secrets_pod_identity.iam_role_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${var.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringLike"
-      variable = "kms:EncryptionContext:SecretARN"
-      values   = [local.database_app_secret_arn_pattern, local.database_master_secret_arn_pattern]
-    }
-  }
-}
-
 resource "aws_kms_key" "database" {
   description             = "${local.name}: encrypts the PostgreSQL instance, its snapshots and its secrets"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.database_key.json
+  policy                  = data.aws_iam_policy_document.secret_key["database"].json
 
   tags = local.tags
 }
