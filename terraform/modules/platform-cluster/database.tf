@@ -2,7 +2,7 @@
 
 locals {
   # The facts api-app's DATABASE_URL and the bootstrap Job in k8s/ must agree with; tests/contract/database.rs
-  # holds the overlays to these values. The role and database are created by the bootstrap Job, not by RDS users.
+  # holds the overlays to these values. RDS creates the empty database; the bootstrap Job creates the role.
   database = {
     name            = "tasks"
     port            = 5432
