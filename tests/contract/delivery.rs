@@ -365,7 +365,10 @@ fn drift_detection_plans_read_only_and_reports_in_one_issue() {
             ("admin-role-arns", "admin-role-arns"),
             ("public-access-cidrs", "public-access-cidrs"),
         ] {
-            assert_eq!(row[key], with[input], "{env}: drift's {key} is the plan's {input}");
+            assert_eq!(
+                row[key], with[input],
+                "{env}: drift's {key} is the plan's {input}"
+            );
         }
     }
     let runner = |wf: &Value, job: &str| -> Vec<String> {

@@ -135,6 +135,21 @@ fn pod_env(docs: &[Value]) -> BTreeMap<String, Option<String>> {
     vars
 }
 
+/// Where the app's container mounts Secret volumes.
+fn secret_mount_paths(docs: &[Value]) -> Vec<String> {
+    let pod = &one(docs, "Deployment")["spec"]["template"]["spec"];
+    let secret_volumes: Vec<&str> = seq(&pod["volumes"])
+        .iter()
+        .filter(|v| !v["secret"].is_null())
+        .map(|v| s(&v["name"]))
+        .collect();
+    seq(&container(docs)["volumeMounts"])
+        .iter()
+        .filter(|m| secret_volumes.contains(&s(&m["name"])))
+        .map(|m| s(&m["mountPath"]).to_owned())
+        .collect()
+}
+
 fn all_renderings(app: &str) -> Vec<(String, Vec<Value>)> {
     let mut out: Vec<_> = ENVS
         .iter()
@@ -323,10 +338,19 @@ fn every_env_var_in_a_manifest_is_one_the_app_reads() {
 fn every_overlays_settings_parse_with_the_apps_own_config() {
     for app in APPS {
         for (env, docs) in all_renderings(app) {
+            // Files mounted from Secrets exist only in the pod; the config may read them, so stand one in.
+            let stand_in = std::env::temp_dir().join(format!("contract-secret-file-{env}-{app}"));
+            std::fs::write(&stand_in, "a-valid-stand-in-value-0123456789").unwrap();
+            let secret_dirs = secret_mount_paths(&docs);
             let vars: Vec<(String, String)> = pod_env(&docs)
                 .into_iter()
                 // Secrets and Downward API values come from the cluster; stand in valid ones.
-                .map(|(k, v)| (k, v.unwrap_or_else(|| "a-valid-stand-in-value-0123456789".to_owned())))
+                .map(|(k, v)| match v {
+                    Some(v) if secret_dirs.iter().any(|d| v.starts_with(&format!("{d}/"))) => {
+                        (k, stand_in.display().to_string())
+                    }
+                    v => (k, v.unwrap_or_else(|| "a-valid-stand-in-value-0123456789".to_owned())),
+                })
                 .collect();
             let app_env = vars
                 .iter()

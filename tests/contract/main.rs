@@ -3,6 +3,7 @@
 
 mod apply;
 mod bootstrap;
+mod database;
 mod delivery;
 mod identity;
 mod k8s;

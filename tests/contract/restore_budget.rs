@@ -23,6 +23,9 @@ const ARGOCD_SYNC_S: u32 = 10;
 const SYNC_WAVE_DELAY_S: u32 = 2;
 /// Schedule, pull a ~10 MB distroless image (usually still cached: a rollback returns to it) and start.
 const POD_START_S: u32 = 10;
+/// A Sync hook Job before the Deployment (api-app's database bootstrap): schedule, start a cached
+/// postgres image, connect and run its idempotent SQL.
+const HOOK_JOB_S: u32 = 15;
 /// The load balancer controller registers a new pod IP in the target group.
 const LBC_REGISTER_S: u32 = 5;
 /// The controller deregisters a terminating pod; from then on the ALB sends it no new request.
@@ -356,6 +359,30 @@ fn budget(env: &str) -> Vec<Term> {
         seconds: waves * SYNC_WAVE_DELAY_S,
         source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
     });
+    // Hook Jobs run on every sync, a rollback's too, and the Deployment waits for them.
+    let hooks = APPS
+        .iter()
+        .map(|app| {
+            let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+            let n = of_kind(&docs, "Job")
+                .filter(|job| {
+                    matches!(
+                        job["metadata"]["annotations"]["argocd.argoproj.io/hook"].as_str(),
+                        Some("Sync" | "PreSync")
+                    )
+                })
+                .count();
+            u32::try_from(n).unwrap()
+        })
+        .max()
+        .unwrap();
+    if hooks > 0 {
+        terms.push(Term {
+            what: "sync hook Jobs run (database bootstrap)",
+            seconds: hooks * HOOK_JOB_S,
+            source: format!("{hooks} × allowance"),
+        });
+    }
 
     let slowest = APPS
         .iter()

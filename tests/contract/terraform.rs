@@ -10,11 +10,11 @@ use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, Value};
 use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
 
-const ENVS: [&str; 2] = ["dev", "prod"];
-const PLATFORM: &str = "terraform/modules/platform-cluster";
+pub(super) const ENVS: [&str; 2] = ["dev", "prod"];
+pub(super) const PLATFORM: &str = "terraform/modules/platform-cluster";
 const ADDONS: &str = "terraform/modules/cluster-addons";
 /// Stands in for `data.aws_caller_identity.current.account_id`.
-const ACCOUNT: &str = "111122223333";
+pub(super) const ACCOUNT: &str = "111122223333";
 const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 
 // ---------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ pub(crate) fn block<'a>(blocks: &'a [Block], ident: &str, labels: &[&str]) -> &'
     found[0]
 }
 
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+pub(super) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
     body.attributes()
         .find(|a| a.key() == key)
         .map(hcl::Attribute::expr)
@@ -88,7 +88,7 @@ fn encode(args: FuncArgs) -> Result<Value, String> {
 }
 
 /// A context with `var`, `local`, `data` and `module` declared, plus jsonencode/yamlencode.
-fn context(
+pub(super) fn context(
     vars: &serde_json::Value,
     locals: &BTreeMap<String, Value>,
     module: &serde_json::Value,
@@ -223,24 +223,24 @@ pub(crate) fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
 }
 
 /// An env root (`terraform/envs/<env>`): its blocks and the literal locals it feeds the modules.
-struct EnvRoot {
+pub(super) struct EnvRoot {
     blocks: Vec<Block>,
     locals: BTreeMap<String, Value>,
 }
 
 impl EnvRoot {
-    fn load(env: &str) -> Self {
+    pub(super) fn load(env: &str) -> Self {
         let blocks = blocks_in(&format!("terraform/envs/{env}"));
         let locals = locals_of(&blocks, &serde_json::json!({}));
         Self { blocks, locals }
     }
 
-    fn module(&self, name: &str) -> &Body {
+    pub(super) fn module(&self, name: &str) -> &Body {
         block(&self.blocks, "module", &[name]).body()
     }
 
     /// Evaluates an argument of `module "<name>"` in the root's scope.
-    fn module_arg(&self, name: &str, key: &str) -> Value {
+    pub(super) fn module_arg(&self, name: &str, key: &str) -> Value {
         let expr =
             attr(self.module(name), key).unwrap_or_else(|| panic!("module {name} sets no {key}"));
         expr.evaluate(&context(
@@ -252,7 +252,7 @@ impl EnvRoot {
     }
 
     /// The variables the platform module receives (the ones the contract tests need).
-    fn platform_vars(&self) -> serde_json::Value {
+    pub(super) fn platform_vars(&self) -> serde_json::Value {
         serde_json::json!({
             "env": hcl_to_json(&self.module_arg("platform", "env")),
             "region": hcl_to_json(&self.module_arg("platform", "region")),
@@ -475,10 +475,11 @@ fn eso_policy_reads_exactly_the_envs_own_secrets() {
     .body()
     .clone();
     assert_eq!(attr_text(&module, "attach_custom_policy"), "true");
+    // The API-key policy above, plus the database secrets (tests/contract/database.rs checks that one).
     assert_eq!(
         attr_text(&module, "source_policy_documents"),
-        "[local.external_secrets_policy,local.deployment_records_secret_policy]",
-        "the API secret's document, and the deployment records' (tests/contract/delivery.rs)"
+        "[local.external_secrets_policy,local.deployment_records_secret_policy,local.external_secrets_database_policy]",
+        "the API, registry and ops secrets' document, the deployment records' (tests/contract/delivery.rs) and the database's"
     );
     let extra: Vec<_> = module
         .attributes()

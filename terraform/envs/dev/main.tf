@@ -50,6 +50,14 @@ module "platform" {
   log_retention_days          = 30
   secret_recovery_window_days = 7
 
+  # PostgreSQL for api-app: single-AZ, burstable, stopped with the nodes at night (database.tf).
+  database = {
+    instance_class           = "db.t4g.micro"
+    allocated_storage_gb     = 20
+    max_allocated_storage_gb = 50
+    backup_retention_days    = 1
+  }
+
   # Nodes off 20:00-07:00 on weekdays and all weekend (Dublin time).
   node_scale_down_schedule = {
     time_zone             = "Europe/Dublin"

@@ -57,3 +57,18 @@ output "ci_runner" {
   description = "Security group, subnets and labels for this env's self-hosted Terraform runner (terraform/README.md)."
   value       = module.platform.ci_runner
 }
+
+output "database_url" {
+  description = "DATABASE_URL of api-app in this env (no password); k8s/overlays/dev/api-app sets the same."
+  value       = module.platform.database_url
+}
+
+output "database_master_secret_arn" {
+  description = "Remote key for ExternalSecret api-app-db-admin in k8s/overlays/dev/api-app (commit it once after the first apply)."
+  value       = module.platform.database_master_secret_arn
+}
+
+output "set_database_password_command" {
+  description = "Sets api_app's password without passing it through Terraform."
+  value       = module.platform.set_database_password_command
+}

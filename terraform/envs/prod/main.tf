@@ -50,6 +50,14 @@ module "platform" {
 
   log_retention_days          = 365
   secret_recovery_window_days = 30
+
+  # PostgreSQL for api-app: Multi-AZ, deletion-protected, Performance Insights (these follow env).
+  database = {
+    instance_class           = "db.m7g.large"
+    allocated_storage_gb     = 50
+    max_allocated_storage_gb = 200
+    backup_retention_days    = 14
+  }
 }
 
 module "addons" {

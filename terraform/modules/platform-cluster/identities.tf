@@ -39,11 +39,11 @@ module "external_secrets_pod_identity" {
 
   name            = local.pod_identities.external_secrets.role_name
   use_name_prefix = false
-  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name} only"
+  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name}, ${local.deployment_records_secret_name} and the database secrets only"
 
   attach_custom_policy      = true
-  source_policy_documents   = [local.external_secrets_policy, local.deployment_records_secret_policy]
-  custom_policy_description = "Read ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}, nothing else"
+  source_policy_documents   = [local.external_secrets_policy, local.deployment_records_secret_policy, local.external_secrets_database_policy]
+  custom_policy_description = "Read ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name}, ${local.deployment_records_secret_name}, ${local.database.app_secret_name} and the database master secret, nothing else"
 
   associations = {
     external_secrets = {

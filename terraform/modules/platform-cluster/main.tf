@@ -55,6 +55,12 @@ module "vpc" {
   public_subnets  = [for k, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, k + 48)]
   intra_subnets   = [for k, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, k + 52)]
 
+  # PostgreSQL (database.tf): no route to the internet, and a subnet group for RDS.
+  database_subnets                   = local.database_subnets
+  create_database_subnet_group       = true
+  database_subnet_group_name         = "${local.name}-database"
+  create_database_subnet_route_table = true
+
   # Dev accepts one NAT gateway as a single point of failure to save money; prod survives an AZ loss.
   enable_nat_gateway     = true
   single_nat_gateway     = !local.is_prod

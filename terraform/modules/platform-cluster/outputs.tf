@@ -59,7 +59,7 @@ output "aws_load_balancer_controller_role_arn" {
 }
 
 output "external_secrets_policy" {
-  description = "The ESO role's only permissions policy (JSON): GetSecretValue and DescribeSecret on this env's two secret ARNs."
+  description = "The ESO role's main policy (JSON): GetSecretValue and DescribeSecret on this env's API, registry and ops secret ARNs. The others are deployment_records_secret_policy and external_secrets_database_policy."
   value       = local.external_secrets_policy
 }
 
@@ -107,4 +107,42 @@ output "ci_runner" {
     subnet_ids        = module.vpc.private_subnets
     labels            = "self-hosted,linux,x64,${local.name}"
   }
+}
+
+output "database" {
+  description = "How this env's PostgreSQL is protected and reached: the values the RDS module and the security group receive."
+  value = merge(local.database_protection, {
+    host                   = local.database.host
+    port                   = local.database.port
+    name                   = local.database.name
+    app_user               = local.database.app_user
+    backup_retention_days  = var.database.backup_retention_days
+    subnets_cidr           = local.database_subnets_cidr
+    security_group_sources = [for r in aws_vpc_security_group_ingress_rule.database : r.referenced_security_group_id]
+  })
+}
+
+output "database_url" {
+  description = "The DATABASE_URL the env's api-app overlay sets (no password: api-app reads it from DATABASE_PASSWORD_FILE)."
+  value       = "postgres://${local.database.app_user}@${local.database.host}:${local.database.port}/${local.database.name}?sslmode=require"
+}
+
+output "database_endpoint" {
+  description = "The RDS endpoint that the private name postgres.gitops-<env>.internal points at."
+  value       = module.db.db_instance_address
+}
+
+output "database_master_secret_arn" {
+  description = "ARN of the RDS-managed master secret. Commit it as the remote key of ExternalSecret api-app-db-admin in k8s/overlays/<env>/api-app (terraform/README.md)."
+  value       = module.db.db_instance_master_user_secret_arn
+}
+
+output "external_secrets_database_policy" {
+  description = "The ESO role's database policy (JSON): GetSecretValue and DescribeSecret on the app password secret and the master secret."
+  value       = local.external_secrets_database_policy
+}
+
+output "set_database_password_command" {
+  description = "Command that sets api_app's password out of band (reads the JSON from a local file you delete afterwards)."
+  value       = "aws secretsmanager put-secret-value --region ${var.region} --secret-id ${aws_secretsmanager_secret.database_app.name} --secret-string file://db-password.json"
 }

@@ -5,16 +5,22 @@ locals {
   api_secret_name = "gitops/demo-api/${var.env}"
 }
 
-data "aws_iam_policy_document" "api_secret_key" {
+# The policy of each key that encrypts secrets ESO reads: the account administers the key, and ESO's role may
+# decrypt only through Secrets Manager, only for the named secrets. database.tf uses the "database" entry.
+data "aws_iam_policy_document" "secret_key" {
+  for_each = {
+    api_secret = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern, local.ops_secret_arn_pattern, local.deployment_records_secret_arn_pattern]
+    database   = [local.database_app_secret_arn_pattern, local.database_master_secret_arn_pattern]
+  }
+
   source_policy_documents = [data.aws_iam_policy_document.key_admin.json]
 
   #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
   #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
   #checkov:skip=CKV_AWS_356:Key policy: "*" means this key only (ESO's role, scoped by conditions below).
 
-  # ESO's role may decrypt only through Secrets Manager, only for the secrets of this env it delivers.
   statement {
-    sid       = "ExternalSecretsDecryptsOwnEnvApiSecret"
+    sid       = "ExternalSecretsDecryptsOwnEnvSecrets"
     actions   = ["kms:Decrypt"]
     resources = ["*"]
 
@@ -32,7 +38,7 @@ data "aws_iam_policy_document" "api_secret_key" {
     condition {
       test     = "StringLike"
       variable = "kms:EncryptionContext:SecretARN"
-      values   = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern, local.ops_secret_arn_pattern, local.deployment_records_secret_arn_pattern]
+      values   = each.value
     }
   }
 }
@@ -41,7 +47,7 @@ resource "aws_kms_key" "api_secret" {
   description             = "${local.name}: encrypts ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name} and ${local.deployment_records_secret_name}"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.api_secret_key.json
+  policy                  = data.aws_iam_policy_document.secret_key["api_secret"].json
 
   tags = local.tags
 }

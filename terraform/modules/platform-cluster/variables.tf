@@ -149,3 +149,40 @@ variable "tags" {
   description = "Extra tags for every resource this module creates (the roots add Project/Environment through provider default_tags)."
   default     = {}
 }
+
+variable "database" {
+  type = object({
+    instance_class           = string
+    allocated_storage_gb     = number
+    max_allocated_storage_gb = number
+    backup_retention_days    = number
+  })
+  description = "Size and backup retention of the env's PostgreSQL (database.tf). Multi-AZ, deletion protection, final snapshot and Performance Insights follow env, not this variable."
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.database.instance_class))
+    error_message = "database.instance_class must be an RDS instance class such as db.t4g.micro."
+  }
+
+  validation {
+    # Storage autoscaling needs a ceiling above the start, and the ceiling bounds the bill.
+    condition     = 20 <= var.database.allocated_storage_gb && var.database.allocated_storage_gb < var.database.max_allocated_storage_gb && var.database.max_allocated_storage_gb <= 1000
+    error_message = "database storage must satisfy 20 <= allocated_storage_gb < max_allocated_storage_gb <= 1000."
+  }
+
+  validation {
+    condition     = var.database.backup_retention_days >= 1 && var.database.backup_retention_days <= 35
+    error_message = "database.backup_retention_days must be between 1 and 35 (0 would turn automated backups off)."
+  }
+
+  validation {
+    condition     = var.env != "prod" || var.database.backup_retention_days >= 7
+    error_message = "prod keeps automated database backups for at least 7 days."
+  }
+}
+
+variable "database_restore_snapshot_identifier" {
+  type        = string
+  description = "DB snapshot (identifier or ARN) to build the instance from. Setting or changing it replaces the instance; leave it set afterwards, or Terraform replaces it again (terraform/README.md, \"Restore\")."
+  default     = null
+}

@@ -29,6 +29,8 @@ override_module {
     vpc_id          = "vpc-0123456789abcdef0"
     private_subnets = ["subnet-a", "subnet-b", "subnet-c"]
     intra_subnets   = ["subnet-d", "subnet-e", "subnet-f"]
+
+    database_subnet_group_name = "gitops-test-database"
   }
 }
 
@@ -39,6 +41,17 @@ override_module {
     cluster_endpoint                                = "https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com"
     cluster_certificate_authority_data              = "Y2E="
     eks_managed_node_groups_autoscaling_group_names = ["eks-gitops-default-asg"]
+    node_security_group_id                          = "sg-0nodes000000000000"
+  }
+}
+
+override_module {
+  target = module.db
+  outputs = {
+    db_instance_address                = "gitops-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    db_instance_arn                    = "arn:aws:rds:eu-west-1:111122223333:db:gitops-test"
+    db_instance_identifier             = "gitops-test"
+    db_instance_master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-0000-AbCdEf"
   }
 }
 
@@ -60,6 +73,12 @@ variables {
     min_size       = 2
     max_size       = 3
     desired_size   = 2
+  }
+  database = {
+    instance_class           = "db.t4g.micro"
+    allocated_storage_gb     = 20
+    max_allocated_storage_gb = 50
+    backup_retention_days    = 7
   }
 }
 

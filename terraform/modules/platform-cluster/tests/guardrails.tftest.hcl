@@ -20,12 +20,22 @@ override_data {
 
 override_module {
   target  = module.eks
-  outputs = { cluster_name = "gitops-test", eks_managed_node_groups_autoscaling_group_names = ["asg"] }
+  outputs = { cluster_name = "gitops-test", eks_managed_node_groups_autoscaling_group_names = ["asg"], node_security_group_id = "sg-0nodes000000000000" }
+}
+
+override_module {
+  target = module.db
+  outputs = {
+    db_instance_address                = "gitops-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    db_instance_arn                    = "arn:aws:rds:eu-west-1:111122223333:db:gitops-test"
+    db_instance_identifier             = "gitops-test"
+    db_instance_master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-0000-AbCdEf"
+  }
 }
 
 override_module {
   target  = module.vpc
-  outputs = { vpc_id = "vpc-0123456789abcdef0" }
+  outputs = { vpc_id = "vpc-0123456789abcdef0", database_subnet_group_name = "gitops-test-database" }
 }
 
 override_module {
@@ -48,6 +58,12 @@ variables {
     min_size       = 3
     max_size       = 6
     desired_size   = 3
+  }
+  database = {
+    instance_class           = "db.t4g.micro"
+    allocated_storage_gb     = 20
+    max_allocated_storage_gb = 50
+    backup_retention_days    = 7
   }
 }
 
@@ -152,4 +168,34 @@ run "ci_roles_are_not_listed_as_admins" {
   }
 
   expect_failures = [var.cluster_admin_role_arns]
+}
+
+run "prod_refuses_short_database_backups" {
+  command = plan
+
+  variables {
+    database = {
+      instance_class           = "db.m7g.large"
+      allocated_storage_gb     = 50
+      max_allocated_storage_gb = 200
+      backup_retention_days    = 3
+    }
+  }
+
+  expect_failures = [var.database]
+}
+
+run "database_storage_cannot_grow_unbounded" {
+  command = plan
+
+  variables {
+    database = {
+      instance_class           = "db.m7g.large"
+      allocated_storage_gb     = 50
+      max_allocated_storage_gb = 5000
+      backup_retention_days    = 14
+    }
+  }
+
+  expect_failures = [var.database]
 }

@@ -1,0 +1,338 @@
+# The environment's PostgreSQL for api-app's tasks: RDS in the database subnets, reachable on 5432 from the nodes only.
+
+locals {
+  # The facts api-app's DATABASE_URL and the bootstrap Job in k8s/ must agree with; tests/contract/database.rs
+  # holds the overlays to these values. RDS creates the empty database; the bootstrap Job creates the role.
+  database = {
+    name            = "tasks"
+    port            = 5432
+    app_user        = "api_app"
+    master_user     = "platform_admin"
+    engine_version  = "17"
+    app_secret_name = "gitops/demo-api/${var.env}/db"
+    # A stable name in the VPC's private zone: the RDS endpoint is known only after apply, and changes when a
+    # snapshot is restored into a new instance. The overlays name this host; the CNAME follows the instance.
+    host = "postgres.${local.name}.internal"
+  }
+
+  # What distinguishes a prod database from a dev one. Derived from env, never from a variable, so no tfvars
+  # file can turn them off; tests/database.tftest.hcl asserts them through output.database.
+  database_protection = {
+    multi_az                     = local.is_prod
+    deletion_protection          = local.is_prod
+    skip_final_snapshot          = !local.is_prod
+    performance_insights_enabled = local.is_prod
+    publicly_accessible          = false
+  }
+
+  # One /22 holds the three /24 database subnets, so the pods' NetworkPolicy egress is one CIDR
+  # (10.x.56.0/22: after private 0-47, public 48-50 and intra 52-54).
+  database_subnets_cidr = cidrsubnet(var.vpc_cidr, 6, 14)
+  database_subnets      = [for k, _ in local.azs : cidrsubnet(local.database_subnets_cidr, 2, k)]
+
+  # Who may open connections to 5432. Pods use the VPC CNI's node ENIs, so the node security group covers them;
+  # nothing else is ever added here.
+  database_clients = {
+    eks_nodes = module.eks.node_security_group_id
+  }
+
+  database_app_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.database.app_secret_name}-??????"
+  # RDS names the master secret rds!db-<uuid>; only this env's instance uses the database key, so the key
+  # policy may match the prefix, while the IAM policy below names the exact ARN.
+  database_master_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:rds!db-*"
+
+  # ESO reads the app's password (Secret api-app-db) and, during a sync only, the master credentials the
+  # bootstrap Job needs (k8s/components/aws/api-app). Same two actions as for the API key, on two exact ARNs.
+  external_secrets_database_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadOwnEnvDatabaseAppSecret"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        Resource = local.database_app_secret_arn_pattern
+      },
+      {
+        Sid      = "ReadOwnEnvDatabaseMasterSecret"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        Resource = module.db.db_instance_master_user_secret_arn
+      },
+    ]
+  })
+}
+
+################################################################################
+# Key: storage, snapshots, Performance Insights and both database secrets
+################################################################################
+
+resource "aws_kms_key" "database" {
+  description             = "${local.name}: encrypts the PostgreSQL instance, its snapshots and its secrets"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.secret_key["database"].json
+
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "database" {
+  name          = "alias/${local.name}-database"
+  target_key_id = aws_kms_key.database.key_id
+}
+
+################################################################################
+# Network: a security group whose only source is the cluster
+################################################################################
+
+resource "aws_security_group" "database" {
+  #checkov:skip=CKV2_AWS_5:Attached to the RDS instance through module.db (vpc_security_group_ids), which checkov does not resolve offline.
+  name        = "${local.name}-database"
+  description = "PostgreSQL for ${local.name}: 5432 from the EKS nodes only"
+  vpc_id      = module.vpc.vpc_id
+
+  # No egress rules: RDS only answers connections, it never opens any.
+
+  tags = merge(local.tags, { Name = "${local.name}-database" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database" {
+  for_each = local.database_clients
+
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = local.database.port
+  to_port                      = local.database.port
+  referenced_security_group_id = each.value
+
+  tags = local.tags
+}
+
+################################################################################
+# The instance
+################################################################################
+
+module "db" {
+  source  = "terraform-aws-modules/rds/aws"
+  version = "~> 7.2"
+
+  identifier = local.name
+
+  engine               = "postgres"
+  engine_version       = local.database.engine_version
+  family               = "postgres${local.database.engine_version}"
+  major_engine_version = local.database.engine_version
+  instance_class       = var.database.instance_class
+  # PostgreSQL has no option groups.
+  create_db_option_group = false
+
+  allocated_storage     = var.database.allocated_storage_gb
+  max_allocated_storage = var.database.max_allocated_storage_gb
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = aws_kms_key.database.arn
+
+  # RDS creates the empty database; the bootstrap Job makes api_app its owner (k8s/components/database-bootstrap).
+  # A restore takes database, users and data from the snapshot instead (terraform/README.md, "Restore").
+  snapshot_identifier = var.database_restore_snapshot_identifier
+  db_name             = local.database.name
+  username            = local.database.master_user
+  port                = local.database.port
+
+  # RDS generates the master password into Secrets Manager and rotates it; it never passes through Terraform.
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = aws_kms_key.database.arn
+
+  db_subnet_group_name   = module.vpc.database_subnet_group_name
+  vpc_security_group_ids = [aws_security_group.database.id]
+  publicly_accessible    = local.database_protection.publicly_accessible
+  multi_az               = local.database_protection.multi_az
+
+  deletion_protection              = local.database_protection.deletion_protection
+  skip_final_snapshot              = local.database_protection.skip_final_snapshot
+  final_snapshot_identifier_prefix = "${local.name}-final"
+  copy_tags_to_snapshot            = true
+  delete_automated_backups         = !local.is_prod
+  backup_retention_period          = var.database.backup_retention_days
+  backup_window                    = "02:00-03:00"
+  maintenance_window               = "sun:03:30-sun:04:30"
+  auto_minor_version_upgrade       = true
+  apply_immediately                = !local.is_prod
+
+  performance_insights_enabled          = local.database_protection.performance_insights_enabled
+  performance_insights_retention_period = 7
+  performance_insights_kms_key_id       = local.database_protection.performance_insights_enabled ? aws_kms_key.database.arn : null
+
+  create_monitoring_role = local.is_prod
+  monitoring_role_name   = "${local.name}-rds-monitoring"
+  monitoring_interval    = local.is_prod ? 60 : 0
+
+  enabled_cloudwatch_logs_exports        = ["postgresql", "upgrade"]
+  create_cloudwatch_log_group            = true
+  cloudwatch_log_group_retention_in_days = var.log_retention_days
+  cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
+
+  parameters = [
+    # Refuse unencrypted connections (api-app connects with sslmode=require).
+    { name = "rds.force_ssl", value = "1" },
+    { name = "password_encryption", value = "scram-sha-256" },
+    { name = "log_min_duration_statement", value = "1000" },
+  ]
+
+  tags = local.tags
+}
+
+################################################################################
+# A name for the instance that outlives it: private zone + CNAME
+################################################################################
+
+resource "aws_route53_zone" "private" {
+  name    = "${local.name}.internal"
+  comment = "In-VPC names for ${local.name}"
+
+  vpc {
+    vpc_id = module.vpc.vpc_id
+  }
+
+  tags = local.tags
+}
+
+resource "aws_route53_record" "database" {
+  zone_id = aws_route53_zone.private.zone_id
+  name    = local.database.host
+  type    = "CNAME"
+  ttl     = 60
+  records = [module.db.db_instance_address]
+}
+
+################################################################################
+# The app role's password: Terraform owns the secret, never its value
+################################################################################
+
+resource "aws_secretsmanager_secret" "database_app" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the documented put-value + sync procedure (terraform/README.md), which re-runs the bootstrap Job; the value never enters Terraform.
+  name                    = local.database.app_secret_name
+  description             = "Password of PostgreSQL role ${local.database.app_user} in ${local.name}: JSON {\"password\": ...}. Value set out of band (terraform/README.md)."
+  kms_key_id              = aws_kms_key.database.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = local.tags
+}
+
+################################################################################
+# Dev: the database sleeps with the nodes and wakes before them
+################################################################################
+
+locals {
+  # RDS needs a few minutes to start; the pods come back with the nodes and should find it up.
+  database_start_lead_minutes = 30
+
+  node_schedule_fields = var.node_scale_down_schedule == null ? {} : {
+    down = split(" ", trimspace(var.node_scale_down_schedule.scale_down_recurrence))
+    up   = split(" ", trimspace(var.node_scale_down_schedule.scale_up_recurrence))
+  }
+
+  # Minute of the day the database starts: the nodes' scale-up minus the lead; -1 when that is not a plain time.
+  database_start_minute = var.node_scale_down_schedule == null ? -1 : try(
+    tonumber(local.node_schedule_fields.up[1]) * 60 + tonumber(local.node_schedule_fields.up[0]) - local.database_start_lead_minutes,
+    -1,
+  )
+
+  # EventBridge Scheduler wants six fields with "?" in day-of-month or day-of-week; the autoscaling
+  # recurrences have five.
+  database_schedule = var.node_scale_down_schedule == null ? {} : {
+    stop = {
+      action = "stopDBInstance"
+      fields = local.node_schedule_fields.down
+    }
+    start = {
+      action = "startDBInstance"
+      fields = concat(
+        [tostring(local.database_start_minute % 60), tostring(floor(local.database_start_minute / 60))],
+        slice(local.node_schedule_fields.up, 2, 5),
+      )
+    }
+  }
+}
+
+resource "aws_scheduler_schedule" "database" {
+  #checkov:skip=CKV_AWS_297:The schedule's only payload is the instance identifier; an AWS-owned key is enough.
+  for_each = local.database_schedule
+
+  name                         = "${local.name}-database-${each.key}"
+  description                  = "${each.value.action} ${local.name} with the node group's off-hours schedule"
+  schedule_expression          = format("cron(%s %s %s %s %s *)", each.value.fields[0], each.value.fields[1], each.value.fields[4] == "*" ? each.value.fields[2] : "?", each.value.fields[3], each.value.fields[4] == "*" ? "?" : each.value.fields[4])
+  schedule_expression_timezone = var.node_scale_down_schedule.time_zone
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = "arn:${local.partition}:scheduler:::aws-sdk:rds:${each.value.action}"
+    role_arn = aws_iam_role.database_scheduler[0].arn
+    input    = jsonencode({ DbInstanceIdentifier = module.db.db_instance_identifier })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 5
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.database_start_minute >= 0
+      error_message = "The scale-up recurrence must name a plain minute and hour at or after 00:30, so the database can start ${local.database_start_lead_minutes} minutes before the nodes on the same day."
+    }
+
+    precondition {
+      # Autoscaling counts days 0-6 from Sunday, EventBridge 1-7: only names mean the same day in both.
+      condition     = !can(regex("[0-9]", each.value.fields[4]))
+      error_message = "Write the schedule's days of week as names (MON-FRI), not numbers: autoscaling and EventBridge number them differently."
+    }
+  }
+}
+
+resource "aws_iam_role" "database_scheduler" {
+  count = length(local.database_schedule) > 0 ? 1 : 0
+
+  name        = "${local.name}-database-scheduler"
+  description = "EventBridge Scheduler stops and starts ${local.name}'s database off hours"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "database_scheduler" {
+  count = length(local.database_schedule) > 0 ? 1 : 0
+
+  name = "stop-start-${local.name}-database"
+  role = aws_iam_role.database_scheduler[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "StopAndStartThisInstanceOnly"
+        Effect   = "Allow"
+        Action   = ["rds:StopDBInstance", "rds:StartDBInstance"]
+        Resource = module.db.db_instance_arn
+      },
+      {
+        # Starting an instance encrypted with a customer-managed key creates a grant on that key.
+        Sid       = "StartEncryptedInstance"
+        Effect    = "Allow"
+        Action    = "kms:CreateGrant"
+        Resource  = aws_kms_key.database.arn
+        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+      },
+    ]
+  })
+}

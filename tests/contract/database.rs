@@ -1,0 +1,666 @@
+//! The database contract: api-app's `DATABASE_*` settings in k8s/, the RDS instance, network and secrets in
+//! terraform/, and the interface the code implements (role `api_app`, database `tasks`, port 5432, the
+//! password as a file from Secret `api-app-db`) must all name the same things.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use hcl::Value;
+use hcl::eval::Evaluate;
+use integration_tests::{kustomize, read_text};
+use serde_json::Value as Json;
+
+use super::terraform::{
+    ACCOUNT, ENVS, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
+    k8s_docs_as_json, platform_locals,
+};
+
+// The interface fixed for issue #10 (api-app reads these; the code helper's config defines them).
+const URL_VAR: &str = "DATABASE_URL";
+const PASSWORD_FILE_VAR: &str = "DATABASE_PASSWORD_FILE";
+const PASSWORD_FILE: &str = "/var/run/secrets/db/password";
+const SECRET: &str = "api-app-db";
+const SECRET_KEY: &str = "password";
+const APP_USER: &str = "api_app";
+const DB_NAME: &str = "tasks";
+const PORT: u16 = 5432;
+
+/// The rendered api-app of `dev`, `prod` or `local` (only the api-app-local namespace), as JSON.
+fn api_app(env: &str) -> Vec<Json> {
+    if env == "local" {
+        return local_namespace("api-app-local");
+    }
+    k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/api-app")))
+}
+
+fn local_namespace(ns: &str) -> Vec<Json> {
+    k8s_docs_as_json(&kustomize("k8s/overlays/local"))
+        .into_iter()
+        .filter(|d| d["metadata"]["namespace"] == ns)
+        .collect()
+}
+
+/// Whether `actual` is `name`, or `name` with the content-hash suffix a kustomize generator adds.
+fn is_named(actual: &Json, name: &str) -> bool {
+    actual.as_str().is_some_and(|a| {
+        a == name
+            || a.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| {
+                    hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+    })
+}
+
+fn find<'a>(docs: &'a [Json], kind: &str, name: &str) -> &'a Json {
+    docs.iter()
+        .find(|d| d["kind"] == kind && is_named(&d["metadata"]["name"], name))
+        .unwrap_or_else(|| panic!("no {kind} named {name}"))
+}
+
+fn items(v: &Json) -> &[Json] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn text(v: &Json) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+}
+
+/// A value of `api-app`'s `ConfigMap` (the Deployment reads it through envFrom, the bootstrap Job by key).
+fn config_value(docs: &[Json], key: &str) -> String {
+    let deployment = find(docs, "Deployment", "api-app");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let names: Vec<&str> = items(&container["envFrom"])
+        .iter()
+        .filter_map(|e| e["configMapRef"]["name"].as_str())
+        .collect();
+    names
+        .iter()
+        .find_map(|n| find(docs, "ConfigMap", n)["data"][key].as_str())
+        .unwrap_or_else(|| panic!("no ConfigMap the pods read sets {key}"))
+        .to_owned()
+}
+
+/// The parts of a `postgres://user@host:port/db?query` URL, which is all `DATABASE_URL` may hold.
+#[derive(Debug, PartialEq)]
+struct DbUrl {
+    user: String,
+    host: String,
+    port: u16,
+    db: String,
+    query: String,
+}
+
+fn parse_url(url: &str) -> DbUrl {
+    let rest = url
+        .strip_prefix("postgres://")
+        .unwrap_or_else(|| panic!("{url}: not postgres://"));
+    let (user, rest) = rest
+        .split_once('@')
+        .unwrap_or_else(|| panic!("{url}: names no role"));
+    assert!(
+        !user.contains(':'),
+        "{url}: DATABASE_URL must not carry a password"
+    );
+    let (server, rest) = rest.split_once('/').expect("a database");
+    let (host, port) = server.split_once(':').expect("an explicit port");
+    let (db, query) = rest.split_once('?').unwrap_or((rest, ""));
+    DbUrl {
+        user: user.to_owned(),
+        host: host.to_owned(),
+        port: port.parse().expect("a numeric port"),
+        db: db.to_owned(),
+        query: query.to_owned(),
+    }
+}
+
+/// Terraform's `cidrsubnet` for IPv4.
+fn cidrsubnet(prefix: &str, newbits: u32, netnum: u32) -> String {
+    let (addr, len) = prefix.split_once('/').unwrap();
+    let (addr, len): (Ipv4Addr, u32) = (addr.parse().unwrap(), len.parse().unwrap());
+    let new_len = len + newbits;
+    let base = u32::from(addr) | (netnum << (32 - new_len));
+    format!("{}/{new_len}", Ipv4Addr::from(base))
+}
+
+/// An expression of the platform module evaluated for one env, with stand-ins for the modules' outputs.
+fn evaluate(env: &str, expr: &hcl::Expression) -> Value {
+    let module = serde_json::json!({
+        "db": { "db_instance_master_user_secret_arn": master_secret_arn(env) },
+    });
+    expr.evaluate(&context(
+        &EnvRoot::load(env).platform_vars(),
+        &platform_locals(env),
+        &module,
+    ))
+    .unwrap_or_else(|e| panic!("{env}: {expr}: {e}"))
+}
+
+fn master_secret_arn(env: &str) -> String {
+    format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-{env}-AbCdEf")
+}
+
+fn output(env: &str, name: &str) -> Value {
+    let platform = blocks_in(PLATFORM);
+    let body = block(&platform, "output", &[name]).body();
+    evaluate(env, attr(body, "value").expect("value"))
+}
+
+/// The expression of `local.<key>` in a module's blocks.
+fn local_expr<'a>(blocks: &'a [hcl::Block], key: &str) -> &'a hcl::Expression {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .find_map(|b| attr(b.body(), key))
+        .unwrap_or_else(|| panic!("no local.{key}"))
+}
+
+/// `local.database.<key>` of the platform module for one env.
+fn database_local(env: &str, key: &str) -> Json {
+    hcl_to_json(&platform_locals(env)["database"])[key].clone()
+}
+
+#[test]
+fn every_rendering_sets_the_database_settings_api_app_reads() {
+    // Until api-app's config reads these, this fails: the manifests would set variables the app ignores.
+    let reads: BTreeSet<String> = api_app::config::env_var_names().into_iter().collect();
+    for var in [URL_VAR, PASSWORD_FILE_VAR] {
+        assert!(reads.contains(var), "api-app does not read {var}");
+    }
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        assert_eq!(
+            config_value(&docs, PASSWORD_FILE_VAR),
+            PASSWORD_FILE,
+            "{env}"
+        );
+        let url = parse_url(&config_value(&docs, URL_VAR));
+        assert_eq!(
+            (url.user.as_str(), url.db.as_str(), url.port),
+            (APP_USER, DB_NAME, PORT),
+            "{env}: DATABASE_URL names role {APP_USER}, database {DB_NAME}, port {PORT}"
+        );
+    }
+}
+
+#[test]
+fn the_password_is_a_file_from_secret_api_app_db_that_rotation_can_rewrite() {
+    let (dir, file) = PASSWORD_FILE.rsplit_once('/').unwrap();
+    assert_eq!(file, SECRET_KEY, "the file is named after the Secret key");
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let deployment = find(&docs, "Deployment", "api-app");
+        let pod = &deployment["spec"]["template"]["spec"];
+        let mounts: Vec<&Json> = items(&pod["containers"][0]["volumeMounts"])
+            .iter()
+            .filter(|m| m["mountPath"] == dir)
+            .collect();
+        assert_eq!(mounts.len(), 1, "{env}: one mount at {dir}");
+        assert_eq!(mounts[0]["readOnly"], true, "{env}");
+        // A subPath mount is a copy the kubelet never updates: rotation would need a restart.
+        assert!(mounts[0].get("subPath").is_none(), "{env}: no subPath");
+        let volume = items(&pod["volumes"])
+            .iter()
+            .find(|v| v["name"] == mounts[0]["name"])
+            .expect("the mounted volume");
+        assert!(
+            is_named(&volume["secret"]["secretName"], SECRET),
+            "{env}: {volume}"
+        );
+        assert!(
+            volume["secret"].get("items").is_none(),
+            "{env}: every key, by its own name"
+        );
+
+        // Nothing restarts the pods when the password changes: api-app re-reads the file.
+        let reload = deployment["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            !reload.split(',').any(|s| s.trim() == SECRET),
+            "{env}: {reload}"
+        );
+
+        let keys: BTreeSet<String> = if env == "local" {
+            find(&docs, "Secret", SECRET)["data"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        } else {
+            let es = docs
+                .iter()
+                .find(|d| d["kind"] == "ExternalSecret" && d["spec"]["target"]["name"] == SECRET)
+                .expect("an ExternalSecret writes api-app-db");
+            items(&es["spec"]["data"])
+                .iter()
+                .map(|d| text(&d["secretKey"]).to_owned())
+                .collect()
+        };
+        assert_eq!(keys, BTreeSet::from([SECRET_KEY.to_owned()]), "{env}");
+    }
+}
+
+#[test]
+fn database_url_names_the_host_port_role_and_database_terraform_builds() {
+    let platform = blocks_in(PLATFORM);
+    let db = block(&platform, "module", &["db"]).body();
+    for (key, local) in [
+        ("port", "local.database.port"),
+        ("db_name", "local.database.name"),
+        ("engine_version", "local.database.engine_version"),
+    ] {
+        assert_eq!(attr_text(db, key), local, "module.db {key}");
+    }
+    let record = block(&platform, "resource", &["aws_route53_record", "database"]).body();
+    assert_eq!(attr_text(record, "name"), "local.database.host");
+    assert_eq!(
+        attr_text(record, "records"),
+        "[module.db.db_instance_address]"
+    );
+    let rule = block(
+        &platform,
+        "resource",
+        &["aws_vpc_security_group_ingress_rule", "database"],
+    )
+    .body();
+    assert_eq!(attr_text(rule, "from_port"), "local.database.port");
+    assert_eq!(attr_text(rule, "to_port"), "local.database.port");
+
+    for env in ENVS {
+        assert_eq!(database_local(env, "app_user"), APP_USER, "{env}");
+        assert_eq!(database_local(env, "name"), DB_NAME, "{env}");
+        assert_eq!(database_local(env, "port"), PORT, "{env}");
+        let host = format!("postgres.gitops-{env}.internal");
+        assert_eq!(database_local(env, "host"), host.as_str(), "{env}");
+
+        let url = config_value(&api_app(env), URL_VAR);
+        assert_eq!(
+            hcl_to_json(&output(env, "database_url")),
+            url.as_str(),
+            "{env}: the overlay's DATABASE_URL is terraform output database_url"
+        );
+        let url = parse_url(&url);
+        assert_eq!(url.host, host, "{env}");
+        assert_eq!(url.query, "sslmode=require", "{env}: RDS forces TLS");
+    }
+
+    // Locally the URL names the in-cluster PostgreSQL's Service.
+    let url = parse_url(&config_value(&api_app("local"), URL_VAR));
+    let postgres = local_namespace("postgres-local");
+    let svc = find(&postgres, "Service", "postgres");
+    assert_eq!(url.host, "postgres.postgres-local.svc");
+    assert_eq!(svc["spec"]["ports"][0]["port"], PORT);
+}
+
+#[test]
+fn external_secrets_read_the_secrets_terraform_creates_and_nothing_else() {
+    let platform = blocks_in(PLATFORM);
+    let secret = block(
+        &platform,
+        "resource",
+        &["aws_secretsmanager_secret", "database_app"],
+    )
+    .body();
+    assert_eq!(attr_text(secret, "name"), "local.database.app_secret_name");
+    let db = block(&platform, "module", &["db"]).body();
+    assert_eq!(
+        attr_text(db, "manage_master_user_password"),
+        "true",
+        "RDS keeps the master password out of Terraform"
+    );
+    let eso = block(&platform, "module", &["external_secrets_pod_identity"]).body();
+    assert!(
+        attr_text(eso, "source_policy_documents")
+            .contains("local.external_secrets_database_policy")
+    );
+
+    for env in ENVS {
+        let name = format!("gitops/demo-api/{env}/db");
+        assert_eq!(database_local(env, "app_secret_name"), name.as_str());
+        let docs = api_app(env);
+
+        let es = find(&docs, "ExternalSecret", SECRET);
+        let data = items(&es["spec"]["data"]);
+        assert_eq!(data.len(), 1, "{env}");
+        assert_eq!(data[0]["remoteRef"]["key"], name.as_str(), "{env}");
+        assert_eq!(data[0]["remoteRef"]["property"], SECRET_KEY, "{env}");
+
+        // The master credentials: the keys of an RDS-managed secret, only during a sync.
+        let admin = find(&docs, "ExternalSecret", "api-app-db-admin");
+        let annotations = &admin["metadata"]["annotations"];
+        assert_eq!(annotations["argocd.argoproj.io/hook"], "Sync", "{env}");
+        assert!(
+            text(&annotations["argocd.argoproj.io/hook-delete-policy"]).contains("HookSucceeded"),
+            "{env}: the admin Secret is gone after a successful sync"
+        );
+        let properties: BTreeSet<&str> = items(&admin["spec"]["data"])
+            .iter()
+            .map(|d| text(&d["remoteRef"]["property"]))
+            .collect();
+        assert_eq!(
+            properties,
+            BTreeSet::from(["password", "username"]),
+            "{env}"
+        );
+
+        // ESO's database policy: the same two actions as for the API key, on exactly those two ARNs.
+        let expr = local_expr(&platform, "external_secrets_database_policy");
+        let policy: Json = serde_json::from_str(evaluate(env, expr).as_str().unwrap()).unwrap();
+        let resources: Vec<&str> = items(&policy["Statement"])
+            .iter()
+            .map(|s| text(&s["Resource"]))
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{name}-??????"),
+                master_secret_arn(env),
+            ],
+            "{env}"
+        );
+        for s in items(&policy["Statement"]) {
+            assert_eq!(s["Effect"], "Allow");
+            let actions: BTreeSet<&str> = items(&s["Action"]).iter().map(text).collect();
+            assert_eq!(
+                actions,
+                BTreeSet::from([
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue"
+                ]),
+                "{env}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pods_reach_postgres_in_the_database_subnets_only_on_5432() {
+    let platform = blocks_in(PLATFORM);
+    assert_eq!(
+        attr_text(
+            block(&platform, "module", &["vpc"]).body(),
+            "database_subnets"
+        ),
+        "local.database_subnets"
+    );
+    assert_eq!(
+        local_expr(&platform, "database_subnets_cidr")
+            .to_string()
+            .split_whitespace()
+            .collect::<String>(),
+        "cidrsubnet(var.vpc_cidr,6,14)"
+    );
+    for env in ENVS {
+        let vpc = hcl_to_json(&EnvRoot::load(env).module_arg("platform", "vpc_cidr"));
+        let subnets = cidrsubnet(text(&vpc), 6, 14);
+        let docs = api_app(env);
+        let egress_5432: Vec<&Json> = docs
+            .iter()
+            .filter(|d| d["kind"] == "NetworkPolicy")
+            .flat_map(|p| items(&p["spec"]["egress"]))
+            .filter(|r| items(&r["ports"]).iter().any(|p| p["port"] == PORT))
+            .collect();
+        assert_eq!(egress_5432.len(), 1, "{env}: one egress rule to {PORT}");
+        let rule = egress_5432[0];
+        let to: Vec<&str> = items(&rule["to"])
+            .iter()
+            .map(|t| text(&t["ipBlock"]["cidr"]))
+            .collect();
+        assert_eq!(to, [subnets.as_str()], "{env}: the database subnets only");
+        let ports: Vec<&Json> = items(&rule["ports"]).iter().map(|p| &p["port"]).collect();
+        assert_eq!(ports, [&Json::from(PORT)], "{env}");
+
+        // The policy covers the app and the bootstrap Job, whose pods are labelled to match it.
+        let policy = find(&docs, "NetworkPolicy", "api-app-allow-postgres");
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let job_labels = &job["spec"]["template"]["metadata"]["labels"];
+        for expr in items(&policy["spec"]["podSelector"]["matchExpressions"]) {
+            let key = text(&expr["key"]);
+            assert!(
+                items(&expr["values"]).contains(&job_labels[key]),
+                "{env}: the Job's {key} is selected"
+            );
+            assert!(
+                items(&expr["values"]).iter().any(|v| v == "api-app"),
+                "{env}: api-app's {key} is selected"
+            );
+        }
+    }
+}
+
+#[test]
+fn nothing_opens_the_database_beyond_the_clusters_nodes() {
+    let platform = blocks_in(PLATFORM);
+    let db = block(&platform, "module", &["db"]).body();
+    assert_eq!(
+        attr_text(db, "vpc_security_group_ids"),
+        "[aws_security_group.database.id]"
+    );
+    assert_eq!(attr_text(db, "storage_encrypted"), "true");
+    assert_eq!(attr_text(db, "kms_key_id"), "aws_kms_key.database.arn");
+    assert_eq!(
+        attr_text(db, "publicly_accessible"),
+        "local.database_protection.publicly_accessible"
+    );
+    for env in ENVS {
+        let protection = hcl_to_json(&platform_locals(env)["database_protection"]);
+        assert_eq!(protection["publicly_accessible"], false, "{env}");
+        assert_eq!(protection["multi_az"], env == "prod", "{env}");
+        assert_eq!(protection["deletion_protection"], env == "prod", "{env}");
+    }
+
+    // The group carries no inline rules; the one rule resource admits the node security group.
+    let sg = block(&platform, "resource", &["aws_security_group", "database"]).body();
+    assert!(sg.blocks().next().is_none(), "no inline ingress or egress");
+    let rules: Vec<&hcl::Block> = platform
+        .iter()
+        .filter(|b| {
+            b.identifier() == "resource"
+                && b.labels().first().is_some_and(|l| {
+                    [
+                        "aws_vpc_security_group_ingress_rule",
+                        "aws_security_group_rule",
+                    ]
+                    .contains(&l.as_str())
+                })
+                && attr_text(b.body(), "security_group_id") == "aws_security_group.database.id"
+        })
+        .collect();
+    assert_eq!(rules.len(), 1, "one ingress rule for the database");
+    let rule = rules[0].body();
+    assert_eq!(
+        attr_text(rule, "referenced_security_group_id"),
+        "each.value"
+    );
+    assert_eq!(attr_text(rule, "for_each"), "local.database_clients");
+    for key in ["cidr_ipv4", "cidr_ipv6", "prefix_list_id"] {
+        assert!(attr(rule, key).is_none(), "the rule must not use {key}");
+    }
+    assert_eq!(
+        local_expr(&platform, "database_clients")
+            .to_string()
+            .split_whitespace()
+            .collect::<String>(),
+        "{eks_nodes=module.eks.node_security_group_id}"
+    );
+    assert!(
+        !read_text(&format!("{PLATFORM}/database.tf")).contains("0.0.0.0/0"),
+        "database.tf never names the open internet"
+    );
+}
+
+#[test]
+fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
+    let wave = |d: &Json| -> i64 {
+        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    };
+    for env in ENVS {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let deployment = find(&docs, "Deployment", "api-app");
+        assert_eq!(
+            job["metadata"]["annotations"]["argocd.argoproj.io/hook"],
+            "Sync"
+        );
+        assert!(
+            wave(job) < wave(deployment),
+            "{env}: the Job runs before the pods"
+        );
+        // Everything the Job reads exists in an earlier wave.
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let mut needs: Vec<(&str, String)> = items(&container["env"])
+            .iter()
+            .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str())
+            .map(|n| ("ConfigMap", n.to_owned()))
+            .collect();
+        for v in items(&job["spec"]["template"]["spec"]["volumes"]) {
+            if let Some(n) = v["configMap"]["name"].as_str() {
+                needs.push(("ConfigMap", n.to_owned()));
+            }
+            if let Some(n) = v["secret"]["secretName"].as_str() {
+                let es = docs
+                    .iter()
+                    .find(|d| d["kind"] == "ExternalSecret" && d["spec"]["target"]["name"] == n)
+                    .unwrap_or_else(|| panic!("{env}: nothing writes Secret {n}"));
+                needs.push(("ExternalSecret", text(&es["metadata"]["name"]).to_owned()));
+            }
+        }
+        assert!(needs.len() >= 4, "{env}: {needs:?}");
+        for (kind, name) in needs {
+            assert!(
+                wave(find(&docs, kind, &name)) < wave(job),
+                "{env}: {kind} {name} must sync before the Job"
+            );
+        }
+    }
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let config = text(
+            &items(
+                &find(&docs, "Deployment", "api-app")["spec"]["template"]["spec"]["containers"][0]
+                    ["envFrom"],
+            )[0]["configMapRef"]["name"],
+        );
+        for var in [URL_VAR, PASSWORD_FILE_VAR] {
+            let from = items(&container["env"])
+                .iter()
+                .find(|e| e["name"] == var)
+                .unwrap_or_else(|| panic!("{env}: the Job gets {var}"));
+            assert_eq!(
+                from["valueFrom"]["configMapKeyRef"]["name"], config,
+                "{env}"
+            );
+            assert_eq!(from["valueFrom"]["configMapKeyRef"]["key"], var, "{env}");
+        }
+        let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
+        let mount = items(&container["volumeMounts"])
+            .iter()
+            .find(|m| m["mountPath"] == dir)
+            .expect("the Job reads the password where the app does");
+        let volume = items(&job["spec"]["template"]["spec"]["volumes"])
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert!(
+            is_named(&volume["secret"]["secretName"], SECRET),
+            "{env}: {volume}"
+        );
+    }
+}
+
+/// The `postgres:<major>-alpine@sha256:<digest>` image of a pod template.
+fn postgres_image(pod_template: &Json) -> String {
+    let image = text(&pod_template["spec"]["containers"][0]["image"]).to_owned();
+    let (name, digest) = image
+        .split_once("@sha256:")
+        .unwrap_or_else(|| panic!("{image} is not pinned by digest"));
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{image}"
+    );
+    assert!(
+        name.starts_with("docker.io/library/postgres:"),
+        "{image}: the official image"
+    );
+    image
+}
+
+#[test]
+fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
+    let major = database_local("dev", "engine_version");
+    let platform = blocks_in(PLATFORM);
+    let db = block(&platform, "module", &["db"]).body();
+    assert_eq!(attr_text(db, "engine"), "\"postgres\"");
+    assert_eq!(
+        attr_text(db, "family"),
+        "\"postgres${local.database.engine_version}\""
+    );
+
+    let postgres = local_namespace("postgres-local");
+    let sts = find(&postgres, "StatefulSet", "postgres");
+    let template = &sts["spec"]["template"];
+    let image = postgres_image(template);
+    assert!(
+        image.contains(&format!("postgres:{}-alpine@", text(&major))),
+        "{image}: PostgreSQL {major}, as on RDS"
+    );
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        assert_eq!(
+            postgres_image(&job["spec"]["template"]),
+            image,
+            "{env}: psql matches the server"
+        );
+    }
+
+    let pod = &template["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_ne!(pod["securityContext"]["runAsUser"], 0);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    let data_mount = items(&c["volumeMounts"])
+        .iter()
+        .find(|m| m["name"] == "data")
+        .expect("a data volume");
+    assert!(
+        items(&sts["spec"]["volumeClaimTemplates"])
+            .iter()
+            .any(|t| t["metadata"]["name"] == data_mount["name"]),
+        "the data survives a pod restart"
+    );
+
+    // The superuser password the server starts with is the one the bootstrap Job logs in with.
+    let api = api_app("local");
+    let admin = &find(&api, "Secret", "api-app-db-admin")["data"];
+    let server = &find(&postgres, "Secret", "postgres-admin")["data"];
+    assert_eq!(admin["password"], server["password"]);
+    assert_eq!(
+        admin["username"], "cG9zdGdyZXM=",
+        "username postgres (base64)"
+    );
+
+    // Only api-app-local may connect, on 5432.
+    let ingress: Vec<&Json> = postgres
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .flat_map(|p| items(&p["spec"]["ingress"]))
+        .collect();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"][0]["port"], PORT);
+    assert_eq!(
+        ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "api-app-local"
+    );
+}
