@@ -75,8 +75,7 @@ pub async fn info(info: web::Data<UiInfo>) -> HttpResponse {
 /// instead of a bare 404, so a local run without the proxy explains itself.
 pub async fn api_not_proxied() -> HttpResponse {
     platform::error::ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "api_not_proxied",
+        platform::error::ErrorCode::ApiNotProxied,
         "demo-app does not proxy /api here; set API_URL to an api-app (local runs) or route /api to api-app",
     )
     .error_response()
