@@ -292,6 +292,13 @@ impl KnownRoutes {
         self
     }
 
+    /// Every operation of an OpenAPI document built from an app's registrations.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        operations(doc).fold(Self::new(), |known, (path, method, _)| {
+            known.with(path, method)
+        })
+    }
+
     /// The methods allowed on `path`, if any route matches it.
     pub fn allowed(&self, path: &str) -> Option<&[Method]> {
         self.routes
@@ -299,6 +306,23 @@ impl KnownRoutes {
             .find(|(def, _)| def.is_match(path))
             .map(|(_, methods)| methods.as_slice())
     }
+}
+
+/// Each operation of an OpenAPI document: its path, method and description.
+pub fn operations(
+    doc: &utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, Method, &utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter().flat_map(|(path, item)| {
+        [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ]
+        .into_iter()
+        .filter_map(move |(method, op)| op.as_ref().map(|op| (path.as_str(), method, op)))
+    })
 }
 
 /// The app's default service: 405 for a known path with the wrong method, else 404.
