@@ -112,6 +112,11 @@ impl RealBinary {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// Sends `signal` (`TERM`, `INT`) to the process.
     pub fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
