@@ -1,9 +1,27 @@
 //! Structured logs: JSON lines in containers, readable text locally, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
+/// How log lines are written: JSON for containers, readable text on a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("must be json or pretty".into()),
+        }
+    }
+}
 
 /// Keeps the background log writer alive; dropping it flushes every line still queued. Hold it
 /// until the server has stopped.
@@ -22,7 +40,8 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
         .lossy(false)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stdout()));
-    init_with_writer(format, filter, writer);
+    // Colour only for a person at a terminal, never in a file or a log collector.
+    install(format, filter, writer, std::io::stdout().is_terminal());
     LogGuard { _writer: guard }
 }
 
@@ -33,11 +52,19 @@ pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    install(format, filter, writer, false);
+}
+
+fn install<W>(format: LogFormat, filter: &str, writer: W, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // The filter was validated when the configuration was parsed; fall back to `info` regardless.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi);
     let result = match format {
         LogFormat::Json => builder
             .json()

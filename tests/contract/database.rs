@@ -7,11 +7,12 @@ use std::net::Ipv4Addr;
 
 use hcl::Value;
 use hcl::eval::Evaluate;
+use integration_tests::facts::ENVS;
 use integration_tests::{kustomize, read_text};
 use serde_json::Value as Json;
 
 use super::terraform::{
-    ACCOUNT, ENVS, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
+    ACCOUNT, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
     k8s_docs_as_json, platform_locals,
 };
 

@@ -2,14 +2,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod apply;
+mod argocd;
 mod bootstrap;
 mod database;
 mod delivery;
+mod env_and_secrets;
 mod identity;
-mod k8s;
+mod ingress_and_network;
 mod monitoring;
 mod network;
 mod ordering;
+mod pod;
 mod providers;
 mod registry;
 mod restore_budget;

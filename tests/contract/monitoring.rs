@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use integration_tests::{kustomize, of_kind, read_text, test_client, test_env};
+use integration_tests::{ShutdownTrigger, kustomize, of_kind, read_text, test_client, test_env};
 use serde_yaml_ng::Value;
 
 use crate::terraform::{local_str, platform_locals};
@@ -255,18 +255,19 @@ fn the_metric_lexer_finds_metrics_and_nothing_else() {
 #[tokio::test]
 async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
     let vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
-    let api = api_app::startup::build_with(
-        &api_app::config::Config::from_vars(vars.clone()).unwrap(),
-        false,
+    let api = api_app::startup::Application::build(
+        api_app::config::Config::from_vars(vars.clone()).unwrap(),
     )
+    .await
     .unwrap();
     let demo =
-        demo_app::startup::build_with(&demo_app::config::Config::from_vars(vars).unwrap(), false)
+        demo_app::startup::Application::build(demo_app::config::Config::from_vars(vars).unwrap())
+            .await
             .unwrap();
     let (api_port, demo_port) = (api.port(), demo.port());
-    let (api_signal, demo_signal) = (api.shutdown_signal(), demo.shutdown_signal());
-    tokio::spawn(api.run_until_stopped());
-    tokio::spawn(demo.run_until_stopped());
+    let (api_signal, demo_signal) = (ShutdownTrigger::default(), ShutdownTrigger::default());
+    tokio::spawn(api.run_until(api_signal.triggered()));
+    tokio::spawn(demo.run_until(demo_signal.triggered()));
     let (api_names, api_page) = scrape("api-app", api_port).await;
     let (demo_names, _) = scrape("demo-app", demo_port).await;
     api_signal.trigger();

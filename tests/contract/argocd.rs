@@ -1,0 +1,251 @@
+//! Argo CD: each environment's Applications, `AppProject` and sync policy deploy exactly the
+//! overlays of that environment, into the namespaces and replica counts the platform promises.
+
+use std::collections::BTreeSet;
+
+use integration_tests::facts::{APPS, ENVS, REPO_URL};
+use integration_tests::k8s::{argocd, name, named, one, overlay, s, seq};
+use integration_tests::{kustomize, of_kind, repo_root};
+use serde_yaml_ng::Value;
+
+#[test]
+fn overlays_use_the_exact_namespaces_and_replica_counts() {
+    for (env, replicas) in [("dev", 2), ("prod", 3)] {
+        for app in APPS {
+            let docs = overlay(env, app);
+            let ns = format!("{app}-{env}");
+            for d in &docs {
+                assert_eq!(
+                    d["metadata"]["namespace"].as_str(),
+                    Some(ns.as_str()),
+                    "{env}/{app}: {}",
+                    name(d)
+                );
+            }
+            assert_eq!(
+                one(&docs, "Deployment")["spec"]["replicas"].as_u64(),
+                Some(replicas),
+                "{env}/{app}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_argocd_application_path_exists_and_renders() {
+    for env in ENVS {
+        let docs = argocd(env);
+        let apps: Vec<&Value> = of_kind(&docs, "Application").collect();
+        let names: BTreeSet<&str> = apps.iter().map(|a| name(a)).collect();
+        assert_eq!(
+            names,
+            [
+                format!("api-app-{env}"),
+                format!("demo-app-{env}"),
+                format!("monitoring-{env}"),
+                format!("root-{env}")
+            ]
+            .iter()
+            .map(String::as_str)
+            .collect()
+        );
+        for a in apps {
+            let src = &a["spec"]["source"];
+            assert_eq!(s(&src["repoURL"]), REPO_URL, "{}", name(a));
+            assert_eq!(s(&src["targetRevision"]), "main", "{}", name(a));
+            // The root app alone is in the bootstrap project; workloads can never reach argocd.
+            let project = if name(a) == format!("root-{env}") {
+                "bootstrap"
+            } else {
+                "platform"
+            };
+            assert_eq!(
+                s(&a["spec"]["project"]),
+                format!("{project}-{env}"),
+                "{}: never the default project",
+                name(a)
+            );
+            let path = s(&src["path"]);
+            assert!(
+                repo_root().join(path).join("kustomization.yaml").is_file(),
+                "{}: {path} has no kustomization",
+                name(a)
+            );
+            assert!(
+                !kustomize(path).is_empty(),
+                "{}: {path} renders nothing",
+                name(a)
+            );
+            assert_eq!(
+                s(&a["spec"]["destination"]["server"]),
+                "https://kubernetes.default.svc"
+            );
+            assert_eq!(s(&a["metadata"]["namespace"]), "argocd");
+            assert_eq!(
+                seq(&a["metadata"]["finalizers"])
+                    .iter()
+                    .map(s)
+                    .collect::<Vec<_>>(),
+                ["resources-finalizer.argocd.argoproj.io"]
+            );
+            assert!(
+                a["spec"]["syncPolicy"]["retry"]["backoff"].is_mapping(),
+                "{}: retry with backoff",
+                name(a)
+            );
+            assert!(
+                a["metadata"]["annotations"]["argocd.argoproj.io/manifest-generate-paths"]
+                    .is_string(),
+                "{}",
+                name(a)
+            );
+        }
+        let root = named(&docs, "Application", &format!("root-{env}"));
+        assert_eq!(
+            s(&root["spec"]["source"]["path"]),
+            format!("k8s/argocd/{env}"),
+            "the root app syncs its own folder"
+        );
+        for app in APPS {
+            let a = named(&docs, "Application", &format!("{app}-{env}"));
+            assert_eq!(
+                s(&a["spec"]["source"]["path"]),
+                format!("k8s/overlays/{env}/{app}")
+            );
+            assert_eq!(
+                s(&a["spec"]["destination"]["namespace"]),
+                format!("{app}-{env}")
+            );
+        }
+    }
+}
+
+#[test]
+fn dev_applications_sync_automatically_and_prod_only_by_hand() {
+    for env in ENVS {
+        let docs = argocd(env);
+        for app in APPS {
+            let a = named(&docs, "Application", &format!("{app}-{env}"));
+            let automated = &a["spec"]["syncPolicy"]["automated"];
+            if env == "dev" {
+                assert_eq!(automated["prune"].as_bool(), Some(true), "{app}-dev prune");
+                assert_eq!(
+                    automated["selfHeal"].as_bool(),
+                    Some(true),
+                    "{app}-dev selfHeal"
+                );
+            } else {
+                assert!(
+                    automated.is_null(),
+                    "{app}-prod must have no automated block"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn applications_create_their_namespace_under_pod_security_restricted() {
+    for env in ENVS {
+        let docs = argocd(env);
+        for app in APPS {
+            let a = named(&docs, "Application", &format!("{app}-{env}"));
+            let options: Vec<&str> = seq(&a["spec"]["syncPolicy"]["syncOptions"])
+                .iter()
+                .map(s)
+                .collect();
+            assert!(
+                options.contains(&"CreateNamespace=true"),
+                "{app}-{env}: {options:?}"
+            );
+            let labels = &a["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"];
+            assert_eq!(
+                labels["pod-security.kubernetes.io/enforce"].as_str(),
+                Some("restricted"),
+                "{app}-{env}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_app_project_permits_exactly_what_its_applications_deploy() {
+    type Kinds = BTreeSet<(String, String)>;
+    for env in ENVS {
+        let docs = argocd(env);
+        let projects: BTreeSet<&str> = of_kind(&docs, "AppProject").map(name).collect();
+        assert_eq!(
+            projects,
+            BTreeSet::from([
+                format!("bootstrap-{env}").as_str(),
+                format!("platform-{env}").as_str()
+            ]),
+            "{env}: one project for the root app, one for the workloads"
+        );
+        for project in of_kind(&docs, "AppProject") {
+            let spec = &project["spec"];
+            let pname = name(project);
+            assert_eq!(
+                seq(&spec["sourceRepos"]).iter().map(s).collect::<Vec<_>>(),
+                [REPO_URL]
+            );
+            let listed = |key: &str| -> Kinds {
+                seq(&spec[key])
+                    .iter()
+                    .map(|r| (s(&r["group"]).to_owned(), s(&r["kind"]).to_owned()))
+                    .collect()
+            };
+            let destinations: BTreeSet<String> = seq(&spec["destinations"])
+                .iter()
+                .inspect(|d| assert_eq!(s(&d["server"]), "https://kubernetes.default.svc"))
+                .map(|d| s(&d["namespace"]).to_owned())
+                .collect();
+
+            // What this project's Applications actually deploy, rendered from their sources.
+            let (mut namespaced, mut cluster, mut deployed_namespaces) =
+                (Kinds::new(), Kinds::new(), BTreeSet::<String>::new());
+            let apps: Vec<&Value> = of_kind(&docs, "Application")
+                .filter(|a| s(&a["spec"]["project"]) == pname)
+                .collect();
+            assert!(!apps.is_empty(), "{pname}: no Application uses it");
+            for a in apps {
+                deployed_namespaces.insert(s(&a["spec"]["destination"]["namespace"]).to_owned());
+                if seq(&a["spec"]["syncPolicy"]["syncOptions"])
+                    .iter()
+                    .any(|o| s(o) == "CreateNamespace=true")
+                {
+                    cluster.insert((String::new(), "Namespace".to_owned()));
+                }
+                for d in kustomize(s(&a["spec"]["source"]["path"])) {
+                    let api = s(&d["apiVersion"]);
+                    let group = api.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
+                    let gk = (group, s(&d["kind"]).to_owned());
+                    match d["metadata"]["namespace"].as_str() {
+                        Some(ns) => {
+                            namespaced.insert(gk);
+                            deployed_namespaces.insert(ns.to_owned());
+                        }
+                        None => {
+                            cluster.insert(gk);
+                        }
+                    }
+                }
+            }
+            // Both directions: everything deployed is permitted, and nothing more is permitted.
+            assert_eq!(
+                listed("namespaceResourceWhitelist"),
+                namespaced,
+                "{pname}: namespaced kinds"
+            );
+            assert_eq!(
+                listed("clusterResourceWhitelist"),
+                cluster,
+                "{pname}: cluster-scoped kinds"
+            );
+            assert_eq!(
+                destinations, deployed_namespaces,
+                "{pname}: destination namespaces"
+            );
+        }
+    }
+}
