@@ -14,7 +14,7 @@ use crate::terraform::{
     attr_text, block, blocks_in, hcl_to_json, helm_release, locals_with, platform_locals,
 };
 
-const ENVS: [&str; 2] = ["dev", "prod"];
+use integration_tests::facts::ENVS;
 const SUBJECT: &str = "repo:gitops-platform/gitops-platform";
 const ACCOUNT: &str = "111122223333";
 

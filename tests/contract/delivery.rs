@@ -13,7 +13,7 @@ use serde_yaml_ng::Value;
 use crate::terraform::{helm_release, local_str, platform_locals};
 use crate::workflows::{jobs, lines, run_scripts, step_using, steps, workflow};
 
-const ENVS: [&str; 2] = ["dev", "prod"];
+use integration_tests::facts::ENVS;
 
 /// The Argo CD config map entry `key` (a YAML string in the chart values) parsed.
 fn notifications_entry(values: &Json, section: &str, key: &str) -> Value {

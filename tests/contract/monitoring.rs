@@ -12,7 +12,7 @@ use serde_yaml_ng::Value;
 
 use crate::terraform::{local_str, platform_locals};
 
-const ENVS: [&str; 2] = ["dev", "prod"];
+use integration_tests::facts::ENVS;
 
 /// kube-state-metrics (the chart's dependency): the series this repo reads, as named in its
 /// docs/metrics/workload/{pod,deployment}-metrics.md.

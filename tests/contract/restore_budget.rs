@@ -10,7 +10,7 @@ use serde_yaml_ng::Value;
 
 use crate::terraform::{helm_release, local_str, platform_locals};
 
-const APPS: [&str; 2] = ["api-app", "demo-app"];
+use integration_tests::facts::APPS;
 const ALB: &str = "alb.ingress.kubernetes.io/";
 const DEV_BUDGET_S: u32 = 120;
 
