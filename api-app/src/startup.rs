@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
@@ -54,7 +54,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
 
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
-    let server = HttpServer::new(move || {
+    platform::connection::serve(listener, &config.server, move || {
         let app = App::new()
             .into_utoipa_app()
             .app_data(store.clone())
@@ -72,8 +72,5 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .configure(routes::configure)
             .default_service(error::default_service());
         platform::wrap_platform_middleware!(app.into_app())
-    });
-    Ok(platform::configure_server!(server, &config.server)
-        .listen(listener)?
-        .run())
+    })
 }

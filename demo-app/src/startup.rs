@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
@@ -49,7 +49,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let api_url = config.api_url.clone();
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
-    let server = HttpServer::new(move || {
+    platform::connection::serve(listener, &config.server, move || {
         let app = App::new()
             .app_data(health.clone())
             .app_data(metrics.clone())
@@ -80,10 +80,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .default_service(error::default_service())
             .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)));
         platform::wrap_platform_middleware!(app)
-    });
-    Ok(platform::configure_server!(server, &config.server)
-        .listen(listener)?
-        .run())
+    })
 }
 
 /// Every route demo-app serves itself, so a wrong method is a 405 rather than a 404.

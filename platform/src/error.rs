@@ -217,9 +217,13 @@ impl KnownRoutes {
 pub async fn unmatched(req: HttpRequest, known: web::Data<KnownRoutes>) -> HttpResponse {
     match known.allowed(req.path()) {
         Some(methods) => {
+            // Every GET route also answers HEAD (`connection::protocol_rules`).
             let allow = methods
                 .iter()
-                .map(Method::as_str)
+                .flat_map(|m| {
+                    let head = (m == Method::GET).then_some("HEAD");
+                    std::iter::once(m.as_str()).chain(head)
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut res = ApiError::new(

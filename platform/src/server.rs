@@ -131,26 +131,6 @@ impl ShutdownSignal {
     }
 }
 
-/// Applies the platform's connection settings: keep-alive longer than the ALB's 60 s idle timeout
-/// (so the ALB, not the pod, closes idle connections), a bound on slow clients' headers, the
-/// shutdown timeout, and the worker count.
-#[macro_export]
-macro_rules! configure_server {
-    ($server:expr, $settings:expr) => {{
-        let settings: &$crate::config::ServerSettings = $settings;
-        let server = $server
-            .keep_alive(::std::time::Duration::from_secs(75))
-            .client_request_timeout(::std::time::Duration::from_secs(5))
-            .client_disconnect_timeout(::std::time::Duration::from_secs(1))
-            .shutdown_timeout(settings.shutdown_timeout.as_secs())
-            .disable_signals();
-        match settings.workers {
-            Some(n) => server.workers(n),
-            None => server,
-        }
-    }};
-}
-
 /// Wires a started server into the lifecycle: marks it ready, and returns the signal that drains it.
 /// Unless `handle_os_signals` is false (tests running many servers in one process), SIGTERM and
 /// SIGINT trigger the same sequence.

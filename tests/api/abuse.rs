@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{API_KEY, assert_error, spawn_app, spawn_app_with};
 
-/// The server's `client_request_timeout` (`platform::configure_server!`).
-const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+use platform::connection::HEAD_DEADLINE;
 
 /// Opens a raw connection, sends `head` (an unfinished request head) and then one more byte every
 /// `drip` until the server answers or closes. Returns what it answered and when.
@@ -332,14 +331,14 @@ async fn a_very_long_or_non_ascii_api_key_is_a_json_401() {
 }
 
 /// The real binary as a child process, its stdout and stderr collected line by line.
-struct RealApp {
-    child: Child,
-    address: String,
+pub(crate) struct RealApp {
+    pub(crate) child: Child,
+    pub(crate) address: String,
     logs: mpsc::Receiver<String>,
 }
 
 impl RealApp {
-    fn spawn(env: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn(env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(binary_path("api-app"))
             .env_clear()
             .env("HOST", "127.0.0.1")
@@ -384,7 +383,7 @@ impl RealApp {
     }
 
     /// SIGTERM, wait for exit 0, and return everything the process wrote.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

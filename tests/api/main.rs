@@ -3,10 +3,12 @@
 
 mod abuse;
 mod auth;
+mod deadlines;
 mod errors;
 mod helpers;
 mod observability;
 mod openapi;
 mod process;
+mod protocol;
 mod shutdown;
 mod tasks;

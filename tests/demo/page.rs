@@ -169,7 +169,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     let demo = spawn_demo(None).await;
     assert_eq!(error_code(demo.get("/nope").await, 404).await, "not_found");
     let post = demo.client.post(demo.url("/")).send().await.unwrap();
-    assert_eq!(post.headers()["allow"], "GET");
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
     assert_eq!(error_code(post, 405).await, "method_not_allowed");
 }
 
