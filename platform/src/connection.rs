@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::config::ServerSettings;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How long the first request head on a new connection may take (actix answers 408 after it).
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -255,8 +255,8 @@ pub async fn protocol_rules(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
     if req.method() == Method::CONNECT || req.headers().contains_key(header::UPGRADE) {
         count("upgrade");
-        let mut res = ApiError::bad_request(
-            "upgrade_not_supported",
+        let mut res = ApiError::new(
+            ErrorCode::UpgradeNotSupported,
             "protocol upgrades and CONNECT are not supported",
         )
         .error_response();

@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use futures_util::FutureExt as _;
@@ -15,11 +14,9 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 use crate::connection::RequestDeadline;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::headers::REQUEST_ID_HEADER;
 use crate::metrics::{HttpMetrics, UNMATCHED_ROUTE};
-
-/// The request-id header, read from the request when present and always returned.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id that ties a request's logs, its response and any upstream call together.
 #[derive(Debug, Clone)]
@@ -81,8 +78,7 @@ pub async fn observe(
         }
         // A body that never finishes, or a handler that never returns: the request is dropped.
         Err(_elapsed) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request was not completed within {} s",
                 deadline.as_secs()

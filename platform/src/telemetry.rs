@@ -11,7 +11,23 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::LogFormat;
+/// How log lines are written: JSON for containers, readable text on a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("must be json or pretty".into()),
+        }
+    }
+}
 
 /// Log lines dropped because stdout did not keep up; `/metrics` reports it.
 static DROPPED_LINES: OnceLock<ErrorCounter> = OnceLock::new();

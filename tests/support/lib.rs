@@ -114,3 +114,23 @@ pub fn raw_exchange(address: &str, request: &[u8], wait: std::time::Duration) ->
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// The shutdown a test passes to `Application::run_until` in place of SIGTERM: [`trigger`] starts
+/// the same drain a signal would.
+///
+/// [`trigger`]: ShutdownTrigger::trigger
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownTrigger(std::sync::Arc<tokio::sync::Notify>);
+
+impl ShutdownTrigger {
+    /// Starts the graceful shutdown, exactly as SIGTERM would.
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once [`ShutdownTrigger::trigger`] has been called.
+    pub fn triggered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let notify = std::sync::Arc::clone(&self.0);
+        async move { notify.notified().await }
+    }
+}
