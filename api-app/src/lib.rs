@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+mod creation_order;
 pub mod domain;
 pub mod openapi;
 pub mod routes;

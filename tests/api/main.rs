@@ -6,6 +6,7 @@ mod auth;
 mod deadlines;
 mod errors;
 mod helpers;
+mod log_stall;
 mod observability;
 mod openapi;
 mod process;
