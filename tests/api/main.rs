@@ -3,6 +3,7 @@
 
 mod abuse;
 mod auth;
+mod canonical;
 mod deadlines;
 mod errors;
 mod helpers;

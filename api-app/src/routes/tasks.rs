@@ -30,10 +30,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Parses a task id from the path; a malformed id is a 400, not a 404.
+/// Parses a task id from the path: only the canonical form the API hands out (lowercase,
+/// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
+/// spellings are a 400, like any malformed id, not a 404.
 fn task_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the task id must be a UUID"))
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidId,
+            "the task id must be a UUID in lowercase hyphenated form",
+        )
+    };
+    let id = Uuid::try_parse(raw).map_err(|_| invalid())?;
+    let mut canonical = Uuid::encode_buffer();
+    if id.hyphenated().encode_lower(&mut canonical) == raw {
+        Ok(id)
+    } else {
+        Err(invalid())
+    }
 }
 
 /// List tasks in creation order, one page at a time.
