@@ -17,6 +17,13 @@ use subtle::ConstantTimeEq;
 pub const MIN_KEY_LEN: usize = 16;
 /// Longest accepted API key, so a hostile header cannot make comparison expensive.
 pub const MAX_KEY_LEN: usize = 512;
+/// Shortest key accepted outside `APP_ENV=local`, where keys are generated
+/// (`openssl rand -base64 48` gives 64 characters; terraform/README.md).
+pub const MIN_GENERATED_KEY_LEN: usize = 32;
+/// Least Shannon entropy per character, measured over the key's own characters, that a key outside
+/// `local` must show. A random base64 or hex key of 32+ characters measures 3.5-5 bits; a repeated
+/// or patterned one (`aaaa…`, `abab…`, `passwordpassword…`) measures far less.
+const MIN_BITS_PER_CHAR: f64 = 3.0;
 
 /// One API key. Its `Debug` is redacted, and it is compared in constant time.
 #[derive(Clone)]
@@ -38,6 +45,21 @@ impl ApiKey {
             });
         }
         Ok(Some(Self(SecretString::from(raw))))
+    }
+
+    /// Refuses a key that does not look generated: shorter than [`MIN_GENERATED_KEY_LEN`], or with
+    /// less than [`MIN_BITS_PER_CHAR`] bits of entropy per character. Applied outside `local`.
+    fn require_generated(&self, var: &'static str) -> Result<(), ConfigError> {
+        let key = self.0.expose_secret();
+        if key.len() < MIN_GENERATED_KEY_LEN || bits_per_char(key) < MIN_BITS_PER_CHAR {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!(
+                    "must be a generated key of at least {MIN_GENERATED_KEY_LEN} random characters outside APP_ENV=local (openssl rand -base64 48)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// True when `presented` equals this key. The time taken depends only on the lengths.
@@ -102,6 +124,37 @@ impl ApiKeys {
     pub fn is_configured(&self) -> bool {
         self.current.is_some()
     }
+
+    /// Refuses keys that do not look generated (see `ApiKey::require_generated`); `Config` calls
+    /// this outside `APP_ENV=local`.
+    pub fn require_generated(&self) -> Result<(), ConfigError> {
+        for (var, key) in [
+            ("API_KEY", &self.current),
+            ("API_KEY_PREVIOUS", &self.previous),
+        ] {
+            if let Some(key) = key {
+                key.require_generated(var)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Shannon entropy of `key`'s character distribution, in bits per character.
+fn bits_per_char(key: &str) -> f64 {
+    let mut counts = [0_u32; 128];
+    for b in key.bytes() {
+        counts[usize::from(b & 0x7f)] += 1;
+    }
+    let len = f64::from(u32::try_from(key.len()).unwrap_or(u32::MAX));
+    counts
+        .iter()
+        .filter(|n| **n > 0)
+        .map(|n| {
+            let p = f64::from(*n) / len;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// Lets a request through only with a valid [`API_KEY_HEADER`]. Fails closed: with no key
