@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::abuse::RealApp;
+use integration_tests::RealBinary;
 
 /// `REQUEST_DEADLINE_SECS` for these tests, and the grace the connection-level cut adds to it.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -126,12 +126,16 @@ fn counter(metrics: &str, series: &str) -> u64 {
 
 #[tokio::test]
 async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_requests_are_served() {
-    let app = RealApp::spawn(&[
-        ("REQUEST_DEADLINE_SECS", "2"),
-        ("RUST_LOG", "info"),
-        ("MAX_CONNECTIONS", "2048"),
-    ]);
-    let pid = app.child.id();
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("REQUEST_DEADLINE_SECS", "2"),
+            ("RUST_LOG", "info"),
+            ("MAX_CONNECTIONS", "2048"),
+            ("WORKERS", "1"),
+        ],
+    );
+    let pid = app.pid();
     let address = app.address.trim_start_matches("http://").to_owned();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
@@ -227,7 +231,14 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
 
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_until_one_closes() {
-    let app = RealApp::spawn(&[("MAX_CONNECTIONS", "16"), ("RUST_LOG", "info")]);
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("MAX_CONNECTIONS", "16"),
+            ("WORKERS", "1"),
+            ("RUST_LOG", "info"),
+        ],
+    );
     let address = app.address.trim_start_matches("http://").to_owned();
     // Sixteen keep-alive connections, each served once and then idle.
     let mut held: Vec<TcpStream> = (0..16)
@@ -263,7 +274,7 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
 
 #[tokio::test]
 async fn malformed_and_oversized_requests_are_counted_and_not_logged_as_errors() {
-    let app = RealApp::spawn(&[("RUST_LOG", "info")]);
+    let app = RealBinary::spawn("api-app", &[("RUST_LOG", "info")]);
     let address = app.address.trim_start_matches("http://").to_owned();
     let send = |request: Vec<u8>| {
         let mut s = TcpStream::connect(&address).unwrap();
