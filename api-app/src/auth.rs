@@ -11,6 +11,8 @@ use platform::config::ConfigError;
 use platform::error::{ApiError, ErrorCode};
 pub use platform::headers::API_KEY_HEADER;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::throttle::Throttle;
 use subtle::ConstantTimeEq;
 
 /// Shortest accepted API key.
@@ -163,6 +165,15 @@ pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let throttle = req.app_data::<web::Data<Throttle>>();
+    let client = throttle.and_then(|t| t.client(req.request()));
+    // A client over its failed-key budget is refused before its key is looked at, so a right
+    // guess cannot show among the refusals.
+    if let Some(Err(throttled)) = throttle.map(|t| t.check_auth_allowed(client)) {
+        return Ok(req
+            .into_response(throttled.response("failed key attempts"))
+            .map_into_right_body());
+    }
     let verdict = match req.app_data::<web::Data<ApiKeys>>() {
         None => KeyCheck::NotConfigured,
         Some(keys) => {
@@ -176,19 +187,22 @@ pub async fn require_api_key(
     };
     let refusal = match verdict {
         KeyCheck::Accepted => return Ok(next.call(req).await?.map_into_left_body()),
-        KeyCheck::Rejected => ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("a valid {API_KEY_HEADER} header is required"),
-        ),
+        KeyCheck::Rejected => match throttle.map(|t| t.record_auth_failure(client)) {
+            Some(Err(throttled)) => throttled.response("failed key attempts"),
+            _ => ApiError::new(
+                ErrorCode::Unauthorized,
+                format!("a valid {API_KEY_HEADER} header is required"),
+            )
+            .error_response(),
+        },
         KeyCheck::NotConfigured => ApiError::new(
             ErrorCode::NotConfigured,
             "this endpoint is not configured: the server has no API key",
-        ),
+        )
+        .error_response(),
     };
     // A response rather than an `Err`, so the request keeps its route for metrics and logs.
-    Ok(req
-        .into_response(refusal.error_response())
-        .map_into_right_body())
+    Ok(req.into_response(refusal).map_into_right_body())
 }
 
 #[cfg(test)]

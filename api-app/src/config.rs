@@ -4,6 +4,7 @@ use platform::config::{self, ConfigError, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::{ApiKey, ApiKeys};
+use crate::throttle::ThrottleSettings;
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -19,6 +20,10 @@ struct RawConfig {
     max_tasks: Option<String>,
     api_key: Option<String>,
     api_key_previous: Option<String>,
+    rate_limits: Option<String>,
+    auth_failures_per_minute: Option<String>,
+    creates_per_minute: Option<String>,
+    trusted_proxy_cidrs: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -27,6 +32,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
+    pub throttle: ThrottleSettings,
 }
 
 impl Config {
@@ -60,10 +66,18 @@ impl Config {
                 why: "when APP_ENV=prod",
             });
         }
+        let throttle = ThrottleSettings::parse(
+            server.app_env,
+            raw.rate_limits.as_deref(),
+            raw.auth_failures_per_minute.as_deref(),
+            raw.creates_per_minute.as_deref(),
+            raw.trusted_proxy_cidrs.as_deref(),
+        )?;
         Ok(Self {
             server,
             max_tasks,
             api_keys,
+            throttle,
         })
     }
 }

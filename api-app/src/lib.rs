@@ -8,3 +8,4 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod throttle;

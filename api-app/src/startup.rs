@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
+use crate::throttle::Throttle;
 
 /// Why api-app could not start. `main` prints it on one line and exits 2.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,7 @@ fn build_server(
     let stored = web::Data::new(TasksStored::register(metrics.registry())?);
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
+    let throttle = web::Data::new(Throttle::new(&config.throttle));
     let health = web::Data::from(health);
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
@@ -111,6 +113,7 @@ fn build_server(
                 .app_data(metrics.clone())
                 .app_data(stored.clone())
                 .app_data(keys.clone())
+                .app_data(throttle.clone())
                 .app_data(health.clone())
                 .app_data(info.clone())
                 .app_data(known.clone())

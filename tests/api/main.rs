@@ -7,6 +7,7 @@ mod canonical;
 mod deadlines;
 mod errors;
 mod helpers;
+mod limits;
 mod log_stall;
 mod observability;
 mod openapi;
