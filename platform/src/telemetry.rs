@@ -1,5 +1,6 @@
 //! Structured logs: JSON lines in containers, readable text locally, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
@@ -60,7 +61,8 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stdout()));
     let _ = DROPPED_LINES.set(writer.error_counter());
-    init_with_writer(format, filter, writer);
+    // Colour only for a person at a terminal, never in a file or a log collector.
+    install(format, filter, writer, std::io::stdout().is_terminal());
     LogGuard { _writer: guard }
 }
 
@@ -71,9 +73,18 @@ pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    install(format, filter, writer, false);
+}
+
+fn install<W>(format: LogFormat, filter: &str, writer: W, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // The filter was validated when the configuration was parsed; fall back to `info` regardless.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi);
     let lines = match format {
         LogFormat::Json => lines
             .json()

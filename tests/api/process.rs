@@ -51,6 +51,18 @@ fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
 }
 
 #[test]
+fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
+    let app = RealBinary::spawn("api-app", &[("LOG_FORMAT", "pretty")]);
+    assert_eq!(get_status(&app.url("/healthz")), Some(200));
+    let logs = app.stop();
+    assert!(logs.contains("listening"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI escapes in piped logs:\n{logs}"
+    );
+}
+
+#[test]
 fn sigterm_drains_and_exits_zero() {
     let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
     let ready = app.url("/readyz");
