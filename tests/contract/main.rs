@@ -4,4 +4,5 @@
 mod k8s;
 mod keys;
 mod terraform;
+mod waf;
 mod workflows;

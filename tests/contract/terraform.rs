@@ -140,7 +140,7 @@ fn locals_of(blocks: &[Block], vars: &serde_json::Value) -> BTreeMap<String, Val
 }
 
 /// `local.<key>` as a string.
-fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
+pub(crate) fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
     locals
         .get(key)
         .and_then(Value::as_str)
@@ -149,13 +149,13 @@ fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
 }
 
 /// An env root (`terraform/envs/<env>`): its blocks and the literal locals it feeds the modules.
-struct EnvRoot {
+pub(crate) struct EnvRoot {
     blocks: Vec<Block>,
     locals: BTreeMap<String, Value>,
 }
 
 impl EnvRoot {
-    fn load(env: &str) -> Self {
+    pub(crate) fn load(env: &str) -> Self {
         let blocks = blocks_in(&format!("terraform/envs/{env}"));
         let locals = locals_of(&blocks, &serde_json::json!({}));
         Self { blocks, locals }
@@ -166,7 +166,7 @@ impl EnvRoot {
     }
 
     /// Evaluates an argument of `module "<name>"` in the root's scope.
-    fn module_arg(&self, name: &str, key: &str) -> Value {
+    pub(crate) fn module_arg(&self, name: &str, key: &str) -> Value {
         let expr =
             attr(self.module(name), key).unwrap_or_else(|| panic!("module {name} sets no {key}"));
         expr.evaluate(&context(
@@ -186,7 +186,7 @@ impl EnvRoot {
     }
 }
 
-fn platform_locals(env: &str) -> BTreeMap<String, Value> {
+pub(crate) fn platform_locals(env: &str) -> BTreeMap<String, Value> {
     locals_of(&blocks_in(PLATFORM), &EnvRoot::load(env).platform_vars())
 }
 

@@ -50,6 +50,9 @@ module "platform" {
   log_retention_days          = 30
   secret_recovery_window_days = 7
 
+  # WAF counts in dev: false positives show up in its metrics before prod blocks them.
+  waf_mode = "count"
+
   # Nodes off 20:00-07:00 on weekdays and all weekend (Dublin time).
   node_scale_down_schedule = {
     time_zone             = "Europe/Dublin"

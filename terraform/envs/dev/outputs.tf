@@ -47,3 +47,8 @@ output "argocd_admin_password_command" {
   description = "Prints Argo CD's initial admin password."
   value       = module.addons.argocd_admin_password_command
 }
+
+output "web_acl_arn" {
+  description = "The ALB's WAF web ACL: copy it into alb.ingress.kubernetes.io/wafv2-acl-arn in k8s/overlays/<env>/api-app."
+  value       = module.platform.web_acl_arn
+}

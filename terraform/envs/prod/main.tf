@@ -50,6 +50,9 @@ module "platform" {
 
   log_retention_days          = 365
   secret_recovery_window_days = 30
+
+  # WAF blocks in prod.
+  waf_mode = "block"
 }
 
 module "addons" {

@@ -79,3 +79,8 @@ output "resource_names" {
     node_scale_actions    = [for k, _ in local.node_scale_actions : "${local.name}-nodes-${k}"]
   }
 }
+
+output "web_acl_arn" {
+  description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
+  value       = aws_wafv2_web_acl.alb.arn
+}
