@@ -105,7 +105,8 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/<pid>/status")
 }
 
-async fn metrics(client: &reqwest::Client, address: &str) -> String {
+/// The Prometheus text a server at `address` exposes.
+pub(crate) async fn metrics(client: &reqwest::Client, address: &str) -> String {
     client
         .get(format!("{address}/metrics"))
         .send()
@@ -116,7 +117,8 @@ async fn metrics(client: &reqwest::Client, address: &str) -> String {
         .unwrap()
 }
 
-fn counter(metrics: &str, series: &str) -> u64 {
+/// The value of one series (`name{labels}`) in Prometheus text, 0 when absent.
+pub(crate) fn counter(metrics: &str, series: &str) -> u64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series))

@@ -16,6 +16,13 @@ async fn stats(app: &TestApp, key: &str, forwarded_for: Option<&str>) -> reqwest
     req.send().await.unwrap()
 }
 
+/// api-app with the limits on, `API_KEY` set, and `extra` on top.
+async fn spawn_limited(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![("API_KEY", API_KEY), ("RATE_LIMITS", "on")];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
+}
+
 fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]
         .to_str()
@@ -26,12 +33,7 @@ fn retry_after(res: &reqwest::Response) -> u64 {
 
 #[tokio::test]
 async fn failed_key_attempts_are_throttled_and_then_even_the_right_key_waits() {
-    let app = spawn_app_with(&[
-        ("API_KEY", API_KEY),
-        ("RATE_LIMITS", "on"),
-        ("AUTH_FAILURES_PER_MINUTE", "3"),
-    ])
-    .await;
+    let app = spawn_limited(&[("AUTH_FAILURES_PER_MINUTE", "3")]).await;
     for _ in 0..3 {
         assert_error(
             stats(&app, "wrong-key-guess", None).await,
@@ -50,12 +52,7 @@ async fn failed_key_attempts_are_throttled_and_then_even_the_right_key_waits() {
     assert!(res.headers().contains_key("retry-after"));
     assert_error(res, 429, "rate_limited").await;
     // Successes never spend the budget.
-    let fresh = spawn_app_with(&[
-        ("API_KEY", API_KEY),
-        ("RATE_LIMITS", "on"),
-        ("AUTH_FAILURES_PER_MINUTE", "3"),
-    ])
-    .await;
+    let fresh = spawn_limited(&[("AUTH_FAILURES_PER_MINUTE", "3")]).await;
     for _ in 0..10 {
         assert_eq!(stats(&fresh, API_KEY, None).await.status(), 200);
     }
@@ -63,7 +60,7 @@ async fn failed_key_attempts_are_throttled_and_then_even_the_right_key_waits() {
 
 #[tokio::test]
 async fn creates_are_throttled_per_client() {
-    let app = spawn_app_with(&[("RATE_LIMITS", "on"), ("CREATES_PER_MINUTE", "5")]).await;
+    let app = spawn_limited(&[("CREATES_PER_MINUTE", "5")]).await;
     for i in 0..5 {
         app.create_task(&format!("task {i}")).await;
     }
@@ -82,9 +79,7 @@ async fn creates_are_throttled_per_client() {
 #[tokio::test]
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     // The test client connects from 127.0.0.1: trusted here, as the ALB's subnets are in a cluster.
-    let behind_alb = spawn_app_with(&[
-        ("API_KEY", API_KEY),
-        ("RATE_LIMITS", "on"),
+    let behind_alb = spawn_limited(&[
         ("AUTH_FAILURES_PER_MINUTE", "2"),
         ("TRUSTED_PROXY_CIDRS", "127.0.0.0/8"),
     ])
@@ -108,12 +103,7 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     );
 
     // From an untrusted peer, a made-up X-Forwarded-For changes nothing.
-    let direct = spawn_app_with(&[
-        ("API_KEY", API_KEY),
-        ("RATE_LIMITS", "on"),
-        ("AUTH_FAILURES_PER_MINUTE", "2"),
-    ])
-    .await;
+    let direct = spawn_limited(&[("AUTH_FAILURES_PER_MINUTE", "2")]).await;
     for i in 0..2 {
         let spoofed = format!("203.0.113.{i}");
         assert_eq!(stats(&direct, "guess", Some(&spoofed)).await.status(), 401);

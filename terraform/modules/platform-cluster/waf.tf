@@ -8,7 +8,9 @@ locals {
   web_acl_name = "${local.name}-alb"
   waf_blocks   = var.waf_mode == "block"
 
-  # AWS managed rule groups, evaluated after the rate limit, in this order.
+  # AWS managed rule groups and their priorities, after the rate rule (1):
+  # common: OWASP-style basics (oversized bodies and headers, bad user agents, XSS, file inclusion);
+  # known bad inputs: exploit patterns (Log4j JNDI lookups, Java deserialisation, localhost Host).
   waf_managed_rule_groups = {
     AWSManagedRulesCommonRuleSet         = 10
     AWSManagedRulesKnownBadInputsRuleSet = 20
@@ -16,7 +18,7 @@ locals {
 }
 
 resource "aws_wafv2_web_acl" "alb" {
-  #checkov:skip=CKV_AWS_192:AWSManagedRulesKnownBadInputsRuleSet (Log4j JNDI) is below; its override is a dynamic block (none in prod, count in dev) that checkov cannot evaluate. waf.tftest.hcl asserts prod blocks.
+  #checkov:skip=CKV_AWS_192:AWSManagedRulesKnownBadInputsRuleSet (Log4j JNDI) is below; it is set in a dynamic block (override none in prod, count in dev) that checkov cannot evaluate; tests/environments.tftest.hcl asserts prod blocks.
   name        = local.web_acl_name
   description = "${local.name}: per-client rate limit and AWS managed rules for the public ALB (${var.waf_mode})."
   scope       = "REGIONAL"
@@ -56,63 +58,35 @@ resource "aws_wafv2_web_acl" "alb" {
     }
   }
 
-  # OWASP-style basics: oversized bodies and headers, bad user agents, XSS, local file inclusion.
-  rule {
-    name     = "AWSManagedRulesCommonRuleSet"
-    priority = 10
+  dynamic "rule" {
+    for_each = local.waf_managed_rule_groups
+    content {
+      name     = rule.key
+      priority = rule.value
 
-    override_action {
-      dynamic "none" {
-        for_each = local.waf_blocks ? [1] : []
-        content {}
+      override_action {
+        dynamic "none" {
+          for_each = local.waf_blocks ? [1] : []
+          content {}
+        }
+        dynamic "count" {
+          for_each = local.waf_blocks ? [] : [1]
+          content {}
+        }
       }
-      dynamic "count" {
-        for_each = local.waf_blocks ? [] : [1]
-        content {}
+
+      statement {
+        managed_rule_group_statement {
+          vendor_name = "AWS"
+          name        = rule.key
+        }
       }
-    }
 
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesCommonRuleSet"
+      visibility_config {
+        cloudwatch_metrics_enabled = true
+        metric_name                = "${local.web_acl_name}-${rule.key}"
+        sampled_requests_enabled   = true
       }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${local.web_acl_name}-AWSManagedRulesCommonRuleSet"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  # Known exploit patterns: Log4j JNDI lookups, Java deserialisation, localhost Host headers.
-  rule {
-    name     = "AWSManagedRulesKnownBadInputsRuleSet"
-    priority = 20
-
-    override_action {
-      dynamic "none" {
-        for_each = local.waf_blocks ? [1] : []
-        content {}
-      }
-      dynamic "count" {
-        for_each = local.waf_blocks ? [] : [1]
-        content {}
-      }
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${local.web_acl_name}-AWSManagedRulesKnownBadInputsRuleSet"
-      sampled_requests_enabled   = true
     }
   }
 
