@@ -18,7 +18,8 @@ use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
 use crate::throttle::Throttle;
 
-/// Why api-app could not start. `main` prints it on one line and exits 2.
+/// Why api-app could not start. `main` prints it on one line and exits 2. Opening a database
+/// store adds its own variant here.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]

@@ -35,7 +35,8 @@ pub struct ErrorDetail {
 macro_rules! error_codes {
     ($($(#[$attr:meta])* $variant:ident = $code:literal, $status:ident, $when:literal;)*) => {
         /// Every error code either app answers with, mapped to its status here and nowhere else.
-        /// The root README's error table is checked against [`ErrorCode::ALL`].
+        /// The root README's error table is checked against [`ErrorCode::ALL`]: a new code is one
+        /// row in the table below plus its README row.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($(#[$attr])* #[doc = $when] $variant,)*

@@ -81,6 +81,20 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(code.code(), Some(0), "a drained shutdown exits 0");
 }
 
+#[test]
+fn a_harness_dropped_mid_test_leaves_no_process_running() {
+    let app = RealBinary::spawn("api-app", &[]);
+    let pid = app.pid().to_string();
+    drop(app); // what unwinding does when an assertion fails
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(!alive, "api-app {pid} still runs");
+}
+
 /// A blocking GET for tests that run outside a runtime: the status, or None if nothing answered.
 fn get_status(url: &str) -> Option<u16> {
     let rt = tokio::runtime::Builder::new_current_thread()

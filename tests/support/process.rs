@@ -112,7 +112,7 @@ impl RealBinary {
         }
     }
 
-    /// The process id, for reading its `/proc` entries.
+    /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }
