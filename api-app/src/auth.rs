@@ -11,12 +11,21 @@ use platform::config::ConfigError;
 use platform::error::{ApiError, ErrorCode};
 pub use platform::headers::API_KEY_HEADER;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::throttle::Throttle;
 use subtle::ConstantTimeEq;
 
 /// Shortest accepted API key.
 pub const MIN_KEY_LEN: usize = 16;
 /// Longest accepted API key, so a hostile header cannot make comparison expensive.
 pub const MAX_KEY_LEN: usize = 512;
+/// Shortest key accepted outside `APP_ENV=local`, where keys are generated
+/// (`openssl rand -base64 48` gives 64 characters; terraform/README.md).
+pub const MIN_GENERATED_KEY_LEN: usize = 32;
+/// Least Shannon entropy per character, measured over the key's own characters, that a key outside
+/// `local` must show. A random base64 or hex key of 32+ characters measures 3.5-5 bits; a repeated
+/// or patterned one (`aaaa…`, `abab…`, `passwordpassword…`) measures far less.
+const MIN_BITS_PER_CHAR: f64 = 3.0;
 
 /// One API key. Its `Debug` is redacted, and it is compared in constant time.
 #[derive(Clone)]
@@ -38,6 +47,21 @@ impl ApiKey {
             });
         }
         Ok(Some(Self(SecretString::from(raw))))
+    }
+
+    /// Refuses a key that does not look generated: shorter than [`MIN_GENERATED_KEY_LEN`], or with
+    /// less than [`MIN_BITS_PER_CHAR`] bits of entropy per character. Applied outside `local`.
+    fn require_generated(&self, var: &'static str) -> Result<(), ConfigError> {
+        let key = self.0.expose_secret();
+        if key.len() < MIN_GENERATED_KEY_LEN || bits_per_char(key) < MIN_BITS_PER_CHAR {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!(
+                    "must be a generated key of at least {MIN_GENERATED_KEY_LEN} random characters outside APP_ENV=local (openssl rand -base64 48)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// True when `presented` equals this key. The time taken depends only on the lengths.
@@ -102,6 +126,37 @@ impl ApiKeys {
     pub fn is_configured(&self) -> bool {
         self.current.is_some()
     }
+
+    /// Refuses keys that do not look generated (see `ApiKey::require_generated`); `Config` calls
+    /// this outside `APP_ENV=local`.
+    pub fn require_generated(&self) -> Result<(), ConfigError> {
+        for (var, key) in [
+            ("API_KEY", &self.current),
+            ("API_KEY_PREVIOUS", &self.previous),
+        ] {
+            if let Some(key) = key {
+                key.require_generated(var)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Shannon entropy of `key`'s character distribution, in bits per character.
+fn bits_per_char(key: &str) -> f64 {
+    let mut counts = [0_u32; 128];
+    for b in key.bytes() {
+        counts[usize::from(b & 0x7f)] += 1;
+    }
+    let len = f64::from(u32::try_from(key.len()).unwrap_or(u32::MAX));
+    counts
+        .iter()
+        .filter(|n| **n > 0)
+        .map(|n| {
+            let p = f64::from(*n) / len;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// Lets a request through only with a valid [`API_KEY_HEADER`]. Fails closed: with no key
@@ -110,6 +165,15 @@ pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let throttle = req.app_data::<web::Data<Throttle>>();
+    let client = throttle.and_then(|t| t.client(req.request()));
+    // A client over its failed-key budget is refused before its key is looked at, so a right
+    // guess cannot show among the refusals.
+    if let Some(Err(throttled)) = throttle.map(|t| t.check_auth_allowed(client)) {
+        return Ok(req
+            .into_response(throttled.response("failed key attempts"))
+            .map_into_right_body());
+    }
     let verdict = match req.app_data::<web::Data<ApiKeys>>() {
         None => KeyCheck::NotConfigured,
         Some(keys) => {
@@ -123,19 +187,22 @@ pub async fn require_api_key(
     };
     let refusal = match verdict {
         KeyCheck::Accepted => return Ok(next.call(req).await?.map_into_left_body()),
-        KeyCheck::Rejected => ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("a valid {API_KEY_HEADER} header is required"),
-        ),
+        KeyCheck::Rejected => match throttle.map(|t| t.record_auth_failure(client)) {
+            Some(Err(throttled)) => throttled.response("failed key attempts"),
+            _ => ApiError::new(
+                ErrorCode::Unauthorized,
+                format!("a valid {API_KEY_HEADER} header is required"),
+            )
+            .error_response(),
+        },
         KeyCheck::NotConfigured => ApiError::new(
             ErrorCode::NotConfigured,
             "this endpoint is not configured: the server has no API key",
-        ),
+        )
+        .error_response(),
     };
     // A response rather than an `Err`, so the request keeps its route for metrics and logs.
-    Ok(req
-        .into_response(refusal.error_response())
-        .map_into_right_body())
+    Ok(req.into_response(refusal).map_into_right_body())
 }
 
 #[cfg(test)]

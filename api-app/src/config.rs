@@ -4,6 +4,7 @@ use platform::config::{self, ConfigError, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::{ApiKey, ApiKeys};
+use crate::throttle::ThrottleSettings;
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -19,6 +20,10 @@ struct RawConfig {
     max_tasks: Option<String>,
     api_key: Option<String>,
     api_key_previous: Option<String>,
+    rate_limits: Option<String>,
+    auth_failures_per_minute: Option<String>,
+    creates_per_minute: Option<String>,
+    trusted_proxy_cidrs: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -27,6 +32,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
+    pub throttle: ThrottleSettings,
 }
 
 impl Config {
@@ -51,16 +57,27 @@ impl Config {
             ApiKey::parse("API_KEY", raw.api_key)?,
             ApiKey::parse("API_KEY_PREVIOUS", raw.api_key_previous)?,
         )?;
+        if server.app_env != platform::config::AppEnv::Local {
+            api_keys.require_generated()?;
+        }
         if !api_keys.is_configured() && server.app_env == platform::config::AppEnv::Prod {
             return Err(ConfigError::Missing {
                 var: "API_KEY",
                 why: "when APP_ENV=prod",
             });
         }
+        let throttle = ThrottleSettings::parse(
+            server.app_env,
+            raw.rate_limits.as_deref(),
+            raw.auth_failures_per_minute.as_deref(),
+            raw.creates_per_minute.as_deref(),
+            raw.trusted_proxy_cidrs.as_deref(),
+        )?;
         Ok(Self {
             server,
             max_tasks,
             api_keys,
+            throttle,
         })
     }
 }
@@ -84,6 +101,44 @@ mod tests {
 
     const KEY: &str = "current-key-0123456789";
     const OLD: &str = "previous-key-0123456789";
+
+    #[test]
+    fn outside_local_a_key_must_be_long_and_random() {
+        let generated = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
+        for env in ["dev", "prod"] {
+            for weak in [
+                KEY,                                    // 22 characters
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // long but one character
+                "abababababababababababababababababab", // two characters
+                "passwordpasswordpasswordpassword",     // a repeated word
+            ] {
+                let err = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", weak)]))
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains("API_KEY") && err.contains("32"),
+                    "{env}: {err}"
+                );
+                assert!(!err.contains(weak), "the key is never echoed: {err}");
+            }
+            let err = Config::from_vars(vars(&[
+                ("APP_ENV", env),
+                ("API_KEY", generated),
+                ("API_KEY_PREVIOUS", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ]))
+            .unwrap_err();
+            assert!(err.to_string().contains("API_KEY_PREVIOUS"), "{err}");
+            let hex = "9f86d081884c7d659a2feaa0c55ad015";
+            for good in [generated, hex] {
+                let cfg = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", good)]));
+                assert!(cfg.is_ok(), "{env}: a generated key is accepted");
+            }
+        }
+        assert!(
+            Config::from_vars(vars(&[("API_KEY", KEY)])).is_ok(),
+            "local keeps its short demo keys"
+        );
+    }
 
     #[test]
     fn prod_refuses_to_start_without_a_key() {

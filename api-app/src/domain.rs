@@ -15,7 +15,8 @@ pub const DEFAULT_PAGE_LIMIT: usize = 100;
 /// Largest page a client may ask for.
 pub const MAX_PAGE_LIMIT: usize = 1000;
 
-/// A task title: 1-200 characters after trimming, with no control characters.
+/// A task title: 1-200 characters after trimming, at least one of them visible, with no control or
+/// format (Unicode Cf) characters, so two titles that look alike are alike.
 // The OpenAPI schema states that rule exactly, as `TITLE_PATTERN`, rather than as `maxLength`:
 // surrounding whitespace is trimmed and does not count, so a client reading the spec (or a fuzzer
 // generating from it) gets the same answer as `TaskTitle::parse`.
@@ -36,22 +37,97 @@ macro_rules! title_control {
         r"\u0000-\u001F\u007F-\u009F"
     };
 }
+/// The Basic Multilingual Plane's format characters (Unicode category Cf: soft hyphen, zero-width
+/// space and joiners, bidi embeddings, overrides and isolates, BOM…), which a title may not contain.
+/// [`FORMAT_CHARS`] also lists the astral ones.
+macro_rules! title_format {
+    () => {
+        r"\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB"
+    };
+}
+/// Characters that draw nothing though they are neither spaces nor format characters (Hangul and
+/// braille fillers, the combining grapheme joiner, variation selectors): a title needs at least one
+/// character outside these, the spaces and the format characters.
+macro_rules! title_invisible {
+    () => {
+        r"\u034F\u115F\u1160\u17B4\u17B5\u2800\u3164\uFE00-\uFE0F\uFFA0"
+    };
+}
 
-/// [`TaskTitle`]'s rule as a regular expression (ECMA-262 and Python alike): optional whitespace,
-/// then 1-200 characters that start and end with a non-space and contain no control character,
-/// then optional whitespace. The OpenAPI document publishes it as the title's `pattern`.
+/// Every format character (Unicode 16 category Cf), as inclusive ranges.
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// The characters [`title_invisible!`] lists, as inclusive ranges.
+const INVISIBLE_CHARS: &[(char, char)] = &[
+    ('\u{034F}', '\u{034F}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+];
+
+fn in_ranges(c: char, ranges: &[(char, char)]) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+fn is_format(c: char) -> bool {
+    in_ranges(c, FORMAT_CHARS)
+}
+
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control() && !is_format(c) && !in_ranges(c, INVISIBLE_CHARS)
+}
+
+/// [`TaskTitle`]'s rule as a regular expression (ECMA-262 and Python alike): somewhere a visible
+/// character (the lookahead); optional whitespace, then 1-200 characters that start and end with a
+/// non-space and contain no control or format character, then optional whitespace. The OpenAPI
+/// document publishes it as the title's `pattern`. Regex classes here hold BMP characters only, so
+/// the astral format characters (tags, musical and hieroglyph format controls) are refused by
+/// `TaskTitle::parse` without appearing in the pattern.
 pub const TITLE_PATTERN: &str = concat!(
-    "^[",
+    "^(?=[\\s\\S]*[^",
+    title_space!(),
+    title_control!(),
+    title_format!(),
+    title_invisible!(),
+    "])[",
     title_space!(),
     "]*",
     "[^",
     title_control!(),
+    title_format!(),
     title_space!(),
     "]",
     "([^",
     title_control!(),
+    title_format!(),
     "]{0,198}[^",
     title_control!(),
+    title_format!(),
     title_space!(),
     "])?",
     "[",
@@ -68,6 +144,15 @@ impl TaskTitle {
         }
         if title.chars().any(char::is_control) {
             return Err("title must not contain control characters".into());
+        }
+        if title.chars().any(is_format) {
+            return Err(
+                "title must not contain invisible format characters (zero-width, bidi controls, BOM, soft hyphen)"
+                    .into(),
+            );
+        }
+        if !title.chars().any(is_visible) {
+            return Err("title must contain at least one visible character".into());
         }
         Ok(Self(title.to_owned()))
     }
@@ -113,13 +198,48 @@ pub struct Task {
 /// struct written as an array (`["title", false]`), which no client means.
 type JsonObject = serde_json::Map<String, serde_json::Value>;
 
+/// A JSON object whose keys are all different. `serde_json` keeps the last of a repeated key, so
+/// `{"title":"","title":"ok"}` would pass as `ok` here while another parser (a WAF, a proxy, a log
+/// pipeline) reads the empty title: a repeated key is refused instead.
+#[derive(Debug)]
+struct UniqueKeys(JsonObject);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonObject, A::Error> {
+                let mut object = JsonObject::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field `{key}`"
+                        )));
+                    }
+                    let value = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(object)
+            }
+        }
+        deserializer.deserialize_map(Keys).map(Self)
+    }
+}
+
 fn from_object<T: serde::de::DeserializeOwned>(object: JsonObject) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())
 }
 
 /// The body of `POST /api/tasks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(try_from = "JsonObject", deny_unknown_fields)]
+#[serde(try_from = "UniqueKeys", deny_unknown_fields)]
 pub struct NewTask {
     pub title: TaskTitle,
     /// Defaults to false.
@@ -135,17 +255,17 @@ struct NewTaskFields {
     completed: bool,
 }
 
-impl TryFrom<JsonObject> for NewTask {
+impl TryFrom<UniqueKeys> for NewTask {
     type Error = String;
-    fn try_from(object: JsonObject) -> Result<Self, Self::Error> {
-        let NewTaskFields { title, completed } = from_object(object)?;
+    fn try_from(object: UniqueKeys) -> Result<Self, Self::Error> {
+        let NewTaskFields { title, completed } = from_object(object.0)?;
         Ok(Self { title, completed })
     }
 }
 
 /// The body of `PATCH /api/tasks/{id}`: the fields to change. At least one must be present.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(try_from = "JsonObject", deny_unknown_fields)]
+#[serde(try_from = "UniqueKeys", deny_unknown_fields)]
 #[schema(min_properties = 1)]
 pub struct TaskPatch {
     #[schema(nullable = false)]
@@ -173,10 +293,10 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-impl TryFrom<JsonObject> for TaskPatch {
+impl TryFrom<UniqueKeys> for TaskPatch {
     type Error = String;
-    fn try_from(object: JsonObject) -> Result<Self, Self::Error> {
-        let TaskPatchFields { title, completed } = from_object(object)?;
+    fn try_from(object: UniqueKeys) -> Result<Self, Self::Error> {
+        let TaskPatchFields { title, completed } = from_object(object.0)?;
         Ok(Self { title, completed })
     }
 }
@@ -342,6 +462,69 @@ mod tests {
         assert_eq!(class_chars(title_control!()), control);
         let inner = format!("{{0,{}}}", MAX_TITLE_CHARS - 2);
         assert!(TITLE_PATTERN.contains(&inner), "{TITLE_PATTERN}");
+    }
+
+    #[test]
+    fn format_characters_and_invisible_only_titles_are_rejected() {
+        for sneaky in [
+            "pay\u{200B}pal",     // zero-width space
+            "abc\u{202E}gpj.exe", // right-to-left override
+            "\u{FEFF}title",      // byte-order mark
+            "soft\u{00AD}hyphen", // soft hyphen
+            "join\u{200D}er",     // zero-width joiner
+            "iso\u{2066}late",    // left-to-right isolate
+            "tag\u{E0041}",       // an astral tag character
+        ] {
+            assert!(TaskTitle::parse(sneaky).is_err(), "{sneaky:?}");
+        }
+        for blank in ["\u{3164}", "\u{2800}\u{2800}", " \u{115F} ", "\u{FE0F}"] {
+            let err = TaskTitle::parse(blank).unwrap_err();
+            assert!(err.contains("visible"), "{blank:?}: {err}");
+        }
+        assert!(
+            TaskTitle::parse("\u{3164}ok").is_ok(),
+            "one visible character is enough"
+        );
+        assert!(TaskTitle::parse("caf\u{00E9} \u{1F680}").is_ok());
+    }
+
+    #[test]
+    fn the_published_pattern_lists_the_same_format_and_invisible_characters() {
+        let bmp = |ranges: &[(char, char)]| -> std::collections::BTreeSet<char> {
+            ranges
+                .iter()
+                .flat_map(|(lo, hi)| *lo..=*hi)
+                .filter(|c| u32::from(*c) <= 0xFFFF)
+                .collect()
+        };
+        assert_eq!(class_chars(title_format!()), bmp(FORMAT_CHARS));
+        assert_eq!(class_chars(title_invisible!()), bmp(INVISIBLE_CHARS));
+        assert!(
+            FORMAT_CHARS
+                .iter()
+                .all(|(_, hi)| !hi.is_control() && !hi.is_whitespace())
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_whatever_its_values() {
+        for body in [
+            r#"{"title":"","title":"ok"}"#,
+            r#"{"title":"ok","title":"ok"}"#,
+            r#"{"title":"a","completed":true,"completed":false}"#,
+        ] {
+            let err = serde_json::from_str::<NewTask>(body).unwrap_err();
+            assert!(
+                err.is_data() && err.to_string().contains("duplicate field"),
+                "{body}: {err}"
+            );
+        }
+        let err = serde_json::from_str::<TaskPatch>(r#"{"completed":true,"completed":true}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate field `completed`"),
+            "{err}"
+        );
     }
 
     #[test]

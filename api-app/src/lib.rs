@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod config;
+mod creation_order;
 pub mod domain;
 pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod throttle;

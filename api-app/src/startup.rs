@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use platform::error::KnownRoutes;
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
+use crate::throttle::Throttle;
 
 /// Why api-app could not start. `main` prints it on one line and exits 2. Opening a database
 /// store adds its own variant here.
@@ -83,24 +84,27 @@ fn build_server(
     let stored = web::Data::new(TasksStored::register(metrics.registry())?);
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
+    let throttle = web::Data::new(Throttle::new(&config.throttle));
     let health = web::Data::from(health);
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
-    let server = HttpServer::new(move || {
-        let app = App::new()
-            .into_utoipa_app()
-            .app_data(store.clone())
-            .app_data(metrics.clone())
-            .app_data(stored.clone())
-            .app_data(keys.clone())
-            .app_data(health.clone())
-            .app_data(info.clone())
-            .app_data(known.clone())
-            .app_data(doc_json.clone())
-            .configure(routes::configure);
-        platform::wrap_platform_middleware!(app.into_app())
-    });
-    Ok(platform::configure_server!(server, &config.server)
-        .listen(listener)?
-        .run())
+    Ok(platform::connection::serve(
+        listener,
+        &config.server,
+        move || {
+            let app = App::new()
+                .into_utoipa_app()
+                .app_data(store.clone())
+                .app_data(metrics.clone())
+                .app_data(stored.clone())
+                .app_data(keys.clone())
+                .app_data(throttle.clone())
+                .app_data(health.clone())
+                .app_data(info.clone())
+                .app_data(known.clone())
+                .app_data(doc_json.clone())
+                .configure(routes::configure);
+            platform::wrap_platform_middleware!(app.into_app())
+        },
+    )?)
 }

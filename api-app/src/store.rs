@@ -1,13 +1,16 @@
-//! Task storage behind the small [`TaskStore`] trait. The in-memory store keeps tasks in creation
-//! order in an `IndexMap`, so a page is a slice (O(page)) and a lookup is a hash probe. A shared
-//! database backend can implement the same trait later; its methods are already futures.
+//! Task storage behind the small [`TaskStore`] trait. The in-memory store keeps tasks in a hash map
+//! and their creation order in a [`CreationOrder`], so a lookup is a hash probe and neither a page
+//! nor a delete costs O(n) at any `MAX_TASKS`. A shared database backend can implement the same
+//! trait later; its methods are already futures.
+
+use std::collections::HashMap;
 
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
-use indexmap::IndexMap;
 use parking_lot::RwLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::creation_order::CreationOrder;
 use crate::domain::{NewTask, PageRequest, Task, TaskPatch};
 
 /// Why a store operation failed.
@@ -47,8 +50,9 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
 }
 
-/// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(1) or O(page)
-/// work, and releases it before returning a ready future: no lock is ever held across an `.await`.
+/// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(1), O(page) or
+/// O(√n) work (see [`CreationOrder`]), and releases it before returning a ready future: no lock is
+/// ever held across an `.await`.
 #[derive(Debug)]
 pub struct InMemoryTaskStore {
     inner: RwLock<Inner>,
@@ -57,7 +61,10 @@ pub struct InMemoryTaskStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    tasks: IndexMap<Uuid, Task>,
+    /// Each task with its creation sequence number, its key in `order`.
+    tasks: HashMap<Uuid, (u64, Task)>,
+    order: CreationOrder,
+    next_seq: u64,
     completed: usize,
 }
 
@@ -71,15 +78,15 @@ impl InMemoryTaskStore {
 
     fn list_now(&self, page: PageRequest) -> Page {
         let inner = self.inner.read();
-        let total = inner.tasks.len();
-        let start = page.offset.min(total);
-        let end = start.saturating_add(page.limit).min(total);
         let items = inner
-            .tasks
-            .get_range(start..end)
-            .map(|slice| slice.values().cloned().collect())
-            .unwrap_or_default();
-        Page { items, total }
+            .order
+            .page(page.offset, page.limit)
+            .filter_map(|id| inner.tasks.get(&id).map(|(_, task)| task.clone()))
+            .collect();
+        Page {
+            items,
+            total: inner.tasks.len(),
+        }
     }
 
     fn create_now(&self, new: NewTask) -> Result<Task, StoreError> {
@@ -98,13 +105,16 @@ impl InMemoryTaskStore {
             });
         }
         inner.completed += usize::from(task.completed);
-        inner.tasks.insert(task.id, task.clone());
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.order.push(seq, task.id);
+        inner.tasks.insert(task.id, (seq, task.clone()));
         Ok(task)
     }
 
     fn update_now(&self, id: Uuid, patch: TaskPatch) -> Result<Task, StoreError> {
         let mut inner = self.inner.write();
-        let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        let (_, task) = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
         let was_completed = task.completed;
         if let Some(title) = patch.title {
             task.title = title;
@@ -124,8 +134,8 @@ impl InMemoryTaskStore {
 
     fn delete_now(&self, id: Uuid) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        // shift_remove keeps creation order; it moves the later entries down by one, a memmove.
-        let task = inner.tasks.shift_remove(&id).ok_or(StoreError::NotFound)?;
+        let (seq, task) = inner.tasks.remove(&id).ok_or(StoreError::NotFound)?;
+        inner.order.remove(seq);
         inner.completed -= usize::from(task.completed);
         Ok(())
     }
@@ -137,7 +147,12 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>> {
-        let found = self.inner.read().tasks.get(&id).cloned();
+        let found = self
+            .inner
+            .read()
+            .tasks
+            .get(&id)
+            .map(|(_, task)| task.clone());
         ready(found.ok_or(StoreError::NotFound)).boxed()
     }
 

@@ -129,7 +129,9 @@ pub async fn forward(
     };
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
 
-    let mut outgoing = upstream.client.request(req.method().clone(), url);
+    let mut outgoing = upstream
+        .client
+        .request(platform::connection::client_method(&req), url);
     let hop_by_hop = connection_tokens(req.headers());
     for name in &REQUEST_HEADERS {
         if hop_by_hop.contains(name) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
 use platform::server::{Serving, StartupError};
@@ -72,22 +72,25 @@ fn build_server(
     let api_url = config.api_url.clone();
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
-    let server = HttpServer::new(move || {
-        let upstream = api_url
-            .clone()
-            .map(|base| Upstream::new(base, connect_timeout, timeout));
-        let app = App::new()
-            .into_utoipa_app()
-            .app_data(health.clone())
-            .app_data(metrics.clone())
-            .app_data(known.clone())
-            .app_data(info.clone())
-            .configure(|cfg| routes::configure(cfg, upstream))
-            .into_app()
-            .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)));
-        platform::wrap_platform_middleware!(app)
-    });
-    Ok(platform::configure_server!(server, &config.server)
-        .listen(listener)?
-        .run())
+    Ok(platform::connection::serve(
+        listener,
+        &config.server,
+        move || {
+            let upstream = api_url
+                .clone()
+                .map(|base| Upstream::new(base, connect_timeout, timeout));
+            let app = App::new()
+                .into_utoipa_app()
+                .app_data(health.clone())
+                .app_data(metrics.clone())
+                .app_data(known.clone())
+                .app_data(info.clone())
+                .configure(|cfg| routes::configure(cfg, upstream))
+                .into_app()
+                .wrap(
+                    DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)),
+                );
+            platform::wrap_platform_middleware!(app)
+        },
+    )?)
 }

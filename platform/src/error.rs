@@ -66,6 +66,8 @@ error_codes! {
         "A path segment that does not parse, or (demo-app's proxy) a `.` or `..` segment.";
     InvalidId = "invalid_id", BAD_REQUEST, "A task id that is not a UUID.";
     InvalidMessage = "invalid_message", BAD_REQUEST, "A missing, empty or too-long echo message.";
+    UpgradeNotSupported = "upgrade_not_supported", BAD_REQUEST,
+        "An `Upgrade` header or `CONNECT`: neither app speaks WebSocket, h2c or tunnels; the connection closes.";
     Unauthorized = "unauthorized", UNAUTHORIZED,
         "Missing or wrong `x-api-key` (a query parameter never counts).";
     NotFound = "not_found", NOT_FOUND, "No such route, or no task with that id.";
@@ -73,6 +75,8 @@ error_codes! {
         "demo-app without `API_URL` was asked for `/api` (in clusters the ALB routes it to api-app).";
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED,
         "A known path with another method; `Allow` lists the right ones.";
+    RequestTimeout = "request_timeout", REQUEST_TIMEOUT,
+        "The request (its body and its handling) took longer than `REQUEST_DEADLINE_SECS`; the connection closes.";
     CapacityExceeded = "capacity_exceeded", CONFLICT,
         "`MAX_TASKS` tasks are stored already; nothing stored is touched.";
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE,
@@ -82,6 +86,8 @@ error_codes! {
         "A body that is not `application/json`.";
     ValidationFailed = "validation_failed", UNPROCESSABLE_ENTITY,
         "Well-formed JSON that breaks a rule: title length, an unknown field, a wrong type, an empty patch.";
+    RateLimited = "rate_limited", TOO_MANY_REQUESTS,
+        "Too many failed `x-api-key` attempts, or creates, from one client; `Retry-After` says when to try again.";
     HeadersTooLarge = "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE,
         "Request headers larger than the server reads.";
     Internal = "internal_error", INTERNAL_SERVER_ERROR,
@@ -331,9 +337,13 @@ pub fn operations(
 pub async fn unmatched(req: HttpRequest, known: web::Data<KnownRoutes>) -> HttpResponse {
     match known.allowed(req.path()) {
         Some(methods) => {
+            // Every GET route also answers HEAD (`connection::protocol_rules`).
             let allow = methods
                 .iter()
-                .map(Method::as_str)
+                .flat_map(|m| {
+                    let head = (m == Method::GET).then_some("HEAD");
+                    std::iter::once(m.as_str()).chain(head)
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut res = ApiError::new(

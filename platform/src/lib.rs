@@ -4,6 +4,7 @@
 
 pub mod build_info;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod headers;
 pub mod metrics;

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The route label for a request that matched no route, so random paths never become series.
@@ -16,6 +16,7 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    dropped_log_lines: IntCounter,
 }
 
 impl HttpMetrics {
@@ -38,8 +39,14 @@ impl HttpMetrics {
             ),
             &labels,
         )?;
+        let dropped_log_lines = IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because stdout did not keep up",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(dropped_log_lines.clone()))?;
+        registry.register(Box::new(crate::connection::PROTOCOL_ERRORS.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -48,6 +55,7 @@ impl HttpMetrics {
             registry,
             requests,
             duration,
+            dropped_log_lines,
         })
     }
 
@@ -80,6 +88,10 @@ impl HttpMetrics {
     }
 
     fn render(&self) -> Result<String, prometheus::Error> {
+        // The log writer keeps its own tally; bring the counter up to it at each scrape.
+        let dropped = crate::telemetry::dropped_lines();
+        self.dropped_log_lines
+            .inc_by(dropped.saturating_sub(self.dropped_log_lines.get()));
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))

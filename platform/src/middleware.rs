@@ -13,7 +13,8 @@ use futures_util::FutureExt as _;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
-use crate::error::ApiError;
+use crate::connection::RequestDeadline;
+use crate::error::{ApiError, ErrorCode};
 use crate::headers::REQUEST_ID_HEADER;
 use crate::metrics::{HttpMetrics, UNMATCHED_ROUTE};
 
@@ -44,6 +45,10 @@ fn new_request_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The request deadline where the connection did not set one (in-process test services).
+const DEFAULT_DEADLINE: std::time::Duration =
+    std::time::Duration::from_secs(crate::config::DEFAULT_REQUEST_DEADLINE_SECS);
+
 /// The policy for responses whose app set none: load nothing, never be framed.
 const DEFAULT_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -61,12 +66,25 @@ pub async fn observe(
     let method = req.method().clone();
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
 
-    let outcome = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
-        Ok(outcome) => outcome,
-        Err(_panic) => {
+    let deadline = req
+        .conn_data::<RequestDeadline>()
+        .map_or(DEFAULT_DEADLINE, |d| d.0);
+    let call = AssertUnwindSafe(next.call(req)).catch_unwind();
+    let outcome = match tokio::time::timeout(deadline, call).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_panic)) => {
             tracing::error!(request_id = %request_id.0, "handler panicked; answered 500");
             Err(ApiError::internal().into())
         }
+        // A body that never finishes, or a handler that never returns: the request is dropped.
+        Err(_elapsed) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request was not completed within {} s",
+                deadline.as_secs()
+            ),
+        )
+        .into()),
     };
     // The route template, never the raw path. After routing it is a cheap lookup of the matched
     // resource (before routing, actix would test every pattern). An `Err` here is a panic or an
@@ -138,16 +156,20 @@ fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
 
 /// Wraps an actix `App` in the platform's middleware, in the one order that works: [`observe`]
 /// outermost (it must see panics and every final status), then the request span, then the safety
-/// net that turns any non-JSON error response into the envelope. Both apps use this, so neither can
+/// net that turns any non-JSON error response into the envelope, then the protocol rules
+/// (no upgrades, HEAD as GET). Both apps use this, so neither can
 /// get the order wrong or miss a layer.
 #[macro_export]
 macro_rules! wrap_platform_middleware {
     ($app:expr) => {
-        $app.wrap($crate::error::json_error_bodies())
-            .wrap($crate::middleware::request_span())
-            .wrap(::actix_web::middleware::from_fn(
-                $crate::middleware::observe,
-            ))
+        $app.wrap(::actix_web::middleware::from_fn(
+            $crate::connection::protocol_rules,
+        ))
+        .wrap($crate::error::json_error_bodies())
+        .wrap($crate::middleware::request_span())
+        .wrap(::actix_web::middleware::from_fn(
+            $crate::middleware::observe,
+        ))
     };
 }
 

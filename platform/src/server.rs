@@ -52,27 +52,6 @@ pub fn bind(settings: &ServerSettings) -> Result<Listener, StartupError> {
     Ok(Listener { listener, port })
 }
 
-/// Applies the platform's connection settings: keep-alive longer than the ALB's 60 s idle timeout
-/// (so the ALB, not the pod, closes idle connections), a bound on slow clients' headers, the
-/// shutdown timeout, and the worker count. actix's own signal handling is off: [`serve_until`]
-/// owns shutdown.
-#[macro_export]
-macro_rules! configure_server {
-    ($server:expr, $settings:expr) => {{
-        let settings: &$crate::config::ServerSettings = $settings;
-        let server = $server
-            .keep_alive(::std::time::Duration::from_secs(75))
-            .client_request_timeout(::std::time::Duration::from_secs(5))
-            .client_disconnect_timeout(::std::time::Duration::from_secs(1))
-            .shutdown_timeout(settings.shutdown_timeout.as_secs())
-            .disable_signals();
-        match settings.workers {
-            Some(n) => server.workers(n),
-            None => server,
-        }
-    }};
-}
-
 /// A server bound to its port, with the readiness state its probe reads: what each app's
 /// `Application::build` produces, and what `run_until` drives.
 pub struct Serving {

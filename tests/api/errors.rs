@@ -17,7 +17,7 @@ async fn unknown_routes_are_json_404() {
 async fn wrong_methods_are_json_405_with_allow() {
     let app = spawn_app().await;
     let cases = [
-        (reqwest::Method::PUT, "/api/tasks", "GET, POST"),
+        (reqwest::Method::PUT, "/api/tasks", "GET, HEAD, POST"),
         (reqwest::Method::POST, "/api/health", "GET"),
         (reqwest::Method::DELETE, "/healthz", "GET"),
         (
@@ -41,7 +41,7 @@ async fn wrong_methods_are_json_405_with_allow() {
         assert_error(res, 405, "method_not_allowed").await;
     }
     let res = app.client.put(app.url("/api/tasks")).send().await.unwrap();
-    assert_eq!(res.headers()["allow"], "GET, POST");
+    assert_eq!(res.headers()["allow"], "GET, HEAD, POST");
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use integration_tests::{Http, ShutdownTrigger, test_env};
 use serde_json::{Value, json};
 
 /// The key every test app accepts, and the previous one during a rotation.
-pub const API_KEY: &str = "test-current-key-0123456789";
-pub const API_KEY_PREVIOUS: &str = "test-previous-key-0123456789";
+pub const API_KEY: &str = "test-current-key-R7w2Kq9ZpX4mV8cN1bL5hT3y";
+pub const API_KEY_PREVIOUS: &str = "test-previous-key-J6d0Fs8GuW2eQ9aY4oP7iM1x";
 
 /// Logs stay quiet unless `TEST_LOG` is set.
 static TRACING: LazyLock<()> = LazyLock::new(|| {

@@ -3,10 +3,15 @@
 
 mod abuse;
 mod auth;
+mod canonical;
+mod deadlines;
 mod errors;
 mod helpers;
+mod limits;
+mod log_stall;
 mod observability;
 mod openapi;
 mod process;
+mod protocol;
 mod shutdown;
 mod tasks;

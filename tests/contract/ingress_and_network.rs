@@ -1,6 +1,8 @@
 //! Ingress and network: the ALB routes each path to the right app and reaches the pods only from
 //! its VPC, and locally demo-app reaches api-app where it listens and nowhere else.
 
+use std::collections::BTreeSet;
+
 use integration_tests::facts::{APPS, ENVS};
 use integration_tests::k8s::{local, named, one, overlay, pod_env, s, seq};
 use integration_tests::of_kind;
@@ -143,6 +145,26 @@ fn the_alb_routes_api_to_api_app_and_everything_else_but_metrics_to_demo_app() {
                 .iter()
                 .all(|(p, svc)| p == "/metrics" || svc != "api-app"),
             "demo-app never routes to api-app"
+        );
+    }
+}
+
+#[test]
+fn api_app_believes_forwarded_for_only_from_the_alb_subnets() {
+    for env in ENVS {
+        let docs = overlay(env, "api-app");
+        let trusted: BTreeSet<String> = pod_env(&docs)
+            .get("TRUSTED_PROXY_CIDRS")
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| panic!("{env}: api-app sets TRUSTED_PROXY_CIDRS"))
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let alb: BTreeSet<String> = crate::network::alb_subnet_cidrs(env).into_iter().collect();
+        assert_eq!(
+            trusted, alb,
+            "{env}: a wider range lets a pod forge X-Forwarded-For and dodge the rate limits"
         );
     }
 }

@@ -223,13 +223,13 @@ pub(crate) fn local_str(locals: &BTreeMap<String, Value>, key: &str) -> String {
 }
 
 /// An env root (`terraform/envs/<env>`): its blocks and the literal locals it feeds the modules.
-pub(super) struct EnvRoot {
+pub(crate) struct EnvRoot {
     blocks: Vec<Block>,
     locals: BTreeMap<String, Value>,
 }
 
 impl EnvRoot {
-    pub(super) fn load(env: &str) -> Self {
+    pub(crate) fn load(env: &str) -> Self {
         let blocks = blocks_in(&format!("terraform/envs/{env}"));
         let locals = locals_of(&blocks, &serde_json::json!({}));
         Self { blocks, locals }
@@ -240,7 +240,7 @@ impl EnvRoot {
     }
 
     /// Evaluates an argument of `module "<name>"` in the root's scope.
-    pub(super) fn module_arg(&self, name: &str, key: &str) -> Value {
+    pub(crate) fn module_arg(&self, name: &str, key: &str) -> Value {
         let expr =
             attr(self.module(name), key).unwrap_or_else(|| panic!("module {name} sets no {key}"));
         expr.evaluate(&context(

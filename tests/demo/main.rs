@@ -4,4 +4,5 @@
 
 mod helpers;
 mod page;
+mod protocol;
 mod proxy;

@@ -166,7 +166,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     let demo = spawn_demo(None).await;
     assert_error(demo.get("/nope").await, 404, "not_found").await;
     let post = demo.client.post(demo.url("/")).send().await.unwrap();
-    assert_eq!(post.headers()["allow"], "GET");
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
     assert_error(post, 405, "method_not_allowed").await;
 }
 

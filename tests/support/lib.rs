@@ -89,6 +89,19 @@ pub fn test_client() -> reqwest::Client {
         .expect("a client")
 }
 
+/// Sends `request` as raw bytes to `address` (`http://host:port` or `host:port`) and returns
+/// everything the server answers until it closes the connection, or until `wait` passes.
+pub fn raw_exchange(address: &str, request: &[u8], wait: std::time::Duration) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .expect("the server accepts connections");
+    stream.set_read_timeout(Some(wait)).expect("a read timeout");
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A server under test on 127.0.0.1, and a client for it. The test harnesses of both apps and of
 /// the real binaries dereference to it.
 #[derive(Debug, Clone)]

@@ -34,6 +34,8 @@ pub struct Stats {
     responses(
         (status = 200, description = "Statistics", body = Stats),
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
+        (status = 429, description = "Too many failed x-api-key attempts from this client (RATE_LIMITS)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until a key is checked again"))),
         (status = 503, description = "No API key is configured on the server", body = ErrorBody)
     )
 )]

@@ -1,12 +1,13 @@
 //! `/api/tasks`: create, list, read, update and delete tasks.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
 use crate::domain::{NewTask, PageQuery, PageRequest, Task, TaskPage, TaskPatch};
 use crate::store::{StoreError, TaskStore};
+use crate::throttle::Throttle;
 
 /// The `tasks_stored` gauge, moved by successful creates and deletes.
 #[derive(Debug, Clone)]
@@ -30,10 +31,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Parses a task id from the path; a malformed id is a 400, not a 404.
+/// Parses a task id from the path: only the canonical form the API hands out (lowercase,
+/// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
+/// spellings are a 400, like any malformed id, not a 404.
 fn task_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the task id must be a UUID"))
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidId,
+            "the task id must be a UUID in lowercase hyphenated form",
+        )
+    };
+    let id = Uuid::try_parse(raw).map_err(|_| invalid())?;
+    let mut canonical = Uuid::encode_buffer();
+    if id.hyphenated().encode_lower(&mut canonical) == raw {
+        Ok(id)
+    } else {
+        Err(invalid())
+    }
 }
 
 /// List tasks in creation order, one page at a time.
@@ -74,15 +88,23 @@ pub async fn list_tasks(
         (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid title or unknown field", body = ErrorBody)
+        (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
+        (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
     )
 )]
 #[post("/tasks")]
 pub async fn create_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     stored: web::Data<TasksStored>,
+    throttle: web::Data<Throttle>,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
+    // One client cannot fill the shared store for everyone.
+    if let Err(throttled) = throttle.check_create(throttle.client(&req)) {
+        return Ok(throttled.response("creates"));
+    }
     let task = store.create(body.into_inner()).await?;
     stored.0.inc();
     Ok(HttpResponse::Created()

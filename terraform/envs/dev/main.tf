@@ -58,6 +58,9 @@ module "platform" {
     backup_retention_days    = 1
   }
 
+  # WAF counts in dev: false positives show up in its metrics before prod blocks them.
+  waf_mode = "count"
+
   # Nodes off 20:00-07:00 on weekdays and all weekend (Dublin time).
   node_scale_down_schedule = {
     time_zone             = "Europe/Dublin"

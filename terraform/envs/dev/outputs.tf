@@ -72,3 +72,8 @@ output "set_database_password_command" {
   description = "Sets api_app's password without passing it through Terraform."
   value       = module.platform.set_database_password_command
 }
+
+output "web_acl_arn" {
+  description = "The ALB's WAF web ACL: copy it into alb.ingress.kubernetes.io/wafv2-acl-arn in k8s/overlays/<env>/api-app."
+  value       = module.platform.web_acl_arn
+}

@@ -58,6 +58,9 @@ module "platform" {
     max_allocated_storage_gb = 200
     backup_retention_days    = 14
   }
+
+  # WAF blocks in prod.
+  waf_mode = "block"
 }
 
 module "addons" {

@@ -146,3 +146,8 @@ output "set_database_password_command" {
   description = "Command that sets api_app's password out of band (reads the JSON from a local file you delete afterwards)."
   value       = "aws secretsmanager put-secret-value --region ${var.region} --secret-id ${aws_secretsmanager_secret.database_app.name} --secret-string file://db-password.json"
 }
+
+output "web_acl_arn" {
+  description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
+  value       = aws_wafv2_web_acl.alb.arn
+}

@@ -144,6 +144,28 @@ variable "secret_recovery_window_days" {
   }
 }
 
+variable "waf_mode" {
+  type        = string
+  description = "What the ALB's web ACL does with a match: \"block\" (prod) or \"count\" (dev, to see false positives before prod blocks them)."
+  default     = "block"
+
+  validation {
+    condition     = contains(["block", "count"], var.waf_mode)
+    error_message = "waf_mode must be \"block\" or \"count\"."
+  }
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "Requests one client IP may send through the ALB in 5 minutes before the web ACL's rate rule matches."
+  default     = 1000
+
+  validation {
+    condition     = var.waf_rate_limit >= 100 && var.waf_rate_limit <= 2000000000
+    error_message = "waf_rate_limit must be between 100 and 2000000000."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Extra tags for every resource this module creates (the roots add Project/Environment through provider default_tags)."

@@ -227,3 +227,122 @@ run "names_follow_the_gitops_env_seed" {
     error_message = "The runner may leave only on 443."
   }
 }
+
+# The ALB's web ACL: prod blocks, dev counts; tests/contract/waf.rs binds its name to the Ingresses.
+run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
+  command = plan
+
+  variables {
+    env                = "prod"
+    kubernetes_version = "1.34"
+    log_retention_days = 365
+    waf_mode           = "block"
+  }
+
+  assert {
+    condition     = aws_wafv2_web_acl.alb.name == "gitops-prod-alb" && aws_wafv2_web_acl.alb.scope == "REGIONAL"
+    error_message = "The web ACL must be the regional gitops-<env>-alb (the Ingress annotation names it)."
+  }
+
+  assert {
+    condition     = length(aws_wafv2_web_acl.alb.default_action[0].allow) == 1
+    error_message = "Requests no rule matches must be allowed."
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.alb.rule : r.statement[0].rate_based_statement[0]
+      if length(r.statement[0].rate_based_statement) > 0
+    ]).aggregate_key_type == "IP"
+    error_message = "Exactly one rate-based rule, keyed by client IP."
+  }
+
+  assert {
+    condition = one([
+      for r in aws_wafv2_web_acl.alb.rule : r.statement[0].rate_based_statement[0].limit
+      if length(r.statement[0].rate_based_statement) > 0
+    ]) == 1000
+    error_message = "The rate rule must use waf_rate_limit (default 1000 per 5 minutes)."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.alb.rule : length(r.action[0].block) == 1
+      if length(r.action) > 0
+    ])
+    error_message = "In prod the rate rule must block."
+  }
+
+  assert {
+    condition = toset([
+      for r in aws_wafv2_web_acl.alb.rule : r.statement[0].managed_rule_group_statement[0].name
+      if length(r.statement[0].managed_rule_group_statement) > 0
+    ]) == toset(["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"])
+    error_message = "The AWS common and known-bad-inputs rule groups must both run."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.alb.rule : length(r.override_action[0].none) == 1
+      if length(r.override_action) > 0
+    ])
+    error_message = "In prod the managed rule groups must act on their own verdicts (override none), not count."
+  }
+
+  assert {
+    condition = contains([
+      for f in aws_wafv2_web_acl_logging_configuration.alb.redacted_fields : f.single_header[0].name
+    ], "x-api-key")
+    error_message = "The WAF log must never contain the API key."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.waf.name == "aws-waf-logs-gitops-prod"
+    error_message = "WAF log groups must be named aws-waf-logs-*."
+  }
+}
+
+run "dev_only_counts" {
+  command = plan
+
+  variables {
+    env                = "dev"
+    kubernetes_version = "1.35"
+    log_retention_days = 30
+    waf_mode           = "count"
+  }
+
+  assert {
+    condition     = aws_wafv2_web_acl.alb.name == "gitops-dev-alb"
+    error_message = "The dev web ACL must be gitops-dev-alb."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.alb.rule : length(r.action[0].count) == 1 && length(r.action[0].block) == 0
+      if length(r.action) > 0
+    ])
+    error_message = "In dev the rate rule must only count."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.alb.rule : length(r.override_action[0].count) == 1
+      if length(r.override_action) > 0
+    ])
+    error_message = "In dev the managed rule groups must only count."
+  }
+}
+
+run "an_unknown_waf_mode_is_refused" {
+  command = plan
+
+  variables {
+    env                = "dev"
+    kubernetes_version = "1.35"
+    log_retention_days = 30
+    waf_mode           = "detect"
+  }
+
+  expect_failures = [var.waf_mode]
+}

@@ -1,0 +1,194 @@
+//! Task ids in creation order, cheap to page through and cheap to remove from at any size.
+//!
+//! A single ordered vector (or `IndexMap::shift_remove`) moves every later entry on each delete:
+//! O(n) under the store's write lock, which at a large `MAX_TASKS` stalls every request. Here the ids sit
+//! in chunks of at most [`CHUNK`]. A removal shifts at most one chunk's entries and, when two
+//! neighbours merge, the chunk list: O(CHUNK + n / CHUNK). Neighbouring chunks always hold more
+//! than CHUNK ids together (they are merged otherwise), so there are at most 2n / CHUNK + 1 chunks.
+
+use uuid::Uuid;
+
+/// Most ids in one chunk.
+pub(crate) const CHUNK: usize = 1024;
+
+/// Ids with their creation sequence numbers, in increasing sequence order.
+#[derive(Debug, Default)]
+pub(crate) struct CreationOrder {
+    chunks: Vec<Vec<(u64, Uuid)>>,
+    len: usize,
+    /// Entries and chunk slots moved so far, so tests can bound a removal's work without a clock.
+    moved: usize,
+}
+
+impl CreationOrder {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends `id`; `seq` must be greater than every sequence number already held.
+    pub(crate) fn push(&mut self, seq: u64, id: Uuid) {
+        debug_assert!(
+            self.chunks
+                .last()
+                .and_then(|c| c.last())
+                .is_none_or(|last| last.0 < seq)
+        );
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push((seq, id)),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push((seq, id));
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Removes the entry with sequence number `seq`; false if there is none.
+    pub(crate) fn remove(&mut self, seq: u64) -> bool {
+        // Chunks are non-empty and ordered: the first whose last entry is >= seq holds it.
+        let at = self
+            .chunks
+            .partition_point(|c| c.last().is_some_and(|last| last.0 < seq));
+        let Some(chunk) = self.chunks.get_mut(at) else {
+            return false;
+        };
+        let Ok(i) = chunk.binary_search_by_key(&seq, |e| e.0) else {
+            return false;
+        };
+        chunk.remove(i);
+        let shifted = chunk.len() - i;
+        self.len -= 1;
+        self.note_moved(shifted);
+        self.rebalance(at);
+        true
+    }
+
+    /// Up to `limit` ids from position `offset`, in creation order.
+    pub(crate) fn page(&self, offset: usize, limit: usize) -> impl Iterator<Item = Uuid> + '_ {
+        let mut skip = offset;
+        let first = self
+            .chunks
+            .iter()
+            .position(|c| {
+                if skip < c.len() {
+                    true
+                } else {
+                    skip -= c.len();
+                    false
+                }
+            })
+            .unwrap_or(self.chunks.len());
+        self.chunks[first..]
+            .iter()
+            .flatten()
+            .skip(skip)
+            .take(limit)
+            .map(|e| e.1)
+    }
+
+    /// Drops chunk `at` if it is empty, or merges it into a neighbour when the two fit in one.
+    fn rebalance(&mut self, at: usize) {
+        if self.chunks[at].is_empty() {
+            self.chunks.remove(at);
+            self.note_moved(self.chunks.len() - at);
+            return;
+        }
+        for (left, right) in [(at, at + 1), (at.wrapping_sub(1), at)] {
+            let (Some(l), Some(r)) = (self.chunks.get(left), self.chunks.get(right)) else {
+                continue;
+            };
+            if l.len() + r.len() <= CHUNK {
+                let moved = self.chunks.remove(right);
+                self.note_moved(moved.len() + self.chunks.len() - right);
+                self.chunks[left].extend(moved);
+                return;
+            }
+        }
+    }
+
+    fn note_moved(&mut self, n: usize) {
+        self.moved = self.moved.wrapping_add(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(n: u64) -> Uuid {
+        Uuid::from_u64_pair(0, n)
+    }
+
+    #[test]
+    fn removing_near_the_front_of_a_large_order_moves_little() {
+        let n = 200_000_u64;
+        let mut order = CreationOrder::default();
+        for seq in 0..n {
+            order.push(seq, id(seq));
+        }
+        let chunks = usize::try_from(n).unwrap().div_ceil(CHUNK);
+        for seq in 0..100 {
+            order.moved = 0;
+            assert!(order.remove(seq * 7));
+            // One chunk's entries plus, at worst, a merge: never the ~200 000 entries behind it.
+            assert!(
+                order.moved <= 2 * CHUNK + chunks,
+                "removing {seq} moved {}",
+                order.moved
+            );
+        }
+        assert_eq!(order.len(), 200_000 - 100);
+        assert!(!order.remove(0), "already removed");
+    }
+
+    #[test]
+    fn chunks_stay_few_after_most_entries_are_removed() {
+        let mut order = CreationOrder::default();
+        for seq in 0..100_000 {
+            order.push(seq, id(seq));
+        }
+        for seq in (0..100_000).filter(|s| s % 10 != 0) {
+            assert!(order.remove(seq));
+        }
+        assert_eq!(order.len(), 10_000);
+        assert!(
+            order.chunks.len() <= 2 * 10_000 / CHUNK + 1,
+            "{}",
+            order.chunks.len()
+        );
+        let page: Vec<Uuid> = order.page(5, 3).collect();
+        assert_eq!(page, [id(50), id(60), id(70)]);
+    }
+
+    proptest! {
+        /// The order always pages exactly like a plain vector of the live ids.
+        #[test]
+        fn pages_match_a_plain_vector(
+            ops in proptest::collection::vec((any::<bool>(), 0..3000_u64), 1..3000),
+            offset in 0..3000_usize,
+            limit in 1..1200_usize,
+        ) {
+            let mut order = CreationOrder::default();
+            let mut model: Vec<u64> = Vec::new();
+            let mut next = 0_u64;
+            for (create, pick) in ops {
+                if create || model.is_empty() {
+                    order.push(next, id(next));
+                    model.push(next);
+                    next += 1;
+                } else {
+                    let victim = model.remove(usize::try_from(pick).unwrap() % model.len());
+                    prop_assert!(order.remove(victim));
+                }
+            }
+            prop_assert_eq!(order.len(), model.len());
+            let got: Vec<Uuid> = order.page(offset, limit).collect();
+            let want: Vec<Uuid> = model.iter().skip(offset).take(limit).map(|s| id(*s)).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
