@@ -142,6 +142,8 @@ mod tests {
                 "SHUTDOWN_DRAIN_SECS",
                 "WORKERS",
                 "HOSTNAME",
+                "REQUEST_DEADLINE_SECS",
+                "MAX_CONNECTIONS",
                 "API_URL",
                 "POD_NAMESPACE",
                 "NODE_NAME"
