@@ -13,41 +13,50 @@ use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
-use crate::routes::{self, ServiceInfo, TasksStored};
-use crate::store::{InMemoryTaskStore, TaskStore};
+use crate::routes::{self, ServiceInfo, StoreInfo};
+use crate::store::{self, TaskStore};
 
 /// Starts api-app; OS signals trigger the graceful shutdown.
-pub fn build(config: &Config) -> std::io::Result<RunningServer> {
-    build_with(config, true)
+pub async fn build(config: &Config) -> std::io::Result<RunningServer> {
+    build_with(config, true).await
 }
 
 /// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
-/// drive shutdown through [`RunningServer::shutdown_signal`].
-pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
+/// drive shutdown through [`RunningServer::shutdown_signal`]. The store is opened first: with
+/// PostgreSQL that waits for the database and migrates it, and the listener is bound only after,
+/// so a replica is never ready on a schema it cannot serve.
+pub async fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
     tracing::info!(
         api_key_configured = config.api_keys.is_configured(),
         max_tasks = config.max_tasks,
         "starting api-app"
     );
+    let metrics = HttpMetrics::new().map_err(std::io::Error::other)?;
+    let store = store::open(&config.store, config.max_tasks, metrics.registry())
+        .await
+        .map_err(std::io::Error::other)?;
     RunningServer::start(&config.server, handle_os_signals, |listener, health| {
-        run(listener, config, health)
+        run(listener, config, health, metrics, store)
     })
 }
 
-fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+fn run(
+    listener: TcpListener,
+    config: &Config,
+    health: Arc<Health>,
+    metrics: HttpMetrics,
+    store: Arc<dyn TaskStore>,
+) -> std::io::Result<Server> {
     let doc = openapi::openapi();
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
         environment: config.server.app_env,
         hostname: config.server.hostname.clone(),
+        store: StoreInfo { kind: store.kind() },
         endpoints: openapi::endpoints(&doc),
     });
     let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
-    let store: web::Data<dyn TaskStore> =
-        web::Data::from(Arc::new(InMemoryTaskStore::new(config.max_tasks)) as Arc<dyn TaskStore>);
-    let metrics = HttpMetrics::new().map_err(std::io::Error::other)?;
-    let stored =
-        web::Data::new(TasksStored::register(metrics.registry()).map_err(std::io::Error::other)?);
+    let store: web::Data<dyn TaskStore> = web::Data::from(store);
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
     let health = web::Data::from(health);
@@ -59,7 +68,6 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .into_utoipa_app()
             .app_data(store.clone())
             .app_data(metrics.clone())
-            .app_data(stored.clone())
             .app_data(keys.clone())
             .app_data(health.clone())
             .app_data(info.clone())

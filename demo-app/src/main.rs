@@ -8,7 +8,7 @@ async fn main() -> std::process::ExitCode {
         "demo-app",
         Config::from_env(),
         |config| &config.server,
-        demo_app::startup::build,
+        async |config| demo_app::startup::build(config),
     )
     .await
 }

@@ -82,7 +82,7 @@ pub async fn serve_main<C>(
     name: &str,
     config: Result<C, ConfigError>,
     settings: impl Fn(&C) -> &ServerSettings,
-    start: impl FnOnce(&C) -> std::io::Result<RunningServer>,
+    start: impl AsyncFnOnce(&C) -> std::io::Result<RunningServer>,
 ) -> ExitCode {
     let config = match config {
         Ok(config) => config,
@@ -95,7 +95,7 @@ pub async fn serve_main<C>(
     let server = settings(&config);
     let _logs = crate::telemetry::init(server.log_format, &server.log_filter);
     let (environment, port) = (server.app_env, server.port);
-    let running = match start(&config) {
+    let running = match start(&config).await {
         Ok(running) => running,
         Err(e) => {
             tracing::error!(error = %e, port, "could not start the server");

@@ -39,7 +39,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let config = Config::from_vars(test_env(vars)).expect("valid test configuration");
-    let app = api_app::startup::build_with(&config, false).expect("the app starts");
+    let app = api_app::startup::build_with(&config, false)
+        .await
+        .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_signal();
     let server = tokio::spawn(app.run_until_stopped());

@@ -1,6 +1,5 @@
-//! Task storage behind the small [`TaskStore`] trait. The in-memory store keeps tasks in creation
-//! order in an `IndexMap`, so a page is a slice (O(page)) and a lookup is a hash probe. A shared
-//! database backend can implement the same trait later; its methods are already futures.
+//! The in-memory store: tasks in creation order in an `IndexMap`, so a page is a slice (O(page))
+//! and a lookup is a hash probe. One process's memory: the zero-setup default for `make demo`.
 
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
 use indexmap::IndexMap;
@@ -8,40 +7,8 @@ use parking_lot::RwLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{NewTask, PageRequest, Task, TaskPatch};
-
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("no task with this id")]
-    NotFound,
-    #[error("the store is full: at most {max} tasks can be stored")]
-    Full { max: usize },
-}
-
-/// Task totals for the stats endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskCounts {
-    pub total: usize,
-    pub completed: usize,
-}
-
-/// A page of tasks in creation order plus the total.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Task>,
-    pub total: usize,
-}
-
-/// Where tasks live.
-pub trait TaskStore: Send + Sync + std::fmt::Debug {
-    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>>;
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn update(&self, id: Uuid, patch: TaskPatch) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn delete(&self, id: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
-    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
-}
+use super::{Page, StoreError, StoreKind, StoreMetrics, TaskCounts, TaskStore};
+use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
 
 /// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(1) or O(page)
 /// work, and releases it before returning a ready future: no lock is ever held across an `.await`.
@@ -49,6 +16,7 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
 pub struct InMemoryTaskStore {
     inner: RwLock<Inner>,
     max_tasks: usize,
+    metrics: Option<StoreMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +30,21 @@ impl InMemoryTaskStore {
         Self {
             inner: RwLock::new(Inner::default()),
             max_tasks,
+            metrics: None,
+        }
+    }
+
+    /// As [`InMemoryTaskStore::new`], keeping `tasks_stored` up to date.
+    pub fn with_metrics(max_tasks: usize, metrics: StoreMetrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..Self::new(max_tasks)
+        }
+    }
+
+    fn stored(&self, total: usize) {
+        if let Some(m) = &self.metrics {
+            m.set_tasks_stored(total);
         }
     }
 
@@ -86,6 +69,7 @@ impl InMemoryTaskStore {
             completed: new.completed,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         let mut inner = self.inner.write();
         if inner.tasks.len() >= self.max_tasks {
@@ -95,12 +79,23 @@ impl InMemoryTaskStore {
         }
         inner.completed += usize::from(task.completed);
         inner.tasks.insert(task.id, task.clone());
+        let total = inner.tasks.len();
+        drop(inner);
+        self.stored(total);
         Ok(task)
     }
 
-    fn update_now(&self, id: Uuid, patch: TaskPatch) -> Result<Task, StoreError> {
+    fn update_now(
+        &self,
+        id: Uuid,
+        patch: TaskPatch,
+        expected: &Precondition,
+    ) -> Result<Task, StoreError> {
         let mut inner = self.inner.write();
         let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        if !expected.admits(task.version) {
+            return Err(StoreError::PreconditionFailed);
+        }
         let was_completed = task.completed;
         if let Some(title) = patch.title {
             task.title = title;
@@ -109,6 +104,7 @@ impl InMemoryTaskStore {
             task.completed = completed;
         }
         task.updated_at = OffsetDateTime::now_utc();
+        task.version += 1;
         let task = task.clone();
         match (was_completed, task.completed) {
             (false, true) => inner.completed += 1,
@@ -118,16 +114,31 @@ impl InMemoryTaskStore {
         Ok(task)
     }
 
-    fn delete_now(&self, id: Uuid) -> Result<(), StoreError> {
+    fn delete_now(&self, id: Uuid, expected: &Precondition) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
+        let version = inner.tasks.get(&id).ok_or(StoreError::NotFound)?.version;
+        if !expected.admits(version) {
+            return Err(StoreError::PreconditionFailed);
+        }
         // shift_remove keeps creation order; it moves the later entries down by one, a memmove.
         let task = inner.tasks.shift_remove(&id).ok_or(StoreError::NotFound)?;
         inner.completed -= usize::from(task.completed);
+        let total = inner.tasks.len();
+        drop(inner);
+        self.stored(total);
         Ok(())
     }
 }
 
 impl TaskStore for InMemoryTaskStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        ready(Ok(())).boxed()
+    }
+
     fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         ready(Ok(self.list_now(page))).boxed()
     }
@@ -141,12 +152,17 @@ impl TaskStore for InMemoryTaskStore {
         ready(self.create_now(new)).boxed()
     }
 
-    fn update(&self, id: Uuid, patch: TaskPatch) -> BoxFuture<'_, Result<Task, StoreError>> {
-        ready(self.update_now(id, patch)).boxed()
+    fn update(
+        &self,
+        id: Uuid,
+        patch: TaskPatch,
+        expected: Precondition,
+    ) -> BoxFuture<'_, Result<Task, StoreError>> {
+        ready(self.update_now(id, patch, &expected)).boxed()
     }
 
-    fn delete(&self, id: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        ready(self.delete_now(id)).boxed()
+    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>> {
+        ready(self.delete_now(id, &expected)).boxed()
     }
 
     fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>> {
@@ -232,10 +248,10 @@ mod tests {
             title: None,
             completed: Some(true),
         };
-        let updated = store.update(t.id, patch).await.unwrap();
+        let updated = store.update(t.id, patch, Precondition::None).await.unwrap();
         assert!(updated.completed && updated.updated_at >= t.updated_at);
         assert_eq!(store.counts().await.unwrap().completed, 1);
-        store.delete(t.id).await.unwrap();
+        store.delete(t.id, Precondition::None).await.unwrap();
         assert_eq!(
             store.counts().await.unwrap(),
             TaskCounts {
@@ -243,6 +259,38 @@ mod tests {
                 completed: 0
             }
         );
-        assert_eq!(store.delete(t.id).await, Err(StoreError::NotFound));
+        assert_eq!(
+            store.delete(t.id, Precondition::None).await,
+            Err(StoreError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_refused_and_changes_nothing() {
+        let store = InMemoryTaskStore::new(10);
+        let t = store.create(new_task("a", false)).await.unwrap();
+        let rename = |title: &str| TaskPatch {
+            title: Some(TaskTitle::parse(title).unwrap()),
+            completed: None,
+        };
+        let v2 = store
+            .update(t.id, rename("b"), Precondition::VersionIn(vec![t.version]))
+            .await
+            .unwrap();
+        assert_eq!(v2.version, t.version + 1);
+        let stale = Precondition::VersionIn(vec![t.version]);
+        assert_eq!(
+            store.update(t.id, rename("c"), stale.clone()).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(
+            store.delete(t.id, stale).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(store.get(t.id).await.unwrap(), v2);
+        store
+            .delete(t.id, Precondition::VersionIn(vec![v2.version]))
+            .await
+            .unwrap();
     }
 }
