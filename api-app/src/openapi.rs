@@ -12,6 +12,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
+use crate::auth::API_KEY_HEADER;
 use crate::domain::TITLE_PATTERN;
 use crate::routes::{self, Endpoint};
 
@@ -85,7 +86,7 @@ impl Modify for ApiKeyScheme {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "x-api-key",
+                API_KEY_HEADER.as_str(),
                 "The API key from the environment's secret (API_KEY, or API_KEY_PREVIOUS during a rotation)",
             ))),
         );

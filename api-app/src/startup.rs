@@ -1,52 +1,100 @@
-//! Building and running the server: state is created once, then every worker gets a handle to it.
+//! Building and running the server: `Application::build` binds the listener and creates the state
+//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
 
-use std::net::TcpListener;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::RunningServer;
 use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, StoreInfo};
-use crate::store::{self, TaskStore};
+use crate::store::{self, OpenError, TaskStore};
 
-/// Starts api-app; OS signals trigger the graceful shutdown.
-pub async fn build(config: &Config) -> std::io::Result<RunningServer> {
-    build_with(config, true).await
+/// Why api-app could not start. `main` prints it on one line and exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Server(#[from] platform::server::StartupError),
+    /// The task store could not be opened (a failed migration, say): never serve without it.
+    #[error("the task store could not be opened: {0}")]
+    Store(#[from] OpenError),
 }
 
-/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
-/// drive shutdown through [`RunningServer::shutdown_signal`]. The store is opened first: with
-/// PostgreSQL that waits for the database and migrates it, and the listener is bound only after,
-/// so a replica is never ready on a schema it cannot serve.
-pub async fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
-    tracing::info!(
-        api_key_configured = config.api_keys.is_configured(),
-        max_tasks = config.max_tasks,
-        "starting api-app"
-    );
-    let metrics = HttpMetrics::new().map_err(std::io::Error::other)?;
-    let store = store::open(&config.store, config.max_tasks, metrics.registry())
-        .await
-        .map_err(std::io::Error::other)?;
-    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
-        run(listener, config, health, metrics, store)
-    })
+/// api-app, bound to its port and ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    health: Arc<Health>,
+    drain_delay: Duration,
 }
 
-fn run(
-    listener: TcpListener,
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the task store, then binds the listener `config` asks for and builds the server on
+    /// it. With PostgreSQL, opening waits (with backoff) for the database and migrates it under a
+    /// lock; the listener is bound only after, so a replica is never ready on a schema it cannot
+    /// serve. Nothing is served until [`Application::run_until`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let metrics = HttpMetrics::new().map_err(platform::server::StartupError::from)?;
+        let store = store::open(&config.store, config.max_tasks, metrics.registry()).await?;
+        let listener = platform::server::bind(&config.server)?;
+        let health = Arc::new(Health::new());
+        let server = build_server(
+            listener.listener,
+            &config,
+            Arc::clone(&health),
+            metrics,
+            store,
+        )?;
+        tracing::info!(
+            service = "api-app",
+            port = listener.port,
+            environment = %config.server.app_env,
+            api_key_configured = config.api_keys.is_configured(),
+            max_tasks = config.max_tasks,
+            "listening"
+        );
+        Ok(Self {
+            port: listener.port,
+            server,
+            health,
+            drain_delay: config.server.drain_delay,
+        })
+    }
+
+    /// The port actually bound (the OS picks one when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
+    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+    }
+}
+
+fn build_server(
+    listener: std::net::TcpListener,
     config: &Config,
     health: Arc<Health>,
     metrics: HttpMetrics,
     store: Arc<dyn TaskStore>,
-) -> std::io::Result<Server> {
+) -> Result<Server, platform::server::StartupError> {
     let doc = openapi::openapi();
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
@@ -60,7 +108,6 @@ fn run(
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
     let health = web::Data::from(health);
-
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
     let server = HttpServer::new(move || {

@@ -14,15 +14,13 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use platform::error::ApiError;
-use platform::middleware::{REQUEST_ID_HEADER, RequestId};
+use platform::headers::{API_KEY_HEADER, REQUEST_ID_HEADER};
+use platform::middleware::RequestId;
 
 /// The largest request body the proxy forwards; bigger ones get a JSON 413.
 pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 /// The largest response body it relays (the API docs' Swagger UI bundle is the biggest one).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 8 * 1024 * 1024;
-
-/// The API key header, forwarded verbatim and never logged.
-const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Request headers the browser may send on to the API. `x-request-id` is set separately.
 const REQUEST_HEADERS: [HeaderName; 5] = [

@@ -1,7 +1,9 @@
-//! Building and running the server: state is created once, then every worker gets a handle to it.
+//! Building and running the server: `Application::build` binds the listener and creates the state
+//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
 
-use std::net::TcpListener;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::Method;
@@ -10,7 +12,7 @@ use actix_web::{App, HttpServer, web};
 use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::RunningServer;
+use platform::server::StartupError;
 
 use crate::config::Config;
 use crate::page::{self, UiInfo};
@@ -24,26 +26,67 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// The `/api` routes: proxied to `API_URL` when it is set.
 const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
 
-/// Starts demo-app; OS signals trigger the graceful shutdown.
-pub fn build(config: &Config) -> std::io::Result<RunningServer> {
-    build_with(config, true)
+/// demo-app, bound to its port and ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    health: Arc<Health>,
+    drain_delay: Duration,
 }
 
-/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
-/// drive shutdown through [`RunningServer::shutdown_signal`].
-pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
-    tracing::info!(
-        api_proxy = config.api_url.as_deref().unwrap_or("off"),
-        "starting demo-app"
-    );
-    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
-        run(listener, config, health)
-    })
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
-fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+impl Application {
+    /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
+    /// [`Application::run_until`]. `main` prints an error on one line and exits 2.
+    #[allow(
+        clippy::unused_async,
+        reason = "the same shape as api-app, whose build awaits its store"
+    )]
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = platform::server::bind(&config.server)?;
+        let health = Arc::new(Health::new());
+        let server = build_server(listener.listener, &config, Arc::clone(&health))?;
+        tracing::info!(
+            service = "demo-app",
+            port = listener.port,
+            environment = %config.server.app_env,
+            api_proxy = config.api_url.as_deref().unwrap_or("off"),
+            "listening"
+        );
+        Ok(Self {
+            port: listener.port,
+            server,
+            health,
+            drain_delay: config.server.drain_delay,
+        })
+    }
+
+    /// The port actually bound (the OS picks one when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
+    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+    }
+}
+
+fn build_server(
+    listener: std::net::TcpListener,
+    config: &Config,
+    health: Arc<Health>,
+) -> Result<Server, StartupError> {
     let info = web::Data::new(UiInfo::new(config, platform::build_info!()));
-    let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
+    let metrics = web::Data::new(HttpMetrics::new()?);
     let known = web::Data::new(known_routes());
     let health = web::Data::from(health);
     let api_url = config.api_url.clone();

@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
                 .service(echo::echo)
                 .service(
                     utoipa_actix_web::scope("/protected")
-                        .wrap(from_fn(stats::require_api_key))
+                        .wrap(from_fn(crate::auth::require_api_key))
                         .service(stats::stats),
                 ),
         );
