@@ -8,8 +8,10 @@ CREATE TABLE tasks (
     title      text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 200),
     completed  boolean     NOT NULL DEFAULT false,
     version    bigint      NOT NULL DEFAULT 1 CHECK (version >= 1),
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    -- clock_timestamp(), not now(): the row is written after the counter row's lock is taken, so
+    -- creation times follow `seq` rather than the order transactions happened to start in.
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
 CREATE TABLE task_counts (

@@ -77,7 +77,12 @@ impl Config {
 /// PostgreSQL when `DATABASE_URL` is set, else memory; a cluster (`dev`, `prod`) must never run the
 /// per-process store, so there it is a configuration error.
 fn store_settings(raw: &RawConfig, app_env: AppEnv) -> Result<StoreSettings, ConfigError> {
-    let Some(url) = raw.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+    let Some(url) = raw
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
         if app_env == AppEnv::Local {
             return Ok(StoreSettings::Memory);
         }
@@ -165,7 +170,10 @@ mod tests {
         let pg = Config::from_vars(vars(&[
             ("APP_ENV", "prod"),
             ("API_KEY", KEY),
-            ("DATABASE_URL", "postgres://api_app@db.example:5432/tasks?sslmode=require"),
+            (
+                "DATABASE_URL",
+                "postgres://api_app@db.example:5432/tasks?sslmode=require",
+            ),
             ("DATABASE_POOL_MAX", "4"),
         ]))
         .unwrap();

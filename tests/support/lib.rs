@@ -1,5 +1,7 @@
 //! Helpers shared by the integration and contract test binaries.
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

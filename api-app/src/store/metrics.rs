@@ -33,10 +33,8 @@ impl StoreMetrics {
         for kind in ERROR_KINDS {
             errors.with_label_values(&[kind]);
         }
-        let tasks_stored = IntGauge::new(
-            "tasks_stored",
-            "Tasks stored, as last seen by this process",
-        )?;
+        let tasks_stored =
+            IntGauge::new("tasks_stored", "Tasks stored, as last seen by this process")?;
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(tasks_stored.clone()))?;
@@ -73,8 +71,10 @@ impl StoreMetrics {
             self.errors.with_label_values(&[kind]).inc();
         }
         // Not found, full and conflicts are answers: the store is up.
-        self.up
-            .set(i64::from(!matches!(kind, Some("unavailable" | "timeout" | "other"))));
+        self.up.set(i64::from(!matches!(
+            kind,
+            Some("unavailable" | "timeout" | "other")
+        )));
     }
 
     pub fn observe_acquire(&self, seconds: f64) {

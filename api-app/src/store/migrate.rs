@@ -4,6 +4,8 @@
 
 use tokio_postgres::Client;
 
+use super::pool::describe;
+
 /// One versioned SQL file from `api-app/migrations/`.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -26,9 +28,9 @@ const LOCK_KEY: i64 = 0x6170_692d_6d69_6772;
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     /// The connection failed: the database may not be up yet, so starting again may work.
-    #[error("the database could not be reached to migrate: {0}")]
+    #[error("the database could not be reached to migrate: {}", describe(.0))]
     Connection(tokio_postgres::Error),
-    #[error("migration {name} failed, and was rolled back: {source}")]
+    #[error("migration {name} failed, and was rolled back: {}", describe(.source))]
     Failed {
         name: &'static str,
         source: tokio_postgres::Error,
@@ -148,8 +150,16 @@ mod tests {
         let embedded: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, embedded);
         for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "versions count up from 1");
-            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{}", m.name);
+            assert_eq!(
+                m.version,
+                i64::try_from(i).unwrap() + 1,
+                "versions count up from 1"
+            );
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
 pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
-pub use pool::{PgSettings, PgVars, connect_once};
+pub use pool::{PgSettings, PgVars, connect_once, describe};
 pub use postgres::PgTaskStore;
 
 /// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.

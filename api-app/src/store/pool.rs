@@ -62,7 +62,9 @@ impl PgSettings {
         let (url, verify) = take_tls_params(vars.url).map_err(|r| invalid(&r))?;
         // tokio-postgres's own messages may quote the URL; ours never do.
         let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-            invalid("is not a valid postgres:// URL (postgres://user@host:5432/dbname?sslmode=require)")
+            invalid(
+                "is not a valid postgres:// URL (postgres://user@host:5432/dbname?sslmode=require)",
+            )
         })?;
         if config.get_password().is_some() {
             return Err(invalid(
@@ -73,7 +75,9 @@ impl PgSettings {
             return Err(invalid("must name the user (postgres://user@host/dbname)"));
         }
         if config.get_dbname().is_none() {
-            return Err(invalid("must name the database (postgres://user@host/dbname)"));
+            return Err(invalid(
+                "must name the database (postgres://user@host/dbname)",
+            ));
         }
         let password_file = vars
             .password_file
@@ -147,7 +151,9 @@ impl PgSettings {
 }
 
 /// One connection outside the pool (migrations, which must not hold a pooled connection for long).
-pub async fn connect_once(settings: &PgSettings) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub async fn connect_once(
+    settings: &PgSettings,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = with_password(&settings.config, settings.password_file.as_ref())
         .connect(settings.tls.clone())
         .await?;
@@ -194,8 +200,10 @@ impl deadpool_postgres::Connect for PasswordFileConnect {
     fn connect(
         &self,
         pg_config: &tokio_postgres::Config,
-    ) -> BoxFuture<'_, Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>>
-    {
+    ) -> BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
         let config = with_password(pg_config, self.password_file.as_ref());
         let tls = self.tls.clone();
         Box::pin(async move {
@@ -238,7 +246,9 @@ fn take_tls_params(url: &str) -> Result<(String, Option<Verify>), String> {
         (false, _) => None,
         (true, Some(root_cert)) => Some(Verify { root_cert }),
         (true, None) => {
-            return Err("with sslmode=verify-ca or verify-full needs sslrootcert=<CA bundle path>".into());
+            return Err(
+                "with sslmode=verify-ca or verify-full needs sslrootcert=<CA bundle path>".into(),
+            );
         }
     };
     let url = if kept.is_empty() {
@@ -263,7 +273,8 @@ fn tls_connector(verify: Option<&Verify>) -> Result<MakeRustlsConnect, String> {
             let certs = CertificateDer::pem_file_iter(&verify.root_cert)
                 .map_err(|_| "sslrootcert cannot be read as PEM certificates".to_owned())?;
             for cert in certs {
-                let cert = cert.map_err(|_| "sslrootcert holds an unreadable certificate".to_owned())?;
+                let cert =
+                    cert.map_err(|_| "sslrootcert holds an unreadable certificate".to_owned())?;
                 roots
                     .add(cert)
                     .map_err(|_| "sslrootcert holds an invalid certificate".to_owned())?;
@@ -328,6 +339,23 @@ impl ServerCertVerifier for EncryptOnly {
     }
 }
 
+/// A database error in one line, with PostgreSQL's own message and SQLSTATE (tokio-postgres's
+/// `Display` says only "db error"). Never holds a password: the server does not echo one.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
 /// Whether the URL asks for encryption at all (for the start-up log line).
 pub(super) fn ssl_mode_name(config: &tokio_postgres::Config) -> &'static str {
     match config.get_ssl_mode() {
@@ -353,14 +381,22 @@ mod tests {
     fn a_url_with_a_password_is_refused_without_echoing_it() {
         let err = parse("postgres://api_app:hunter2-secret@db:5432/tasks").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("DATABASE_URL") && msg.contains("DATABASE_PASSWORD_FILE"), "{msg}");
+        assert!(
+            msg.contains("DATABASE_URL") && msg.contains("DATABASE_PASSWORD_FILE"),
+            "{msg}"
+        );
         assert!(!msg.contains("hunter2"), "{msg}");
     }
 
     #[test]
     fn a_malformed_url_is_named_but_not_repeated() {
-        let msg = parse("postgres://api_app@db:notaport/tasks").unwrap_err().to_string();
-        assert!(msg.contains("DATABASE_URL") && !msg.contains("notaport"), "{msg}");
+        let msg = parse("postgres://api_app@db:notaport/tasks")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("DATABASE_URL") && !msg.contains("notaport"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -370,7 +406,10 @@ mod tests {
         assert_eq!(s.acquire_timeout, Duration::from_secs(2));
         assert_eq!(s.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(s.config.get_options(), Some("-c statement_timeout=2000"));
-        assert_eq!(s.config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(
+            s.config.get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
     }
 
     #[test]
@@ -379,11 +418,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("sslrootcert"), "{msg}");
-        let (url, verify) =
-            take_tls_params("postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x")
-                .unwrap();
+        let (url, verify) = take_tls_params(
+            "postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x",
+        )
+        .unwrap();
         assert_eq!(url, "postgres://u@h/d?sslmode=require&application_name=x");
-        assert_eq!(verify, Some(Verify { root_cert: "/ca.pem".into() }));
+        assert_eq!(
+            verify,
+            Some(Verify {
+                root_cert: "/ca.pem".into()
+            })
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
-use super::pool::{PgSettings, connect_once, ssl_mode_name};
+use super::pool::{PgSettings, connect_once, describe, ssl_mode_name};
 use super::{OpenError, Page, StoreError, StoreKind, StoreMetrics, TaskCounts, TaskStore};
 use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch, TaskTitle};
 
@@ -78,7 +78,11 @@ impl PgTaskStore {
         };
         // Seeds `tasks_stored`; a failure here is only a stale gauge.
         let _ = store.counts().await;
-        tokio::spawn(keep_checking(store.pool.clone(), store.metrics.clone(), store.op_timeout));
+        tokio::spawn(keep_checking(
+            store.pool.clone(),
+            store.metrics.clone(),
+            store.op_timeout,
+        ));
         Ok(store)
     }
 
@@ -95,7 +99,10 @@ impl PgTaskStore {
                 Err(_) => {
                     // The connection may be stuck mid-query on a dead network: never reuse it.
                     drop(Object::take(client));
-                    tracing::warn!(timeout_ms = self.op_timeout.as_millis(), "store operation timed out");
+                    tracing::warn!(
+                        timeout_ms = self.op_timeout.as_millis(),
+                        "store operation timed out"
+                    );
                     Err(StoreError::Timeout)
                 }
             }
@@ -155,13 +162,14 @@ async fn keep_checking(pool: Pool, metrics: StoreMetrics, op_timeout: Duration) 
 fn classify(e: &tokio_postgres::Error) -> StoreError {
     let Some(code) = e.code() else {
         // No SQLSTATE: the connection failed, closed, or TLS or authentication set-up did.
-        tracing::warn!(error = %e, "database connection failed");
+        tracing::warn!(error = %describe(e), "database connection failed");
         return StoreError::Unavailable;
     };
     let class = &code.code()[..2];
     let kind = if *code == SqlState::QUERY_CANCELED {
         StoreError::Timeout
-    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
     {
         StoreError::Conflict
     } else if matches!(class, "08" | "28" | "53" | "57" | "3D") {
@@ -169,10 +177,10 @@ fn classify(e: &tokio_postgres::Error) -> StoreError {
         // database that does not exist (yet).
         StoreError::Unavailable
     } else {
-        tracing::error!(error = %e, sqlstate = code.code(), "unexpected database error");
+        tracing::error!(error = %describe(e), "unexpected database error");
         return StoreError::Other;
     };
-    tracing::warn!(error = %e, sqlstate = code.code(), "database error");
+    tracing::warn!(error = %describe(e), "database error");
     kind
 }
 
@@ -212,7 +220,10 @@ async fn lock_for_write(
     let stmt = tx
         .prepare_cached("SELECT completed, version FROM tasks WHERE id = $1 FOR UPDATE")
         .await?;
-    let row = tx.query_opt(&stmt, &[&id]).await?.ok_or(StoreError::NotFound)?;
+    let row = tx
+        .query_opt(&stmt, &[&id])
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let version: i64 = row.try_get(1)?;
     if !expected.admits(version) {
         return Err(StoreError::PreconditionFailed);
@@ -236,7 +247,8 @@ impl TaskStore for PgTaskStore {
                     async move {
                         let stmt = c
                             .prepare_cached(&format!(
-                                "SELECT {TASK_COLUMNS}, c.total FROM task_counts c LEFT JOIN LATERAL \
+                                "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total \
+                                 FROM task_counts c LEFT JOIN LATERAL \
                                  (SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
                             ))
                             .await?;
@@ -268,7 +280,10 @@ impl TaskStore for PgTaskStore {
                 let stmt = c
                     .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
                     .await?;
-                let row = c.query_opt(&stmt, &[&id]).await?.ok_or(StoreError::NotFound)?;
+                let row = c
+                    .query_opt(&stmt, &[&id])
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
                 task(&row)
             }
             .boxed()
@@ -325,7 +340,7 @@ impl TaskStore for PgTaskStore {
                 let stmt = tx
                     .prepare_cached(&format!(
                         "UPDATE tasks SET title = COALESCE($2, title), completed = COALESCE($3, completed), \
-                         version = version + 1, updated_at = now() WHERE id = $1 RETURNING {TASK_COLUMNS}"
+                         version = version + 1, updated_at = clock_timestamp() WHERE id = $1 RETURNING {TASK_COLUMNS}"
                     ))
                     .await?;
                 let title: Option<&str> = patch.title.as_ref().map(AsRef::as_ref);
