@@ -9,10 +9,12 @@ root=$PWD
 
 log() { printf '==> %s\n' "$*"; }
 
-# Debian packages: the browser for the end-to-end test (unless the machine already has one) and the
-# load generator for the drills.
+# Debian packages: the browser for the end-to-end test (unless the machine already has one), the
+# load generator for the drills, and a PostgreSQL server for the store tests (unless one is already
+# installed, as on GitHub's ubuntu runners; scripts/with-postgres.sh finds it).
 apt_pkgs=(wrk curl procps)
 [[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

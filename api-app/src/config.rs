@@ -98,7 +98,7 @@ fn store_settings(raw: &RawConfig, app_env: AppEnv) -> Result<StoreSettings, Con
         acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
         statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
     })
-    .map(StoreSettings::Postgres)
+    .map(|pg| StoreSettings::Postgres(Box::new(pg)))
 }
 
 /// Every environment variable api-app reads. The contract tests check manifests against this list.

@@ -380,7 +380,7 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn without_if_match_the_last_write_wins_and_weak_or_bad_tags_never_match() {
+async fn without_if_match_the_last_write_wins_and_weak_or_malformed_tags_never_match() {
     let app = spawn_app().await;
     let created = app
         .post_json("/api/tasks", &json!({"title": "plain"}))
@@ -407,8 +407,8 @@ async fn without_if_match_the_last_write_wins_and_weak_or_bad_tags_never_match()
     .await;
     assert_error(
         patch_if_match(&app, &id, "not-quoted", &json!({"title": "bad"})).await,
-        400,
-        "invalid_header",
+        412,
+        "precondition_failed",
     )
     .await;
     assert_ne!(tag, weak);

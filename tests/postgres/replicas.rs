@@ -37,8 +37,8 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    let created = outcomes.iter().filter(|(s, _)| *s == 201).count();
-    assert_eq!(created, CAP, "exactly the cap is stored");
+    let stored = outcomes.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(stored, CAP, "exactly the cap is stored");
     for (status, body) in outcomes.iter().filter(|(s, _)| *s != 201) {
         assert_eq!(*status, 409, "{body}");
         assert_eq!(body["error"]["code"], "capacity_exceeded");

@@ -144,7 +144,11 @@ mod tests {
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".sql"))
+            .filter(|n| {
+                std::path::Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+            })
             .collect();
         files.sort();
         let embedded: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();

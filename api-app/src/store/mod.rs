@@ -133,7 +133,7 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
     Memory,
-    Postgres(PgSettings),
+    Postgres(Box<PgSettings>),
 }
 
 /// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with

@@ -94,18 +94,16 @@ impl PgTaskStore {
     {
         let outcome = async {
             let mut client = acquire(&self.pool, &self.metrics).await?;
-            match tokio::time::timeout(self.op_timeout, op(&mut client)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    // The connection may be stuck mid-query on a dead network: never reuse it.
-                    drop(Object::take(client));
-                    tracing::warn!(
-                        timeout_ms = self.op_timeout.as_millis(),
-                        "store operation timed out"
-                    );
-                    Err(StoreError::Timeout)
-                }
+            if let Ok(result) = tokio::time::timeout(self.op_timeout, op(&mut client)).await {
+                return result;
             }
+            // The connection may be stuck mid-query on a dead network: never reuse it.
+            drop(Object::take(client));
+            tracing::warn!(
+                timeout_ms = self.op_timeout.as_millis(),
+                "store operation timed out"
+            );
+            Err(StoreError::Timeout)
         }
         .await;
         self.metrics.record(&outcome);
