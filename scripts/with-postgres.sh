@@ -8,8 +8,8 @@
 # As root (CI here), the server runs as the `postgres` OS user, which the Debian package creates;
 # as a plain user (GitHub's ubuntu runners) it runs as that user. The binaries come from $PG_BIN, else
 # the newest /usr/lib/postgresql/<version>/bin (scripts/install-tools.sh installs `postgresql`).
-# Durability settings are relaxed (fsync=off): the tests prove what a commit acknowledges, not
-# what the disk keeps across a power cut, and a test suite never outlives its server.
+# Durability settings are relaxed (fsync=off) unless PG_DURABLE=1: the tests prove what a commit
+# acknowledges, not what the disk keeps across a power cut, and a test suite never outlives its server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -48,10 +48,12 @@ local all all                  trust
 host  all postgres 127.0.0.1/32 trust
 host  all all      127.0.0.1/32 scram-sha-256
 HBA
+# PG_DURABLE=1 (the benchmark) keeps PostgreSQL's durable defaults.
+relaxed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+[[ ${PG_DURABLE:-0} == 1 ]] && relaxed=
 "${as_server[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start -o \
-  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off \
-   -c full_page_writes=off -c synchronous_commit=off -c shared_buffers=64MB" >/dev/null ||
-  { cat "$dir/server.log" >&2; exit 1; }
+  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB $relaxed" \
+  >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 export PG_BIN=$bin
