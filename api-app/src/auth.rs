@@ -5,11 +5,10 @@ use std::fmt;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{ResponseError as _, web};
 use platform::config::ConfigError;
-use platform::error::ApiError;
+use platform::error::{ApiError, ErrorCode};
 pub use platform::headers::API_KEY_HEADER;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -125,13 +124,11 @@ pub async fn require_api_key(
     let refusal = match verdict {
         KeyCheck::Accepted => return Ok(next.call(req).await?.map_into_left_body()),
         KeyCheck::Rejected => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!("a valid {API_KEY_HEADER} header is required"),
         ),
         KeyCheck::NotConfigured => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_configured",
+            ErrorCode::NotConfigured,
             "this endpoint is not configured: the server has no API key",
         ),
     };

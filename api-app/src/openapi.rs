@@ -5,15 +5,17 @@ use actix_web::http::header::CONTENT_SECURITY_POLICY;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, web};
 use platform::error::KnownRoutes;
+use utoipa::Number;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::{Object, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
 use crate::auth::API_KEY_HEADER;
-use crate::domain::TITLE_PATTERN;
+use crate::domain::{
+    DEFAULT_PAGE_LIMIT, MAX_ECHO_CHARS, MAX_PAGE_LIMIT, MAX_PAGE_OFFSET, TITLE_PATTERN,
+};
 use crate::routes::{self, Endpoint};
 
 /// Where the document is served.
@@ -43,9 +45,8 @@ async fn serve_openapi(json: web::Data<OpenApiJson>) -> HttpResponse {
         .body(json.0.clone())
 }
 
-/// `/api/openapi.json` and the Swagger UI under `/api/docs/`. Registered ahead of the `/api` scope,
-/// which would otherwise claim these paths; both are static prefixes, so the API's own requests
-/// pay no pattern match for them.
+/// `/api/openapi.json` and the Swagger UI under `/api/docs/`, for the route table. Both are static
+/// prefixes, so the API's own requests pay no pattern match for them.
 pub fn configure_docs(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(OPENAPI_PATH).route(web::get().to(serve_openapi)))
         .service(
@@ -109,6 +110,57 @@ impl Modify for TitlePattern {
     }
 }
 
+/// Publishes the query parameters' bounds from the constants that enforce them (utoipa's
+/// attributes take only literals, which would say each number twice).
+struct QueryBounds;
+
+impl Modify for QueryBounds {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let integer = |min: usize, max: usize, default: usize| {
+            move |o: &mut Object| {
+                o.minimum = Some(Number::UInt(min));
+                o.maximum = Some(Number::UInt(max));
+                o.default = Some(default.into());
+            }
+        };
+        bound(
+            openapi,
+            "/api/tasks",
+            "limit",
+            integer(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
+        );
+        bound(
+            openapi,
+            "/api/tasks",
+            "offset",
+            integer(0, MAX_PAGE_OFFSET, 0),
+        );
+        bound(openapi, "/api/echo", "message", |o: &mut Object| {
+            o.min_length = Some(1);
+            o.max_length = Some(MAX_ECHO_CHARS);
+        });
+    }
+}
+
+/// Applies `set` to the schema of query parameter `name` of `GET path`.
+fn bound(openapi: &mut OpenApiDoc, path: &str, name: &str, set: impl FnOnce(&mut Object)) {
+    let schema = openapi
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.get.as_mut())
+        .and_then(|op| op.parameters.as_mut())
+        .and_then(|params| {
+            params.iter_mut().find_map(|p| match p {
+                RefOr::T(p) if p.name == name => p.schema.as_mut(),
+                _ => None,
+            })
+        });
+    if let Some(RefOr::T(Schema::Object(object))) = schema {
+        set(object);
+    }
+}
+
 /// The document, built by registering the real routes on a throwaway app.
 pub fn openapi() -> OpenApiDoc {
     let (_, mut doc) = App::new()
@@ -118,26 +170,13 @@ pub fn openapi() -> OpenApiDoc {
         .split_for_parts();
     // After the routes are registered: only then does the document hold their schemas.
     TitlePattern.modify(&mut doc);
+    QueryBounds.modify(&mut doc);
     doc
-}
-
-fn operations(doc: &OpenApiDoc) -> impl Iterator<Item = (&str, Method, &Operation)> {
-    doc.paths.paths.iter().flat_map(|(path, item)| {
-        [
-            (Method::GET, &item.get),
-            (Method::POST, &item.post),
-            (Method::PUT, &item.put),
-            (Method::PATCH, &item.patch),
-            (Method::DELETE, &item.delete),
-        ]
-        .into_iter()
-        .filter_map(move |(method, op)| op.as_ref().map(|op| (path.as_str(), method, op)))
-    })
 }
 
 /// The endpoint list `GET /api` shows, taken from the document so it cannot go stale.
 pub fn endpoints(doc: &OpenApiDoc) -> Vec<Endpoint> {
-    let mut list: Vec<Endpoint> = operations(doc)
+    let mut list: Vec<Endpoint> = platform::error::operations(doc)
         .map(|(path, method, op)| Endpoint {
             method: method.to_string(),
             path: path.to_owned(),
@@ -159,10 +198,7 @@ pub fn endpoints(doc: &OpenApiDoc) -> Vec<Endpoint> {
 
 /// Every route with its methods, so a wrong method answers 405 rather than 404.
 pub fn known_routes(doc: &OpenApiDoc) -> KnownRoutes {
-    operations(doc)
-        .fold(KnownRoutes::new(), |known, (path, method, _)| {
-            known.with(path, method)
-        })
+    KnownRoutes::from_openapi(doc)
         .with(OPENAPI_PATH, Method::GET)
         .with(&format!("{DOCS_PATH}{{_:.*}}"), Method::GET)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use platform::error::{self, KnownRoutes};
+use platform::error::KnownRoutes;
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
 use utoipa_actix_web::AppExt as _;
@@ -120,12 +120,7 @@ fn build_server(
             .app_data(info.clone())
             .app_data(known.clone())
             .app_data(doc_json.clone())
-            .map(|app| {
-                app.configure(error::extractors)
-                    .configure(openapi::configure_docs)
-            })
-            .configure(routes::configure)
-            .default_service(error::default_service());
+            .configure(routes::configure);
         platform::wrap_platform_middleware!(app.into_app())
     });
     Ok(platform::configure_server!(server, &config.server)

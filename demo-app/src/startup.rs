@@ -6,25 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
-use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
 use platform::server::StartupError;
+use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
-use crate::page::{self, UiInfo};
-use crate::proxy::{self, Upstream};
+use crate::page::UiInfo;
+use crate::proxy::Upstream;
+use crate::routes;
 
 /// The page loads only its own HTML, CSS, JS and icon, and talks only to its own origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
-
-/// The `/api` routes: proxied to `API_URL` when it is set.
-const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
 
 /// demo-app, bound to its port and ready to serve.
 pub struct Application {
@@ -87,55 +84,27 @@ fn build_server(
 ) -> Result<Server, StartupError> {
     let info = web::Data::new(UiInfo::new(config, platform::build_info!()));
     let metrics = web::Data::new(HttpMetrics::new()?);
-    let known = web::Data::new(known_routes());
+    let known = web::Data::new(routes::known_routes());
     let health = web::Data::from(health);
     let api_url = config.api_url.clone();
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
     let server = HttpServer::new(move || {
+        let upstream = api_url
+            .clone()
+            .map(|base| Upstream::new(base, connect_timeout, timeout));
         let app = App::new()
+            .into_utoipa_app()
             .app_data(health.clone())
             .app_data(metrics.clone())
             .app_data(known.clone())
             .app_data(info.clone())
-            .configure(error::extractors)
-            .service(platform::probes::healthz)
-            .service(platform::probes::readyz)
-            .service(platform::metrics::metrics)
-            .service(page::index)
-            .service(page::asset)
-            .service(page::info);
-        let app = match &api_url {
-            // awc's client is per worker (not `Send`), so each worker builds its own.
-            Some(base) => API_ROUTES.iter().fold(
-                app.app_data(web::Data::new(Upstream::new(
-                    base.clone(),
-                    connect_timeout,
-                    timeout,
-                ))),
-                |app, pattern| app.service(web::resource(*pattern).to(proxy::forward)),
-            ),
-            None => API_ROUTES.iter().fold(app, |app, pattern| {
-                app.service(web::resource(*pattern).to(page::api_not_proxied))
-            }),
-        };
-        let app = app
-            .default_service(error::default_service())
+            .configure(|cfg| routes::configure(cfg, upstream))
+            .into_app()
             .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)));
         platform::wrap_platform_middleware!(app)
     });
     Ok(platform::configure_server!(server, &config.server)
         .listen(listener)?
         .run())
-}
-
-/// Every route demo-app serves itself, so a wrong method is a 405 rather than a 404.
-fn known_routes() -> KnownRoutes {
-    KnownRoutes::new()
-        .with("/", Method::GET)
-        .with("/static/{file}", Method::GET)
-        .with("/ui/info", Method::GET)
-        .with(platform::probes::LIVENESS_PATH, Method::GET)
-        .with(platform::probes::READINESS_PATH, Method::GET)
-        .with("/metrics", Method::GET)
 }

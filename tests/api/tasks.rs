@@ -467,3 +467,12 @@ async fn tasks_created_in_one_burst_list_in_one_stable_order() {
     let again: Value = app.get("/api/tasks?limit=40").await.json().await.unwrap();
     assert_eq!(ids(&again), ids(&whole), "the order is the same every time");
 }
+
+#[tokio::test]
+async fn the_capacity_message_reads_well_for_one_task() {
+    let app = spawn_app_with(&[("MAX_TASKS", "1")]).await;
+    app.create_task("the only one").await;
+    let res = app.post_json("/api/tasks", &json!({"title": "two"})).await;
+    let message = assert_error(res, 409, "capacity_exceeded").await;
+    assert!(message.contains("at most 1 task can"), "{message}");
+}

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use integration_tests::{pg, test_client};
+use integration_tests::{RealBinary, pg, test_client};
 use serde_json::{Value, json};
-
-use crate::binary::AppProcess;
 
 /// Every task id stored, read page by page.
 pub async fn stored_ids(client: &reqwest::Client, base: &str) -> HashSet<String> {
@@ -39,7 +37,7 @@ pub async fn stored_ids(client: &reqwest::Client, base: &str) -> HashSet<String>
 async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
     let db = pg::fresh_database().await;
     let env = [("DATABASE_URL", db.as_str())];
-    let mut app = AppProcess::start(&env);
+    let mut app = RealBinary::spawn("api-app", &env);
     let base = app.url("");
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..8)
@@ -71,7 +69,9 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    app.kill();
+    // SIGKILL: no drain, no chance to finish or flush anything.
+    app.signal("KILL");
+    app.wait();
     stop.store(true, Ordering::SeqCst);
     let mut acked = HashSet::new();
     for writer in writers {
@@ -83,7 +83,7 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
         acked.len()
     );
 
-    let restarted = AppProcess::start(&env);
+    let restarted = RealBinary::spawn("api-app", &env);
     let stored = stored_ids(&test_client(), &restarted.url("")).await;
     let lost: Vec<&String> = acked.difference(&stored).collect();
     assert!(

@@ -9,7 +9,6 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-mod binary;
 mod durability;
 mod migrations;
 mod outages;

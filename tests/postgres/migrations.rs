@@ -1,11 +1,7 @@
 //! Migrations: exactly one replica applies them, and a failure stops the process before it serves.
 
-use std::time::Duration;
-
 use api_app::store::{MIGRATIONS, migrate};
-use integration_tests::pg;
-
-use crate::binary::run_to_exit;
+use integration_tests::{pg, start_failure};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_exactly_once() {
@@ -50,14 +46,12 @@ fn a_failing_migration_stops_the_process_before_it_listens() {
             .unwrap();
         db
     });
-    let (code, stdout, stderr) =
-        run_to_exit(&[("DATABASE_URL", db.as_str())], Duration::from_secs(20));
-    assert_eq!(code, Some(2), "exits non-zero: {stderr}");
+    let (code, stderr) = start_failure("api-app", &[("DATABASE_URL", db.as_str())]);
+    assert_eq!(code, Some(2), "exits non-zero before it listens: {stderr}");
     assert!(
         stderr.contains("0001_tasks.sql") && stderr.contains("rolled back"),
         "{stderr}"
     );
-    assert!(!stdout.contains("listening"), "it never served: {stdout}");
     let left = rt.block_on(pg::query_strings(
         &db,
         "SELECT count(*) FROM schema_migrations",
@@ -78,7 +72,7 @@ fn a_migration_changed_after_it_was_applied_is_refused() {
         .unwrap();
         db
     });
-    let (code, _, stderr) = run_to_exit(&[("DATABASE_URL", db.as_str())], Duration::from_secs(20));
+    let (code, stderr) = start_failure("api-app", &[("DATABASE_URL", db.as_str())]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("applied migrations never change"),

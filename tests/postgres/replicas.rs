@@ -1,9 +1,7 @@
 //! Two api-app processes on one database behave as one service.
 
-use integration_tests::{pg, test_client};
+use integration_tests::{RealBinary, pg, test_client};
 use serde_json::{Value, json};
-
-use crate::binary::AppProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates() {
@@ -11,7 +9,10 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
     let db = pg::fresh_database().await;
     let cap = CAP.to_string();
     let env = [("DATABASE_URL", db.as_str()), ("MAX_TASKS", cap.as_str())];
-    let (a, b) = (AppProcess::start(&env), AppProcess::start(&env));
+    let (a, b) = (
+        RealBinary::spawn("api-app", &env),
+        RealBinary::spawn("api-app", &env),
+    );
     let client = test_client();
     let creates = (0..120).map(|i| {
         let url = if i % 2 == 0 {
@@ -67,7 +68,10 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
 async fn one_process_sees_the_others_writes_and_a_stale_etag_is_refused_on_either() {
     let db = pg::fresh_database().await;
     let env = [("DATABASE_URL", db.as_str())];
-    let (a, b) = (AppProcess::start(&env), AppProcess::start(&env));
+    let (a, b) = (
+        RealBinary::spawn("api-app", &env),
+        RealBinary::spawn("api-app", &env),
+    );
     let client = test_client();
     let created = client
         .post(a.url("/api/tasks"))
@@ -92,7 +96,7 @@ async fn one_process_sees_the_others_writes_and_a_stale_etag_is_refused_on_eithe
         "one version, one tag"
     );
 
-    let patch = |app: &AppProcess, title: &str| {
+    let patch = |app: &RealBinary, title: &str| {
         client
             .patch(app.url(&format!("/api/tasks/{id}")))
             .header("if-match", &v1)

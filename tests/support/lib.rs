@@ -1,9 +1,12 @@
 //! Helpers shared by the integration and contract test binaries.
 
 pub mod pg;
+mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use process::{RealBinary, binary_path, start_failure};
 
 /// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).
 pub fn repo_root() -> PathBuf {
@@ -58,25 +61,6 @@ pub fn of_kind<'a>(
         .filter(move |d| d["kind"].as_str() == Some(kind))
 }
 
-/// The path of a workspace binary built by `cargo build --bins` (scripts/check-rust.sh builds them
-/// before the tests run): under `CARGO_TARGET_DIR` if that holds it, else under the repository's
-/// `target/` (coverage runs set their own target directory but run the plain build's binaries).
-pub fn binary_path(name: &str) -> PathBuf {
-    let candidates: Vec<PathBuf> = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([repo_root().join("target")])
-        .map(|dir| dir.join("debug").join(name))
-        .collect();
-    candidates
-        .iter()
-        .find(|path| path.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!("{name} is not built (looked at {candidates:?}): run `cargo build --workspace --bins` first")
-        })
-}
-
 /// The environment every in-process test server starts from: loopback, an OS-chosen port, no
 /// drain delay and two workers. `overrides` are applied in order, and a later value for the same
 /// variable wins, as it would in a real environment.
@@ -102,6 +86,60 @@ pub fn test_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client")
+}
+
+/// A server under test on 127.0.0.1, and a client for it. The test harnesses of both apps and of
+/// the real binaries dereference to it.
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: test_client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Asserts the response is the JSON error envelope with `status` and `code`, with the security
+/// headers every answer carries; returns the message.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res.headers()["content-type"]
+        .to_str()
+        .expect("a text content type")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let body: serde_json::Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
 }
 
 /// The shutdown a test passes to `Application::run_until` in place of SIGTERM: [`trigger`] starts

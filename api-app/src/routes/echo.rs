@@ -1,7 +1,7 @@
 //! `GET /api/echo?message=…`: returns the message as JSON, never as HTML.
 
 use actix_web::{HttpResponse, get, web};
-use platform::error::{ApiError, ErrorBody};
+use platform::error::{ApiError, ErrorBody, ErrorCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -10,9 +10,10 @@ use crate::domain::EchoMessage;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EchoQuery {
-    /// The text to echo, 1-1024 characters.
+    /// The text to echo.
     // Required (the spec says so); an `Option` only so that a missing message gets our JSON 400.
-    #[param(required = true, min_length = 1, max_length = 1024, example = "hello")]
+    // Its length bounds are published from `MAX_ECHO_CHARS` (`openapi::QueryBounds`).
+    #[param(required = true, example = "hello")]
     message: Option<String>,
 }
 
@@ -30,13 +31,13 @@ pub struct Echo {
     params(EchoQuery),
     responses(
         (status = 200, description = "The message", body = Echo),
-        (status = 400, description = "Missing, empty or longer than 1024 characters", body = ErrorBody)
+        (status = 400, description = "Missing, empty or longer than maxLength characters", body = ErrorBody)
     )
 )]
 #[get("/echo")]
 pub async fn echo(query: web::Query<EchoQuery>) -> Result<HttpResponse, ApiError> {
     let message = EchoMessage::parse(query.into_inner().message)
-        .map_err(|m| ApiError::bad_request("invalid_message", m))?
+        .map_err(|m| ApiError::new(ErrorCode::InvalidMessage, m))?
         .into_inner();
     let length = message.chars().count();
     Ok(HttpResponse::Ok().json(Echo { message, length }))

@@ -2,7 +2,7 @@
 
 use actix_web::http::header::{self, Header as _, IfMatch};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use platform::error::{ApiError, ErrorBody};
+use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
 use crate::domain::{NewTask, PageQuery, PageRequest, Precondition, Task, TaskPage, TaskPatch};
@@ -35,7 +35,7 @@ fn precondition(req: &HttpRequest) -> Precondition {
 /// Parses a task id from the path; a malformed id is a 400, not a 404.
 fn task_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("invalid_id", "the task id must be a UUID"))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the task id must be a UUID"))
 }
 
 /// List tasks in creation order, one page at a time.
@@ -55,7 +55,7 @@ pub async fn list_tasks(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.into_inner())
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ErrorCode::InvalidQuery, m))?;
     let found = store.list(page).await?;
     let next = page.offset.saturating_add(found.items.len());
     Ok(HttpResponse::Ok().json(TaskPage {

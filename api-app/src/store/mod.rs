@@ -8,9 +8,8 @@ mod migrate;
 mod pool;
 mod postgres;
 
-use actix_web::http::StatusCode;
 use futures_util::future::BoxFuture;
-use platform::error::ApiError;
+use platform::error::{ApiError, ErrorCode};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 pub enum StoreError {
     #[error("no task with this id")]
     NotFound,
-    #[error("the store is full: at most {max} tasks can be stored")]
+    #[error("the store is full: at most {max} {} can be stored", tasks(*.max))]
     Full { max: usize },
     #[error("the task has changed since the If-Match version was read")]
     PreconditionFailed,
@@ -46,6 +45,10 @@ pub enum StoreError {
     /// Anything else: a bug or a broken invariant. The cause is logged where it happened.
     #[error("the task store failed")]
     Other,
+}
+
+fn tasks(n: usize) -> &'static str {
+    if n == 1 { "task" } else { "tasks" }
 }
 
 impl StoreError {
@@ -65,22 +68,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(e.to_string()),
-            StoreError::Full { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "capacity_exceeded", e.to_string())
+            StoreError::Full { .. } => ApiError::new(ErrorCode::CapacityExceeded, e.to_string()),
+            StoreError::PreconditionFailed => {
+                ApiError::new(ErrorCode::PreconditionFailed, e.to_string())
             }
-            StoreError::PreconditionFailed => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                e.to_string(),
-            ),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
-            StoreError::Unavailable | StoreError::Timeout | StoreError::Conflict => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            )
-            .with_retry_after(RETRY_AFTER_SECS),
+            StoreError::Unavailable | StoreError::Timeout | StoreError::Conflict => {
+                ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
+                    .with_retry_after(RETRY_AFTER_SECS)
+            }
             StoreError::Other => ApiError::internal(),
         }
     }
