@@ -287,6 +287,30 @@ fn etag(res: &reqwest::Response) -> String {
     res.headers()["etag"].to_str().unwrap().to_owned()
 }
 
+/// Creates a task; returns its id and `ETag`.
+async fn create_tagged(app: &crate::helpers::TestApp, title: &str) -> (String, String) {
+    let res = app
+        .post_json("/api/tasks", &json!({ "title": title }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let tag = etag(&res);
+    let task: Value = res.json().await.unwrap();
+    (task["id"].as_str().unwrap().to_owned(), tag)
+}
+
+async fn delete_if_match(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    if_match: &str,
+) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/tasks/{id}")))
+        .header("if-match", if_match)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn patch_if_match(
     app: &crate::helpers::TestApp,
     id: &str,
@@ -305,18 +329,11 @@ async fn patch_if_match(
 #[tokio::test]
 async fn every_task_response_carries_an_etag_that_changes_with_the_task() {
     let app = spawn_app().await;
-    let created = app
-        .post_json("/api/tasks", &json!({"title": "tagged"}))
-        .await;
-    let v1 = etag(&created);
+    let (id, v1) = create_tagged(&app, "tagged").await;
     assert!(
         v1.starts_with('"') && v1.ends_with('"'),
         "a strong tag: {v1}"
     );
-    let id = created.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let fetched = app.get(&format!("/api/tasks/{id}")).await;
     assert_eq!(etag(&fetched), v1, "reading does not change the tag");
     let patched = app.patch_task(&id, &json!({"completed": true})).await;
@@ -328,12 +345,8 @@ async fn every_task_response_carries_an_etag_that_changes_with_the_task() {
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_changes_nothing() {
     let app = spawn_app().await;
-    let created = app
-        .post_json("/api/tasks", &json!({"title": "contended"}))
-        .await;
-    let v1 = etag(&created);
-    let task: Value = created.json().await.unwrap();
-    let id = task["id"].as_str().unwrap();
+    let (id, v1) = create_tagged(&app, "contended").await;
+    let id = id.as_str();
 
     // Two clients read v1; the first write wins, the second is refused, not silently lost.
     let first = patch_if_match(&app, id, &v1, &json!({"title": "first"})).await;
@@ -341,14 +354,12 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
     let v2 = etag(&first);
     let second = patch_if_match(&app, id, &v1, &json!({"title": "second"})).await;
     assert_error(second, 412, "precondition_failed").await;
-    let stale_delete = app
-        .client
-        .delete(app.url(&format!("/api/tasks/{id}")))
-        .header("if-match", &v1)
-        .send()
-        .await
-        .unwrap();
-    assert_error(stale_delete, 412, "precondition_failed").await;
+    assert_error(
+        delete_if_match(&app, id, &v1).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
     let now: Value = app
         .get(&format!("/api/tasks/{id}"))
         .await
@@ -369,27 +380,13 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
     let any = patch_if_match(&app, id, "*", &json!({"title": "any"})).await;
     assert_eq!(any.status(), 200);
     let current = etag(&any);
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/api/tasks/{id}")))
-        .header("if-match", &current)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(delete_if_match(&app, id, &current).await.status(), 204);
 }
 
 #[tokio::test]
 async fn without_if_match_the_last_write_wins_and_weak_or_malformed_tags_never_match() {
     let app = spawn_app().await;
-    let created = app
-        .post_json("/api/tasks", &json!({"title": "plain"}))
-        .await;
-    let tag = etag(&created);
-    let id = created.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, tag) = create_tagged(&app, "plain").await;
     for title in ["one", "two"] {
         assert_eq!(
             app.patch_task(&id, &json!({ "title": title }))

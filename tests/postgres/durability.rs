@@ -5,19 +5,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use integration_tests::{RealBinary, pg, test_client};
+use integration_tests::{Http, RealBinary, pg, test_client};
 use serde_json::{Value, json};
 
 /// Every task id stored, read page by page.
-pub async fn stored_ids(client: &reqwest::Client, base: &str) -> HashSet<String> {
+async fn stored_ids(app: &Http) -> HashSet<String> {
     let mut ids = HashSet::new();
     let mut offset = Some(0_u64);
     while let Some(o) = offset {
-        let page: Value = client
-            .get(format!("{base}/api/tasks?limit=1000&offset={o}"))
-            .send()
+        let page: Value = app
+            .get(&format!("/api/tasks?limit=1000&offset={o}"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -84,7 +82,7 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
     );
 
     let restarted = RealBinary::spawn("api-app", &env);
-    let stored = stored_ids(&test_client(), &restarted.url("")).await;
+    let stored = stored_ids(&restarted).await;
     let lost: Vec<&String> = acked.difference(&stored).collect();
     assert!(
         lost.is_empty(),

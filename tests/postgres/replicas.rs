@@ -45,14 +45,7 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
         assert_eq!(body["error"]["code"], "capacity_exceeded");
     }
     for app in [&a, &b] {
-        let page: Value = client
-            .get(app.url("/api/tasks?limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get("/api/tasks?limit=1000").await.json().await.unwrap();
         assert_eq!(page["total"], CAP);
         assert_eq!(page["items"].as_array().unwrap().len(), CAP);
     }
@@ -110,11 +103,9 @@ async fn one_process_sees_the_others_writes_and_a_stale_etag_is_refused_on_eithe
         lost.json::<Value>().await.unwrap()["error"]["code"],
         "precondition_failed"
     );
-    let now: Value = client
-        .get(b.url(&format!("/api/tasks/{id}")))
-        .send()
+    let now: Value = b
+        .get(&format!("/api/tasks/{id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
