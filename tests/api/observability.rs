@@ -32,6 +32,15 @@ async fn api_info_names_the_service_and_lists_every_endpoint() {
     assert_eq!(info["name"], "api-app");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert!(info["commit"].is_string());
+    // A binary built without GIT_SHA/BUILD_TIME says where they come from; one built with them doesn't.
+    let unknown = info["commit"] == "unknown" || info["build_time"] == "unknown";
+    assert_eq!(
+        info["build_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("GIT_SHA")),
+        unknown,
+        "{info}"
+    );
     assert_eq!(info["environment"], cluster_env());
     assert_eq!(info["hostname"], "api-app-7d9f-abcde");
     assert_eq!(info["store"]["kind"], crate::helpers::store_kind());
