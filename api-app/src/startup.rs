@@ -17,8 +17,7 @@ use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, StoreInfo};
 use crate::store::{self, OpenError, TaskStore};
 
-/// Why api-app could not start. `main` prints it on one line and exits 2. Opening a database
-/// store adds its own variant here.
+/// Why api-app could not start. `main` prints it on one line and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
