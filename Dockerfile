@@ -11,9 +11,20 @@ ARG APP
 
 # cargo-chef and the musl targets, on the machine that runs the build.
 FROM --platform=$BUILDPLATFORM rust:1.95.0-slim-trixie@sha256:e14e87345b4d5964ddcc3491d27ee046a0f23820f340c3c1e24da6880141f7c0 AS chef
+# ring (rustls' cryptography, for TLS to PostgreSQL) has C and assembly: clang compiles them for
+# either target from any build platform, llvm-ar archives them, rust-lld still links.
 ENV CARGO_TERM_COLOR=never \
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+    CC_x86_64_unknown_linux_musl=clang \
+    CC_aarch64_unknown_linux_musl=clang \
+    AR_x86_64_unknown_linux_musl=llvm-ar \
+    AR_aarch64_unknown_linux_musl=llvm-ar
+# The base image is pinned by digest, so these come from that Debian release's archive.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang llvm \
+    && rm -rf /var/lib/apt/lists/*
 # cargo-auditable embeds the crate list (from Cargo.lock) in the binary: a static binary otherwise
 # carries no dependency data, and the release's SBOM (BuildKit's syft scanner reads the embedded
 # list) would name no Rust crate.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Formatting, lints and the whole Rust suite (unit, integration and contract tests).
+# Formatting, lints and the whole Rust suite (unit, integration and contract tests), then the
+# black-box API suite a second time with its apps on PostgreSQL. A throwaway PostgreSQL server
+# (scripts/with-postgres.sh) serves the postgres test binary and that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "$0" "$@"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The binary tests (tests/support/process.rs) build the real executables if stale; building them
@@ -10,6 +13,8 @@ cargo build --workspace --bins --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The same API tests, each app on a fresh database of its own (copied from a migrated template).
+TEST_STORE=postgres cargo test -p integration-tests --test api --locked 2>&1 | tee -a "$log"
 # The totals over every test binary, for the summary line scripts/test.sh ends with.
 mkdir -p artifacts
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d %d\n", passed, failed }' "$log" >artifacts/rust-tests.count

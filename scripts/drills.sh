@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Reliability drills with tools nobody here wrote:
 #   1. Schemathesis fuzzes a running api-app from its own /api/openapi.json: every check, the key
-#      header supplied, a fixed seed, 100 examples per operation. Zero failures allowed.
-#   2. Shutdown under load, for api-app and demo-app: wrk plus a recording client, SIGTERM mid-load
-#      (scripts/drills/shutdown_under_load.py says exactly what passes).
+#      header supplied, a fixed seed, 100 examples per operation. Zero failures allowed. Once with
+#      the in-memory store and once with PostgreSQL.
+#   2. Shutdown under load, for api-app (on each store) and demo-app: wrk plus a recording client,
+#      SIGTERM mid-load (scripts/drills/shutdown_under_load.py says exactly what passes).
 # Loopback only; every wait is bounded. Debug builds: the drills check behaviour, not speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The PostgreSQL runs need a server: start a throwaway one for the whole script.
+[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "$0" "$@"
 . scripts/lib.sh
 export PATH="$PWD/.tools/venv/bin:$PATH"
 
 SEED=${DRILL_SEED:-20261126}
 EXAMPLES=${DRILL_EXAMPLES:-100}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+CONFIG=$PWD/scripts/drills/schemathesis.toml
 WORK=$(mktemp -d)
 APP_PID=
 cleanup() {
@@ -27,35 +31,52 @@ done
 
 cargo build --locked --quiet -p api-app -p demo-app --bins
 
-# --- 1. Schemathesis against a running api-app --------------------------------------------------
-PORT=$(free_port)
-KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-HOST=127.0.0.1 PORT=$PORT API_KEY=$KEY APP_ENV=local LOG_FORMAT=json RUST_LOG=warn \
-  SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$TARGET/debug/api-app" >"$WORK/api-app.log" 2>&1 &
-APP_PID=$!
-wait_ready "http://127.0.0.1:$PORT/readyz"
+# new_database NAME -> the URL of a new, empty database on the throwaway server (api-app migrates it)
+new_database() {
+  "$PG_BIN/psql" -qAt "$TEST_DATABASE_URL" -c "CREATE DATABASE $1" >/dev/null
+  echo "${TEST_DATABASE_URL%/*}/$1"
+}
 
-if ! (cd "$WORK" && schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" \
-  --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \
-  --workers 2 --request-timeout 10 --generation-database none --no-color \
-  --report junit --report-dir "$WORK/report") >"$WORK/schemathesis.log" 2>&1; then
-  cat "$WORK/schemathesis.log"
-  echo "--- api-app log (last 20 lines)"; tail -n 20 "$WORK/api-app.log"
-  echo "drills: Schemathesis found failures (seed $SEED)" >&2
-  exit 1
-fi
-grep -E '^  [0-9]+ generated' "$WORK/schemathesis.log" | sed "s/^ */schemathesis (seed $SEED): /"
-if grep -qiE 'panicked|handler panicked' "$WORK/api-app.log"; then
-  grep -iE 'panicked' "$WORK/api-app.log" | head -5
-  echo "drills: api-app panicked under Schemathesis" >&2
-  exit 1
-fi
-kill -TERM "$APP_PID"
-wait "$APP_PID" || { echo "drills: api-app did not exit 0 after Schemathesis" >&2; exit 1; }
-APP_PID=
+# --- 1. Schemathesis against a running api-app, once per store ------------------------------------
+# fuzz STORE [VAR=VALUE...]
+fuzz() {
+  local store=$1
+  shift
+  PORT=$(free_port)
+  KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  env HOST=127.0.0.1 PORT="$PORT" API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json RUST_LOG=warn \
+    SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$@" "$TARGET/debug/api-app" >"$WORK/api-app-$store.log" 2>&1 &
+  APP_PID=$!
+  wait_ready "http://127.0.0.1:$PORT/readyz"
+
+  if ! (cd "$WORK" && schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
+    --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \
+    --workers 2 --request-timeout 10 --generation-database none --no-color \
+    --report junit --report-dir "$WORK/report-$store") >"$WORK/schemathesis-$store.log" 2>&1; then
+    cat "$WORK/schemathesis-$store.log"
+    echo "--- api-app log (last 20 lines)"; tail -n 20 "$WORK/api-app-$store.log"
+    echo "drills: Schemathesis found failures on the $store store (seed $SEED)" >&2
+    exit 1
+  fi
+  grep -E '^  [0-9]+ generated' "$WORK/schemathesis-$store.log" | sed "s/^ */schemathesis ($store store, seed $SEED): /"
+  if grep -qiE 'panicked|handler panicked' "$WORK/api-app-$store.log"; then
+    grep -iE 'panicked' "$WORK/api-app-$store.log" | head -5
+    echo "drills: api-app panicked under Schemathesis ($store store)" >&2
+    exit 1
+  fi
+  kill -TERM "$APP_PID"
+  wait "$APP_PID" || { echo "drills: api-app did not exit 0 after Schemathesis ($store store)" >&2; exit 1; }
+  APP_PID=
+}
+
+fuzz memory
+fuzz postgres DATABASE_URL="$(new_database drills_fuzz)"
 
 # --- 2. Shutdown under load ---------------------------------------------------------------------
 for app in api-app demo-app; do
   scripts/drills/shutdown_under_load.py --app "$app" --bin "$TARGET/debug/$app" \
     --drain 2 --timeout 5 --log "$WORK/$app-shutdown.log"
 done
+scripts/drills/shutdown_under_load.py --app api-app --bin "$TARGET/debug/api-app" \
+  --drain 2 --timeout 5 --log "$WORK/api-app-postgres-shutdown.log" \
+  --database-url "$(new_database drills_shutdown)"

@@ -10,9 +10,12 @@ root=$PWD
 log() { printf '==> %s\n' "$*"; }
 
 # Debian packages: the browser for the end-to-end test (unless the machine already has one), the
-# load generator for the drills, and promtool (Debian ships it in `prometheus`) for the alert tests.
+# load generator for the drills, promtool (Debian ships it in `prometheus`) for the alert tests, and a
+# PostgreSQL server for the store tests (unless one is already installed, as on GitHub's ubuntu runners;
+# scripts/with-postgres.sh finds it).
 apt_pkgs=(wrk curl procps prometheus)
 [[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,9 +1,10 @@
 //! api-app's settings, parsed once at start-up from the environment and handed down typed.
 
-use platform::config::{self, ConfigError, ServerSettings};
+use platform::config::{self, AppEnv, ConfigError, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::{ApiKey, ApiKeys};
+use crate::store::{PgSettings, PgVars, StoreSettings};
 use crate::throttle::ThrottleSettings;
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
@@ -24,6 +25,11 @@ struct RawConfig {
     auth_failures_per_minute: Option<String>,
     creates_per_minute: Option<String>,
     trusted_proxy_cidrs: Option<String>,
+    database_url: Option<String>,
+    database_password_file: Option<String>,
+    database_pool_max: Option<String>,
+    database_acquire_timeout_ms: Option<String>,
+    database_statement_timeout_ms: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -33,6 +39,7 @@ pub struct Config {
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
     pub throttle: ThrottleSettings,
+    pub store: StoreSettings,
 }
 
 impl Config {
@@ -46,7 +53,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
+        let (server, mut raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
@@ -54,13 +61,13 @@ impl Config {
             1..=crate::domain::MAX_STORED_TASKS,
         )?;
         let api_keys = ApiKeys::new(
-            ApiKey::parse("API_KEY", raw.api_key)?,
-            ApiKey::parse("API_KEY_PREVIOUS", raw.api_key_previous)?,
+            ApiKey::parse("API_KEY", raw.api_key.take())?,
+            ApiKey::parse("API_KEY_PREVIOUS", raw.api_key_previous.take())?,
         )?;
-        if server.app_env != platform::config::AppEnv::Local {
+        if server.app_env != AppEnv::Local {
             api_keys.require_generated()?;
         }
-        if !api_keys.is_configured() && server.app_env == platform::config::AppEnv::Prod {
+        if !api_keys.is_configured() && server.app_env == AppEnv::Prod {
             return Err(ConfigError::Missing {
                 var: "API_KEY",
                 why: "when APP_ENV=prod",
@@ -73,13 +80,42 @@ impl Config {
             raw.creates_per_minute.as_deref(),
             raw.trusted_proxy_cidrs.as_deref(),
         )?;
+        let store = store_settings(&raw, server.app_env)?;
         Ok(Self {
             server,
             max_tasks,
             api_keys,
             throttle,
+            store,
         })
     }
+}
+
+/// PostgreSQL when `DATABASE_URL` is set, else memory; a cluster (`dev`, `prod`) must never run the
+/// per-process store, so there it is a configuration error.
+fn store_settings(raw: &RawConfig, app_env: AppEnv) -> Result<StoreSettings, ConfigError> {
+    let Some(url) = raw
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        if app_env == AppEnv::Local {
+            return Ok(StoreSettings::Memory);
+        }
+        return Err(ConfigError::Missing {
+            var: "DATABASE_URL",
+            why: "when APP_ENV=dev or prod (the in-memory store is for local runs only)",
+        });
+    };
+    PgSettings::parse(&PgVars {
+        url,
+        password_file: raw.database_password_file.as_deref(),
+        pool_max: raw.database_pool_max.as_deref(),
+        acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
+        statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
+    })
+    .map(|pg| StoreSettings::Postgres(Box::new(pg)))
 }
 
 /// Every environment variable api-app reads. The contract tests check manifests against this list.
@@ -174,6 +210,51 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_environment_without_a_database_is_one_line_naming_database_url() {
+        for env in ["dev", "prod"] {
+            let err = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", KEY)])).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("DATABASE_URL") && !msg.contains('\n'), "{msg}");
+        }
+    }
+
+    #[test]
+    fn database_url_selects_postgres_and_its_absence_memory() {
+        let local = Config::from_vars(vars(&[])).unwrap();
+        assert!(matches!(local.store, StoreSettings::Memory));
+        let pg = Config::from_vars(vars(&[
+            ("APP_ENV", "prod"),
+            ("API_KEY", KEY),
+            (
+                "DATABASE_URL",
+                "postgres://api_app@db.example:5432/tasks?sslmode=require",
+            ),
+            ("DATABASE_POOL_MAX", "4"),
+        ]))
+        .unwrap();
+        let StoreSettings::Postgres(settings) = pg.store else {
+            panic!("DATABASE_URL selects PostgreSQL");
+        };
+        assert_eq!(settings.pool_max, 4);
+    }
+
+    #[test]
+    fn bad_database_tunables_name_their_variable() {
+        for (var, value) in [
+            ("DATABASE_POOL_MAX", "0"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "soon"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "-5"),
+        ] {
+            let err = Config::from_vars(vars(&[
+                ("DATABASE_URL", "postgres://api_app@db/tasks"),
+                (var, value),
+            ]))
+            .unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
     fn max_tasks_must_be_positive() {
         let err = Config::from_vars(vars(&[("MAX_TASKS", "0")])).unwrap_err();
         assert!(err.to_string().contains("MAX_TASKS"), "{err}");
@@ -188,6 +269,11 @@ mod tests {
             "API_KEY",
             "API_KEY_PREVIOUS",
             "MAX_TASKS",
+            "DATABASE_URL",
+            "DATABASE_PASSWORD_FILE",
+            "DATABASE_POOL_MAX",
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            "DATABASE_STATEMENT_TIMEOUT_MS",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),

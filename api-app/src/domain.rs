@@ -192,6 +192,35 @@ pub struct Task {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-26T04:00:00Z")]
     pub updated_at: OffsetDateTime,
+    /// Starts at 1 and grows by one with every change; the `ETag` carries it, the body does not.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl Task {
+    /// The task's `ETag` value: its version, as a strong entity tag.
+    pub fn etag(&self) -> actix_web::http::header::EntityTag {
+        actix_web::http::header::EntityTag::new_strong(self.version.to_string())
+    }
+}
+
+/// What a conditional write (`If-Match`) requires of the stored task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`, or `If-Match: *`: the last write wins.
+    None,
+    /// The stored version must be one of these; anything else is 412.
+    VersionIn(Vec<i64>),
+}
+
+impl Precondition {
+    /// Whether a task at `version` may be written.
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Self::None => true,
+            Self::VersionIn(versions) => versions.contains(&version),
+        }
+    }
 }
 
 /// A JSON object, the only shape a request body may have. serde would otherwise also accept a

@@ -14,16 +14,18 @@ use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
 use crate::openapi::{self, OpenApiJson};
-use crate::routes::{self, ServiceInfo, TasksStored};
-use crate::store::{InMemoryTaskStore, TaskStore};
+use crate::routes::{self, ServiceInfo, StoreInfo};
+use crate::store::{self, OpenError, TaskStore};
 use crate::throttle::Throttle;
 
-/// Why api-app could not start. `main` prints it on one line and exits 2. Opening a database
-/// store adds its own variant here.
+/// Why api-app could not start. `main` prints it on one line and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Server(#[from] platform::server::StartupError),
+    /// The task store could not be opened (a failed migration, say): never serve without it.
+    #[error("the task store could not be opened: {0}")]
+    Store(#[from] OpenError),
 }
 
 /// api-app, bound to its port and ready to serve.
@@ -31,16 +33,22 @@ pub enum StartupError {
 pub struct Application(Serving);
 
 impl Application {
-    /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
-    /// [`Application::run_until`].
-    #[allow(
-        clippy::unused_async,
-        reason = "connecting to the database store will await here"
-    )]
+    /// Opens the task store, then binds the listener `config` asks for and builds the server on
+    /// it. With PostgreSQL, opening waits (with backoff) for the database and migrates it under a
+    /// lock; the listener is bound only after, so a replica is never ready on a schema it cannot
+    /// serve. Nothing is served until [`Application::run_until`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let metrics = HttpMetrics::new().map_err(platform::server::StartupError::from)?;
+        let store = store::open(&config.store, config.max_tasks, metrics.registry()).await?;
         let listener = platform::server::bind(&config.server)?;
         let health = Arc::new(Health::new());
-        let server = build_server(listener.listener, &config, Arc::clone(&health))?;
+        let server = build_server(
+            listener.listener,
+            &config,
+            Arc::clone(&health),
+            metrics,
+            store,
+        )?;
         tracing::info!(
             service = "api-app",
             port = listener.port,
@@ -69,19 +77,19 @@ fn build_server(
     listener: std::net::TcpListener,
     config: &Config,
     health: Arc<Health>,
+    metrics: HttpMetrics,
+    store: Arc<dyn TaskStore>,
 ) -> Result<Server, platform::server::StartupError> {
     let doc = openapi::openapi();
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
         environment: config.server.app_env,
         hostname: config.server.hostname.clone(),
+        store: StoreInfo { kind: store.kind() },
         endpoints: openapi::endpoints(&doc),
     });
     let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
-    let store: web::Data<dyn TaskStore> =
-        web::Data::from(Arc::new(InMemoryTaskStore::new(config.max_tasks)) as Arc<dyn TaskStore>);
-    let metrics = HttpMetrics::new()?;
-    let stored = web::Data::new(TasksStored::register(metrics.registry())?);
+    let store: web::Data<dyn TaskStore> = web::Data::from(store);
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
     let throttle = web::Data::new(Throttle::new(&config.throttle));
@@ -96,7 +104,6 @@ fn build_server(
                 .into_utoipa_app()
                 .app_data(store.clone())
                 .app_data(metrics.clone())
-                .app_data(stored.clone())
                 .app_data(keys.clone())
                 .app_data(throttle.clone())
                 .app_data(health.clone())

@@ -79,6 +79,8 @@ error_codes! {
         "The request (its body and its handling) took longer than `REQUEST_DEADLINE_SECS`; the connection closes.";
     CapacityExceeded = "capacity_exceeded", CONFLICT,
         "`MAX_TASKS` tasks are stored already; nothing stored is touched.";
+    PreconditionFailed = "precondition_failed", PRECONDITION_FAILED,
+        "`If-Match` does not name the task's current version: someone changed it first; nothing was written.";
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE,
         "A JSON body over 16 KiB (64 KiB through demo-app's proxy).";
     UriTooLong = "uri_too_long", URI_TOO_LONG, "A request line longer than the server reads.";
@@ -97,6 +99,8 @@ error_codes! {
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, "The server cannot take the request now.";
     NotConfigured = "not_configured", SERVICE_UNAVAILABLE,
         "The stats endpoint when no `API_KEY` is configured (outside prod): it is never open.";
+    StoreUnavailable = "store_unavailable", SERVICE_UNAVAILABLE,
+        "PostgreSQL did not answer within the acquire and statement timeouts; `Retry-After` says when to try again.";
     UpstreamTimeout = "upstream_timeout", GATEWAY_TIMEOUT,
         "`API_URL` did not answer within demo-app's proxy timeout.";
 }
@@ -146,6 +150,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header, for errors a client should retry.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -154,7 +160,15 @@ impl ApiError {
             status: code.status(),
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: secs` to the response: the failure is transient.
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -194,7 +208,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs));
+        }
+        res.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code.as_str(),
                 message: self.message.clone(),
@@ -402,6 +420,7 @@ fn status_error(status: StatusCode) -> ApiError {
         status,
         code: ErrorCode::for_status(status),
         message,
+        retry_after: None,
     }
 }
 

@@ -199,6 +199,7 @@ def main() -> int:
     ap.add_argument("--load-before", type=float, default=1.5, help="seconds of load before SIGTERM")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--log", default=None, help="where the app's stdout goes")
+    ap.add_argument("--database-url", default=None, help="api-app: run on PostgreSQL (DATABASE_URL)")
     args = ap.parse_args()
 
     port = free_port()
@@ -215,6 +216,8 @@ def main() -> int:
     }
     if args.app == "api-app":
         env.update(API_KEY="drill-key-0123456789abcdef", MAX_TASKS="1000000")
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
         requests = [
             ("GET", "/api/tasks?limit=10", None),
             ("POST", "/api/tasks", b'{"title":"drill"}'),

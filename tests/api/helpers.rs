@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use api_app::config::Config;
 use api_app::startup::Application;
-use integration_tests::{Http, ShutdownTrigger, test_env};
+use integration_tests::{Http, ShutdownTrigger, pg, test_env};
 use serde_json::{Value, json};
 
 /// The key every test app accepts, and the previous one during a rotation.
@@ -37,9 +37,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts api-app with extra environment variables (on top of HOST, PORT=0 and a zero drain delay).
+/// With `TEST_STORE=postgres` (scripts/check-rust.sh's second pass), every app gets a fresh
+/// PostgreSQL database of its own; otherwise it runs the in-memory store.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
-    let config = Config::from_vars(test_env(vars)).expect("valid test configuration");
+    let database = if pg::api_suite_uses_postgres() {
+        Some(pg::fresh_database().await)
+    } else {
+        None
+    };
+    let store_vars = database
+        .iter()
+        .flat_map(|url| [("DATABASE_URL", url.as_str()), ("DATABASE_POOL_MAX", "4")]);
+    let vars: Vec<(&str, &str)> = store_vars.chain(vars.iter().copied()).collect();
+    let config = Config::from_vars(test_env(&vars)).expect("valid test configuration");
     let app = Application::build(config).await.expect("the app starts");
     let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();
@@ -48,6 +59,15 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         http,
         shutdown,
         server,
+    }
+}
+
+/// The store kind the suite's apps report: `postgres` or `memory`.
+pub fn store_kind() -> &'static str {
+    if pg::api_suite_uses_postgres() {
+        "postgres"
+    } else {
+        "memory"
     }
 }
 

@@ -19,6 +19,8 @@ async fn probes_report_ok_once_started() {
     }
     let health: Value = app.get("/api/health").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["store"]["kind"], crate::helpers::store_kind());
+    assert_eq!(health["store"]["reachable"], true);
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["uptime_seconds"].is_u64());
 }
@@ -39,8 +41,9 @@ async fn api_info_names_the_service_and_lists_every_endpoint() {
         unknown,
         "{info}"
     );
-    assert_eq!(info["environment"], "dev");
+    assert_eq!(info["environment"], cluster_env());
     assert_eq!(info["hostname"], "api-app-7d9f-abcde");
+    assert_eq!(info["store"]["kind"], crate::helpers::store_kind());
     let listed: HashSet<(String, String)> = info["endpoints"]
         .as_array()
         .unwrap()
@@ -73,9 +76,18 @@ async fn api_info_names_the_service_and_lists_every_endpoint() {
     }
 }
 
+/// A cluster environment needs a database; the memory pass stays `local`.
+fn cluster_env() -> &'static str {
+    if crate::helpers::store_kind() == "postgres" {
+        "dev"
+    } else {
+        "local"
+    }
+}
+
 async fn spawn_app_with_env() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(&[
-        ("APP_ENV", "dev"),
+        ("APP_ENV", cluster_env()),
         ("HOSTNAME", "api-app-7d9f-abcde"),
         ("API_KEY", crate::helpers::API_KEY),
     ])

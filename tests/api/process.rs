@@ -13,6 +13,10 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
         ("LOG_FORMAT", "xml"),
         ("SHUTDOWN_TIMEOUT_SECS", "forever"),
         ("API_KEY", "too-short"),
+        (
+            "DATABASE_URL",
+            "postgres://api_app:hunter2-in-the-url@db/tasks",
+        ),
     ] {
         let (code, stderr) = start_failure("api-app", &[(var, value)]);
         assert_eq!(code, Some(2), "{var}={value}");
@@ -33,6 +37,17 @@ fn prod_refuses_to_start_without_an_api_key() {
         stderr.contains("API_KEY") && stderr.contains("prod"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_cluster_environment_without_a_database_stops_the_process_naming_database_url() {
+    for env in ["dev", "prod"] {
+        let key = "a-key-long-enough-for-prod-0123";
+        let (code, stderr) = start_failure("api-app", &[("APP_ENV", env), ("API_KEY", key)]);
+        assert_eq!(code, Some(2), "APP_ENV={env}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    }
 }
 
 #[test]

@@ -282,6 +282,189 @@ async fn creates_past_max_tasks_are_refused_and_nothing_is_lost() {
     app.create_task("room again").await;
 }
 
+/// The `ETag` of a task response.
+fn etag(res: &reqwest::Response) -> String {
+    res.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// Creates a task; returns its id and `ETag`.
+async fn create_tagged(app: &crate::helpers::TestApp, title: &str) -> (String, String) {
+    let res = app
+        .post_json("/api/tasks", &json!({ "title": title }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let tag = etag(&res);
+    let task: Value = res.json().await.unwrap();
+    (task["id"].as_str().unwrap().to_owned(), tag)
+}
+
+async fn delete_if_match(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    if_match: &str,
+) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/tasks/{id}")))
+        .header("if-match", if_match)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn patch_if_match(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    if_match: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/api/tasks/{id}")))
+        .header("if-match", if_match)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_task_response_carries_an_etag_that_changes_with_the_task() {
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "tagged").await;
+    assert!(
+        v1.starts_with('"') && v1.ends_with('"'),
+        "a strong tag: {v1}"
+    );
+    let fetched = app.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(etag(&fetched), v1, "reading does not change the tag");
+    let patched = app.patch_task(&id, &json!({"completed": true})).await;
+    let v2 = etag(&patched);
+    assert_ne!(v2, v1, "a change gives a new tag");
+    assert_eq!(etag(&app.get(&format!("/api/tasks/{id}")).await), v2);
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "contended").await;
+    let id = id.as_str();
+
+    // Two clients read v1; the first write wins, the second is refused, not silently lost.
+    let first = patch_if_match(&app, id, &v1, &json!({"title": "first"})).await;
+    assert_eq!(first.status(), 200);
+    let v2 = etag(&first);
+    let second = patch_if_match(&app, id, &v1, &json!({"title": "second"})).await;
+    assert_error(second, 412, "precondition_failed").await;
+    assert_error(
+        delete_if_match(&app, id, &v1).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    let now: Value = app
+        .get(&format!("/api/tasks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["title"], "first");
+
+    // A list naming the current tag, and `*`, both match.
+    let listed = patch_if_match(
+        &app,
+        id,
+        &format!("{v1}, {v2}"),
+        &json!({"completed": true}),
+    )
+    .await;
+    assert_eq!(listed.status(), 200);
+    let any = patch_if_match(&app, id, "*", &json!({"title": "any"})).await;
+    assert_eq!(any.status(), 200);
+    let current = etag(&any);
+    assert_eq!(delete_if_match(&app, id, &current).await.status(), 204);
+}
+
+#[tokio::test]
+async fn without_if_match_the_last_write_wins_and_weak_or_malformed_tags_never_match() {
+    let app = spawn_app().await;
+    let (id, tag) = create_tagged(&app, "plain").await;
+    for title in ["one", "two"] {
+        assert_eq!(
+            app.patch_task(&id, &json!({ "title": title }))
+                .await
+                .status(),
+            200
+        );
+    }
+    let weak = format!("W/{}", etag(&app.get(&format!("/api/tasks/{id}")).await));
+    assert_error(
+        patch_if_match(&app, &id, &weak, &json!({"title": "weak"})).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    assert_error(
+        patch_if_match(&app, &id, "not-quoted", &json!({"title": "bad"})).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    assert_ne!(tag, weak);
+    let now: Value = app
+        .get(&format!("/api/tasks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["title"], "two");
+}
+
+#[tokio::test]
+async fn tasks_created_in_one_burst_list_in_one_stable_order() {
+    let app = spawn_app().await;
+    let creates = (0..40).map(|i| {
+        let client = app.client.clone();
+        let url = app.url("/api/tasks");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({ "title": format!("burst {i}") }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    for status in futures_util::future::join_all(creates).await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let whole: Value = app.get("/api/tasks?limit=40").await.json().await.unwrap();
+    let mut paged = Vec::new();
+    for offset in (0..40).step_by(7) {
+        let page: Value = app
+            .get(&format!("/api/tasks?limit=7&offset={offset}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        paged.extend(ids(&page));
+    }
+    assert_eq!(
+        paged,
+        ids(&whole),
+        "pages tile the list with no gap or repeat"
+    );
+    let again: Value = app.get("/api/tasks?limit=40").await.json().await.unwrap();
+    assert_eq!(ids(&again), ids(&whole), "the order is the same every time");
+}
+
 #[tokio::test]
 async fn the_capacity_message_reads_well_for_one_task() {
     let app = spawn_app_with(&[("MAX_TASKS", "1")]).await;

@@ -30,18 +30,6 @@ const EXTERNAL_SECRETS: &[&str] = &["externalsecret_status_condition"];
 /// Argo CD's application-controller metrics (docs/operator-manual/metrics.md).
 const ARGO_CD: &[&str] = &["argocd_app_info"];
 
-// MERGE NOTE (remove with the PostgreSQL store of issue #10): api-app's store metrics are added on
-// another branch. Until it is merged they cannot appear on the running app's /metrics, so they are
-// allowed by name here. Once merged, delete this list: store_up and store_errors_total must then
-// come from the real /metrics, and the postgres-only pool metrics from a postgres-backed app.
-const STORE_METRICS_PENDING_ISSUE_10: &[&str] = &[
-    "store_up",
-    "store_errors_total",
-    "store_pool_connections",
-    "store_pool_max_connections",
-    "store_acquire_duration_seconds_bucket",
-];
-
 /// `PromQL` words that are not metric names: aggregations, operators and literals.
 const PROMQL_WORDS: &[&str] = &[
     "sum",
@@ -250,16 +238,19 @@ fn the_metric_lexer_finds_metrics_and_nothing_else() {
     );
 }
 
-/// Starts both apps on free ports and compares every metric name the rules and the dashboard read
+/// Starts both apps on free ports (api-app on PostgreSQL) and compares every metric name the rules and the dashboard read
 /// with what the apps serve, what our recording rules produce, and the named exporters' lists.
 #[tokio::test]
 async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
     let vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
-    let api = api_app::startup::Application::build(
-        api_app::config::Config::from_vars(vars.clone()).unwrap(),
-    )
-    .await
-    .unwrap();
+    // api-app on PostgreSQL, so the store's pool metrics are on its page too.
+    let database = integration_tests::pg::fresh_database().await;
+    let mut api_vars = vars.clone();
+    api_vars.push(("DATABASE_URL".to_owned(), database));
+    let api =
+        api_app::startup::Application::build(api_app::config::Config::from_vars(api_vars).unwrap())
+            .await
+            .unwrap();
     let demo =
         demo_app::startup::Application::build(demo_app::config::Config::from_vars(vars).unwrap())
             .await
@@ -295,15 +286,10 @@ async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
             .cloned()
             .chain(recorded)
             .chain(
-                [
-                    KUBE_STATE_METRICS,
-                    EXTERNAL_SECRETS,
-                    ARGO_CD,
-                    STORE_METRICS_PENDING_ISSUE_10,
-                ]
-                .concat()
-                .into_iter()
-                .map(str::to_owned),
+                [KUBE_STATE_METRICS, EXTERNAL_SECRETS, ARGO_CD]
+                    .concat()
+                    .into_iter()
+                    .map(str::to_owned),
             )
             .collect();
 

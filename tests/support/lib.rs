@@ -2,6 +2,7 @@
 
 pub mod facts;
 pub mod k8s;
+pub mod pg;
 mod process;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@ use platform::config::AppEnv;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::store::StoreKind;
+
 /// One endpoint, as listed by `GET /api`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Endpoint {
@@ -26,8 +28,16 @@ pub struct ServiceInfo {
     /// The pod name in Kubernetes, so a rollout is visible.
     #[schema(nullable = true)]
     pub hostname: Option<String>,
+    /// Where the tasks live.
+    pub store: StoreInfo,
     /// Every endpoint, taken from the generated OpenAPI document.
     pub endpoints: Vec<Endpoint>,
+}
+
+/// Which task store this process uses.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct StoreInfo {
+    pub kind: StoreKind,
 }
 
 /// Name, version, commit, environment and the list of endpoints.

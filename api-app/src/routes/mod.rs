@@ -11,8 +11,7 @@ mod tasks;
 use actix_web::middleware::from_fn;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use info::{Endpoint, ServiceInfo};
-pub use tasks::TasksStored;
+pub use info::{Endpoint, ServiceInfo, StoreInfo};
 
 /// Registers every route. The probes and `/metrics` come from the shared platform crate.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {

@@ -1,33 +1,35 @@
 //! `/api/tasks`: create, list, read, update and delete tasks.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, Header as _, IfMatch};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
-use crate::domain::{NewTask, PageQuery, PageRequest, Task, TaskPage, TaskPatch};
-use crate::store::{StoreError, TaskStore};
+use crate::domain::{NewTask, PageQuery, PageRequest, Precondition, Task, TaskPage, TaskPatch};
+use crate::store::TaskStore;
 use crate::throttle::Throttle;
 
-/// The `tasks_stored` gauge, moved by successful creates and deletes.
-#[derive(Debug, Clone)]
-pub struct TasksStored(pub prometheus::IntGauge);
-
-impl TasksStored {
-    /// Registers the gauge in the app's registry.
-    pub fn register(registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
-        let gauge = prometheus::IntGauge::new("tasks_stored", "Tasks currently stored")?;
-        registry.register(Box::new(gauge.clone()))?;
-        Ok(Self(gauge))
-    }
+/// A single task as a response: the task, with its version as a strong `ETag`.
+fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpResponse {
+    res.insert_header(header::ETag(task.etag())).json(task)
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found(e.to_string()),
-            StoreError::Full { .. } => ApiError::new(ErrorCode::CapacityExceeded, e.to_string()),
-        }
+/// Reads `If-Match`. Absent or `*`: no condition, the last write wins. Otherwise the stored version
+/// must match one of the strong tags listed (weak tags never match a write, RFC 9110 13.1.1); a
+/// value that is not a list of entity tags matches nothing, so a condition is never dropped.
+fn precondition(req: &HttpRequest) -> Precondition {
+    if !req.headers().contains_key(header::IF_MATCH) {
+        return Precondition::None;
+    }
+    match IfMatch::parse(req) {
+        Ok(IfMatch::Any) => Precondition::None,
+        Ok(IfMatch::Items(tags)) => Precondition::VersionIn(
+            tags.iter()
+                .filter(|t| !t.weak)
+                .filter_map(|t| t.tag().parse().ok())
+                .collect(),
+        ),
+        Err(_) => Precondition::VersionIn(Vec::new()),
     }
 }
 
@@ -56,7 +58,9 @@ fn task_id(raw: &str) -> Result<Uuid, ApiError> {
     params(PageQuery),
     responses(
         (status = 200, description = "A page of tasks and the total", body = TaskPage),
-        (status = 400, description = "Invalid limit or offset", body = ErrorBody)
+        (status = 400, description = "Invalid limit or offset", body = ErrorBody),
+        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
     )
 )]
 #[get("/tasks")]
@@ -82,22 +86,26 @@ pub async fn list_tasks(
     tag = "tasks",
     request_body = NewTask,
     responses(
-        (status = 201, description = "Created", body = Task,
-            headers(("location" = String, description = "The new task's URL"))),
+        (status = 201, description = "Created, and committed: the task survives a restart", body = Task,
+            headers(
+                ("location" = String, description = "The new task's URL"),
+                ("etag" = String, description = "The task's version, for If-Match")
+            )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
         (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
+            headers(("retry-after" = u64, description = "Seconds until a create is accepted again"))),
+        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
     )
 )]
 #[post("/tasks")]
 pub async fn create_task(
     req: HttpRequest,
     store: web::Data<dyn TaskStore>,
-    stored: web::Data<TasksStored>,
     throttle: web::Data<Throttle>,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
@@ -106,10 +114,9 @@ pub async fn create_task(
         return Ok(throttled.response("creates"));
     }
     let task = store.create(body.into_inner()).await?;
-    stored.0.inc();
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)))
-        .json(task))
+    let mut res = HttpResponse::Created();
+    res.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
+    Ok(task_response(res, &task))
 }
 
 /// Read one task.
@@ -117,9 +124,12 @@ pub async fn create_task(
     tag = "tasks",
     params(("id" = Uuid, Path, description = "The task's UUID")),
     responses(
-        (status = 200, description = "The task", body = Task),
+        (status = 200, description = "The task", body = Task,
+            headers(("etag" = String, description = "The task's version, for If-Match"))),
         (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such task", body = ErrorBody)
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
     )
 )]
 #[get("/tasks/{id}")]
@@ -128,25 +138,35 @@ pub async fn get_task(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let task = store.get(task_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(task))
+    Ok(task_response(HttpResponse::Ok(), &task))
 }
 
-/// Change a task's title or completion.
+/// Change a task's title or completion. With `If-Match`, only if the task is still at that version;
+/// without it, the last write wins.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = "The task's UUID")),
+    params(
+        ("id" = Uuid, Path, description = "The task's UUID"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read (e.g. \"3\"), or *. \
+            When it no longer matches, nothing changes and the answer is 412. Without it, the last write wins.")
+    ),
     request_body = TaskPatch,
     responses(
-        (status = 200, description = "The updated task", body = Task),
+        (status = 200, description = "The updated task", body = Task,
+            headers(("etag" = String, description = "The task's new version"))),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
+        (status = 412, description = "If-Match does not name the task's current version", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid or empty patch", body = ErrorBody)
+        (status = 422, description = "Invalid or empty patch", body = ErrorBody),
+        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
     )
 )]
 #[patch("/tasks/{id}")]
 pub async fn update_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
     body: web::Json<TaskPatch>,
@@ -158,27 +178,33 @@ pub async fn update_task(
             "the patch must set title or completed",
         ));
     }
-    let task = store.update(id, patch).await?;
-    Ok(HttpResponse::Ok().json(task))
+    let task = store.update(id, patch, precondition(&req)).await?;
+    Ok(task_response(HttpResponse::Ok(), &task))
 }
 
-/// Delete a task.
+/// Delete a task. With `If-Match`, only if the task is still at that version.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = "The task's UUID")),
+    params(
+        ("id" = Uuid, Path, description = "The task's UUID"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read (e.g. \"3\"), or *. \
+            When it no longer matches, nothing is deleted and the answer is 412. Without it, the delete always applies.")
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such task", body = ErrorBody)
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 412, description = "If-Match does not name the task's current version", body = ErrorBody),
+        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
     )
 )]
 #[delete("/tasks/{id}")]
 pub async fn delete_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
-    stored: web::Data<TasksStored>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    store.delete(task_id(&id)?).await?;
-    stored.0.dec();
+    store.delete(task_id(&id)?, precondition(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,7 +1,6 @@
-//! Task storage behind the small [`TaskStore`] trait. The in-memory store keeps tasks in a hash map
-//! and their creation order in a [`CreationOrder`], so a lookup is a hash probe and neither a page
-//! nor a delete costs O(n) at any `MAX_TASKS`. A shared database backend can implement the same
-//! trait later; its methods are already futures.
+//! The in-memory store: tasks in a hash map and their creation order in a [`CreationOrder`], so a
+//! lookup is a hash probe and neither a page nor a delete costs O(n) at any `MAX_TASKS`. One
+//! process's memory: the zero-setup default for `make demo`.
 
 use std::collections::HashMap;
 
@@ -10,53 +9,17 @@ use parking_lot::RwLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::{Page, StoreError, StoreKind, StoreMetrics, TaskCounts, TaskStore};
 use crate::creation_order::CreationOrder;
-use crate::domain::{NewTask, PageRequest, Task, TaskPatch};
+use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
 
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("no task with this id")]
-    NotFound,
-    #[error("the store is full: at most {max} {} can be stored", tasks(*.max))]
-    Full { max: usize },
-}
-
-fn tasks(n: usize) -> &'static str {
-    if n == 1 { "task" } else { "tasks" }
-}
-
-/// Task totals for the stats endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskCounts {
-    pub total: usize,
-    pub completed: usize,
-}
-
-/// A page of tasks in creation order plus the total.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Task>,
-    pub total: usize,
-}
-
-/// Where tasks live.
-pub trait TaskStore: Send + Sync + std::fmt::Debug {
-    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>>;
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn update(&self, id: Uuid, patch: TaskPatch) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn delete(&self, id: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
-    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
-}
-
-/// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(1), O(page) or
-/// O(√n) work (see [`CreationOrder`]), and releases it before returning a ready future: no lock is
-/// ever held across an `.await`.
+/// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(page), or at
+/// most O(√n), work, and releases it before returning a ready future: no lock is ever held across an `.await`.
 #[derive(Debug)]
 pub struct InMemoryTaskStore {
     inner: RwLock<Inner>,
     max_tasks: usize,
+    metrics: Option<StoreMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +36,21 @@ impl InMemoryTaskStore {
         Self {
             inner: RwLock::new(Inner::default()),
             max_tasks,
+            metrics: None,
+        }
+    }
+
+    /// As [`InMemoryTaskStore::new`], keeping `tasks_stored` up to date.
+    pub fn with_metrics(max_tasks: usize, metrics: StoreMetrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..Self::new(max_tasks)
+        }
+    }
+
+    fn stored(&self, total: usize) {
+        if let Some(m) = &self.metrics {
+            m.set_tasks_stored(total);
         }
     }
 
@@ -97,6 +75,7 @@ impl InMemoryTaskStore {
             completed: new.completed,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         let mut inner = self.inner.write();
         if inner.tasks.len() >= self.max_tasks {
@@ -109,12 +88,23 @@ impl InMemoryTaskStore {
         inner.next_seq += 1;
         inner.order.push(seq, task.id);
         inner.tasks.insert(task.id, (seq, task.clone()));
+        let total = inner.tasks.len();
+        drop(inner);
+        self.stored(total);
         Ok(task)
     }
 
-    fn update_now(&self, id: Uuid, patch: TaskPatch) -> Result<Task, StoreError> {
+    fn update_now(
+        &self,
+        id: Uuid,
+        patch: TaskPatch,
+        expected: &Precondition,
+    ) -> Result<Task, StoreError> {
         let mut inner = self.inner.write();
         let (_, task) = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        if !expected.admits(task.version) {
+            return Err(StoreError::PreconditionFailed);
+        }
         let was_completed = task.completed;
         if let Some(title) = patch.title {
             task.title = title;
@@ -123,6 +113,7 @@ impl InMemoryTaskStore {
             task.completed = completed;
         }
         task.updated_at = OffsetDateTime::now_utc();
+        task.version += 1;
         let task = task.clone();
         match (was_completed, task.completed) {
             (false, true) => inner.completed += 1,
@@ -132,16 +123,31 @@ impl InMemoryTaskStore {
         Ok(task)
     }
 
-    fn delete_now(&self, id: Uuid) -> Result<(), StoreError> {
+    fn delete_now(&self, id: Uuid, expected: &Precondition) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
+        let version = inner.tasks.get(&id).ok_or(StoreError::NotFound)?.1.version;
+        if !expected.admits(version) {
+            return Err(StoreError::PreconditionFailed);
+        }
         let (seq, task) = inner.tasks.remove(&id).ok_or(StoreError::NotFound)?;
         inner.order.remove(seq);
         inner.completed -= usize::from(task.completed);
+        let total = inner.tasks.len();
+        drop(inner);
+        self.stored(total);
         Ok(())
     }
 }
 
 impl TaskStore for InMemoryTaskStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        ready(Ok(())).boxed()
+    }
+
     fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         ready(Ok(self.list_now(page))).boxed()
     }
@@ -160,12 +166,17 @@ impl TaskStore for InMemoryTaskStore {
         ready(self.create_now(new)).boxed()
     }
 
-    fn update(&self, id: Uuid, patch: TaskPatch) -> BoxFuture<'_, Result<Task, StoreError>> {
-        ready(self.update_now(id, patch)).boxed()
+    fn update(
+        &self,
+        id: Uuid,
+        patch: TaskPatch,
+        expected: Precondition,
+    ) -> BoxFuture<'_, Result<Task, StoreError>> {
+        ready(self.update_now(id, patch, &expected)).boxed()
     }
 
-    fn delete(&self, id: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        ready(self.delete_now(id)).boxed()
+    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>> {
+        ready(self.delete_now(id, &expected)).boxed()
     }
 
     fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>> {
@@ -251,10 +262,10 @@ mod tests {
             title: None,
             completed: Some(true),
         };
-        let updated = store.update(t.id, patch).await.unwrap();
+        let updated = store.update(t.id, patch, Precondition::None).await.unwrap();
         assert!(updated.completed && updated.updated_at >= t.updated_at);
         assert_eq!(store.counts().await.unwrap().completed, 1);
-        store.delete(t.id).await.unwrap();
+        store.delete(t.id, Precondition::None).await.unwrap();
         assert_eq!(
             store.counts().await.unwrap(),
             TaskCounts {
@@ -262,6 +273,38 @@ mod tests {
                 completed: 0
             }
         );
-        assert_eq!(store.delete(t.id).await, Err(StoreError::NotFound));
+        assert_eq!(
+            store.delete(t.id, Precondition::None).await,
+            Err(StoreError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_refused_and_changes_nothing() {
+        let store = InMemoryTaskStore::new(10);
+        let t = store.create(new_task("a", false)).await.unwrap();
+        let rename = |title: &str| TaskPatch {
+            title: Some(TaskTitle::parse(title).unwrap()),
+            completed: None,
+        };
+        let v2 = store
+            .update(t.id, rename("b"), Precondition::VersionIn(vec![t.version]))
+            .await
+            .unwrap();
+        assert_eq!(v2.version, t.version + 1);
+        let stale = Precondition::VersionIn(vec![t.version]);
+        assert_eq!(
+            store.update(t.id, rename("c"), stale.clone()).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(
+            store.delete(t.id, stale).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(store.get(t.id).await.unwrap(), v2);
+        store
+            .delete(t.id, Precondition::VersionIn(vec![v2.version]))
+            .await
+            .unwrap();
     }
 }

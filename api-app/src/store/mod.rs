@@ -1,0 +1,165 @@
+//! Task storage behind the [`TaskStore`] port: the in-memory store (zero setup, one process) or
+//! PostgreSQL (shared by every replica), chosen by `DATABASE_URL`. What any backend does on failure
+//! becomes one [`StoreError`], and that has one HTTP mapping, here.
+
+mod memory;
+mod metrics;
+mod migrate;
+mod pool;
+mod postgres;
+
+use futures_util::future::BoxFuture;
+use platform::error::{ApiError, ErrorCode};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
+
+pub use memory::InMemoryTaskStore;
+pub use metrics::StoreMetrics;
+pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
+pub use pool::{PgSettings, PgVars, connect_once, describe};
+pub use postgres::PgTaskStore;
+
+/// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no task with this id")]
+    NotFound,
+    #[error("the store is full: at most {max} {} can be stored", tasks(*.max))]
+    Full { max: usize },
+    #[error("the task has changed since the If-Match version was read")]
+    PreconditionFailed,
+    /// The database cannot be reached, or refused the connection.
+    #[error("the task store is unavailable")]
+    Unavailable,
+    /// No connection within the acquire timeout, or no answer within the statement timeout.
+    #[error("the task store did not answer in time")]
+    Timeout,
+    /// The database gave up on a transaction that conflicted with another (deadlock, serialization).
+    #[error("the task store hit a conflict")]
+    Conflict,
+    /// Anything else: a bug or a broken invariant. The cause is logged where it happened.
+    #[error("the task store failed")]
+    Other,
+}
+
+fn tasks(n: usize) -> &'static str {
+    if n == 1 { "task" } else { "tasks" }
+}
+
+impl StoreError {
+    /// The `kind` label of `store_errors_total`, for the failures that are the store's, not the caller's.
+    pub fn metric_kind(&self) -> Option<&'static str> {
+        match self {
+            Self::NotFound | Self::Full { .. } => None,
+            Self::PreconditionFailed | Self::Conflict => Some("conflict"),
+            Self::Unavailable => Some("unavailable"),
+            Self::Timeout => Some("timeout"),
+            Self::Other => Some("other"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(e.to_string()),
+            StoreError::Full { .. } => ApiError::new(ErrorCode::CapacityExceeded, e.to_string()),
+            StoreError::PreconditionFailed => {
+                ApiError::new(ErrorCode::PreconditionFailed, e.to_string())
+            }
+            // Transient: the client may retry the same request; a conflict that PostgreSQL broke
+            // by aborting one transaction is retryable too.
+            StoreError::Unavailable | StoreError::Timeout | StoreError::Conflict => {
+                ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
+                    .with_retry_after(RETRY_AFTER_SECS)
+            }
+            StoreError::Other => ApiError::internal(),
+        }
+    }
+}
+
+/// Task totals for the stats endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub total: usize,
+    pub completed: usize,
+}
+
+/// A page of tasks in creation order plus the total.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Task>,
+    pub total: usize,
+}
+
+/// Which backend holds the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// This process's memory: lost on restart, not shared between replicas.
+    Memory,
+    /// PostgreSQL, shared by every replica.
+    Postgres,
+}
+
+/// Where tasks live. Writes are atomic: a method that returns `Ok` has committed.
+pub trait TaskStore: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> StoreKind;
+    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>>;
+    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>>;
+    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>>;
+    /// Applies `patch` if the stored version satisfies `expected`; the version then grows by one.
+    fn update(
+        &self,
+        id: Uuid,
+        patch: TaskPatch,
+        expected: Precondition,
+    ) -> BoxFuture<'_, Result<Task, StoreError>>;
+    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
+    /// Whether the store answers right now (bounded by the store's own timeouts).
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Which store to run, from `DATABASE_URL` and friends.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    Memory,
+    Postgres(Box<PgSettings>),
+}
+
+/// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with
+/// backoff until it answers; its migrations then run under a lock, and a failed one is an error.
+pub async fn open(
+    settings: &StoreSettings,
+    max_tasks: usize,
+    registry: &prometheus::Registry,
+) -> Result<std::sync::Arc<dyn TaskStore>, OpenError> {
+    match settings {
+        StoreSettings::Memory => {
+            let metrics = StoreMetrics::register(registry, None)?;
+            Ok(std::sync::Arc::new(InMemoryTaskStore::with_metrics(
+                max_tasks, metrics,
+            )))
+        }
+        StoreSettings::Postgres(pg) => Ok(std::sync::Arc::new(
+            PgTaskStore::open(pg, max_tasks, registry).await?,
+        )),
+    }
+}
+
+/// Why the store could not be opened; the process exits non-zero rather than serve without it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("registering the store metrics failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("building the connection pool failed: {0}")]
+    Pool(String),
+}

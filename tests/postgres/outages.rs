@@ -1,0 +1,167 @@
+//! The database going away is an answer, not a hang: a bounded 503 `store_unavailable` with
+//! `Retry-After`, liveness and readiness untouched, and recovery without a restart.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use api_app::config::Config;
+use api_app::startup::Application;
+use integration_tests::{pg, test_env};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_error, spawn_app_with};
+use crate::proxy::Proxy;
+
+/// The throwaway server's address, and a fresh database's name on it.
+async fn server_and_database() -> (SocketAddr, String) {
+    let db = pg::fresh_database().await;
+    let url: tokio_postgres::Config = db.parse().unwrap();
+    let host = match &url.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other @ tokio_postgres::config::Host::Unix(_) => panic!("a TCP host, not {other:?}"),
+    };
+    let addr = format!("{host}:{}", url.get_ports()[0]).parse().unwrap();
+    (addr, url.get_dbname().unwrap().to_owned())
+}
+
+/// Tight timeouts, so the bounds are quick to check.
+const TIMEOUTS: [(&str, &str); 3] = [
+    ("DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
+    ("DATABASE_STATEMENT_TIMEOUT_MS", "500"),
+    ("DATABASE_POOL_MAX", "4"),
+];
+
+async fn app_through(proxy: &Proxy, dbname: &str) -> TestApp {
+    let url = proxy.url("postgres", dbname);
+    let mut vars = vec![("DATABASE_URL", url.as_str())];
+    vars.extend(TIMEOUTS);
+    spawn_app_with(&vars).await
+}
+
+/// Asserts a store request answers 503 `store_unavailable` with `Retry-After`, within `bound`.
+async fn assert_unavailable_within(app: &TestApp, path: &str, bound: Duration) {
+    let started = Instant::now();
+    let res = app.get(path).await;
+    let took = started.elapsed();
+    assert!(took < bound, "{path} took {took:?}, over {bound:?}");
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_error(res, 503, "store_unavailable").await;
+}
+
+/// A sample's value, read as a whole number (every series checked here counts or is 0/1).
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{series} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_is_a_fast_503_and_the_app_recovers_when_it_returns() {
+    let (server, dbname) = server_and_database().await;
+    let mut proxy = Proxy::start(server).await;
+    let app = app_through(&proxy, &dbname).await;
+    let kept = app.create_task("before the outage").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&metrics, "store_up "), 1);
+    assert_eq!(metric(&metrics, "store_pool_max_connections "), 4);
+    assert!(metric(&metrics, "store_acquire_duration_seconds_count ") >= 1);
+    assert!(
+        metrics.contains(r#"store_pool_connections{state="idle"}"#),
+        "{metrics}"
+    );
+
+    proxy.down();
+    for path in ["/api/tasks", "/api/protected/stats"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("x-api-key", crate::helpers::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503, "{path}");
+    }
+    assert_unavailable_within(&app, "/api/tasks", Duration::from_secs(2)).await;
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "liveness never asks the database"
+    );
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        200,
+        "readiness stays: see api-app/README.md"
+    );
+    let health = app.get("/api/health").await;
+    assert_eq!(health.status(), 503);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(
+        health["store"],
+        serde_json::json!({"kind": "postgres", "reachable": false})
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&metrics, "store_up "), 0);
+    assert!(metric(&metrics, r#"store_errors_total{kind="unavailable"} "#) >= 1);
+
+    proxy.up().await;
+    let started = Instant::now();
+    loop {
+        let res = app
+            .get(&format!("/api/tasks/{}", kept["id"].as_str().unwrap()))
+            .await;
+        if res.status() == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "recovers on its own"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.create_task("after the outage").await;
+    let health: Value = app.get("/api/health").await.json().await.unwrap();
+    assert_eq!(health["store"]["reachable"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_database_is_bounded_by_the_acquire_and_statement_timeouts() {
+    let (server, dbname) = server_and_database().await;
+    let proxy = Proxy::start(server).await;
+    let app = app_through(&proxy, &dbname).await;
+    app.create_task("warm the pool").await;
+
+    proxy.freeze();
+    // Open connections stop answering: the statement bound (500 ms + margin) ends the request.
+    // New connections get no handshake: the acquire bound (500 ms) ends those.
+    for _ in 0..3 {
+        assert_unavailable_within(&app, "/api/tasks", Duration::from_millis(2500)).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metric(&metrics, r#"store_errors_total{kind="timeout"} "#) >= 1,
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_unreachable_at_start_is_retried_until_it_answers() {
+    let (server, dbname) = server_and_database().await;
+    let mut proxy = Proxy::start_down(server).await;
+    let url = proxy.url("postgres", &dbname);
+    let mut vars = vec![("DATABASE_URL", url.as_str())];
+    vars.extend(TIMEOUTS);
+    let config = Config::from_vars(test_env(&vars)).unwrap();
+    let building = tokio::spawn(Application::build(config));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !building.is_finished(),
+        "it waits for the database rather than giving up"
+    );
+    proxy.up().await;
+    let app = tokio::time::timeout(Duration::from_secs(15), building)
+        .await
+        .expect("it starts once the database answers")
+        .unwrap()
+        .expect("the app builds");
+    assert!(app.port() != 0);
+}
