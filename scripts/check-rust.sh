@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Formatting, lints and the whole Rust suite (unit, integration and contract tests), then the
-# black-box API suite a second time with its apps on PostgreSQL. A throwaway PostgreSQL server
+# black-box API suite a second time with its apps on PostgreSQL, and a third time as two replicas
+# sharing one database. A throwaway PostgreSQL server
 # (scripts/with-postgres.sh) serves the postgres test binary and that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # The same API tests, each app on a fresh database of its own (copied from a migrated template).
 TEST_STORE=postgres cargo test -p integration-tests --test api --locked 2>&1 | tee -a "$log"
+# And again as two replicas on one database: writes go to one process, task reads to the other.
+TEST_STORE=postgres-replicas cargo test -p integration-tests --test api --locked 2>&1 | tee -a "$log"
 # The totals over every test binary, for the summary line scripts/test.sh ends with.
 mkdir -p artifacts
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d %d\n", passed, failed }' "$log" >artifacts/rust-tests.count

@@ -137,10 +137,13 @@ mod tests {
 
     const KEY: &str = "current-key-0123456789";
     const OLD: &str = "previous-key-0123456789";
+    /// A key as `openssl rand -base64 48` makes one, as dev and prod require.
+    const GENERATED: &str = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
+    const DATABASE_URL: &str = "postgres://api_app@db.example:5432/tasks?sslmode=require";
 
     #[test]
     fn outside_local_a_key_must_be_long_and_random() {
-        let generated = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
+        let generated = GENERATED;
         for env in ["dev", "prod"] {
             for weak in [
                 KEY,                                    // 22 characters
@@ -166,7 +169,11 @@ mod tests {
             assert!(err.to_string().contains("API_KEY_PREVIOUS"), "{err}");
             let hex = "9f86d081884c7d659a2feaa0c55ad015";
             for good in [generated, hex] {
-                let cfg = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", good)]));
+                let cfg = Config::from_vars(vars(&[
+                    ("APP_ENV", env),
+                    ("API_KEY", good),
+                    ("DATABASE_URL", DATABASE_URL),
+                ]));
                 assert!(cfg.is_ok(), "{env}: a generated key is accepted");
             }
         }
@@ -212,7 +219,8 @@ mod tests {
     #[test]
     fn a_cluster_environment_without_a_database_is_one_line_naming_database_url() {
         for env in ["dev", "prod"] {
-            let err = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", KEY)])).unwrap_err();
+            let err =
+                Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", GENERATED)])).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains("DATABASE_URL") && !msg.contains('\n'), "{msg}");
         }
@@ -224,11 +232,8 @@ mod tests {
         assert!(matches!(local.store, StoreSettings::Memory));
         let pg = Config::from_vars(vars(&[
             ("APP_ENV", "prod"),
-            ("API_KEY", KEY),
-            (
-                "DATABASE_URL",
-                "postgres://api_app@db.example:5432/tasks?sslmode=require",
-            ),
+            ("API_KEY", GENERATED),
+            ("DATABASE_URL", DATABASE_URL),
             ("DATABASE_POOL_MAX", "4"),
         ]))
         .unwrap();

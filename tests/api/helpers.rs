@@ -38,7 +38,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts api-app with extra environment variables (on top of HOST, PORT=0 and a zero drain delay).
 /// With `TEST_STORE=postgres` (scripts/check-rust.sh's second pass), every app gets a fresh
-/// PostgreSQL database of its own; otherwise it runs the in-memory store.
+/// PostgreSQL database of its own; with `TEST_STORE=postgres-replicas` (the third pass), two
+/// processes share it; otherwise it runs the in-memory store.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let database = if pg::api_suite_uses_postgres() {
@@ -51,8 +52,23 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .flat_map(|url| [("DATABASE_URL", url.as_str()), ("DATABASE_POOL_MAX", "4")]);
     let vars: Vec<(&str, &str)> = store_vars.chain(vars.iter().copied()).collect();
     let config = Config::from_vars(test_env(&vars)).expect("valid test configuration");
+    let replica = if pg::api_suite_store() == pg::ApiSuiteStore::PostgresReplicas {
+        // The second process stops with the test's runtime, as the first does unless a test
+        // triggers its shutdown.
+        let app = Application::build(config.clone())
+            .await
+            .expect("the replica starts");
+        let port = app.port();
+        tokio::spawn(app.run_until(std::future::pending()));
+        Some(port)
+    } else {
+        None
+    };
     let app = Application::build(config).await.expect("the app starts");
-    let http = Http::on_port(app.port());
+    let http = match &replica {
+        Some(port) => Http::with_replica(app.port(), *port),
+        None => Http::on_port(app.port()),
+    };
     let shutdown = ShutdownTrigger::default();
     let server = tokio::spawn(app.run_until(shutdown.triggered()));
     TestApp {

@@ -150,7 +150,13 @@ async fn ids_never_become_metric_labels() {
     for _ in 0..5 {
         let task = app.create_task("labelled?").await;
         let id = task["id"].as_str().unwrap();
-        app.get(&format!("/api/tasks/{id}")).await;
+        // Through `url`, not `get`: the read must reach the process whose /metrics is read below
+        // (with TEST_STORE=postgres-replicas, `get` reads tasks from the other replica).
+        app.client
+            .get(app.url(&format!("/api/tasks/{id}")))
+            .send()
+            .await
+            .unwrap();
         app.get(&format!("/random/{id}")).await;
     }
     let text = app.get("/metrics").await.text().await.unwrap();

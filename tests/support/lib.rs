@@ -110,6 +110,8 @@ pub struct Http {
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
+    /// A second replica on the same database: `get` sends task reads (`/api/tasks...`) there.
+    replica: Option<String>,
 }
 
 impl Http {
@@ -118,6 +120,16 @@ impl Http {
             address: format!("http://127.0.0.1:{port}"),
             port,
             client: test_client(),
+            replica: None,
+        }
+    }
+
+    /// As [`Http::on_port`], with task reads through [`Http::get`] answered by the replica on
+    /// `replica_port`, so a test reads back through the other process what it wrote through this one.
+    pub fn with_replica(port: u16, replica_port: u16) -> Self {
+        Self {
+            replica: Some(format!("http://127.0.0.1:{replica_port}")),
+            ..Self::on_port(port)
         }
     }
 
@@ -126,11 +138,11 @@ impl Http {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
+        let url = match &self.replica {
+            Some(replica) if path.starts_with("/api/tasks") => format!("{replica}{path}"),
+            _ => self.url(path),
+        };
+        self.client.get(url).send().await.expect("request sent")
     }
 }
 

@@ -17,13 +17,30 @@ pub fn admin_url() -> String {
     })
 }
 
-/// Whether the API suite runs its apps on PostgreSQL (`TEST_STORE=postgres`) or in memory.
-pub fn api_suite_uses_postgres() -> bool {
+/// How the API suite runs its apps: in memory (the default), on PostgreSQL (`TEST_STORE=postgres`),
+/// or as two replicas on one PostgreSQL database (`TEST_STORE=postgres-replicas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiSuiteStore {
+    Memory,
+    Postgres,
+    /// Two processes on one database: writes go to the first, task reads to the second, so every
+    /// test of the suite also proves that replicas share one truth.
+    PostgresReplicas,
+}
+
+/// Which store the API suite runs on, from `TEST_STORE`.
+pub fn api_suite_store() -> ApiSuiteStore {
     match std::env::var(STORE_VAR).as_deref() {
-        Ok("postgres") => true,
-        Ok("memory") | Err(_) => false,
-        Ok(other) => panic!("{STORE_VAR}={other}: use postgres or memory"),
+        Ok("postgres") => ApiSuiteStore::Postgres,
+        Ok("postgres-replicas") => ApiSuiteStore::PostgresReplicas,
+        Ok("memory") | Err(_) => ApiSuiteStore::Memory,
+        Ok(other) => panic!("{STORE_VAR}={other}: use memory, postgres or postgres-replicas"),
     }
+}
+
+/// Whether the API suite runs its apps on PostgreSQL (one process or two replicas).
+pub fn api_suite_uses_postgres() -> bool {
+    api_suite_store() != ApiSuiteStore::Memory
 }
 
 /// `admin`'s server and credentials, another database.
