@@ -8,5 +8,7 @@ mod helpers;
 mod observability;
 mod openapi;
 mod process;
+mod promises;
 mod shutdown;
+mod signals;
 mod tasks;

@@ -78,8 +78,10 @@ fn sigterm_drains_and_exits_zero() {
         .status()
         .unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(get_status(&ready), Some(503), "readiness flips at once");
+    // Readiness flips while the process still listens (during the 1 s drain delay).
+    integration_tests::process::wait_until(Duration::from_secs(5), "readiness turns 503", || {
+        (get_status(&ready)? == 503).then_some(())
+    });
 
     let code = loop {
         if let Some(code) = child.try_wait().unwrap() {

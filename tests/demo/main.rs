@@ -4,4 +4,6 @@
 
 mod helpers;
 mod page;
+mod process;
 mod proxy;
+mod upstream;

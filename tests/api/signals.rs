@@ -1,0 +1,48 @@
+//! The real binary's answer to signals: SIGINT drains like SIGTERM, and a second signal stops the
+//! process at once instead of waiting out the drain.
+
+use std::time::Duration;
+
+use integration_tests::process::{Service, wait_until};
+
+/// The readiness status, or None when nothing answers.
+fn readiness(port: u16) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    })
+}
+
+#[test]
+fn sigint_drains_like_sigterm_and_exits_zero() {
+    let mut app = Service::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
+    let port = app.port();
+    assert_eq!(readiness(port), Some(200));
+    app.signal("INT");
+    wait_until(Duration::from_secs(5), "readiness turns 503", || {
+        (readiness(port)? == 503).then_some(())
+    });
+    let status = app.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
+    assert!(app.output().contains("SIGINT"), "{}", app.output());
+}
+
+#[test]
+fn a_second_signal_stops_at_once_instead_of_waiting_out_the_drain() {
+    // A drain far longer than the test allows: only the second signal can end the process in time.
+    let mut app = Service::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "60")]);
+    let port = app.port();
+    assert_eq!(readiness(port), Some(200));
+    app.signal("TERM");
+    wait_until(Duration::from_secs(5), "readiness turns 503", || {
+        (readiness(port)? == 503).then_some(())
+    });
+    app.signal("TERM");
+    app.exit_within(Duration::from_secs(5));
+}
