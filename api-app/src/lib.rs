@@ -1,5 +1,6 @@
 //! The task API: an actix-web service with probes, metrics, OpenAPI and graceful shutdown.
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod openapi;

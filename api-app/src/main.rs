@@ -1,14 +1,21 @@
-//! api-app's entry point: read the configuration, start logging, serve until a signal drains us.
+//! api-app's entry point: configuration, logging, build, then serve until a signal drains us.
+
+use std::process::ExitCode;
 
 use api_app::config::Config;
+use api_app::startup::Application;
+use platform::server::{exit_code, shutdown_signal, startup_failed};
 
 #[actix_web::main]
-async fn main() -> std::process::ExitCode {
-    platform::server::serve_main(
-        "api-app",
-        Config::from_env(),
-        |config| &config.server,
-        api_app::startup::build,
-    )
-    .await
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return startup_failed("api-app", &e),
+    };
+    let _logs = platform::telemetry::init(config.server.log_format, &config.server.log_filter);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return startup_failed("api-app", &e),
+    };
+    exit_code(app.run_until(shutdown_signal()).await)
 }

@@ -6,12 +6,12 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, web};
 use platform::error::KnownRoutes;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
+use crate::auth::API_KEY_HEADER;
 use crate::domain::TITLE_PATTERN;
 use crate::routes::{self, Endpoint};
 
@@ -42,9 +42,8 @@ async fn serve_openapi(json: web::Data<OpenApiJson>) -> HttpResponse {
         .body(json.0.clone())
 }
 
-/// `/api/openapi.json` and the Swagger UI under `/api/docs/`. Registered ahead of the `/api` scope,
-/// which would otherwise claim these paths; both are static prefixes, so the API's own requests
-/// pay no pattern match for them.
+/// `/api/openapi.json` and the Swagger UI under `/api/docs/`, for the route table. Both are static
+/// prefixes, so the API's own requests pay no pattern match for them.
 pub fn configure_docs(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(OPENAPI_PATH).route(web::get().to(serve_openapi)))
         .service(
@@ -85,7 +84,7 @@ impl Modify for ApiKeyScheme {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "x-api-key",
+                API_KEY_HEADER.as_str(),
                 "The API key from the environment's secret (API_KEY, or API_KEY_PREVIOUS during a rotation)",
             ))),
         );
@@ -120,23 +119,9 @@ pub fn openapi() -> OpenApiDoc {
     doc
 }
 
-fn operations(doc: &OpenApiDoc) -> impl Iterator<Item = (&str, Method, &Operation)> {
-    doc.paths.paths.iter().flat_map(|(path, item)| {
-        [
-            (Method::GET, &item.get),
-            (Method::POST, &item.post),
-            (Method::PUT, &item.put),
-            (Method::PATCH, &item.patch),
-            (Method::DELETE, &item.delete),
-        ]
-        .into_iter()
-        .filter_map(move |(method, op)| op.as_ref().map(|op| (path.as_str(), method, op)))
-    })
-}
-
 /// The endpoint list `GET /api` shows, taken from the document so it cannot go stale.
 pub fn endpoints(doc: &OpenApiDoc) -> Vec<Endpoint> {
-    let mut list: Vec<Endpoint> = operations(doc)
+    let mut list: Vec<Endpoint> = platform::error::operations(doc)
         .map(|(path, method, op)| Endpoint {
             method: method.to_string(),
             path: path.to_owned(),
@@ -158,10 +143,7 @@ pub fn endpoints(doc: &OpenApiDoc) -> Vec<Endpoint> {
 
 /// Every route with its methods, so a wrong method answers 405 rather than 404.
 pub fn known_routes(doc: &OpenApiDoc) -> KnownRoutes {
-    operations(doc)
-        .fold(KnownRoutes::new(), |known, (path, method, _)| {
-            known.with(path, method)
-        })
+    KnownRoutes::from_openapi(doc)
         .with(OPENAPI_PATH, Method::GET)
         .with(&format!("{DOCS_PATH}{{_:.*}}"), Method::GET)
 }

@@ -1,14 +1,15 @@
-//! Building and running the server: state is created once, then every worker gets a handle to it.
+//! Building and running the server: `Application::build` binds the listener and creates the state
+//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
 
-use std::net::TcpListener;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use platform::error::{self, KnownRoutes};
+use platform::error::KnownRoutes;
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::RunningServer;
 use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
@@ -16,25 +17,73 @@ use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
 
-/// Starts api-app; OS signals trigger the graceful shutdown.
-pub fn build(config: &Config) -> std::io::Result<RunningServer> {
-    build_with(config, true)
+/// Why api-app could not start. `main` prints it on one line and exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Server(#[from] platform::server::StartupError),
 }
 
-/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
-/// drive shutdown through [`RunningServer::shutdown_signal`].
-pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
-    tracing::info!(
-        api_key_configured = config.api_keys.is_configured(),
-        max_tasks = config.max_tasks,
-        "starting api-app"
-    );
-    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
-        run(listener, config, health)
-    })
+/// api-app, bound to its port and ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    health: Arc<Health>,
+    drain_delay: Duration,
 }
 
-fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
+    /// [`Application::run_until`].
+    #[allow(
+        clippy::unused_async,
+        reason = "connecting to the database store will await here"
+    )]
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = platform::server::bind(&config.server)?;
+        let health = Arc::new(Health::new());
+        let server = build_server(listener.listener, &config, Arc::clone(&health))?;
+        tracing::info!(
+            service = "api-app",
+            port = listener.port,
+            environment = %config.server.app_env,
+            api_key_configured = config.api_keys.is_configured(),
+            max_tasks = config.max_tasks,
+            "listening"
+        );
+        Ok(Self {
+            port: listener.port,
+            server,
+            health,
+            drain_delay: config.server.drain_delay,
+        })
+    }
+
+    /// The port actually bound (the OS picks one when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
+    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+    }
+}
+
+fn build_server(
+    listener: std::net::TcpListener,
+    config: &Config,
+    health: Arc<Health>,
+) -> Result<Server, platform::server::StartupError> {
     let doc = openapi::openapi();
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
@@ -45,13 +94,11 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
     let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
     let store: web::Data<dyn TaskStore> =
         web::Data::from(Arc::new(InMemoryTaskStore::new(config.max_tasks)) as Arc<dyn TaskStore>);
-    let metrics = HttpMetrics::new().map_err(std::io::Error::other)?;
-    let stored =
-        web::Data::new(TasksStored::register(metrics.registry()).map_err(std::io::Error::other)?);
+    let metrics = HttpMetrics::new()?;
+    let stored = web::Data::new(TasksStored::register(metrics.registry())?);
     let metrics = web::Data::new(metrics);
     let keys = web::Data::new(config.api_keys.clone());
     let health = web::Data::from(health);
-
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
     let server = HttpServer::new(move || {
@@ -65,12 +112,7 @@ fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::
             .app_data(info.clone())
             .app_data(known.clone())
             .app_data(doc_json.clone())
-            .map(|app| {
-                app.configure(error::extractors)
-                    .configure(openapi::configure_docs)
-            })
-            .configure(routes::configure)
-            .default_service(error::default_service());
+            .configure(routes::configure);
         platform::wrap_platform_middleware!(app.into_app())
     });
     Ok(platform::configure_server!(server, &config.server)

@@ -15,8 +15,12 @@ use crate::domain::{NewTask, PageRequest, Task, TaskPatch};
 pub enum StoreError {
     #[error("no task with this id")]
     NotFound,
-    #[error("the store is full: at most {max} tasks can be stored")]
+    #[error("the store is full: at most {max} {} can be stored", tasks(*.max))]
     Full { max: usize },
+}
+
+fn tasks(n: usize) -> &'static str {
+    if n == 1 { "task" } else { "tasks" }
 }
 
 /// Task totals for the stats endpoint.

@@ -3,4 +3,5 @@
 pub mod config;
 pub mod page;
 pub mod proxy;
+pub mod routes;
 pub mod startup;

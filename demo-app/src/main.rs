@@ -1,14 +1,21 @@
-//! demo-app's entry point: read the configuration, start logging, serve until a signal drains us.
+//! demo-app's entry point: configuration, logging, build, then serve until a signal drains us.
+
+use std::process::ExitCode;
 
 use demo_app::config::Config;
+use demo_app::startup::Application;
+use platform::server::{exit_code, shutdown_signal, startup_failed};
 
 #[actix_web::main]
-async fn main() -> std::process::ExitCode {
-    platform::server::serve_main(
-        "demo-app",
-        Config::from_env(),
-        |config| &config.server,
-        demo_app::startup::build,
-    )
-    .await
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return startup_failed("demo-app", &e),
+    };
+    let _logs = platform::telemetry::init(config.server.log_format, &config.server.log_filter);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return startup_failed("demo-app", &e),
+    };
+    exit_code(app.run_until(shutdown_signal()).await)
 }

@@ -47,6 +47,8 @@ impl UiInfo {
     }
 }
 
+/// The page.
+#[utoipa::path(tag = "page", responses((status = 200, description = "The page", content_type = "text/html")))]
 #[get("/")]
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
@@ -55,6 +57,15 @@ pub async fn index() -> HttpResponse {
         .body(INDEX_HTML)
 }
 
+/// The page's stylesheet, script and icon.
+#[utoipa::path(
+    tag = "page",
+    params(("file" = String, Path, description = "app.css, app.js or favicon.svg")),
+    responses(
+        (status = 200, description = "The asset"),
+        (status = 404, description = "No such asset", body = platform::error::ErrorBody)
+    )
+)]
 #[get("/static/{file}")]
 pub async fn asset(file: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
@@ -66,6 +77,8 @@ pub async fn asset(file: web::Path<String>) -> HttpResponse {
     }
 }
 
+/// Which environment, build and pod answered, for the page's header.
+#[utoipa::path(tag = "page", responses((status = 200, description = "What the page shows about this process")))]
 #[get("/ui/info")]
 pub async fn info(info: web::Data<UiInfo>) -> HttpResponse {
     HttpResponse::Ok().json(info.get_ref())
@@ -75,8 +88,7 @@ pub async fn info(info: web::Data<UiInfo>) -> HttpResponse {
 /// instead of a bare 404, so a local run without the proxy explains itself.
 pub async fn api_not_proxied() -> HttpResponse {
     platform::error::ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "api_not_proxied",
+        platform::error::ErrorCode::ApiNotProxied,
         "demo-app does not proxy /api here; set API_URL to an api-app (local runs) or route /api to api-app",
     )
     .error_response()

@@ -8,21 +8,19 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
-use platform::error::ApiError;
-use platform::middleware::{REQUEST_ID_HEADER, RequestId};
+use platform::error::{ApiError, ErrorCode};
+use platform::headers::{API_KEY_HEADER, REQUEST_ID_HEADER};
+use platform::middleware::RequestId;
 
 /// The largest request body the proxy forwards; bigger ones get a JSON 413.
 pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 /// The largest response body it relays (the API docs' Swagger UI bundle is the biggest one).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 8 * 1024 * 1024;
-
-/// The API key header, forwarded verbatim and never logged.
-const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Request headers the browser may send on to the API. `x-request-id` is set separately.
 const REQUEST_HEADERS: [HeaderName; 5] = [
@@ -96,18 +94,13 @@ impl Upstream {
 /// Why the upstream call failed, as the client sees it.
 fn upstream_unavailable() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        "upstream_unavailable",
+        ErrorCode::UpstreamUnavailable,
         "the API is unreachable; is api-app running at API_URL?",
     )
 }
 
 fn upstream_timeout() -> ApiError {
-    ApiError::new(
-        StatusCode::GATEWAY_TIMEOUT,
-        "upstream_timeout",
-        "the API did not answer in time",
-    )
+    ApiError::new(ErrorCode::UpstreamTimeout, "the API did not answer in time")
 }
 
 /// Forwards one request to the upstream API and relays its answer.
@@ -118,14 +111,13 @@ pub async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     if !METHODS.contains(req.method()) {
         return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("{} is not forwarded to the API", req.method()),
         ));
     }
     if has_dot_segment(req.path()) {
-        return Err(ApiError::bad_request(
-            "invalid_path",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPath,
             "the path must not contain . or .. segments",
         ));
     }
@@ -200,8 +192,7 @@ pub async fn forward(
 async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body must be at most {MAX_REQUEST_BODY_BYTES} bytes"),
         )
     };
@@ -216,7 +207,7 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<By
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("bad_request", "the request body could not be read")
+            ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
         })?;
         if body.len() + chunk.len() > MAX_REQUEST_BODY_BYTES {
             return Err(too_large());

@@ -1,98 +1,110 @@
-//! Building and running the server: state is created once, then every worker gets a handle to it.
+//! Building and running the server: `Application::build` binds the listener and creates the state
+//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
 
-use std::net::TcpListener;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
-use platform::error::{self, KnownRoutes};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::RunningServer;
+use platform::server::StartupError;
+use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
-use crate::page::{self, UiInfo};
-use crate::proxy::{self, Upstream};
+use crate::page::UiInfo;
+use crate::proxy::Upstream;
+use crate::routes;
 
 /// The page loads only its own HTML, CSS, JS and icon, and talks only to its own origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
 
-/// The `/api` routes: proxied to `API_URL` when it is set.
-const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
-
-/// Starts demo-app; OS signals trigger the graceful shutdown.
-pub fn build(config: &Config) -> std::io::Result<RunningServer> {
-    build_with(config, true)
+/// demo-app, bound to its port and ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    health: Arc<Health>,
+    drain_delay: Duration,
 }
 
-/// As [`build`]; tests that run many servers in one process pass `handle_os_signals = false` and
-/// drive shutdown through [`RunningServer::shutdown_signal`].
-pub fn build_with(config: &Config, handle_os_signals: bool) -> std::io::Result<RunningServer> {
-    tracing::info!(
-        api_proxy = config.api_url.as_deref().unwrap_or("off"),
-        "starting demo-app"
-    );
-    RunningServer::start(&config.server, handle_os_signals, |listener, health| {
-        run(listener, config, health)
-    })
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
-fn run(listener: TcpListener, config: &Config, health: Arc<Health>) -> std::io::Result<Server> {
+impl Application {
+    /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
+    /// [`Application::run_until`]. `main` prints an error on one line and exits 2.
+    #[allow(
+        clippy::unused_async,
+        reason = "the same shape as api-app, whose build awaits its store"
+    )]
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = platform::server::bind(&config.server)?;
+        let health = Arc::new(Health::new());
+        let server = build_server(listener.listener, &config, Arc::clone(&health))?;
+        tracing::info!(
+            service = "demo-app",
+            port = listener.port,
+            environment = %config.server.app_env,
+            api_proxy = config.api_url.as_deref().unwrap_or("off"),
+            "listening"
+        );
+        Ok(Self {
+            port: listener.port,
+            server,
+            health,
+            drain_delay: config.server.drain_delay,
+        })
+    }
+
+    /// The port actually bound (the OS picks one when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
+    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+    }
+}
+
+fn build_server(
+    listener: std::net::TcpListener,
+    config: &Config,
+    health: Arc<Health>,
+) -> Result<Server, StartupError> {
     let info = web::Data::new(UiInfo::new(config, platform::build_info!()));
-    let metrics = web::Data::new(HttpMetrics::new().map_err(std::io::Error::other)?);
-    let known = web::Data::new(known_routes());
+    let metrics = web::Data::new(HttpMetrics::new()?);
+    let known = web::Data::new(routes::known_routes());
     let health = web::Data::from(health);
     let api_url = config.api_url.clone();
     let (connect_timeout, timeout) = (config.upstream_connect_timeout, config.upstream_timeout);
 
     let server = HttpServer::new(move || {
+        let upstream = api_url
+            .clone()
+            .map(|base| Upstream::new(base, connect_timeout, timeout));
         let app = App::new()
+            .into_utoipa_app()
             .app_data(health.clone())
             .app_data(metrics.clone())
             .app_data(known.clone())
             .app_data(info.clone())
-            .configure(error::extractors)
-            .service(platform::probes::healthz)
-            .service(platform::probes::readyz)
-            .service(platform::metrics::metrics)
-            .service(page::index)
-            .service(page::asset)
-            .service(page::info);
-        let app = match &api_url {
-            // awc's client is per worker (not `Send`), so each worker builds its own.
-            Some(base) => API_ROUTES.iter().fold(
-                app.app_data(web::Data::new(Upstream::new(
-                    base.clone(),
-                    connect_timeout,
-                    timeout,
-                ))),
-                |app, pattern| app.service(web::resource(*pattern).to(proxy::forward)),
-            ),
-            None => API_ROUTES.iter().fold(app, |app, pattern| {
-                app.service(web::resource(*pattern).to(page::api_not_proxied))
-            }),
-        };
-        let app = app
-            .default_service(error::default_service())
+            .configure(|cfg| routes::configure(cfg, upstream))
+            .into_app()
             .wrap(DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)));
         platform::wrap_platform_middleware!(app)
     });
     Ok(platform::configure_server!(server, &config.server)
         .listen(listener)?
         .run())
-}
-
-/// Every route demo-app serves itself, so a wrong method is a 405 rather than a 404.
-fn known_routes() -> KnownRoutes {
-    KnownRoutes::new()
-        .with("/", Method::GET)
-        .with("/static/{file}", Method::GET)
-        .with("/ui/info", Method::GET)
-        .with(platform::probes::LIVENESS_PATH, Method::GET)
-        .with(platform::probes::READINESS_PATH, Method::GET)
-        .with("/metrics", Method::GET)
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::telemetry::{self, LogFormat};
+
 /// A configuration mistake: the process prints it on one line and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -115,24 +117,6 @@ impl FromStr for AppEnv {
             "dev" => Ok(Self::Dev),
             "prod" => Ok(Self::Prod),
             _ => Err("must be one of local, dev, prod".into()),
-        }
-    }
-}
-
-/// How log lines are written: JSON for containers, readable text on a laptop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
-
-impl FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(Self::Json),
-            "pretty" => Ok(Self::Pretty),
-            _ => Err("must be json or pretty".into()),
         }
     }
 }
@@ -242,7 +226,7 @@ impl ServerSettings {
 
 fn parse_log_filter(raw: Option<&str>) -> Result<String, ConfigError> {
     let filter = raw.unwrap_or("info");
-    if crate::telemetry::is_valid_filter(filter) {
+    if telemetry::is_valid_filter(filter) {
         Ok(filter.to_owned())
     } else {
         Err(ConfigError::Invalid {

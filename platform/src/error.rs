@@ -5,8 +5,6 @@
 //! path), unknown routes, wrong methods and any bodiless error response from actix itself are
 //! mapped to the same shape here, so no client ever sees a plain-text error.
 
-use std::borrow::Cow;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -27,50 +25,142 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable, machine-readable code such as `validation_failed` or `not_found`.
     #[schema(example = "validation_failed")]
-    pub code: Cow<'static, str>,
+    pub code: &'static str,
     /// A readable sentence naming the problem. It never contains a secret.
     #[schema(example = "title must be 1-200 characters")]
     pub message: String,
 }
 
+/// Declares [`ErrorCode`] from one table: variant, wire code, status and when it is answered.
+macro_rules! error_codes {
+    ($($(#[$attr:meta])* $variant:ident = $code:literal, $status:ident, $when:literal;)*) => {
+        /// Every error code either app answers with, mapped to its status here and nowhere else.
+        /// The root README's error table is checked against [`ErrorCode::ALL`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$attr])* #[doc = $when] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order the README lists them.
+            pub const ALL: &[Self] = &[$(Self::$variant,)*];
+
+            /// The code as it appears in the JSON envelope.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+
+            /// The status a response with this code carries.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$variant => StatusCode::$status,)*
+                }
+            }
+
+            /// When a client gets this code, in one sentence (the README's "When" column).
+            pub fn when(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $when,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest = "bad_request", BAD_REQUEST,
+        "A request that could not be read at all, such as a body cut short.";
+    MalformedJson = "malformed_json", BAD_REQUEST, "The body is not JSON.";
+    InvalidQuery = "invalid_query", BAD_REQUEST,
+        "A bad or missing query parameter, such as `limit`/`offset` out of range.";
+    InvalidPath = "invalid_path", BAD_REQUEST,
+        "A path segment that does not parse, or (demo-app's proxy) a `.` or `..` segment.";
+    InvalidId = "invalid_id", BAD_REQUEST, "A task id that is not a UUID.";
+    InvalidMessage = "invalid_message", BAD_REQUEST, "A missing, empty or too-long echo message.";
+    Unauthorized = "unauthorized", UNAUTHORIZED,
+        "Missing or wrong `x-api-key` (a query parameter never counts).";
+    NotFound = "not_found", NOT_FOUND, "No such route, or no task with that id.";
+    ApiNotProxied = "api_not_proxied", NOT_FOUND,
+        "demo-app without `API_URL` was asked for `/api` (in clusters the ALB routes it to api-app).";
+    MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED,
+        "A known path with another method; `Allow` lists the right ones.";
+    CapacityExceeded = "capacity_exceeded", CONFLICT,
+        "`MAX_TASKS` tasks are stored already; nothing stored is touched.";
+    PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE,
+        "A JSON body over 16 KiB (64 KiB through demo-app's proxy).";
+    UriTooLong = "uri_too_long", URI_TOO_LONG, "A request line longer than the server reads.";
+    UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
+        "A body that is not `application/json`.";
+    ValidationFailed = "validation_failed", UNPROCESSABLE_ENTITY,
+        "Well-formed JSON that breaks a rule: title length, an unknown field, a wrong type, an empty patch.";
+    HeadersTooLarge = "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "Request headers larger than the server reads.";
+    Internal = "internal_error", INTERNAL_SERVER_ERROR,
+        "A bug; the cause goes to the log, the worker survives.";
+    UpstreamUnavailable = "upstream_unavailable", BAD_GATEWAY,
+        "demo-app's proxy could not reach `API_URL`.";
+    Unavailable = "unavailable", SERVICE_UNAVAILABLE, "The server cannot take the request now.";
+    NotConfigured = "not_configured", SERVICE_UNAVAILABLE,
+        "The stats endpoint when no `API_KEY` is configured (outside prod): it is never open.";
+    UpstreamTimeout = "upstream_timeout", GATEWAY_TIMEOUT,
+        "`API_URL` did not answer within demo-app's proxy timeout.";
+}
+
+impl ErrorCode {
+    /// The code for a bare status from actix itself: the first code listed with that status (so the
+    /// generic code of a status is listed before the specific ones), or
+    /// `internal_error`/`bad_request` for a status no code names.
+    pub fn for_status(status: StatusCode) -> Self {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|code| code.status() == status)
+            .unwrap_or(if status.is_server_error() {
+                Self::Internal
+            } else {
+                Self::BadRequest
+            })
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error a handler returns; it renders as the JSON envelope with its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The code's status, except for actix's own bare errors, whose status is kept as it was.
     pub status: StatusCode,
-    pub code: Cow<'static, str>,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: Cow::Borrowed(code),
+            status: code.status(),
+            code,
             message: message.into(),
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
+        Self::new(ErrorCode::ValidationFailed, message)
     }
 
     /// An unexpected failure: the client learns nothing of the cause, which goes to the log.
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::Internal,
             "the server failed to handle this request",
         )
     }
@@ -98,7 +188,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(ErrorBody {
             error: ErrorDetail {
-                code: self.code.clone(),
+                code: self.code.as_str(),
                 message: self.message.clone(),
             },
         })
@@ -129,13 +219,11 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { limit, .. }
         | JsonPayloadError::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body must be at most {limit} bytes"),
         ),
         JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the request body must be JSON with content-type: application/json",
         ),
         // Well-formed JSON of the wrong shape, or a value our domain types reject.
@@ -145,11 +233,11 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
             let message = message.split(" at line ").next().unwrap_or_default();
             ApiError::validation(message)
         }
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
-            "malformed_json",
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            ErrorCode::MalformedJson,
             format!("the request body is not valid JSON: {e}"),
         ),
-        _ => ApiError::bad_request("bad_request", "the request body could not be read"),
+        _ => ApiError::new(ErrorCode::BadRequest, "the request body could not be read"),
     }
 }
 
@@ -160,7 +248,7 @@ fn query_config() -> web::QueryConfig {
             QueryPayloadError::Deserialize(e) => format!("invalid query string: {e}"),
             _ => "invalid query string".to_owned(),
         };
-        ApiError::bad_request("invalid_query", message).into()
+        ApiError::new(ErrorCode::InvalidQuery, message).into()
     })
 }
 
@@ -171,7 +259,7 @@ fn path_config() -> web::PathConfig {
             PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
             _ => "invalid path parameter".to_owned(),
         };
-        ApiError::bad_request("invalid_path", message).into()
+        ApiError::new(ErrorCode::InvalidPath, message).into()
     })
 }
 
@@ -204,6 +292,13 @@ impl KnownRoutes {
         self
     }
 
+    /// Every operation of an OpenAPI document built from an app's registrations.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        operations(doc).fold(Self::new(), |known, (path, method, _)| {
+            known.with(path, method)
+        })
+    }
+
     /// The methods allowed on `path`, if any route matches it.
     pub fn allowed(&self, path: &str) -> Option<&[Method]> {
         self.routes
@@ -211,6 +306,23 @@ impl KnownRoutes {
             .find(|(def, _)| def.is_match(path))
             .map(|(_, methods)| methods.as_slice())
     }
+}
+
+/// Each operation of an OpenAPI document: its path, method and description.
+pub fn operations(
+    doc: &utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, Method, &utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter().flat_map(|(path, item)| {
+        [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ]
+        .into_iter()
+        .filter_map(move |(method, op)| op.as_ref().map(|op| (path.as_str(), method, op)))
+    })
 }
 
 /// The app's default service: 405 for a known path with the wrong method, else 404.
@@ -223,8 +335,7 @@ pub async fn unmatched(req: HttpRequest, known: web::Data<KnownRoutes>) -> HttpR
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut res = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed here; use {allow}", req.method()),
             )
             .error_response();
@@ -272,24 +383,14 @@ fn ensure_json_body<B: MessageBody + 'static>(
     ))
 }
 
-/// The envelope for a bare status, using a stable code derived from it.
+/// The envelope for a bare status: the status as actix chose it, and the code for that status.
 fn status_error(status: StatusCode) -> ApiError {
-    let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::URI_TOO_LONG => "uri_too_long",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal_error",
-        _ => "error",
-    };
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
-    ApiError::new(status, code, message)
+    ApiError {
+        status,
+        code: ErrorCode::for_status(status),
+        message,
+    }
 }
 
 /// The route to pass to `App::default_service`: [`unmatched`] for every method.

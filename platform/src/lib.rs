@@ -5,6 +5,7 @@
 pub mod build_info;
 pub mod config;
 pub mod error;
+pub mod headers;
 pub mod metrics;
 pub mod middleware;
 pub mod probes;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use futures_util::FutureExt as _;
@@ -14,10 +14,8 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 use crate::error::ApiError;
+use crate::headers::REQUEST_ID_HEADER;
 use crate::metrics::{HttpMetrics, UNMATCHED_ROUTE};
-
-/// The request-id header, read from the request when present and always returned.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id that ties a request's logs, its response and any upstream call together.
 #[derive(Debug, Clone)]

@@ -1,139 +1,60 @@
-//! Running an actix server with the platform's lifecycle: bind, mark ready, and on SIGTERM or SIGINT
-//! drain gracefully: readiness 503 at once, a short delay so load balancers deregister the pod, then
-//! stop accepting connections and let in-flight requests finish within the shutdown timeout.
-//! A second signal stops at once.
+//! The pieces of a service's lifecycle, for the app's `startup` to call in order: bind the listener,
+//! configure the actix server, then serve until a shutdown future fires and drain: readiness 503 at
+//! once, a short delay so load balancers deregister the pod, then stop accepting connections and let
+//! in-flight requests finish within the shutdown timeout.
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
-use tokio::sync::Notify;
+use actix_web::dev::Server;
 
-use crate::config::{ConfigError, ServerSettings};
+use crate::config::ServerSettings;
 use crate::probes::Health;
 
-/// Binds the listener the settings ask for. Port 0 gives an OS-assigned port (tests use it).
-fn bind(settings: &ServerSettings) -> std::io::Result<TcpListener> {
-    TcpListener::bind((settings.host.as_str(), settings.port))
+/// Why a service could not start, as far as the platform's pieces go. `main` prints it on one line
+/// and exits 2; an app with more to set up (a database) wraps it in its own error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The port is taken, or the host is not an address of this machine. Named after the variables
+    /// that choose them, as a configuration error would be.
+    #[error("cannot listen on {host}:{port} (HOST, PORT): {source}")]
+    Bind {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot start the server: {0}")]
+    Server(#[from] std::io::Error),
 }
 
-/// A bound, running server, and the signal that drains it.
-pub struct RunningServer {
-    port: u16,
-    server: Server,
-    shutdown: ShutdownSignal,
+/// A bound listener and the port it got (the OS picks one when the settings say 0; tests use it).
+#[derive(Debug)]
+pub struct Listener {
+    pub listener: TcpListener,
+    pub port: u16,
 }
 
-impl std::fmt::Debug for RunningServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunningServer {
-    /// Binds the listener the settings ask for, lets `run` build the app's server on it, and wires
-    /// the server into the lifecycle: ready once bound, drained on a signal or
-    /// [`ShutdownSignal::trigger`]. Tests that run many servers in one process
-    /// pass `handle_os_signals = false` and drive shutdown through [`RunningServer::shutdown_signal`].
-    pub fn start<F>(
-        settings: &ServerSettings,
-        handle_os_signals: bool,
-        run: F,
-    ) -> std::io::Result<Self>
-    where
-        F: FnOnce(TcpListener, Arc<Health>) -> std::io::Result<Server>,
-    {
-        let listener = bind(settings)?;
-        let port = listener.local_addr()?.port();
-        let health = Arc::new(Health::new());
-        let server = run(listener, Arc::clone(&health))?;
-        let shutdown = supervise(&server, &health, settings.drain_delay, handle_os_signals);
-        Ok(Self {
-            port,
-            server,
-            shutdown,
-        })
-    }
-
-    /// The port actually bound (the OS picks one when the settings say 0).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Starts the same graceful shutdown SIGTERM would.
-    pub fn shutdown_signal(&self) -> ShutdownSignal {
-        self.shutdown.clone()
-    }
-
-    /// Serves until the graceful shutdown has finished.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
-}
-
-/// The whole of a service's `main`: a configuration mistake prints one line naming the variable and
-/// exits 2; otherwise logging starts, the server starts, and the process serves until a signal has
-/// drained it, then exits 0.
-pub async fn serve_main<C>(
-    name: &str,
-    config: Result<C, ConfigError>,
-    settings: impl Fn(&C) -> &ServerSettings,
-    start: impl FnOnce(&C) -> std::io::Result<RunningServer>,
-) -> ExitCode {
-    let config = match config {
-        Ok(config) => config,
-        Err(e) => {
-            // One line naming the variable; the value is never printed (it may be a secret).
-            eprintln!("{name}: {e}");
-            return ExitCode::from(2);
-        }
+/// Binds the listener the settings ask for.
+pub fn bind(settings: &ServerSettings) -> Result<Listener, StartupError> {
+    let error = |source| StartupError::Bind {
+        host: settings.host.clone(),
+        port: settings.port,
+        source,
     };
-    let server = settings(&config);
-    let _logs = crate::telemetry::init(server.log_format, &server.log_filter);
-    let (environment, port) = (server.app_env, server.port);
-    let running = match start(&config) {
-        Ok(running) => running,
-        Err(e) => {
-            tracing::error!(error = %e, port, "could not start the server");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(service = name, port = running.port(), %environment, "listening");
-    match running.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server failed");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Triggers the graceful shutdown sequence, from a signal or from a test.
-#[derive(Debug, Clone)]
-pub struct ShutdownSignal {
-    notify: Arc<Notify>,
-}
-
-impl ShutdownSignal {
-    fn new() -> Self {
-        Self {
-            notify: Arc::new(Notify::new()),
-        }
-    }
-
-    /// Starts the shutdown sequence, exactly as SIGTERM would.
-    pub fn trigger(&self) {
-        self.notify.notify_one();
-    }
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(error)?;
+    let port = listener.local_addr().map_err(error)?.port();
+    Ok(Listener { listener, port })
 }
 
 /// Applies the platform's connection settings: keep-alive longer than the ALB's 60 s idle timeout
 /// (so the ALB, not the pod, closes idle connections), a bound on slow clients' headers, the
-/// shutdown timeout, and the worker count.
+/// shutdown timeout, and the worker count. actix's own signal handling is off: [`serve_until`]
+/// owns shutdown.
 #[macro_export]
 macro_rules! configure_server {
     ($server:expr, $settings:expr) => {{
@@ -151,62 +72,53 @@ macro_rules! configure_server {
     }};
 }
 
-/// Wires a started server into the lifecycle: marks it ready, and returns the signal that drains it.
-/// Unless `handle_os_signals` is false (tests running many servers in one process), SIGTERM and
-/// SIGINT trigger the same sequence.
-fn supervise(
-    server: &Server,
-    health: &Arc<Health>,
+/// Serves until `shutdown` resolves, then drains: readiness turns 503 at once, requests keep being
+/// accepted for `drain_delay` while load balancers deregister the pod, then the listener closes and
+/// in-flight requests finish within the server's shutdown timeout.
+///
+/// `health` is the state the app's readiness probe reads; it turns ready here, once the server runs.
+pub async fn serve_until(
+    server: Server,
+    health: &Health,
     drain_delay: Duration,
-    handle_os_signals: bool,
-) -> ShutdownSignal {
-    let signal = ShutdownSignal::new();
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let handle = server.handle();
-    tokio::spawn(drain_on(
-        signal.clone(),
-        handle.clone(),
-        Arc::clone(health),
-        drain_delay,
-    ));
-    if handle_os_signals {
-        tokio::spawn(forward_os_signals(signal.clone(), handle));
-    }
+    let mut server = std::pin::pin!(server);
     health.mark_ready();
-    signal
-}
-
-async fn drain_on(
-    signal: ShutdownSignal,
-    handle: ServerHandle,
-    health: Arc<Health>,
-    delay: Duration,
-) {
-    signal.notify.notified().await;
+    tokio::select! {
+        stopped = &mut server => return stopped,
+        () = shutdown => {}
+    }
     health.begin_shutdown();
     tracing::info!(
-        drain_delay_ms = delay.as_millis(),
+        drain_delay_ms = drain_delay.as_millis(),
         "shutdown requested: readiness is now 503, draining"
     );
-    tokio::time::sleep(delay).await;
-    tracing::info!("no longer accepting connections; finishing in-flight requests");
-    handle.stop(true).await;
+    let drain = async {
+        tokio::time::sleep(drain_delay).await;
+        tracing::info!("no longer accepting connections; finishing in-flight requests");
+        handle.stop(true).await;
+    };
+    // The server must keep being polled while it drains.
+    let ((), stopped) = tokio::join!(drain, server);
     tracing::info!("server stopped");
+    stopped
 }
 
-async fn forward_os_signals(signal: ShutdownSignal, handle: ServerHandle) {
-    let mut received = 0_u32;
-    loop {
+/// Resolves at the first SIGTERM or SIGINT: pass it to `run_until` in `main`.
+///
+/// A second signal while draining stops the process at once (exit 130), for a person pressing
+/// Ctrl-C twice; Kubernetes sends one SIGTERM and waits for the grace period.
+pub async fn shutdown_signal() {
+    let name = next_signal().await;
+    tracing::info!(signal = name, "received signal");
+    tokio::spawn(async {
         let name = next_signal().await;
-        received += 1;
-        if received == 1 {
-            tracing::info!(signal = name, "received signal");
-            signal.trigger();
-        } else {
-            tracing::warn!(signal = name, "second signal: stopping immediately");
-            handle.stop(false).await;
-            return;
-        }
-    }
+        // The log writer may not get to flush; this line goes straight to stderr.
+        eprintln!("second signal ({name}): stopping immediately");
+        std::process::exit(130);
+    });
 }
 
 #[cfg(unix)]
@@ -230,4 +142,22 @@ async fn next_signal() -> &'static str {
 async fn next_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "ctrl-c"
+}
+
+/// Ends `main` when start-up failed: one line naming the problem, never a value that may be a
+/// secret, and exit code 2, whether the cause was the configuration or the listener.
+pub fn startup_failed(service: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{service}: {error}");
+    ExitCode::from(2)
+}
+
+/// Ends `main` once the server has stopped: 0 after a drain, 1 if serving failed.
+pub fn exit_code(served: std::io::Result<()>) -> ExitCode {
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
 }

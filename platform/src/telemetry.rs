@@ -3,7 +3,23 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
+/// How log lines are written: JSON for containers, readable text on a laptop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("must be json or pretty".into()),
+        }
+    }
+}
 
 /// Keeps the background log writer alive; dropping it flushes every line still queued. Hold it
 /// until the server has stopped.

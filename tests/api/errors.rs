@@ -1,5 +1,6 @@
 //! Every 4xx and 5xx is the JSON envelope with the right status.
 
+use platform::error::ErrorCode;
 use serde_json::json;
 
 use crate::helpers::{assert_error, spawn_app};
@@ -128,4 +129,32 @@ async fn echo_requires_a_message_of_at_most_1024_characters() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the limit counts characters, not bytes");
+}
+
+/// The README's table is the code's table: one row per [`ErrorCode`], with its status.
+#[test]
+fn the_readme_error_table_lists_every_code_with_its_status() {
+    let expected: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|code| {
+            format!(
+                "| {} | `{code}` | {} |",
+                code.status().as_u16(),
+                code.when()
+            )
+        })
+        .collect();
+    let readme = integration_tests::read_text("README.md");
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| *line != "| Status | `code` | When |")
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert_eq!(
+        table,
+        expected,
+        "README.md's error table must read, from platform::error::ErrorCode:\n{}",
+        expected.join("\n")
+    );
 }

@@ -3,8 +3,8 @@
 use std::sync::LazyLock;
 
 use api_app::config::Config;
-use integration_tests::{test_client, test_env};
-use platform::server::ShutdownSignal;
+use api_app::startup::Application;
+use integration_tests::{ShutdownTrigger, test_client, test_env};
 use serde_json::{Value, json};
 
 /// The key every test app accepts, and the previous one during a rotation.
@@ -13,7 +13,7 @@ pub const API_KEY_PREVIOUS: &str = "test-previous-key-0123456789";
 
 /// Logs stay quiet unless `TEST_LOG` is set.
 static TRACING: LazyLock<()> = LazyLock::new(|| {
-    let format = platform::config::LogFormat::Pretty;
+    let format = platform::telemetry::LogFormat::Pretty;
     if std::env::var_os("TEST_LOG").is_some() {
         platform::telemetry::init_with_writer(format, "info", std::io::stdout);
     } else {
@@ -26,7 +26,7 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub shutdown: ShutdownSignal,
+    pub shutdown: ShutdownTrigger,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -39,10 +39,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let config = Config::from_vars(test_env(vars)).expect("valid test configuration");
-    let app = api_app::startup::build_with(&config, false).expect("the app starts");
+    let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = app.shutdown_signal();
-    let server = tokio::spawn(app.run_until_stopped());
+    let shutdown = ShutdownTrigger::default();
+    let server = tokio::spawn(app.run_until(shutdown.triggered()));
     TestApp {
         address,
         client: test_client(),

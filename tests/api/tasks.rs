@@ -285,3 +285,12 @@ async fn creates_past_max_tasks_are_refused_and_nothing_is_lost() {
     app.delete_task(kept[0]["id"].as_str().unwrap()).await;
     app.create_task("room again").await;
 }
+
+#[tokio::test]
+async fn the_capacity_message_reads_well_for_one_task() {
+    let app = spawn_app_with(&[("MAX_TASKS", "1")]).await;
+    app.create_task("the only one").await;
+    let res = app.post_json("/api/tasks", &json!({"title": "two"})).await;
+    let message = assert_error(res, 409, "capacity_exceeded").await;
+    assert!(message.contains("at most 1 task can"), "{message}");
+}

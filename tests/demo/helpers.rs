@@ -10,8 +10,8 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::config::Config;
-use integration_tests::{test_client, test_env};
-use platform::server::ShutdownSignal;
+use demo_app::startup::Application;
+use integration_tests::{ShutdownTrigger, test_client, test_env};
 
 /// The upstream timeout the test apps use, so "slow API" tests finish quickly.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(700);
@@ -23,7 +23,7 @@ pub static LOG_FILE: LazyLock<PathBuf> = LazyLock::new(|| {
     let path = std::env::temp_dir().join(format!("demo-app-tests-{}.log", std::process::id()));
     let file = std::fs::File::create(&path).expect("a log file");
     platform::telemetry::init_with_writer(
-        platform::config::LogFormat::Json,
+        platform::telemetry::LogFormat::Json,
         "info,demo_app=trace,platform=trace",
         move || file.try_clone().expect("the log file stays open"),
     );
@@ -40,7 +40,7 @@ pub struct TestDemo {
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
-    pub shutdown: ShutdownSignal,
+    pub shutdown: ShutdownTrigger,
 }
 
 /// Starts demo-app proxying to `api_url` (or not proxying, with `None`).
@@ -58,10 +58,10 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     let mut config = Config::from_vars(test_env(&overrides)).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
-    let app = demo_app::startup::build_with(&config, false).expect("demo-app starts");
+    let app = Application::build(config).await.expect("demo-app starts");
     let port = app.port();
-    let shutdown = app.shutdown_signal();
-    tokio::spawn(app.run_until_stopped());
+    let shutdown = ShutdownTrigger::default();
+    tokio::spawn(app.run_until(shutdown.triggered()));
     TestDemo {
         address: format!("http://127.0.0.1:{port}"),
         port,

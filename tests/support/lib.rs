@@ -103,3 +103,23 @@ pub fn test_client() -> reqwest::Client {
         .build()
         .expect("a client")
 }
+
+/// The shutdown a test passes to `Application::run_until` in place of SIGTERM: [`trigger`] starts
+/// the same drain a signal would.
+///
+/// [`trigger`]: ShutdownTrigger::trigger
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownTrigger(std::sync::Arc<tokio::sync::Notify>);
+
+impl ShutdownTrigger {
+    /// Starts the graceful shutdown, exactly as SIGTERM would.
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once [`ShutdownTrigger::trigger`] has been called.
+    pub fn triggered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let notify = std::sync::Arc::clone(&self.0);
+        async move { notify.notified().await }
+    }
+}

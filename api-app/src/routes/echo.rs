@@ -1,7 +1,7 @@
 //! `GET /api/echo?message=…`: returns the message as JSON, never as HTML.
 
 use actix_web::{HttpResponse, get, web};
-use platform::error::{ApiError, ErrorBody};
+use platform::error::{ApiError, ErrorBody, ErrorCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -36,7 +36,7 @@ pub struct Echo {
 #[get("/echo")]
 pub async fn echo(query: web::Query<EchoQuery>) -> Result<HttpResponse, ApiError> {
     let message = EchoMessage::parse(query.into_inner().message)
-        .map_err(|m| ApiError::bad_request("invalid_message", m))?
+        .map_err(|m| ApiError::new(ErrorCode::InvalidMessage, m))?
         .into_inner();
     let length = message.chars().count();
     Ok(HttpResponse::Ok().json(Echo { message, length }))

@@ -1,8 +1,8 @@
 //! `/api/tasks`: create, list, read, update and delete tasks.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use platform::error::{ApiError, ErrorBody};
+use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
 use crate::domain::{NewTask, PageQuery, PageRequest, Task, TaskPage, TaskPatch};
@@ -25,9 +25,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(e.to_string()),
-            StoreError::Full { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "capacity_exceeded", e.to_string())
-            }
+            StoreError::Full { .. } => ApiError::new(ErrorCode::CapacityExceeded, e.to_string()),
         }
     }
 }
@@ -35,7 +33,7 @@ impl From<StoreError> for ApiError {
 /// Parses a task id from the path; a malformed id is a 400, not a 404.
 fn task_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("invalid_id", "the task id must be a UUID"))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the task id must be a UUID"))
 }
 
 /// List tasks in creation order, one page at a time.
@@ -53,7 +51,7 @@ pub async fn list_tasks(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.into_inner())
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ErrorCode::InvalidQuery, m))?;
     let found = store.list(page).await?;
     let next = page.offset.saturating_add(found.items.len());
     Ok(HttpResponse::Ok().json(TaskPage {
