@@ -274,7 +274,7 @@ async fn a_usable_request_id_is_kept_and_anything_else_replaced() {
 
 #[tokio::test]
 async fn a_key_of_the_longest_allowed_length_is_accepted() {
-    let longest = "k".repeat(api_app::config::MAX_KEY_LEN);
+    let longest = "k".repeat(api_app::auth::MAX_KEY_LEN);
     assert_eq!(longest.len(), 512, "README: 16-512 characters");
     let app = spawn_app_with(&[("API_KEY", &longest)]).await;
     assert_eq!(app.stats_with_key(Some(&longest)).await.status(), 200);
@@ -386,7 +386,7 @@ async fn bare_error_responses_are_turned_into_the_envelope() {
     for (status, code, message) in [
         (400, "bad_request", "bad request"),
         (401, "unauthorized", "unauthorized"),
-        (403, "forbidden", "forbidden"),
+        (403, "bad_request", "forbidden"),
         (404, "not_found", "not found"),
         (405, "method_not_allowed", "method not allowed"),
         (413, "payload_too_large", "payload too large"),
@@ -395,8 +395,9 @@ async fn bare_error_responses_are_turned_into_the_envelope() {
         (431, "headers_too_large", "request header fields too large"),
         (503, "unavailable", "service unavailable"),
         (500, "internal_error", "internal server error"),
-        (502, "internal_error", "bad gateway"),
-        (418, "error", "i'm a teapot"),
+        (502, "upstream_unavailable", "bad gateway"),
+        (501, "internal_error", "not implemented"),
+        (418, "bad_request", "i'm a teapot"),
     ] {
         let req = test::TestRequest::get()
             .uri(&format!("/{status}"))

@@ -44,5 +44,6 @@ fn a_second_signal_stops_at_once_instead_of_waiting_out_the_drain() {
         (readiness(port)? == 503).then_some(())
     });
     app.signal("TERM");
-    app.exit_within(Duration::from_secs(5));
+    let status = app.exit_within(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130), "{}", app.output());
 }
