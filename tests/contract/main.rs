@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod k8s;
+mod mutants;
 mod terraform;
 mod workflows;

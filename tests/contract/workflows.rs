@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
 use serde_yaml_ng::Value;
 
-const WORKFLOWS: [&str; 4] = ["ci", "release", "promote", "terraform"];
+const WORKFLOWS: [&str; 5] = ["ci", "release", "promote", "terraform", "mutants"];
 const APPS: [(&str, u16); 2] = [
     ("api-app", api_app::config::DEFAULT_PORT),
     ("demo-app", demo_app::config::DEFAULT_PORT),
