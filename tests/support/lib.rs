@@ -58,23 +58,28 @@ pub fn of_kind<'a>(
         .filter(move |d| d["kind"].as_str() == Some(kind))
 }
 
-/// The path of a workspace binary built by `cargo build --bins` (scripts/check-rust.sh builds them
-/// before the tests run): under `CARGO_TARGET_DIR` if that holds it, else under the repository's
-/// `target/` (coverage runs set their own target directory but run the plain build's binaries).
+/// The path of a workspace binary, built from the current source first: the first call in a test
+/// process runs `cargo build --workspace --bins` (a no-op when nothing changed), so a process test
+/// never runs a stale binary, under mutation testing included. It lands under `CARGO_TARGET_DIR` if
+/// set, else under the repository's `target/`.
 pub fn binary_path(name: &str) -> PathBuf {
-    let candidates: Vec<PathBuf> = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([repo_root().join("target")])
-        .map(|dir| dir.join("debug").join(name))
-        .collect();
-    candidates
-        .iter()
-        .find(|path| path.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!("{name} is not built (looked at {candidates:?}): run `cargo build --workspace --bins` first")
-        })
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+            .current_dir(repo_root())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build --workspace --bins failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from)
+        .join("debug")
+        .join(name)
 }
 
 /// The environment every in-process test server starts from: loopback, an OS-chosen port, no
