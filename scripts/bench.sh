@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark (issue 2, item 9): wrk against optimised builds of api-app and of a bare actix-web
+# Load benchmark: wrk against optimised builds of api-app and of a bare actix-web
 # baseline (api-app/examples/baseline.rs), side by side in one run, on loopback.
 # Writes bench/RESULTS.md. Not part of `make test`: numbers are recorded, not asserted, except that
 # the health ratio below BENCH_MIN_RATIO (default 0.6) fails the run.

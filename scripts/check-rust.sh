@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The binary tests (tests/api/process.rs, abuse.rs) spawn the real executables.
+# The binary tests (tests/support/process.rs) build the real executables if stale; building them
+# here first keeps that a no-op.
 cargo build --workspace --bins --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

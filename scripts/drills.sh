@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability drills with tools nobody here wrote (issue 7):
+# Reliability drills with tools nobody here wrote:
 #   1. Schemathesis fuzzes a running api-app from its own /api/openapi.json: every check, the key
 #      header supplied, a fixed seed, 100 examples per operation. Zero failures allowed.
 #   2. Shutdown under load, for api-app and demo-app: wrk plus a recording client, SIGTERM mid-load

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser end-to-end test of the demo (issue 3): builds both apps, starts api-app on a free port and
+# Browser end-to-end test of the demo: builds both apps, starts api-app on a free port and
 # demo-app proxying to it, and drives the page in headless chromium (e2e/demo.test.mjs).
 # Screenshots and both apps' logs land in artifacts/e2e/ (gitignored; CI uploads it).
 set -euo pipefail

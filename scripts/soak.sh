@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak (issue 7): minutes of high-concurrency mixed traffic against an optimised api-app, recording
+# Soak test: minutes of high-concurrency mixed traffic against an optimised api-app, recording
 # errors, timeouts and RSS over time. Writes bench/SOAK.md. Not part of `make test`.
 #
 #   scripts/soak.sh                        # or: make soak (4 minutes, 256 connections)

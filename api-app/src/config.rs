@@ -45,7 +45,7 @@ impl Config {
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
             DEFAULT_MAX_TASKS,
-            1..=10_000_000,
+            1..=crate::domain::MAX_STORED_TASKS,
         )?;
         let api_keys = ApiKeys::new(
             ApiKey::parse("API_KEY", raw.api_key)?,

@@ -187,19 +187,21 @@ impl TaskPatch {
     }
 }
 
-/// Largest `offset` accepted: no store holds more tasks than the largest `MAX_TASKS` (10 000 000).
-pub const MAX_PAGE_OFFSET: usize = 10_000_000;
+/// The most tasks `MAX_TASKS` may allow.
+pub const MAX_STORED_TASKS: usize = 10_000_000;
+/// Largest `offset` accepted: no store holds more tasks than [`MAX_STORED_TASKS`].
+pub const MAX_PAGE_OFFSET: usize = MAX_STORED_TASKS;
 
-/// Which page of tasks to return: `limit` (1-1000, default 100) items from `offset` (default 0).
+/// Which page of tasks to return: `limit` (1 to [`MAX_PAGE_LIMIT`], default [`DEFAULT_PAGE_LIMIT`])
+/// items from `offset` (0 to [`MAX_PAGE_OFFSET`], default 0). The OpenAPI document publishes these
+/// bounds from the same constants (`openapi::QueryBounds`).
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    /// How many tasks to return, 1-1000.
-    #[param(minimum = 1, maximum = 1000, default = 100)]
+    /// How many tasks to return.
     pub limit: Option<usize>,
-    /// How many tasks to skip, in creation order, 0-10000000.
-    #[param(minimum = 0, maximum = 10_000_000, default = 0)]
+    /// How many tasks to skip, in creation order.
     pub offset: Option<usize>,
 }
 
@@ -237,7 +239,7 @@ pub struct TaskPage {
     pub next_offset: Option<usize>,
 }
 
-/// A message for `GET /api/echo`: 1-1024 characters.
+/// A message for `GET /api/echo`: 1 to [`MAX_ECHO_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EchoMessage(String);
 

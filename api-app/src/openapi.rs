@@ -5,14 +5,17 @@ use actix_web::http::header::CONTENT_SECURITY_POLICY;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, web};
 use platform::error::KnownRoutes;
+use utoipa::Number;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::{Object, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
 use crate::auth::API_KEY_HEADER;
-use crate::domain::TITLE_PATTERN;
+use crate::domain::{
+    DEFAULT_PAGE_LIMIT, MAX_ECHO_CHARS, MAX_PAGE_LIMIT, MAX_PAGE_OFFSET, TITLE_PATTERN,
+};
 use crate::routes::{self, Endpoint};
 
 /// Where the document is served.
@@ -107,6 +110,57 @@ impl Modify for TitlePattern {
     }
 }
 
+/// Publishes the query parameters' bounds from the constants that enforce them (utoipa's
+/// attributes take only literals, which would say each number twice).
+struct QueryBounds;
+
+impl Modify for QueryBounds {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let integer = |min: usize, max: usize, default: usize| {
+            move |o: &mut Object| {
+                o.minimum = Some(Number::UInt(min));
+                o.maximum = Some(Number::UInt(max));
+                o.default = Some(default.into());
+            }
+        };
+        bound(
+            openapi,
+            "/api/tasks",
+            "limit",
+            integer(1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
+        );
+        bound(
+            openapi,
+            "/api/tasks",
+            "offset",
+            integer(0, MAX_PAGE_OFFSET, 0),
+        );
+        bound(openapi, "/api/echo", "message", |o: &mut Object| {
+            o.min_length = Some(1);
+            o.max_length = Some(MAX_ECHO_CHARS);
+        });
+    }
+}
+
+/// Applies `set` to the schema of query parameter `name` of `GET path`.
+fn bound(openapi: &mut OpenApiDoc, path: &str, name: &str, set: impl FnOnce(&mut Object)) {
+    let schema = openapi
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.get.as_mut())
+        .and_then(|op| op.parameters.as_mut())
+        .and_then(|params| {
+            params.iter_mut().find_map(|p| match p {
+                RefOr::T(p) if p.name == name => p.schema.as_mut(),
+                _ => None,
+            })
+        });
+    if let Some(RefOr::T(Schema::Object(object))) = schema {
+        set(object);
+    }
+}
+
 /// The document, built by registering the real routes on a throwaway app.
 pub fn openapi() -> OpenApiDoc {
     let (_, mut doc) = App::new()
@@ -116,6 +170,7 @@ pub fn openapi() -> OpenApiDoc {
         .split_for_parts();
     // After the routes are registered: only then does the document hold their schemas.
     TitlePattern.modify(&mut doc);
+    QueryBounds.modify(&mut doc);
     doc
 }
 

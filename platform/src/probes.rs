@@ -74,6 +74,7 @@ pub struct ProbeStatus {
     tag = "probes",
     responses((status = 200, description = "The process is alive", body = ProbeStatus))
 )]
+// actix's route macros take only a literal: this must be LIVENESS_PATH (a test checks it).
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(ProbeStatus { status: "ok" })
@@ -87,6 +88,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "Starting or shutting down", body = ProbeStatus)
     )
 )]
+// Must be READINESS_PATH (a test checks it).
 #[get("/readyz")]
 pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
     if health.is_ready() {
@@ -102,7 +104,29 @@ pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::App;
+    use actix_web::test as actix_test;
+
     use super::*;
+
+    #[actix_web::test]
+    async fn the_probe_handlers_serve_the_probe_paths() {
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(web::Data::new(Health::new()))
+                .service(healthz)
+                .service(readyz),
+        )
+        .await;
+        for path in [LIVENESS_PATH, READINESS_PATH] {
+            let res = actix_test::call_service(
+                &app,
+                actix_test::TestRequest::get().uri(path).to_request(),
+            )
+            .await;
+            assert_ne!(res.status(), 404, "{path}");
+        }
+    }
 
     #[test]
     fn readiness_follows_the_lifecycle() {

@@ -3,13 +3,12 @@
 //! environment, in its logs or its responses.
 
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration_tests::binary_path;
+use integration_tests::RealBinary;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -331,77 +330,11 @@ async fn a_very_long_or_non_ascii_api_key_is_a_json_401() {
     assert_eq!(app.stats_with_key(Some(API_KEY)).await.status(), 200);
 }
 
-/// The real binary as a child process, its stdout and stderr collected line by line.
-struct RealApp {
-    child: Child,
-    address: String,
-    logs: mpsc::Receiver<String>,
-}
-
-impl RealApp {
-    fn spawn(env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(binary_path("api-app"))
-            .env_clear()
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "debug")
-            .env("SHUTDOWN_DRAIN_SECS", "0")
-            .env("WORKERS", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (log_tx, logs) = mpsc::channel();
-        let (port_tx, port_rx) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let sink = log_tx.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let fields: Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(port) = fields["port"].as_u64().filter(|p| *p != 0) {
-                    let _ = port_tx.send(port);
-                }
-                let _ = sink.send(line);
-            }
-        });
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = log_tx.send(line);
-            }
-        });
-        let port = port_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the binary logs its port");
-        Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            logs,
-        }
-    }
-
-    /// SIGTERM, wait for exit 0, and return everything the process wrote.
-    fn stop(mut self) -> String {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "api-app did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status}");
-        // The reader threads end at EOF, when the process has exited; collect until they do.
-        self.logs.iter().collect::<Vec<_>>().join("\n")
-    }
+/// The real binary at debug level, one worker.
+fn real_app(env: &[(&str, &str)]) -> RealBinary {
+    let defaults = [("RUST_LOG", "debug"), ("WORKERS", "1")];
+    let env: Vec<(&str, &str)> = defaults.iter().chain(env).copied().collect();
+    RealBinary::spawn("api-app", &env)
 }
 
 const REAL_KEY: &str = "real-key-5f0c9a1e7d2b4c6f8a0e";
@@ -410,8 +343,8 @@ const CANARY: &str = "canary-value-9e4f7c2a1b8d";
 
 #[tokio::test]
 async fn logs_at_debug_level_never_contain_an_api_key() {
-    let app = RealApp::spawn(&[("API_KEY", REAL_KEY), ("API_KEY_PREVIOUS", REAL_PREVIOUS)]);
-    let client = reqwest::Client::new();
+    let app = real_app(&[("API_KEY", REAL_KEY), ("API_KEY_PREVIOUS", REAL_PREVIOUS)]);
+    let client = &app.client;
     let wrong = "wrong-key-guess-1234567890abcdef";
     for key in [REAL_KEY, REAL_PREVIOUS, wrong] {
         let res = client
@@ -444,16 +377,13 @@ async fn logs_at_debug_level_never_contain_an_api_key() {
 
 #[tokio::test]
 async fn no_endpoint_returns_the_environment_or_a_key() {
-    let app = RealApp::spawn(&[
+    let app = real_app(&[
         ("API_KEY", REAL_KEY),
         ("API_KEY_PREVIOUS", REAL_PREVIOUS),
         ("DRILL_CANARY", CANARY),
         ("AWS_SECRET_ACCESS_KEY", CANARY),
     ]);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = &app.client;
     let task: Value = client
         .post(format!("{}/api/tasks", app.address))
         .json(&json!({ "title": "canary" }))

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use api_app::config::Config;
 use api_app::startup::Application;
-use integration_tests::{ShutdownTrigger, test_client, test_env};
+use integration_tests::{Http, ShutdownTrigger, test_env};
 use serde_json::{Value, json};
 
 /// The key every test app accepts, and the previous one during a rotation.
@@ -21,11 +21,12 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     }
 });
 
-/// A running api-app and a client for it.
+pub use integration_tests::assert_error;
+
+/// A running api-app and a client for it (`url`, `get`, `client`, `address` come from [`Http`]).
 #[derive(Debug)]
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub http: Http,
     pub shutdown: ShutdownTrigger,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -40,30 +41,24 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let config = Config::from_vars(test_env(vars)).expect("valid test configuration");
     let app = Application::build(config).await.expect("the app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();
     let server = tokio::spawn(app.run_until(shutdown.triggered()));
     TestApp {
-        address,
-        client: test_client(),
+        http,
         shutdown,
         server,
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -105,25 +100,6 @@ impl TestApp {
         }
         req.send().await.expect("request sent")
     }
-}
-
-/// Asserts the response is the JSON error envelope with `status` and `code`; returns the message.
-pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
-    assert_eq!(res.status(), status, "status");
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
-    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-    let body: Value = res.json().await.expect("a JSON body");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"]
-        .as_str()
-        .expect("a message")
-        .to_owned();
-    assert!(!message.is_empty());
-    message
 }
 
 /// Starts a POST of a `body_len`-byte JSON body to `path` on a fresh connection and sends only

@@ -1,21 +1,8 @@
-//! The real binary: configuration mistakes stop it with one line, and SIGTERM drains it to exit 0.
+//! The real binary: start-up mistakes stop it with one line, and SIGTERM drains it to exit 0.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::binary_path;
-
-fn api_app() -> Command {
-    let mut cmd = Command::new(binary_path("api-app"));
-    cmd.env_clear()
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
+use integration_tests::{RealBinary, start_failure};
 
 #[test]
 fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
@@ -27,9 +14,8 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
         ("SHUTDOWN_TIMEOUT_SECS", "forever"),
         ("API_KEY", "too-short"),
     ] {
-        let out = api_app().env(var, value).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{var}={value}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let (code, stderr) = start_failure("api-app", &[(var, value)]);
+        assert_eq!(code, Some(2), "{var}={value}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(var), "{stderr}");
         assert!(
@@ -41,9 +27,8 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
 
 #[test]
 fn prod_refuses_to_start_without_an_api_key() {
-    let out = api_app().env("APP_ENV", "prod").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, stderr) = start_failure("api-app", &[("APP_ENV", "prod")]);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("API_KEY") && stderr.contains("prod"),
         "{stderr}"
@@ -51,48 +36,38 @@ fn prod_refuses_to_start_without_an_api_key() {
 }
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
-    let mut child = api_app()
-        .env("LOG_FORMAT", "json")
-        .env("SHUTDOWN_DRAIN_SECS", "1")
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    // The first log lines say where it listens.
-    let mut port = None;
-    for line in stdout.lines().take(20) {
-        let line = line.unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
-        if let Some(p) = json["port"].as_u64().filter(|p| *p != 0) {
-            port = Some(p);
-            break;
-        }
+fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    for app in ["api-app", "demo-app"] {
+        let (code, stderr) = start_failure(app, &[("PORT", &port)]);
+        assert_eq!(code, Some(2), "{app}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{app}, one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("{app}: ")) && stderr.contains("PORT"),
+            "{stderr}"
+        );
     }
-    let port = port.expect("the listening port is logged");
-    let ready = format!("http://127.0.0.1:{port}/readyz");
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
+    let ready = app.url("/readyz");
     assert_eq!(get_status(&ready), Some(200));
 
     let started = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    app.signal("TERM");
     // Readiness flips while the process still listens (during the 1 s drain delay).
-    integration_tests::process::wait_until(Duration::from_secs(5), "readiness turns 503", || {
+    integration_tests::wait_until(Duration::from_secs(5), "readiness turns 503", || {
         (get_status(&ready)? == 503).then_some(())
     });
 
-    let code = loop {
-        if let Some(code) = child.try_wait().unwrap() {
-            break code;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "exits well inside 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = app.wait();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "exits well inside 30 s"
+    );
     assert_eq!(code.code(), Some(0), "a drained shutdown exits 0");
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use integration_tests::process::eventually;
+use integration_tests::eventually;
 
 use crate::helpers::{request_in_flight, spawn_app_with};
 

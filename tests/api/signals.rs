@@ -1,9 +1,9 @@
 //! The real binary's answer to signals: SIGINT drains like SIGTERM, and a second signal stops the
 //! process at once instead of waiting out the drain.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use integration_tests::process::{Service, wait_until};
+use integration_tests::{RealBinary, wait_until};
 
 /// The readiness status, or None when nothing answers.
 fn readiness(port: u16) -> Option<u16> {
@@ -21,29 +21,36 @@ fn readiness(port: u16) -> Option<u16> {
 
 #[test]
 fn sigint_drains_like_sigterm_and_exits_zero() {
-    let mut app = Service::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
-    let port = app.port();
+    let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
+    let port = app.port;
     assert_eq!(readiness(port), Some(200));
     app.signal("INT");
     wait_until(Duration::from_secs(5), "readiness turns 503", || {
         (readiness(port)? == 503).then_some(())
     });
-    let status = app.exit_within(Duration::from_secs(20));
+    let status = app.wait();
     assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
-    assert!(app.output().contains("SIGINT"), "{}", app.output());
+    let output = app.output();
+    assert!(output.contains("SIGINT"), "{output}");
 }
 
 #[test]
 fn a_second_signal_stops_at_once_instead_of_waiting_out_the_drain() {
     // A drain far longer than the test allows: only the second signal can end the process in time.
-    let mut app = Service::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "60")]);
-    let port = app.port();
+    let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "60")]);
+    let port = app.port;
     assert_eq!(readiness(port), Some(200));
     app.signal("TERM");
     wait_until(Duration::from_secs(5), "readiness turns 503", || {
         (readiness(port)? == 503).then_some(())
     });
+    let second = Instant::now();
     app.signal("TERM");
-    let status = app.exit_within(Duration::from_secs(5));
+    let status = app.wait();
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        second.elapsed()
+    );
     assert_eq!(status.code(), Some(130), "{}", app.output());
 }

@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::config::Config;
 use demo_app::startup::Application;
-use integration_tests::{ShutdownTrigger, test_client, test_env};
+use integration_tests::{Http, ShutdownTrigger, test_env};
 
 /// The upstream timeout the test apps use, so "slow API" tests finish quickly.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(700);
@@ -34,12 +34,13 @@ pub fn logs() -> String {
     std::fs::read_to_string(&*LOG_FILE).expect("the log file is readable")
 }
 
-/// A running demo-app and a client for it that never follows redirects.
+pub use integration_tests::assert_error;
+
+/// A running demo-app and a client for it that never follows redirects (`url`, `get`, `client`,
+/// `address` and `port` come from [`Http`]).
 #[derive(Debug)]
 pub struct TestDemo {
-    pub address: String,
-    pub port: u16,
-    pub client: reqwest::Client,
+    pub http: Http,
     pub shutdown: ShutdownTrigger,
 }
 
@@ -59,30 +60,20 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
     let app = Application::build(config).await.expect("demo-app starts");
-    let port = app.port();
+    let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();
     tokio::spawn(app.run_until(shutdown.triggered()));
-    TestDemo {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: test_client(),
-        shutdown,
+    TestDemo { http, shutdown }
+}
+
+impl std::ops::Deref for TestDemo {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
     }
 }
 
 impl TestDemo {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
     /// Sends `raw` (a whole HTTP/1.1 request) on a fresh connection and returns the raw answer.
     pub async fn raw(&self, raw: String) -> String {
         let port = self.port;
@@ -146,6 +137,9 @@ impl FakeApi {
                 .default_service(web::to(record))
         })
         .workers(1)
+        // One request per connection: once stopped, the API refuses connections rather than
+        // leaving one in the proxy's pool that a worker still answers for a moment.
+        .keep_alive(actix_web::http::KeepAlive::Disabled)
         .disable_signals()
         .listen(listener)
         .expect("listen")
@@ -249,27 +243,4 @@ pub fn closed_address() -> String {
     let port = listener.local_addr().expect("address").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
-}
-
-/// Asserts the platform's JSON error envelope and returns its code.
-pub async fn error_code(res: reqwest::Response, status: u16) -> String {
-    assert_eq!(res.status().as_u16(), status);
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
-    let body: serde_json::Value = res.json().await.expect("a JSON body");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    body["error"]["code"].as_str().expect("a code").to_owned()
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use integration_tests::process::eventually;
+use integration_tests::eventually;
 
-use crate::helpers::{error_code, spawn_demo, spawn_demo_with};
+use crate::helpers::{assert_error, spawn_demo, spawn_demo_with};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -50,10 +50,7 @@ async fn the_page_and_its_assets_are_served_with_the_csp() {
         );
         assert!(!res.text().await.unwrap().is_empty());
     }
-    assert_eq!(
-        error_code(demo.get("/static/secrets.txt").await, 404).await,
-        "not_found"
-    );
+    assert_error(demo.get("/static/secrets.txt").await, 404, "not_found").await;
 }
 
 #[tokio::test]
@@ -170,10 +167,10 @@ async fn probes_and_metrics_work() {
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_answer_json() {
     let demo = spawn_demo(None).await;
-    assert_eq!(error_code(demo.get("/nope").await, 404).await, "not_found");
+    assert_error(demo.get("/nope").await, 404, "not_found").await;
     let post = demo.client.post(demo.url("/")).send().await.unwrap();
     assert_eq!(post.headers()["allow"], "GET");
-    assert_eq!(error_code(post, 405).await, "method_not_allowed");
+    assert_error(post, 405, "method_not_allowed").await;
 }
 
 #[tokio::test]

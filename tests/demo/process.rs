@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::process::{Service, wait_until};
+use integration_tests::{RealBinary, start_failure, wait_until};
 
 /// A GET's status, or None when nothing answers.
 fn status(port: u16, path: &str, key: Option<&str>) -> Option<u16> {
@@ -42,15 +42,13 @@ fn a_config_mistake_stops_demo_app_with_one_line_that_never_shows_the_value() {
         ("SHUTDOWN_DRAIN_SECS", "forever", "forever"),
         ("LOG_FORMAT", "xml", "xml"),
     ] {
-        let mut app = Service::spawn("demo-app", &[(var, value)]);
-        let status = app.exit_within(Duration::from_secs(10));
-        let output = app.output();
-        assert_eq!(status.code(), Some(2), "{var}={value}: {output}");
-        assert_eq!(output.lines().count(), 1, "one line: {output}");
-        assert!(output.contains(var), "{output}");
+        let (code, stderr) = start_failure("demo-app", &[(var, value)]);
+        assert_eq!(code, Some(2), "{var}={value}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(var), "{stderr}");
         assert!(
-            !output.contains(secret),
-            "{var}: the value was printed: {output}"
+            !stderr.contains(secret),
+            "{var}: the value was printed: {stderr}"
         );
     }
 }
@@ -58,8 +56,8 @@ fn a_config_mistake_stops_demo_app_with_one_line_that_never_shows_the_value() {
 #[test]
 fn sigterm_and_sigint_drain_demo_app_and_exit_zero() {
     for signal in ["TERM", "INT"] {
-        let mut app = Service::spawn("demo-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
-        let port = app.port();
+        let mut app = RealBinary::spawn("demo-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
+        let port = app.port;
         assert_eq!(status(port, "/readyz", None), Some(200));
         app.signal(signal);
         wait_until(Duration::from_secs(5), "readiness turns 503", || {
@@ -70,8 +68,8 @@ fn sigterm_and_sigint_drain_demo_app_and_exit_zero() {
             Some(200),
             "SIG{signal}: liveness holds while draining"
         );
-        let exit = app.exit_within(Duration::from_secs(20));
-        assert_eq!(exit.code(), Some(0), "SIG{signal}: {}", app.output());
+        let exit = app.wait();
+        assert_eq!(exit.code(), Some(0), "SIG{signal}");
         assert_eq!(status(port, "/healthz", None), None, "SIG{signal}: stopped");
     }
 }
@@ -80,15 +78,15 @@ fn sigterm_and_sigint_drain_demo_app_and_exit_zero() {
 fn the_forwarded_api_key_never_reaches_demo_apps_output() {
     let key = "demo-process-key-7c1e9a4f2b";
     // The API is down: the key is forwarded nowhere, and the failure is logged without it.
-    let mut app = Service::spawn(
+    let app = RealBinary::spawn(
         "demo-app",
         &[("API_URL", "http://127.0.0.1:9"), ("RUST_LOG", "debug")],
     );
-    let port = app.port();
-    assert_eq!(status(port, "/api/protected/stats", Some(key)), Some(502));
-    app.signal("TERM");
-    app.exit_within(Duration::from_secs(20));
-    let output = app.output();
+    assert_eq!(
+        status(app.port, "/api/protected/stats", Some(key)),
+        Some(502)
+    );
+    let output = app.stop();
     assert!(
         output.contains("/api/{tail:.*}") && output.contains("\"status\":502"),
         "the request was logged: {output}"

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::helpers::{FakeApi, UPSTREAM_TIMEOUT, closed_address, error_code, logs, spawn_demo};
+use crate::helpers::{FakeApi, UPSTREAM_TIMEOUT, assert_error, closed_address, logs, spawn_demo};
 
 const KEY: &str = "proxy-test-key-0123456789abcdef";
 
@@ -184,7 +184,7 @@ async fn api_down_answers_json_502() {
     let demo = spawn_demo(Some(&closed_address())).await;
     let res = demo.get("/api/health").await;
     assert!(res.headers().contains_key("x-request-id"));
-    assert_eq!(error_code(res, 502).await, "upstream_unavailable");
+    assert_error(res, 502, "upstream_unavailable").await;
 }
 
 #[tokio::test]
@@ -193,10 +193,7 @@ async fn api_stopping_mid_run_answers_json_502() {
     let demo = spawn_demo(Some(&api.address)).await;
     assert_eq!(demo.get("/api/health").await.status(), 200);
     api.stop().await;
-    assert_eq!(
-        error_code(demo.get("/api/health").await, 502).await,
-        "upstream_unavailable"
-    );
+    assert_error(demo.get("/api/health").await, 502, "upstream_unavailable").await;
 }
 
 #[tokio::test]
@@ -206,7 +203,7 @@ async fn slow_api_answers_json_504_within_the_timeout() {
     let started = Instant::now();
     let res = demo.get("/api/slow").await;
     let waited = started.elapsed();
-    assert_eq!(error_code(res, 504).await, "upstream_timeout");
+    assert_error(res, 504, "upstream_timeout").await;
     assert!(
         waited >= UPSTREAM_TIMEOUT,
         "answered before the timeout: {waited:?}"
@@ -241,7 +238,7 @@ async fn bodies_over_64_kib_answer_json_413_and_never_reach_the_api() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(over, 413).await, "payload_too_large");
+    assert_error(over, 413, "payload_too_large").await;
     assert_eq!(
         api.seen().await.len(),
         1,
@@ -333,7 +330,7 @@ async fn dot_segments_and_odd_methods_are_refused_before_the_api() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(trace, 405).await, "method_not_allowed");
+    assert_error(trace, 405, "method_not_allowed").await;
     assert!(api.seen().await.is_empty());
 }
 
@@ -342,7 +339,7 @@ async fn without_api_url_api_paths_answer_json_404_and_nothing_is_contacted() {
     let api = FakeApi::start();
     let demo = spawn_demo(None).await;
     let res = demo.get("/api/tasks").await;
-    assert_eq!(error_code(res, 404).await, "api_not_proxied");
+    assert_error(res, 404, "api_not_proxied").await;
     assert!(api.seen().await.is_empty());
 }
 

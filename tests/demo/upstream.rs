@@ -11,7 +11,7 @@ use demo_app::config::Config;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, spawn_demo};
+use crate::helpers::{assert_error, spawn_demo};
 
 /// An upstream that answers every request with the same bytes, written exactly as given, so a test
 /// controls what an actix server would never send (a `Connection` header naming other headers, a
@@ -204,7 +204,7 @@ async fn responses_up_to_8_mib_are_relayed_and_larger_ones_refused() {
     );
     let demo = spawn_demo(Some(&api.address)).await;
     let res = demo.get("/api/docs/big.js").await;
-    assert_eq!(error_code(res, 502).await, "upstream_unavailable");
+    assert_error(res, 502, "upstream_unavailable").await;
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration and contract test binaries.
 
+mod process;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub mod process;
+pub use process::{RealBinary, binary_path, eventually, start_failure, wait_until};
 
 /// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).
 pub fn repo_root() -> PathBuf {
@@ -58,30 +60,6 @@ pub fn of_kind<'a>(
         .filter(move |d| d["kind"].as_str() == Some(kind))
 }
 
-/// The path of a workspace binary, built from the current source first: the first call in a test
-/// process runs `cargo build --workspace --bins` (a no-op when nothing changed), so a process test
-/// never runs a stale binary, under mutation testing included. It lands under `CARGO_TARGET_DIR` if
-/// set, else under the repository's `target/`.
-pub fn binary_path(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
-            .current_dir(repo_root())
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build --workspace --bins failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| repo_root().join("target"), PathBuf::from)
-        .join("debug")
-        .join(name)
-}
-
 /// The environment every in-process test server starts from: loopback, an OS-chosen port, no
 /// drain delay and two workers. `overrides` are applied in order, and a later value for the same
 /// variable wins, as it would in a real environment.
@@ -107,6 +85,60 @@ pub fn test_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client")
+}
+
+/// A server under test on 127.0.0.1, and a client for it. The test harnesses of both apps and of
+/// the real binaries dereference to it.
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: test_client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Asserts the response is the JSON error envelope with `status` and `code`, with the security
+/// headers every answer carries; returns the message.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res.headers()["content-type"]
+        .to_str()
+        .expect("a text content type")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let body: serde_json::Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
 }
 
 /// The shutdown a test passes to `Application::run_until` in place of SIGTERM: [`trigger`] starts

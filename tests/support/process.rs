@@ -1,16 +1,182 @@
-//! A service binary as a child process, for the tests that need a real process (signals, exit
-//! codes, what reaches stdout and stderr). Its output goes to a log file of its own, removed when
-//! the test passes and kept (its path printed) when it fails; the child is killed when the handle
-//! drops, so a failed assertion never leaves a server listening.
+//! The real binaries as child processes: built fresh, started on a free port, read line by line,
+//! and killed when the handle drops, so a failed test never leaves a process running.
 
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{LazyLock, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::binary_path;
+use crate::Http;
 
-/// How often [`wait_until`] looks again.
+/// How long a binary may take to start, or to exit once told to.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The path of workspace binary `name`, built now if it is stale, with
+/// the profile the tests were built with. `cargo build` is a no-op when it is fresh. (No
+/// `--target`: that would build every dependency again in a second directory.)
+pub fn binary_path(name: &str) -> PathBuf {
+    static BUILT: LazyLock<parking_lot::Mutex<HashMap<String, PathBuf>>> =
+        LazyLock::new(Default::default);
+    BUILT
+        .lock()
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            escargot::CargoBuild::new()
+                .manifest_path(crate::repo_root().join("Cargo.toml"))
+                // The workspace's feature set, as `cargo build --workspace --bins` builds it, so
+                // no dependency is compiled a second time with other features.
+                .arg("--workspace")
+                .bin(name)
+                .current_release()
+                .run()
+                .unwrap_or_else(|e| panic!("building {name}: {e}"))
+                .path()
+                .to_path_buf()
+        })
+        .clone()
+}
+
+/// A command for binary `name` with a clean environment: loopback, an OS-chosen port, JSON logs
+/// and no drain delay, then `env` on top.
+fn command(name: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(binary_path(name));
+    cmd.env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("SHUTDOWN_DRAIN_SECS", "0")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A binary that should fail to start: its exit code and what it wrote to stderr. A process
+/// still running after the timeout is killed and the test fails.
+pub fn start_failure(name: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr is UTF-8");
+    let status = wait_for_exit(&mut child.0);
+    (status.code(), stderr)
+}
+
+/// A running binary: where it listens, and every line it writes (stdout and stderr).
+#[derive(Debug)]
+pub struct RealBinary {
+    http: Http,
+    child: KillOnDrop,
+    lines: mpsc::Receiver<String>,
+}
+
+impl RealBinary {
+    /// Starts binary `name` (see [`command`] for its environment) and waits until it logs the
+    /// port it listens on.
+    pub fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
+        let (line_tx, lines) = mpsc::channel();
+        let (port_tx, port_rx) = mpsc::channel();
+        let stdout = BufReader::new(child.0.stdout.take().expect("piped"));
+        let sink = line_tx.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let fields: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(port) = fields["port"].as_u64().filter(|p| *p != 0) {
+                    let _ = port_tx.send(port);
+                }
+                let _ = sink.send(line);
+            }
+        });
+        let stderr = BufReader::new(child.0.stderr.take().expect("piped"));
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let port = port_rx
+            .recv_timeout(PROCESS_TIMEOUT)
+            .unwrap_or_else(|_| panic!("{name} logs the port it listens on"));
+        let port = u16::try_from(port).expect("a port");
+        Self {
+            http: Http::on_port(port),
+            child,
+            lines,
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal}");
+    }
+
+    /// Waits for the process to exit on its own; fails the test if it takes too long.
+    pub fn wait(&mut self) -> ExitStatus {
+        wait_for_exit(&mut self.child.0)
+    }
+
+    /// SIGTERM, then expects exit 0, and returns every line the process wrote.
+    pub fn stop(mut self) -> String {
+        self.signal("TERM");
+        let status = self.wait();
+        assert!(status.success(), "a drained shutdown exits 0: {status}");
+        self.output()
+    }
+
+    /// Every line the process wrote; call it once the process has exited.
+    pub fn output(self) -> String {
+        // The reader threads end at EOF, when the process has exited; collect until they do.
+        self.lines.iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl std::ops::Deref for RealBinary {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("the process can be waited for") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process that is killed, if it still runs, when a test ends, panicking or not.
+#[derive(Debug)]
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// How often [`wait_until`] and [`eventually`] look again.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Calls `probe` until it returns `Some`, failing the test if `within` passes first. Tests wait for
@@ -38,94 +204,5 @@ where
         }
         assert!(Instant::now() < deadline, "{what}: not within {within:?}");
         tokio::time::sleep(POLL_EVERY).await;
-    }
-}
-
-/// A running (or finished) service process.
-#[derive(Debug)]
-pub struct Service {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    /// Starts the workspace binary `name` with only `env` (plus loopback, port 0, JSON logs and no
-    /// drain delay unless `env` says otherwise) in its environment.
-    pub fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let log = std::env::temp_dir().join(format!(
-            "{name}-{}-{}.log",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = std::fs::File::create(&log).expect("a log file");
-        let child = Command::new(binary_path(name))
-            .env_clear()
-            .envs([
-                ("HOST", "127.0.0.1"),
-                ("PORT", "0"),
-                ("LOG_FORMAT", "json"),
-                ("SHUTDOWN_DRAIN_SECS", "0"),
-                ("WORKERS", "1"),
-            ])
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("the log file"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Self { child, log }
-    }
-
-    /// Everything the process has written to stdout and stderr so far.
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The port the process logged it listens on, once it has.
-    pub fn port(&mut self) -> u16 {
-        wait_until(
-            Duration::from_secs(20),
-            "the listening port is logged",
-            || {
-                assert!(
-                    self.child.try_wait().ok().flatten().is_none(),
-                    "exited before listening:\n{}",
-                    self.output()
-                );
-                self.output().lines().find_map(|line| {
-                    let fields: serde_json::Value = serde_json::from_str(line).ok()?;
-                    fields["port"].as_u64().filter(|p| *p != 0)?.try_into().ok()
-                })
-            },
-        )
-    }
-
-    /// Sends a signal by name (`TERM`, `INT`).
-    pub fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -{name} failed");
-    }
-
-    /// Waits for the process to exit, failing the test if it is still running after `within`.
-    pub fn exit_within(&mut self, within: Duration) -> ExitStatus {
-        wait_until(within, "the process exits", || {
-            self.child.try_wait().expect("the child can be polled")
-        })
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("the process's output is kept in {}", self.log.display());
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
     }
 }
