@@ -59,6 +59,18 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// GETs `path` and parses its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// The stats, fetched with the current key.
+    pub async fn stats(&self) -> Value {
+        let res = self.stats_with_key(Some(API_KEY)).await;
+        assert_eq!(res.status(), 200, "stats with the current key");
+        res.json().await.expect("a JSON body")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))

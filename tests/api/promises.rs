@@ -9,9 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::AsyncReadExt as _;
 
-use crate::helpers::{
-    API_KEY, TestApp, assert_error, request_in_flight, spawn_app, spawn_app_with,
-};
+use crate::helpers::{TestApp, assert_error, request_in_flight, spawn_app, spawn_app_with};
 
 /// SECURITY.md: "Every response: explicit Content-Type, nosniff, X-Frame-Options: DENY,
 /// Referrer-Policy: no-referrer, CSP (default-src 'none' for the API), Cache-Control: no-store".
@@ -82,14 +80,14 @@ async fn json_bodies_are_accepted_up_to_exactly_16_kib_and_refused_above() {
     let over = post(task_body_of_len(16 * 1024 + 1)).await.unwrap();
     let message = assert_error(over, 413, "payload_too_large").await;
     assert!(message.contains("16384"), "names the limit: {message}");
-    let page: Value = app.get("/api/tasks").await.json().await.unwrap();
+    let page = app.get_json("/api/tasks").await;
     assert_eq!(page["total"], 1, "the refused body stored nothing");
 }
 
 #[tokio::test]
 async fn next_offset_is_null_exactly_when_no_task_follows_the_page() {
     let app = spawn_app().await;
-    let empty: Value = app.get("/api/tasks").await.json().await.unwrap();
+    let empty = app.get_json("/api/tasks").await;
     assert_eq!(empty["next_offset"], Value::Null, "an empty store");
     for i in 0..20 {
         app.create_task(&format!("t{i}")).await;
@@ -104,12 +102,7 @@ async fn next_offset_is_null_exactly_when_no_task_follows_the_page() {
         ("limit=10&offset=19", 1, Value::Null),
         ("limit=10&offset=20", 0, Value::Null),
     ] {
-        let page: Value = app
-            .get(&format!("/api/tasks?{query}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app.get_json(&format!("/api/tasks?{query}")).await;
         assert_eq!(page["items"].as_array().unwrap().len(), items, "{query}");
         assert_eq!(page["next_offset"], next, "{query}");
         assert_eq!(page["total"], 20, "{query}");
@@ -130,12 +123,7 @@ async fn patch_moves_updated_at_forward_and_keeps_created_at() {
     );
     let id = task["id"].as_str().unwrap();
     for patch in [json!({"completed": true}), json!({"title": "final"})] {
-        let before: Value = app
-            .get(&format!("/api/tasks/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let before = app.get_json(&format!("/api/tasks/{id}")).await;
         let res = app.patch_task(id, &patch).await;
         assert_eq!(res.status(), 200);
         let after: Value = res.json().await.unwrap();
@@ -144,12 +132,7 @@ async fn patch_moves_updated_at_forward_and_keeps_created_at() {
             "{patch}: {before} -> {after}"
         );
         assert_eq!(after["created_at"], task["created_at"], "{patch}");
-        let stored: Value = app
-            .get(&format!("/api/tasks/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let stored = app.get_json(&format!("/api/tasks/{id}")).await;
         assert_eq!(stored, after, "{patch}: the change is stored");
     }
 }
@@ -177,21 +160,11 @@ async fn stats_count_tasks_and_requests_exactly() {
     app.create_task("b").await;
     app.patch_task(a["id"].as_str().unwrap(), &json!({"completed": true}))
         .await;
-    let stats: Value = app
-        .stats_with_key(Some(API_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stats = app.stats().await;
     assert_eq!(stats["tasks"], json!({"total": 2, "completed": 1}));
     assert_eq!(stats["requests_served"], 3, "the three requests before it");
     assert_eq!(stats["version"], env!("CARGO_PKG_VERSION"));
-    let again: Value = app
-        .stats_with_key(Some(API_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again = app.stats().await;
     assert_eq!(again["requests_served"], 4);
 }
 
@@ -199,13 +172,8 @@ async fn stats_count_tasks_and_requests_exactly() {
 async fn uptime_is_counted_in_seconds_since_start() {
     let app = spawn_app().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let health: Value = app.get("/api/health").await.json().await.unwrap();
-    let stats: Value = app
-        .stats_with_key(Some(API_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let health = app.get_json("/api/health").await;
+    let stats = app.stats().await;
     for (what, uptime) in [
         ("health", &health["uptime_seconds"]),
         ("stats", &stats["uptime_seconds"]),
