@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{RealBinary, start_failure};
+use integration_tests::{RealBinary, start_failure, status_of};
 
 #[test]
 fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
@@ -54,13 +54,13 @@ fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
 fn sigterm_drains_and_exits_zero() {
     let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
     let ready = app.url("/readyz");
-    assert_eq!(get_status(&ready), Some(200));
+    assert_eq!(status_of(&ready, &[]), Some(200));
 
     let started = Instant::now();
     app.signal("TERM");
     // Readiness flips while the process still listens (during the 1 s drain delay).
     integration_tests::wait_until(Duration::from_secs(5), "readiness turns 503", || {
-        (get_status(&ready)? == 503).then_some(())
+        (status_of(&ready, &[])? == 503).then_some(())
     });
 
     let code = app.wait();
@@ -69,13 +69,4 @@ fn sigterm_drains_and_exits_zero() {
         "exits well inside 30 s"
     );
     assert_eq!(code.code(), Some(0), "a drained shutdown exits 0");
-}
-
-/// A blocking GET for tests that run outside a runtime: the status, or None if nothing answered.
-fn get_status(url: &str) -> Option<u16> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async { reqwest::get(url).await.ok().map(|r| r.status().as_u16()) })
 }

@@ -3,20 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{RealBinary, wait_until};
+use integration_tests::{RealBinary, status_of, wait_until};
 
 /// The readiness status, or None when nothing answers.
 fn readiness(port: u16) -> Option<u16> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-            .await
-            .ok()
-            .map(|r| r.status().as_u16())
-    })
+    status_of(&format!("http://127.0.0.1:{port}/readyz"), &[])
 }
 
 #[test]

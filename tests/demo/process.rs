@@ -4,21 +4,12 @@
 
 use std::time::Duration;
 
-use integration_tests::{RealBinary, start_failure, wait_until};
+use integration_tests::{RealBinary, start_failure, status_of, wait_until};
 
 /// A GET's status, or None when nothing answers.
 fn status(port: u16, path: &str, key: Option<&str>) -> Option<u16> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async {
-        let mut req = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}"));
-        if let Some(key) = key {
-            req = req.header("x-api-key", key);
-        }
-        req.send().await.ok().map(|r| r.status().as_u16())
-    })
+    let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+    status_of(&format!("http://127.0.0.1:{port}{path}"), &headers)
 }
 
 #[test]

@@ -206,3 +206,20 @@ where
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
+
+/// A blocking GET for tests that run outside a runtime (the real-binary tests): the status, or
+/// None when nothing answered.
+pub fn status_of(url: &str, headers: &[(&str, &str)]) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let req = headers
+            .iter()
+            .fold(reqwest::Client::new().get(url), |req, (name, value)| {
+                req.header(*name, *value)
+            });
+        req.send().await.ok().map(|r| r.status().as_u16())
+    })
+}
