@@ -28,11 +28,12 @@ done
 cargo build --locked --quiet -p api-app -p demo-app --bins
 
 # --- 1. Schemathesis against a running api-app --------------------------------------------------
-PORT=$(free_port)
 KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-HOST=127.0.0.1 PORT=$PORT API_KEY=$KEY APP_ENV=local LOG_FORMAT=json RUST_LOG=warn \
+# Port 0, and the startup line (the port it bound) above the warn level the rest of the log keeps.
+HOST=127.0.0.1 PORT=0 API_KEY=$KEY APP_ENV=local LOG_FORMAT=json RUST_LOG=warn,api_app::startup=info \
   SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$TARGET/debug/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
+PORT=$(listening_port "$WORK/api-app.log")
 wait_ready "http://127.0.0.1:$PORT/readyz"
 
 if ! (cd "$WORK" && schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" \
