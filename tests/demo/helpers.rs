@@ -73,6 +73,12 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     let mut config = Config::from_vars(test_env(&overrides)).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
+    spawn_demo_from(config).await
+}
+
+/// Starts demo-app with exactly `config`.
+pub async fn spawn_demo_from(config: Config) -> TestDemo {
+    LazyLock::force(&LOGS);
     let app = Application::build(config).await.expect("demo-app starts");
     let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();

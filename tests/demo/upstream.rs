@@ -11,7 +11,7 @@ use demo_app::config::Config;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_demo};
+use crate::helpers::{assert_error, spawn_demo, spawn_demo_from};
 
 /// An upstream that answers every request with the same bytes, written exactly as given, so a test
 /// controls what an actix server would never send (a `Connection` header naming other headers, a
@@ -205,6 +205,34 @@ async fn responses_up_to_8_mib_are_relayed_and_larger_ones_refused() {
     let demo = spawn_demo(Some(&api.address)).await;
     let res = demo.get("/api/docs/big.js").await;
     assert_error(res, 502, "upstream_unavailable").await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_opens_is_cut_off_by_the_connect_timeout() {
+    // A listener that never accepts, with its accept queue already full: the kernel drops further
+    // connection attempts, so connecting to it hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let _queued = std::net::TcpStream::connect(address).unwrap();
+
+    let mut config = Config::from_vars(integration_tests::test_env(&[(
+        "API_URL",
+        &format!("http://{address}"),
+    )]))
+    .unwrap();
+    config.upstream_connect_timeout = Duration::from_millis(300);
+    config.upstream_timeout = Duration::from_secs(8);
+    let demo = spawn_demo_from(config).await;
+    let started = std::time::Instant::now();
+    let res = demo.get("/api/tasks").await;
+    let waited = started.elapsed();
+    assert_error(res, 504, "upstream_timeout").await;
+    assert!(
+        waited < Duration::from_secs(4),
+        "the connect timeout, not the total one, answered: {waited:?}"
+    );
 }
 
 #[test]
