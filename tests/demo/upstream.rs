@@ -2,6 +2,7 @@
 //! it states: upstream answers relayed unchanged, the headers it names relayed or dropped, the
 //! 8 MiB response cap, the documented timeouts, `/ui/info` and the JSON fallback.
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -281,4 +282,51 @@ async fn unrouted_and_unknown_paths_answer_exactly_the_json_error_shape() {
             "{path}: {body}"
         );
     }
+}
+
+/// A raw POST to `/api/tasks` whose body of `len` spaces is sent in 4 KiB chunks
+/// (`Transfer-Encoding: chunked`, so no length is declared up front).
+fn chunked_post(len: usize) -> String {
+    let mut raw = "POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+                   transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        .to_owned();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(4096);
+        let _ = write!(raw, "{n:x}\r\n{}\r\n", " ".repeat(n));
+        left -= n;
+    }
+    raw.push_str("0\r\n\r\n");
+    raw
+}
+
+#[tokio::test]
+async fn request_bodies_over_64_kib_are_refused_even_without_a_declared_length() {
+    let limit = 64 * 1024;
+    let api = crate::helpers::FakeApi::start();
+    let demo = spawn_demo(Some(&api.address)).await;
+    let at_limit = demo.raw(chunked_post(limit)).await;
+    assert!(at_limit.starts_with("HTTP/1.1 201"), "{at_limit}");
+    let over = demo.raw(chunked_post(limit + 1)).await;
+    assert!(over.starts_with("HTTP/1.1 413"), "{over}");
+    assert!(over.contains("payload_too_large"), "{over}");
+    let seen = api.seen().await;
+    assert_eq!(seen.len(), 1, "only the body at the limit was forwarded");
+    assert_eq!(seen[0].body.len(), limit);
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
+    let api = crate::helpers::FakeApi::start();
+    let demo = spawn_demo(Some(&api.address)).await;
+    // The head alone: were the proxy to wait for these 100 MB, no answer would come.
+    let answer = demo
+        .raw(
+            "POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+             content-length: 100000000\r\nconnection: close\r\n\r\n"
+                .to_owned(),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(api.seen().await.is_empty());
 }
