@@ -408,3 +408,65 @@ async fn bare_error_responses_are_turned_into_the_envelope() {
         "successes are untouched"
     );
 }
+
+/// The parameter `name` of `GET path` in the OpenAPI document.
+fn query_parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("GET {path} documents {name}"))
+}
+
+#[tokio::test]
+async fn the_document_publishes_the_bounds_the_api_enforces() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/api/openapi.json").await;
+    // README: limit 1-1000 (default 100), offset up to 10 000 000, message 1-1024 characters.
+    let limit = &query_parameter(&doc, "/api/tasks", "limit")["schema"];
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"], &limit["default"]),
+        (&json!(1), &json!(1000), &json!(100))
+    );
+    let offset = &query_parameter(&doc, "/api/tasks", "offset")["schema"];
+    assert_eq!(
+        (&offset["minimum"], &offset["maximum"], &offset["default"]),
+        (&json!(0), &json!(10_000_000), &json!(0))
+    );
+    let message = &query_parameter(&doc, "/api/echo", "message")["schema"];
+    assert_eq!(
+        (&message["minLength"], &message["maxLength"]),
+        (&json!(1), &json!(1024))
+    );
+    // The title rule, exactly as TaskTitle::parse applies it.
+    assert_eq!(
+        doc["components"]["schemas"]["TaskTitle"]["pattern"],
+        api_app::domain::TITLE_PATTERN
+    );
+}
+
+#[tokio::test]
+async fn a_key_set_as_both_current_and_previous_is_accepted() {
+    // Mid-rotation, before the new key is set, both variables can hold the same value.
+    let key = "same-key-in-both-0123456789";
+    let app = spawn_app_with(&[("API_KEY", key), ("API_KEY_PREVIOUS", key)]).await;
+    assert_eq!(app.stats_with_key(Some(key)).await.status(), 200);
+}
+
+#[test]
+fn the_configuration_prints_keys_only_as_redacted() {
+    let key = "current-key-0123456789";
+    let config = Config::from_vars(integration_tests::test_env(&[
+        ("API_KEY", key),
+        ("API_KEY_PREVIOUS", "previous-key-0123456789"),
+    ]))
+    .unwrap();
+    let printed = format!("{config:?}");
+    assert_eq!(
+        printed.matches("ApiKey([redacted])").count(),
+        2,
+        "{printed}"
+    );
+    assert!(!printed.contains("key-0123456789"), "{printed}");
+}
