@@ -23,6 +23,10 @@ fn sigint_drains_like_sigterm_and_exits_zero() {
     assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
     let output = app.output();
     assert!(output.contains("SIGINT"), "{output}");
+    assert!(
+        output.contains(r#""environment":"local""#),
+        "the start line names the environment: {output}"
+    );
 }
 
 #[test]

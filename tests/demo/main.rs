@@ -6,4 +6,5 @@ mod helpers;
 mod page;
 mod process;
 mod proxy;
+mod settings;
 mod upstream;
