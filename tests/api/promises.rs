@@ -470,3 +470,18 @@ fn the_configuration_prints_keys_only_as_redacted() {
     );
     assert!(!printed.contains("key-0123456789"), "{printed}");
 }
+
+#[tokio::test]
+async fn a_bad_query_string_is_refused_with_a_message_naming_the_problem() {
+    let app = spawn_app().await;
+    let message = assert_error(app.get("/api/tasks?lmit=5").await, 400, "invalid_query").await;
+    assert!(
+        message.contains("lmit"),
+        "names the unknown parameter: {message}"
+    );
+    let message = assert_error(app.get("/api/tasks?limit=many").await, 400, "invalid_query").await;
+    assert!(
+        message.contains("invalid digit"),
+        "says what is wrong: {message}"
+    );
+}
