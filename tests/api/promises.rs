@@ -485,3 +485,23 @@ async fn a_bad_query_string_is_refused_with_a_message_naming_the_problem() {
         "says what is wrong: {message}"
     );
 }
+
+#[tokio::test]
+async fn a_full_store_says_how_many_tasks_it_holds() {
+    for (max, message) in [
+        ("1", "the store is full: at most 1 task can be stored"),
+        ("2", "the store is full: at most 2 tasks can be stored"),
+    ] {
+        let app = spawn_app_with(&[("MAX_TASKS", max)]).await;
+        for i in 0..max.parse().unwrap() {
+            app.create_task(&format!("t{i}")).await;
+        }
+        let refused = app
+            .post_json("/api/tasks", &json!({"title": "one more"}))
+            .await;
+        assert_eq!(
+            assert_error(refused, 409, "capacity_exceeded").await,
+            message
+        );
+    }
+}
