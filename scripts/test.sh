@@ -8,6 +8,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 stage() { printf '\n=== %s\n' "$*"; }
 
+stage "prerequisites";               scripts/check-prerequisites.sh
 stage "install pinned tools";        scripts/install-tools.sh
 stage "rust: fmt, clippy, tests";    scripts/check-rust.sh
 stage "supply chain: cargo-deny";    scripts/check-deny.sh

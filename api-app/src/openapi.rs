@@ -52,6 +52,8 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope(DOCS_PATH.trim_end_matches('/'))
                 .wrap(DefaultHeaders::new().add((CONTENT_SECURITY_POLICY, DOCS_CSP)))
+                // `/api/docs` without the slash: where a person typing the address lands.
+                .service(web::resource("").get(|| async { web::Redirect::to(DOCS_PATH) }))
                 .service(
                     utoipa_swagger_ui::SwaggerUi::new("/{_:.*}")
                         .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
@@ -201,4 +203,5 @@ pub fn known_routes(doc: &OpenApiDoc) -> KnownRoutes {
     KnownRoutes::from_openapi(doc)
         .with(OPENAPI_PATH, Method::GET)
         .with(&format!("{DOCS_PATH}{{_:.*}}"), Method::GET)
+        .with(DOCS_PATH.trim_end_matches('/'), Method::GET)
 }

@@ -3,13 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use platform::error::KnownRoutes;
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
+use platform::server::Serving;
 use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
@@ -17,7 +17,8 @@ use crate::openapi::{self, OpenApiJson};
 use crate::routes::{self, ServiceInfo, TasksStored};
 use crate::store::{InMemoryTaskStore, TaskStore};
 
-/// Why api-app could not start. `main` prints it on one line and exits 2.
+/// Why api-app could not start. `main` prints it on one line and exits 2. Opening a database
+/// store adds its own variant here.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -25,20 +26,8 @@ pub enum StartupError {
 }
 
 /// api-app, bound to its port and ready to serve.
-pub struct Application {
-    port: u16,
-    server: Server,
-    health: Arc<Health>,
-    drain_delay: Duration,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct Application(Serving);
 
 impl Application {
     /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
@@ -59,23 +48,19 @@ impl Application {
             max_tasks = config.max_tasks,
             "listening"
         );
-        Ok(Self {
-            port: listener.port,
-            server,
-            health,
-            drain_delay: config.server.drain_delay,
-        })
+        let serving = Serving::new(listener.port, server, health, config.server.drain_delay);
+        Ok(Self(serving))
     }
 
     /// The port actually bound (the OS picks one when `PORT` is 0).
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
-    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
-    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    /// Serves until `shutdown` resolves, then drains. `main` passes
+    /// [`platform::server::shutdown_signal`]; tests pass their own trigger.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+        self.0.run_until(shutdown).await
     }
 }
 

@@ -3,14 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
-use platform::server::StartupError;
+use platform::server::{Serving, StartupError};
 use utoipa_actix_web::AppExt as _;
 
 use crate::config::Config;
@@ -24,20 +23,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      form-action 'self'";
 
 /// demo-app, bound to its port and ready to serve.
-pub struct Application {
-    port: u16,
-    server: Server,
-    health: Arc<Health>,
-    drain_delay: Duration,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct Application(Serving);
 
 impl Application {
     /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
@@ -57,23 +44,19 @@ impl Application {
             api_proxy = config.api_url.as_deref().unwrap_or("off"),
             "listening"
         );
-        Ok(Self {
-            port: listener.port,
-            server,
-            health,
-            drain_delay: config.server.drain_delay,
-        })
+        let serving = Serving::new(listener.port, server, health, config.server.drain_delay);
+        Ok(Self(serving))
     }
 
     /// The port actually bound (the OS picks one when `PORT` is 0).
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
-    /// Serves until `shutdown` resolves, then drains (see [`platform::server::serve_until`]).
-    /// `main` passes [`platform::server::shutdown_signal`]; tests pass their own trigger.
+    /// Serves until `shutdown` resolves, then drains. `main` passes
+    /// [`platform::server::shutdown_signal`]; tests pass their own trigger.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        platform::server::serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+        self.0.run_until(shutdown).await
     }
 }
 

@@ -17,7 +17,15 @@ pub struct BuildInfo {
     /// When the binary was built (`BUILD_TIME` at build time), or `unknown`.
     #[schema(example = "2026-11-26T04:00:00Z")]
     pub build_time: &'static str,
+    /// Present only when `commit` or `build_time` is `unknown`: says where they come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_note: Option<&'static str>,
 }
+
+/// Why a locally built binary shows `unknown`, for whoever reads `GET /api` or the page.
+pub const BUILD_NOTE: &str = "commit and build_time come from GIT_SHA and BUILD_TIME at build \
+     time: the Dockerfile's build args, or locally e.g. GIT_SHA=$(git rev-parse --short HEAD) \
+     BUILD_TIME=$(date -u +%FT%TZ) cargo build";
 
 /// Captures [`BuildInfo`] for the crate that invokes it. `GIT_SHA` and `BUILD_TIME` are read from the
 /// build environment (the Dockerfile passes them as build args).
@@ -34,6 +42,10 @@ macro_rules! build_info {
             build_time: match option_env!("BUILD_TIME") {
                 Some(t) => t,
                 None => "unknown",
+            },
+            build_note: match (option_env!("GIT_SHA"), option_env!("BUILD_TIME")) {
+                (Some(_), Some(_)) => None,
+                _ => Some($crate::build_info::BUILD_NOTE),
             },
         }
     };

@@ -73,14 +73,19 @@ where
     T: FromStr + PartialOrd + fmt::Display + Copy,
     T::Err: fmt::Display,
 {
-    let value = parse_or(var, raw, default)?;
+    let out_of_range = || ConfigError::Invalid {
+        var,
+        reason: format!(
+            "must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    };
+    let value = parse_or(var, raw, default).map_err(|_| out_of_range())?;
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(ConfigError::Invalid {
-            var,
-            reason: format!("must be between {} and {}", range.start(), range.end()),
-        })
+        Err(out_of_range())
     }
 }
 
@@ -202,7 +207,13 @@ impl ServerSettings {
         };
         Ok(Self {
             host: host.to_owned(),
-            port: parse_or("PORT", raw.port.as_deref(), default_port)?,
+            // 0 asks the OS for a free port (tests use it); people choose from 1.
+            port: parse_or("PORT", raw.port.as_deref(), default_port).map_err(|_| {
+                ConfigError::Invalid {
+                    var: "PORT",
+                    reason: "must be a port number (1-65535)".into(),
+                }
+            })?,
             app_env,
             log_format: parse_or("LOG_FORMAT", raw.log_format.as_deref(), default_format)?,
             log_filter: parse_log_filter(non_blank(raw.rust_log.as_ref()))?,
@@ -267,7 +278,10 @@ mod tests {
     fn a_bad_port_names_the_variable_on_one_line() {
         let raw = [("PORT", "eighty")];
         let msg = parse(&raw).unwrap_err().to_string();
-        assert!(msg.contains("PORT"), "{msg}");
+        assert_eq!(
+            msg,
+            "invalid configuration: PORT must be a port number (1-65535)"
+        );
         assert!(!msg.contains('\n'), "{msg}");
         assert!(!msg.contains("eighty"), "values are never echoed: {msg}");
     }
@@ -287,6 +301,17 @@ mod tests {
         let raw = [("RUST_LOG", "info,=[bad")];
         let msg = parse(&raw).unwrap_err().to_string();
         assert!(msg.contains("RUST_LOG"), "{msg}");
+    }
+
+    #[test]
+    fn a_number_that_does_not_parse_reads_like_one_out_of_range() {
+        for value in ["forever", "0"] {
+            let raw = [("SHUTDOWN_TIMEOUT_SECS", value)];
+            assert_eq!(
+                parse(&raw).unwrap_err().to_string(),
+                "invalid configuration: SHUTDOWN_TIMEOUT_SECS must be a whole number from 1 to 300"
+            );
+        }
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct ErrorDetail {
 macro_rules! error_codes {
     ($($(#[$attr:meta])* $variant:ident = $code:literal, $status:ident, $when:literal;)*) => {
         /// Every error code either app answers with, mapped to its status here and nowhere else.
-        /// The root README's error table is checked against [`ErrorCode::ALL`].
+        /// The root README's error table is checked against [`ErrorCode::ALL`]: a new code is one
+        /// row in the table below plus its README row.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($(#[$attr])* #[doc = $when] $variant,)*
@@ -45,24 +46,10 @@ macro_rules! error_codes {
             /// Every code, in the order the README lists them.
             pub const ALL: &[Self] = &[$(Self::$variant,)*];
 
-            /// The code as it appears in the JSON envelope.
-            pub fn as_str(self) -> &'static str {
+            /// The code's row of the table: wire code, status, when.
+            fn row(self) -> (&'static str, StatusCode, &'static str) {
                 match self {
-                    $(Self::$variant => $code,)*
-                }
-            }
-
-            /// The status a response with this code carries.
-            pub fn status(self) -> StatusCode {
-                match self {
-                    $(Self::$variant => StatusCode::$status,)*
-                }
-            }
-
-            /// When a client gets this code, in one sentence (the README's "When" column).
-            pub fn when(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $when,)*
+                    $(Self::$variant => ($code, StatusCode::$status, $when),)*
                 }
             }
         }
@@ -109,6 +96,21 @@ error_codes! {
 }
 
 impl ErrorCode {
+    /// The code as it appears in the JSON envelope.
+    pub fn as_str(self) -> &'static str {
+        self.row().0
+    }
+
+    /// The status a response with this code carries.
+    pub fn status(self) -> StatusCode {
+        self.row().1
+    }
+
+    /// When a client gets this code, in one sentence (the README's "When" column).
+    pub fn when(self) -> &'static str {
+        self.row().2
+    }
+
     /// The code for a bare status from actix itself: the first code listed with that status (so the
     /// generic code of a status is listed before the specific ones), or
     /// `internal_error`/`bad_request` for a status no code names.

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::net::TcpListener;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -70,6 +71,45 @@ macro_rules! configure_server {
             None => server,
         }
     }};
+}
+
+/// A server bound to its port, with the readiness state its probe reads: what each app's
+/// `Application::build` produces, and what `run_until` drives.
+pub struct Serving {
+    port: u16,
+    server: Server,
+    health: Arc<Health>,
+    drain_delay: Duration,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serving {
+    /// `server` listens on `port`; `health` is the state its readiness probe reads.
+    pub fn new(port: u16, server: Server, health: Arc<Health>, drain_delay: Duration) -> Self {
+        Self {
+            port,
+            server,
+            health,
+            drain_delay,
+        }
+    }
+
+    /// The port actually bound (the OS picks one when `PORT` is 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`serve_until`]).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains: readiness turns 503 at once, requests keep being

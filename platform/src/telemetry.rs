@@ -1,5 +1,7 @@
 //! Structured logs: JSON lines in containers, readable text locally, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -38,7 +40,8 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
         .lossy(false)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stdout()));
-    init_with_writer(format, filter, writer);
+    // Colour only for a person at a terminal, never in a file or a log collector.
+    install(format, filter, writer, std::io::stdout().is_terminal());
     LogGuard { _writer: guard }
 }
 
@@ -49,11 +52,19 @@ pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    install(format, filter, writer, false);
+}
+
+fn install<W>(format: LogFormat, filter: &str, writer: W, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // The filter was validated when the configuration was parsed; fall back to `info` regardless.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi);
     let result = match format {
         LogFormat::Json => builder
             .json()

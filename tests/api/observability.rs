@@ -34,6 +34,15 @@ async fn api_info_names_the_service_and_lists_every_endpoint() {
         info["build_time"],
         option_env!("BUILD_TIME").unwrap_or("unknown")
     );
+    // A binary built without GIT_SHA/BUILD_TIME says where they come from; one built with them doesn't.
+    let unknown = info["commit"] == "unknown" || info["build_time"] == "unknown";
+    assert_eq!(
+        info["build_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("GIT_SHA")),
+        unknown,
+        "{info}"
+    );
     assert_eq!(info["environment"], "dev");
     assert_eq!(info["hostname"], "api-app-7d9f-abcde");
     let listed: HashSet<(String, String)> = info["endpoints"]

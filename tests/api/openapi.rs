@@ -163,3 +163,11 @@ async fn the_docs_page_loads_only_bundled_assets() {
         "the UI loads our own document"
     );
 }
+
+#[tokio::test]
+async fn docs_without_the_trailing_slash_redirect_to_the_docs() {
+    let app = spawn_app().await;
+    let res = app.get("/api/docs").await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(res.headers()["location"], "/api/docs/");
+}

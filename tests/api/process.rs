@@ -51,6 +51,18 @@ fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
 }
 
 #[test]
+fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
+    let app = RealBinary::spawn("api-app", &[("LOG_FORMAT", "pretty")]);
+    assert_eq!(status_of(&app.url("/healthz"), &[]), Some(200));
+    let logs = app.stop();
+    assert!(logs.contains("listening"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI escapes in piped logs:\n{logs}"
+    );
+}
+
+#[test]
 fn sigterm_drains_and_exits_zero() {
     let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
     let ready = app.url("/readyz");
@@ -69,4 +81,18 @@ fn sigterm_drains_and_exits_zero() {
         "exits well inside 30 s"
     );
     assert_eq!(code.code(), Some(0), "a drained shutdown exits 0");
+}
+
+#[test]
+fn a_harness_dropped_mid_test_leaves_no_process_running() {
+    let app = RealBinary::spawn("api-app", &[]);
+    let pid = app.pid().to_string();
+    drop(app); // what unwinding does when an assertion fails
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(!alive, "api-app {pid} still runs");
 }

@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, Value};
-use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
+use integration_tests::facts::{ENVS, REPO_URL};
+use integration_tests::k8s::{argocd, overlay};
+use integration_tests::{of_kind, read_yaml, repo_root};
 
-const ENVS: [&str; 2] = ["dev", "prod"];
 const PLATFORM: &str = "terraform/modules/platform-cluster";
 const ADDONS: &str = "terraform/modules/cluster-addons";
 /// Stands in for `data.aws_caller_identity.current.account_id`.
 const ACCOUNT: &str = "111122223333";
-const REPO_URL: &str = "https://github.com/gitops-platform/gitops-platform.git";
 
 // ---------------------------------------------------------------------------------------------
 // HCL helpers
@@ -296,7 +296,7 @@ fn terraform_secret_names_equal_external_secret_remote_keys() {
         let name = local_str(&platform_locals(env), "api_secret_name");
         assert_eq!(name, format!("gitops/demo-api/{env}"));
 
-        let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/api-app")));
+        let docs = k8s_docs_as_json(&overlay(env, "api-app"));
         let es: Vec<_> = docs
             .iter()
             .filter(|d| d["kind"] == "ExternalSecret" && d["metadata"]["name"] == "api-app-secrets")
@@ -480,7 +480,7 @@ fn pod_identity_bindings_match_helm_releases_and_k8s() {
         );
 
         // k8s/: the store has no auth block, so ESO uses its own Pod Identity, in this region.
-        let docs = k8s_docs_as_json(&kustomize(&format!("k8s/argocd/{env}")));
+        let docs = k8s_docs_as_json(&argocd(env));
         let store = docs
             .iter()
             .find(|d| {

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
+use integration_tests::facts::ENVS;
+use integration_tests::k8s::{container, overlay, s};
+use integration_tests::{read_text, read_yaml, repo_root};
 use serde_yaml_ng::Value;
 
 const WORKFLOWS: [&str; 5] = ["ci", "release", "promote", "terraform", "mutants"];
@@ -117,14 +119,9 @@ fn release_pushes_the_images_the_overlays_deploy() {
         let pushed = images
             .replace("${{ env.IMAGE_NAMESPACE }}", &namespace)
             .replace("${{ matrix.app }}", app);
-        for env in ["dev", "prod"] {
-            let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
-            let deployment = of_kind(&docs, "Deployment")
-                .find(|d| d["metadata"]["name"].as_str() == Some(app))
-                .unwrap_or_else(|| panic!("{env} overlay of {app} renders its Deployment"));
-            let deployed = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-                .as_str()
-                .expect("the container has an image");
+        for env in ENVS {
+            let docs = overlay(env, app);
+            let deployed = s(&container(&docs)["image"]);
             assert_eq!(
                 repository(deployed),
                 pushed,

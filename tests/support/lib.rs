@@ -1,5 +1,7 @@
 //! Helpers shared by the integration and contract test binaries.
 
+pub mod facts;
+pub mod k8s;
 mod process;
 
 use std::path::{Path, PathBuf};

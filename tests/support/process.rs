@@ -89,8 +89,7 @@ impl RealBinary {
         let sink = line_tx.clone();
         std::thread::spawn(move || {
             for line in stdout.lines().map_while(Result::ok) {
-                let fields: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(port) = fields["port"].as_u64().filter(|p| *p != 0) {
+                if let Some(port) = logged_port(&line) {
                     let _ = port_tx.send(port);
                 }
                 let _ = sink.send(line);
@@ -111,6 +110,11 @@ impl RealBinary {
             child,
             lines,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// Sends `signal` (`TERM`, `INT`) to the process.
@@ -147,6 +151,19 @@ impl std::ops::Deref for RealBinary {
     fn deref(&self) -> &Http {
         &self.http
     }
+}
+
+/// The non-zero `port` field of a log line, JSON (`"port":8080`) or text (`port=8080`).
+fn logged_port(line: &str) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    json["port"]
+        .as_u64()
+        .or_else(|| {
+            let rest = &line[line.find(" port=")? + " port=".len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .filter(|p| *p != 0)
 }
 
 fn wait_for_exit(child: &mut Child) -> ExitStatus {

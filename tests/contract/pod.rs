@@ -1,0 +1,191 @@
+//! The pod against the code: the port each app listens on, the probe paths it serves, the grace
+//! period its shutdown needs, and the user its image runs as.
+
+use std::time::Duration;
+
+use integration_tests::facts::{APPS, ENVS, default_port};
+use integration_tests::k8s::{
+    all_renderings, container, keys, name, one, overlay, pod_env, s, seq,
+};
+use integration_tests::{of_kind, read_text, test_env};
+
+const ALB: &str = "alb.ingress.kubernetes.io/";
+
+#[test]
+fn container_ports_are_the_apps_default_ports() {
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            let ports = seq(&container(&docs)["ports"]);
+            assert_eq!(ports.len(), 1, "{env}/{app}: one port");
+            assert_eq!(s(&ports[0]["name"]), "http", "{env}/{app}: port name");
+            assert_eq!(
+                ports[0]["containerPort"].as_u64(),
+                Some(u64::from(default_port(app))),
+                "{env}/{app}"
+            );
+            let svc = one(&docs, "Service");
+            assert_eq!(
+                s(&seq(&svc["spec"]["ports"])[0]["targetPort"]),
+                "http",
+                "{env}/{app}: Service targetPort"
+            );
+            // Nothing sets PORT: the app listens on its default, which is what the manifests expose.
+            assert!(
+                !pod_env(&docs).contains_key("PORT"),
+                "{env}/{app} must not override PORT"
+            );
+            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones): the same number.
+            for policy in of_kind(&docs, "NetworkPolicy") {
+                for rule in seq(&policy["spec"]["ingress"]) {
+                    for port in seq(&rule["ports"]) {
+                        assert_eq!(
+                            port["port"].as_u64(),
+                            Some(u64::from(default_port(app))),
+                            "{env}/{app}: {}",
+                            name(policy)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn probes_use_the_platform_probe_paths_on_the_named_port() {
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            let c = container(&docs);
+            for (probe, path) in [
+                ("startupProbe", platform::probes::LIVENESS_PATH),
+                ("livenessProbe", platform::probes::LIVENESS_PATH),
+                ("readinessProbe", platform::probes::READINESS_PATH),
+            ] {
+                let get = &c[probe]["httpGet"];
+                assert_eq!(s(&get["path"]), path, "{env}/{app} {probe} path");
+                assert_eq!(s(&get["port"]), "http", "{env}/{app} {probe} port");
+            }
+        }
+        for env in ENVS {
+            let docs = overlay(env, app);
+            let ingress = one(&docs, "Ingress");
+            let hc =
+                s(&ingress["metadata"]["annotations"][format!("{ALB}healthcheck-path").as_str()]);
+            assert_eq!(
+                hc,
+                platform::probes::READINESS_PATH,
+                "{env}/{app}: ALB health check"
+            );
+        }
+    }
+}
+
+/// Starts the real app on a free port and asks it for every path the manifests probe.
+#[tokio::test]
+async fn every_probe_path_is_a_route_the_app_serves() {
+    let local_vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
+
+    let api_config = api_app::config::Config::from_vars(local_vars.clone()).unwrap();
+    let api = api_app::startup::Application::build(api_config)
+        .await
+        .unwrap();
+    let demo_config = demo_app::config::Config::from_vars(local_vars).unwrap();
+    let demo = demo_app::startup::Application::build(demo_config)
+        .await
+        .unwrap();
+    let ports = [("api-app", api.port()), ("demo-app", demo.port())];
+    tokio::spawn(api.run_until(std::future::pending()));
+    tokio::spawn(demo.run_until(std::future::pending()));
+
+    let client = reqwest::Client::new();
+    for (app, port) in ports {
+        let c = container(&overlay("prod", app)).clone();
+        for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+            let path = s(&c[probe]["httpGet"]["path"]);
+            let url = format!("http://127.0.0.1:{port}{path}");
+            // Readiness turns 200 once the listener is up; allow the server a moment to get there.
+            let mut status = None;
+            for _ in 0..50 {
+                status = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16());
+                if status == Some(200) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(status, Some(200), "{app} {probe} GET {path}");
+        }
+    }
+}
+
+#[test]
+fn the_grace_period_covers_pre_stop_drain_and_shutdown() {
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+            let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+            let pre_stop = container(&docs)["lifecycle"]["preStop"]["sleep"]["seconds"]
+                .as_u64()
+                .unwrap();
+            let env_vars = pod_env(&docs);
+            let secs = |k: &str| env_vars[k].as_deref().unwrap().parse::<u64>().unwrap();
+            assert_eq!((grace, pre_stop), (35, 10), "{env}/{app}");
+            assert_eq!(
+                (secs("SHUTDOWN_DRAIN_SECS"), secs("SHUTDOWN_TIMEOUT_SECS")),
+                (2, 15),
+                "{env}/{app}"
+            );
+            assert!(
+                pre_stop + secs("SHUTDOWN_DRAIN_SECS") + secs("SHUTDOWN_TIMEOUT_SECS") < grace,
+                "{env}/{app}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
+    let image_uid: u64 = read_text("Dockerfile")
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .and_then(|user| user.split(':').next())
+        .and_then(|uid| uid.trim().parse().ok())
+        .expect("the Dockerfile sets a numeric USER");
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            // checkov (scripts/check-k8s.sh) already judges runAsNonRoot, seccomp, the service
+            // account token, a read-only root, privilege escalation and dropped capabilities
+            // (CKV_K8S_20/22/23/28/31/37/38); what it cannot know is the image's own user.
+            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+            assert_eq!(
+                pod["securityContext"]["runAsUser"].as_u64(),
+                Some(image_uid),
+                "{env}/{app}: the Dockerfile's USER"
+            );
+            let selector = keys(&one(&docs, "Deployment")["spec"]["selector"]["matchLabels"]);
+            assert_eq!(
+                selector,
+                ["app.kubernetes.io/instance", "app.kubernetes.io/name"]
+                    .map(str::to_owned)
+                    .into()
+            );
+            assert!(
+                of_kind(&docs, "PodDisruptionBudget").count() == 1,
+                "{env}/{app}: a PDB"
+            );
+            let deny_all = of_kind(&docs, "NetworkPolicy").any(|p| {
+                p["spec"]["podSelector"]
+                    .as_mapping()
+                    .is_some_and(serde_yaml_ng::Mapping::is_empty)
+                    && p["spec"]["ingress"].is_null()
+                    && p["spec"]["egress"].is_null()
+                    && seq(&p["spec"]["policyTypes"]).len() == 2
+            });
+            assert!(deny_all, "{env}/{app}: a default-deny NetworkPolicy");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Reading rendered `k8s/`: the overlays and Argo CD folders as `kubectl kustomize` renders them,
+//! and the few lookups every contract test makes in them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml_ng::Value;
+
+use crate::facts::ENVS;
+use crate::{kustomize, of_kind};
+
+/// One app's overlay for one environment, rendered.
+pub fn overlay(env: &str, app: &str) -> Vec<Value> {
+    kustomize(&format!("k8s/overlays/{env}/{app}"))
+}
+
+/// One environment's Argo CD folder, rendered.
+pub fn argocd(env: &str) -> Vec<Value> {
+    kustomize(&format!("k8s/argocd/{env}"))
+}
+
+/// The local overlay's objects for one app (each app has its own namespace there too).
+pub fn local(app: &str) -> Vec<Value> {
+    let ns = format!("{app}-local");
+    kustomize("k8s/overlays/local")
+        .into_iter()
+        .filter(|d| d["metadata"]["namespace"].as_str() == Some(ns.as_str()))
+        .collect()
+}
+
+/// The app's overlay in every environment, local included, with the environment's name.
+pub fn all_renderings(app: &str) -> Vec<(String, Vec<Value>)> {
+    let mut out: Vec<_> = ENVS
+        .iter()
+        .map(|env| ((*env).to_owned(), overlay(env, app)))
+        .collect();
+    out.push(("local".to_owned(), local(app)));
+    out
+}
+
+/// A string value; panics naming what was there instead.
+pub fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+}
+
+/// `metadata.name`.
+pub fn name(v: &Value) -> &str {
+    s(&v["metadata"]["name"])
+}
+
+/// The one object of `kind`; panics if there is none or more than one.
+pub fn one<'a>(docs: &'a [Value], kind: &'a str) -> &'a Value {
+    let found: Vec<_> = of_kind(docs, kind).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {kind}, found {}",
+        found.len()
+    );
+    found[0]
+}
+
+/// The object of `kind` called `wanted`.
+pub fn named<'a>(docs: &'a [Value], kind: &'a str, wanted: &str) -> &'a Value {
+    of_kind(docs, kind)
+        .find(|d| name(d) == wanted)
+        .unwrap_or_else(|| panic!("no {kind} named {wanted}"))
+}
+
+/// A sequence's items, or none when the value is absent.
+pub fn seq(v: &Value) -> &[Value] {
+    v.as_sequence().map_or(&[], Vec::as_slice)
+}
+
+/// A mapping's keys.
+pub fn keys(map: &Value) -> BTreeSet<String> {
+    map.as_mapping()
+        .map(|m| m.keys().map(|k| s(k).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The app's one container.
+pub fn container(docs: &[Value]) -> &Value {
+    let containers = seq(&one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]);
+    assert_eq!(containers.len(), 1, "one container per pod");
+    &containers[0]
+}
+
+/// The keys of the Secret called `secret` as this rendering produces it: an `ExternalSecret`'s
+/// `secretKey`s in the clusters, a generated Secret's keys locally.
+pub fn secret_keys(docs: &[Value], secret: &str) -> BTreeSet<String> {
+    if let Some(es) =
+        of_kind(docs, "ExternalSecret").find(|d| s(&d["spec"]["target"]["name"]) == secret)
+    {
+        return seq(&es["spec"]["data"])
+            .iter()
+            .map(|d| s(&d["secretKey"]).to_owned())
+            .collect();
+    }
+    if let Some(secret) = of_kind(docs, "Secret").find(|d| name(d) == secret) {
+        return keys(&secret["data"]);
+    }
+    panic!("nothing in this rendering produces Secret {secret}");
+}
+
+/// Every environment variable the rendered pod receives, with its value where the manifest holds it
+/// (`None` for Downward API and Secret values).
+pub fn pod_env(docs: &[Value]) -> BTreeMap<String, Option<String>> {
+    let c = container(docs);
+    let mut vars = BTreeMap::new();
+    for source in seq(&c["envFrom"]) {
+        if let Some(cm) = source["configMapRef"]["name"].as_str() {
+            let data = &named(docs, "ConfigMap", cm)["data"];
+            for (k, v) in data.as_mapping().expect("ConfigMap data") {
+                vars.insert(s(k).to_owned(), Some(s(v).to_owned()));
+            }
+        } else if let Some(secret) = source["secretRef"]["name"].as_str() {
+            vars.extend(secret_keys(docs, secret).into_iter().map(|k| (k, None)));
+        } else {
+            panic!("unexpected envFrom source {source:?}");
+        }
+    }
+    for e in seq(&c["env"]) {
+        vars.insert(
+            s(&e["name"]).to_owned(),
+            e["value"].as_str().map(str::to_owned),
+        );
+    }
+    vars
+}
