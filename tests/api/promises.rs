@@ -505,3 +505,21 @@ async fn a_full_store_says_how_many_tasks_it_holds() {
         );
     }
 }
+
+#[test]
+fn prod_starts_with_a_key_and_refuses_to_start_without_one() {
+    // DATABASE_URL as prod sets it (the database store reads it; the in-memory one ignores it).
+    let prod = [
+        ("APP_ENV", "prod"),
+        ("DATABASE_URL", "postgres://api_app@db.example:5432/tasks"),
+    ];
+    let with_key: Vec<_> = prod
+        .iter()
+        .copied()
+        .chain([("API_KEY", "prod-key-0123456789abcdef")])
+        .collect();
+    let config = Config::from_vars(integration_tests::test_env(&with_key));
+    assert!(config.is_ok(), "{config:?}");
+    let err = Config::from_vars(integration_tests::test_env(&prod)).unwrap_err();
+    assert!(err.to_string().contains("API_KEY"), "{err}");
+}
