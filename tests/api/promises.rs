@@ -523,3 +523,31 @@ fn prod_starts_with_a_key_and_refuses_to_start_without_one() {
     let err = Config::from_vars(integration_tests::test_env(&prod)).unwrap_err();
     assert!(err.to_string().contains("API_KEY"), "{err}");
 }
+
+#[tokio::test]
+async fn the_completed_count_follows_tasks_reopened_and_deleted() {
+    let app = spawn_app().await;
+    let a = app.create_task("a").await;
+    let id = a["id"].as_str().unwrap();
+    let done = app
+        .post_json("/api/tasks", &json!({"title": "b", "completed": true}))
+        .await;
+    let b: Value = done.json().await.unwrap();
+    let completed = |stats: Value| stats["tasks"]["completed"].clone();
+    assert_eq!(completed(app.stats().await), 1);
+    app.patch_task(id, &json!({"completed": true})).await;
+    assert_eq!(completed(app.stats().await), 2);
+    app.patch_task(id, &json!({"completed": true})).await;
+    assert_eq!(
+        completed(app.stats().await),
+        2,
+        "completing twice counts once"
+    );
+    app.patch_task(id, &json!({"completed": false})).await;
+    assert_eq!(completed(app.stats().await), 1, "reopening uncounts");
+    app.delete_task(b["id"].as_str().unwrap()).await;
+    assert_eq!(
+        app.stats().await["tasks"],
+        json!({"total": 1, "completed": 0})
+    );
+}
