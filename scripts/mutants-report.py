@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Adds up cargo-mutants results (one or more mutants.out directories, e.g. one per CI shard) into
-a Markdown table per crate: mutants tried, caught, missed, timed out and unviable, and the score
-(caught out of the viable ones), then lists every survivor. Usage: mutants-report.py DIR..."""
+"""Adds up cargo-mutants results into a Markdown table per crate (mutants tried, caught, missed,
+timed out, unviable, and caught out of the viable ones), then lists every survivor.
+
+    mutants-report.py DIR...                  every outcome in the DIRs (mutants.out directories or
+                                              their parents), e.g. the 8 CI shards
+    mutants-report.py --against LIST DIR...   the mutants named in LIST (`cargo mutants --list` of
+                                              the code being judged), each with the outcome of the
+                                              first DIR that ran it, matched by file and description
+                                              because line numbers move when code above them does;
+                                              for runs made while the code was still changing
+"""
 
 import json
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 OUTCOMES = {
@@ -14,42 +22,59 @@ OUTCOMES = {
     "Timeout": "timeout",
     "Unviable": "unviable",
 }
+CRATES = ["platform", "api-app", "demo-app"]
 
 
 def mutant_outcomes(directory: Path):
-    """(crate, file, name, outcome) for every mutant in one mutants.out (or its parent)."""
+    """(name, outcome) for every mutant in one mutants.out (or its parent)."""
     path = directory / "outcomes.json"
     if not path.exists():
         path = directory / "mutants.out" / "outcomes.json"
     for outcome in json.loads(path.read_text())["outcomes"]:
         scenario = outcome["scenario"]
-        if not isinstance(scenario, dict) or "Mutant" not in scenario:
-            continue  # the baseline
-        mutant = scenario["Mutant"]
-        file = mutant["file"]  # e.g. api-app/src/config.rs; `name` starts with it
-        yield mutant["package"], file, mutant["name"], OUTCOMES.get(outcome["summary"], outcome["summary"])
+        if isinstance(scenario, dict) and "Mutant" in scenario:  # not the baseline
+            name = scenario["Mutant"]["name"]  # "api-app/src/config.rs:54:38: replace && with ||"
+            yield name, OUTCOMES.get(outcome["summary"], outcome["summary"])
 
 
-def main(dirs: list[str]) -> int:
-    rows = [row for d in dirs for row in mutant_outcomes(Path(d))]
+def without_position(name: str) -> tuple[str, str]:
+    file, _line, _column, description = name.split(":", 3)
+    return file, description.strip()
+
+
+def main(args: list[str]) -> int:
+    against = None
+    if args[:1] == ["--against"]:
+        against, args = Path(args[1]).read_text().split("\n"), args[2:]
+    runs = [list(mutant_outcomes(Path(d))) for d in args]
+    if against is None:
+        rows = [row for run in runs for row in run]
+    else:
+        found = defaultdict(list)
+        for run in runs:
+            for name, outcome in run:
+                found[without_position(name)].append(outcome)
+        rows = [
+            (name, (found[without_position(name)] or ["not run"]).pop(0))
+            for name in against
+            if name.strip()
+        ]
     if not rows:
         print("No mutant outcomes found.")
         return 1
-    print("| Crate | Tried | Caught | Missed | Timed out | Unviable | Caught of viable |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    crates = sorted({crate for crate, *_ in rows})
-    for crate in [*crates, "total"]:
-        counts = Counter(o for c, _, _, o in rows if crate in (c, "total"))
+    kinds = ["caught", "missed", "timeout", "unviable"] + (["not run"] if against else [])
+    print("| Crate | Mutants | Caught | Missed | Timed out | Unviable |"
+          + (" Not run |" if against else "") + " Caught of viable |")
+    print("|---|" + "---:|" * (len(kinds) + 2))
+    for crate in [*CRATES, "total"]:
+        counts = Counter(o for n, o in rows if crate == "total" or n.startswith(f"{crate}/"))
         viable = counts["caught"] + counts["missed"] + counts["timeout"]
         score = f"{100 * counts['caught'] / viable:.1f} %" if viable else "n/a"
-        tried = sum(counts.values())
-        print(
-            f"| {crate} | {tried} | {counts['caught']} | {counts['missed']} "
-            f"| {counts['timeout']} | {counts['unviable']} | {score} |"
-        )
-    survivors = sorted((name, o) for *_, name, o in rows if o in ("missed", "timeout"))
+        cells = " | ".join(str(counts[k]) for k in kinds)
+        print(f"| {crate} | {sum(counts.values())} | {cells} | {score} |")
+    survivors = sorted((n, o) for n, o in rows if o in ("missed", "timeout", "not run"))
     print()
-    print(f"Survivors ({len(survivors)}):" if survivors else "No survivors.")
+    print(f"Survivors and mutants not run ({len(survivors)}):" if survivors else "No survivors.")
     for name, outcome in survivors:
         print(f"- {outcome}: `{name}`")
     return 0
