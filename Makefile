@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`; the rest are for maintainers.
-.PHONY: demo test bench soak fmt
+.PHONY: demo test bench soak mutants fmt
 SHELL := /bin/bash
 
 demo: ## Run the local demo: api-app on :8080 and demo-app on :8081 (open http://localhost:8081)
@@ -13,6 +13,9 @@ bench: ## Load benchmark against release builds; writes bench/RESULTS.md
 
 soak: ## Minutes of mixed load; writes bench/SOAK.md
 	@scripts/soak.sh
+
+mutants: ## Mutation testing of the three crates (hours on 2 cores); pass ARGS="--shard 0/8" etc.
+	@scripts/mutants.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

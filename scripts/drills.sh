@@ -42,11 +42,13 @@ new_database() {
 fuzz() {
   local store=$1
   shift
-  PORT=$(free_port)
   KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-  env HOST=127.0.0.1 PORT="$PORT" API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json RUST_LOG=warn \
-    SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$@" "$TARGET/debug/api-app" >"$WORK/api-app-$store.log" 2>&1 &
+  # Port 0, and the startup line (the port it bound) above the warn level the rest of the log keeps.
+  env HOST=127.0.0.1 PORT=0 API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json \
+    RUST_LOG=warn,api_app::startup=info SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$@" \
+    "$TARGET/debug/api-app" >"$WORK/api-app-$store.log" 2>&1 &
   APP_PID=$!
+  PORT=$(listening_port "$WORK/api-app-$store.log")
   wait_ready "http://127.0.0.1:$PORT/readyz"
 
   if ! (cd "$WORK" && schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \

@@ -16,9 +16,6 @@ cargo build --locked --quiet -p api-app -p demo-app --bins
 bin=${CARGO_TARGET_DIR:-target}/debug
 
 rm -rf "$out" && mkdir -p "$out"
-api_port=$(free_port)
-demo_port=$(free_port)
-down_port=$(free_port)
 dead_port=$(free_port) # nothing listens here: the "API down" demo-app points at it
 # A throwaway key for this run only (api-app wants 16-512 characters).
 api_key="e2e-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -30,13 +27,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-common=(HOST=127.0.0.1 APP_ENV=local LOG_FORMAT=json RUST_LOG=info WORKERS=2 SHUTDOWN_DRAIN_SECS=0)
-env "${common[@]}" PORT="$api_port" API_KEY="$api_key" "$bin/api-app" >"$out/api-app.log" 2>&1 &
+# Every app binds port 0 and says which port it got.
+common=(HOST=127.0.0.1 PORT=0 APP_ENV=local LOG_FORMAT=json RUST_LOG=info WORKERS=2 SHUTDOWN_DRAIN_SECS=0)
+env "${common[@]}" API_KEY="$api_key" "$bin/api-app" >"$out/api-app.log" 2>&1 &
 pids+=($!)
-env "${common[@]}" PORT="$demo_port" API_URL="http://127.0.0.1:$api_port" "$bin/demo-app" >"$out/demo-app.log" 2>&1 &
+api_port=$(listening_port "$out/api-app.log")
+env "${common[@]}" API_URL="http://127.0.0.1:$api_port" "$bin/demo-app" >"$out/demo-app.log" 2>&1 &
 pids+=($!)
-env "${common[@]}" PORT="$down_port" API_URL="http://127.0.0.1:$dead_port" "$bin/demo-app" >"$out/demo-app-api-down.log" 2>&1 &
+env "${common[@]}" API_URL="http://127.0.0.1:$dead_port" "$bin/demo-app" >"$out/demo-app-api-down.log" 2>&1 &
 pids+=($!)
+demo_port=$(listening_port "$out/demo-app.log")
+down_port=$(listening_port "$out/demo-app-api-down.log")
 
 wait_ready "http://127.0.0.1:$api_port/readyz"
 wait_ready "http://127.0.0.1:$demo_port/readyz"

@@ -1,9 +1,28 @@
 # Shell helpers the scripts share. Source it: `. "$(dirname "$0")/lib.sh"`.
 # shellcheck shell=bash
 
-# A TCP port on 127.0.0.1 that nothing listens on right now.
+# A TCP port on 127.0.0.1 that nothing listens on right now. Only for an address that must stay
+# closed, or for tools that need the port before they start; a server under test gets PORT=0 and
+# reports what it bound (listening_port), so no other process can take its port in between.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# listening_port LOG: the port a service started with PORT=0 bound, from the `"port":N` of the
+# JSON line it logs once listening (its LOG_FORMAT=json output must reach LOG, at info level for its
+# startup module). Waits up to 10 s.
+listening_port() {
+  local log=$1 port
+  for _ in $(seq 1 100); do
+    port=$(grep -o '"port":[1-9][0-9]*' "$log" 2>/dev/null | head -n 1 | cut -d: -f2)
+    if [[ -n $port ]]; then
+      echo "$port"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$(basename "$0"): no listening port in $log within 10 s" >&2
+  return 1
 }
 
 # wait_ready URL: polls URL (a /readyz) every 0.1 s until it answers 2xx; fails after 10 s.

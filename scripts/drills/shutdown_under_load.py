@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,10 +53,18 @@ class Recorder:
             self.outcomes.append(outcome)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def listening_port(log_path: str, proc: subprocess.Popen, deadline_s: float) -> int:
+    """The port an app started with PORT=0 bound, from the JSON line it logs once listening."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline_s:
+        if proc.poll() is not None:
+            raise SystemExit(f"the app exited early with {proc.returncode}")
+        with open(log_path, "rb") as f:
+            found = re.search(rb'"port":([1-9][0-9]*)', f.read())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.02)
+    raise SystemExit(f"no listening port logged within {deadline_s}s")
 
 
 def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -202,14 +211,14 @@ def main() -> int:
     ap.add_argument("--database-url", default=None, help="api-app: run on PostgreSQL (DATABASE_URL)")
     args = ap.parse_args()
 
-    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOST": HOST,
-        "PORT": str(port),
+        # Port 0, and the start-up line (the port it bound) above the warn level of the rest.
+        "PORT": "0",
         "APP_ENV": "local",
         "LOG_FORMAT": "json",
-        "RUST_LOG": "warn",
+        "RUST_LOG": f"warn,{args.app.replace('-', '_')}::startup=info",
         "WORKERS": "2",
         "SHUTDOWN_DRAIN_SECS": str(args.drain),
         "SHUTDOWN_TIMEOUT_SECS": str(args.timeout),
@@ -231,13 +240,15 @@ def main() -> int:
         requests = [("GET", "/", None), ("GET", "/ui/info", None), ("GET", "/static/app.js", None)]
         wrk_path = "/"
 
-    log = open(args.log or os.devnull, "wb")
+    log_path = args.log or os.path.join(tempfile.mkdtemp(), f"{args.app}.log")
+    log = open(log_path, "wb")
     proc = subprocess.Popen([args.bin], env=env, stdout=log, stderr=subprocess.STDOUT)
     problems: list[str] = []
     stop = threading.Event()
     threads: list[threading.Thread] = []
     wrk = None
     try:
+        port = listening_port(log_path, proc, 15)
         ready_after = wait_ready(port, proc, 15)
         traffic, probes = Recorder(), Recorder()
         # wrk runs past the exit on purpose: its connect errors after the close are expected.

@@ -95,6 +95,18 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// GETs `path` and parses its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// The stats, fetched with the current key.
+    pub async fn stats(&self) -> Value {
+        let res = self.stats_with_key(Some(API_KEY)).await;
+        assert_eq!(res.status(), 200, "stats with the current key");
+        res.json().await.expect("a JSON body")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -136,4 +148,37 @@ impl TestApp {
         }
         req.send().await.expect("request sent")
     }
+}
+
+/// Starts a POST of a `body_len`-byte JSON body to `path` on a fresh connection and sends only
+/// `partial` of it: the request stays in flight until the rest is written to the returned stream. It returns
+/// once api-app has answered `100 Continue`, that is, once it has parsed the head and is handling
+/// the request, so a test never has to guess how long that takes.
+pub async fn request_in_flight(
+    app: &TestApp,
+    path: &str,
+    body_len: usize,
+    partial: &[u8],
+) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = app.address.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: {body_len}\r\nexpect: 100-continue\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes())
+        .await
+        .expect("the head is sent");
+    let mut answer = [0_u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("api-app answers the head")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 100"), "{answer}");
+    conn.write_all(partial)
+        .await
+        .expect("part of the body is sent");
+    conn
 }

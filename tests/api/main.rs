@@ -12,6 +12,8 @@ mod log_stall;
 mod observability;
 mod openapi;
 mod process;
+mod promises;
 mod protocol;
 mod shutdown;
+mod signals;
 mod tasks;

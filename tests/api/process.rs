@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{RealBinary, start_failure};
+use integration_tests::{RealBinary, start_failure, status_of};
 
 #[test]
 fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
@@ -42,8 +42,8 @@ fn prod_refuses_to_start_without_an_api_key() {
 #[test]
 fn a_cluster_environment_without_a_database_stops_the_process_naming_database_url() {
     for env in ["dev", "prod"] {
-        // Generated, as dev and prod require, so the only thing missing is the database.
-        let key = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
+        // A key as dev and prod require, so the only thing missing is the database.
+        let key = crate::helpers::API_KEY;
         let (code, stderr) = start_failure("api-app", &[("APP_ENV", env), ("API_KEY", key)]);
         assert_eq!(code, Some(2), "APP_ENV={env}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -69,7 +69,7 @@ fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
 #[test]
 fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
     let app = RealBinary::spawn("api-app", &[("LOG_FORMAT", "pretty")]);
-    assert_eq!(get_status(&app.url("/healthz")), Some(200));
+    assert_eq!(status_of(&app.url("/healthz"), &[]), Some(200));
     let logs = app.stop();
     assert!(logs.contains("listening"), "{logs}");
     assert!(
@@ -82,12 +82,14 @@ fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
 fn sigterm_drains_and_exits_zero() {
     let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
     let ready = app.url("/readyz");
-    assert_eq!(get_status(&ready), Some(200));
+    assert_eq!(status_of(&ready, &[]), Some(200));
 
     let started = Instant::now();
     app.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(get_status(&ready), Some(503), "readiness flips at once");
+    // Readiness flips while the process still listens (during the 1 s drain delay).
+    integration_tests::wait_until(Duration::from_secs(5), "readiness turns 503", || {
+        (status_of(&ready, &[])? == 503).then_some(())
+    });
 
     let code = app.wait();
     assert!(
@@ -109,13 +111,4 @@ fn a_harness_dropped_mid_test_leaves_no_process_running() {
         .unwrap()
         .success();
     assert!(!alive, "api-app {pid} still runs");
-}
-
-/// A blocking GET for tests that run outside a runtime: the status, or None if nothing answered.
-fn get_status(url: &str) -> Option<u16> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async { reqwest::get(url).await.ok().map(|r| r.status().as_u16()) })
 }

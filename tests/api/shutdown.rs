@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::spawn_app_with;
+use integration_tests::eventually;
+
+use crate::helpers::{request_in_flight, spawn_app_with};
 
 #[tokio::test]
 async fn shutdown_flips_readiness_and_finishes_in_flight_requests() {
@@ -13,25 +15,21 @@ async fn shutdown_flips_readiness_and_finishes_in_flight_requests() {
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     // A request whose body has not fully arrived is in flight: its handler awaits the payload.
-    let addr = app.address.trim_start_matches("http://").to_owned();
-    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let body = br#"{"title":"finished during the drain"}"#;
-    let head = format!(
-        "POST /api/tasks HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).await.unwrap();
-    conn.write_all(&body[..10]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut conn = request_in_flight(&app, "/api/tasks", body.len(), &body[..10]).await;
 
     app.shutdown.trigger();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let ready = app.get("/readyz").await;
-    assert_eq!(
-        ready.status(),
-        503,
-        "readiness is 503 from the moment shutdown begins"
-    );
+    // Readiness turns 503 while the listener is still open (a GET that cannot connect fails).
+    let app_ref = &app;
+    let ready = eventually(
+        Duration::from_secs(5),
+        "readiness turns 503",
+        || async move {
+            let res = app_ref.get("/readyz").await;
+            (res.status() == 503).then_some(res)
+        },
+    )
+    .await;
     assert_eq!(
         ready.json::<Value>().await.unwrap()["status"],
         "shutting_down"
@@ -44,7 +42,14 @@ async fn shutdown_flips_readiness_and_finishes_in_flight_requests() {
     assert_eq!(app.get("/api/health").await.status(), 503);
 
     // After the drain delay the listener closes; the in-flight request still completes.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let addr = addr.as_str();
+    eventually(
+        Duration::from_secs(10),
+        "the listener closes",
+        || async move { tokio::net::TcpStream::connect(addr).await.err().map(drop) },
+    )
+    .await;
     conn.write_all(&body[10..]).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut response))

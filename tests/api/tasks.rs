@@ -98,7 +98,11 @@ async fn patch_updates_fields_and_the_timestamp() {
     assert_eq!(updated["completed"], true);
     assert_eq!(updated["title"], "draft");
     assert_eq!(updated["created_at"], task["created_at"]);
-    assert!(updated["updated_at"].as_str() >= task["updated_at"].as_str());
+    let at = |task: &Value| {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(task["updated_at"].as_str().unwrap(), rfc3339).unwrap()
+    };
+    assert!(at(&updated) > at(&task), "PATCH moves updated_at forward");
 
     let renamed: Value = app
         .patch_task(id, &json!({"title": "final"}))

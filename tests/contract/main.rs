@@ -11,6 +11,7 @@ mod identity;
 mod ingress_and_network;
 mod keys;
 mod monitoring;
+mod mutants;
 mod network;
 mod ordering;
 mod pod;

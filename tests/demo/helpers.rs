@@ -2,7 +2,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -18,20 +17,35 @@ pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(700);
 /// How long the fake API's `/api/slow` takes: well past [`UPSTREAM_TIMEOUT`].
 const SLOW_FOR: Duration = Duration::from_secs(3);
 
-/// Every log line of this test binary goes to this file, so tests can assert what is never logged.
-pub static LOG_FILE: LazyLock<PathBuf> = LazyLock::new(|| {
-    let path = std::env::temp_dir().join(format!("demo-app-tests-{}.log", std::process::id()));
-    let file = std::fs::File::create(&path).expect("a log file");
+/// Every log line of this test binary, kept in memory so that no log file is left behind, for
+/// tests that assert what is never logged.
+static LOGS: LazyLock<Arc<parking_lot::Mutex<Vec<u8>>>> = LazyLock::new(|| {
+    let buffer = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&buffer);
     platform::telemetry::init_with_writer(
         platform::telemetry::LogFormat::Json,
         "info,demo_app=trace,platform=trace",
-        move || file.try_clone().expect("the log file stays open"),
+        move || LogBuffer(Arc::clone(&sink)),
     );
-    path
+    buffer
 });
 
+/// Appends to [`LOGS`].
+struct LogBuffer(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn logs() -> String {
-    std::fs::read_to_string(&*LOG_FILE).expect("the log file is readable")
+    String::from_utf8_lossy(&LOGS.lock()).into_owned()
 }
 
 pub use integration_tests::assert_error;
@@ -50,7 +64,7 @@ pub async fn spawn_demo(api_url: Option<&str>) -> TestDemo {
 }
 
 pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> TestDemo {
-    LazyLock::force(&LOG_FILE);
+    LazyLock::force(&LOGS);
     let overrides: Vec<(&str, &str)> = api_url
         .map(|url| ("API_URL", url))
         .into_iter()
@@ -59,6 +73,12 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
     let mut config = Config::from_vars(test_env(&overrides)).expect("valid test configuration");
     config.upstream_timeout = UPSTREAM_TIMEOUT;
     config.upstream_connect_timeout = UPSTREAM_TIMEOUT;
+    spawn_demo_from(config).await
+}
+
+/// Starts demo-app with exactly `config`.
+pub async fn spawn_demo_from(config: Config) -> TestDemo {
+    LazyLock::force(&LOGS);
     let app = Application::build(config).await.expect("demo-app starts");
     let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();

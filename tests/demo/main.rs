@@ -4,5 +4,8 @@
 
 mod helpers;
 mod page;
+mod process;
 mod protocol;
 mod proxy;
+mod settings;
+mod upstream;

@@ -136,6 +136,11 @@ impl RealBinary {
         self.signal("TERM");
         let status = self.wait();
         assert!(status.success(), "a drained shutdown exits 0: {status}");
+        self.output()
+    }
+
+    /// Every line the process wrote; call it once the process has exited.
+    pub fn output(self) -> String {
         // The reader threads end at EOF, when the process has exited; collect until they do.
         self.lines.iter().collect::<Vec<_>>().join("\n")
     }
@@ -186,4 +191,52 @@ impl Drop for KillOnDrop {
             let _ = self.0.wait();
         }
     }
+}
+
+/// How often [`wait_until`] and [`eventually`] look again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// Calls `probe` until it returns `Some`, failing the test if `within` passes first. Tests wait for
+/// a condition this way instead of sleeping for a guessed time.
+pub fn wait_until<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// The async twin of [`wait_until`], for tests running on a tokio runtime.
+pub async fn eventually<T, F>(within: Duration, what: &str, mut probe: impl FnMut() -> F) -> T
+where
+    F: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// A blocking GET for tests that run outside a runtime (the real-binary tests): the status, or
+/// None when nothing answered.
+pub fn status_of(url: &str, headers: &[(&str, &str)]) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let req = headers
+            .iter()
+            .fold(reqwest::Client::new().get(url), |req, (name, value)| {
+                req.header(*name, *value)
+            });
+        req.send().await.ok().map(|r| r.status().as_u16())
+    })
 }

@@ -258,12 +258,15 @@ mod tests {
     async fn completed_count_tracks_updates_and_deletes() {
         let store = InMemoryTaskStore::new(10);
         let t = store.create(new_task("a", false)).await.unwrap();
+        // The clock must move for `updated_at` to; a millisecond is far more than its resolution.
+        std::thread::sleep(std::time::Duration::from_millis(1));
         let patch = TaskPatch {
             title: None,
             completed: Some(true),
         };
         let updated = store.update(t.id, patch, Precondition::None).await.unwrap();
-        assert!(updated.completed && updated.updated_at >= t.updated_at);
+        assert!(updated.completed && updated.updated_at > t.updated_at);
+        assert_eq!(updated.created_at, t.created_at);
         assert_eq!(store.counts().await.unwrap().completed, 1);
         store.delete(t.id, Precondition::None).await.unwrap();
         assert_eq!(
