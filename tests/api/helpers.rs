@@ -124,6 +124,15 @@ impl TestApp {
         res.json().await.expect("a task")
     }
 
+    /// `GET /api/tasks/{id}`'s JSON body (read from the other replica in the replicas pass).
+    pub async fn task(&self, id: &str) -> Value {
+        self.get(&format!("/api/tasks/{id}"))
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn patch_task(&self, id: &str, body: &Value) -> reqwest::Response {
         self.client
             .patch(self.url(&format!("/api/tasks/{id}")))

@@ -144,12 +144,7 @@ async fn patch_rejects_empty_invalid_and_unknown() {
         "not_found",
     )
     .await;
-    let still: Value = app
-        .get(&format!("/api/tasks/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still: Value = app.task(id).await;
     assert_eq!(still, task, "failed patches change nothing");
 }
 
@@ -364,12 +359,7 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
         "precondition_failed",
     )
     .await;
-    let now: Value = app
-        .get(&format!("/api/tasks/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.task(id).await;
     assert_eq!(now["title"], "first");
 
     // A list naming the current tag, and `*`, both match.
@@ -413,12 +403,7 @@ async fn without_if_match_the_last_write_wins_and_weak_or_malformed_tags_never_m
     )
     .await;
     assert_ne!(tag, weak);
-    let now: Value = app
-        .get(&format!("/api/tasks/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.task(&id).await;
     assert_eq!(now["title"], "two");
 }
 
