@@ -99,7 +99,7 @@ cat >"$WORK/list.sql" <<'SQL'
 SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total FROM task_counts c LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version FROM tasks ORDER BY seq LIMIT 50 OFFSET 0) t ON true;
 SQL
 cat >"$WORK/insert.sql" <<'SQL'
-WITH counted AS (UPDATE task_counts SET total = total + 1, completed = completed + CASE WHEN false THEN 1 ELSE 0 END WHERE total < 10000000 RETURNING total) INSERT INTO tasks (id, title, completed) SELECT gen_random_uuid(), 'benchmark task', false FROM counted RETURNING id, title, completed, created_at, updated_at, version, (SELECT total FROM counted);
+WITH counted AS (UPDATE task_counts SET total = total + 1, completed = completed + CASE WHEN false THEN 1 ELSE 0 END WHERE total < 10000000 RETURNING total) INSERT INTO tasks (id, title, completed, created_at, updated_at) SELECT gen_random_uuid(), 'benchmark task', false, clock.at, clock.at FROM (SELECT clock_timestamp() AS at FROM counted) clock RETURNING id, title, completed, created_at, updated_at, version, (SELECT total FROM counted);
 SQL
 
 # --- PostgreSQL store ----------------------------------------------------------------------------

@@ -298,12 +298,16 @@ impl TaskStore for PgTaskStore {
                     async move {
                         // One statement is one transaction: the counter row's lock is taken first,
                         // and held to the commit, so the cap holds and `seq` follows commit order.
+                        // One clock reading, taken after that lock (a volatile subquery is never
+                        // flattened), is both timestamps: a new task's updated_at equals created_at.
                         let stmt = c
                             .prepare_cached(&format!(
                                 "WITH counted AS (UPDATE task_counts \
                                    SET total = total + 1, completed = completed + CASE WHEN $3 THEN 1 ELSE 0 END \
                                    WHERE total < $4 RETURNING total) \
-                                 INSERT INTO tasks (id, title, completed) SELECT $1, $2, $3 FROM counted \
+                                 INSERT INTO tasks (id, title, completed, created_at, updated_at) \
+                                 SELECT $1, $2, $3, clock.at, clock.at \
+                                 FROM (SELECT clock_timestamp() AS at FROM counted) clock \
                                  RETURNING {TASK_COLUMNS}, (SELECT total FROM counted)"
                             ))
                             .await?;
