@@ -51,9 +51,11 @@ fuzz() {
   PORT=$(listening_port "$WORK/api-app-$store.log")
   wait_ready "http://127.0.0.1:$PORT/readyz"
 
+  # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a lambda) can fail
+  # with "SystemError: AST constructor recursion depth mismatch", a crash of the tool, not of the API.
   if ! (cd "$WORK" && schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \
-    --workers 2 --request-timeout 10 --generation-database none --no-color \
+    --workers 1 --request-timeout 10 --generation-database none --no-color \
     --report junit --report-dir "$WORK/report-$store") >"$WORK/schemathesis-$store.log" 2>&1; then
     cat "$WORK/schemathesis-$store.log"
     echo "--- api-app log (last 20 lines)"; tail -n 20 "$WORK/api-app-$store.log"
