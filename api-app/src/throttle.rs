@@ -12,7 +12,6 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -238,18 +237,17 @@ fn bucket(ip: IpAddr) -> IpAddr {
 }
 
 impl Throttled {
-    /// The JSON 429, with `Retry-After` in whole seconds (at least 1).
+    /// The JSON 429, with `Retry-After` in whole seconds (at least 1), set the way every retryable
+    /// error sets it ([`ApiError::with_retry_after`]).
     pub fn response(self, what: &str) -> HttpResponse {
         let secs = self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0);
-        let secs = secs.max(1);
-        let mut res = ApiError::new(
+        let secs = u32::try_from(secs.max(1)).unwrap_or(u32::MAX);
+        ApiError::new(
             ErrorCode::RateLimited,
             format!("too many {what} from this client; retry in {secs} s"),
         )
-        .error_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        res
+        .with_retry_after(secs)
+        .error_response()
     }
 }
 
