@@ -363,16 +363,7 @@ fn external_secrets_read_the_secrets_terraform_creates_and_nothing_else() {
             "{env}"
         );
         for s in items(&policy["Statement"]) {
-            assert_eq!(s["Effect"], "Allow");
-            let actions: BTreeSet<&str> = items(&s["Action"]).iter().map(text).collect();
-            assert_eq!(
-                actions,
-                BTreeSet::from([
-                    "secretsmanager:DescribeSecret",
-                    "secretsmanager:GetSecretValue"
-                ]),
-                "{env}"
-            );
+            super::terraform::assert_reads_secrets_only(s, env);
         }
     }
 }

@@ -419,6 +419,26 @@ fn secret_value_never_enters_terraform() {
     }
 }
 
+/// Asserts an IAM statement only reads secrets: `Allow` with exactly `DescribeSecret` and
+/// `GetSecretValue` (ESO reads keys by name, so no `ListSecrets` or `BatchGetSecretValue`).
+pub(crate) fn assert_reads_secrets_only(statement: &serde_json::Value, what: &str) {
+    assert_eq!(statement["Effect"], "Allow", "{what}");
+    let actions: BTreeSet<&str> = statement["Action"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: Action is a list"))
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from([
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue"
+        ]),
+        "{what}"
+    );
+}
+
 #[test]
 fn eso_policy_reads_exactly_the_envs_own_secrets() {
     let mut arns = BTreeSet::new();
@@ -429,20 +449,7 @@ fn eso_policy_reads_exactly_the_envs_own_secrets() {
         let statements = policy["Statement"].as_array().expect("Statement is a list");
         assert_eq!(statements.len(), 1, "{env}: one statement");
         let s = &statements[0];
-        assert_eq!(s["Effect"], "Allow");
-        let actions: BTreeSet<_> = s["Action"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            actions,
-            BTreeSet::from([
-                "secretsmanager:DescribeSecret",
-                "secretsmanager:GetSecretValue"
-            ])
-        );
+        assert_reads_secrets_only(s, env);
         let resources: BTreeSet<_> = s["Resource"]
             .as_array()
             .expect("Resource lists the env's secrets")
