@@ -338,7 +338,9 @@ fn budget(env: &str) -> Vec<Term> {
         seconds: ARGOCD_SYNC_S,
         source: "allowance".into(),
     });
-    let waves = APPS
+    // Per app: the sync waves before its Deployment, and the hook Jobs that run on every sync (a
+    // rollback's too) and that the Deployment waits for. Each overlay is rendered once.
+    let (waves, hooks) = APPS
         .iter()
         .map(|app| {
             let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
@@ -350,21 +352,7 @@ fn budget(env: &str) -> Vec<Term> {
                 .collect();
             before.sort_unstable();
             before.dedup();
-            u32::try_from(before.len()).unwrap()
-        })
-        .max()
-        .unwrap();
-    terms.push(Term {
-        what: "sync waves before the Deployment",
-        seconds: waves * SYNC_WAVE_DELAY_S,
-        source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
-    });
-    // Hook Jobs run on every sync, a rollback's too, and the Deployment waits for them.
-    let hooks = APPS
-        .iter()
-        .map(|app| {
-            let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
-            let n = of_kind(&docs, "Job")
+            let hooks = of_kind(&docs, "Job")
                 .filter(|job| {
                     matches!(
                         job["metadata"]["annotations"]["argocd.argoproj.io/hook"].as_str(),
@@ -372,10 +360,17 @@ fn budget(env: &str) -> Vec<Term> {
                     )
                 })
                 .count();
-            u32::try_from(n).unwrap()
+            (
+                u32::try_from(before.len()).unwrap(),
+                u32::try_from(hooks).unwrap(),
+            )
         })
-        .max()
-        .unwrap();
+        .fold((0, 0), |(w, h), (aw, ah)| (w.max(aw), h.max(ah)));
+    terms.push(Term {
+        what: "sync waves before the Deployment",
+        seconds: waves * SYNC_WAVE_DELAY_S,
+        source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
+    });
     if hooks > 0 {
         terms.push(Term {
             what: "sync hook Jobs run (database bootstrap)",
