@@ -144,9 +144,9 @@ impl ApiKeys {
 
 /// The Shannon entropy of `key`'s character distribution, in bits per character.
 fn bits_per_char(key: &str) -> f64 {
-    let mut counts = [0_u32; 128];
+    let mut counts = [0_u32; 256];
     for b in key.bytes() {
-        counts[usize::from(b & 0x7f)] += 1;
+        counts[usize::from(b)] += 1;
     }
     let len = f64::from(u32::try_from(key.len()).unwrap_or(u32::MAX));
     counts
@@ -245,6 +245,22 @@ mod tests {
         let err = ApiKey::parse("API_KEY", Some("short".into())).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("API_KEY") && !msg.contains("short"), "{msg}");
+    }
+
+    #[test]
+    fn a_generated_key_needs_32_characters_and_3_bits_of_entropy_each_both_inclusive() {
+        let generated = |raw: &str| key(raw).unwrap().require_generated("API_KEY");
+        // Eight characters, each used equally often: exactly 3 bits per character.
+        let eight_symbols = "abcdefgh".repeat(4);
+        assert_eq!(eight_symbols.len(), MIN_GENERATED_KEY_LEN);
+        assert!(generated(&eight_symbols).is_ok(), "both bounds are met exactly");
+        assert!(
+            generated(&eight_symbols[1..]).is_err(),
+            "31 characters are too few"
+        );
+        // Seven characters and one repeat: under 3 bits per character, however long.
+        let seven_symbols = "abcdefga".repeat(8);
+        assert!(generated(&seven_symbols).is_err(), "too little entropy");
     }
 
     #[test]

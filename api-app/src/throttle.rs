@@ -301,6 +301,48 @@ mod tests {
     }
 
     #[test]
+    fn proxies_in_a_chain_are_skipped_to_the_first_untrusted_address() {
+        let alb: std::net::SocketAddr = "10.0.1.5:40000".parse().unwrap();
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
+        let forwarded = |xff| {
+            let req = TestRequest::default()
+                .peer_addr(alb)
+                .insert_header(("x-forwarded-for", xff))
+                .to_http_request();
+            throttle.client(&req)
+        };
+        assert_eq!(
+            forwarded("6.6.6.6, 198.51.100.7, 10.0.2.9"),
+            Some("198.51.100.7".parse().unwrap()),
+            "a second trusted proxy is a hop, not the client"
+        );
+        assert_eq!(
+            forwarded("10.0.3.1, 10.0.2.9"),
+            Some("10.0.3.1".parse().unwrap()),
+            "all trusted: the left-most is as far as the chain goes"
+        );
+        assert_eq!(
+            forwarded("198.51.100.7, not-an-address, 10.0.2.9"),
+            Some("10.0.2.9".parse().unwrap()),
+            "nothing left of a garbled entry is believed"
+        );
+    }
+
+    #[test]
+    fn a_block_ends_when_its_time_is_up() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
+        let client: IpAddr = "198.51.100.1".parse().unwrap();
+        let limits = throttle.limits.as_ref().expect("limits are on in dev");
+        limits.block(client, Duration::from_secs(60));
+        assert!(throttle.check_auth_allowed(Some(client)).is_err());
+        let expired = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .expect("the clock has run for a second");
+        limits.blocked.lock().insert(client, expired);
+        assert_eq!(throttle.check_auth_allowed(Some(client)), Ok(()));
+    }
+
+    #[test]
     fn a_blocked_client_is_refused_before_its_key_is_checked_and_others_are_not() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
         let a = Some("198.51.100.1".parse().unwrap());

@@ -151,3 +151,39 @@ impl Collector for PoolCollector {
         families
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prometheus::{IntGauge, Registry};
+
+    use super::StoreMetrics;
+    use crate::store::pool::{PgSettings, PgVars};
+
+    #[test]
+    fn the_pool_series_are_claimed_in_the_registry_so_nothing_can_shadow_them() {
+        let settings = PgSettings::parse(&PgVars {
+            url: "postgres://api_app@db.example:5432/tasks",
+            ..PgVars::default()
+        })
+        .unwrap();
+        let pool = settings.pool().unwrap();
+        let registry = Registry::new();
+        StoreMetrics::register(&registry, Some(&pool)).unwrap();
+        for name in ["store_pool_connections", "store_pool_max_connections"] {
+            let shadow = IntGauge::new(name, "another metric under the pool's name").unwrap();
+            assert!(
+                registry.register(Box::new(shadow)).is_err(),
+                "{name} is already registered"
+            );
+        }
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert!(
+            names.contains(&"store_pool_max_connections".to_owned()),
+            "{names:?}"
+        );
+    }
+}
