@@ -164,9 +164,10 @@ impl Throttle {
             return Ok(());
         };
         let now = Instant::now();
-        match limits.blocked.lock().get(&bucket(client)) {
-            Some(until) if *until > now => Err(Throttled(*until - now)),
-            _ => Ok(()),
+        let blocked = limits.blocked.lock();
+        match blocked.get(&bucket(client)).and_then(|until| remaining(*until, now)) {
+            Some(wait) => Err(Throttled(wait)),
+            None => Ok(()),
         }
     }
 
@@ -208,7 +209,7 @@ impl Limits {
         let now = Instant::now();
         let mut blocked = self.blocked.lock();
         if blocked.len() >= MAX_BLOCKED {
-            blocked.retain(|_, until| *until > now);
+            blocked.retain(|_, until| remaining(*until, now).is_some());
         }
         if blocked.len() < MAX_BLOCKED {
             blocked.insert(key, now + wait);
@@ -221,8 +222,15 @@ impl Limits {
             limiter.shrink_to_fit();
         }
         let now = Instant::now();
-        self.blocked.lock().retain(|_, until| *until > now);
+        self.blocked
+            .lock()
+            .retain(|_, until| remaining(*until, now).is_some());
     }
+}
+
+/// What is left at `now` of a block that ends at `until`; `None` once it has ended.
+fn remaining(until: Instant, now: Instant) -> Option<Duration> {
+    Some(until.saturating_duration_since(now)).filter(|wait| !wait.is_zero())
 }
 
 /// The key a client is counted under: its IPv4 address, or its IPv6 /64.
@@ -326,6 +334,56 @@ mod tests {
             Some("10.0.2.9".parse().unwrap()),
             "nothing left of a garbled entry is believed"
         );
+    }
+
+    #[test]
+    fn the_penalty_box_holds_at_most_max_blocked_clients_and_drops_ended_blocks_first() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
+        let limits = throttle.limits.as_ref().expect("limits are on in dev");
+        let now = Instant::now();
+        let ended = now.checked_sub(Duration::from_secs(1)).unwrap();
+        let nth = |n: usize| IpAddr::from(u32::try_from(n).unwrap().to_be_bytes());
+        limits
+            .blocked
+            .lock()
+            .extend((0..MAX_BLOCKED).map(|n| (nth(n), ended)));
+        let newcomer = nth(MAX_BLOCKED);
+        limits.block(newcomer, Duration::from_secs(60));
+        assert_eq!(limits.blocked.lock().len(), 1, "the ended blocks made room");
+        assert!(throttle.check_auth_allowed(Some(newcomer)).is_err());
+
+        let later = now + Duration::from_secs(3600);
+        limits
+            .blocked
+            .lock()
+            .extend((0..MAX_BLOCKED - 1).map(|n| (nth(n), later)));
+        let full = limits.blocked.lock().len();
+        assert_eq!(full, MAX_BLOCKED, "{full}");
+        let one_more = nth(MAX_BLOCKED + 1);
+        limits.block(one_more, Duration::from_secs(60));
+        assert_eq!(limits.blocked.lock().len(), MAX_BLOCKED, "never more");
+        assert!(throttle.check_auth_allowed(Some(nth(7))).is_err(), "blocks kept");
+    }
+
+    #[test]
+    fn forgetting_idle_clients_drops_ended_blocks_and_keeps_running_ones() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
+        let limits = throttle.limits.as_ref().expect("limits are on in dev");
+        let running: IpAddr = "198.51.100.1".parse().unwrap();
+        let ended: IpAddr = "198.51.100.2".parse().unwrap();
+        limits.block(running, Duration::from_secs(60));
+        limits.blocked.lock().insert(
+            ended,
+            Instant::now().checked_sub(Duration::from_secs(1)).unwrap(),
+        );
+        // The FORGET_EVERY-th check sweeps.
+        let other = Some("203.0.113.1".parse().unwrap());
+        for _ in 0..FORGET_EVERY {
+            let _ = throttle.check_create(other);
+        }
+        let blocked = limits.blocked.lock();
+        assert!(blocked.contains_key(&running), "a running block stays");
+        assert!(!blocked.contains_key(&ended), "an ended block is forgotten");
     }
 
     #[test]
