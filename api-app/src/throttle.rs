@@ -348,11 +348,11 @@ mod tests {
             .lock()
             .extend((0..MAX_BLOCKED).map(|n| (nth(n), ended)));
         let newcomer = nth(MAX_BLOCKED);
-        limits.block(newcomer, Duration::from_secs(60));
+        limits.block(newcomer, Duration::from_mins(1));
         assert_eq!(limits.blocked.lock().len(), 1, "the ended blocks made room");
         assert!(throttle.check_auth_allowed(Some(newcomer)).is_err());
 
-        let later = now + Duration::from_secs(3600);
+        let later = now + Duration::from_hours(1);
         limits
             .blocked
             .lock()
@@ -360,7 +360,7 @@ mod tests {
         let full = limits.blocked.lock().len();
         assert_eq!(full, MAX_BLOCKED, "{full}");
         let one_more = nth(MAX_BLOCKED + 1);
-        limits.block(one_more, Duration::from_secs(60));
+        limits.block(one_more, Duration::from_mins(1));
         assert_eq!(limits.blocked.lock().len(), MAX_BLOCKED, "never more");
         assert!(throttle.check_auth_allowed(Some(nth(7))).is_err(), "blocks kept");
     }
@@ -371,7 +371,7 @@ mod tests {
         let limits = throttle.limits.as_ref().expect("limits are on in dev");
         let running: IpAddr = "198.51.100.1".parse().unwrap();
         let ended: IpAddr = "198.51.100.2".parse().unwrap();
-        limits.block(running, Duration::from_secs(60));
+        limits.block(running, Duration::from_mins(1));
         limits.blocked.lock().insert(
             ended,
             Instant::now().checked_sub(Duration::from_secs(1)).unwrap(),
@@ -391,7 +391,7 @@ mod tests {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
         let client: IpAddr = "198.51.100.1".parse().unwrap();
         let limits = throttle.limits.as_ref().expect("limits are on in dev");
-        limits.block(client, Duration::from_secs(60));
+        limits.block(client, Duration::from_mins(1));
         assert!(throttle.check_auth_allowed(Some(client)).is_err());
         let expired = Instant::now()
             .checked_sub(Duration::from_secs(1))
