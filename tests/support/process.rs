@@ -58,15 +58,18 @@ fn command(name: &str, env: &[(&str, &str)]) -> Command {
 /// still running after the timeout is killed and the test fails.
 pub fn start_failure(name: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr)
-        .expect("stderr is UTF-8");
+    // Read on a thread: a process that never exits must fail the test at the timeout, not hold
+    // it on a read that waits for EOF.
+    let mut pipe = child.0.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut stderr = String::new();
+        pipe.read_to_string(&mut stderr).map(|_| stderr)
+    });
     let status = wait_for_exit(&mut child.0);
+    let stderr = reader
+        .join()
+        .expect("the reader thread ends")
+        .expect("stderr is UTF-8");
     (status.code(), stderr)
 }
 
