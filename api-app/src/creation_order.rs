@@ -123,6 +123,19 @@ mod tests {
         Uuid::from_u64_pair(0, n)
     }
 
+    /// The shape the cost bounds rest on: no chunk empty or over [`CHUNK`], and every two
+    /// neighbours together over [`CHUNK`] (or they would have been merged).
+    fn chunk_sizes_hold(order: &CreationOrder) -> Result<(), String> {
+        let sizes: Vec<usize> = order.chunks.iter().map(Vec::len).collect();
+        if let Some(bad) = sizes.iter().find(|n| **n == 0 || **n > CHUNK) {
+            return Err(format!("a chunk of {bad} ids"));
+        }
+        if let Some(pair) = sizes.windows(2).find(|w| w[0] + w[1] <= CHUNK) {
+            return Err(format!("neighbours of {pair:?} ids not merged"));
+        }
+        Ok(())
+    }
+
     #[test]
     fn removing_near_the_front_of_a_large_order_moves_little() {
         let n = 200_000_u64;
@@ -155,6 +168,7 @@ mod tests {
             assert!(order.remove(seq));
         }
         assert_eq!(order.len(), 10_000);
+        assert_eq!(chunk_sizes_hold(&order), Ok(()));
         assert!(
             order.chunks.len() <= 2 * 10_000 / CHUNK + 1,
             "{}",
@@ -186,6 +200,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(order.len(), model.len());
+            prop_assert_eq!(chunk_sizes_hold(&order), Ok(()));
             let got: Vec<Uuid> = order.page(offset, limit).collect();
             let want: Vec<Uuid> = model.iter().skip(offset).take(limit).map(|s| id(*s)).collect();
             prop_assert_eq!(got, want);
