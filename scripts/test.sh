@@ -6,7 +6,14 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/venv/bin:$PWD/.tools/cargo/bin:$PATH"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-stage() { printf '\n=== %s\n' "$*"; }
+# Each stage's heading, and how long the one before it took (the budget is 90 minutes on 2 cores;
+# `make test` takes about 9).
+last=$SECONDS
+stage() {
+  ((SECONDS > last)) && printf '=== (%d s)\n' "$((SECONDS - last))"
+  last=$SECONDS
+  printf '\n=== %s\n' "$*"
+}
 
 stage "prerequisites";               scripts/check-prerequisites.sh
 stage "install pinned tools";        scripts/install-tools.sh
@@ -19,7 +26,7 @@ stage "terraform/: fmt and checkov"; scripts/check-terraform.sh
 stage ".github/, Dockerfiles, shell"; scripts/check-workflows.sh
 stage "drills: fuzz and shutdown";   scripts/drills.sh
 stage "browser end-to-end";          scripts/e2e.sh
-stage "all checks passed"
+stage "all checks passed in $SECONDS s"
 # One plain closing line with the Rust suite's totals (every other stage above passed, or we would
 # not be here).
 read -r passed failed <artifacts/rust-tests.count
