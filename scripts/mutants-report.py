@@ -3,7 +3,7 @@
 timed out, unviable, and caught out of the viable ones), then lists every survivor.
 
     mutants-report.py DIR...                  every outcome in the DIRs (mutants.out directories or
-                                              their parents), e.g. the 8 CI shards
+                                              any directory above them), e.g. the 8 CI shards
     mutants-report.py --against LIST DIR...   the mutants named in LIST (`cargo mutants --list` of
                                               the code being judged), each with the outcome of the
                                               first DIR that ran it, matched by file and description
@@ -25,11 +25,24 @@ OUTCOMES = {
 CRATES = ["platform", "api-app", "demo-app"]
 
 
+def outcome_files(directory: Path) -> list[Path]:
+    """Every outcomes.json at or under `directory` (a mutants.out, a pass's directory such as
+    mutants.out/memory, or a CI shard holding both passes), leaving out --iterate's .old copies."""
+    found = [directory / "outcomes.json"] if (directory / "outcomes.json").exists() else sorted(
+        p for p in directory.rglob("outcomes.json")
+        if not any(part.endswith(".old") for part in p.relative_to(directory).parts))
+    if not found:
+        sys.exit(f"no outcomes.json in {directory}")
+    return found
+
+
 def mutant_outcomes(directory: Path):
-    """(name, outcome) for every mutant in one mutants.out (or its parent)."""
-    path = directory / "outcomes.json"
-    if not path.exists():
-        path = directory / "mutants.out" / "outcomes.json"
+    """(name, outcome) for every mutant in the runs at or under `directory`."""
+    for path in outcome_files(directory):
+        yield from outcomes_in(path)
+
+
+def outcomes_in(path: Path):
     for outcome in json.loads(path.read_text())["outcomes"]:
         scenario = outcome["scenario"]
         if isinstance(scenario, dict) and "Mutant" in scenario:  # not the baseline

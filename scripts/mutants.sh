@@ -27,15 +27,33 @@ install() { # crate version, e.g. cargo-mutants 27.1.0 (run as `cargo mutants`)
 install cargo-mutants "$mutants_version"
 install cargo-nextest "$nextest_version"
 
-# The files whose code runs only against a database (matched against the mutant's name, which
-# starts with its path, so that a `-f` given here narrows both passes).
-postgres_only='^api-app/src/store/(postgres|pool|migrate|metrics)\.rs:'
+# The files whose code runs only against a database.
+postgres_files=(api-app/src/store/postgres.rs api-app/src/store/pool.rs api-app/src/store/migrate.rs
+  api-app/src/store/metrics.rs)
 out=${MUTANTS_OUT:-mutants.out}
+
+# `-f FILE` picks files: each pass takes its share (the postgres pass runs only if one is its own).
+memory_args=() postgres_args=() rest=() picked=0
+while (($#)); do
+  case $1 in
+    -f | --file) picked=1 file=$2; shift 2 ;;
+    --file=*) picked=1 file=${1#--file=}; shift ;;
+    *) rest+=("$1"); shift; continue ;;
+  esac
+  memory_args+=(--file "$file")
+  for own in "${postgres_files[@]}"; do [[ $file == "$own" ]] && postgres_args+=(--file "$file"); done
+done
+for own in "${postgres_files[@]}"; do
+  memory_args+=(--exclude "$own")
+  ((picked)) || postgres_args+=(--file "$own")
+done
 
 rc=0
 echo "==> mutants: memory pass" >&2
-scripts/with-postgres.sh cargo mutants --output "$out/memory" --exclude-re "$postgres_only" "$@" || rc=$?
-echo "==> mutants: postgres pass" >&2
-TEST_STORE=postgres scripts/with-postgres.sh \
-  cargo mutants --output "$out/postgres" --re "$postgres_only" "$@" || { s=$?; rc=$((s > rc ? s : rc)); }
+scripts/with-postgres.sh cargo mutants --output "$out/memory" "${memory_args[@]}" "${rest[@]}" || rc=$?
+if ((${#postgres_args[@]})); then
+  echo "==> mutants: postgres pass" >&2
+  TEST_STORE=postgres scripts/with-postgres.sh \
+    cargo mutants --output "$out/postgres" "${postgres_args[@]}" "${rest[@]}" || { s=$?; rc=$((s > rc ? s : rc)); }
+fi
 exit "$rc"

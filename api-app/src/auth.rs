@@ -253,7 +253,10 @@ mod tests {
         // Eight characters, each used equally often: exactly 3 bits per character.
         let eight_symbols = "abcdefgh".repeat(4);
         assert_eq!(eight_symbols.len(), MIN_GENERATED_KEY_LEN);
-        assert!(generated(&eight_symbols).is_ok(), "both bounds are met exactly");
+        assert!(
+            generated(&eight_symbols).is_ok(),
+            "both bounds are met exactly"
+        );
         assert!(
             generated(&eight_symbols[1..]).is_err(),
             "31 characters are too few"

@@ -164,8 +164,8 @@ impl Throttle {
             return Ok(());
         };
         let now = Instant::now();
-        let blocked = limits.blocked.lock();
-        match blocked.get(&bucket(client)).and_then(|until| remaining(*until, now)) {
+        let left = limits.blocked.lock().get(&bucket(client)).copied();
+        match left.and_then(|until| remaining(until, now)) {
             Some(wait) => Err(Throttled(wait)),
             None => Ok(()),
         }
@@ -362,7 +362,10 @@ mod tests {
         let one_more = nth(MAX_BLOCKED + 1);
         limits.block(one_more, Duration::from_mins(1));
         assert_eq!(limits.blocked.lock().len(), MAX_BLOCKED, "never more");
-        assert!(throttle.check_auth_allowed(Some(nth(7))).is_err(), "blocks kept");
+        assert!(
+            throttle.check_auth_allowed(Some(nth(7))).is_err(),
+            "blocks kept"
+        );
     }
 
     #[test]

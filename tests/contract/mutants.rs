@@ -2,7 +2,7 @@
 //! member's tests, pull requests run the mutants of their own lines, and the weekly run's shards
 //! cover the whole tree.
 
-use integration_tests::{read_text, read_yaml};
+use integration_tests::{files_under, read_text, read_yaml};
 
 /// The quoted strings of a one-line TOML array `key = ["a", "b"]`.
 fn toml_list(text: &str, key: &str) -> Vec<String> {
@@ -83,4 +83,37 @@ fn pull_requests_run_their_own_mutants_and_the_weekly_shards_cover_the_rest() {
             "{id:?} reads the repository and nothing more"
         );
     }
+}
+
+#[test]
+fn code_that_runs_only_against_postgres_is_judged_with_the_api_suite_on_postgres() {
+    let config = read_text(".cargo/mutants.toml");
+    let args = toml_list(&config, "additional_cargo_args");
+    assert!(
+        args.contains(&"--test=postgres".to_owned()),
+        "the postgres suite is in the test command: {args:?}"
+    );
+    let script = read_text("scripts/mutants.sh");
+    let list_start = script
+        .find("postgres_files=(")
+        .expect("scripts/mutants.sh names the postgres pass's files");
+    let list_end = list_start + script[list_start..].find(')').unwrap();
+    let mut listed: Vec<&str> = script[list_start + "postgres_files=(".len()..list_end]
+        .split_whitespace()
+        .collect();
+    listed.sort_unstable();
+    // The files that use a PostgreSQL client: their code never runs on the in-memory store.
+    let uses_postgres: Vec<String> = ["api-app/src", "platform/src", "demo-app/src"]
+        .iter()
+        .flat_map(|dir| files_under(dir, "rs"))
+        .filter(|path| {
+            let text = read_text(path);
+            text.contains("tokio_postgres") || text.contains("deadpool_postgres")
+        })
+        .collect();
+    assert_eq!(listed, uses_postgres);
+    assert!(
+        script.contains("TEST_STORE=postgres scripts/with-postgres.sh"),
+        "the postgres pass runs the API suite on PostgreSQL"
+    );
 }

@@ -392,20 +392,8 @@ fn terraform_secret_names_equal_external_secret_remote_keys() {
 
 #[test]
 fn secret_value_never_enters_terraform() {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() && !p.ends_with(".terraform") {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "tf") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&repo_root().join("terraform"), &mut files);
-    for f in files {
-        let mut blocks = hcl::parse(&std::fs::read_to_string(&f).unwrap())
+    for f in integration_tests::files_under("terraform", "tf") {
+        let mut blocks = hcl::parse(&integration_tests::read_text(&f))
             .unwrap()
             .into_blocks();
         assert!(
@@ -413,8 +401,7 @@ fn secret_value_never_enters_terraform() {
                 && b.labels()
                     .first()
                     .is_some_and(|l| l.as_str() == "aws_secretsmanager_secret_version")),
-            "{}: the secret's value is set out of band, never by Terraform",
-            f.display()
+            "{f}: the secret's value is set out of band, never by Terraform"
         );
     }
 }

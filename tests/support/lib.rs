@@ -42,6 +42,26 @@ pub fn read_yaml(rel: &str) -> Vec<serde_yaml_ng::Value> {
     parse_yaml_stream(&text)
 }
 
+/// The repo-relative paths of every `.ext` file under directory `rel`, sorted (Terraform's
+/// `.terraform` caches left out).
+pub fn files_under(rel: &str, ext: &str) -> Vec<String> {
+    fn walk(dir: &std::path::Path, ext: &str, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("a readable directory entry").path();
+            if path.is_dir() && !path.ends_with(".terraform") {
+                walk(&path, ext, out);
+            } else if path.extension().is_some_and(|x| x == ext) {
+                let rel = path.strip_prefix(repo_root()).expect("under the repo");
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repo_root().join(rel), ext, &mut out);
+    out.sort();
+    out
+}
+
 /// Reads a text file relative to the repo root.
 pub fn read_text(rel: &str) -> String {
     std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
