@@ -159,6 +159,23 @@ mod tests {
     }
 
     #[test]
+    fn a_removal_moves_exactly_the_entries_behind_it_in_its_chunk() {
+        let mut order = CreationOrder::default();
+        for seq in 0..3 * CHUNK as u64 {
+            order.push(seq, id(seq));
+        }
+        // Entry 10 of the middle chunk: the 1013 behind it shift, and 1023 + 1024 ids cannot merge.
+        assert!(order.remove(CHUNK as u64 + 10));
+        assert_eq!(order.moved, CHUNK - 1 - 10);
+        order.moved = 0;
+        assert!(
+            order.remove(2 * CHUNK as u64 - 1),
+            "the middle chunk's last"
+        );
+        assert_eq!(order.moved, 0, "nothing is behind a chunk's last entry");
+    }
+
+    #[test]
     fn chunks_stay_few_after_most_entries_are_removed() {
         let mut order = CreationOrder::default();
         for seq in 0..100_000 {
