@@ -173,6 +173,27 @@ mod tests {
             "the middle chunk's last"
         );
         assert_eq!(order.moved, 0, "nothing is behind a chunk's last entry");
+        // Emptying the last chunk drops it, and no chunk comes after it to shift.
+        let mut order = CreationOrder::default();
+        for seq in 0..=CHUNK as u64 {
+            order.push(seq, id(seq));
+        }
+        assert!(order.remove(CHUNK as u64));
+        assert_eq!((order.chunks.len(), order.moved), (1, 0));
+    }
+
+    #[test]
+    fn pages_run_across_chunk_boundaries() {
+        let mut order = CreationOrder::default();
+        for seq in 0..3 * CHUNK as u64 {
+            order.push(seq, id(seq));
+        }
+        let page = |offset: usize, limit| order.page(offset, limit).collect::<Vec<_>>();
+        let ids = |seqs: std::ops::Range<usize>| seqs.map(|s| id(s as u64)).collect::<Vec<_>>();
+        assert_eq!(page(CHUNK - 1, 3), ids(CHUNK - 1..CHUNK + 2));
+        assert_eq!(page(2 * CHUNK + 5, 2), ids(2 * CHUNK + 5..2 * CHUNK + 7));
+        assert_eq!(page(3 * CHUNK - 1, 5), ids(3 * CHUNK - 1..3 * CHUNK));
+        assert!(page(3 * CHUNK, 5).is_empty());
     }
 
     #[test]
@@ -199,15 +220,16 @@ mod tests {
         /// The order always pages exactly like a plain vector of the live ids.
         #[test]
         fn pages_match_a_plain_vector(
-            ops in proptest::collection::vec((any::<bool>(), 0..3000_u64), 1..3000),
+            // Three creates to each delete on average, so the order grows across several chunks.
+            ops in proptest::collection::vec((0..4_u8, 0..3000_u64), 1..4000),
             offset in 0..3000_usize,
             limit in 1..1200_usize,
         ) {
             let mut order = CreationOrder::default();
             let mut model: Vec<u64> = Vec::new();
             let mut next = 0_u64;
-            for (create, pick) in ops {
-                if create || model.is_empty() {
+            for (op, pick) in ops {
+                if op > 0 || model.is_empty() {
                     order.push(next, id(next));
                     model.push(next);
                     next += 1;
