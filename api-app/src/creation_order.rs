@@ -180,6 +180,16 @@ mod tests {
         }
         assert!(order.remove(CHUNK as u64));
         assert_eq!((order.chunks.len(), order.moved), (1, 0));
+        // A merge moves the right chunk's entries into the left and shifts the chunks after it.
+        let mut order = CreationOrder::default();
+        for seq in 0..CHUNK as u64 + 2 {
+            order.push(seq, id(seq));
+        }
+        assert!(order.remove(0), "1023 + 2 ids: no merge yet");
+        assert_eq!((order.chunks.len(), order.moved), (2, CHUNK - 1));
+        order.moved = 0;
+        assert!(order.remove(1), "1022 + 2 ids fit in one chunk");
+        assert_eq!((order.chunks.len(), order.moved), (1, CHUNK - 2 + 2));
     }
 
     #[test]

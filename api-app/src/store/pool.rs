@@ -411,6 +411,18 @@ mod tests {
     }
 
     #[test]
+    fn the_start_line_names_the_ssl_mode_the_url_asks_for() {
+        for (query, named) in [
+            ("?sslmode=disable", "disable"),
+            ("", "prefer"),
+            ("?sslmode=require", "require"),
+        ] {
+            let s = parse(&format!("postgres://api_app@db.example/tasks{query}")).unwrap();
+            assert_eq!(ssl_mode_name(&s.config), named, "{query:?}");
+        }
+    }
+
+    #[test]
     fn verify_full_needs_a_root_certificate() {
         let msg = parse("postgres://api_app@db/tasks?sslmode=verify-full")
             .unwrap_err()
