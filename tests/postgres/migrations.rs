@@ -52,6 +52,11 @@ fn a_failing_migration_stops_the_process_before_it_listens() {
         stderr.contains("0001_tasks.sql") && stderr.contains("rolled back"),
         "{stderr}"
     );
+    // PostgreSQL's own words and SQLSTATE (duplicate_table), not tokio-postgres's bare "db error".
+    assert!(
+        stderr.contains(r#"ERROR 42P07: relation "tasks" already exists"#),
+        "{stderr}"
+    );
     let left = rt.block_on(pg::query_strings(
         &db,
         "SELECT count(*) FROM schema_migrations",
