@@ -12,8 +12,8 @@ log() { printf '==> %s\n' "$*"; }
 # Debian packages: the browser for the end-to-end test (unless the machine already has one), the
 # load generator for the drills, promtool (Debian ships it in `prometheus`) for the alert tests, and a
 # PostgreSQL server for the store tests (unless one is already installed, as on GitHub's ubuntu runners;
-# scripts/with-postgres.sh finds it).
-apt_pkgs=(wrk curl procps prometheus)
+# scripts/with-postgres.sh finds it), and openssl for that server's throwaway TLS certificates.
+apt_pkgs=(wrk curl procps prometheus openssl)
 [[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 missing=()

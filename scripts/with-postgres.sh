@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command next to a throwaway PostgreSQL: initdb and pg_ctl in a temporary directory, on a
 # free loopback port, stopped and deleted when the command ends (whatever its outcome). The command
-# sees the server's superuser URL in TEST_DATABASE_URL and the server's bin directory in PG_BIN.
+# sees the server's superuser URL in TEST_DATABASE_URL, the server's bin directory in PG_BIN, and the
+# CA that signed its TLS certificate in TEST_DATABASE_CA (openssl makes them).
 #
 #   scripts/with-postgres.sh cargo test -p integration-tests --test api
 #
@@ -48,14 +49,34 @@ local all all                  trust
 host  all postgres 127.0.0.1/32 trust
 host  all all      127.0.0.1/32 scram-sha-256
 HBA
+# TLS as RDS offers it: a throwaway CA signs the server's certificate for 127.0.0.1, so clients can
+# connect with sslmode=require or verify-full (TEST_DATABASE_CA); a second CA signed nothing, for
+# the tests that must see verification refuse (TEST_DATABASE_OTHER_CA). Plain connections still work.
+tls=$dir/tls
+mkdir "$tls"
+cert() { openssl "$@" 2>>"$tls/openssl.log" >&2 || { cat "$tls/openssl.log" >&2; exit 1; }; }
+new_key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2)
+for ca in ca other-ca; do
+  cert req -x509 "${new_key[@]}" -subj "/CN=with-postgres $ca" -keyout "$tls/$ca.key" -out "$tls/$ca.crt"
+done
+cert req "${new_key[@]}" -subj /CN=127.0.0.1 -keyout "$tls/server.key" -out "$tls/server.csr"
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+cert x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+  -extfile "$tls/server.ext" -out "$tls/server.crt"
+chmod 600 "$tls/server.key"
+((${#as_server[@]})) && chown postgres: "$tls/server.key" "$tls/server.crt"
+chmod 755 "$dir" "$tls"
+ssl="-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
+
 # PG_DURABLE=1 (the benchmark) keeps PostgreSQL's durable defaults.
 relaxed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 [[ ${PG_DURABLE:-0} == 1 ]] && relaxed=
 "${as_server[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start -o \
-  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB $relaxed" \
+  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB $ssl $relaxed" \
   >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 export PG_BIN=$bin
+export TEST_DATABASE_CA=$tls/ca.crt TEST_DATABASE_OTHER_CA=$tls/other-ca.crt
 echo "with-postgres: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
 "$@"

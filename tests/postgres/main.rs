@@ -1,8 +1,9 @@
 //! api-app on PostgreSQL: what only a shared, durable store can promise. Acknowledged creates
 //! survive SIGKILL, `MAX_TASKS` and `If-Match` hold across two processes on one database, a
 //! database that stops, hangs or starts late is a bounded 503 (never a hang), migrations run once
-//! under a lock and a failed one stops the process, and a rotated password is used without a
-//! restart. Needs `TEST_DATABASE_URL`: run under `scripts/with-postgres.sh`.
+//! under a lock and a failed one stops the process, a rotated password is used without a
+//! restart; its connections are encrypted (`sslmode=require`, `verify-full`). Needs
+//! `TEST_DATABASE_URL`: run under `scripts/with-postgres.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 #[allow(dead_code, reason = "shared with the api suite, which uses all of it")]
@@ -15,3 +16,4 @@ mod outages;
 mod proxy;
 mod replicas;
 mod rotation;
+mod tls;

@@ -8,7 +8,10 @@ mod process;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use process::{RealBinary, binary_path, eventually, start_failure, status_of, wait_until};
+pub use process::{
+    RealBinary, binary_path, eventually, first_line_containing, start_failure, status_of,
+    wait_until,
+};
 
 /// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).
 pub fn repo_root() -> PathBuf {

@@ -81,6 +81,38 @@ pub struct RealBinary {
     lines: mpsc::Receiver<String>,
 }
 
+/// Starts binary `name` and returns the first line it writes (stdout or stderr) that contains
+/// `needle`, failing the test if none does within the timeout. The process is killed either way:
+/// for a binary that never listens because it keeps retrying, and the line that says why.
+pub fn first_line_containing(name: &str, env: &[(&str, &str)], needle: &str) -> String {
+    let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
+    let (tx, lines) = mpsc::channel();
+    for pipe in [
+        Box::new(child.0.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+        Box::new(child.0.stderr.take().expect("piped")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!(
+        "{name} wrote no line containing {needle:?}:\n{}",
+        seen.join("\n")
+    );
+}
+
 impl RealBinary {
     /// Starts binary `name` (see [`command`] for its environment) and waits until it logs the
     /// port it listens on.
