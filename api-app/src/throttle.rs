@@ -390,6 +390,24 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_the_wait_rounded_up_to_whole_seconds_and_at_least_one() {
+        for (wait, header) in [
+            (Duration::ZERO, "1"),
+            (Duration::from_millis(300), "1"),
+            (Duration::from_secs(2), "2"),
+            (Duration::from_millis(2001), "3"),
+        ] {
+            let res = Throttled(wait).response("creates");
+            assert_eq!(res.status(), 429);
+            assert_eq!(
+                res.headers().get("retry-after").unwrap(),
+                header,
+                "{wait:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_block_ends_when_its_time_is_up() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
         let client: IpAddr = "198.51.100.1".parse().unwrap();

@@ -81,3 +81,16 @@ async fn only_the_canonical_lowercase_hyphenated_id_names_a_task() {
         "still there"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_says_an_object_was_expected() {
+    let app = spawn_app().await;
+    for body in [json!(["title", false]), json!("title"), json!(5)] {
+        let res = app.post_json("/api/tasks", &body).await;
+        let message = assert_error(res, 422, "validation_failed").await;
+        assert!(
+            message.contains("expected a JSON object"),
+            "{body}: {message}"
+        );
+    }
+}
