@@ -165,3 +165,26 @@ async fn a_database_unreachable_at_start_is_retried_until_it_answers() {
         .expect("the app builds");
     assert!(app.port() != 0);
 }
+
+#[test]
+fn the_start_up_retries_back_off_from_200_ms_doubling_to_5_s() {
+    // Nothing listens on port 1: every attempt is refused at once, so only the backoff sets the pace.
+    let url = "postgres://api_app@127.0.0.1:1/tasks";
+    let waits: Vec<u64> =
+        integration_tests::lines_containing("api-app", &[("DATABASE_URL", url)], "retrying", 6)
+            .iter()
+            .map(|line| {
+                let log: Value = serde_json::from_str(line).expect("a JSON log line");
+                // A u128 in the code, so the JSON layer writes it as a string.
+                log["retry_in_ms"]
+                    .as_str()
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or_else(|| panic!("retry_in_ms in {line}"))
+            })
+            .collect();
+    assert_eq!(
+        waits,
+        [200, 400, 800, 1600, 3200, 5000],
+        "doubling, then capped"
+    );
+}

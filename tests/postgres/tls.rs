@@ -3,7 +3,7 @@
 //! `sslmode=require` encrypts without checking who answers, as libpq does; `verify-full` also
 //! checks the certificate against `sslrootcert`, and a server it cannot verify is never used.
 
-use integration_tests::first_line_containing;
+use integration_tests::lines_containing;
 use integration_tests::pg;
 
 use crate::helpers::spawn_app_with;
@@ -53,6 +53,8 @@ fn verify_full_refuses_a_server_whose_certificate_another_ca_signed() {
         .block_on(pg::fresh_database());
     let url = format!("{db}?sslmode=verify-full&sslrootcert={other_ca}");
     // Treated like an unreachable database: retried, never used, and the line says why.
-    let line = first_line_containing("api-app", &[("DATABASE_URL", &url)], "retrying");
+    let [line] = &lines_containing("api-app", &[("DATABASE_URL", &url)], "retrying", 1)[..] else {
+        unreachable!("lines_containing returns exactly the lines asked for")
+    };
     assert!(line.contains("UnknownIssuer"), "{line}");
 }

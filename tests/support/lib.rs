@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use process::{
-    RealBinary, binary_path, eventually, first_line_containing, start_failure, status_of,
-    wait_until,
+    RealBinary, binary_path, eventually, lines_containing, start_failure, status_of, wait_until,
 };
 
 /// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).

@@ -81,10 +81,10 @@ pub struct RealBinary {
     lines: mpsc::Receiver<String>,
 }
 
-/// Starts binary `name` and returns the first line it writes (stdout or stderr) that contains
-/// `needle`, failing the test if none does within the timeout. The process is killed either way:
-/// for a binary that never listens because it keeps retrying, and the line that says why.
-pub fn first_line_containing(name: &str, env: &[(&str, &str)], needle: &str) -> String {
+/// Starts binary `name` and returns the first `n` lines it writes (stdout or stderr) that contain
+/// `needle`, failing the test if they do not come within the timeout. The process is killed either
+/// way: for a binary that never listens because it keeps retrying, and the lines that say why.
+pub fn lines_containing(name: &str, env: &[(&str, &str)], needle: &str, n: usize) -> Vec<String> {
     let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
     let (tx, lines) = mpsc::channel();
     for pipe in [
@@ -99,18 +99,25 @@ pub fn first_line_containing(name: &str, env: &[(&str, &str)], needle: &str) -> 
         });
     }
     let deadline = Instant::now() + PROCESS_TIMEOUT;
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+    let (mut found, mut others) = (Vec::new(), Vec::new());
+    while found.len() < n {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
         match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(line) => seen.push(line),
+            Ok(line) if line.contains(needle) => found.push(line),
+            Ok(line) => others.push(line),
             Err(_) => break,
         }
     }
-    panic!(
-        "{name} wrote no line containing {needle:?}:\n{}",
-        seen.join("\n")
+    assert!(
+        found.len() == n,
+        "{name} wrote {} of {n} lines containing {needle:?}:\n{}\nand:\n{}",
+        found.len(),
+        found.join("\n"),
+        others.join("\n")
     );
+    found
 }
 
 impl RealBinary {
