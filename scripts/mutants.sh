@@ -48,6 +48,7 @@ for own in "${postgres_files[@]}"; do
   ((picked)) || postgres_args+=(--file "$own")
 done
 
+mkdir -p "$out/memory" "$out/postgres"
 rc=0
 echo "==> mutants: memory pass" >&2
 scripts/with-postgres.sh cargo mutants --output "$out/memory" "${memory_args[@]}" "${rest[@]}" || rc=$?
