@@ -325,3 +325,29 @@ async fn malformed_and_oversized_requests_are_counted_and_not_logged_as_errors()
         "no ERROR line for a malformed request:\n{logs}"
     );
 }
+
+#[test]
+fn an_idle_keep_alive_connection_outlives_the_request_deadline() {
+    let app = RealBinary::spawn("api-app", &[("REQUEST_DEADLINE_SECS", "1")]);
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut ask = || {
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0_u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = ask();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Idle past the deadline and its grace: the clock runs only while a request is arriving.
+    std::thread::sleep(Duration::from_secs(1) + CUT_GRACE + Duration::from_secs(1));
+    let second = ask();
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the same connection serves the next request: {second:?}"
+    );
+}
