@@ -188,3 +188,47 @@ fn the_start_up_retries_back_off_from_200_ms_doubling_to_5_s() {
         "doubling, then capped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_database_error_gets_its_answer_and_its_metric() {
+    // A trigger makes every insert fail with the SQLSTATE under test, as PostgreSQL would.
+    for (sqlstate, status, kind) in [
+        ("57014", 503, "timeout"),     // query_canceled: the statement timeout
+        ("40001", 503, "conflict"),    // serialization_failure
+        ("40P01", 503, "conflict"),    // deadlock_detected
+        ("53300", 503, "unavailable"), // too_many_connections
+        ("57P01", 503, "unavailable"), // admin_shutdown
+        ("22023", 500, "other"),       // invalid_parameter_value: a bug, not a retry
+    ] {
+        let db = pg::fresh_database().await;
+        pg::execute(
+            &db,
+            &format!(
+                "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'planted' USING ERRCODE = '{sqlstate}'; END $$; \
+                 CREATE TRIGGER fail BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION fail();"
+            ),
+        )
+        .await
+        .unwrap();
+        let app = spawn_app_with(&[("DATABASE_URL", db.as_str())]).await;
+        let res = app
+            .post_json("/api/tasks", &serde_json::json!({ "title": "refused" }))
+            .await;
+        if status == 503 {
+            assert_eq!(res.headers()["retry-after"], "1", "{sqlstate}");
+            assert_error(res, 503, "store_unavailable").await;
+        } else {
+            assert_error(res, 500, "internal_error").await;
+        }
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        for other in ["timeout", "conflict", "unavailable", "other"] {
+            let series = format!("store_errors_total{{kind=\"{other}\"}} ");
+            assert_eq!(
+                metric(&metrics, &series),
+                u64::from(other == kind),
+                "{sqlstate} counts as {kind}"
+            );
+        }
+    }
+}
