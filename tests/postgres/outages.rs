@@ -232,3 +232,27 @@ async fn each_kind_of_database_error_gets_its_answer_and_its_metric() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_up_follows_the_database_while_no_request_touches_the_store() {
+    let (server, dbname) = server_and_database().await;
+    let mut proxy = Proxy::start(server).await;
+    let app = app_through(&proxy, &dbname).await;
+    // Only /metrics from here on, which reads no table: the background check must notice.
+    let store_up_becomes = |want: u64| {
+        let app = &app;
+        integration_tests::eventually(
+            Duration::from_secs(10),
+            "store_up follows the database (checked every 5 s)",
+            move || async move {
+                let text = app.get("/metrics").await.text().await.unwrap();
+                (metric(&text, "store_up ") == want).then_some(())
+            },
+        )
+    };
+    store_up_becomes(1).await;
+    proxy.down();
+    store_up_becomes(0).await;
+    proxy.up().await;
+    store_up_becomes(1).await;
+}
