@@ -39,6 +39,11 @@ async fn requests_are_answered_while_stdout_is_not_read_and_dropped_lines_are_co
         .timeout(Duration::from_secs(3))
         .build()
         .unwrap();
+    assert_eq!(
+        counter(&metrics(&client, &address).await, "log_lines_dropped_total"),
+        0,
+        "nothing is dropped while the pipe has room"
+    );
     // Well past what a 64 KiB pipe plus the writer's queue can hold at this log level.
     for i in 0..2_000 {
         let res = client
