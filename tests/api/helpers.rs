@@ -1,6 +1,7 @@
 //! `spawn_app()` and typed request helpers: each test gets its own api-app on a free port.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use api_app::config::Config;
 use api_app::startup::Application;
@@ -55,16 +56,14 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let replica = if pg::api_suite_store() == pg::ApiSuiteStore::PostgresReplicas {
         // The second process stops with the test's runtime, as the first does unless a test
         // triggers its shutdown.
-        let app = Application::build(config.clone())
-            .await
-            .expect("the replica starts");
+        let app = build(config.clone()).await;
         let port = app.port();
         tokio::spawn(app.run_until(std::future::pending()));
         Some(port)
     } else {
         None
     };
-    let app = Application::build(config).await.expect("the app starts");
+    let app = build(config).await;
     let http = match &replica {
         Some(port) => Http::with_replica(app.port(), *port),
         None => Http::on_port(app.port()),
@@ -76,6 +75,15 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         shutdown,
         server,
     }
+}
+
+/// Builds the app, failing the test if that takes over 20 s: on PostgreSQL the start-up retries a
+/// database it cannot reach (or cannot handshake with) forever, which must fail a test, not hang it.
+async fn build(config: Config) -> Application {
+    tokio::time::timeout(Duration::from_secs(20), Application::build(config))
+        .await
+        .expect("the app starts within 20 s (is its database reachable?)")
+        .expect("the app starts")
 }
 
 /// The store kind the suite's apps report: `postgres` or `memory`.
