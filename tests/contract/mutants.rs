@@ -113,7 +113,16 @@ fn code_that_runs_only_against_postgres_is_judged_with_the_api_suite_on_postgres
         .collect();
     assert_eq!(listed, uses_postgres);
     assert!(
-        script.contains("TEST_STORE=postgres scripts/with-postgres.sh"),
-        "the postgres pass runs the API suite on PostgreSQL"
+        script.contains("exec scripts/with-postgres.sh")
+            && script.contains(r#"pass postgres postgres "${postgres_args[@]}""#),
+        "the postgres pass runs the API suite on PostgreSQL (TEST_STORE=postgres)"
+    );
+    // cargo-mutants 27.1 builds its baseline with the mutated packages only, where tests/'s suites
+    // do not exist: the script runs the unmutated suite itself before skipping that baseline.
+    let baseline = script.find(r#""${suite[@]}""#);
+    let skip = script.find("--baseline=skip");
+    assert!(
+        matches!((baseline, skip), (Some(b), Some(s)) if b < s),
+        "the unmutated suite runs before cargo-mutants is told to skip its baseline"
     );
 }
