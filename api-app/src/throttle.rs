@@ -164,8 +164,8 @@ impl Throttle {
             return Ok(());
         };
         let now = Instant::now();
-        let left = limits.blocked.lock().get(&bucket(client)).copied();
-        match left.and_then(|until| remaining(until, now)) {
+        let until = limits.blocked.lock().get(&bucket(client)).copied();
+        match until.and_then(|until| remaining(until, now)) {
             Some(wait) => Err(Throttled(wait)),
             None => Ok(()),
         }

@@ -86,18 +86,7 @@ pub struct RealBinary {
 /// way: for a binary that never listens because it keeps retrying, and the lines that say why.
 pub fn lines_containing(name: &str, env: &[(&str, &str)], needle: &str, n: usize) -> Vec<String> {
     let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
-    let (tx, lines) = mpsc::channel();
-    for pipe in [
-        Box::new(child.0.stdout.take().expect("piped")) as Box<dyn Read + Send>,
-        Box::new(child.0.stderr.take().expect("piped")),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
+    let lines = forward_lines(&mut child.0, |_| {});
     let deadline = Instant::now() + PROCESS_TIMEOUT;
     let (mut found, mut others) = (Vec::new(), Vec::new());
     while found.len() < n {
@@ -125,22 +114,10 @@ impl RealBinary {
     /// port it listens on.
     pub fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
         let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
-        let (line_tx, lines) = mpsc::channel();
         let (port_tx, port_rx) = mpsc::channel();
-        let stdout = BufReader::new(child.0.stdout.take().expect("piped"));
-        let sink = line_tx.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(port) = logged_port(&line) {
-                    let _ = port_tx.send(port);
-                }
-                let _ = sink.send(line);
-            }
-        });
-        let stderr = BufReader::new(child.0.stderr.take().expect("piped"));
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = line_tx.send(line);
+        let lines = forward_lines(&mut child.0, move |line| {
+            if let Some(port) = logged_port(line) {
+                let _ = port_tx.send(port);
             }
         });
         let port = port_rx
@@ -193,6 +170,30 @@ impl std::ops::Deref for RealBinary {
     fn deref(&self) -> &Http {
         &self.http
     }
+}
+
+/// Every line `child` writes, stdout and stderr, in one channel that ends when the process does;
+/// `on_stdout` sees each stdout line first (on the reader thread).
+fn forward_lines(
+    child: &mut Child,
+    mut on_stdout: impl FnMut(&str) + Send + 'static,
+) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let sink = tx.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            on_stdout(&line);
+            let _ = sink.send(line);
+        }
+    });
+    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    lines
 }
 
 /// The non-zero `port` field of a log line, JSON (`"port":8080`) or text (`port=8080`).
