@@ -119,11 +119,7 @@ pub(crate) async fn metrics(client: &reqwest::Client, address: &str) -> String {
 
 /// The value of one series (`name{labels}`) in Prometheus text, 0 when absent.
 pub(crate) fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    crate::helpers::sample(metrics, series).unwrap_or(0)
 }
 
 #[tokio::test]

@@ -86,6 +86,14 @@ async fn build(config: Config) -> Application {
         .expect("the app starts")
 }
 
+/// The value of one series (`name` or `name{labels}`) in Prometheus text; `None` when it is not
+/// exported. Every series the suites read counts or is a non-negative gauge.
+pub fn sample(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The store kind the suite's apps report: `postgres` or `memory`.
 pub fn store_kind() -> &'static str {
     if pg::api_suite_uses_postgres() {

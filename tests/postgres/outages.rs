@@ -50,9 +50,7 @@ async fn assert_unavailable_within(app: &TestApp, path: &str, bound: Duration) {
 
 /// A sample's value, read as a whole number (every series checked here counts or is 0/1).
 fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("{series} in {text}"))
+    crate::helpers::sample(text, series).unwrap_or_else(|| panic!("{series} in {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
