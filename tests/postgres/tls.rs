@@ -8,14 +8,9 @@ use integration_tests::pg;
 
 use crate::helpers::spawn_app_with;
 
-/// A CA file the throwaway server made (`TEST_DATABASE_CA` or `TEST_DATABASE_OTHER_CA`).
-fn ca_file(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| panic!("{var}: run under scripts/with-postgres.sh"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_and_verify_full_serve_tasks_over_encrypted_connections_only() {
-    let ca = ca_file("TEST_DATABASE_CA");
+    let ca = pg::from_server(pg::CA_VAR);
     for query in [
         "sslmode=require".to_owned(),
         format!("sslmode=verify-full&sslrootcert={ca}"),
@@ -48,7 +43,7 @@ async fn require_and_verify_full_serve_tasks_over_encrypted_connections_only() {
 
 #[test]
 fn verify_full_refuses_a_server_whose_certificate_another_ca_signed() {
-    let other_ca = ca_file("TEST_DATABASE_OTHER_CA");
+    let other_ca = pg::from_server(pg::OTHER_CA_VAR);
     let db = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(pg::fresh_database());

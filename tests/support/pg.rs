@@ -10,11 +10,20 @@ pub const STORE_VAR: &str = "TEST_STORE";
 /// The superuser URL of the throwaway server.
 pub const ADMIN_URL_VAR: &str = "TEST_DATABASE_URL";
 
-/// The throwaway server's superuser URL, or a panic that says how to get one.
-pub fn admin_url() -> String {
-    std::env::var(ADMIN_URL_VAR).unwrap_or_else(|_| {
-        panic!("{ADMIN_URL_VAR} is not set: run the tests under scripts/with-postgres.sh")
+/// The CA that signed the throwaway server's TLS certificate, and one that signed nothing.
+pub const CA_VAR: &str = "TEST_DATABASE_CA";
+pub const OTHER_CA_VAR: &str = "TEST_DATABASE_OTHER_CA";
+
+/// A variable scripts/with-postgres.sh sets, or a panic that says how to get it.
+pub fn from_server(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests under scripts/with-postgres.sh")
     })
+}
+
+/// The throwaway server's superuser URL.
+pub fn admin_url() -> String {
+    from_server(ADMIN_URL_VAR)
 }
 
 /// How the API suite runs its apps: in memory (the default), on PostgreSQL (`TEST_STORE=postgres`),
