@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use delivery_metrics::{REVERT_PREFIX, ROLLBACK_PREFIX};
 use integration_tests::{kustomize, of_kind, read_text, read_yaml};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
@@ -118,20 +117,85 @@ fn every_sync_is_recorded_as_a_github_deployment_of_the_application() {
     }
 }
 
-#[test]
-fn rollbacks_are_marked_the_way_delivery_metrics_reads_them() {
-    let (_, values) = helm_release("dev", "argocd");
-    let success = notifications_entry(&values, "templates", "template.deployment-record-success");
-    let message = success["message"].as_str().unwrap();
+/// A commit message a workflow writes, its `${{ … }}` expressions replaced by sample values.
+fn written_by(message: &str, values: &[(&str, &str)]) -> delivery_metrics::records::Commit {
+    let mut text = message.to_owned();
+    for (expression, value) in values {
+        text = text.replace(&format!("${{{{ {expression} }}}}"), value);
+    }
     assert!(
-        message.contains(&format!("\n{ROLLBACK_PREFIX}: ")),
-        "the success message starts with {ROLLBACK_PREFIX:?} for a rollback:\n{message}"
+        !text.contains("${{"),
+        "an expression without a sample value: {text}"
     );
-    // The Go template's string literal for git revert's subject, quote escaped.
-    let go_literal = format!("\"{}\"", REVERT_PREFIX.replace('"', "\\\""));
+    serde_json::from_value(serde_json::json!({
+        "sha": "f".repeat(40),
+        // GitHub's squash merge keeps a one-commit PR's message and appends the PR number.
+        "commit": {"message": text.replacen('\n', " (#7)\n", 1), "committer": {"date": "2026-11-23T10:00:00Z"}},
+    }))
+    .unwrap()
+}
+
+fn commit_message<'a>(wf: &'a Value, job: &str) -> &'a str {
+    step_using(&wf["jobs"][job], "peter-evans/create-pull-request@")["with"]["commit-message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{job} writes a commit message"))
+}
+
+#[test]
+fn delivery_metrics_reads_the_commits_the_workflows_write() {
+    let (source, deploy) = ("a".repeat(40), "b".repeat(40));
+    // rollback.yml: a rollback of dev names the deploy commit it reverts; not a change.
+    let rollback = written_by(
+        commit_message(&workflow("rollback"), "rollback"),
+        &[
+            ("inputs.environment", "dev"),
+            (
+                "steps.revert.outputs.subject",
+                "deploy(dev): api-app and demo-app 1.0.7 (#6)",
+            ),
+            ("steps.revert.outputs.commit", &deploy),
+        ],
+    );
+    assert!(rollback.rolls_back("dev") && !rollback.rolls_back("prod"));
+    assert_eq!(rollback.reverts(), Some(deploy.as_str()));
+    assert!(!rollback.is_change() && rollback.deploys_to().is_none());
+    // rollback.sh finds what is already reverted by the same line.
     assert!(
-        message.contains(&format!("hasPrefix {go_literal}")),
-        "the template recognises a revert the way delivery-metrics does: {go_literal}"
+        read_text("scripts/rollback.sh").contains(&format!(
+            "s/^{}\\([0-9a-f]\\{{40\\}}\\)$/\\1/p",
+            delivery_metrics::history::ROLLBACK_REVERTS
+        )),
+        "rollback.sh reads the {:?} line delivery-metrics reads",
+        delivery_metrics::history::ROLLBACK_REVERTS
+    );
+
+    // release.yml's bump names the commit its images were built from.
+    let bump = written_by(
+        commit_message(&workflow("release"), "bump-dev"),
+        &[("env.IMAGE_VERSION", "1.0.7"), ("github.sha", &source)],
+    );
+    assert_eq!(bump.deploys_to(), Some("dev"));
+    assert_eq!(bump.image_source(), Some(source.as_str()));
+    assert!(!bump.is_change());
+
+    // promote.yml's promotion pins prod; its images are what dev ran (history::PROMOTED_FROM).
+    let promote = written_by(
+        commit_message(&workflow("promote"), "promote"),
+        &[(
+            "steps.promote.outputs.summary",
+            "api-app@sha256:0123 demo-app@sha256:4567",
+        )],
+    );
+    assert_eq!(promote.deploys_to(), Some("prod"));
+    assert!(!promote.is_change());
+    let commits = [promote, bump, written_by("api: a change\n", &[])];
+    let mut commits = commits.to_vec();
+    commits[1].sha.clone_from(&"b".repeat(40));
+    commits[2].sha.clone_from(&source);
+    assert_eq!(
+        delivery_metrics::history::image_sources(&commits, "api-app", "prod")[0],
+        Some(2),
+        "prod runs the source dev's bump named"
     );
 }
 

@@ -41,7 +41,7 @@ locals {
             revisionPath = local.deployment_record_revision
             deployment = {
               state       = "success"
-              environment = "{{ .app.metadata.name }}"
+              environment = "{{.app.metadata.name}}"
               # Records what happened; it gates nothing, and may name an older commit (rollback).
               requiredContexts     = []
               autoMerge            = false
@@ -55,7 +55,7 @@ locals {
             revisionPath = local.deployment_record_revision
             deployment = {
               state                = "failure"
-              environment          = "{{ .app.metadata.name }}"
+              environment          = "{{.app.metadata.name}}"
               requiredContexts     = []
               autoMerge            = false
               transientEnvironment = false
