@@ -48,9 +48,7 @@ impl Commit {
 
     /// The commit the pinned images were built from, when the subject names it (`(<40 hex>)`).
     pub fn image_source(&self) -> Option<&str> {
-        self.subject()
-            .rsplit(['(', ')'])
-            .find(|part| is_sha(part))
+        self.subject().rsplit(['(', ')']).find(|part| is_sha(part))
     }
 
     /// Whether a deploy commit's subject names `app` (`api-app and demo-app`, `api-app@sha256:…`).
@@ -101,16 +99,21 @@ impl Commit {
     }
 }
 
+/// Each commit's position in `commits` (newest first: a larger position is an older commit).
+pub(crate) fn positions(commits: &[Commit]) -> HashMap<&str, usize> {
+    commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.sha.as_str(), i))
+        .collect()
+}
+
 /// For each commit of `commits` (newest first), the position in `commits` of the source commit
 /// whose `app` images `env` runs at that commit: the newest deploy of `env` naming the app that no
 /// later rollback or revert undid. A deploy to another env than [`PROMOTED_FROM`] that names no
 /// source runs what that env ran when it was written (promote.yml's default). `None` where unknown.
 pub fn image_sources(commits: &[Commit], app: &str, env: &str) -> Vec<Option<usize>> {
-    let position: HashMap<&str, usize> = commits
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.sha.as_str(), i))
-        .collect();
+    let position = positions(commits);
     let promoted = (env != PROMOTED_FROM).then(|| image_sources(commits, app, PROMOTED_FROM));
     let mut pins: Vec<(&str, Option<usize>)> = Vec::new();
     let mut sources = vec![None; commits.len()];

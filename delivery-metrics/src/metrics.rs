@@ -7,8 +7,10 @@
 //! - Consecutive attempts of one commit in one environment are one *rollout*: a re-sync, a
 //!   recovery or a second record of the commit that is already running is not a new deployment.
 //! - A rollout is a *rollback* when its commit takes the environment back (rollback.yml's
-//!   `rollback(<env>): …`, a `git revert`; see [`crate::history`]) or when it brings back a commit
-//!   that already ran there (Argo CD's history). A rollback marks the rollout it replaces as failed.
+//!   `rollback(<env>): …`, a `git revert`; see [`crate::history`]) or when its commit is older on
+//!   `main` than the one it replaces (Argo CD's history; for commits `main` no longer lists: one
+//!   that already ran there). A rollback marks the rollout it replaces as failed. Deploying again a
+//!   newer commit that was rolled back is not a rollback.
 //! - A rollout *failed* if one of its attempts failed or a rollback replaced it.
 //! - Service is *down* from a failed attempt, or from the success of a rollout a rollback later
 //!   replaced, until the next good success; that span is one incident, its length the time to
@@ -26,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use time::{Duration, OffsetDateTime};
 
 use crate::applications::{self, Touches};
-use crate::history::image_sources;
+use crate::history::{image_sources, positions};
 use crate::records::{Commit, Deployment, Records, State};
 
 /// The half-open span `[since, until)` the metrics cover.
@@ -220,6 +222,7 @@ fn rollouts<'a>(
         .filter(|c| c.rolls_back(env))
         .map(|c| c.sha.as_str())
         .collect();
+    let position = positions(commits);
     let mut rollouts: Vec<Rollout<'a>> = Vec::new();
     let mut rollout_of = Vec::with_capacity(attempts.len());
     for attempt in attempts {
@@ -241,11 +244,15 @@ fn rollouts<'a>(
         rollout_of.push(rollouts.len() - 1);
     }
     for i in 1..rollouts.len() {
-        let current = &rollouts[i];
-        let returns_to_earlier = rollouts[..i]
-            .iter()
-            .any(|r| r.sha == current.sha && r.succeeded_at.is_some());
-        if rolls_back.contains(current.sha) || returns_to_earlier {
+        let (current, replaced) = (&rollouts[i], &rollouts[i - 1]);
+        // Commits are newest first: a larger position is an older commit.
+        let goes_back = match (position.get(current.sha), position.get(replaced.sha)) {
+            (Some(now), Some(before)) => now > before,
+            _ => rollouts[..i]
+                .iter()
+                .any(|r| r.sha == current.sha && r.succeeded_at.is_some()),
+        };
+        if rolls_back.contains(current.sha) || goes_back {
             rollouts[i - 1].replaced_by_rollback = true;
         }
     }
@@ -259,11 +266,7 @@ fn lead_times(
     environment: &str,
     window: &Window,
 ) -> Vec<Duration> {
-    let position: HashMap<&str, usize> = commits
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.sha.as_str(), i))
-        .collect();
+    let position = positions(commits);
     let application = applications::find(environment);
     let sources = application.map(|(a, env)| image_sources(commits, a.app, env));
     let touches = |commit: &Commit| match (application, &commit.files) {

@@ -3,11 +3,19 @@
 //! dev bump merges itself and prod never does; the drift job only reads; and the lead-time budget
 //! in .github/README.md is the one the workflows and manifests set.
 
+mod expr;
+mod notifications;
+
 use std::collections::BTreeSet;
 
+use delivery_metrics::records::{Commit, parse_pages};
+use delivery_metrics::{EnvironmentMetrics, Records, Window, compute};
 use integration_tests::{kustomize, of_kind, read_text, read_yaml};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
+use time::format_description::well_known::Rfc3339;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
 
 use crate::terraform::{helm_release, local_str, platform_locals};
 use crate::workflows::{jobs, lines, run_scripts, step_using, steps, workflow};
@@ -197,6 +205,215 @@ fn delivery_metrics_reads_the_commits_the_workflows_write() {
         Some(2),
         "prod runs the source dev's bump named"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// From Argo CD's Application states, through the notification triggers and templates, to the numbers
+// ---------------------------------------------------------------------------------------------
+
+/// A commit name of the timeline as a SHA: `a1` → `a1a1…` (40 hex digits).
+fn sha(name: &str) -> String {
+    name.repeat(40 / name.len())
+}
+
+/// The timeline's commit names replaced by SHAs: a string that is a name, and `{name}` in a message.
+fn with_shas(value: &mut Json, names: &[String]) {
+    match value {
+        Json::String(s) => {
+            if names.contains(s) {
+                *s = sha(s);
+            } else {
+                for name in names {
+                    *s = s.replace(&format!("{{{name}}}"), &sha(name));
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(|i| with_shas(i, names)),
+        Json::Object(fields) => fields.values_mut().for_each(|v| with_shas(v, names)),
+        _ => {}
+    }
+}
+
+/// The records Argo CD Notifications, configured by `values`, writes for tests/contract/delivery/
+/// timeline.yaml, with main's commits as fetch-records.sh saves them.
+fn records_written(values: &Json) -> Records {
+    let yaml: Value =
+        serde_yaml_ng::from_str(&read_text("tests/contract/delivery/timeline.yaml")).unwrap();
+    let mut timeline = serde_json::to_value(yaml).unwrap();
+    let names: Vec<String> = timeline["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    with_shas(&mut timeline, &names);
+
+    let mut states: Vec<(OffsetDateTime, Json)> = Vec::new();
+    for (name, snapshots) in timeline["applications"].as_object().unwrap() {
+        for snapshot in snapshots.as_array().unwrap() {
+            let at = snapshot["at"].as_str().unwrap();
+            let mut app_status = snapshot.clone();
+            app_status.as_object_mut().unwrap().remove("at");
+            let app = serde_json::json!({
+                "metadata": {"name": name, "namespace": "argocd"},
+                "spec": {"source": {"repoURL": integration_tests::facts::REPO_URL, "targetRevision": "main"}},
+                "status": app_status,
+            });
+            states.push((OffsetDateTime::parse(at, &Rfc3339).unwrap(), app));
+        }
+    }
+    states.sort_by_key(|(at, _)| *at);
+    let mut argocd = notifications::Notifications::from_values(values, "on-deployment-record");
+    for (at, app) in &states {
+        argocd.observe(app, *at);
+    }
+
+    let commits: Vec<Commit> = timeline["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|c| {
+            serde_json::from_value(serde_json::json!({
+                "sha": c["name"], "files": c["files"].as_array().unwrap().iter()
+                    .map(|f| serde_json::json!({"filename": f})).collect::<Vec<_>>(),
+                "commit": {"message": c["message"], "committer": {"date": c["at"]}},
+            }))
+            .unwrap()
+        })
+        .collect();
+    Records {
+        deployments: parse_pages(&Json::Array(argocd.deployments).to_string()).unwrap(),
+        statuses: parse_pages(&Json::Array(argocd.statuses).to_string()).unwrap(),
+        commits,
+    }
+}
+
+fn minutes(m: i64) -> Duration {
+    Duration::minutes(m)
+}
+
+#[test]
+fn argo_cd_records_this_platforms_failures_rollbacks_and_recoveries_and_they_measure_exactly() {
+    for env in ENVS {
+        let (_, values) = helm_release(env, "argocd");
+        let records = records_written(&values);
+
+        // What Argo CD writes: one line per deployment status, the deployment's commit by name.
+        let name_of = |sha: &str| sha[..2].to_owned();
+        let mut written: Vec<String> = records
+            .statuses
+            .iter()
+            .map(|s| {
+                let d = records
+                    .deployments
+                    .iter()
+                    .find(|d| Some(d.id) == s.deployment_id())
+                    .unwrap();
+                let at = s.created_at.format(&Rfc3339).unwrap();
+                format!("{} {} {:?} {at}", d.environment, name_of(&d.sha), s.state)
+            })
+            .collect();
+        written.sort();
+        assert_eq!(
+            written,
+            [
+                // dev: a success only once the new pods are Healthy, never on the stale Healthy at
+                // the sync's end; b2 goes Degraded; the stale Degraded when rollback.yml's e1
+                // finishes syncing is not charged to it; b3's sync fails; f1 goes Degraded hours
+                // after its rollout and recovers by itself (the success at 12:52).
+                "api-app-dev b0 Success 2026-11-20T08:18:00Z",
+                "api-app-dev b1 Success 2026-11-23T09:24:00Z",
+                "api-app-dev b2 Failure 2026-11-23T10:32:00Z",
+                "api-app-dev b3 Failure 2026-11-23T11:52:00Z",
+                "api-app-dev e1 Success 2026-11-23T10:44:00Z",
+                "api-app-dev f1 Failure 2026-11-23T12:40:00Z",
+                "api-app-dev f1 Success 2026-11-23T12:14:00Z",
+                "api-app-dev f1 Success 2026-11-23T12:52:00Z",
+                // prod: the history rollback to c0, which was recorded before, is recorded again;
+                // the failed sync of c1 (no sync result) is charged to c1 once, not to d1 and f2
+                // as they land on main.
+                "api-app-prod c0 Success 2026-11-20T09:13:00Z",
+                "api-app-prod c0 Success 2026-11-23T13:53:00Z",
+                "api-app-prod c1 Failure 2026-11-23T13:45:00Z",
+                "api-app-prod c1 Failure 2026-11-23T14:31:00Z",
+                "api-app-prod c1 Success 2026-11-23T13:34:00Z",
+                "api-app-prod f2 Success 2026-11-23T15:04:00Z",
+                // monitoring: nothing rolls out, so success is the health unchanged 2 minutes on.
+                "monitoring-dev b0 Success 2026-11-20T08:18:00Z",
+                "monitoring-dev f3 Success 2026-11-23T16:04:10Z",
+            ],
+            "{env}"
+        );
+        // The history rollback re-used c0's deployment, as GitHub's service does.
+        assert_eq!(records.deployments.len(), 11, "{env}");
+
+        let week = Window::new(
+            datetime!(2026-11-22 0:00 UTC),
+            datetime!(2026-11-29 0:00 UTC),
+        )
+        .unwrap();
+        let names = ["api-app-dev", "api-app-prod", "monitoring-dev"].map(str::to_owned);
+        let [dev, prod, monitoring] = <[_; 3]>::try_from(compute(&records, &week, &names)).unwrap();
+        assert_eq!(
+            dev,
+            EnvironmentMetrics {
+                environment: "api-app-dev".into(),
+                // b1, rollback.yml's e1 and f1.
+                deployments: 3,
+                // a1 24 min (b1 went out at 09:24); a2 134 and a3 44 min, both carried by f1's
+                // rollout at 12:14 (b3's image, whose sync failed, and b2's, rolled back); f1 itself
+                // 4 min. The bots' b*/e1 commits are not changes.
+                lead_time: Some(minutes(34)),
+                changes: 4,
+                // b2 (Degraded, rolled back), b3 (sync failed), f1 (Degraded later) of five.
+                attempted: 5,
+                failed: 3,
+                // 10:32 → 10:44 (the rollback), 11:52 → 12:14, 12:40 → 12:52 (the recovery).
+                time_to_restore: Some(minutes(12)),
+                incidents: 3,
+                unrestored: 0,
+            },
+            "{env}"
+        );
+        assert_eq!(dev.change_failure_rate(), Some(0.6));
+        assert_eq!(
+            prod,
+            EnvironmentMetrics {
+                environment: "api-app-prod".into(),
+                // c1, the rollback to c0, f2.
+                deployments: 3,
+                // The promotion c1 carries dev's image built from a3 (a1 274, a2 214, a3 124 min)
+                // and f1's component change (84 min); f2 itself 14 min. d1 (docs) is no change.
+                lead_time: Some(minutes(124)),
+                changes: 5,
+                // c1 (replaced by the rollback) and c1 again (sync failed) of c1, c0, c1, f2.
+                attempted: 4,
+                failed: 2,
+                // 13:34 (the bad version live) → 13:53, and 14:31 → 15:04.
+                time_to_restore: Some(minutes(26)),
+                incidents: 2,
+                unrestored: 0,
+            },
+            "{env}"
+        );
+        assert_eq!(
+            monitoring,
+            EnvironmentMetrics {
+                environment: "monitoring-dev".into(),
+                deployments: 1,
+                // f3 only: no other commit touches what monitoring-dev deploys.
+                lead_time: Some(Duration::seconds(4 * 60 + 10)),
+                changes: 1,
+                attempted: 1,
+                failed: 0,
+                time_to_restore: None,
+                incidents: 0,
+                unrestored: 0,
+            },
+            "{env}"
+        );
+    }
 }
 
 #[test]
