@@ -416,6 +416,110 @@ fn argo_cd_records_this_platforms_failures_rollbacks_and_recoveries_and_they_mea
     }
 }
 
+/// The folders a kustomization pulls in (its `resources` and `components` that are folders),
+/// recursively, repo-relative with a trailing `/`, the kustomization's own folder included.
+fn kustomize_inputs(dir: &str, out: &mut BTreeSet<String>) {
+    let normal = integration_tests::repo_root()
+        .join(dir)
+        .canonicalize()
+        .unwrap();
+    let rel = normal
+        .strip_prefix(integration_tests::repo_root().canonicalize().unwrap())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    if !out.insert(format!("{rel}/")) {
+        return;
+    }
+    let kustomization = &read_yaml(&format!("{rel}/kustomization.yaml"))[0];
+    for key in ["resources", "components"] {
+        for entry in kustomization[key].as_sequence().into_iter().flatten() {
+            let path = format!("{rel}/{}", entry.as_str().unwrap());
+            if integration_tests::repo_root().join(&path).is_dir() {
+                kustomize_inputs(&path, out);
+            }
+        }
+    }
+}
+
+#[test]
+fn lead_time_knows_everything_each_application_deploys() {
+    use delivery_metrics::applications::{self, APPLICATIONS};
+    let mut listed: BTreeSet<&str> = APPLICATIONS
+        .iter()
+        .flat_map(|a| a.renders)
+        .copied()
+        .collect();
+    let workspace = read_text("Cargo.toml");
+    let context = read_text(".dockerignore");
+    for env in ENVS {
+        let docs = kustomize(&format!("k8s/argocd/{env}"));
+        for application in of_kind(&docs, "Application") {
+            let name = application["metadata"]["name"].as_str().unwrap();
+            if name.starts_with("root-") {
+                continue;
+            }
+            let (app, app_env) = applications::find(name)
+                .unwrap_or_else(|| panic!("delivery-metrics' APPLICATIONS has no row for {name}"));
+            assert_eq!(app_env, env);
+            let overlay = format!("k8s/overlays/{env}/{}", app.app);
+            assert_eq!(
+                application["spec"]["source"]["path"].as_str(),
+                Some(overlay.as_str()),
+                "{name} deploys the overlay lead time assumes"
+            );
+            let mut inputs = BTreeSet::new();
+            kustomize_inputs(&overlay, &mut inputs);
+            inputs.remove(&format!("{overlay}/"));
+            for input in &inputs {
+                assert!(
+                    app.renders.contains(&input.as_str()),
+                    "{name} renders {input}: add it to its renders in delivery-metrics/src/applications.rs"
+                );
+                listed.remove(input.as_str());
+            }
+
+            // An app whose overlay pins an image: the image is built from its crate, the crates
+            // it depends on, the workspace files and the Dockerfile, all in the build context.
+            let pins_image = read_yaml(&format!("{overlay}/kustomization.yaml"))[0]["images"]
+                .as_sequence()
+                .is_some_and(|images| images.iter().any(|i| i["name"].as_str() == Some(app.app)));
+            if !pins_image {
+                assert!(app.image.is_empty(), "{name} has no image of its own");
+                continue;
+            }
+            let manifest = read_text(&format!("{}/Cargo.toml", app.app));
+            let crates = workspace
+                .lines()
+                .filter_map(|l| l.split_once(" = { path = \"")?.1.split_once('"'))
+                .map(|(path, _)| path)
+                .filter(|path| {
+                    *path == app.app || manifest.contains(&format!("\n{path}.workspace = true"))
+                });
+            for needed in crates
+                .map(|c| format!("{c}/"))
+                .chain(["Cargo.toml", "Cargo.lock", "Dockerfile"].map(str::to_owned))
+            {
+                assert!(
+                    app.image.contains(&needed.as_str()),
+                    "{name}'s image is built from {needed}"
+                );
+            }
+            for input in app.image {
+                let entry = input.trim_end_matches('/');
+                assert!(
+                    *input == "Dockerfile" || context.lines().any(|l| l == format!("!{entry}")),
+                    "{input} is not in the image's build context (.dockerignore)"
+                );
+            }
+        }
+    }
+    assert!(
+        listed.is_empty(),
+        "no Application renders {listed:?} any more: drop it from applications.rs"
+    );
+}
+
 #[test]
 fn the_github_app_reaches_argo_cd_only_through_external_secrets() {
     for env in ENVS {
