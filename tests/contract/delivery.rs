@@ -5,6 +5,7 @@
 
 mod expr;
 mod notifications;
+mod scripts;
 
 use std::collections::BTreeSet;
 
@@ -611,26 +612,67 @@ fn the_metrics_workflow_measures_every_argo_cd_application() {
         listed, defined,
         "one GitHub environment per Argo CD Application"
     );
+    // A history rollback re-deploys one of the last revisionHistoryLimit revisions: their
+    // deployments' statuses are read too.
+    for env in ENVS {
+        for app in of_kind(&kustomize(&format!("k8s/argocd/{env}")), "Application") {
+            assert_eq!(
+                app["spec"]["revisionHistoryLimit"].as_u64(),
+                wf["env"]["HISTORY"].as_u64(),
+                "{env}: HISTORY is the Applications' revisionHistoryLimit"
+            );
+        }
+    }
 
     let job = &wf["jobs"]["metrics"];
     let permissions = job["permissions"].as_mapping().unwrap();
     assert_eq!(permissions.len(), 2, "read-only: {permissions:?}");
     assert_eq!(job["permissions"]["deployments"].as_str(), Some("read"));
     assert_eq!(job["permissions"]["contents"].as_str(), Some("read"));
+    assert_eq!(
+        step_using(job, "actions/checkout@")["with"]["fetch-depth"].as_u64(),
+        Some(0),
+        "lead time follows images back through main's whole history"
+    );
     let script = run_scripts(job);
     for needle in [
-        "repos/${REPO}/deployments?environment=",
-        "/statuses?per_page=100",
-        "repos/${REPO}/commits?sha=",
+        "delivery-metrics/fetch-records.sh records",
         "-p delivery-metrics",
+        "--days \"$DAYS\"",
         "$GITHUB_STEP_SUMMARY",
     ] {
         assert!(script.contains(needle), "the workflow runs {needle}");
     }
+    // inputs.days reaches the shell only through the scripts that check it first.
+    let all = read_text(".github/workflows/delivery-metrics.yml");
+    assert!(
+        !all.contains("$(("),
+        "no shell arithmetic in the workflow itself"
+    );
+    assert_eq!(
+        job["env"]["DAYS"].as_str(),
+        Some("${{ inputs.days || 30 }}")
+    );
     assert!(
         wf["on"]["schedule"]
             .as_sequence()
             .is_some_and(|s| !s.is_empty())
+    );
+
+    // The published history: only the scheduled window, written by a job that runs no cargo.
+    let history = &wf["jobs"]["history"];
+    assert_eq!(history["needs"].as_str(), Some("metrics"));
+    assert_eq!(
+        history["if"].as_str(),
+        Some("github.event_name == 'schedule'")
+    );
+    let permissions = history["permissions"].as_mapping().unwrap();
+    assert_eq!(permissions.len(), 1, "{permissions:?}");
+    assert_eq!(history["permissions"]["contents"].as_str(), Some("write"));
+    let script = run_scripts(history);
+    assert_eq!(
+        script.trim(),
+        "delivery-metrics/publish-history.sh metrics.json"
     );
 }
 
