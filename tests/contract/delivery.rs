@@ -521,6 +521,82 @@ fn lead_time_knows_everything_each_application_deploys() {
     );
 }
 
+/// Where publish-history.sh keeps the daily numbers, as a GitHub page of this repository.
+fn history_url() -> String {
+    let script = read_text("delivery-metrics/publish-history.sh");
+    let value = |prefix: &str| -> String {
+        script
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("publish-history.sh sets {prefix}"))
+            .trim_end_matches('}')
+            .to_owned()
+    };
+    format!(
+        "{}/blob/{}/{}",
+        integration_tests::facts::REPO_URL.trim_end_matches(".git"),
+        value("branch=${BRANCH:-"),
+        value("path=")
+    )
+}
+
+#[test]
+fn the_dashboard_has_a_delivery_row_and_links_the_published_history() {
+    let dashboard: Json =
+        serde_json::from_str(&read_text("k8s/base/monitoring/dashboard.json")).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let row = panels
+        .iter()
+        .position(|p| {
+            p["type"] == "row"
+                && p["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Delivery"))
+        })
+        .expect("a Delivery row");
+    let below: Vec<&Json> = panels[row + 1..]
+        .iter()
+        .take_while(|p| p["type"] != "row")
+        .collect();
+    let exprs: Vec<&str> = below
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    for metric in ["argocd_app_sync_total", "argocd_app_info"] {
+        assert!(
+            exprs
+                .iter()
+                .any(|e| e.contains(&format!("{metric}{{name=\"$namespace\""))),
+            "the Delivery row reads {metric} of the Application named like the namespace: {exprs:?}"
+        );
+    }
+    let url = history_url();
+    assert!(
+        below.iter().any(|p| p["options"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains(&url))),
+        "the Delivery row links {url}"
+    );
+    assert!(
+        dashboard["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["url"] == url.as_str()),
+        "the dashboard's links name {url}"
+    );
+    // The Application is named like the namespace the dashboard selects (k8s/argocd).
+    for env in ENVS {
+        for app in of_kind(&kustomize(&format!("k8s/argocd/{env}")), "Application") {
+            let namespace = app["spec"]["destination"]["namespace"].as_str();
+            if let Some(namespace) = namespace.filter(|n| n.ends_with(&format!("-{env}"))) {
+                assert_eq!(app["metadata"]["name"].as_str(), Some(namespace));
+            }
+        }
+    }
+}
+
 #[test]
 fn the_github_app_reaches_argo_cd_only_through_external_secrets() {
     for env in ENVS {
