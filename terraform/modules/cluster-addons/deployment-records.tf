@@ -65,7 +65,8 @@ locals {
       }
 
       # oncePer: each condition fires once per sync operation (startedAt names one) and, for the
-      # health conditions, once per health transition within it. A rollback through Argo CD's
+      # health conditions, once per health transition within it (app.status.health.lastTransitionTime,
+      # which Argo CD sets on every Application since 3.0.x, whatever controller.resource.health.persist says). A rollback through Argo CD's
       # history to an earlier revision is a new operation, so it is recorded (a key per revision
       # would stay sent forever: the engine never forgets one), and a Degraded app that turns
       # Healthy again is recorded too: that success is the recovery.
