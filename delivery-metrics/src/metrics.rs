@@ -19,7 +19,8 @@
 //!   lead time runs from its commit date to the first success of a rollout that carries it to the
 //!   environment: a change to the Application's manifests rides the rollout of any later commit;
 //!   a change to its image's inputs rides the rollout of a commit whose pinned image was built
-//!   from it or later (the bump names that source commit; prod runs what dev ran when promoted).
+//!   from it or later (the bump names that source commit; prod runs what dev ran when promoted;
+//!   where no pin in the history names one, the rollout's own commit stands in).
 //!   Only changes to what the Application deploys count ([`crate::applications`]). The first
 //!   rollout seen in an environment is the baseline: what it carries is not timed.
 
