@@ -28,7 +28,7 @@ const KUBE_STATE_METRICS: &[&str] = &[
 /// `ServiceMonitor` (terraform/modules/cluster-addons).
 const EXTERNAL_SECRETS: &[&str] = &["externalsecret_status_condition"];
 /// Argo CD's application-controller metrics (docs/operator-manual/metrics.md).
-const ARGO_CD: &[&str] = &["argocd_app_info"];
+const ARGO_CD: &[&str] = &["argocd_app_info", "argocd_app_sync_total"];
 
 /// `PromQL` words that are not metric names: aggregations, operators and literals.
 const PROMQL_WORDS: &[&str] = &[
