@@ -14,6 +14,15 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Self {
+        Self::pinned(name, "1")
+    }
+
+    /// As the repository starts: both dev overlays on the seed tag no release carries.
+    fn seeded(name: &str) -> Self {
+        Self::pinned(name, "unreleased")
+    }
+
+    fn pinned(name: &str, tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("rollback-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
@@ -29,7 +38,9 @@ impl Scratch {
         for app in ["api-app", "demo-app"] {
             scratch.write(
                 &format!("k8s/overlays/dev/{app}/kustomization.yaml"),
-                &format!("namespace: {app}-dev\nimages:\n  - name: {app}\n    newTag: \"1\"\n"),
+                &format!(
+                    "namespace: {app}-dev\n# the bump rewrites this block\nimages:\n  - name: {app}\n    newTag: \"{tag}\"\n# after the pins\nreplicas:\n  - name: {app}\n    count: 2\n"
+                ),
             );
         }
         scratch.commit("initial");
@@ -134,6 +145,83 @@ fn rollback_reverts_the_newest_deploy_still_in_effect_then_the_one_before() {
         out.contains(&format!("commit={second}")),
         "a second press goes one deploy further back: {out}"
     );
+}
+
+#[test]
+fn after_a_plain_git_revert_rollback_goes_one_deploy_further_back() {
+    let repo = Scratch::new("plain-revert");
+    let second = repo.deploy("2");
+    let third = repo.deploy("3");
+    // What the bump PR suggests: `git revert` of the merge, with git's own message.
+    repo.git(&["revert", "--no-edit", &third]);
+    assert!(
+        repo.read("k8s/overlays/dev/api-app/kustomization.yaml")
+            .contains("newTag: \"2\"")
+    );
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("commit={second}")),
+        "the reverted deploy is not picked again: {out}"
+    );
+    for app in ["api-app", "demo-app"] {
+        assert!(
+            repo.read(&format!("k8s/overlays/dev/{app}/kustomization.yaml"))
+                .contains("newTag: \"1\""),
+            "{app} goes back to the pins before deploy 2"
+        );
+    }
+    let staged = repo.git(&["diff", "--cached", "--name-only"]);
+    assert_eq!(staged.lines().count(), 2, "both overlays change: {staged}");
+}
+
+#[test]
+fn rollback_decides_by_pins_not_commit_messages() {
+    let repo = Scratch::new("by-pins");
+    repo.deploy("2");
+    // A deploy whose message does not say so (a hand-merged PR, a squash with another title).
+    let hand = repo.deploy("3");
+    repo.git(&[
+        "commit",
+        "-q",
+        "--amend",
+        "-m",
+        "Merge pull request #7 from someone/pins",
+    ]);
+    let hand_amended = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    assert_ne!(hand, hand_amended);
+    repo.write("k8s/overlays/dev/api-app/notes.txt", "unrelated\n");
+    repo.commit("docs: a note next to the overlay");
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("commit={hand_amended}")), "{out}");
+    assert!(
+        repo.read("k8s/overlays/dev/demo-app/kustomization.yaml")
+            .contains("newTag: \"2\"")
+    );
+}
+
+#[test]
+fn rollback_refuses_to_return_the_first_deploy_to_the_seed_tag() {
+    let repo = Scratch::seeded("seed");
+    let first = repo.deploy("1.0.1");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&first) && out.contains("seed tag unreleased"),
+        "{out}"
+    );
+    assert!(
+        repo.git(&["status", "--porcelain"]).trim().is_empty(),
+        "a refusal changes nothing"
+    );
+
+    // One deploy later, the first is a fine target again.
+    let second = repo.deploy("1.0.2");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok && out.contains(&format!("commit={second}")), "{out}");
 }
 
 #[test]
