@@ -92,21 +92,6 @@ fn repository(image: &str) -> &str {
     }
 }
 
-/// The namespace the release pushes to when the `DOCKERHUB_NAMESPACE` variable is unset.
-fn release_default_namespace(release: &Value) -> String {
-    let expr = release["env"]["IMAGE_NAMESPACE"]
-        .as_str()
-        .expect("release.yml sets IMAGE_NAMESPACE");
-    assert!(
-        expr.contains("vars.DOCKERHUB_NAMESPACE"),
-        "the namespace comes from the DOCKERHUB_NAMESPACE variable: {expr}"
-    );
-    expr.split('\'')
-        .nth(1)
-        .expect("IMAGE_NAMESPACE has a quoted default")
-        .to_owned()
-}
-
 fn release_job<'a>(release: &'a Value, id: &str) -> &'a Value {
     &release["jobs"][id]
 }
@@ -123,14 +108,28 @@ fn release_pushes_the_images_the_overlays_deploy() {
         .collect();
     assert_eq!(matrix, APPS.map(|(app, _)| app));
 
-    let namespace = release_default_namespace(&release);
+    // The repository comes from the one registry source, through the script, per matrix app.
+    let registry_step = steps(build)
+        .into_iter()
+        .find(|st| st["id"].as_str() == Some("registry"))
+        .expect("build has a registry step");
+    assert!(
+        registry_step["run"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"scripts/image-repository.sh "$APP""#)),
+        "{registry_step:?}"
+    );
+    assert_eq!(
+        registry_step["env"]["APP"].as_str(),
+        Some("${{ matrix.app }}")
+    );
     let images = step_using(build, "docker/metadata-action@")["with"]["images"]
         .as_str()
         .expect("metadata-action names the image");
+    assert_eq!(images, "${{ steps.registry.outputs.repository }}");
+    let registry = crate::registry::registry_namespace();
     for (app, _) in APPS {
-        let pushed = images
-            .replace("${{ env.IMAGE_NAMESPACE }}", &namespace)
-            .replace("${{ matrix.app }}", app);
+        let pushed = format!("{registry}/{app}");
         for env in ENVS {
             let docs = overlay(env, app);
             let deployed = s(&container(&docs)["image"]);
@@ -238,7 +237,10 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
     let script = run_scripts(job);
     assert!(script.contains(r#"cd "k8s/overlays/prod/${app}""#));
     assert!(script.contains(r#""k8s/overlays/dev/${app}/kustomization.yaml""#));
-    assert!(script.contains("cosign verify"));
+    assert!(
+        script.contains(r#"scripts/verify-signature.sh "${repo}@${digest}""#),
+        "prod pins only what release.yml on main signed"
+    );
 
     let input = &promote["on"]["workflow_dispatch"]["inputs"]["app"];
     assert_eq!(input["default"].as_str(), Some("both"));
