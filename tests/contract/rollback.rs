@@ -1,6 +1,6 @@
-//! The rollback and fast-path scripts on a scratch Git history: `scripts/rollback.sh` reverts the
-//! newest deploy still in effect and nothing else, and `scripts/overlay-only.sh` lets only image-pin
-//! changes skip the full suite.
+//! The rollback and fast-path scripts on a scratch Git history: `scripts/rollback.sh` undoes the
+//! deploy in effect (decided from the pins, never back to the seed) and nothing else, and ci.yml's
+//! classifier, run from the base commit, lets only image-pin changes skip the full suite.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -308,4 +308,76 @@ fn ci_runs_exactly_one_of_the_full_suite_and_the_bundle_checks() {
         runs.iter().any(|r| r.contains("--test contract")),
         "bundle: the contract tests (restore budget included)"
     );
+}
+
+/// Runs ci.yml's classify step, as written in the workflow, on the scratch history: checked out at
+/// `head`, the PR's base at `base`. Returns its outputs.
+fn classify(repo: &Scratch, base: &str, head: &str) -> std::collections::BTreeMap<String, String> {
+    let ci = &integration_tests::read_yaml(".github/workflows/ci.yml")[0];
+    let step = ci["jobs"]["changes"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some("classify"))
+        .expect("ci.yml's changes job has a classify step");
+    let script = step["run"].as_str().unwrap();
+    let temp = repo.dir.join(".runner-temp");
+    let _ = std::fs::remove_dir_all(&temp);
+    repo.git(&["worktree", "prune"]);
+    std::fs::create_dir_all(&temp).unwrap();
+    let output = temp.join("output");
+    repo.git(&["checkout", "-q", head]);
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(&repo.dir)
+        .env("EVENT", "pull_request")
+        .env("BASE", base)
+        .env("HEAD", head)
+        .env("RUNNER_TEMP", &temp)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", temp.join("summary"))
+        .env("GITOPS_PYTHON", repo_root().join(".tools/venv/bin/python"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(output)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_pull_request_cannot_change_its_own_classification() {
+    let repo = Scratch::new("classify");
+    repo.write(".gitignore", ".runner-temp/\n");
+    let base = repo.commit("ignore the runner's temp");
+
+    let pinned = repo.deploy("2");
+    let outputs = classify(&repo, &base, &pinned);
+    assert_eq!(outputs["overlay-only"], "true", "{outputs:?}");
+    assert_eq!(outputs["overlays"], "true");
+    assert_eq!(outputs["dependencies"], "false");
+
+    // The PR rewrites the classifier to wave itself through, and changes code and the lockfile.
+    repo.git(&["checkout", "-q", &base]);
+    repo.write(
+        "scripts/overlay-only.sh",
+        "#!/usr/bin/env bash\necho true\n",
+    );
+    repo.write("api-app/src/main.rs", "fn main() {}\n");
+    repo.write("Cargo.lock", "# changed\n");
+    let sneaky = repo.commit("deploy(dev): trust me");
+    let outputs = classify(&repo, &base, &sneaky);
+    assert_eq!(
+        outputs["overlay-only"], "false",
+        "the base commit's classifier judges the PR, not the PR's own"
+    );
+    assert_eq!(outputs["overlays"], "false");
+    assert_eq!(outputs["dependencies"], "true");
 }

@@ -1,0 +1,415 @@
+//! The release pipeline's scripts, run here with stand-ins for the tools only GitHub's runners have
+//! (docker, cosign, gh): the re-run guard, the signature check, the one required check, and the
+//! smoke test against the real binaries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use integration_tests::{RealBinary, repo_root};
+
+/// A temporary directory of stand-in executables, put first on PATH for a script.
+struct FakeTools {
+    dir: PathBuf,
+}
+
+impl FakeTools {
+    fn new(name: &str) -> Self {
+        // Tests run in parallel, some with the same stand-ins: every instance gets its own folder.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("fake-tools-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    /// Adds an executable `name` with this bash body.
+    fn tool(&self, name: &str, body: &str) -> &Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/usr/bin/env bash\nset -euo pipefail\n{body}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `scripts/<script>` with the stand-ins first on PATH; (success, stdout, stderr).
+    fn run(
+        &self,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: &str,
+    ) -> (bool, String, String) {
+        use std::io::Write as _;
+        let path = format!(
+            "{}:{}",
+            self.dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new(repo_root().join("scripts").join(script))
+            .args(args)
+            .env("PATH", path)
+            .env("FAKE_DIR", &self.dir)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for FakeTools {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// `docker buildx imagetools inspect REF`: the digest $FAKE_DIR/registry lists for REF, or not found.
+fn fake_registry(published: &[(&str, &str)]) -> FakeTools {
+    let tools = FakeTools::new("registry");
+    let listing: String = published
+        .iter()
+        .map(|(r, d)| format!("{r} {d}\n"))
+        .collect();
+    tools.file("registry", &listing);
+    tools.tool(
+        "docker",
+        r#"ref=$4
+[[ $ref == *unreachable* ]] && { echo "dial tcp: connection refused" >&2; exit 1; }
+digest=$(awk -v r="$ref" '$1 == r {print $2}' "$FAKE_DIR/registry")
+[[ -n $digest ]] || { echo "ERROR: $ref: not found" >&2; exit 1; }
+echo "$digest""#,
+    );
+    tools
+}
+
+#[test]
+fn a_release_pushes_new_tags_and_a_rerun_of_the_same_commit_reuses_its_image() {
+    let tags = "docker.io/ns/api-app:1.0.7\ndocker.io/ns/api-app:sha-1234567\n";
+
+    let tools = fake_registry(&[]);
+    let (ok, out, err) = tools.run("published-digest.sh", &[], &[], tags);
+    assert!(
+        ok && out.trim() == "digest=",
+        "nothing published: build and push\n{err}"
+    );
+
+    // The first attempt pushed both tags, then failed to sign: the re-run goes on with that image.
+    let tools = fake_registry(&[
+        ("docker.io/ns/api-app:1.0.7", A),
+        ("docker.io/ns/api-app:sha-1234567", A),
+    ]);
+    let (ok, out, err) = tools.run("published-digest.sh", &[], &[], tags);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("digest={A}"));
+}
+
+#[test]
+fn a_release_never_moves_a_tag_nor_guesses_when_the_registry_does_not_answer() {
+    let tags = "docker.io/ns/api-app:1.0.7\ndocker.io/ns/api-app:sha-1234567\n";
+    for published in [
+        // Another build holds one of the tags.
+        vec![("docker.io/ns/api-app:1.0.7", A)],
+        // The two tags name different images.
+        vec![
+            ("docker.io/ns/api-app:1.0.7", A),
+            ("docker.io/ns/api-app:sha-1234567", B),
+        ],
+    ] {
+        let tools = fake_registry(&published);
+        let (ok, out, err) = tools.run("published-digest.sh", &[], &[], tags);
+        assert!(!ok, "{published:?}: {out}");
+        assert!(err.contains("never moves a tag"), "{err}");
+    }
+    let tools = fake_registry(&[]);
+    let (ok, _, err) = tools.run(
+        "published-digest.sh",
+        &[],
+        &[],
+        "docker.io/ns/unreachable:1.0.7\n",
+    );
+    assert!(!ok && err.contains("cannot tell"), "{err}");
+}
+
+/// `cosign verify ...`: logs its arguments, and refuses images whose digest $FAKE_DIR/unsigned lists.
+fn fake_cosign(unsigned: &[&str]) -> FakeTools {
+    let tools = FakeTools::new("cosign");
+    tools.file("unsigned", &unsigned.join("\n"));
+    tools.file("cosign.log", "");
+    tools.tool(
+        "cosign",
+        r#"echo "$*" >> "$FAKE_DIR/cosign.log"
+image=${*: -1}
+if grep -qxF "${image#*@}" "$FAKE_DIR/unsigned"; then echo "Error: no matching signatures" >&2; exit 1; fi
+echo '[{"critical": {}}]'"#,
+    );
+    tools
+}
+
+#[test]
+fn the_signature_check_verifies_each_digest_against_release_yml_on_main() {
+    let tools = fake_cosign(&[B]);
+    let env = [("GITHUB_REPOSITORY", "someone/fork")];
+    let (ok, out, err) = tools.run(
+        "verify-signature.sh",
+        &[&format!("docker.io/ns/api-app@{A}")],
+        &env,
+        "",
+    );
+    assert!(ok, "{out}{err}");
+    let log = std::fs::read_to_string(tools.path().join("cosign.log")).unwrap();
+    assert_eq!(
+        log.trim(),
+        format!(
+            "verify --certificate-identity https://github.com/someone/fork/.github/workflows/release.yml@refs/heads/main \
+             --certificate-oidc-issuer https://token.actions.githubusercontent.com docker.io/ns/api-app@{A}"
+        )
+    );
+
+    let (ok, _, err) = tools.run(
+        "verify-signature.sh",
+        &[&format!("docker.io/ns/api-app@{B}")],
+        &env,
+        "",
+    );
+    assert!(!ok && err.contains("no valid signature"), "{err}");
+    let (ok, _, err) = tools.run(
+        "verify-signature.sh",
+        &["docker.io/ns/api-app:1.0.7"],
+        &env,
+        "",
+    );
+    assert!(!ok && err.contains("by digest"), "{err}");
+    let (ok, _, err) = tools.run("verify-signature.sh", &[&format!("x@{A}")], &[], "");
+    assert!(!ok && err.contains("GITHUB_REPOSITORY"), "{err}");
+}
+
+#[test]
+fn the_signature_check_covers_every_overlay_pin_and_only_the_seed_is_exempt() {
+    // Today's overlays carry the seed (no release yet): nothing to verify, and nothing refused.
+    let tools = fake_cosign(&[]);
+    let env = [("GITHUB_REPOSITORY", "someone/fork")];
+    let (ok, out, err) = tools.run(
+        "verify-signature.sh",
+        &["--overlays", "dev", "prod"],
+        &env,
+        "",
+    );
+    assert!(ok, "{out}{err}");
+    let seeds = out.lines().filter(|l| l.contains("still the seed")).count();
+    let signed = out.lines().filter(|l| l.contains("signed by")).count();
+    assert_eq!(
+        seeds + signed,
+        4,
+        "every pin of both apps in dev and prod is judged: {out}"
+    );
+}
+
+/// ci.yml's `needs` for a change: every job with its result, and the classifier's outputs.
+fn needs(results: &[(&str, &str)], overlay_only: bool, overlays: bool) -> String {
+    let mut jobs: BTreeMap<&str, serde_json::Value> = results
+        .iter()
+        .map(|(job, result)| (*job, serde_json::json!({"result": result, "outputs": {}})))
+        .collect();
+    jobs.insert(
+        "changes",
+        serde_json::json!({"result": "success", "outputs": {
+            "overlay-only": overlay_only.to_string(),
+            "overlays": overlays.to_string(),
+            "dependencies": "false",
+        }}),
+    );
+    serde_json::to_string(&jobs).unwrap()
+}
+
+const FULL: [(&str, &str); 6] = [
+    ("bundle", "skipped"),
+    ("signatures", "skipped"),
+    ("test", "success"),
+    ("coverage", "success"),
+    ("cargo-deny", "success"),
+    ("actionlint", "success"),
+];
+
+#[test]
+fn the_required_check_demands_the_jobs_the_change_needs() {
+    let tools = FakeTools::new("required-needs");
+    let run = |needs: &str| {
+        tools.run(
+            "required-checks.sh",
+            &[],
+            &[("NEEDS", needs), ("EVENT", "push")],
+            "",
+        )
+    };
+
+    let (ok, _, err) = run(&needs(&FULL, false, false));
+    assert!(ok, "{err}");
+
+    // A code change whose tests were skipped (the path a bot PR takes) is not green.
+    let mut skipped_tests = FULL;
+    skipped_tests[2] = ("test", "skipped");
+    let (ok, _, err) = run(&needs(&skipped_tests, false, false));
+    assert!(!ok && err.contains("test: skipped"), "{err}");
+
+    // An overlay-only change: the bundle checks and the signatures must pass; the suite may skip.
+    let bump = [
+        ("bundle", "success"),
+        ("signatures", "success"),
+        ("test", "skipped"),
+        ("coverage", "skipped"),
+        ("cargo-deny", "skipped"),
+        ("actionlint", "skipped"),
+    ];
+    let (ok, _, err) = run(&needs(&bump, true, true));
+    assert!(ok, "{err}");
+    let mut unsigned = bump;
+    unsigned[1] = ("signatures", "failure");
+    let (ok, _, err) = run(&needs(&unsigned, true, true));
+    assert!(!ok && err.contains("signatures: failure"), "{err}");
+    let mut unchecked = bump;
+    unchecked[1] = ("signatures", "skipped");
+    let (ok, _, err) = run(&needs(&unchecked, true, true));
+    assert!(!ok && err.contains("signatures: skipped"), "{err}");
+
+    let mut broken = FULL;
+    broken[0] = ("bundle", "failure");
+    let (ok, _, err) = run(&needs(&broken, false, false));
+    assert!(!ok && err.contains("bundle: failure"), "{err}");
+}
+
+#[test]
+fn the_required_check_waits_for_every_other_workflow_on_the_pull_request() {
+    let head = "0123456789abcdef0123456789abcdef01234567";
+    let run_with = |responses: &[&str]| {
+        let tools = FakeTools::new("required-others");
+        for (i, response) in responses.iter().enumerate() {
+            tools.file(&format!("gh-{i}"), response);
+        }
+        // `gh api ... --jq ...`: the next canned answer (the last one repeats), already filtered.
+        tools.tool(
+            "gh",
+            r#"n=$(cat "$FAKE_DIR/gh-count" 2>/dev/null || echo 0)
+[[ -f $FAKE_DIR/gh-$n ]] || n=$((n - 1))
+echo $((n + 1)) > "$FAKE_DIR/gh-count"
+echo "$*" >> "$FAKE_DIR/gh.log"
+cat "$FAKE_DIR/gh-$n""#,
+        );
+        let out = tools.run(
+            "required-checks.sh",
+            &[],
+            &[
+                ("NEEDS", &needs(&FULL, false, false)),
+                ("EVENT", "pull_request"),
+                ("HEAD_SHA", head),
+                ("GITHUB_REPOSITORY", "someone/fork"),
+                ("GITHUB_RUN_ID", "42"),
+                ("REQUIRED_POLL_SECONDS", "0"),
+            ],
+            "",
+        );
+        let log = std::fs::read_to_string(tools.path().join("gh.log")).unwrap_or_default();
+        (out, log)
+    };
+    let check = |name: &str, status: &str, conclusion: &str, run: u32| {
+        format!(
+            r#"{{"name":"{name}","status":"{status}","conclusion":{conclusion},"details_url":"https://github.com/someone/fork/actions/runs/{run}/job/1"}}"#
+        )
+    };
+    // Its own run (42) is never waited for; terraform (run 7) is, until it completes.
+    let own = check("make test", "in_progress", "null", 42);
+    let pending = format!(
+        "{own}\n{}",
+        check(
+            "fmt, validate, tflint, test, checkov",
+            "in_progress",
+            "null",
+            7
+        )
+    );
+    let passed = format!(
+        "{own}\n{}",
+        check(
+            "fmt, validate, tflint, test, checkov",
+            "completed",
+            "\"success\"",
+            7
+        )
+    );
+    let failed = format!(
+        "{own}\n{}",
+        check(
+            "mutants of the changed lines",
+            "completed",
+            "\"failure\"",
+            8
+        )
+    );
+
+    let ((ok, out, err), log) = run_with(&[&pending, &pending, &passed]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        log.lines().count(),
+        3,
+        "it polled until terraform finished: {log}"
+    );
+    assert!(
+        log.contains(&format!("repos/someone/fork/commits/{head}/check-runs")),
+        "{log}"
+    );
+
+    let ((ok, _, err), _) = run_with(&[&failed]);
+    assert!(
+        !ok && err.contains("mutants of the changed lines: failure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_smoke_test_passes_the_real_apps_and_refuses_another_commit() {
+    let commit = platform::build_info!().commit;
+    for app in ["api-app", "demo-app"] {
+        let server = RealBinary::spawn(app, &[("APP_ENV", "local")]);
+        let tools = FakeTools::new("smoke");
+        let url = server.address.clone();
+        let (ok, out, err) = tools.run("smoke-image.sh", &[app, commit, &url], &[], "");
+        assert!(ok, "{app}: {out}{err}");
+        let (ok, _, err) = tools.run("smoke-image.sh", &[app, "0000000", &url], &[], "");
+        assert!(
+            !ok && err.contains("expected '0000000'"),
+            "{app}: a build of another commit is refused: {err}"
+        );
+    }
+}
