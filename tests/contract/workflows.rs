@@ -450,3 +450,194 @@ fn the_dockerfile_builds_either_app_static_and_nonroot_on_the_pinned_toolchain()
     );
     assert!(repo_root().join(".dockerignore").is_file());
 }
+
+/// Every concurrency group a workflow or its jobs join, as written.
+fn concurrency_groups(name: &str) -> Vec<String> {
+    let wf = workflow(name);
+    std::iter::once(&wf)
+        .chain(jobs(&wf).into_iter().map(|(_, job)| job))
+        .filter_map(|v| v["concurrency"]["group"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn nothing_that_restores_service_waits_on_or_is_cancelled_by_a_release_or_promotion() {
+    // GitHub keeps one pending run per group and replaces it with the next: a rollback sharing a
+    // group with the bump or the promotion could be cancelled by it, or wait for its approval.
+    let rollback = workflow("rollback");
+    assert_eq!(
+        rollback["concurrency"]["group"].as_str(),
+        Some("gitops-rollback-${{ inputs.environment }}")
+    );
+    assert_eq!(
+        rollback["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(false)
+    );
+    for (id, job) in jobs(&rollback) {
+        assert!(
+            job.get("concurrency").is_none(),
+            "rollback.yml {id} joins no other group"
+        );
+    }
+    for other in ["release", "promote", "ci"] {
+        for group in concurrency_groups(other) {
+            assert!(
+                !group.contains("rollback"),
+                "{other}.yml joins the rollback group {group}"
+            );
+        }
+    }
+
+    // While dev rolls back, the open bump PR (the build being rolled back, or one built with it)
+    // must not merge itself.
+    let job = &rollback["jobs"]["rollback"];
+    let hold = steps(job)
+        .into_iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("--disable-auto"))
+        })
+        .expect("rollback.yml disarms the bump PR's auto-merge");
+    assert!(
+        hold["if"]
+            .as_str()
+            .is_some_and(|c| c.contains("inputs.environment == 'dev'"))
+    );
+    assert!(
+        hold["run"]
+            .as_str()
+            .unwrap()
+            .contains("--head gitops/bump-dev"),
+        "it finds the PR release.yml opens"
+    );
+    let release = workflow("release");
+    let bump = step_using(
+        &release["jobs"]["bump-dev"],
+        "peter-evans/create-pull-request@",
+    );
+    assert_eq!(bump["with"]["branch"].as_str(), Some("gitops/bump-dev"));
+}
+
+#[test]
+fn a_rerun_of_the_release_still_arms_the_bump_prs_auto_merge() {
+    let release = workflow("release");
+    let bump = &release["jobs"]["bump-dev"];
+    let merge = steps(bump)
+        .into_iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("gh pr merge")))
+        .expect("bump-dev arms auto-merge");
+    // create-pull-request reports `none` when a re-run finds the PR as it left it.
+    assert_eq!(
+        merge["if"].as_str(),
+        Some("steps.pr.outputs.pull-request-number != ''"),
+        "armed whenever the PR exists, whatever the operation"
+    );
+}
+
+#[test]
+fn only_tested_images_are_signed_and_only_signed_ones_are_deployed() {
+    let release = workflow("release");
+    let needs = |job: &str| -> BTreeSet<String> {
+        let n = &release["jobs"][job]["needs"];
+        n.as_sequence().map_or_else(
+            || n.as_str().into_iter().map(str::to_owned).collect(),
+            |s| {
+                s.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            },
+        )
+    };
+    assert_eq!(needs("smoke-arm64"), BTreeSet::from(["build".to_owned()]));
+    assert_eq!(
+        needs("sign"),
+        BTreeSet::from(["build".to_owned(), "smoke-arm64".to_owned()])
+    );
+    assert_eq!(needs("bump-dev"), BTreeSet::from(["sign".to_owned()]));
+    assert_eq!(
+        release["jobs"]["smoke-arm64"]["runs-on"].as_str(),
+        Some("ubuntu-24.04-arm"),
+        "arm64 runs natively, not emulated"
+    );
+
+    // In build: the amd64 smoke run comes after the push and before the artifact sign reads.
+    let build = &release["jobs"]["build"];
+    let build_steps = steps(build);
+    let at = |pred: &dyn Fn(&Value) -> bool| build_steps.iter().position(|s| pred(s)).unwrap();
+    let push = at(&|s| s["id"].as_str() == Some("push"));
+    let smoke = at(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("scripts/smoke-image.sh") && r.contains("linux/amd64"))
+    });
+    let upload = at(&|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+    });
+    assert!(push < smoke && smoke < upload);
+    assert!(run_scripts(&release["jobs"]["smoke-arm64"]).contains("linux/arm64"));
+    for (id, job) in jobs(&release) {
+        let signs = run_scripts(job).contains("cosign sign");
+        assert_eq!(signs, id == "sign", "only the sign job signs ({id})");
+        let oidc = job["permissions"]["id-token"].as_str() == Some("write");
+        assert_eq!(
+            oidc,
+            id == "sign",
+            "only the sign job holds id-token: write ({id})"
+        );
+    }
+    let sign = run_scripts(&release["jobs"]["sign"]);
+    assert!(
+        sign.find("cosign sign").unwrap() < sign.find("scripts/verify-signature.sh").unwrap(),
+        "the signature is verified as the clusters will, right after signing"
+    );
+}
+
+#[test]
+fn the_release_build_reads_only_caches_and_builders_no_test_job_can_write() {
+    let release = workflow("release");
+    for id in ["warm-cache", "build"] {
+        let job = &release["jobs"][id];
+        let build = &step_using(job, "docker/build-push-action@")["with"];
+        for key in ["cache-from", "cache-to"] {
+            let cache = build[key].as_str().unwrap();
+            assert!(
+                cache.starts_with(
+                    "type=registry,ref=${{ steps.registry.outputs.repository }}:buildcache"
+                ),
+                "{id} {key}: only jobs holding the registry token write the cache: {cache}"
+            );
+        }
+        assert_eq!(job["environment"].as_str(), Some("registry"));
+        let buildx = &step_using(job, "docker/setup-buildx-action@")["with"];
+        let driver = buildx["driver-opts"].as_str().unwrap_or_default();
+        assert!(
+            driver.starts_with("image=moby/buildkit:v") && driver.contains("@sha256:"),
+            "{id}: BuildKit pinned by digest: {driver:?}"
+        );
+    }
+    let push = &step_using(&release["jobs"]["build"], "docker/build-push-action@")["with"];
+    let attests = push["attests"].as_str().unwrap_or_default();
+    assert!(
+        attests.starts_with("type=sbom,generator=docker/buildkit-syft-scanner:")
+            && attests.contains("@sha256:"),
+        "the SBOM scanner pinned by digest: {attests:?}"
+    );
+    // No workflow restores BuildKit's gha cache, which any job on main may write.
+    for name in workflow_names() {
+        let text = read_text(&format!(".github/workflows/{name}.yml"));
+        assert!(
+            !text.contains("type=gha"),
+            "{name}.yml uses the gha build cache"
+        );
+    }
+    // The Dockerfile uses BuildKit's built-in frontend (pinned with BuildKit), not a floating one.
+    let dockerfile = read_text("Dockerfile");
+    assert!(
+        !dockerfile.lines().any(|l| l.starts_with("# syntax=")),
+        "no `# syntax=` frontend image that floats"
+    );
+}
