@@ -15,6 +15,7 @@ mod monitoring;
 mod mutants;
 mod network;
 mod ordering;
+mod pins;
 mod pipeline;
 mod pod;
 mod providers;

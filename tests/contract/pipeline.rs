@@ -96,13 +96,14 @@ impl Drop for FakeTools {
 const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-/// `docker buildx imagetools inspect REF`: the digest $FAKE_DIR/registry lists for REF, or not found.
+/// `docker buildx imagetools inspect REF`: the digest `$FAKE_DIR/registry` lists for REF, or not found.
 fn fake_registry(published: &[(&str, &str)]) -> FakeTools {
     let tools = FakeTools::new("registry");
-    let listing: String = published
+    let listing = published
         .iter()
-        .map(|(r, d)| format!("{r} {d}\n"))
-        .collect();
+        .map(|(r, d)| format!("{r} {d}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     tools.file("registry", &listing);
     tools.tool(
         "docker",
@@ -163,7 +164,7 @@ fn a_release_never_moves_a_tag_nor_guesses_when_the_registry_does_not_answer() {
     assert!(!ok && err.contains("cannot tell"), "{err}");
 }
 
-/// `cosign verify ...`: logs its arguments, and refuses images whose digest $FAKE_DIR/unsigned lists.
+/// `cosign verify ...`: logs its arguments, and refuses images whose digest `$FAKE_DIR/unsigned` lists.
 fn fake_cosign(unsigned: &[&str]) -> FakeTools {
     let tools = FakeTools::new("cosign");
     tools.file("unsigned", &unsigned.join("\n"));

@@ -258,68 +258,6 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
 }
 
 #[test]
-fn every_action_is_pinned_to_a_commit_with_its_version() {
-    // The "Pinned actions" table of .github/README.md: action -> (version, commit).
-    let readme = read_text(".github/README.md");
-    let table: std::collections::BTreeMap<&str, (&str, &str)> = readme
-        .split("## Pinned actions")
-        .nth(1)
-        .expect(".github/README.md has a Pinned actions table")
-        .lines()
-        .filter_map(|l| {
-            let cells: Vec<&str> = l
-                .trim()
-                .trim_matches('|')
-                .split('|')
-                .map(str::trim)
-                .collect();
-            let [action, version, commit] = cells[..] else {
-                return None;
-            };
-            let commit = commit.strip_prefix('`')?.strip_suffix('`')?;
-            Some((action, (version, commit)))
-        })
-        .collect();
-    assert!(table.len() > 5, "the pin table parses: {table:?}");
-    for name in &workflow_names() {
-        let text = read_text(&format!(".github/workflows/{name}.yml"));
-        for line in text.lines().map(str::trim) {
-            let Some(spec) = line.trim_start_matches("- ").strip_prefix("uses: ") else {
-                continue;
-            };
-            if spec.starts_with("./") {
-                continue;
-            }
-            let (action, rest) = spec
-                .split_once('@')
-                .unwrap_or_else(|| panic!("{name}.yml: {spec} has no ref"));
-            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
-            assert!(
-                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
-                "{name}.yml: {action} is not pinned by a full commit SHA"
-            );
-            assert!(
-                comment.starts_with('v') && comment.matches('.').count() == 2,
-                "{name}.yml: {action}@{sha} lacks its `# vX.Y.Z` comment"
-            );
-            // The pin is the reviewed one: the same commit and version as the README's table.
-            let (version, commit) = table.get(action).unwrap_or_else(|| {
-                panic!("{name}.yml: {action} is not in .github/README.md's pin table")
-            });
-            assert_eq!(
-                sha, *commit,
-                "{name}.yml: {action} is pinned to another commit than the table's"
-            );
-            assert_eq!(
-                comment.trim(),
-                *version,
-                "{name}.yml: {action}@{sha} names another version than the table's"
-            );
-        }
-    }
-}
-
-#[test]
 fn workflows_start_without_permissions_and_never_use_pull_request_target() {
     for name in &workflow_names() {
         let wf = workflow(name);
@@ -613,19 +551,37 @@ fn the_release_build_reads_only_caches_and_builders_no_test_job_can_write() {
         }
         assert_eq!(job["environment"].as_str(), Some("registry"));
         let buildx = &step_using(job, "docker/setup-buildx-action@")["with"];
-        let driver = buildx["driver-opts"].as_str().unwrap_or_default();
+        assert_eq!(
+            buildx["driver-opts"].as_str(),
+            Some("image=${{ steps.images.outputs.buildkit }}"),
+            "{id}: BuildKit pinned"
+        );
+        let images = run_scripts(job);
         assert!(
-            driver.starts_with("image=moby/buildkit:v") && driver.contains("@sha256:"),
-            "{id}: BuildKit pinned by digest: {driver:?}"
+            images.contains(r#"echo "buildkit=$(scripts/pinned-image.sh buildkit)""#),
+            "{id}: BuildKit comes from .github/images/Dockerfile"
         );
     }
-    let push = &step_using(&release["jobs"]["build"], "docker/build-push-action@")["with"];
-    let attests = push["attests"].as_str().unwrap_or_default();
-    assert!(
-        attests.starts_with("type=sbom,generator=docker/buildkit-syft-scanner:")
-            && attests.contains("@sha256:"),
-        "the SBOM scanner pinned by digest: {attests:?}"
+    let build = &release["jobs"]["build"];
+    let push = &step_using(build, "docker/build-push-action@")["with"];
+    assert_eq!(
+        push["attests"].as_str(),
+        Some("type=sbom,generator=${{ steps.images.outputs.sbom }}"),
+        "the SBOM scanner pinned"
     );
+    assert!(run_scripts(build).contains(r#"echo "sbom=$(scripts/pinned-image.sh sbom-scanner)""#));
+    // Each of those stages resolves to a reference pinned by tag and digest.
+    for stage in ["buildkit", "sbom-scanner", "actionlint"] {
+        let out = std::process::Command::new(repo_root().join("scripts/pinned-image.sh"))
+            .arg(stage)
+            .output()
+            .unwrap();
+        let image = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success() && image.contains("@sha256:"),
+            "{stage}: {image}"
+        );
+    }
     // No workflow restores BuildKit's gha cache, which any job on main may write.
     for name in workflow_names() {
         let text = read_text(&format!(".github/workflows/{name}.yml"));
