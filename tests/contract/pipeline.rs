@@ -546,7 +546,7 @@ fn the_first_run_script_protects_main_and_the_gitops_branches_with_no_admin_bypa
     );
     assert_eq!(
         gitops["bypass_actors"],
-        serde_json::json!([{"actor_id": 424242, "actor_type": "Integration", "bypass_mode": "always"}]),
+        serde_json::json!([{"actor_id": 424_242, "actor_type": "Integration", "bypass_mode": "always"}]),
         "only the GitOps App writes gitops/* branches"
     );
     for kind in ["creation", "update", "deletion"] {
