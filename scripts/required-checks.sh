@@ -3,7 +3,10 @@
 #  1. every ci.yml job this change needed passed, and the ones it did not need were skipped: the
 #     bundle checks for an overlay-only change, else make test, coverage, cargo-deny and actionlint;
 #     the signature check whenever overlay pins changed ($NEEDS: ci.yml's `toJSON(needs)`);
-#  2. on a pull request, every other GitHub Actions check run on its head commit ($HEAD_SHA) finished
+#  2. on a pull request that changes prod's image pins, it comes from a branch of this repository only
+#     the GitOps App may push ($HEAD_REF, $HEAD_REPO): gitops/promote-prod-* or gitops/rollback-prod,
+#     which promote.yml and rollback.yml write after the `production` environment's approval;
+#  3. on a pull request, every other GitHub Actions check run on its head commit ($HEAD_SHA) finished
 #     without failing: terraform, mutants, whatever workflow is added later, path-filtered or not.
 #     It waits for them (every $REQUIRED_POLL_SECONDS, default 30, up to $REQUIRED_WAIT_MINUTES, 110).
 set -euo pipefail
@@ -45,6 +48,12 @@ PY
 echo "required-checks: every ci.yml job this change needed passed"
 
 [[ ${EVENT:-} == pull_request ]] || exit 0
+prod_pins=$(python3 -c 'import json, os; print(json.loads(os.environ["NEEDS"]).get("changes", {}).get("outputs", {}).get("prod-pins", "true"))')
+if [[ $prod_pins != false ]]; then
+  [[ ${HEAD_REPO:-} == "${GITHUB_REPOSITORY:-}" && ${HEAD_REF:-} =~ ^gitops/(promote-prod-[a-z-]+|rollback-prod)$ ]] ||
+    fail "this PR changes prod's image pins from ${HEAD_REPO:-?}:${HEAD_REF:-?}; prod pins change only through promote.yml or rollback.yml, after the production environment's approval"
+  echo "required-checks: prod's pins come from ${HEAD_REF}, which only the GitOps App can push"
+fi
 [[ ${HEAD_SHA:-} =~ ^[0-9a-f]{40}$ ]] || fail "HEAD_SHA (the pull request's head commit) is not set"
 : "${GITHUB_REPOSITORY:?}" "${GITHUB_RUN_ID:?}"
 poll=${REQUIRED_POLL_SECONDS:-30}

@@ -250,6 +250,7 @@ fn needs(results: &[(&str, &str)], overlay_only: bool, overlays: bool) -> String
             "overlay-only": overlay_only.to_string(),
             "overlays": overlays.to_string(),
             "dependencies": "false",
+            "prod-pins": "false",
         }}),
     );
     serde_json::to_string(&jobs).unwrap()
@@ -585,5 +586,78 @@ fn the_first_run_script_refuses_ignored_code_owners_and_approvals_the_plan_lacks
         }
         let (ok, out, _) = github_settings(&tools);
         assert!(!ok && out.contains(expected), "{changes:?}: {out}");
+    }
+}
+
+#[test]
+fn prod_pins_change_only_through_the_approved_promotion_or_rollback_branches() {
+    let tools = FakeTools::new("required-prod");
+    // No other workflow runs on the commit: the check-runs answer is empty.
+    tools.file("gh-answer", "");
+    tools.tool("gh", r#"cat "$FAKE_DIR/gh-answer""#);
+    let bump = [
+        ("bundle", "success"),
+        ("signatures", "success"),
+        ("test", "skipped"),
+        ("coverage", "skipped"),
+        ("cargo-deny", "skipped"),
+        ("actionlint", "skipped"),
+    ];
+    let mut needs: serde_json::Value = serde_json::from_str(&needs(&bump, true, true)).unwrap();
+    needs["changes"]["outputs"]["prod-pins"] = "true".into();
+    let needs = needs.to_string();
+    let run = |repo: &str, branch: &str| {
+        tools.run(
+            "required-checks.sh",
+            &[],
+            &[
+                ("NEEDS", &needs),
+                ("EVENT", "pull_request"),
+                ("HEAD_SHA", "0123456789abcdef0123456789abcdef01234567"),
+                ("HEAD_REF", branch),
+                ("HEAD_REPO", repo),
+                ("GITHUB_REPOSITORY", "someone/fork"),
+                ("GITHUB_RUN_ID", "42"),
+                ("REQUIRED_POLL_SECONDS", "0"),
+            ],
+            "",
+        )
+    };
+    // The branches promote.yml and rollback.yml push, after the production environment's approval.
+    let branch_of = |wf: &str, job: &str| {
+        let wf = crate::workflows::workflow(wf);
+        crate::workflows::step_using(&wf["jobs"][job], "peter-evans/create-pull-request@")["with"]
+            ["branch"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        branch_of("promote", "promote"),
+        "gitops/promote-prod-${{ inputs.app }}"
+    );
+    assert_eq!(
+        branch_of("rollback", "rollback"),
+        "gitops/rollback-${{ inputs.environment }}"
+    );
+    for branch in [
+        "gitops/promote-prod-both",
+        "gitops/promote-prod-api-app",
+        "gitops/rollback-prod",
+    ] {
+        let (ok, out, err) = run("someone/fork", branch);
+        assert!(ok, "{branch}: {out}{err}");
+    }
+    // A hand-written pin, or the same branch name from another repository (no ruleset guards it).
+    for (repo, branch) in [
+        ("someone/fork", "fix-prod-quickly"),
+        ("someone/fork", "gitops/bump-dev"),
+        ("attacker/fork", "gitops/promote-prod-both"),
+    ] {
+        let (ok, _, err) = run(repo, branch);
+        assert!(
+            !ok && err.contains("only through promote.yml or rollback.yml"),
+            "{repo}:{branch}: {err}"
+        );
     }
 }

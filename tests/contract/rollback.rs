@@ -363,6 +363,18 @@ fn a_pull_request_cannot_change_its_own_classification() {
     assert_eq!(outputs["overlay-only"], "true", "{outputs:?}");
     assert_eq!(outputs["overlays"], "true");
     assert_eq!(outputs["dependencies"], "false");
+    assert_eq!(
+        outputs["prod-pins"], "false",
+        "a dev bump moves no prod pin"
+    );
+
+    // A prod pin (as a promotion writes it): the required check then asks where it came from.
+    repo.write(
+        "k8s/overlays/prod/api-app/kustomization.yaml",
+        "namespace: api-app-prod\nimages:\n  - name: api-app\n    digest: sha256:aa\n",
+    );
+    let promoted = repo.commit("deploy(prod): api-app");
+    assert_eq!(classify(&repo, &pinned, &promoted)["prod-pins"], "true");
 
     // The PR rewrites the classifier to wave itself through, and changes code and the lockfile.
     repo.git(&["checkout", "-q", &base]);
