@@ -18,17 +18,12 @@ fn pins() -> Vec<Value> {
     } else {
         "python3".into()
     };
-    let out = Command::new(python)
-        .arg(repo_root().join("scripts/pins.py"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::pipeline::stdout_of(
+        Command::new(python)
+            .arg(repo_root().join("scripts/pins.py"))
+            .arg("--json"),
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&out).unwrap()
 }
 
 fn of_kind<'a>(rows: &'a [Value], kind: &str) -> Vec<&'a Value> {

@@ -93,6 +93,17 @@ impl Drop for FakeTools {
     }
 }
 
+/// Runs `cmd`, which must succeed, and returns its stdout (its stderr in the failure message).
+pub(crate) fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
@@ -265,51 +276,67 @@ const FULL: [(&str, &str); 6] = [
     ("actionlint", "success"),
 ];
 
+/// An overlay-only change: the bundle checks and the signatures must pass; the suite may skip.
+const BUMP: [(&str, &str); 6] = [
+    ("bundle", "success"),
+    ("signatures", "success"),
+    ("test", "skipped"),
+    ("coverage", "skipped"),
+    ("cargo-deny", "skipped"),
+    ("actionlint", "skipped"),
+];
+
 #[test]
 fn the_required_check_demands_the_jobs_the_change_needs() {
     let tools = FakeTools::new("required-needs");
-    let run = |needs: &str| {
-        tools.run(
+    let with = |base: &[(&'static str, &'static str)], job: &'static str, result: &'static str| {
+        let mut jobs = base.to_vec();
+        jobs.iter_mut().find(|(j, _)| *j == job).unwrap().1 = result;
+        jobs
+    };
+    // (jobs, overlay-only, overlays changed, the problem it must report or None)
+    let cases = [
+        (FULL.to_vec(), false, false, None),
+        // A code change whose tests were skipped (the path a bot PR takes) is not green.
+        (
+            with(&FULL, "test", "skipped"),
+            false,
+            false,
+            Some("test: skipped"),
+        ),
+        (
+            with(&FULL, "bundle", "failure"),
+            false,
+            false,
+            Some("bundle: failure"),
+        ),
+        (BUMP.to_vec(), true, true, None),
+        (
+            with(&BUMP, "signatures", "failure"),
+            true,
+            true,
+            Some("signatures: failure"),
+        ),
+        (
+            with(&BUMP, "signatures", "skipped"),
+            true,
+            true,
+            Some("signatures: skipped"),
+        ),
+    ];
+    for (jobs, overlay_only, overlays, problem) in cases {
+        let needs = needs(&jobs, overlay_only, overlays);
+        let (ok, _, err) = tools.run(
             "required-checks.sh",
             &[],
-            &[("NEEDS", needs), ("EVENT", "push")],
+            &[("NEEDS", &needs), ("EVENT", "push")],
             "",
-        )
-    };
-
-    let (ok, _, err) = run(&needs(&FULL, false, false));
-    assert!(ok, "{err}");
-
-    // A code change whose tests were skipped (the path a bot PR takes) is not green.
-    let mut skipped_tests = FULL;
-    skipped_tests[2] = ("test", "skipped");
-    let (ok, _, err) = run(&needs(&skipped_tests, false, false));
-    assert!(!ok && err.contains("test: skipped"), "{err}");
-
-    // An overlay-only change: the bundle checks and the signatures must pass; the suite may skip.
-    let bump = [
-        ("bundle", "success"),
-        ("signatures", "success"),
-        ("test", "skipped"),
-        ("coverage", "skipped"),
-        ("cargo-deny", "skipped"),
-        ("actionlint", "skipped"),
-    ];
-    let (ok, _, err) = run(&needs(&bump, true, true));
-    assert!(ok, "{err}");
-    let mut unsigned = bump;
-    unsigned[1] = ("signatures", "failure");
-    let (ok, _, err) = run(&needs(&unsigned, true, true));
-    assert!(!ok && err.contains("signatures: failure"), "{err}");
-    let mut unchecked = bump;
-    unchecked[1] = ("signatures", "skipped");
-    let (ok, _, err) = run(&needs(&unchecked, true, true));
-    assert!(!ok && err.contains("signatures: skipped"), "{err}");
-
-    let mut broken = FULL;
-    broken[0] = ("bundle", "failure");
-    let (ok, _, err) = run(&needs(&broken, false, false));
-    assert!(!ok && err.contains("bundle: failure"), "{err}");
+        );
+        match problem {
+            None => assert!(ok, "{jobs:?}: {err}"),
+            Some(problem) => assert!(!ok && err.contains(problem), "{jobs:?}: {err}"),
+        }
+    }
 }
 
 #[test]
@@ -595,15 +622,7 @@ fn prod_pins_change_only_through_the_approved_promotion_or_rollback_branches() {
     // No other workflow runs on the commit: the check-runs answer is empty.
     tools.file("gh-answer", "");
     tools.tool("gh", r#"cat "$FAKE_DIR/gh-answer""#);
-    let bump = [
-        ("bundle", "success"),
-        ("signatures", "success"),
-        ("test", "skipped"),
-        ("coverage", "skipped"),
-        ("cargo-deny", "skipped"),
-        ("actionlint", "skipped"),
-    ];
-    let mut needs: serde_json::Value = serde_json::from_str(&needs(&bump, true, true)).unwrap();
+    let mut needs: serde_json::Value = serde_json::from_str(&needs(&BUMP, true, true)).unwrap();
     needs["changes"]["outputs"]["prod-pins"] = "true".into();
     let needs = needs.to_string();
     let run = |repo: &str, branch: &str| {

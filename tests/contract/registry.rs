@@ -130,15 +130,9 @@ pub(crate) fn registry_namespace() -> String {
 }
 
 fn registry_namespace_in(root: &Path) -> String {
-    let out = Command::new(root.join("scripts/image-repository.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    crate::pipeline::stdout_of(&mut Command::new(root.join("scripts/image-repository.sh")))
+        .trim()
+        .to_owned()
 }
 
 /// Every place under `root` that names the registry namespace, with what it names: each overlay's
