@@ -1,6 +1,7 @@
 //! Contract tests: the code, `k8s/`, `terraform/` and `.github/` must agree with each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod admission;
 mod apply;
 mod argocd;
 mod bootstrap;
@@ -14,6 +15,8 @@ mod monitoring;
 mod mutants;
 mod network;
 mod ordering;
+mod pins;
+mod pipeline;
 mod pod;
 mod providers;
 mod registry;

@@ -36,7 +36,7 @@ locals {
   }
 
   # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
-  helm_release_namespaces = ["argocd", "external-secrets", "kube-system", "monitoring", "reloader"]
+  helm_release_namespaces = ["argocd", "cosign-system", "external-secrets", "kube-system", "monitoring", "reloader"]
 }
 
 ################################################################################

@@ -64,6 +64,7 @@ run "charts_are_pinned" {
       helm_release.argocd.version,
       helm_release.argocd_root_app.version,
       helm_release.kube_prometheus_stack.version,
+      helm_release.policy_controller.version,
     ] : can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", v))])
     error_message = "Every chart version must be an exact x.y.z pin."
   }
