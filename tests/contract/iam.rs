@@ -58,6 +58,7 @@ pub(crate) struct Doc {
 }
 
 /// A role as IAM evaluates it: its identity policies under its boundary.
+#[derive(Clone)]
 pub(crate) struct Role {
     pub env: String,
     pub arn: String,
@@ -730,6 +731,10 @@ fn statement_applies(statement: &Json, request: &Request<'_>, principal: &str) -
             })
 }
 
+fn allow_all() -> Json {
+    json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] })
+}
+
 fn statements(doc: &Json) -> Vec<Json> {
     match &doc["Statement"] {
         Json::Array(items) => items.clone(),
@@ -742,6 +747,22 @@ impl Role {
         docs.iter()
             .flat_map(|d| statements(d))
             .any(|s| s["Effect"] == effect && statement_applies(&s, request, &self.arn))
+    }
+
+    /// The role with a boundary that allows everything: what its own policies alone permit.
+    pub(crate) fn own_policies_only(&self) -> Self {
+        Self {
+            boundary: allow_all(),
+            ..self.clone()
+        }
+    }
+
+    /// The role with own policies that allow everything: what its boundary alone permits.
+    pub(crate) fn boundary_only(&self) -> Self {
+        Self {
+            identity: vec![allow_all()],
+            ..self.clone()
+        }
     }
 
     /// IAM's decision within one account: an explicit Deny anywhere wins; otherwise the role's own
@@ -1080,6 +1101,23 @@ fn requests_against(env: &str) -> Vec<Request<'static>> {
         tagged(Request::new("scheduler:UpdateSchedule", schedule)),
         tagged(Request::new("codebuild:UpdateProject", project)),
         tagged(Request::new("codebuild:StartBuild", project)),
+        Request::new(
+            "ec2:DeleteNetworkInterface",
+            arn("ec2", "network-interface/eni-0123456789abcdef0"),
+        )
+        .with(
+            "ec2:Vpc",
+            &[arn("ec2", &format!("vpc/vpc-{env}00000000000"))],
+        ),
+        Request::new(
+            "ec2:CreateNetworkInterfacePermission",
+            arn("ec2", "network-interface/eni-0123456789abcdef0"),
+        )
+        .with(
+            "ec2:Vpc",
+            &[arn("ec2", &format!("vpc/vpc-{env}00000000000"))],
+        )
+        .with("ec2:AuthorizedService", &["codebuild.amazonaws.com"]),
         Request::new("route53:ChangeResourceRecordSets", zone).with(
             "route53:ChangeResourceRecordSetsNormalizedRecordNames",
             &[internal],
@@ -1087,21 +1125,52 @@ fn requests_against(env: &str) -> Vec<Request<'static>> {
     ]
 }
 
+/// Whether the boundary alone must stop a request: anything tagged for the other env, its state,
+/// the CI roles and the boundaries. (Untaggable things, such as aliases and DNS names, are the own
+/// policies' to scope by name.)
+fn the_boundary_alone_stops(request: &Request<'_>) -> bool {
+    request
+        .context
+        .contains_key("aws:resourcetag/gitops/environment")
+        || request
+            .context
+            .contains_key("aws:requesttag/gitops/environment")
+        || request.resource.contains(":s3:::")
+        || request.resource.contains("-terraform-")
+        || request.resource.ends_with("-boundary")
+}
+
 #[test]
 fn no_role_of_one_env_reaches_the_other_envs_resources() {
     let (_, roles) = render();
     for role in &roles {
+        // Two walls, each enough on its own: the role's own policies (scoped by the env's names and
+        // tag), and the boundary (everything tagged for another env, its state, the CI roles).
+        let own = role.own_policies_only();
+        let boundary = role.boundary_only();
         for other in ENVS.iter().filter(|e| **e != role.env) {
             for request in requests_against(other) {
+                let what = || {
+                    format!(
+                        "{} on {}'s {} ({:?})",
+                        request.action, other, request.resource, request.context
+                    )
+                };
+                assert!(!role.may(&request), "{} may {}", role.arn, what());
                 assert!(
-                    !role.may(&request),
-                    "{} may {} on {}'s {} ({:?})",
+                    !own.may(&request),
+                    "{}'s own policies allow {}",
                     role.arn,
-                    request.action,
-                    other,
-                    request.resource,
-                    request.context
+                    what()
                 );
+                if the_boundary_alone_stops(&request) {
+                    assert!(
+                        !boundary.may(&request),
+                        "{}'s boundary does not stop {}",
+                        role.arn,
+                        what()
+                    );
+                }
             }
         }
     }
@@ -1207,6 +1276,29 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
                 request.action,
                 request.resource
             );
+            // Its own policies never grant these either, except on the CI roles and the boundary
+            // (they carry the env's own name) and a retag to another env: those are the boundary's.
+            let boundarys_job = request.resource.contains("-terraform-")
+                || request.resource.ends_with("-boundary")
+                || request
+                    .context
+                    .contains_key("aws:requesttag/gitops/environment");
+            if !boundarys_job {
+                assert!(
+                    !apply.own_policies_only().may(&request),
+                    "{env} apply's own policies allow {} on {}",
+                    request.action,
+                    request.resource
+                );
+            }
+            if request.action.starts_with("iam:") {
+                assert!(
+                    !apply.boundary_only().may(&request),
+                    "{env}'s boundary does not stop {} on {}",
+                    request.action,
+                    request.resource
+                );
+            }
         }
     }
     // And every role, not only the CI ones, is stopped from rewriting itself by its boundary.
@@ -1216,6 +1308,11 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
             "iam:AttachRolePolicy",
             "iam:DeleteRolePermissionsBoundary",
         ] {
+            assert!(
+                !role.boundary_only().may(&Request::new(action, &role.arn)),
+                "{}'s boundary lets it {action} on itself",
+                role.arn
+            );
             assert!(
                 !role.may(&Request::new(action, &role.arn)),
                 "{} may {action} on itself",
@@ -1246,4 +1343,205 @@ fn every_trust_policy_names_a_service_or_this_accounts_github_oidc_only() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CI roles cover what they manage (terraform/iam/actions.json, derived from pike)
+// ---------------------------------------------------------------------------------------------
+
+/// Actions a mapping lists that the apply role is denied on purpose, and why.
+const WITHHELD: &[(&str, &str)] = &[(
+    "iam:DeleteRolePermissionsBoundary",
+    "no role may lose its permissions boundary (boundary.json.tftpl); Terraform only ever sets one",
+)];
+
+/// The directories CI plans and applies (terraform/bootstrap is applied once by a person).
+const CI_DIRS: &[&str] = &[
+    "terraform/envs/dev",
+    "terraform/envs/prod",
+    "terraform/modules/platform-cluster",
+    "terraform/modules/cluster-addons",
+];
+
+fn read_json(rel: &str) -> Json {
+    serde_json::from_str(&integration_tests::read_text(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Does a Terraform version constraint admit a release tag (`~> 21.19`, `~> 2.8.1`, `21.19.0`)?
+fn admits(constraint: &str, tag: &str) -> bool {
+    let num = |v: &str| -> Vec<u64> {
+        v.trim()
+            .trim_start_matches('v')
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect()
+    };
+    let have = num(tag);
+    if let Some(pessimistic) = constraint.trim().strip_prefix("~>") {
+        let want = num(pessimistic);
+        let fixed = want.len() - 1;
+        have[..fixed] == want[..fixed] && have[fixed..] >= want[fixed..]
+    } else {
+        num(constraint.trim().trim_start_matches('=')) == have
+    }
+}
+
+/// The AWS resource and data types CI creates or reads, from our code and the modules it calls.
+fn managed_types(modules: &Json) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut types: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for dir in CI_DIRS {
+        for b in blocks_in(dir) {
+            let labels: Vec<&str> = b.labels().iter().map(hcl::BlockLabel::as_str).collect();
+            match b.identifier() {
+                kind @ ("resource" | "data") if labels[0].starts_with("aws_") => {
+                    types
+                        .entry(if kind == "resource" {
+                            "resource"
+                        } else {
+                            "data"
+                        })
+                        .or_default()
+                        .insert(labels[0].to_owned());
+                }
+                "module" => {
+                    let source = text_of(attr(b.body(), "source"));
+                    let source = source.trim_matches('"');
+                    if source.starts_with('.') {
+                        continue;
+                    }
+                    let recorded = &modules["modules"][source];
+                    assert!(
+                        recorded.is_object(),
+                        "{dir}: module {source} is not in terraform/iam/modules.json: run terraform/iam/derive.py"
+                    );
+                    let version = text_of(attr(b.body(), "version"));
+                    let tag = recorded["tag"].as_str().unwrap();
+                    assert!(
+                        admits(version.trim_matches('"'), tag),
+                        "{dir}: {source} {version} is not the recorded {tag}: run terraform/iam/derive.py"
+                    );
+                    let not_created = json_object(&recorded["not_created"]);
+                    for t in list(&recorded["resources"])
+                        .into_iter()
+                        .filter(|t| t.starts_with("aws_") && !not_created.contains_key(t))
+                    {
+                        types.entry("resource").or_default().insert(t);
+                    }
+                    for t in list(&recorded["data"])
+                        .into_iter()
+                        .filter(|t| t.starts_with("aws_"))
+                    {
+                        types.entry("data").or_default().insert(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    types
+}
+
+impl Role {
+    /// May the role call `action` on some resource? (Its resource and condition scoping is what the
+    /// blast-radius tests check; here only that the action is granted at all and not denied outright.)
+    fn grants(&self, action: &str) -> bool {
+        let matches = |s: &Json| {
+            if s.get("NotAction").is_some() {
+                !list(&s["NotAction"]).iter().any(|a| glob(a, action, true))
+            } else {
+                list(&s["Action"]).iter().any(|a| glob(a, action, true))
+            }
+        };
+        let denied_outright = self
+            .identity
+            .iter()
+            .chain([&self.boundary])
+            .flat_map(statements)
+            .any(|s| {
+                s["Effect"] == "Deny"
+                    && matches(&s)
+                    && list(&s["Resource"]) == ["*"]
+                    && s.get("Condition").is_none()
+            });
+        let allowed = |docs: &[&Json]| {
+            docs.iter()
+                .flat_map(|d| statements(d))
+                .any(|s| s["Effect"] == "Allow" && matches(&s))
+        };
+        !denied_outright
+            && allowed(&self.identity.iter().collect::<Vec<_>>())
+            && allowed(&[&self.boundary])
+    }
+}
+
+#[test]
+fn the_ci_roles_cover_every_resource_type_ci_manages() {
+    let actions = read_json("terraform/iam/actions.json");
+    let modules = read_json("terraform/iam/modules.json");
+    let types = managed_types(&modules);
+    let (mut plan_needs, mut apply_needs) = (BTreeMap::new(), BTreeMap::new());
+    for (kind, names) in &types {
+        for name in names {
+            let mapping = &actions[*kind][name];
+            assert!(
+                mapping.is_object(),
+                "{kind} {name} is managed but has no actions in terraform/iam/actions.json: run terraform/iam/derive.py"
+            );
+            for a in list(&mapping["plan"]) {
+                plan_needs.entry(a.clone()).or_insert_with(|| name.clone());
+                apply_needs.entry(a).or_insert_with(|| name.clone());
+            }
+            for a in list(&mapping["apply"]) {
+                apply_needs.entry(a).or_insert_with(|| name.clone());
+            }
+        }
+    }
+    let (_, roles) = render();
+    let withheld: BTreeMap<&str, &str> = WITHHELD.iter().copied().collect();
+    for env in ENVS {
+        let role = |mode: &str| {
+            roles
+                .iter()
+                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
+                .unwrap()
+        };
+        for (action, t) in &plan_needs {
+            assert!(
+                role("plan").grants(action),
+                "{env}: the plan role lacks {action} ({t} needs it to refresh)"
+            );
+        }
+        for (action, t) in &apply_needs {
+            if let Some(why) = withheld.get(action.as_str()) {
+                assert!(
+                    !role("apply").grants(action) || !role("apply").may(&Request::new(action, "*")),
+                    "{action} is withheld ({why}) but granted"
+                );
+                continue;
+            }
+            assert!(
+                role("apply").grants(action),
+                "{env}: the apply role lacks {action} ({t} needs it)"
+            );
+        }
+    }
+    for (action, _) in WITHHELD {
+        assert!(
+            apply_needs.contains_key(*action),
+            "{action} is withheld but no mapping asks for it any more"
+        );
+    }
+}
+
+#[test]
+fn module_versions_are_compared_the_way_terraform_does() {
+    assert!(admits("~> 21.19", "v21.19.0"));
+    assert!(admits("~> 21.19", "v21.20.3"));
+    assert!(!admits("~> 21.19", "v22.0.0"));
+    assert!(!admits("~> 21.19", "v21.18.9"));
+    assert!(admits("~> 2.8.1", "v2.8.4"));
+    assert!(!admits("~> 2.8.1", "v2.9.0"));
+    assert!(admits("21.19.0", "v21.19.0"));
+    assert!(!admits("21.19.0", "v21.19.1"));
 }
