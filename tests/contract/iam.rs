@@ -1005,55 +1005,49 @@ fn every_role_terraform_creates_carries_its_envs_boundary() {
 // Blast radius
 // ---------------------------------------------------------------------------------------------
 
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn arn_in(service: &str, rest: &str) -> &'static str {
+    leak(format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}"))
+}
+
+fn tagged_for(env: &str, request: Request<'static>) -> Request<'static> {
+    request.with(
+        "aws:ResourceTag/gitops/environment",
+        &[leak(env.to_owned())],
+    )
+}
+
 /// Sample requests against `env`'s resources that a role of another env must never be allowed.
 fn requests_against(env: &str) -> Vec<Request<'static>> {
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let arn =
-        |service: &str, rest: &str| leak(format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}"));
-    let tagged = |r: Request<'static>| {
-        r.with(
-            "aws:ResourceTag/gitops/environment",
-            &[leak(env.to_owned())],
-        )
-    };
+    let mut all = identity_and_data_requests(env);
+    all.extend(infrastructure_requests(env));
+    all
+}
+
+/// On `env`'s roles, boundary, secrets, keys and state.
+fn identity_and_data_requests(env: &str) -> Vec<Request<'static>> {
+    let tagged = |r| tagged_for(env, r);
     let role = leak(role_arn(&format!("gitops-{env}-external-secrets")));
     let apply_role = leak(role_arn(&format!("gitops-{env}-terraform-apply")));
     let boundary = leak(format!(
         "arn:aws:iam::{ACCOUNT}:policy/gitops-{env}-boundary"
     ));
-    let cluster = arn("eks", &format!("cluster/gitops-{env}"));
-    let secret = arn(
+    let secret = arn_in(
         "secretsmanager",
         &format!("secret:gitops/demo-api/{env}-AbCdEf"),
     );
-    let db_secret = arn(
+    let db_secret = arn_in(
         "secretsmanager",
         &format!("secret:gitops/demo-api/{env}/db-AbCdEf"),
     );
-    let key = arn("kms", &format!("key/{env}-database"));
+    let key = arn_in("kms", &format!("key/{env}-database"));
     let state = leak(format!(
         "arn:aws:s3:::{STATE_BUCKET}/gitops/{env}/terraform.tfstate"
     ));
-    let log_group = arn("logs", &format!("log-group:/aws/eks/gitops-{env}/cluster"));
-    let asg = arn(
-        "autoscaling",
-        &format!("autoScalingGroup:uuid:autoScalingGroupName/eks-gitops-{env}-default-uuid"),
-    );
-    let instance = arn("ec2", "instance/i-0123456789abcdef0");
-    let vpc = arn("ec2", "vpc/vpc-0123456789abcdef0");
-    let sg = arn("ec2", "security-group/sg-0123456789abcdef0");
-    let db = arn("rds", &format!("db:gitops-{env}"));
-    let acl = arn("wafv2", &format!("regional/webacl/gitops-{env}-alb/uuid"));
-    let schedule = arn(
-        "scheduler",
-        &format!("schedule/default/gitops-{env}-database-stop"),
-    );
-    let project = arn("codebuild", &format!("project/gitops-{env}-ci-apply"));
-    let zone = leak("arn:aws:route53:::hostedzone/Z0123456789".to_owned());
-    let internal = leak(format!("postgres.gitops-{env}.internal"));
     vec![
-        tagged(Request::new("eks:DeleteCluster", cluster)),
-        tagged(Request::new("eks:CreateAccessEntry", cluster)),
         tagged(Request::new("iam:AttachRolePolicy", role)),
         tagged(Request::new("iam:PutRolePolicy", role)),
         tagged(Request::new("iam:UpdateAssumeRolePolicy", role)),
@@ -1077,10 +1071,39 @@ fn requests_against(env: &str) -> Vec<Request<'static>> {
         tagged(Request::new("kms:ScheduleKeyDeletion", key)),
         Request::new(
             "kms:UpdateAlias",
-            arn("kms", &format!("alias/gitops-{env}-database")),
+            arn_in("kms", &format!("alias/gitops-{env}-database")),
         ),
         Request::new("s3:GetObject", state),
         Request::new("s3:PutObject", state),
+    ]
+}
+
+/// On `env`'s cluster, network, nodes, database, logs, WAF, schedules, runners and DNS names.
+fn infrastructure_requests(env: &str) -> Vec<Request<'static>> {
+    let tagged = |r| tagged_for(env, r);
+    let cluster = arn_in("eks", &format!("cluster/gitops-{env}"));
+    let log_group = arn_in("logs", &format!("log-group:/aws/eks/gitops-{env}/cluster"));
+    let asg = arn_in(
+        "autoscaling",
+        &format!("autoScalingGroup:uuid:autoScalingGroupName/eks-gitops-{env}-default-uuid"),
+    );
+    let instance = arn_in("ec2", "instance/i-0123456789abcdef0");
+    let vpc = arn_in("ec2", "vpc/vpc-0123456789abcdef0");
+    let sg = arn_in("ec2", "security-group/sg-0123456789abcdef0");
+    let eni = arn_in("ec2", "network-interface/eni-0123456789abcdef0");
+    let env_vpc = arn_in("ec2", &format!("vpc/vpc-{env}00000000000"));
+    let db = arn_in("rds", &format!("db:gitops-{env}"));
+    let acl = arn_in("wafv2", &format!("regional/webacl/gitops-{env}-alb/uuid"));
+    let schedule = arn_in(
+        "scheduler",
+        &format!("schedule/default/gitops-{env}-database-stop"),
+    );
+    let project = arn_in("codebuild", &format!("project/gitops-{env}-ci-apply"));
+    let zone = "arn:aws:route53:::hostedzone/Z0123456789";
+    let internal = leak(format!("postgres.gitops-{env}.internal"));
+    vec![
+        tagged(Request::new("eks:DeleteCluster", cluster)),
+        tagged(Request::new("eks:CreateAccessEntry", cluster)),
         tagged(Request::new("logs:DeleteLogGroup", log_group)),
         tagged(Request::new("logs:PutRetentionPolicy", log_group)),
         Request::new("autoscaling:PutScheduledUpdateGroupAction", asg).with(
@@ -1094,6 +1117,10 @@ fn requests_against(env: &str) -> Vec<Request<'static>> {
         tagged(Request::new("ec2:DeleteTags", sg)),
         Request::new("ec2:RunInstances", instance)
             .with("aws:RequestTag/gitops/environment", &[leak(env.to_owned())]),
+        Request::new("ec2:DeleteNetworkInterface", eni).with("ec2:Vpc", &[env_vpc]),
+        Request::new("ec2:CreateNetworkInterfacePermission", eni)
+            .with("ec2:Vpc", &[env_vpc])
+            .with("ec2:AuthorizedService", &["codebuild.amazonaws.com"]),
         tagged(Request::new("rds:DeleteDBInstance", db)),
         tagged(Request::new("rds:ModifyDBInstance", db)),
         tagged(Request::new("rds:StopDBInstance", db)),
@@ -1101,23 +1128,6 @@ fn requests_against(env: &str) -> Vec<Request<'static>> {
         tagged(Request::new("scheduler:UpdateSchedule", schedule)),
         tagged(Request::new("codebuild:UpdateProject", project)),
         tagged(Request::new("codebuild:StartBuild", project)),
-        Request::new(
-            "ec2:DeleteNetworkInterface",
-            arn("ec2", "network-interface/eni-0123456789abcdef0"),
-        )
-        .with(
-            "ec2:Vpc",
-            &[arn("ec2", &format!("vpc/vpc-{env}00000000000"))],
-        ),
-        Request::new(
-            "ec2:CreateNetworkInterfacePermission",
-            arn("ec2", "network-interface/eni-0123456789abcdef0"),
-        )
-        .with(
-            "ec2:Vpc",
-            &[arn("ec2", &format!("vpc/vpc-{env}00000000000"))],
-        )
-        .with("ec2:AuthorizedService", &["codebuild.amazonaws.com"]),
         Request::new("route53:ChangeResourceRecordSets", zone).with(
             "route53:ChangeResourceRecordSetsNormalizedRecordNames",
             &[internal],
