@@ -1555,3 +1555,42 @@ fn module_versions_are_compared_the_way_terraform_does() {
     assert!(admits("21.19.0", "v21.19.0"));
     assert!(!admits("21.19.0", "v21.19.1"));
 }
+
+#[test]
+fn everything_an_env_creates_carries_its_env_tag_and_may_pin_its_account() {
+    for env in ENVS {
+        // The provider tags every resource, which is what the boundaries and policies scope by...
+        let root = blocks_in(&format!("terraform/envs/{env}"));
+        let aws = block(&root, "provider", &["aws"]).body();
+        let default_tags = aws
+            .blocks()
+            .find(|b| b.identifier() == "default_tags")
+            .expect("default_tags");
+        assert!(
+            text_of(attr(default_tags.body(), "tags")).contains("\"gitops/environment\"=local.env"),
+            "{env}: the provider tags every resource gitops/environment"
+        );
+        assert_eq!(
+            crate::terraform::local_str(&crate::terraform::platform_locals(env), "name"),
+            format!("gitops-{env}")
+        );
+        // ...the one-account-per-env option pins the account...
+        assert_eq!(
+            text_of(attr(aws, "allowed_account_ids")),
+            "var.allowed_account_ids",
+            "{env}"
+        );
+        // ...and the Load Balancer Controller tags what it creates the same way.
+        let (_, values) = crate::terraform::helm_release(env, "aws_load_balancer_controller");
+        assert_eq!(
+            values["defaultTags"]["gitops/environment"], env,
+            "{env}: LBC defaultTags"
+        );
+    }
+    let bootstrap = blocks_in(BOOTSTRAP);
+    let aws = block(&bootstrap, "provider", &["aws"]).body();
+    assert_eq!(
+        text_of(attr(aws, "allowed_account_ids")),
+        "var.allowed_account_ids"
+    );
+}
