@@ -1101,6 +1101,9 @@ fn infrastructure_requests(env: &str) -> Vec<Request<'static>> {
     let project = arn_in("codebuild", &format!("project/gitops-{env}-ci-apply"));
     let zone = "arn:aws:route53:::hostedzone/Z0123456789";
     let internal = leak(format!("postgres.gitops-{env}.internal"));
+    let public = leak(format!("gitops-{env}.example.com"));
+    let validation = leak(format!("_0123456789abcdef.gitops-{env}.example.com"));
+    let certificate = arn_in("acm", "certificate/00000000-0000-4000-8000-000000000000");
     vec![
         tagged(Request::new("eks:DeleteCluster", cluster)),
         tagged(Request::new("eks:CreateAccessEntry", cluster)),
@@ -1132,6 +1135,13 @@ fn infrastructure_requests(env: &str) -> Vec<Request<'static>> {
             "route53:ChangeResourceRecordSetsNormalizedRecordNames",
             &[internal],
         ),
+        Request::new("route53:ChangeResourceRecordSets", zone).with(
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+            &[public, validation],
+        ),
+        tagged(Request::new("acm:DeleteCertificate", certificate)),
+        Request::new("acm:RequestCertificate", "*")
+            .with("aws:RequestTag/gitops/environment", &[leak(env.to_owned())]),
     ]
 }
 
@@ -1235,6 +1245,19 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
             Request::new(
                 "s3:PutObject",
                 &format!("arn:aws:s3:::{STATE_BUCKET}/gitops/{env}/terraform.tfstate.tflock"),
+            ),
+            Request::new("acm:RequestCertificate", "*")
+                .with("aws:RequestTag/gitops/environment", &[env]),
+            Request::new(
+                "route53:ChangeResourceRecordSets",
+                "arn:aws:route53:::hostedzone/Z1",
+            )
+            .with(
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+                &[
+                    &format!("_0123.gitops-{env}.example.com"),
+                    &format!("gitops-{env}.example.com"),
+                ],
             ),
         ] {
             assert!(
