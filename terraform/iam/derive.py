@@ -94,6 +94,9 @@ MODULES = {
         "tag": "v2.8.1",
         "dirs": [""],
         "not_created": {},
+        # The policy documents the module writes for roles we ask it for (attach_*_policy), kept
+        # as the module's own HCL so tests/contract/iam.rs renders and judges them like ours.
+        "policies": {"lb_controller": "aws_lb_controller.tf"},
     },
 }
 
@@ -124,6 +127,18 @@ def module_types(repo_dir, spec):
     found = types_in(git(repo_dir, "show", f"{spec['tag']}:{f}") for f in files)
     commit = git(repo_dir, "rev-list", "-n", "1", spec["tag"]).strip()
     return commit, found
+
+
+def policy_block(repo_dir, tag, path, name):
+    """The text of `data "aws_iam_policy_document" "<name>" { ... }` in a module file at a tag."""
+    text = git(repo_dir, "show", f"{tag}:{path}")
+    start = text.index(f'data "aws_iam_policy_document" "{name}"')
+    depth = 0
+    for i in range(text.index("{", start), len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start : i + 1] + "\n"
+    sys.exit(f"{path}: unbalanced block {name}")
 
 
 def our_types():
@@ -174,6 +189,11 @@ def main():
             "data": sorted(found["data"]),
             "not_created": spec["not_created"],
         }
+        if spec.get("policies"):
+            modules[source]["policies"] = {
+                name: {"file": path, "hcl": policy_block(git_dirs[spec["repository"]], spec["tag"], path, name)}
+                for name, path in spec["policies"].items()
+            }
         wanted["resource"].update(found["resource"])
         wanted["data"].update(found["data"])
 
