@@ -8,6 +8,7 @@ mod bootstrap;
 mod database;
 mod delivery;
 mod env_and_secrets;
+mod iam;
 mod identity;
 mod ingress_and_network;
 mod keys;

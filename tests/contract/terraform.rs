@@ -134,7 +134,63 @@ pub(super) fn context(
             .variadic_param(ParamType::Any)
             .build(merge),
     );
+    ctx.declare_func(
+        "templatefile",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::Any)
+            .build(templatefile),
+    );
     ctx
+}
+
+/// Terraform's `templatefile` for the IAM templates (`terraform/**/iam/*.json.tftpl`): each `${name}`
+/// becomes that variable's string, `$${` is a literal `${`, and anything else (directives,
+/// expressions, an undeclared name) is an error, as Terraform would refuse an undeclared one.
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn templatefile(args: FuncArgs) -> Result<Value, String> {
+    let path = args[0].as_str().ok_or("templatefile takes a path")?;
+    let vars = args[1]
+        .as_object()
+        .ok_or("templatefile takes an object of variables")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    render_template(&text, |name| {
+        vars.get(name).and_then(Value::as_str).map(str::to_owned)
+    })
+    .map(Value::from)
+    .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Substitutes `${name}` in a template with `lookup(name)`; `$${` stays a literal `${`.
+pub(crate) fn render_template(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    if text.contains("%{") {
+        return Err("template directives (%{...}) are not used in IAM templates".into());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        let escaped = at > 0 && rest.as_bytes()[at - 1] == b'$';
+        out.push_str(&rest[..if escaped { at - 1 } else { at }]);
+        let after = &rest[at + 2..];
+        let end = after.find('}').ok_or("unterminated ${")?;
+        let name = &after[..end];
+        if escaped {
+            out.push_str("${");
+            out.push_str(name);
+            out.push('}');
+        } else {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("${{{name}}}: only plain variable names"));
+            }
+            out.push_str(&lookup(name).ok_or_else(|| format!("no string variable {name}"))?);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.

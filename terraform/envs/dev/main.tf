@@ -7,17 +7,25 @@ locals {
 
 provider "aws" {
   region = local.region
+  # One account per env is the stronger wall: set this env's account and the provider refuses any
+  # other credentials (terraform/README.md). Unset, the seed's single account serves both envs.
+  allowed_account_ids = var.allowed_account_ids
 
   default_tags {
     tags = {
       Project     = "gitops-platform"
       Environment = local.env
       ManagedBy   = "terraform/envs/dev"
+      # What every IAM boundary and CI policy scopes by (terraform/bootstrap/iam): on every resource.
+      "gitops/environment" = local.env
     }
   }
 }
 
 provider "helm" {
+  # Release records in ConfigMaps, not Secrets: the plan role reads them with a view policy that has
+  # no Secrets (modules/platform-cluster/main.tf, access entries).
+  helm_driver = "configmap"
   kubernetes = {
     host                   = module.platform.cluster_endpoint
     cluster_ca_certificate = base64decode(module.platform.cluster_certificate_authority_data)

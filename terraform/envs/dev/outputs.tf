@@ -54,7 +54,7 @@ output "argocd_admin_password_command" {
 }
 
 output "ci_runner" {
-  description = "Security group, subnets and labels for this env's self-hosted Terraform runner (terraform/README.md)."
+  description = "This env's just-in-time Terraform runner pools (plan, apply): CodeBuild project, runs-on label, service role, security group."
   value       = module.platform.ci_runner
 }
 

@@ -10,3 +10,9 @@ variable "endpoint_public_access_cidrs" {
   description = "CIDRs that may reach the gitops-prod Kubernetes API (admin VPN, CI runner egress). Empty means private endpoint only. Never 0.0.0.0/0."
   default     = []
 }
+
+variable "allowed_account_ids" {
+  type        = list(string)
+  description = "The AWS account(s) gitops-prod may be applied in; null (the default) allows any, for the seed's single shared account. Set it when each env has an account of its own (terraform/README.md). In CI: the AWS_ACCOUNT_ID_PROD repository variable."
+  default     = null
+}

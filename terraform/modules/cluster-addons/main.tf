@@ -30,6 +30,9 @@ resource "helm_release" "aws_load_balancer_controller" {
     region       = var.region
     vpcId        = var.vpc_id
     replicaCount = 2
+    # On every load balancer, target group and security group it makes: the tag the env's
+    # permissions boundary keeps the other env's roles off (terraform/bootstrap/iam/boundary.json.tftpl).
+    defaultTags = { "gitops/environment" = var.env }
     serviceAccount = {
       create = true
       name   = var.pod_identities.aws_load_balancer_controller.service_account

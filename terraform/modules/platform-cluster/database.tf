@@ -163,9 +163,10 @@ module "db" {
   performance_insights_retention_period = 7
   performance_insights_kms_key_id       = local.database_protection.performance_insights_enabled ? aws_kms_key.database.arn : null
 
-  create_monitoring_role = local.is_prod
-  monitoring_role_name   = "${local.name}-rds-monitoring"
-  monitoring_interval    = local.is_prod ? 60 : 0
+  create_monitoring_role               = local.is_prod
+  monitoring_role_name                 = "${local.name}-rds-monitoring"
+  monitoring_role_permissions_boundary = local.permissions_boundary_arn
+  monitoring_interval                  = local.is_prod ? 60 : 0
 
   enabled_cloudwatch_logs_exports        = ["postgresql", "upgrade"]
   create_cloudwatch_log_group            = true
@@ -296,17 +297,10 @@ resource "aws_scheduler_schedule" "database" {
 resource "aws_iam_role" "database_scheduler" {
   count = length(local.database_schedule) > 0 ? 1 : 0
 
-  name        = "${local.name}-database-scheduler"
-  description = "EventBridge Scheduler stops and starts ${local.name}'s database off hours"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
+  name                 = "${local.name}-database-scheduler"
+  description          = "EventBridge Scheduler stops and starts ${local.name}'s database off hours"
+  assume_role_policy   = templatefile("${path.module}/iam/database-scheduler-trust.json.tftpl", local.database_scheduler_template_vars)
+  permissions_boundary = local.permissions_boundary_arn
 
   tags = local.tags
 }
@@ -314,25 +308,20 @@ resource "aws_iam_role" "database_scheduler" {
 resource "aws_iam_role_policy" "database_scheduler" {
   count = length(local.database_schedule) > 0 ? 1 : 0
 
-  name = "stop-start-${local.name}-database"
-  role = aws_iam_role.database_scheduler[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "StopAndStartThisInstanceOnly"
-        Effect   = "Allow"
-        Action   = ["rds:StopDBInstance", "rds:StartDBInstance"]
-        Resource = module.db.db_instance_arn
-      },
-      {
-        # Starting an instance encrypted with a customer-managed key creates a grant on that key.
-        Sid       = "StartEncryptedInstance"
-        Effect    = "Allow"
-        Action    = "kms:CreateGrant"
-        Resource  = aws_kms_key.database.arn
-        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
-      },
-    ]
-  })
+  name   = "stop-start-${local.name}-database"
+  role   = aws_iam_role.database_scheduler[0].id
+  policy = templatefile("${path.module}/iam/database-scheduler.json.tftpl", local.database_scheduler_template_vars)
+}
+
+locals {
+  # The scheduler role's documents (iam/database-scheduler*.json.tftpl): this instance, and starting
+  # it needs a grant on its key.
+  database_scheduler_template_vars = {
+    partition        = local.partition
+    account_id       = local.account_id
+    region           = var.region
+    name             = local.name
+    db_instance_arn  = module.db.db_instance_arn
+    database_key_arn = aws_kms_key.database.arn
+  }
 }

@@ -79,6 +79,9 @@ module "vpc" {
   flow_log_cloudwatch_log_group_retention_in_days = var.log_retention_days
   flow_log_cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
   vpc_flow_log_iam_role_name                      = "${local.name}-vpc-flow-log"
+  # IAM names under gitops-<env>- and the env's boundary: the only roles and policies CI may create.
+  vpc_flow_log_iam_policy_name      = "${local.name}-vpc-flow-log"
+  vpc_flow_log_permissions_boundary = local.permissions_boundary_arn
 
   tags = local.tags
 }
@@ -118,13 +121,14 @@ module "eks" {
       }
     },
     {
-      # A plan refreshes the Helm releases, which means reading their release Secrets: view access
-      # (Secrets included) in exactly those namespaces, and nothing cluster-wide.
+      # A plan refreshes the Helm releases, whose records the env roots keep in ConfigMaps
+      # (helm_driver = "configmap"): view access without Secrets, in exactly those namespaces and
+      # nothing cluster-wide. Pull requests' code runs with this role, so it reads no Secret value.
       "${local.name}-terraform-plan" = {
         principal_arn = local.ci_role_arns.plan
         policy_associations = {
           helm_release_view = {
-            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
             access_scope = { type = "namespace", namespaces = local.helm_release_namespaces }
           }
         }
@@ -132,17 +136,20 @@ module "eks" {
     },
   )
 
-  # The self-hosted runners (runner.tf) reach the private endpoint; nothing else is added.
+  # The plan and apply runners (runner.tf) reach the private endpoint; nothing else is added.
   security_group_additional_rules = {
-    ci_runner_https = {
-      description              = "Terraform plan/apply runners in this VPC reach the Kubernetes API"
+    for mode, sg in aws_security_group.ci_runner : "ci_runner_${mode}_https" => {
+      description              = "Terraform ${mode} runners in this VPC reach the Kubernetes API"
       protocol                 = "tcp"
       from_port                = 443
       to_port                  = 443
       type                     = "ingress"
-      source_security_group_id = aws_security_group.ci_runner.id
+      source_security_group_id = sg.id
     }
   }
+
+  # Every role the module creates carries the env's permissions boundary (identities.tf).
+  iam_role_permissions_boundary = local.permissions_boundary_arn
 
   # Kubernetes Secrets are envelope-encrypted with the module's customer-managed key (rotation on).
   encryption_config       = { resources = ["secrets"] }
@@ -202,6 +209,8 @@ module "eks" {
       }
 
       update_config = { max_unavailable_percentage = 33 }
+
+      iam_role_permissions_boundary = local.permissions_boundary_arn
     }
   }
 

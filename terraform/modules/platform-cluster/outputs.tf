@@ -101,11 +101,14 @@ output "deployment_records_secret_name" {
 }
 
 output "ci_runner" {
-  description = "Where to launch this env's self-hosted GitHub runner: its security group, the private subnets, and the labels terraform.yml asks for."
+  description = "This env's just-in-time runner pools (plan, apply): the CodeBuild project each runs-on label names, its service role and security group."
   value = {
-    security_group_id = aws_security_group.ci_runner.id
-    subnet_ids        = module.vpc.private_subnets
-    labels            = "self-hosted,linux,x64,${local.name}"
+    for mode, project in local.ci_runner_projects : mode => {
+      project           = aws_codebuild_project.ci_runner[mode].name
+      runs_on           = "codebuild-${project}-$${{ github.run_id }}-$${{ github.run_attempt }}"
+      service_role_arn  = aws_iam_role.ci_runner[mode].arn
+      security_group_id = aws_security_group.ci_runner[mode].id
+    }
   }
 }
 

@@ -19,6 +19,11 @@ override_data {
 }
 
 override_data {
+  target = data.aws_ssm_parameter.github_connection
+  values = { insecure_value = "arn:aws:codeconnections:eu-west-1:111122223333:connection/00000000-0000-4000-8000-000000000000" }
+}
+
+override_data {
   target = data.aws_availability_zones.available
   values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
 }
@@ -218,13 +223,18 @@ run "names_follow_the_gitops_env_seed" {
   }
 
   assert {
-    condition     = aws_security_group.ci_runner.name == "gitops-dev-ci-runner" && output.ci_runner.labels == "self-hosted,linux,x64,gitops-dev"
-    error_message = "dev's Terraform runner gets security group gitops-dev-ci-runner and the label gitops-dev the workflow asks for."
+    condition     = aws_codebuild_project.ci_runner["plan"].name == "gitops-dev-ci-plan" && aws_codebuild_project.ci_runner["apply"].name == "gitops-dev-ci-apply"
+    error_message = "dev's Terraform runner pools are the projects terraform-env.yml's runs-on names."
   }
 
   assert {
-    condition     = aws_vpc_security_group_egress_rule.ci_runner_https.from_port == 443 && aws_vpc_security_group_egress_rule.ci_runner_https.to_port == 443
-    error_message = "The runner may leave only on 443."
+    condition     = aws_security_group.ci_runner["plan"].name == "gitops-dev-ci-plan" && aws_security_group.ci_runner["apply"].name == "gitops-dev-ci-apply"
+    error_message = "Each runner pool has a security group of its own."
+  }
+
+  assert {
+    condition     = alltrue([for rule in aws_vpc_security_group_egress_rule.ci_runner_https : rule.from_port == 443 && rule.to_port == 443])
+    error_message = "The runners may leave only on 443."
   }
 }
 
