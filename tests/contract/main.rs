@@ -14,6 +14,7 @@ mod monitoring;
 mod mutants;
 mod network;
 mod ordering;
+mod pins;
 mod pod;
 mod providers;
 mod registry;

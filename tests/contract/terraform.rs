@@ -761,17 +761,17 @@ fn each_env_has_its_own_locked_s3_state() {
 fn community_modules_are_pinned_to_the_supported_majors() {
     let platform = blocks_in(PLATFORM);
     for (name, source, pin) in [
-        ("vpc", "terraform-aws-modules/vpc/aws", "\"~>6."),
-        ("eks", "terraform-aws-modules/eks/aws", "\"~>21."),
+        ("vpc", "terraform-aws-modules/vpc/aws", "\"6."),
+        ("eks", "terraform-aws-modules/eks/aws", "\"21."),
         (
             "external_secrets_pod_identity",
             "terraform-aws-modules/eks-pod-identity/aws",
-            "\"~>2.",
+            "\"2.",
         ),
         (
             "aws_lbc_pod_identity",
             "terraform-aws-modules/eks-pod-identity/aws",
-            "\"~>2.",
+            "\"2.",
         ),
     ] {
         let body = block(&platform, "module", &[name]).body();

@@ -114,7 +114,7 @@ resource "aws_vpc_security_group_ingress_rule" "database" {
 
 module "db" {
   source  = "terraform-aws-modules/rds/aws"
-  version = "~> 7.2"
+  version = "7.2.0"
 
   identifier = local.name
 

@@ -208,3 +208,34 @@ variable "database_restore_snapshot_identifier" {
   description = "DB snapshot (identifier or ARN) to build the instance from. Setting or changing it replaces the instance; leave it set afterwards, or Terraform replaces it again (terraform/README.md, \"Restore\")."
   default     = null
 }
+
+variable "addon_versions" {
+  type = object({
+    coredns                = string
+    kube_proxy             = string
+    vpc_cni                = string
+    eks_pod_identity_agent = string
+  })
+  description = "Exact EKS add-on builds (v<version>-eksbuild.<n>), as `aws eks describe-addon-versions --kubernetes-version <minor>` lists them. Pinned so an apply never upgrades an add-on by itself; Renovate proposes new builds."
+
+  validation {
+    condition     = alltrue([for v in values(var.addon_versions) : can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", v))])
+    error_message = "Every add-on version must be an exact build such as v1.12.4-eksbuild.1."
+  }
+
+  validation {
+    # kube-proxy follows the control plane's minor exactly; anything else is a wrong pin.
+    condition     = startswith(var.addon_versions.kube_proxy, "v${var.kubernetes_version}.")
+    error_message = "addon_versions.kube_proxy must be a build for kubernetes_version (v<kubernetes_version>.<patch>-eksbuild.<n>)."
+  }
+}
+
+variable "node_ami_release_version" {
+  type        = string
+  description = "Exact EKS-optimized AL2023 AMI release for the node group (<kubernetes minor>.<patch>-<yyyymmdd>, e.g. from /aws/service/eks/optimized-ami/<minor>/amazon-linux-2023/x86_64/standard/recommended/release_version). Pinned: a new AMI rolls every node, so it arrives as a reviewed PR."
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+-[0-9]{8}$", var.node_ami_release_version)) && startswith(var.node_ami_release_version, "${var.kubernetes_version}.")
+    error_message = "node_ami_release_version must be <kubernetes_version>.<patch>-<yyyymmdd>, for the cluster's own minor."
+  }
+}

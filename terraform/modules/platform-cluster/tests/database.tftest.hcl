@@ -84,9 +84,11 @@ run "prod_is_multi_az_deletion_protected_and_keeps_a_final_snapshot" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -114,9 +116,11 @@ run "dev_is_neither_multi_az_nor_deletion_protected" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -134,9 +138,11 @@ run "dev_database_stops_with_the_nodes_and_starts_before_them" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * MON-FRI"
@@ -179,9 +185,11 @@ run "dev_schedule_with_numeric_days_is_refused" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * 1-5"
@@ -196,9 +204,11 @@ run "the_security_groups_only_source_is_the_cluster" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -223,9 +233,11 @@ run "nothing_grants_the_database_to_0_0_0_0_slash_0" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -250,9 +262,11 @@ run "eso_reads_exactly_this_envs_database_secrets" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {

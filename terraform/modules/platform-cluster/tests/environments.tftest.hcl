@@ -86,9 +86,11 @@ run "dev_sleeps_outside_working_hours" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * MON-FRI"
@@ -126,9 +128,11 @@ run "prod_has_no_scale_down_schedule" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -146,9 +150,11 @@ run "eso_policy_names_exactly_this_envs_secret_arns" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -179,9 +185,11 @@ run "names_follow_the_gitops_env_seed" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -233,10 +241,12 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
-    waf_mode           = "block"
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
+    waf_mode                 = "block"
   }
 
   assert {
@@ -306,10 +316,12 @@ run "dev_only_counts" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "count"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "count"
   }
 
   assert {
@@ -338,10 +350,12 @@ run "an_unknown_waf_mode_is_refused" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "detect"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "detect"
   }
 
   expect_failures = [var.waf_mode]

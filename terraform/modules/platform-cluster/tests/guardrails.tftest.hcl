@@ -49,10 +49,12 @@ override_module {
 }
 
 variables {
-  env                     = "prod"
-  kubernetes_version      = "1.34"
-  log_retention_days      = 365
-  cluster_admin_role_arns = ["arn:aws:iam::111122223333:role/gitops-terraform"]
+  env                      = "prod"
+  kubernetes_version       = "1.34"
+  addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  node_ami_release_version = "1.34.2-20260128"
+  log_retention_days       = 365
+  cluster_admin_role_arns  = ["arn:aws:iam::111122223333:role/gitops-terraform"]
   node_group = {
     instance_types = ["m6i.large"]
     min_size       = 3
@@ -198,4 +200,34 @@ run "database_storage_cannot_grow_unbounded" {
   }
 
   expect_failures = [var.database]
+}
+
+run "an_add_on_build_of_another_minor_is_refused" {
+  command = plan
+
+  variables {
+    addon_versions = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  }
+
+  expect_failures = [var.addon_versions]
+}
+
+run "a_floating_add_on_version_is_refused" {
+  command = plan
+
+  variables {
+    addon_versions = { coredns = "latest", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  }
+
+  expect_failures = [var.addon_versions]
+}
+
+run "a_node_ami_of_another_minor_is_refused" {
+  command = plan
+
+  variables {
+    node_ami_release_version = "1.35.3-20260415"
+  }
+
+  expect_failures = [var.node_ami_release_version]
 }
