@@ -10,6 +10,7 @@ mod env_and_secrets;
 mod identity;
 mod ingress_and_network;
 mod keys;
+mod locks;
 mod monitoring;
 mod mutants;
 mod network;

@@ -53,7 +53,11 @@ fn eks_add_ons_are_exact_builds_for_the_clusters_minor_never_the_newest() {
     let Some(hcl::Expression::Object(addons)) = attr(eks, "addons") else {
         panic!("module.eks sets addons as an object literal")
     };
-    assert_eq!(addons.len(), 4, "coredns, kube-proxy, vpc-cni, eks-pod-identity-agent");
+    assert_eq!(
+        addons.len(),
+        4,
+        "coredns, kube-proxy, vpc-cni, eks-pod-identity-agent"
+    );
     for (key, addon) in addons {
         let hcl::Expression::Object(fields) = addon else {
             panic!("{key:?}: an object")
