@@ -149,3 +149,87 @@ fn a_value_that_is_not_an_exact_version_is_not_mistaken_for_one() {
         assert!(!is_exact_semver(v), "{v}");
     }
 }
+
+/// The comment line right above the first line of `text` that starts with `key =` (after indentation).
+fn comment_above<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| {
+        l.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })?;
+    lines[..at].last().map(|l| l.trim())
+}
+
+#[test]
+fn renovate_proposes_every_terraform_pin_and_leaves_dependabots_ecosystems_alone() {
+    let renovate: serde_json::Value =
+        serde_json::from_str(&read_text("renovate.json")).expect("renovate.json is JSON");
+    let managers: Vec<&str> = renovate["enabledManagers"]
+        .as_array()
+        .expect("enabledManagers: Renovate runs only what it owns")
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        managers.contains(&"terraform"),
+        "modules, providers, helm_release charts"
+    );
+    assert!(
+        managers.contains(&"custom.regex"),
+        "EKS add-ons and the AMI release"
+    );
+    // One bot per dependency: whatever Dependabot updates, Renovate does not.
+    let dependabot = &integration_tests::read_yaml(".github/dependabot.yml")[0];
+    for update in dependabot["updates"].as_sequence().unwrap() {
+        let ecosystem = update["package-ecosystem"].as_str().unwrap();
+        let renovate_name = match ecosystem {
+            "docker" => "dockerfile",
+            other => other,
+        };
+        assert!(
+            !managers.contains(&renovate_name),
+            "Dependabot already updates {ecosystem}; Renovate must not"
+        );
+        assert_ne!(ecosystem, "terraform", "Renovate owns terraform");
+    }
+    assert_eq!(
+        renovate["automerge"], false,
+        "every update is a reviewed PR"
+    );
+    let datasources: Vec<String> = renovate["customManagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert!(
+        datasources.iter().any(|m| m.contains("\"aws-eks-addon\"")),
+        "a custom manager for the aws-eks-addon datasource"
+    );
+
+    // Each pinned build carries the marker the custom managers read, for the right add-on and minor.
+    for env in ENVS {
+        let path = format!("terraform/envs/{env}/main.tf");
+        let text = read_text(&path);
+        let minor = minor_of(env);
+        let versions = hcl_to_json(&EnvRoot::load(env).module_arg("platform", "addon_versions"));
+        for key in versions.as_object().unwrap().keys() {
+            let comment = comment_above(&text, key)
+                .unwrap_or_else(|| panic!("{path}: {key} has no line above it"));
+            let filter = comment
+                .strip_prefix("# renovate: eksAddonsFilter=")
+                .unwrap_or_else(|| {
+                    panic!("{path}: {key} needs a renovate eksAddonsFilter comment")
+                });
+            let filter: serde_json::Value = serde_json::from_str(filter).unwrap();
+            assert_eq!(filter["kubernetesVersion"], minor.as_str(), "{path}: {key}");
+            assert_eq!(filter["addonName"], key.replace('_', "-"), "{path}: {key}");
+        }
+        assert_eq!(
+            comment_above(&text, "node_ami_release_version"),
+            Some("# renovate: datasource=github-releases depName=awslabs/amazon-eks-ami"),
+            "{path}: the AMI release carries the marker its custom manager reads"
+        );
+    }
+}

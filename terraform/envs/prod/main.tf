@@ -39,13 +39,19 @@ module "platform" {
   # Exact builds for this minor; Renovate proposes newer ones as PRs (renovate.json). Bump them with
   # kubernetes_version: the module refuses a kube-proxy or AMI of another minor.
   addon_versions = {
-    coredns                = "v1.12.4-eksbuild.1"
-    kube_proxy             = "v1.34.1-eksbuild.2"
-    vpc_cni                = "v1.21.1-eksbuild.1"
+    # renovate: eksAddonsFilter={"kubernetesVersion":"1.34","addonName":"coredns"}
+    coredns = "v1.12.4-eksbuild.1"
+    # renovate: eksAddonsFilter={"kubernetesVersion":"1.34","addonName":"kube-proxy"}
+    kube_proxy = "v1.34.1-eksbuild.2"
+    # renovate: eksAddonsFilter={"kubernetesVersion":"1.34","addonName":"vpc-cni"}
+    vpc_cni = "v1.21.1-eksbuild.1"
+    # renovate: eksAddonsFilter={"kubernetesVersion":"1.34","addonName":"eks-pod-identity-agent"}
     eks_pod_identity_agent = "v1.3.10-eksbuild.2"
   }
+  # renovate: datasource=github-releases depName=awslabs/amazon-eks-ami
   node_ami_release_version = "1.34.2-20260128"
-  vpc_cidr                 = "10.20.0.0/16"
+
+  vpc_cidr = "10.20.0.0/16"
 
   cluster_admin_role_arns      = var.cluster_admin_role_arns
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
