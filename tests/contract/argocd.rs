@@ -249,3 +249,24 @@ fn each_app_project_permits_exactly_what_its_applications_deploy() {
         }
     }
 }
+
+/// Alerts are not a release: the monitoring Application syncs by itself in every environment, so
+/// prod's rules and routing are live without a person remembering to press Sync.
+#[test]
+fn monitoring_syncs_automatically_in_every_environment() {
+    for env in ENVS {
+        let docs = argocd(env);
+        let a = named(&docs, "Application", &format!("monitoring-{env}"));
+        let automated = &a["spec"]["syncPolicy"]["automated"];
+        assert_eq!(
+            automated["selfHeal"].as_bool(),
+            Some(true),
+            "monitoring-{env}: automated with selfHeal"
+        );
+        assert_eq!(
+            automated["prune"].as_bool(),
+            Some(true),
+            "monitoring-{env}: a rule removed from Git leaves the cluster too"
+        );
+    }
+}
