@@ -300,6 +300,22 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   }
 
   assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      try(r.statement[0].managed_rule_group_statement[0].rule_action_override[0].name == "SizeRestrictions_BODY", false)
+    ])
+    error_message = "The common rule set's 8 KB body rule only labels, so the rule after it can exempt the GitHub webhook."
+  }
+
+  assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      r.name == "body-size-except-github-webhook" && length(r.action[0].block) == 1 && r.priority > 10
+    ])
+    error_message = "In prod oversized bodies are blocked, after the common rule set, except POST /api/webhook."
+  }
+
+  assert {
     condition = contains([
       for f in aws_wafv2_web_acl_logging_configuration.alb.redacted_fields : f.single_header[0].name
     ], "x-api-key")
