@@ -656,3 +656,69 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
         "api-app-local"
     );
 }
+
+/// The bootstrap Job pulls `postgres` from Docker Hub like the app pulls its own image: with the
+/// env's pull credential, never anonymously (anonymous pulls share the NAT IP's rate limit), and the
+/// credential's Secret is written in an earlier wave than the hook that needs it.
+#[test]
+fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
+    let wave = |d: &Json| -> i64 {
+        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .as_str()
+            .map_or(0, |w| w.parse().unwrap())
+    };
+    for env in ENVS {
+        for app in ["api-app", "demo-app"] {
+            let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/{app}")));
+            let pull = docs
+                .iter()
+                .find(|d| d["kind"] == "ExternalSecret" && d["metadata"]["name"] == "registry-pull")
+                .unwrap_or_else(|| panic!("{env}/{app}: ExternalSecret registry-pull"));
+            let mut pods = 0;
+            for d in docs
+                .iter()
+                .filter(|d| d["kind"] == "Deployment" || d["kind"] == "Job")
+            {
+                let pod = &d["spec"]["template"]["spec"];
+                let what = format!("{env}/{app}: {} {}", d["kind"], d["metadata"]["name"]);
+                let from_docker_hub = pod["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["image"].as_str().unwrap().starts_with("docker.io/"));
+                assert!(
+                    from_docker_hub,
+                    "{what}: every image here comes from Docker Hub"
+                );
+                pods += 1;
+                let sa_name = pod["serviceAccountName"].as_str().unwrap();
+                let sa = docs
+                    .iter()
+                    .find(|s| s["kind"] == "ServiceAccount" && s["metadata"]["name"] == sa_name)
+                    .unwrap_or_else(|| panic!("{what}: ServiceAccount {sa_name}"));
+                let secrets: Vec<&str> = sa["imagePullSecrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(pod["imagePullSecrets"].as_array().into_iter().flatten())
+                    .map(|r| r["name"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    secrets.contains(&"registry-pull"),
+                    "{what}: pulls anonymously ({sa_name} has no registry-pull)"
+                );
+                assert!(
+                    wave(pull) < wave(d),
+                    "{what} (wave {}) may start before Secret registry-pull exists (wave {})",
+                    wave(d),
+                    wave(pull)
+                );
+            }
+            let want = if app == "api-app" { 2 } else { 1 };
+            assert_eq!(
+                pods, want,
+                "{env}/{app}: the Deployment (and api-app's bootstrap Job)"
+            );
+        }
+    }
+}
