@@ -6,9 +6,9 @@ locals {
   # kube-prometheus-stack's namespace; k8s/overlays/<env>/monitoring deploys into it.
   monitoring_namespace = "monitoring"
 
-  # One spec, two owners that agree: Helm installs the root Application and its project from the very
-  # files the root Application then syncs from Git (k8s/argocd/<env>), so neither undoes the other.
-  # Repo URL, revision, path, project and sync policy all live in those files.
+  # One owner: Helm installs the root Application and its project from these files in k8s/argocd/<env>,
+  # which the root app itself does not sync (its kustomization leaves them out). Repo URL, revision,
+  # path, project and sync policy all live in those files; a change there reaches the cluster here.
   argocd_dir        = "${path.module}/../../../k8s/argocd/${var.env}"
   root_app          = yamldecode(file("${local.argocd_dir}/root.yaml"))
   bootstrap_project = yamldecode(file("${local.argocd_dir}/bootstrap-project.yaml"))
@@ -185,8 +185,8 @@ resource "helm_release" "argocd" {
   ]
 }
 
-# The root app-of-apps and its project. From here on, everything in k8s/argocd/<env> is Git's business,
-# not Terraform's. The argocd-apps chart takes metadata as namespace/finalizers/additionalAnnotations
+# The root app-of-apps and its project, owned by this release alone. Everything else in k8s/argocd/<env>
+# is the root app's business, not Terraform's. The argocd-apps chart takes metadata as namespace/finalizers/additionalAnnotations
 # and the spec's fields at the top level (charts/argocd-apps/templates/*.yaml).
 resource "helm_release" "argocd_root_app" {
   name       = "argocd-root-app"
@@ -204,9 +204,10 @@ resource "helm_release" "argocd_root_app" {
       })
     }
     applications = {
+      # No finalizers (root.yaml has none): replacing this release must orphan the Applications, not
+      # cascade a delete to every workload.
       (local.root_app.metadata.name) = merge(local.root_app.spec, {
         namespace             = local.root_app.metadata.namespace
-        finalizers            = local.root_app.metadata.finalizers
         additionalAnnotations = local.root_app.metadata.annotations
       })
     }
