@@ -93,6 +93,8 @@ module "addons" {
   cluster_name   = module.platform.cluster_name
   vpc_id         = module.platform.vpc_id
   pod_identities = module.platform.pod_identities
+  # Releases wait for their pods only when there are nodes to run them (dev sleeps after hours).
+  wait_for_pods = module.platform.nodes_awake
 
   deployment_records_secret_name = module.platform.deployment_records_secret_name
 }

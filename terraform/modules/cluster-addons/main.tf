@@ -21,8 +21,8 @@ resource "helm_release" "aws_load_balancer_controller" {
   version    = "3.5.0"
   namespace  = var.pod_identities.aws_load_balancer_controller.namespace
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -50,8 +50,8 @@ resource "helm_release" "kube_prometheus_stack" {
   namespace        = local.monitoring_namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -95,8 +95,8 @@ resource "helm_release" "external_secrets" {
   namespace        = var.pod_identities.external_secrets.namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -121,8 +121,8 @@ resource "helm_release" "reloader" {
   namespace        = "reloader"
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   # Watches every namespace: the app namespaces are created later by Argo CD, so a namespace-scoped
@@ -148,8 +148,8 @@ resource "helm_release" "argocd" {
   namespace        = local.argocd_namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   # No SSO is configured, so Dex would be an unused, exposed component.

@@ -45,3 +45,8 @@ variable "deployment_records_secret_name" {
     error_message = "deployment_records_secret_name must be gitops/argocd-notifications/<env>."
   }
 }
+
+variable "wait_for_pods" {
+  type        = bool
+  description = "Whether each release waits for its pods (and rolls back if they never get ready). The env roots pass module.platform.nodes_awake: false only while dev's nodes are scaled to zero after hours, when no pod can start, so an apply then installs the manifests and leaves the pods to the morning instead of timing out (and blocking prod's apply behind it)."
+}

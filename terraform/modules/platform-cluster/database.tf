@@ -220,12 +220,15 @@ resource "aws_secretsmanager_secret" "database_app" {
 }
 
 ################################################################################
-# Dev: the database sleeps with the nodes and wakes before them
+# Dev: the database sleeps after the nodes and wakes before them
 ################################################################################
 
 locals {
   # RDS needs a few minutes to start; the pods come back with the nodes and should find it up.
   database_start_lead_minutes = 30
+  # And it stops only once the nodes are gone: pods still draining at the scale-down minute would lose
+  # their database and page DatabaseUnreachable (store_up 0 for a minute) every evening.
+  database_stop_lag_minutes = 30
 
   node_schedule_fields = var.node_scale_down_schedule == null ? {} : {
     down = split(" ", trimspace(var.node_scale_down_schedule.scale_down_recurrence))
@@ -237,13 +240,21 @@ locals {
     tonumber(local.node_schedule_fields.up[1]) * 60 + tonumber(local.node_schedule_fields.up[0]) - local.database_start_lead_minutes,
     -1,
   )
+  # Minute of the day it stops: the nodes' scale-down plus the lag; -1 when that is not a plain time.
+  database_stop_minute = var.node_scale_down_schedule == null ? -1 : try(
+    tonumber(local.node_schedule_fields.down[1]) * 60 + tonumber(local.node_schedule_fields.down[0]) + local.database_stop_lag_minutes,
+    -1,
+  )
 
   # EventBridge Scheduler wants six fields with "?" in day-of-month or day-of-week; the autoscaling
   # recurrences have five.
   database_schedule = var.node_scale_down_schedule == null ? {} : {
     stop = {
       action = "stopDBInstance"
-      fields = local.node_schedule_fields.down
+      fields = concat(
+        [tostring(local.database_stop_minute % 60), tostring(floor(local.database_stop_minute / 60))],
+        slice(local.node_schedule_fields.down, 2, 5),
+      )
     }
     start = {
       action = "startDBInstance"
@@ -260,7 +271,7 @@ resource "aws_scheduler_schedule" "database" {
   for_each = local.database_schedule
 
   name                         = "${local.name}-database-${each.key}"
-  description                  = "${each.value.action} ${local.name} with the node group's off-hours schedule"
+  description                  = "${each.value.action} ${local.name} around the node group's off-hours schedule (stop after the nodes, start before them)"
   schedule_expression          = format("cron(%s %s %s %s %s *)", each.value.fields[0], each.value.fields[1], each.value.fields[4] == "*" ? each.value.fields[2] : "?", each.value.fields[3], each.value.fields[4] == "*" ? "?" : each.value.fields[4])
   schedule_expression_timezone = var.node_scale_down_schedule.time_zone
 
@@ -283,6 +294,11 @@ resource "aws_scheduler_schedule" "database" {
     precondition {
       condition     = local.database_start_minute >= 0
       error_message = "The scale-up recurrence must name a plain minute and hour at or after 00:30, so the database can start ${local.database_start_lead_minutes} minutes before the nodes on the same day."
+    }
+
+    precondition {
+      condition     = local.database_stop_minute >= 0 && local.database_stop_minute < 24 * 60
+      error_message = "The scale-down recurrence must name a plain minute and hour at or before 23:29, so the database can stop ${local.database_stop_lag_minutes} minutes after the nodes on the same day."
     }
 
     precondition {

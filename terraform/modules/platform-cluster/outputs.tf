@@ -151,3 +151,8 @@ output "web_acl_arn" {
   description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
   value       = aws_wafv2_web_acl.alb.arn
 }
+
+output "nodes_awake" {
+  description = "Whether the node group has capacity now (desired > 0). False only while dev sleeps after hours (schedule.tf); the add-on releases then skip waiting for pods that cannot start."
+  value       = data.aws_autoscaling_group.nodes.desired_capacity > 0
+}

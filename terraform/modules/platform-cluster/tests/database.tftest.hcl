@@ -151,8 +151,8 @@ run "dev_database_stops_with_the_nodes_and_starts_before_them" {
   }
 
   assert {
-    condition     = aws_scheduler_schedule.database["stop"].schedule_expression == "cron(0 20 ? * MON-FRI *)"
-    error_message = "The database must stop when the nodes scale down."
+    condition     = aws_scheduler_schedule.database["stop"].schedule_expression == "cron(30 20 ? * MON-FRI *)"
+    error_message = "The database must stop 30 minutes after the nodes scale down, once no pod can page for it."
   }
 
   assert {
