@@ -4,6 +4,7 @@
 mod apply;
 mod argocd;
 mod bootstrap;
+mod cluster_facts;
 mod database;
 mod delivery;
 mod env_and_secrets;

@@ -497,8 +497,26 @@ fn every_alert_that_matters_reaches_a_person_and_watchdog_reaches_the_heartbeat(
             receiver("none").as_mapping().unwrap().len() == 1,
             "{env}: 'none' sends nowhere"
         );
+    }
+}
 
-        // Both URLs are credentials: Secret keys written by one ExternalSecret from the ops secret.
+/// Both receivers' URLs are credentials: `Secret` keys one `ExternalSecret` writes from the ops
+/// secret Terraform creates.
+#[test]
+fn the_receivers_urls_come_from_the_ops_secret() {
+    for env in ENVS {
+        let docs = monitoring(env);
+        let amc = of_kind(&docs, "AlertmanagerConfig")
+            .next()
+            .expect("the AlertmanagerConfig");
+        let receiver = |name: &str| {
+            amc["spec"]["receivers"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"].as_str() == Some(name))
+                .unwrap_or_else(|| panic!("{env}: receiver {name} is defined"))
+        };
         let heartbeat = &receiver("heartbeat")["webhookConfigs"][0]["urlSecret"];
         let slack = &receiver("slack")["slackConfigs"][0]["apiURL"];
         let ops = local_str(&platform_locals(env), "ops_secret_name");
@@ -530,7 +548,7 @@ fn every_alert_that_matters_reaches_a_person_and_watchdog_reaches_the_heartbeat(
     }
 }
 
-/// An ops secret not filled in yet leaves the receivers' ExternalSecret not Ready; Argo CD stops a
+/// An ops secret not filled in yet leaves the receivers' `ExternalSecret` not Ready; Argo CD stops a
 /// sync at the first wave that is not healthy, so the rules must come in an earlier wave.
 #[test]
 fn a_missing_receiver_secret_never_holds_back_the_rules() {

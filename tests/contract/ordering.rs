@@ -183,7 +183,7 @@ fn releases_wait_for_pods_only_while_the_nodes_are_awake() {
 }
 
 /// Dev's database stops only after the nodes have drained (a pod still running when it stops pages
-/// DatabaseUnreachable every evening) and starts before they come back.
+/// `DatabaseUnreachable` every evening) and starts before they come back.
 #[test]
 fn the_dev_database_stops_after_the_nodes_and_starts_before_them() {
     let platform = blocks("terraform/modules/platform-cluster");

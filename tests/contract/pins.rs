@@ -201,7 +201,7 @@ fn renovate_proposes_every_terraform_pin_and_leaves_dependabots_ecosystems_alone
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m.to_string())
+        .map(ToString::to_string)
         .collect();
     assert!(
         datasources.iter().any(|m| m.contains("\"aws-eks-addon\"")),

@@ -285,7 +285,46 @@ fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Val
         "vpc_id": "vpc-0123456789abcdef0",
         "pod_identities": pod_identities_output(platform),
         "deployment_records_secret_name": local_str(platform, "deployment_records_secret_name"),
+        "wait_for_pods": true,
+        "certificate_arn": SAMPLE_CERTIFICATE_ARN,
+        "web_acl_arn": format!("arn:aws:wafv2:eu-west-1:{ACCOUNT}:regional/webacl/{}/{SAMPLE_ID}", local_str(platform, "web_acl_name")),
+        "database_url": platform_database_url(env),
+        "database_master_secret_arn": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-{SAMPLE_ID}-AbCdEf"),
     })
+}
+
+/// Stand-ins for what exists only after an apply, as modules/platform-cluster would output them.
+pub(crate) const SAMPLE_ID: &str = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+pub(crate) const SAMPLE_CERTIFICATE_ARN: &str =
+    "arn:aws:acm:eu-west-1:111122223333:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+/// The RDS endpoint of `gitops-<env>` as AWS would name it (the hash is per account and region).
+pub(crate) fn sample_database_endpoint(env: &str) -> String {
+    format!("gitops-{env}.c0ffee123abc.eu-west-1.rds.amazonaws.com")
+}
+
+/// modules/platform-cluster's `local.database_url` for one env, with the sample RDS endpoint.
+pub(crate) fn platform_database_url(env: &str) -> String {
+    let blocks = blocks_in(PLATFORM);
+    let expr = blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| b.body().attributes())
+        .find(|a| a.key() == "database_url")
+        .expect("local.database_url")
+        .expr()
+        .clone();
+    let module =
+        serde_json::json!({ "db": { "db_instance_address": sample_database_endpoint(env) } });
+    expr.evaluate(&context(
+        &EnvRoot::load(env).platform_vars(),
+        &platform_locals(env),
+        &module,
+    ))
+    .unwrap_or_else(|e| panic!("{env}: local.database_url: {e}"))
+    .as_str()
+    .unwrap()
+    .to_owned()
 }
 
 /// A `helm_release` of the add-ons module evaluated for one env: (namespace, its `values` documents

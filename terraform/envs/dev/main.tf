@@ -55,6 +55,7 @@ module "platform" {
 
   cluster_admin_role_arns      = var.cluster_admin_role_arns
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  dns_zone_name                = var.dns_zone_name
 
   node_group = {
     instance_types = ["t3.large"]
@@ -95,6 +96,12 @@ module "addons" {
   pod_identities = module.platform.pod_identities
   # Releases wait for their pods only when there are nodes to run them (dev sleeps after hours).
   wait_for_pods = module.platform.nodes_awake
+
+  # Values that exist only after the AWS side is applied reach the cluster from here, never from Git.
+  certificate_arn            = module.platform.certificate_arn
+  web_acl_arn                = module.platform.web_acl_arn
+  database_url               = module.platform.database_url
+  database_master_secret_arn = module.platform.database_master_secret_arn
 
   deployment_records_secret_name = module.platform.deployment_records_secret_name
 }

@@ -10,3 +10,8 @@ variable "endpoint_public_access_cidrs" {
   description = "CIDRs that may reach the gitops-dev Kubernetes API (admin VPN, CI runner egress). Empty means private endpoint only. Never 0.0.0.0/0."
   default     = []
 }
+
+variable "dns_zone_name" {
+  type        = string
+  description = "Public Route 53 zone in this account (e.g. example.com); gitops-dev is served as gitops-dev.<zone> with an ACM certificate Terraform creates. In CI: the DNS_ZONE_NAME repository variable."
+}

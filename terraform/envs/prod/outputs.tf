@@ -59,12 +59,12 @@ output "ci_runner" {
 }
 
 output "database_url" {
-  description = "DATABASE_URL of api-app in this env (no password); k8s/overlays/prod/api-app sets the same."
+  description = "DATABASE_URL of api-app in this env (no password, verify-full TLS to the instance's endpoint); the root Application hands it to api-app."
   value       = module.platform.database_url
 }
 
 output "database_master_secret_arn" {
-  description = "Remote key for ExternalSecret api-app-db-admin in k8s/overlays/prod/api-app (commit it once after the first apply)."
+  description = "The RDS-managed master secret; the root Application hands it to api-app's bootstrap ExternalSecret (nothing to commit)."
   value       = module.platform.database_master_secret_arn
 }
 
@@ -74,6 +74,11 @@ output "set_database_password_command" {
 }
 
 output "web_acl_arn" {
-  description = "The ALB's WAF web ACL: copy it into alb.ingress.kubernetes.io/wafv2-acl-arn in k8s/overlays/<env>/api-app."
+  description = "The ALB's WAF web ACL, attached through the Load Balancer Controller's IngressClassParams (nothing to commit)."
   value       = module.platform.web_acl_arn
+}
+
+output "public_hostname" {
+  description = "The name the env's ALB answers on (gitops-<env>.<zone>), with the ACM certificate Terraform issued."
+  value       = module.platform.public_hostname
 }

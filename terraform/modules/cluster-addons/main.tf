@@ -3,6 +3,8 @@
 
 locals {
   argocd_namespace = "argocd"
+  # The Load Balancer Controller's IngressClass (spec.ingressClassName of every Ingress in k8s/).
+  ingress_class = "alb"
   # kube-prometheus-stack's namespace; k8s/overlays/<env>/monitoring deploys into it.
   monitoring_namespace = "monitoring"
 
@@ -12,6 +14,31 @@ locals {
   argocd_dir        = "${path.module}/../../../k8s/argocd/${var.env}"
   root_app          = yamldecode(file("${local.argocd_dir}/root.yaml"))
   bootstrap_project = yamldecode(file("${local.argocd_dir}/bootstrap-project.yaml"))
+
+  # What exists only after the AWS side is applied and an Application needs, as Kustomize patches the
+  # root app adds to that Application's source (Argo CD's spec.source.kustomize.patches). Git holds
+  # everything else of those objects, and placeholders that fail closed: the api-app overlay's
+  # DATABASE_URL names host SET-BY-TERRAFORM, its bootstrap ExternalSecret reads key SET-BY-TERRAFORM.
+  cluster_facts = {
+    "api-app-${var.env}" = [
+      {
+        target = { kind = "ConfigMap", name = "api-app-config" }
+        patch  = jsonencode([{ op = "replace", path = "/data/DATABASE_URL", value = var.database_url }])
+      },
+      {
+        target = { kind = "ExternalSecret", name = "api-app-db-admin" }
+        patch = jsonencode([
+          for i in [0, 1] : { op = "replace", path = "/spec/data/${i}/remoteRef/key", value = var.database_master_secret_arn }
+        ])
+      },
+    ]
+  }
+  root_app_facts = [
+    for app, patches in local.cluster_facts : {
+      target = { group = "argoproj.io", kind = "Application", name = app }
+      patch  = jsonencode([{ op = "add", path = "/spec/source/kustomize", value = { patches = patches } }])
+    }
+  ]
 }
 
 resource "helm_release" "aws_load_balancer_controller" {
@@ -33,6 +60,18 @@ resource "helm_release" "aws_load_balancer_controller" {
     serviceAccount = {
       create = true
       name   = var.pod_identities.aws_load_balancer_controller.service_account
+    }
+    # The IngressClass every Ingress in k8s/ names, and its parameters: what only exists after an apply
+    # (the ACM certificate, the WAF web ACL) reaches every Ingress of the class from here, not from Git.
+    ingressClass               = local.ingress_class
+    createIngressClassResource = true
+    ingressClassParams = {
+      create = true
+      name   = local.ingress_class
+      spec = {
+        certificateArn = [var.certificate_arn]
+        wafv2AclArn    = var.web_acl_arn
+      }
     }
   })]
 }
@@ -209,6 +248,8 @@ resource "helm_release" "argocd_root_app" {
       (local.root_app.metadata.name) = merge(local.root_app.spec, {
         namespace             = local.root_app.metadata.namespace
         additionalAnnotations = local.root_app.metadata.annotations
+        # root.yaml's source, plus the cluster facts above for the Applications it syncs.
+        source = merge(local.root_app.spec.source, { kustomize = { patches = local.root_app_facts } })
       })
     }
   })]

@@ -10,10 +10,16 @@ locals {
     master_user     = "platform_admin"
     engine_version  = "17"
     app_secret_name = "gitops/demo-api/${var.env}/db"
-    # A stable name in the VPC's private zone: the RDS endpoint is known only after apply, and changes when a
-    # snapshot is restored into a new instance. The overlays name this host; the CNAME follows the instance.
-    host = "postgres.${local.name}.internal"
+    # TLS is verified against the instance's own endpoint name (libpq's verify-full), with RDS's CA for this
+    # region: the bundle k8s/components/database-tls mounts at this path, holding this CA among others.
+    ca_identifier  = "rds-ca-rsa2048-g1"
+    ca_bundle_file = "/etc/rds-ca/ca.pem"
   }
+
+  # api-app's DATABASE_URL: the instance's endpoint (known only after apply), no password. The root
+  # Application hands it to api-app's overlay (modules/cluster-addons), replacing the SET-BY-TERRAFORM host
+  # of the URL Git holds; tests/contract/database.rs keeps the two identical otherwise.
+  database_url = "postgres://${local.database.app_user}@${module.db.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}"
 
   # What distinguishes a prod database from a dev one. Derived from env, never from a variable, so no tfvars
   # file can turn them off; tests/database.tftest.hcl asserts them through output.database.
@@ -143,6 +149,9 @@ module "db" {
   manage_master_user_password   = true
   master_user_secret_kms_key_id = aws_kms_key.database.arn
 
+  # The server certificate chains to this CA, which api-app and the bootstrap Job trust (verify-full).
+  ca_cert_identifier = local.database.ca_identifier
+
   db_subnet_group_name   = module.vpc.database_subnet_group_name
   vpc_security_group_ids = [aws_security_group.database.id]
   publicly_accessible    = local.database_protection.publicly_accessible
@@ -173,36 +182,13 @@ module "db" {
   cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
 
   parameters = [
-    # Refuse unencrypted connections (api-app connects with sslmode=require).
+    # Refuse unencrypted connections (api-app connects with sslmode=verify-full).
     { name = "rds.force_ssl", value = "1" },
     { name = "password_encryption", value = "scram-sha-256" },
     { name = "log_min_duration_statement", value = "1000" },
   ]
 
   tags = local.tags
-}
-
-################################################################################
-# A name for the instance that outlives it: private zone + CNAME
-################################################################################
-
-resource "aws_route53_zone" "private" {
-  name    = "${local.name}.internal"
-  comment = "In-VPC names for ${local.name}"
-
-  vpc {
-    vpc_id = module.vpc.vpc_id
-  }
-
-  tags = local.tags
-}
-
-resource "aws_route53_record" "database" {
-  zone_id = aws_route53_zone.private.zone_id
-  name    = local.database.host
-  type    = "CNAME"
-  ttl     = 60
-  records = [module.db.db_instance_address]
 }
 
 ################################################################################

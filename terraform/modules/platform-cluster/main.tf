@@ -35,6 +35,9 @@ locals {
     for mode in ["plan", "apply"] : mode => "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-terraform-${mode}"
   }
 
+  # The one IngressGroup every Ingress joins (k8s/components/alb group.name), so the cluster has one ALB.
+  ingress_group = "gitops-platform"
+
   # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
   helm_release_namespaces = ["argocd", "external-secrets", "kube-system", "monitoring", "reloader"]
 }

@@ -239,3 +239,13 @@ variable "node_ami_release_version" {
     error_message = "node_ami_release_version must be <kubernetes_version>.<patch>-<yyyymmdd>, for the cluster's own minor."
   }
 }
+
+variable "dns_zone_name" {
+  type        = string
+  description = "Public Route 53 hosted zone (e.g. example.com) that already exists in this account. The env's ALB is served as gitops-<env>.<zone>, with an ACM certificate validated by DNS in that zone."
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.dns_zone_name))
+    error_message = "dns_zone_name must be a DNS zone name such as example.com (lower case, no trailing dot)."
+  }
+}

@@ -12,6 +12,10 @@ variables {
   }
   deployment_records_secret_name = "gitops/argocd-notifications/dev"
   wait_for_pods                  = true
+  certificate_arn                = "arn:aws:acm:eu-west-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+  web_acl_arn                    = "arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/gitops-dev-alb/00000000-0000-0000-0000-000000000000"
+  database_url                   = "postgres://api_app@gitops-dev.abcdefghijkl.eu-west-1.rds.amazonaws.com:5432/tasks?sslmode=verify-full&sslrootcert=/etc/rds-ca/ca.pem"
+  database_master_secret_arn     = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf"
 }
 
 run "alb_controller_knows_region_and_vpc_without_imds" {
