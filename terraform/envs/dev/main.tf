@@ -57,6 +57,12 @@ module "platform" {
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   dns_zone_name                = var.dns_zone_name
 
+  # What only a person has, written once into its secret (first apply; never in state).
+  dockerhub_username = var.dockerhub_username
+  dockerhub_token    = var.dockerhub_token
+  slack_webhook_url  = var.slack_webhook_url
+  heartbeat_url      = var.heartbeat_url
+
   node_group = {
     instance_types = ["t3.large"]
     min_size       = 2

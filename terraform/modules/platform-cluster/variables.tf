@@ -249,3 +249,35 @@ variable "dns_zone_name" {
     error_message = "dns_zone_name must be a DNS zone name such as example.com (lower case, no trailing dot)."
   }
 }
+
+# What only a person has, typed into the first apply's environment (terraform/README.md): ephemeral, so
+# written once into its secret through a write-only argument and never kept in plan or state. Later
+# applies (CI) leave them unset, which changes nothing.
+
+variable "dockerhub_username" {
+  type        = string
+  description = "Docker Hub account the clusters pull as (gitops/dockerhub/<env>). First apply only."
+  default     = null
+  ephemeral   = true
+}
+
+variable "dockerhub_token" {
+  type        = string
+  description = "A read-only Docker Hub access token of that account. First apply only (TF_VAR_dockerhub_token)."
+  default     = null
+  ephemeral   = true
+}
+
+variable "slack_webhook_url" {
+  type        = string
+  description = "Slack incoming-webhook URL Alertmanager pages to (gitops/platform-ops/<env>). First apply only (TF_VAR_slack_webhook_url)."
+  default     = null
+  ephemeral   = true
+}
+
+variable "heartbeat_url" {
+  type        = string
+  description = "Ping URL of the dead man's switch the Watchdog heartbeat goes to (gitops/platform-ops/<env>). First apply only (TF_VAR_heartbeat_url)."
+  default     = null
+  ephemeral   = true
+}

@@ -55,6 +55,25 @@ override_module {
   }
 }
 
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.api_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.database_app_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.ops_secret_value
+}
+
+override_module {
+  target = module.registry_secret_value
+}
+
 override_module {
   target  = module.external_secrets_pod_identity
   outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
