@@ -8,6 +8,7 @@ mod cluster_facts;
 mod database;
 mod delivery;
 mod env_and_secrets;
+mod first_deploy;
 mod identity;
 mod ingress_and_network;
 mod keys;

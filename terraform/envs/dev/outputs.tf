@@ -82,3 +82,14 @@ output "public_hostname" {
   description = "The name the env's ALB answers on (gitops-<env>.<zone>), with the ACM certificate Terraform issued."
   value       = module.platform.public_hostname
 }
+
+output "github_variables" {
+  description = "The repository variables terraform.yml reads for dev; terraform/README.md sets them all with one command."
+  value = {
+    AWS_PLAN_ROLE_ARN_DEV            = module.platform.ci_role_arns.plan
+    AWS_APPLY_ROLE_ARN_DEV           = module.platform.ci_role_arns.apply
+    CLUSTER_ADMIN_ROLE_ARNS_DEV      = jsonencode(var.cluster_admin_role_arns)
+    ENDPOINT_PUBLIC_ACCESS_CIDRS_DEV = jsonencode(var.endpoint_public_access_cidrs)
+    DNS_ZONE_NAME                    = var.dns_zone_name
+  }
+}

@@ -166,3 +166,8 @@ output "certificate_arn" {
   description = "ACM certificate of the ALB's HTTPS listener, once issued (DNS-validated). Reaches the Load Balancer Controller through IngressClassParams (modules/cluster-addons), never through Git."
   value       = aws_acm_certificate_validation.alb.certificate_arn
 }
+
+output "ci_role_arns" {
+  description = "The GitHub Actions roles terraform/bootstrap creates for this env (plan, apply), by their derived names."
+  value       = local.ci_role_arns
+}
