@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::terraform::{
     PLATFORM, SAMPLE_CERTIFICATE_ARN, attr_text, block, blocks_in, helm_release, k8s_docs_as_json,
-    local_str, platform_locals, sample_database_endpoint,
+    local_expr, local_str, platform_locals, sample_database_endpoint,
 };
 
 /// The marker Git holds where Terraform hands in the value.
@@ -249,14 +249,7 @@ fn the_root_app_hands_api_app_the_database_it_can_only_know_after_an_apply() {
     }
     // The platform's URL is the one Git's has the shape of: same role, port, database and TLS settings.
     let platform = blocks_in(PLATFORM);
-    let local: String = platform
-        .iter()
-        .filter(|b| b.identifier() == "locals")
-        .flat_map(|b| b.body().attributes())
-        .find(|a| a.key() == "database_url")
-        .expect("local.database_url")
-        .expr()
-        .to_string();
+    let local = local_expr(&platform, "database_url").to_string();
     assert_eq!(
         local,
         "\"postgres://${local.database.app_user}@${module.db.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}\""

@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::terraform::{
     ACCOUNT, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
-    k8s_docs_as_json, platform_locals,
+    k8s_docs_as_json, local_expr, platform_locals,
 };
 
 // The interface fixed for issue #10 (api-app reads these; the code helper's config defines them).
@@ -140,15 +140,6 @@ fn evaluate(env: &str, expr: &hcl::Expression) -> Value {
 
 fn master_secret_arn(env: &str) -> String {
     format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-{env}-AbCdEf")
-}
-
-/// The expression of `local.<key>` in a module's blocks.
-fn local_expr<'a>(blocks: &'a [hcl::Block], key: &str) -> &'a hcl::Expression {
-    blocks
-        .iter()
-        .filter(|b| b.identifier() == "locals")
-        .find_map(|b| attr(b.body(), key))
-        .unwrap_or_else(|| panic!("no local.{key}"))
 }
 
 /// `local.database.<key>` of the platform module for one env.

@@ -416,6 +416,16 @@ fn wave(d: &Value) -> i64 {
         .map_or(0, |w| w.parse().unwrap())
 }
 
+/// The receiver called `name` of an `AlertmanagerConfig`.
+fn receiver<'a>(amc: &'a Value, name: &str) -> &'a Value {
+    amc["spec"]["receivers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("receiver {name} is defined"))
+}
+
 /// Watchdog reaches an external heartbeat (a dead man's switch), our pages and the chart's critical
 /// alerts page Slack at once, tickets and the chart's warnings reach Slack batched; only info is
 /// dropped. Both receivers read their URL from a Secret ESO writes from the ops secret.
@@ -426,14 +436,7 @@ fn every_alert_that_matters_reaches_a_person_and_watchdog_reaches_the_heartbeat(
         let amc: Vec<_> = of_kind(&docs, "AlertmanagerConfig").collect();
         assert_eq!(amc.len(), 1, "{env}: one AlertmanagerConfig");
         let spec = &amc[0]["spec"];
-        let receiver = |name: &str| {
-            spec["receivers"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|r| r["name"].as_str() == Some(name))
-                .unwrap_or_else(|| panic!("{env}: receiver {name} is defined"))
-        };
+        let receiver = |name: &str| receiver(amc[0], name);
         let labels = |pairs: &[(&'static str, &'static str)]| -> BTreeMap<&str, &str> {
             pairs.iter().copied().collect()
         };
@@ -509,14 +512,7 @@ fn the_receivers_urls_come_from_the_ops_secret() {
         let amc = of_kind(&docs, "AlertmanagerConfig")
             .next()
             .expect("the AlertmanagerConfig");
-        let receiver = |name: &str| {
-            amc["spec"]["receivers"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|r| r["name"].as_str() == Some(name))
-                .unwrap_or_else(|| panic!("{env}: receiver {name} is defined"))
-        };
+        let receiver = |name: &str| receiver(amc, name);
         let heartbeat = &receiver("heartbeat")["webhookConfigs"][0]["urlSecret"];
         let slack = &receiver("slack")["slackConfigs"][0]["apiURL"];
         let ops = local_str(&platform_locals(env), "ops_secret_name");

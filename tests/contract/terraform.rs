@@ -303,17 +303,19 @@ pub(crate) fn sample_database_endpoint(env: &str) -> String {
     format!("gitops-{env}.c0ffee123abc.eu-west-1.rds.amazonaws.com")
 }
 
+/// The expression of `local.<key>` in a module's blocks.
+pub(crate) fn local_expr<'a>(blocks: &'a [Block], key: &str) -> &'a Expression {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .find_map(|b| attr(b.body(), key))
+        .unwrap_or_else(|| panic!("no local.{key}"))
+}
+
 /// modules/platform-cluster's `local.database_url` for one env, with the sample RDS endpoint.
 pub(crate) fn platform_database_url(env: &str) -> String {
     let blocks = blocks_in(PLATFORM);
-    let expr = blocks
-        .iter()
-        .filter(|b| b.identifier() == "locals")
-        .flat_map(|b| b.body().attributes())
-        .find(|a| a.key() == "database_url")
-        .expect("local.database_url")
-        .expr()
-        .clone();
+    let expr = local_expr(&blocks, "database_url");
     let module =
         serde_json::json!({ "db": { "db_instance_address": sample_database_endpoint(env) } });
     expr.evaluate(&context(
