@@ -26,6 +26,7 @@ pub const APPLICATIONS: &[Application] = &[
             "k8s/base/api-app/",
             "k8s/components/aws/api-app/",
             "k8s/components/database-bootstrap/",
+            "k8s/components/database-tls/",
             SHARED_COMPONENTS[0],
             SHARED_COMPONENTS[1],
         ],

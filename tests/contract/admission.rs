@@ -191,7 +191,8 @@ fn both_clusters_sync_the_policies_and_install_the_enforcing_controller() {
             synced, wanted,
             "{env}: the root Application syncs k8s/admission"
         );
-        let project = of_kind(&docs, "AppProject")
+        let installed = crate::argocd::installed(env);
+        let project = of_kind(&installed, "AppProject")
             .find(|p| name(p) == format!("bootstrap-{env}"))
             .expect("the bootstrap project");
         assert!(

@@ -116,8 +116,8 @@ fn every_docker_hub_pull_is_authenticated_with_the_envs_credential() {
             }
             assert_eq!(
                 es["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"].as_str(),
-                Some("-1"),
-                "{env}/{app}: written before the pods pull"
+                Some("-2"),
+                "{env}/{app}: written before the pods pull (the bootstrap hook at -1 included)"
             );
         }
     }

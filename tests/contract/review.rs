@@ -112,7 +112,16 @@ fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
 fn files_that_render_prod() -> BTreeSet<String> {
     let root = repo_root();
     let mut files = BTreeSet::new();
-    let argocd = kustomize("k8s/argocd/prod");
+    // The root Application and its project are installed by terraform/ (modules/cluster-addons reads
+    // them), not synced: start the walk from root.yaml as well.
+    let mut argocd = kustomize("k8s/argocd/prod");
+    for installed in [
+        "k8s/argocd/prod/root.yaml",
+        "k8s/argocd/prod/bootstrap-project.yaml",
+    ] {
+        files.insert(installed.to_owned());
+        argocd.extend(read_yaml(installed));
+    }
     for app in of_kind(&argocd, "Application") {
         let path = app["spec"]["source"]["path"].as_str().unwrap();
         kustomize_inputs(&root.join(path), &mut files);

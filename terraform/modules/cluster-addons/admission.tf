@@ -16,8 +16,8 @@ resource "helm_release" "policy_controller" {
   namespace        = "cosign-system"
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
   # The chart's only hook is a post-delete Job on a floating image (cgr.dev/chainguard/kubectl:latest-dev)
   # that deletes the webhook's leases; deleting the namespace does the same, and nothing unpinned runs.

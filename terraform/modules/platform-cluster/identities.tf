@@ -40,7 +40,7 @@ locals {
 
 module "external_secrets_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "~> 2.8"
+  version = "2.8.1"
 
   name                     = local.pod_identities.external_secrets.role_name
   use_name_prefix          = false
@@ -64,7 +64,7 @@ module "external_secrets_pod_identity" {
 
 module "aws_lbc_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "~> 2.8"
+  version = "2.8.1"
 
   name                     = local.pod_identities.aws_load_balancer_controller.role_name
   use_name_prefix          = false

@@ -35,6 +35,9 @@ locals {
     for mode in ["plan", "apply"] : mode => "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-terraform-${mode}"
   }
 
+  # The one IngressGroup every Ingress joins (k8s/components/alb group.name), so the cluster has one ALB.
+  ingress_group = "gitops-platform"
+
   # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
   helm_release_namespaces = ["argocd", "cosign-system", "external-secrets", "kube-system", "monitoring", "reloader"]
 }
@@ -45,7 +48,7 @@ locals {
 
 module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 6.6"
+  version = "6.6.0"
 
   name = local.name
   cidr = var.vpc_cidr
@@ -92,7 +95,7 @@ module "vpc" {
 
 module "eks" {
   source  = "terraform-aws-modules/eks/aws"
-  version = "~> 21.19"
+  version = "21.19.0"
 
   name               = local.name
   kubernetes_version = var.kubernetes_version
@@ -166,26 +169,38 @@ module "eks" {
   # an unused trust anchor is attack surface, not a convenience.
   enable_irsa = false
 
+  # Exact add-on builds from the env root, never "the newest": an unrelated apply must not roll the
+  # cluster's DNS, proxy or CNI. Renovate proposes new builds as PRs (renovate.json).
   addons = {
-    coredns    = {}
-    kube-proxy = {}
+    coredns    = { addon_version = var.addon_versions.coredns, most_recent = false }
+    kube-proxy = { addon_version = var.addon_versions.kube_proxy, most_recent = false }
     vpc-cni = {
+      addon_version  = var.addon_versions.vpc_cni
+      most_recent    = false
       before_compute = true
       # Enforce the NetworkPolicies shipped in k8s/.
       configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
-    eks-pod-identity-agent = { before_compute = true }
+    eks-pod-identity-agent = {
+      addon_version  = var.addon_versions.eks_pod_identity_agent
+      most_recent    = false
+      before_compute = true
+    }
   }
 
   eks_managed_node_groups = {
     default = {
-      name           = "${local.name}-default"
-      ami_type       = "AL2023_x86_64_STANDARD"
-      instance_types = var.node_group.instance_types
-      capacity_type  = var.node_group.capacity_type
-      min_size       = var.node_group.min_size
-      max_size       = var.node_group.max_size
-      desired_size   = var.node_group.desired_size
+      name     = "${local.name}-default"
+      ami_type = "AL2023_x86_64_STANDARD"
+      # One exact EKS AMI release, not the latest: a new AMI rolls every node, so it arrives as a
+      # reviewed PR (renovate.json), never as a side effect of an unrelated apply.
+      ami_release_version            = var.node_ami_release_version
+      use_latest_ami_release_version = false
+      instance_types                 = var.node_group.instance_types
+      capacity_type                  = var.node_group.capacity_type
+      min_size                       = var.node_group.min_size
+      max_size                       = var.node_group.max_size
+      desired_size                   = var.node_group.desired_size
 
       # IMDSv2 only, and pods cannot reach IMDS (hop limit 1): they use Pod Identity, never the node role.
       # This is why the Load Balancer Controller gets region and vpcId as chart values.

@@ -115,7 +115,7 @@ output "ci_runner" {
 output "database" {
   description = "How this env's PostgreSQL is protected and reached: the values the RDS module and the security group receive."
   value = merge(local.database_protection, {
-    host                   = local.database.host
+    endpoint               = module.db.db_instance_address
     port                   = local.database.port
     name                   = local.database.name
     app_user               = local.database.app_user
@@ -126,17 +126,17 @@ output "database" {
 }
 
 output "database_url" {
-  description = "The DATABASE_URL the env's api-app overlay sets (no password: api-app reads it from DATABASE_PASSWORD_FILE)."
-  value       = "postgres://${local.database.app_user}@${local.database.host}:${local.database.port}/${local.database.name}?sslmode=require"
+  description = "api-app's DATABASE_URL in this env: the instance endpoint, verify-full TLS, no password (api-app reads it from DATABASE_PASSWORD_FILE). modules/cluster-addons hands it to the api-app Application."
+  value       = local.database_url
 }
 
 output "database_endpoint" {
-  description = "The RDS endpoint that the private name postgres.gitops-<env>.internal points at."
+  description = "The RDS endpoint api-app connects to (DATABASE_URL's host, the name its TLS certificate covers)."
   value       = module.db.db_instance_address
 }
 
 output "database_master_secret_arn" {
-  description = "ARN of the RDS-managed master secret. Commit it as the remote key of ExternalSecret api-app-db-admin in k8s/overlays/<env>/api-app (terraform/README.md)."
+  description = "ARN of the RDS-managed master secret (RDS names it). modules/cluster-addons hands it to the api-app Application as the remote key of ExternalSecret api-app-db-admin; it is never committed."
   value       = module.db.db_instance_master_user_secret_arn
 }
 
@@ -153,4 +153,24 @@ output "set_database_password_command" {
 output "web_acl_arn" {
   description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
   value       = aws_wafv2_web_acl.alb.arn
+}
+
+output "nodes_awake" {
+  description = "Whether the node group has capacity now (desired > 0). False only while dev sleeps after hours (schedule.tf); the add-on releases then skip waiting for pods that cannot start."
+  value       = data.aws_autoscaling_group.nodes.desired_capacity > 0
+}
+
+output "public_hostname" {
+  description = "The name the env's ALB answers on (gitops-<env>.<zone>), covered by certificate_arn."
+  value       = local.public_hostname
+}
+
+output "certificate_arn" {
+  description = "ACM certificate of the ALB's HTTPS listener, once issued (DNS-validated). Reaches the Load Balancer Controller through IngressClassParams (modules/cluster-addons), never through Git."
+  value       = aws_acm_certificate_validation.alb.certificate_arn
+}
+
+output "ci_role_arns" {
+  description = "The GitHub Actions roles terraform/bootstrap creates for this env (plan, apply), by their derived names."
+  value       = local.ci_role_arns
 }

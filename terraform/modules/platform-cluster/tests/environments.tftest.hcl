@@ -60,6 +60,25 @@ override_module {
   }
 }
 
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.api_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.database_app_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.ops_secret_value
+}
+
+override_module {
+  target = module.registry_secret_value
+}
+
 override_module {
   target  = module.external_secrets_pod_identity
   outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
@@ -91,9 +110,11 @@ run "dev_sleeps_outside_working_hours" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * MON-FRI"
@@ -131,9 +152,11 @@ run "prod_has_no_scale_down_schedule" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -151,9 +174,11 @@ run "eso_policy_names_exactly_this_envs_secret_arns" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -184,9 +209,11 @@ run "names_follow_the_gitops_env_seed" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -243,10 +270,12 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
-    waf_mode           = "block"
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
+    waf_mode                 = "block"
   }
 
   assert {
@@ -300,6 +329,22 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   }
 
   assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      try(r.statement[0].managed_rule_group_statement[0].rule_action_override[0].name == "SizeRestrictions_BODY", false)
+    ])
+    error_message = "The common rule set's 8 KB body rule only labels, so the rule after it can exempt the GitHub webhook."
+  }
+
+  assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      r.name == "body-size-except-github-webhook" && length(r.action[0].block) == 1 && r.priority > 10
+    ])
+    error_message = "In prod oversized bodies are blocked, after the common rule set, except POST /api/webhook."
+  }
+
+  assert {
     condition = contains([
       for f in aws_wafv2_web_acl_logging_configuration.alb.redacted_fields : f.single_header[0].name
     ], "x-api-key")
@@ -316,10 +361,12 @@ run "dev_only_counts" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "count"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "count"
   }
 
   assert {
@@ -348,10 +395,12 @@ run "an_unknown_waf_mode_is_refused" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "detect"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "detect"
   }
 
   expect_failures = [var.waf_mode]
