@@ -1439,13 +1439,39 @@ const WITHHELD: &[(&str, &str)] = &[(
     "no role may lose its permissions boundary (boundary.json.tftpl); Terraform only ever sets one",
 )];
 
-/// The directories CI plans and applies (terraform/bootstrap is applied once by a person).
-const CI_DIRS: &[&str] = &[
-    "terraform/envs/dev",
-    "terraform/envs/prod",
-    "terraform/modules/platform-cluster",
-    "terraform/modules/cluster-addons",
-];
+/// The roots CI plans and applies (terraform/bootstrap is applied once by a person); every local
+/// module they call, at any depth, is managed too (`ci_dirs`).
+const CI_ROOTS: &[&str] = &["terraform/envs/dev", "terraform/envs/prod"];
+
+/// The CI roots and every directory a local `source = "../..."` reaches from them.
+fn ci_dirs() -> Vec<String> {
+    let mut dirs: Vec<String> = Vec::new();
+    let mut todo: Vec<std::path::PathBuf> = CI_ROOTS.iter().map(std::path::PathBuf::from).collect();
+    while let Some(dir) = todo.pop() {
+        let rel = dir.to_string_lossy().into_owned();
+        if dirs.contains(&rel) {
+            continue;
+        }
+        for b in blocks_in(&rel).iter().filter(|b| b.identifier() == "module") {
+            let source = text_of(attr(b.body(), "source"));
+            let source = source.trim_matches('"');
+            if source.starts_with("./") || source.starts_with("../") {
+                let mut next = dir.clone();
+                for part in source.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => assert!(next.pop(), "{rel}: module source {source} leaves the repository"),
+                        p => next.push(p),
+                    }
+                }
+                todo.push(next);
+            }
+        }
+        dirs.push(rel);
+    }
+    dirs.sort();
+    dirs
+}
 
 fn read_json(rel: &str) -> Json {
     serde_json::from_str(&integration_tests::read_text(rel))
@@ -1474,19 +1500,17 @@ fn admits(constraint: &str, tag: &str) -> bool {
 /// The AWS resource and data types CI creates or reads, from our code and the modules it calls.
 fn managed_types(modules: &Json) -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut types: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for dir in CI_DIRS {
+    for dir in &ci_dirs() {
         for b in blocks_in(dir) {
             let labels: Vec<&str> = b.labels().iter().map(hcl::BlockLabel::as_str).collect();
             match b.identifier() {
-                kind @ ("resource" | "data") if labels[0].starts_with("aws_") => {
-                    types
-                        .entry(if kind == "resource" {
-                            "resource"
-                        } else {
-                            "data"
-                        })
-                        .or_default()
-                        .insert(labels[0].to_owned());
+                kind @ ("resource" | "data" | "ephemeral") if labels[0].starts_with("aws_") => {
+                    let kind = match kind {
+                        "resource" => "resource",
+                        "data" => "data",
+                        _ => "ephemeral",
+                    };
+                    types.entry(kind).or_default().insert(labels[0].to_owned());
                 }
                 "module" => {
                     let source = text_of(attr(b.body(), "source"));
@@ -1524,6 +1548,32 @@ fn managed_types(modules: &Json) -> BTreeMap<&'static str, BTreeSet<String>> {
         }
     }
     types
+}
+
+/// The IAM actions of every `aws <service> <operation>` call in a script of a CI-managed directory
+/// (modules/secret-first-value/write.sh), with the script that makes it: the AWS CLI names an
+/// operation in kebab case (`put-secret-value` is `secretsmanager:PutSecretValue`).
+fn script_calls() -> BTreeMap<String, String> {
+    let mut calls = BTreeMap::new();
+    for dir in ci_dirs() {
+        for script in integration_tests::files_under(&dir, "sh") {
+            for line in integration_tests::read_text(&script).lines() {
+                let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().collect();
+                // `aws ...`, also inside a command substitution (`x=$(aws ...`).
+                for w in words
+                    .windows(3)
+                    .filter(|w| w[0].rsplit('(').next() == Some("aws"))
+                {
+                    let operation: String = w[2]
+                        .split('-')
+                        .map(|p| p[..1].to_uppercase() + &p[1..])
+                        .collect();
+                    calls.insert(format!("{}:{operation}", w[1]), script.clone());
+                }
+            }
+        }
+    }
+    calls
 }
 
 impl Role {
@@ -1581,6 +1631,9 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
             }
         }
     }
+    for (action, script) in script_calls() {
+        apply_needs.entry(action).or_insert(script);
+    }
     let (_, roles) = render();
     let withheld: BTreeMap<&str, &str> = WITHHELD.iter().copied().collect();
     for env in ENVS {
@@ -1615,6 +1668,60 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
             apply_needs.contains_key(*action),
             "{action} is withheld but no mapping asks for it any more"
         );
+    }
+}
+
+/// No CI role reads a secret's value: neither the plan role (pull requests assume it) nor the apply
+/// role. A resource type whose refresh calls `GetSecretValue` (`aws_secretsmanager_secret_version`,
+/// even write-only) cannot be managed at all: modules/secret-first-value writes through write.sh.
+#[test]
+fn no_ci_role_reads_a_secret_value_and_first_values_are_written_by_script() {
+    let calls = script_calls();
+    for action in [
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+    ] {
+        assert!(
+            calls.contains_key(action),
+            "modules/secret-first-value/write.sh no longer calls {action}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls.keys().any(|a| a.starts_with("secretsmanager:GetSecretValue")
+            || a.starts_with("secretsmanager:BatchGetSecretValue")),
+        "a script reads a secret value: {calls:?}"
+    );
+    let (_, roles) = render();
+    for env in ENVS {
+        for mode in ["plan", "apply"] {
+            let role = roles
+                .iter()
+                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
+                .unwrap();
+            for secret in [
+                format!("gitops/demo-api/{env}-AbCdEf"),
+                format!("gitops/demo-api/{env}/db-AbCdEf"),
+                format!("gitops/platform-ops/{env}-AbCdEf"),
+                format!("gitops/dockerhub/{env}-AbCdEf"),
+            ] {
+                let arn = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}");
+                for action in [
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:BatchGetSecretValue",
+                ] {
+                    assert!(
+                        !role.may(&Request::new(action, &arn)),
+                        "{env} {mode} may {action} on {secret}"
+                    );
+                }
+                let put = Request::new("secretsmanager:PutSecretValue", &arn);
+                assert_eq!(
+                    role.may(&put),
+                    mode == "apply",
+                    "{env} {mode}: PutSecretValue on {secret}"
+                );
+            }
+        }
     }
 }
 
@@ -1667,4 +1774,19 @@ fn everything_an_env_creates_carries_its_env_tag_and_may_pin_its_account() {
         text_of(attr(aws, "allowed_account_ids")),
         "var.allowed_account_ids"
     );
+}
+
+#[test]
+fn the_managed_directories_follow_every_local_module_from_the_env_roots() {
+    let dirs = ci_dirs();
+    for called in [
+        "terraform/modules/platform-cluster",
+        "terraform/modules/cluster-addons",
+        "terraform/modules/secret-first-value",
+    ] {
+        assert!(
+            dirs.iter().any(|d| std::path::Path::new(d) == std::path::Path::new(called)),
+            "{called} is not reached from the env roots: {dirs:?}"
+        );
+    }
 }
