@@ -133,7 +133,8 @@ fn the_grace_period_covers_pre_stop_drain_and_shutdown() {
                 .unwrap();
             let env_vars = pod_env(&docs);
             let secs = |k: &str| env_vars[k].as_deref().unwrap().parse::<u64>().unwrap();
-            assert_eq!((grace, pre_stop), (35, 10), "{env}/{app}");
+            // preStop outlasts the ALB's routing to a deregistering target (restore_budget.rs).
+            assert_eq!((grace, pre_stop), (45, 25), "{env}/{app}");
             assert_eq!(
                 (secs("SHUTDOWN_DRAIN_SECS"), secs("SHUTDOWN_TIMEOUT_SECS")),
                 (2, 15),
@@ -186,6 +187,46 @@ fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
                     && seq(&p["spec"]["policyTypes"]).len() == 2
             });
             assert!(deny_all, "{env}/{app}: a default-deny NetworkPolicy");
+        }
+    }
+}
+
+/// Prod never lets replicas pile into one zone (a node-group update, a zone's nodes coming back
+/// late): its zone constraint is `DoNotSchedule` with `minDomains` the number of zones, which the
+/// ALB's public subnets (one per zone, in the allow-alb `NetworkPolicy`) count. Dev, with two or three
+/// nodes that start every morning, keeps `ScheduleAnyway` so one node up serves.
+#[test]
+fn prod_spreads_replicas_over_every_zone_and_never_schedules_past_the_skew() {
+    for env in ENVS {
+        let zones = seq(&one(
+            &overlay(env, "api-app")
+                .into_iter()
+                .filter(|d| d["metadata"]["name"] == "api-app-allow-alb")
+                .collect::<Vec<_>>(),
+            "NetworkPolicy",
+        )["spec"]["ingress"][0]["from"])
+        .len();
+        for app in APPS {
+            let docs = overlay(env, app);
+            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+            let zone = seq(&pod["topologySpreadConstraints"])
+                .iter()
+                .find(|c| c["topologyKey"] == "topology.kubernetes.io/zone")
+                .unwrap_or_else(|| panic!("{env}/{app} spreads over zones"))
+                .clone();
+            if env == "prod" {
+                assert_eq!(
+                    (s(&zone["whenUnsatisfiable"]), zone["minDomains"].as_u64()),
+                    ("DoNotSchedule", Some(u64::try_from(zones).unwrap())),
+                    "{env}/{app}: zone spread"
+                );
+            } else {
+                assert_eq!(
+                    s(&zone["whenUnsatisfiable"]),
+                    "ScheduleAnyway",
+                    "{env}/{app}"
+                );
+            }
         }
     }
 }
