@@ -1452,7 +1452,10 @@ fn ci_dirs() -> Vec<String> {
         if dirs.contains(&rel) {
             continue;
         }
-        for b in blocks_in(&rel).iter().filter(|b| b.identifier() == "module") {
+        for b in blocks_in(&rel)
+            .iter()
+            .filter(|b| b.identifier() == "module")
+        {
             let source = text_of(attr(b.body(), "source"));
             let source = source.trim_matches('"');
             if source.starts_with("./") || source.starts_with("../") {
@@ -1460,7 +1463,10 @@ fn ci_dirs() -> Vec<String> {
                 for part in source.split('/') {
                     match part {
                         "." => {}
-                        ".." => assert!(next.pop(), "{rel}: module source {source} leaves the repository"),
+                        ".." => assert!(
+                            next.pop(),
+                            "{rel}: module source {source} leaves the repository"
+                        ),
                         p => next.push(p),
                     }
                 }
@@ -1687,8 +1693,10 @@ fn no_ci_role_reads_a_secret_value_and_first_values_are_written_by_script() {
         );
     }
     assert!(
-        !calls.keys().any(|a| a.starts_with("secretsmanager:GetSecretValue")
-            || a.starts_with("secretsmanager:BatchGetSecretValue")),
+        !calls
+            .keys()
+            .any(|a| a.starts_with("secretsmanager:GetSecretValue")
+                || a.starts_with("secretsmanager:BatchGetSecretValue")),
         "a script reads a secret value: {calls:?}"
     );
     let (_, roles) = render();
@@ -1785,7 +1793,8 @@ fn the_managed_directories_follow_every_local_module_from_the_env_roots() {
         "terraform/modules/secret-first-value",
     ] {
         assert!(
-            dirs.iter().any(|d| std::path::Path::new(d) == std::path::Path::new(called)),
+            dirs.iter()
+                .any(|d| std::path::Path::new(d) == std::path::Path::new(called)),
             "{called} is not reached from the env roots: {dirs:?}"
         );
     }
