@@ -1267,6 +1267,11 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
         for request in [
             Request::new("iam:CreateRole", &new_role).with("iam:PermissionsBoundary", &[&boundary]),
             Request::new("iam:PutRolePolicy", &new_role),
+            // A restore builds its own instance beside the live one (database.tf, module.db_restore).
+            Request::new(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                &format!("arn:aws:rds:{REGION}:{ACCOUNT}:db:gitops-{env}-restore"),
+            ),
             Request::new(
                 "eks:CreateCluster",
                 &format!("arn:aws:eks:{REGION}:{ACCOUNT}:cluster/gitops-{env}"),

@@ -309,10 +309,27 @@ impl EnvRoot {
 
     /// The variables the platform module receives (the ones the contract tests need).
     pub(super) fn platform_vars(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut vars = serde_json::json!({
             "env": hcl_to_json(&self.module_arg("platform", "env")),
             "region": hcl_to_json(&self.module_arg("platform", "region")),
-        })
+        });
+        // The database's variables, as the root sets them or the module defaults them.
+        let module = blocks_in(PLATFORM);
+        for name in ["database_engine_version", "database_restore"] {
+            let value = if attr(self.module("platform"), name).is_some() {
+                hcl_to_json(&self.module_arg("platform", name))
+            } else {
+                let default = attr(block(&module, "variable", &[name]).body(), "default")
+                    .unwrap_or_else(|| panic!("variable {name} has a default"));
+                hcl_to_json(
+                    &default
+                        .evaluate(&Context::new())
+                        .unwrap_or_else(|e| panic!("var.{name}: {e}")),
+                )
+            };
+            vars[name] = value;
+        }
+        vars
     }
 }
 
@@ -374,9 +391,12 @@ pub(crate) fn platform_database_url(env: &str) -> String {
     let expr = local_expr(&blocks, "database_url");
     let module =
         serde_json::json!({ "db": { "db_instance_address": sample_database_endpoint(env) } });
+    let vars = EnvRoot::load(env).platform_vars();
+    let mut modules = serde_json::Map::new();
+    modules.insert("module".into(), module.clone());
     expr.evaluate(&context(
-        &EnvRoot::load(env).platform_vars(),
-        &platform_locals(env),
+        &vars,
+        &locals_with(&blocks, &vars, &modules),
         &module,
     ))
     .unwrap_or_else(|e| panic!("{env}: local.database_url: {e}"))
