@@ -554,6 +554,29 @@ impl<'d> Platform<'d> {
         self.add(role);
     }
 
+    /// AWS Chatbot's channel role (alarms.tf): a trust and no permissions. Rendered as if
+    /// `alarm_slack` were set, which is when it exists.
+    fn chatbot(&mut self) {
+        let what = "aws_iam_role.chatbot";
+        let role = self.body(&["aws_iam_role", "chatbot"]);
+        let text = text_of(attr(role, "assume_role_policy"));
+        let start = text.find("/iam/").expect("an iam/ template");
+        let end = text[start..].find(".tftpl").unwrap() + start + 6;
+        let role = NewRole {
+            owner: eval(role, "name", &self.ctx, what)
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            boundary: eval(role, "permissions_boundary", &self.ctx, what),
+            identity: vec![],
+            trust: Some((
+                format!("{PLATFORM}{}", &text[start..end]),
+                parse(&eval(role, "assume_role_policy", &self.ctx, what), what),
+            )),
+        };
+        self.add(role);
+    }
+
     /// The key policies: `key_admin` first, since the others build on it.
     fn keys(&mut self) {
         let doc = |labels: [&str; 2]| block(&self.blocks, "data", &labels);
@@ -565,10 +588,16 @@ impl<'d> Platform<'d> {
             "data",
             serde_json::from_value::<hcl::Value>(self.resources["data"].clone()).unwrap(),
         );
-        let mut keys = vec![(
-            "logs",
-            policy_document(doc(["aws_iam_policy_document", "logs_key"]), &ctx),
-        )];
+        let mut keys = vec![
+            (
+                "logs",
+                policy_document(doc(["aws_iam_policy_document", "logs_key"]), &ctx),
+            ),
+            (
+                "alarms",
+                policy_document(doc(["aws_iam_policy_document", "alarms_key"]), &ctx),
+            ),
+        ];
         let secret_key = doc(["aws_iam_policy_document", "secret_key"]);
         for (name, value) in json_object(&eval(secret_key.body(), "for_each", &ctx, "secret_key")) {
             let each = with_each(&ctx, &name, &value);
@@ -621,6 +650,7 @@ fn render_platform(env: &'static str, docs: &mut Vec<Doc>, roles: &mut Vec<Role>
     platform.load_balancer_controller();
     platform.runners();
     platform.scheduler();
+    platform.chatbot();
     platform.keys();
 }
 
@@ -874,12 +904,12 @@ fn every_iam_document_renders_to_json_for_cloudsplaining() {
     )
     .unwrap();
 
-    // Each env: the two CI roles, ESO, two runner pools, dev's scheduler; a boundary, three keys.
+    // Each env: the two CI roles, ESO, two runner pools, Chatbot's, dev's scheduler; a boundary, four keys.
     for env in ENVS {
         let count = roles.iter().filter(|r| r.env == env).count();
         assert_eq!(
             count,
-            if env == "dev" { 7 } else { 6 },
+            if env == "dev" { 8 } else { 7 },
             "{env}: roles rendered"
         );
     }
@@ -937,6 +967,14 @@ fn assert_inventory_is_complete(docs: &[Doc]) {
         (
             ("aws_iam_policy_document", "logs_key"),
             "terraform/modules/platform-cluster/*.tf (data aws_iam_policy_document)",
+        ),
+        (
+            ("aws_iam_policy_document", "alarms_key"),
+            "terraform/modules/platform-cluster/*.tf (data aws_iam_policy_document)",
+        ),
+        (
+            ("aws_iam_role", "chatbot"),
+            "terraform/modules/platform-cluster/iam/chatbot-trust.json.tftpl",
         ),
         (
             ("aws_iam_policy_document", "secret_key"),

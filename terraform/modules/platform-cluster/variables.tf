@@ -306,3 +306,17 @@ variable "heartbeat_url" {
   default     = null
   ephemeral   = true
 }
+
+variable "alarm_slack" {
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  description = "The Slack workspace (team) ID and channel ID AWS Chatbot posts the CloudWatch alarms and RDS events to (alarms.tf): the channel the alerts go to. The workspace must be authorized in the AWS Chatbot console once per account. null: the alarms reach nobody, and every plan warns."
+  default     = null
+
+  validation {
+    condition     = var.alarm_slack == null ? true : can(regex("^T[A-Z0-9]+$", var.alarm_slack.workspace_id)) && can(regex("^[CG][A-Z0-9]+$", var.alarm_slack.channel_id))
+    error_message = "alarm_slack takes Slack IDs: workspace_id like T0123ABCD, channel_id like C0123ABCD."
+  }
+}
