@@ -1044,3 +1044,36 @@ fn the_final_snapshots_key_outlives_the_teardown() {
         .expect("the teardown destroys");
     assert!(rm < destroy, "the key leaves state before the destroy");
 }
+
+/// Issue 27: a password rotation cannot race. The app's password Secret is fetched only when forced
+/// (an hourly refresh carried an unsynced value into the pods), and the documented rotation waits for
+/// the forced fetch to land (`status.refreshTime`, not `Ready`, which is true before) before the sync
+/// whose hook sets the role's password.
+#[test]
+fn a_password_rotation_reaches_the_pods_and_the_role_together() {
+    for env in ENVS {
+        let docs = api_app(env);
+        let es = find(&docs, "ExternalSecret", "api-app-db");
+        assert_eq!(
+            text(&es["spec"]["refreshInterval"]),
+            "0s",
+            "{env}: api-app-db is fetched only when forced"
+        );
+    }
+    let readme = read_text("terraform/README.md");
+    let rotation = readme
+        .split("- **Rotating `api_app`'s password.**")
+        .nth(1)
+        .expect("terraform/README.md documents the rotation")
+        .split("\n- **")
+        .next()
+        .unwrap();
+    let (wait, sync) = (
+        rotation
+            .find(".status.refreshTime}')\" != \"$before\"")
+            .expect("the rotation waits for the forced fetch to land"),
+        rotation.find("argocd app sync").expect("then syncs"),
+    );
+    assert!(wait < sync, "the sync comes after the fetch has landed");
+    assert!(rotation.contains("force-sync"), "the fetch is forced");
+}
