@@ -1077,3 +1077,67 @@ fn a_password_rotation_reaches_the_pods_and_the_role_together() {
     assert!(wait < sync, "the sync comes after the fetch has landed");
     assert!(rotation.contains("force-sync"), "the fetch is forced");
 }
+
+/// Issue 27: a Reloader restart (or any rollout) is a rolling update with `maxSurge` 100 %: every new
+/// pod starts beside the old ones, so for about a minute the pods and their pools double. The database
+/// must take that peak: replicas plus the surge, times the pool, plus the bootstrap Job, stays under
+/// the instance's `max_connections` (`LEAST(DBInstanceClassMemory/9531392, 5000)`, the class memory
+/// less the OS's share, about a quarter). The docs say so instead of "one by one".
+#[test]
+fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
+    use integration_tests::k8s::{one, overlay, pod_env};
+    for env in ENVS {
+        let docs = overlay(env, "api-app");
+        let deploy = one(&docs, "Deployment");
+        let replicas = deploy["spec"]["replicas"].as_u64().unwrap();
+        let surge: u64 = deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+            .as_str()
+            .and_then(|p| p.strip_suffix('%'))
+            .map_or_else(
+                || {
+                    deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+                        .as_u64()
+                        .unwrap()
+                },
+                |p| (replicas * p.parse::<u64>().unwrap()).div_ceil(100),
+            );
+        let vars = pod_env(&docs);
+        assert!(
+            vars.contains_key("DATABASE_URL"),
+            "{env}: api-app runs on PostgreSQL"
+        );
+        let pool_max = vars.get("DATABASE_POOL_MAX").cloned().flatten();
+        // The pool size as api-app parses it (its default when the overlay sets none); the URL only
+        // has to parse here.
+        let pool = api_app::store::PgSettings::parse(&api_app::store::PgVars {
+            url: "postgres://api_app@db.example:5432/tasks",
+            pool_max: pool_max.as_deref(),
+            ..Default::default()
+        })
+        .unwrap()
+        .pool_max as u64;
+        let peak = (replicas + surge) * pool + 1;
+        let class =
+            hcl_to_json(&EnvRoot::load(env).module_arg("platform", "database"))["instance_class"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let gib = hcl_to_json(&platform_locals(env)["database_memory_gib"])[&class]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{env}: {class} has no memory in alarms.tf"));
+        let max_connections = (gib * 1_073_741_824 * 3 / 4 / 9_531_392).min(5000);
+        assert!(
+            peak <= max_connections,
+            "{env}: a rollout peaks at ({replicas} + {surge}) pods × {pool} connections + 1 = {peak}, over {class}'s ~{max_connections}"
+        );
+    }
+    let readme = read_text("terraform/README.md");
+    assert!(
+        !readme.contains("one by one"),
+        "a Reloader restart is a rollout with maxSurge 100 %, not one pod at a time"
+    );
+    assert!(
+        readme.contains("Reloader") && readme.contains("double"),
+        "terraform/README.md says a Reloader restart briefly doubles the pods and their connections"
+    );
+}
