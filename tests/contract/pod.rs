@@ -230,3 +230,32 @@ fn prod_spreads_replicas_over_every_zone_and_never_schedules_past_the_skew() {
         }
     }
 }
+
+/// api-app's CPU request is measured, not guessed: the p95 of its CPU at the design rate in
+/// bench/CPU.md (bench/cpu.sh), rounded up to 50m. No limit: bursts use the node's idle CPU.
+#[test]
+fn api_apps_cpu_request_is_the_measured_p95_at_the_design_rate() {
+    /// Requests per second per pod the request is sized for (prod: 3 pods, 600 req/s).
+    const DESIGN_RATE: u64 = 200;
+    let table = read_text("bench/CPU.md");
+    let p95: u64 = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {DESIGN_RATE} |")))
+        .unwrap_or_else(|| panic!("bench/CPU.md has a row for {DESIGN_RATE} req/s"))
+        .split('|')
+        .nth(4)
+        .unwrap()
+        .trim()
+        .trim_matches('*')
+        .parse()
+        .unwrap();
+    let want = p95.div_ceil(50) * 50;
+    for (env, docs) in all_renderings("api-app") {
+        let cpu = s(&container(&docs)["resources"]["requests"]["cpu"]).to_owned();
+        assert_eq!(
+            cpu,
+            format!("{want}m"),
+            "{env}: api-app's CPU request from bench/CPU.md (p95 {p95}m at {DESIGN_RATE} req/s)"
+        );
+    }
+}
