@@ -102,13 +102,7 @@ impl FakeRepo {
     }
 
     fn ruleset(&self, name: &str) -> Json {
-        self.state("rulesets.json")
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no ruleset {name}"))
+        find(&self.state("rulesets.json"), "name", name)
     }
 
     fn edit_ruleset(&self, name: &str, change: impl FnOnce(&mut Json)) {
@@ -140,14 +134,18 @@ fn spec() -> Json {
     serde_json::from_str(&read_text(".github/github-settings.json")).unwrap()
 }
 
-fn rule(set: &Json, kind: &str) -> Json {
-    set["rules"]
-        .as_array()
+/// The element of the JSON array `list` whose `key` is `value`.
+fn find(list: &Json, key: &str, value: &str) -> Json {
+    list.as_array()
         .unwrap()
         .iter()
-        .find(|r| r["type"] == kind)
+        .find(|item| item[key] == value)
         .cloned()
-        .unwrap_or_else(|| panic!("no {kind} rule in {set}"))
+        .unwrap_or_else(|| panic!("no {key} {value} in {list}"))
+}
+
+fn rule(set: &Json, kind: &str) -> Json {
+    find(&set["rules"], "type", kind)
 }
 
 fn branch_names(policies: &Json) -> Vec<String> {
@@ -242,10 +240,7 @@ fn apply_protects_every_environment_as_the_spec_says_with_no_admin_bypass() {
     for env in ["production", "terraform-prod"] {
         let live = repo.state(&format!("environments/{env}.json"));
         assert_eq!(
-            rule(
-                &json!({"rules": live["protection_rules"]}),
-                "required_reviewers"
-            )["prevent_self_review"],
+            find(&live["protection_rules"], "type", "required_reviewers")["prevent_self_review"],
             true,
             "{env} waits for someone other than whoever started the run"
         );
