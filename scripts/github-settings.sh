@@ -106,7 +106,7 @@ check_environment() {
   [[ -n $want ]] || fail "${spec##*/} does not describe environment $env"
   live=$(gh api "repos/${repo}/environments/${env}") ||
     { problems+=("environment $env does not exist (or the token may not read Actions): run scripts/github-settings.sh apply"); return; }
-  [[ $(jq -c '.deployment_branch_policy' <<<"$live") == '{"protected_branches":false,"custom_branch_policies":true}' ]] ||
+  jq -e '.deployment_branch_policy == {protected_branches: false, custom_branch_policies: true}' <<<"$live" >/dev/null ||
     problems+=("environment $env must deploy from selected branches only (deployment branch policy: $(jq -c .deployment_branch_policy <<<"$live"))")
   got=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies" |
     jq -c '[.branch_policies[] | "\(.type // "branch") \(.name)"] | sort')

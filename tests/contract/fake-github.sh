@@ -64,7 +64,7 @@ case "$method $path" in
     jq --arg env "$env" '{
         name: $env,
         can_admins_bypass: (if has("can_admins_bypass") then .can_admins_bypass else true end),
-        deployment_branch_policy: .deployment_branch_policy,
+        deployment_branch_policy: (.deployment_branch_policy | if . then {custom_branch_policies, protected_branches} else . end),
         protection_rules: (
           [if (.reviewers // []) != [] then {type: "required_reviewers", prevent_self_review: (.prevent_self_review == true),
              reviewers: [.reviewers[] | {type, reviewer: {id}}]} else empty end]
