@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The repository's GitHub settings that the pipeline's promises rest on, as code: .github/github-settings.json
-# states each one once (the environments' branches, reviewers and self-review rule, the rulesets,
-# the fork pull request approval policy); this script applies and checks them with the GitHub CLI.
+# The repository's GitHub settings that the pipeline's promises rest on, as code:
+# .github/github-settings.json states each one once (the environments' branches, reviewers and
+# self-review rule, the rulesets, the fork pull request approval policy); this script applies and
+# checks them with the GitHub CLI.
 #
 #   scripts/github-settings.sh apply --app-id ID --reviewer team:<slug>|user:<login> [--repo owner/name]
 #       Once, by a repository admin (terraform/README.md, step 1; again after editing the spec):
@@ -29,6 +30,7 @@ command=${1:-}
 (($#)) && shift
 app_id='' reviewer='' environment='' repo=${GITHUB_REPOSITORY:-}
 while (($#)); do
+  [[ $1 != --* || $# -ge 2 ]] || fail "$1 needs a value"
   case $1 in
     --app-id) app_id=${2:-}; shift 2 ;;
     --reviewer) reviewer=${2:-}; shift 2 ;;
