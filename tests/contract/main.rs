@@ -11,6 +11,7 @@ mod database;
 mod delivery;
 mod env_and_secrets;
 mod first_deploy;
+mod github_settings;
 mod iam;
 mod identity;
 mod ingress_and_network;
