@@ -1,4 +1,4 @@
-//! What pages from outside the cluster (terraform/modules/platform-cluster/alarms.tf): CloudWatch
+//! What pages from outside the cluster (terraform/modules/platform-cluster/alarms.tf): `CloudWatch`
 //! alarms on the ALB and the database and RDS's own events reach one encrypted SNS topic, which AWS
 //! Chatbot posts to the alerts' Slack channel, for whichever instance serves.
 
@@ -69,7 +69,13 @@ fn every_alarm_and_database_event_reaches_the_alarms_topic() {
             "{name}: docs/runbooks.md has no heading for #{anchor}"
         );
     }
-    // The database alarms watch the instance api-app uses (the restore, once served).
+}
+
+/// The database alarms watch the instance api-app uses (the restore, once served); the ALB's watch
+/// what a total outage produces.
+#[test]
+fn the_alarms_watch_the_serving_database_and_the_albs_own_answers() {
+    let platform = blocks_in(PLATFORM);
     let db = block(
         &platform,
         "resource",
@@ -128,8 +134,13 @@ fn every_alarm_and_database_event_reaches_the_alarms_topic() {
         expr.contains("MAX(UnHealthyHostCount)") && expr.contains("${each.value.arn_suffix}"),
         "{expr}"
     );
+}
 
-    // RDS's own events: failover and storage-full among them, for the live and the restore instance.
+/// RDS's own events (failover and storage-full among them, for the live and the restore instance)
+/// reach the same topic, which is encrypted with a key only the two publishing services may use.
+#[test]
+fn database_events_reach_the_encrypted_alarms_topic() {
+    let platform = blocks_in(PLATFORM);
     let events = block(
         &platform,
         "resource",
