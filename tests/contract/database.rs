@@ -764,6 +764,15 @@ fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
     }
 }
 
+/// The `### <title>` section of terraform/README.md, which the runbook tests read.
+fn runbook_section(title: &str) -> String {
+    read_text("terraform/README.md")
+        .split("\n### ")
+        .find(|s| s.starts_with(title))
+        .unwrap_or_else(|| panic!("terraform/README.md has a section \"{title}\""))
+        .to_owned()
+}
+
 /// Issue 27: a restore never takes the live instance down. The live module has no
 /// `snapshot_identifier` (setting one replaced it, and leaving it set restored stale data on any later
 /// replacement); a restore is a second instance beside it, gated by `var.database_restore`, which
@@ -836,11 +845,7 @@ fn a_restore_builds_beside_the_live_instance_and_never_replaces_it() {
         );
     }
     // The runbook restores side by side and names its duration.
-    let readme = read_text("terraform/README.md");
-    let section = readme
-        .split("\n### ")
-        .find(|s| s.starts_with("Restore from a snapshot"))
-        .expect("terraform/README.md has a restore runbook");
+    let section = runbook_section("Restore from a snapshot");
     for needed in [
         "database_restore",
         "serve = true",
@@ -992,11 +997,7 @@ fn a_major_upgrade_changes_one_variable_and_is_gated() {
             "{env}: the gate is set only in the upgrade's own PR"
         );
     }
-    let readme = read_text("terraform/README.md");
-    let section = readme
-        .split("\n### ")
-        .find(|s| s.starts_with("Major PostgreSQL upgrade"))
-        .expect("terraform/README.md has a major-upgrade runbook");
+    let section = runbook_section("Major PostgreSQL upgrade");
     for needed in [
         "database_engine_version",
         "database_allow_major_version_upgrade",

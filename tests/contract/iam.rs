@@ -295,6 +295,16 @@ fn render_bootstrap(docs: &mut Vec<Doc>, roles: &mut Vec<Role>) {
     });
 }
 
+/// The `iam/*.json.tftpl` template a `templatefile(...)` attribute of the platform module renders.
+fn template_of(body: &Body, key: &str, what: &str) -> String {
+    let text = text_of(attr(body, key));
+    let start = text
+        .find("/iam/")
+        .unwrap_or_else(|| panic!("{what}.{key} is not an iam/ template: {text}"));
+    let end = text[start..].find(".tftpl").unwrap() + start + 6;
+    format!("{PLATFORM}{}", &text[start..end])
+}
+
 /// Stand-ins for what the platform module reads from other resources and modules in `env`.
 fn platform_resources(env: &str) -> serde_json::Map<String, Json> {
     let key = |name: &str| format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{env}-{name}");
@@ -507,14 +517,7 @@ impl<'d> Platform<'d> {
         let what = format!("aws_iam_role.{}", labels[1]);
         let role = self.body(&["aws_iam_role", labels[1]]);
         let policy = self.body(&["aws_iam_role_policy", labels[1]]);
-        let template = |body: &Body, key: &str| {
-            let text = text_of(attr(body, key));
-            let start = text
-                .find("/iam/")
-                .unwrap_or_else(|| panic!("{what}.{key} is not an iam/ template: {text}"));
-            let end = text[start..].find(".tftpl").unwrap() + start + 6;
-            format!("{PLATFORM}{}", &text[start..end])
-        };
+        let template = |body: &Body, key: &str| template_of(body, key, &what);
         NewRole {
             owner: eval(role, "name", ctx, &what).as_str().unwrap().to_owned(),
             boundary: eval(role, "permissions_boundary", ctx, &what),
@@ -559,9 +562,6 @@ impl<'d> Platform<'d> {
     fn chatbot(&mut self) {
         let what = "aws_iam_role.chatbot";
         let role = self.body(&["aws_iam_role", "chatbot"]);
-        let text = text_of(attr(role, "assume_role_policy"));
-        let start = text.find("/iam/").expect("an iam/ template");
-        let end = text[start..].find(".tftpl").unwrap() + start + 6;
         let role = NewRole {
             owner: eval(role, "name", &self.ctx, what)
                 .as_str()
@@ -570,7 +570,7 @@ impl<'d> Platform<'d> {
             boundary: eval(role, "permissions_boundary", &self.ctx, what),
             identity: vec![],
             trust: Some((
-                format!("{PLATFORM}{}", &text[start..end]),
+                template_of(role, "assume_role_policy", what),
                 parse(&eval(role, "assume_role_policy", &self.ctx, what), what),
             )),
         };
