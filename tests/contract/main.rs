@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod admission;
+mod alarms;
 mod apply;
 mod argocd;
 mod bootstrap;
