@@ -78,7 +78,7 @@ pub async fn observe(
         }
         // A body that never finishes, or a handler that never returns: the request is dropped.
         Err(_elapsed) => Err(ApiError::new(
-            ErrorCode::RequestTimeout,
+            ErrorCode::REQUEST_TIMEOUT,
             format!(
                 "the request was not completed within {} s",
                 deadline.as_secs()
@@ -162,14 +162,12 @@ fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
 #[macro_export]
 macro_rules! wrap_platform_middleware {
     ($app:expr) => {
-        $app.wrap(::actix_web::middleware::from_fn(
-            $crate::connection::protocol_rules,
-        ))
-        .wrap($crate::error::json_error_bodies())
-        .wrap($crate::middleware::request_span())
-        .wrap(::actix_web::middleware::from_fn(
-            $crate::middleware::observe,
-        ))
+        $app.wrap(::actix_web::middleware::from_fn($crate::protocol::rules))
+            .wrap($crate::error::json_error_bodies())
+            .wrap($crate::middleware::request_span())
+            .wrap(::actix_web::middleware::from_fn(
+                $crate::middleware::observe,
+            ))
     };
 }
 

@@ -5,7 +5,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use super::StoreError;
+use super::port::StoreError;
 
 /// Every `kind` of `store_errors_total`, created at zero so a rate over them exists from the start.
 const ERROR_KINDS: [&str; 4] = ["unavailable", "timeout", "conflict", "other"];
@@ -157,7 +157,8 @@ mod tests {
     use prometheus::{IntGauge, Registry};
 
     use super::StoreMetrics;
-    use crate::store::pool::{PgSettings, PgVars};
+    use crate::tasks::store::pool::pool;
+    use crate::tasks::store::settings::{PgSettings, PgVars};
 
     #[test]
     fn the_pool_series_are_claimed_in_the_registry_so_nothing_can_shadow_them() {
@@ -166,7 +167,7 @@ mod tests {
             ..PgVars::default()
         })
         .unwrap();
-        let pool = settings.pool().unwrap();
+        let pool = pool(&settings).unwrap();
         let registry = Registry::new();
         StoreMetrics::register(&registry, Some(&pool)).unwrap();
         for name in ["store_pool_connections", "store_pool_max_connections"] {

@@ -1,28 +1,39 @@
-//! Task storage behind the [`TaskStore`] port: the in-memory store (zero setup, one process) or
-//! PostgreSQL (shared by every replica), chosen by `DATABASE_URL`. What any backend does on failure
-//! becomes one [`StoreError`], and that has one HTTP mapping, here.
+//! The task store's port: [`TaskStore`], which handlers speak to, and [`StoreError`], the one error
+//! every backend's failures become, with its one HTTP mapping.
 
-mod memory;
-mod metrics;
-mod migrate;
-mod pool;
-mod postgres;
-
+use actix_web::http::StatusCode;
 use futures_util::future::BoxFuture;
 use platform::error::{ApiError, ErrorCode};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
+use super::migrate::MigrationError;
 
-pub use memory::InMemoryTaskStore;
-pub use metrics::StoreMetrics;
-pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
-pub use pool::{PgSettings, PgVars, connect_once, describe};
-pub use postgres::PgTaskStore;
+use crate::tasks::model::{NewTask, Task, TaskPatch};
+use crate::tasks::page::PageRequest;
+use crate::tasks::precondition::Precondition;
 
 /// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.
 pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// The code of a create refused because the store is full.
+pub const CAPACITY_EXCEEDED: ErrorCode = ErrorCode::new(
+    "capacity_exceeded",
+    StatusCode::CONFLICT,
+    "`MAX_TASKS` tasks are stored already; nothing stored is touched.",
+);
+/// The code of a conditional write whose `If-Match` no longer names the task's version.
+pub const PRECONDITION_FAILED: ErrorCode = ErrorCode::new(
+    "precondition_failed",
+    StatusCode::PRECONDITION_FAILED,
+    "`If-Match` does not name the task's current version: someone changed it first; nothing was written.",
+);
+/// The code of an operation the store could not answer in time.
+pub const STORE_UNAVAILABLE: ErrorCode = ErrorCode::new(
+    "store_unavailable",
+    StatusCode::SERVICE_UNAVAILABLE,
+    "PostgreSQL did not answer within the acquire and statement timeouts; `Retry-After` says when to try again.",
+);
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,15 +79,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(e.to_string()),
-            StoreError::Full { .. } => ApiError::new(ErrorCode::CapacityExceeded, e.to_string()),
-            StoreError::PreconditionFailed => {
-                ApiError::new(ErrorCode::PreconditionFailed, e.to_string())
-            }
+            StoreError::Full { .. } => ApiError::new(CAPACITY_EXCEEDED, e.to_string()),
+            StoreError::PreconditionFailed => ApiError::new(PRECONDITION_FAILED, e.to_string()),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
             StoreError::Unavailable | StoreError::Timeout | StoreError::Conflict => {
-                ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
-                    .with_retry_after(RETRY_AFTER_SECS)
+                ApiError::new(STORE_UNAVAILABLE, e.to_string()).with_retry_after(RETRY_AFTER_SECS)
             }
             StoreError::Other => ApiError::internal(),
         }
@@ -124,33 +132,6 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
     /// Whether the store answers right now (bounded by the store's own timeouts).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-}
-
-/// Which store to run, from `DATABASE_URL` and friends.
-#[derive(Debug, Clone)]
-pub enum StoreSettings {
-    Memory,
-    Postgres(Box<PgSettings>),
-}
-
-/// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with
-/// backoff until it answers; its migrations then run under a lock, and a failed one is an error.
-pub async fn open(
-    settings: &StoreSettings,
-    max_tasks: usize,
-    registry: &prometheus::Registry,
-) -> Result<std::sync::Arc<dyn TaskStore>, OpenError> {
-    match settings {
-        StoreSettings::Memory => {
-            let metrics = StoreMetrics::register(registry, None)?;
-            Ok(std::sync::Arc::new(InMemoryTaskStore::with_metrics(
-                max_tasks, metrics,
-            )))
-        }
-        StoreSettings::Postgres(pg) => Ok(std::sync::Arc::new(
-            PgTaskStore::open(pg, max_tasks, registry).await?,
-        )),
-    }
 }
 
 /// Why the store could not be opened; the process exits non-zero rather than serve without it.

@@ -18,7 +18,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "0001_tasks.sql",
-    sql: include_str!("../../migrations/0001_tasks.sql"),
+    sql: include_str!("../../../migrations/0001_tasks.sql"),
 }];
 
 /// The advisory lock every api-app replica takes to migrate ("api-app:migrate" as a number).

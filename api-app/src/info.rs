@@ -6,18 +6,8 @@ use platform::config::AppEnv;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::StoreKind;
-
-/// One endpoint, as listed by `GET /api`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Endpoint {
-    #[schema(example = "GET")]
-    pub method: String,
-    #[schema(example = "/api/tasks")]
-    pub path: String,
-    #[schema(example = "List tasks in creation order, one page at a time.")]
-    pub description: String,
-}
+use crate::docs::Endpoint;
+use crate::tasks::store::StoreKind;
 
 /// Service identity, built once at start-up.
 #[derive(Debug, Clone, Serialize, ToSchema)]

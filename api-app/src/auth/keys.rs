@@ -1,19 +1,14 @@
-//! Authentication for the protected endpoints: the accepted keys, their constant-time check, and
-//! the guard that fails closed.
+//! The API keys: `API_KEY` and, during a rotation, `API_KEY_PREVIOUS`, parsed once at start-up with
+//! every rule a key must meet, redacted in `Debug`, and checked in constant time.
 
 use std::fmt;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{ResponseError as _, web};
-use platform::config::ConfigError;
-use platform::error::{ApiError, ErrorCode};
-pub use platform::headers::API_KEY_HEADER;
+use platform::config::{AppEnv, ConfigError};
 use secrecy::{ExposeSecret, SecretString};
-
-use crate::throttle::Throttle;
 use subtle::ConstantTimeEq;
+
+/// The variables that carry secrets; they reach the pod from a Kubernetes Secret through `envFrom`.
+pub const SECRET_VARS: [&str; 2] = ["API_KEY", "API_KEY_PREVIOUS"];
 
 /// Shortest accepted API key.
 pub const MIN_KEY_LEN: usize = 16;
@@ -93,6 +88,29 @@ pub enum KeyCheck {
 }
 
 impl ApiKeys {
+    /// The key set from the raw `API_KEY` and `API_KEY_PREVIOUS` of a process running in
+    /// `app_env`: each must parse; outside `local` each must look generated; `prod` must have one.
+    pub fn from_vars(
+        app_env: AppEnv,
+        current: Option<String>,
+        previous: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let keys = Self::new(
+            ApiKey::parse("API_KEY", current)?,
+            ApiKey::parse("API_KEY_PREVIOUS", previous)?,
+        )?;
+        if app_env != AppEnv::Local {
+            keys.require_generated()?;
+        }
+        if !keys.is_configured() && app_env == AppEnv::Prod {
+            return Err(ConfigError::Missing {
+                var: "API_KEY",
+                why: "when APP_ENV=prod",
+            });
+        }
+        Ok(keys)
+    }
+
     /// The key set from `API_KEY` and `API_KEY_PREVIOUS`. A previous key alone would be a rotation
     /// with nothing to rotate to, so it is a configuration error.
     pub fn new(current: Option<ApiKey>, previous: Option<ApiKey>) -> Result<Self, ConfigError> {
@@ -127,9 +145,9 @@ impl ApiKeys {
         self.current.is_some()
     }
 
-    /// Refuses keys that do not look generated (see `ApiKey::require_generated`); `Config` calls
-    /// this outside `APP_ENV=local`.
-    pub fn require_generated(&self) -> Result<(), ConfigError> {
+    /// Refuses keys that do not look generated (see `ApiKey::require_generated`); applied outside
+    /// `APP_ENV=local`.
+    fn require_generated(&self) -> Result<(), ConfigError> {
         for (var, key) in [
             ("API_KEY", &self.current),
             ("API_KEY_PREVIOUS", &self.previous),
@@ -157,52 +175,6 @@ fn bits_per_char(key: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
-}
-
-/// Lets a request through only with a valid [`API_KEY_HEADER`]. Fails closed: with no key
-/// configured the endpoint answers 503, never 200.
-pub async fn require_api_key(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let throttle = req.app_data::<web::Data<Throttle>>();
-    let client = throttle.and_then(|t| t.client(req.request()));
-    // A client over its failed-key budget is refused before its key is looked at, so a right
-    // guess cannot show among the refusals.
-    if let Some(Err(throttled)) = throttle.map(|t| t.check_auth_allowed(client)) {
-        return Ok(req
-            .into_response(throttled.response("failed key attempts"))
-            .map_into_right_body());
-    }
-    let verdict = match req.app_data::<web::Data<ApiKeys>>() {
-        None => KeyCheck::NotConfigured,
-        Some(keys) => {
-            let presented = req
-                .headers()
-                .get(API_KEY_HEADER)
-                .map(actix_web::http::header::HeaderValue::as_bytes)
-                .filter(|k| k.len() <= MAX_KEY_LEN);
-            keys.check(presented)
-        }
-    };
-    let refusal = match verdict {
-        KeyCheck::Accepted => return Ok(next.call(req).await?.map_into_left_body()),
-        KeyCheck::Rejected => match throttle.map(|t| t.record_auth_failure(client)) {
-            Some(Err(throttled)) => throttled.response("failed key attempts"),
-            _ => ApiError::new(
-                ErrorCode::Unauthorized,
-                format!("a valid {API_KEY_HEADER} header is required"),
-            )
-            .error_response(),
-        },
-        KeyCheck::NotConfigured => ApiError::new(
-            ErrorCode::NotConfigured,
-            "this endpoint is not configured: the server has no API key",
-        )
-        .error_response(),
-    };
-    // A response rather than an `Err`, so the request keeps its route for metrics and logs.
-    Ok(req.into_response(refusal).map_into_right_body())
 }
 
 #[cfg(test)]
@@ -270,5 +242,65 @@ mod tests {
     fn debug_output_never_contains_a_key() {
         let keys = ApiKeys::new(key(KEY), None).unwrap();
         assert!(!format!("{keys:?}").contains(KEY));
+    }
+
+    /// A key as `openssl rand -base64 48` makes one, as dev and prod require.
+    const GENERATED: &str = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
+
+    fn from_vars(env: AppEnv, current: &str, previous: &str) -> Result<ApiKeys, ConfigError> {
+        let var = |raw: &str| Some(raw.to_owned()).filter(|r| !r.is_empty());
+        ApiKeys::from_vars(env, var(current), var(previous))
+    }
+
+    #[test]
+    fn outside_local_a_key_must_be_long_and_random() {
+        for env in [AppEnv::Dev, AppEnv::Prod] {
+            for weak in [
+                KEY,                                    // 22 characters
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // long but one character
+                "abababababababababababababababababab", // two characters
+                "passwordpasswordpasswordpassword",     // a repeated word
+            ] {
+                let err = from_vars(env, weak, "").unwrap_err().to_string();
+                assert!(
+                    err.contains("API_KEY") && err.contains("32"),
+                    "{env}: {err}"
+                );
+                assert!(!err.contains(weak), "the key is never echoed: {err}");
+            }
+            let err =
+                from_vars(env, GENERATED, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap_err();
+            assert!(err.to_string().contains("API_KEY_PREVIOUS"), "{err}");
+            let hex = "9f86d081884c7d659a2feaa0c55ad015";
+            for good in [GENERATED, hex] {
+                assert!(
+                    from_vars(env, good, "").is_ok(),
+                    "{env}: a generated key is accepted"
+                );
+            }
+        }
+        assert!(
+            from_vars(AppEnv::Local, KEY, "").is_ok(),
+            "local keeps its short demo keys"
+        );
+    }
+
+    #[test]
+    fn prod_refuses_to_start_without_a_key_and_local_reports_not_configured() {
+        let err = from_vars(AppEnv::Prod, "", "").unwrap_err();
+        assert!(err.to_string().contains("API_KEY"), "{err}");
+        let local = from_vars(AppEnv::Local, "", "").unwrap();
+        assert_eq!(
+            local.check(Some(b"anything-at-all")),
+            KeyCheck::NotConfigured
+        );
+    }
+
+    #[test]
+    fn both_rotation_keys_reach_the_key_set() {
+        let keys = from_vars(AppEnv::Local, KEY, OLD).unwrap();
+        assert_eq!(keys.check(Some(OLD.as_bytes())), KeyCheck::Accepted);
+        let err = from_vars(AppEnv::Local, "", OLD).unwrap_err();
+        assert!(err.to_string().contains("API_KEY "), "{err}");
     }
 }

@@ -7,8 +7,8 @@ use platform::probes::Health;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ServiceInfo;
-use crate::store::TaskStore;
+use crate::info::ServiceInfo;
+use crate::tasks::store::TaskStore;
 
 /// Task totals.
 #[derive(Debug, Serialize, ToSchema)]

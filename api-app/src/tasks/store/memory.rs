@@ -9,9 +9,12 @@ use parking_lot::RwLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Page, StoreError, StoreKind, StoreMetrics, TaskCounts, TaskStore};
-use crate::creation_order::CreationOrder;
-use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch};
+use super::creation_order::CreationOrder;
+use super::metrics::StoreMetrics;
+use super::port::{Page, StoreError, StoreKind, TaskCounts, TaskStore};
+use crate::tasks::model::{NewTask, Task, TaskPatch};
+use crate::tasks::page::PageRequest;
+use crate::tasks::precondition::Precondition;
 
 /// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(page), or at
 /// most O(√n), work, and releases it before returning a ready future: no lock is ever held across an `.await`.
@@ -106,10 +109,10 @@ impl InMemoryTaskStore {
             return Err(StoreError::PreconditionFailed);
         }
         let was_completed = task.completed;
-        if let Some(title) = patch.title {
-            task.title = title;
+        if let Some(title) = patch.title() {
+            task.title = title.clone();
         }
-        if let Some(completed) = patch.completed {
+        if let Some(completed) = patch.completed() {
             task.completed = completed;
         }
         task.updated_at = OffsetDateTime::now_utc();
@@ -193,7 +196,7 @@ impl TaskStore for InMemoryTaskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TaskTitle;
+    use crate::tasks::title::TaskTitle;
 
     fn new_task(title: &str, completed: bool) -> NewTask {
         NewTask {
@@ -260,10 +263,7 @@ mod tests {
         let t = store.create(new_task("a", false)).await.unwrap();
         // The clock must move for `updated_at` to; a millisecond is far more than its resolution.
         std::thread::sleep(std::time::Duration::from_millis(1));
-        let patch = TaskPatch {
-            title: None,
-            completed: Some(true),
-        };
+        let patch = TaskPatch::new(None, Some(true)).unwrap();
         let updated = store.update(t.id, patch, Precondition::None).await.unwrap();
         assert!(updated.completed && updated.updated_at > t.updated_at);
         assert_eq!(updated.created_at, t.created_at);
@@ -286,10 +286,8 @@ mod tests {
     async fn a_stale_version_is_refused_and_changes_nothing() {
         let store = InMemoryTaskStore::new(10);
         let t = store.create(new_task("a", false)).await.unwrap();
-        let rename = |title: &str| TaskPatch {
-            title: Some(TaskTitle::parse(title).unwrap()),
-            completed: None,
-        };
+        let rename =
+            |title: &str| TaskPatch::new(Some(TaskTitle::parse(title).unwrap()), None).unwrap();
         let v2 = store
             .update(t.id, rename("b"), Precondition::VersionIn(vec![t.version]))
             .await

@@ -1,54 +1,101 @@
 //! `/api/tasks`: create, list, read, update and delete tasks.
 
-use actix_web::http::header::{self, Header as _, IfMatch};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
-use crate::domain::{NewTask, PageQuery, PageRequest, Precondition, Task, TaskPage, TaskPatch};
-use crate::store::TaskStore;
+use super::model::{NewTask, Task, TaskPatch};
+use super::page::{PageQuery, PageRequest, TaskPage};
+use super::precondition::{Precondition, etag};
+use super::store::TaskStore;
 use crate::throttle::Throttle;
+
+/// The code of a task id that is not one.
+pub const INVALID_ID: ErrorCode = ErrorCode::new(
+    "invalid_id",
+    StatusCode::BAD_REQUEST,
+    "A task id that is not a UUID.",
+);
+
+/// Why a task request was refused before it reached the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    #[error("the task id must be a UUID in lowercase hyphenated form")]
+    InvalidId,
+    #[error("{0}")]
+    InvalidPage(String),
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        let code = match e {
+            TaskError::InvalidId => INVALID_ID,
+            TaskError::InvalidPage(_) => ErrorCode::INVALID_QUERY,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The error answers several task operations share, described once for the OpenAPI document.
+#[allow(
+    dead_code,
+    reason = "these types only describe responses; none is ever built"
+)]
+mod responses {
+    use platform::error::ErrorBody;
+    use utoipa::IntoResponses;
+
+    /// Any operation that reaches the store, when the store does not answer.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 503,
+        description = "The task store is unavailable; retry after Retry-After seconds",
+        headers(("retry-after" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub(super) struct StoreUnavailable(ErrorBody);
+
+    /// An id no task has.
+    #[derive(IntoResponses)]
+    #[response(status = 404, description = "No such task")]
+    pub(super) struct NoSuchTask(ErrorBody);
+
+    /// A write whose `If-Match` names a version the task has left.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 412,
+        description = "If-Match does not name the task's current version"
+    )]
+    pub(super) struct StaleVersion(ErrorBody);
+
+    /// A body that is too large, or not JSON.
+    #[derive(IntoResponses)]
+    pub(super) enum UnreadableBody {
+        #[response(status = 413, description = "Body over 16 KiB")]
+        TooLarge(ErrorBody),
+        #[response(status = 415, description = "Body is not JSON")]
+        NotJson(ErrorBody),
+    }
+}
+
+use responses::{NoSuchTask, StaleVersion, StoreUnavailable, UnreadableBody};
 
 /// A single task as a response: the task, with its version as a strong `ETag`.
 fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpResponse {
-    res.insert_header(header::ETag(task.etag())).json(task)
-}
-
-/// Reads `If-Match`. Absent or `*`: no condition, the last write wins. Otherwise the stored version
-/// must match one of the strong tags listed (weak tags never match a write, RFC 9110 13.1.1); a
-/// value that is not a list of entity tags matches nothing, so a condition is never dropped.
-fn precondition(req: &HttpRequest) -> Precondition {
-    if !req.headers().contains_key(header::IF_MATCH) {
-        return Precondition::None;
-    }
-    match IfMatch::parse(req) {
-        Ok(IfMatch::Any) => Precondition::None,
-        Ok(IfMatch::Items(tags)) => Precondition::VersionIn(
-            tags.iter()
-                .filter(|t| !t.weak)
-                .filter_map(|t| t.tag().parse().ok())
-                .collect(),
-        ),
-        Err(_) => Precondition::VersionIn(Vec::new()),
-    }
+    res.insert_header(header::ETag(etag(task))).json(task)
 }
 
 /// Parses a task id from the path: only the canonical form the API hands out (lowercase,
 /// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
 /// spellings are a 400, like any malformed id, not a 404.
-fn task_id(raw: &str) -> Result<Uuid, ApiError> {
-    let invalid = || {
-        ApiError::new(
-            ErrorCode::InvalidId,
-            "the task id must be a UUID in lowercase hyphenated form",
-        )
-    };
-    let id = Uuid::try_parse(raw).map_err(|_| invalid())?;
+fn task_id(raw: &str) -> Result<Uuid, TaskError> {
+    let id = Uuid::try_parse(raw).map_err(|_| TaskError::InvalidId)?;
     let mut canonical = Uuid::encode_buffer();
     if id.hyphenated().encode_lower(&mut canonical) == raw {
         Ok(id)
     } else {
-        Err(invalid())
+        Err(TaskError::InvalidId)
     }
 }
 
@@ -59,8 +106,7 @@ fn task_id(raw: &str) -> Result<Uuid, ApiError> {
     responses(
         (status = 200, description = "A page of tasks and the total", body = TaskPage),
         (status = 400, description = "Invalid limit or offset", body = ErrorBody),
-        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
-            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
+        StoreUnavailable
     )
 )]
 #[get("/tasks")]
@@ -68,17 +114,9 @@ pub async fn list_tasks(
     store: web::Data<dyn TaskStore>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.into_inner())
-        .map_err(|m| ApiError::new(ErrorCode::InvalidQuery, m))?;
+    let page = PageRequest::parse(query.into_inner()).map_err(TaskError::InvalidPage)?;
     let found = store.list(page).await?;
-    let next = page.offset.saturating_add(found.items.len());
-    Ok(HttpResponse::Ok().json(TaskPage {
-        next_offset: (next < found.total && !found.items.is_empty()).then_some(next),
-        items: found.items,
-        total: found.total,
-        limit: page.limit,
-        offset: page.offset,
-    }))
+    Ok(HttpResponse::Ok().json(TaskPage::new(page, found.items, found.total)))
 }
 
 /// Create a task.
@@ -93,13 +131,11 @@ pub async fn list_tasks(
             )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        UnreadableBody,
         (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
         (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds until a create is accepted again"))),
-        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
-            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
+        StoreUnavailable
     )
 )]
 #[post("/tasks")]
@@ -127,9 +163,8 @@ pub async fn create_task(
         (status = 200, description = "The task", body = Task,
             headers(("etag" = String, description = "The task's version, for If-Match"))),
         (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such task", body = ErrorBody),
-        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
-            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
+        NoSuchTask,
+        StoreUnavailable
     )
 )]
 #[get("/tasks/{id}")]
@@ -155,13 +190,11 @@ pub async fn get_task(
         (status = 200, description = "The updated task", body = Task,
             headers(("etag" = String, description = "The task's new version"))),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
-        (status = 404, description = "No such task", body = ErrorBody),
-        (status = 412, description = "If-Match does not name the task's current version", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NoSuchTask,
+        StaleVersion,
+        UnreadableBody,
         (status = 422, description = "Invalid or empty patch", body = ErrorBody),
-        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
-            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
+        StoreUnavailable
     )
 )]
 #[patch("/tasks/{id}")]
@@ -172,13 +205,9 @@ pub async fn update_task(
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = body.into_inner();
-    if patch.is_empty() {
-        return Err(ApiError::validation(
-            "the patch must set title or completed",
-        ));
-    }
-    let task = store.update(id, patch, precondition(&req)).await?;
+    let task = store
+        .update(id, body.into_inner(), Precondition::from_request(&req))
+        .await?;
     Ok(task_response(HttpResponse::Ok(), &task))
 }
 
@@ -193,10 +222,9 @@ pub async fn update_task(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such task", body = ErrorBody),
-        (status = 412, description = "If-Match does not name the task's current version", body = ErrorBody),
-        (status = 503, description = "The task store is unavailable; retry after Retry-After seconds", body = ErrorBody,
-            headers(("retry-after" = u32, description = "Seconds to wait before retrying")))
+        NoSuchTask,
+        StaleVersion,
+        StoreUnavailable
     )
 )]
 #[delete("/tasks/{id}")]
@@ -205,6 +233,8 @@ pub async fn delete_task(
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    store.delete(task_id(&id)?, precondition(&req)).await?;
+    store
+        .delete(task_id(&id)?, Precondition::from_request(&req))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

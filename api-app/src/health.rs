@@ -6,8 +6,8 @@ use platform::probes::Health;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ServiceInfo;
-use crate::store::{StoreKind, TaskStore};
+use crate::info::ServiceInfo;
+use crate::tasks::store::{StoreKind, TaskStore};
 
 /// The API's health.
 #[derive(Debug, Serialize, ToSchema)]

@@ -10,10 +10,15 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
-use super::pool::{PgSettings, connect_once, describe, ssl_mode_name};
-use super::{OpenError, Page, StoreError, StoreKind, StoreMetrics, TaskCounts, TaskStore};
-use crate::domain::{NewTask, PageRequest, Precondition, Task, TaskPatch, TaskTitle};
+use super::pool::{connect_once, describe, pool};
+use super::port::{OpenError, Page, StoreError, StoreKind, TaskCounts, TaskStore};
+use super::settings::{PgSettings, ssl_mode_name};
+use crate::tasks::model::{NewTask, Task, TaskPatch};
+use crate::tasks::page::PageRequest;
+use crate::tasks::precondition::Precondition;
+use crate::tasks::title::TaskTitle;
 
 /// The columns every task query returns, in the order [`task`] reads them.
 const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
@@ -42,7 +47,7 @@ impl PgTaskStore {
         max_tasks: usize,
         registry: &prometheus::Registry,
     ) -> Result<Self, OpenError> {
-        let pool = settings.pool().map_err(OpenError::Pool)?;
+        let pool = pool(settings).map_err(OpenError::Pool)?;
         let metrics = StoreMetrics::register(registry, Some(&pool))?;
         tracing::info!(
             sslmode = ssl_mode_name(&settings.config),
@@ -345,8 +350,8 @@ impl TaskStore for PgTaskStore {
                          version = version + 1, updated_at = clock_timestamp() WHERE id = $1 RETURNING {TASK_COLUMNS}"
                     ))
                     .await?;
-                let title: Option<&str> = patch.title.as_ref().map(AsRef::as_ref);
-                let row = tx.query_one(&stmt, &[&id, &title, &patch.completed]).await?;
+                let title: Option<&str> = patch.title().map(AsRef::as_ref);
+                let row = tx.query_one(&stmt, &[&id, &title, &patch.completed()]).await?;
                 let task = task(&row)?;
                 if task.completed != was_completed {
                     let delta: i64 = if task.completed { 1 } else { -1 };
