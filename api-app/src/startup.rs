@@ -103,7 +103,7 @@ fn build_server(
                 .app_data(known.clone())
                 .app_data(doc_json.clone())
                 .configure(|cfg| routes::configure(cfg, &guard));
-            platform::wrap_platform_middleware!(app.into_app())
+            platform::wrap_platform_middleware!(app.into_app(), crate::error_codes())
         },
     )?)
 }

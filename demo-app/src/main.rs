@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
         Err(e) => return startup_failed("demo-app", &e),
     };
     let _logs = platform::telemetry::init(config.server.log_format, &config.server.log_filter);
-    let app = match demo_app::startup::build(&config) {
+    let app = match demo_app::startup::build(config).await {
         Ok(app) => app,
         Err(e) => return startup_failed("demo-app", &e),
     };

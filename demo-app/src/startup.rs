@@ -27,10 +27,14 @@ pub type Application = Serving;
 
 /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
 /// [`Serving::run_until`]. `main` prints an error on one line and exits 2.
-pub fn build(config: &Config) -> Result<Application, StartupError> {
+#[allow(
+    clippy::unused_async,
+    reason = "the same shape as api-app's build, which awaits its store"
+)]
+pub async fn build(config: Config) -> Result<Application, StartupError> {
     let listener = platform::server::bind(&config.server)?;
     let health = Arc::new(Health::new());
-    let server = build_server(listener.listener, config, Arc::clone(&health))?;
+    let server = build_server(listener.listener, &config, Arc::clone(&health))?;
     tracing::info!(
         service = "demo-app",
         port = listener.port,
@@ -76,7 +80,7 @@ fn build_server(
                 .wrap(
                     DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)),
                 );
-            platform::wrap_platform_middleware!(app)
+            platform::wrap_platform_middleware!(app, crate::ERROR_CODES.to_vec())
         },
     )?)
 }

@@ -152,11 +152,13 @@ impl ErrorCode {
         self.when
     }
 
-    /// The code for a bare status from actix itself: the first protocol code with that status, or
-    /// `internal_error`/`bad_request` carrying that status when no code names it.
-    pub fn for_status(status: StatusCode) -> Self {
+    /// The code for a bare status (from actix itself, or relayed by a proxy): the first protocol
+    /// code with that status, else the first of the app's own `codes`, else
+    /// `internal_error`/`bad_request` carrying that status.
+    pub fn for_status(status: StatusCode, codes: &[Self]) -> Self {
         Self::PROTOCOL
             .iter()
+            .chain(codes)
             .copied()
             .find(|code| code.status == status)
             .unwrap_or_else(|| {
@@ -260,9 +262,10 @@ impl ResponseError for ApiError {
 }
 
 /// Turns any error response that is not already JSON (actix's own 400, 405, 413, 431, 500…) into the
-/// envelope, so the error shape has no exceptions.
-pub fn json_error_bodies<B: MessageBody + 'static>() -> ErrorHandlers<B> {
-    ErrorHandlers::new().default_handler(ensure_json_body)
+/// envelope, so the error shape has no exceptions. `codes` are the app's own, for statuses no
+/// protocol code names (see [`ErrorCode::for_status`]).
+pub fn json_error_bodies<B: MessageBody + 'static>(codes: Vec<ErrorCode>) -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(move |res| ensure_json_body(res, &codes))
 }
 
 #[allow(
@@ -271,6 +274,7 @@ pub fn json_error_bodies<B: MessageBody + 'static>() -> ErrorHandlers<B> {
 )]
 fn ensure_json_body<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
+    codes: &[ErrorCode],
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_json = res
         .headers()
@@ -282,7 +286,7 @@ fn ensure_json_body<B: MessageBody + 'static>(
     }
     let status = res.status();
     let (req, old) = res.into_parts();
-    let mut new = status_error(status).error_response();
+    let mut new = status_error(status, codes).error_response();
     // Keep headers such as `Allow` from the original response.
     for (name, value) in old.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -295,9 +299,9 @@ fn ensure_json_body<B: MessageBody + 'static>(
 }
 
 /// The envelope for a bare status: the status as actix chose it, and the code for that status.
-fn status_error(status: StatusCode) -> ApiError {
+fn status_error(status: StatusCode, codes: &[ErrorCode]) -> ApiError {
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
-    ApiError::new(ErrorCode::for_status(status), message)
+    ApiError::new(ErrorCode::for_status(status, codes), message)
 }
 
 #[cfg(test)]
@@ -305,21 +309,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bare_status_keeps_its_status_under_the_generic_code_of_its_class() {
+    fn a_bare_status_gets_a_protocol_code_then_an_apps_then_the_generic_one_of_its_class() {
+        const OWN_404: ErrorCode = ErrorCode::new("own_404", StatusCode::NOT_FOUND, "never first");
+        const OWN_409: ErrorCode = ErrorCode::new("own_409", StatusCode::CONFLICT, "an app's");
+        let own = [OWN_404, OWN_409];
         assert_eq!(
-            ErrorCode::for_status(StatusCode::NOT_FOUND),
+            ErrorCode::for_status(StatusCode::NOT_FOUND, &own),
             ErrorCode::NOT_FOUND
         );
+        assert_eq!(ErrorCode::for_status(StatusCode::CONFLICT, &own), OWN_409);
         assert_eq!(
-            ErrorCode::for_status(StatusCode::BAD_REQUEST),
+            ErrorCode::for_status(StatusCode::BAD_REQUEST, &[]),
             ErrorCode::BAD_REQUEST
         );
-        let teapot = ErrorCode::for_status(StatusCode::IM_A_TEAPOT);
+        let teapot = ErrorCode::for_status(StatusCode::IM_A_TEAPOT, &own);
         assert_eq!(
             (teapot.as_str(), teapot.status()),
             ("bad_request", StatusCode::IM_A_TEAPOT)
         );
-        let bad_gateway = ErrorCode::for_status(StatusCode::BAD_GATEWAY);
+        let bad_gateway = ErrorCode::for_status(StatusCode::BAD_GATEWAY, &own);
         assert_eq!(
             (bad_gateway.as_str(), bad_gateway.status()),
             ("internal_error", StatusCode::BAD_GATEWAY)

@@ -100,7 +100,7 @@ impl InMemoryTaskStore {
     fn update_now(
         &self,
         id: Uuid,
-        patch: TaskPatch,
+        patch: &TaskPatch,
         expected: &Precondition,
     ) -> Result<Task, StoreError> {
         let mut inner = self.inner.write();
@@ -175,7 +175,7 @@ impl TaskStore for InMemoryTaskStore {
         patch: TaskPatch,
         expected: Precondition,
     ) -> BoxFuture<'_, Result<Task, StoreError>> {
-        ready(self.update_now(id, patch, &expected)).boxed()
+        ready(self.update_now(id, &patch, &expected)).boxed()
     }
 
     fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -1,12 +1,14 @@
-//! `spawn_app()` and typed request helpers: each test gets its own api-app on a free port.
+//! `spawn_app()`: each test gets its own api-app on a free port, in memory or on PostgreSQL as the
+//! pass asks (`TEST_STORE`), and a client for it (typed requests come from [`Http`]).
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use api_app::config::Config;
 use api_app::startup::Application;
-use integration_tests::{Http, ShutdownTrigger, pg, test_env};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::{Http, ShutdownTrigger, pg, test_env};
 
 /// The key every test app accepts, and the previous one during a rotation.
 pub const API_KEY: &str = "test-current-key-R7w2Kq9ZpX4mV8cN1bL5hT3y";
@@ -21,8 +23,6 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
         platform::telemetry::init_with_writer(format, "info", std::io::sink);
     }
 });
-
-pub use integration_tests::assert_error;
 
 /// A running api-app and a client for it (`url`, `get`, `client`, `address` come from [`Http`]).
 #[derive(Debug)]
@@ -80,18 +80,10 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 /// Builds the app, failing the test if that takes over 20 s: on PostgreSQL the start-up retries a
 /// database it cannot reach (or cannot handshake with) forever, which must fail a test, not hang it.
 async fn build(config: Config) -> Application {
-    tokio::time::timeout(Duration::from_secs(20), Application::build(config))
+    tokio::time::timeout(Duration::from_secs(20), api_app::startup::build(config))
         .await
         .expect("the app starts within 20 s (is its database reachable?)")
         .expect("the app starts")
-}
-
-/// The value of one series (`name` or `name{labels}`) in Prometheus text; `None` when it is not
-/// exported. Every series the suites read counts or is a non-negative gauge.
-pub fn sample(text: &str, series: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The store kind the suite's apps report: `postgres` or `memory`.
@@ -111,67 +103,11 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
-    /// GETs `path` and parses its JSON body.
-    pub async fn get_json(&self, path: &str) -> Value {
-        self.get(path).await.json().await.expect("a JSON body")
-    }
-
     /// The stats, fetched with the current key.
     pub async fn stats(&self) -> Value {
         let res = self.stats_with_key(Some(API_KEY)).await;
         assert_eq!(res.status(), 200, "stats with the current key");
         res.json().await.expect("a JSON body")
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn create_task(&self, title: &str) -> Value {
-        let res = self
-            .post_json("/api/tasks", &json!({ "title": title }))
-            .await;
-        assert_eq!(res.status(), 201, "creating {title:?}");
-        res.json().await.expect("a task")
-    }
-
-    /// `GET /api/tasks/{id}`'s JSON body (read from the other replica in the replicas pass).
-    pub async fn task(&self, id: &str) -> Value {
-        self.get(&format!("/api/tasks/{id}"))
-            .await
-            .json()
-            .await
-            .expect("a JSON body")
-    }
-
-    pub async fn patch_task(&self, id: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .patch(self.url(&format!("/api/tasks/{id}")))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn delete_task(&self, id: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(&format!("/api/tasks/{id}")))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn stats_with_key(&self, key: Option<&str>) -> reqwest::Response {
-        let mut req = self.client.get(self.url("/api/protected/stats"));
-        if let Some(key) = key {
-            req = req.header("x-api-key", key);
-        }
-        req.send().await.expect("request sent")
     }
 }
 

@@ -1,8 +1,7 @@
-//! The real binary: start-up mistakes stop it with one line, and SIGTERM drains it to exit 0.
+//! The real binary's start-up: mistakes stop it with one line naming the cause, and the harness
+//! never leaves a process running.
 
-use std::time::{Duration, Instant};
-
-use integration_tests::{RealBinary, start_failure, status_of};
+use integration_tests::{RealBinary, start_failure};
 
 #[test]
 fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
@@ -30,20 +29,10 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
 }
 
 #[test]
-fn prod_refuses_to_start_without_an_api_key() {
-    let (code, stderr) = start_failure("api-app", &[("APP_ENV", "prod")]);
-    assert_eq!(code, Some(2));
-    assert!(
-        stderr.contains("API_KEY") && stderr.contains("prod"),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn a_cluster_environment_without_a_database_stops_the_process_naming_database_url() {
     for env in ["dev", "prod"] {
         // A key as dev and prod require, so the only thing missing is the database.
-        let key = crate::helpers::API_KEY;
+        let key = integration_tests::api::API_KEY;
         let (code, stderr) = start_failure("api-app", &[("APP_ENV", env), ("API_KEY", key)]);
         assert_eq!(code, Some(2), "APP_ENV={env}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -64,39 +53,6 @@ fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
             "{stderr}"
         );
     }
-}
-
-#[test]
-fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
-    let app = RealBinary::spawn("api-app", &[("LOG_FORMAT", "pretty")]);
-    assert_eq!(status_of(&app.url("/healthz"), &[]), Some(200));
-    let logs = app.stop();
-    assert!(logs.contains("listening"), "{logs}");
-    assert!(
-        !logs.contains('\u{1b}'),
-        "ANSI escapes in piped logs:\n{logs}"
-    );
-}
-
-#[test]
-fn sigterm_drains_and_exits_zero() {
-    let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
-    let ready = app.url("/readyz");
-    assert_eq!(status_of(&ready, &[]), Some(200));
-
-    let started = Instant::now();
-    app.signal("TERM");
-    // Readiness flips while the process still listens (during the 1 s drain delay).
-    integration_tests::wait_until(Duration::from_secs(5), "readiness turns 503", || {
-        (status_of(&ready, &[])? == 503).then_some(())
-    });
-
-    let code = app.wait();
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "exits well inside 30 s"
-    );
-    assert_eq!(code.code(), Some(0), "a drained shutdown exits 0");
 }
 
 #[test]

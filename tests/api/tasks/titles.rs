@@ -1,8 +1,8 @@
 //! One canonical form for every input: what looks alike is alike, and one task has one URL.
 
+use integration_tests::api::spawn_app;
+use integration_tests::assert_error;
 use serde_json::json;
-
-use crate::helpers::{assert_error, spawn_app};
 
 #[tokio::test]
 async fn titles_with_format_characters_or_nothing_visible_are_a_422() {

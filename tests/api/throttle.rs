@@ -1,9 +1,9 @@
 //! Limits in the app: failed `x-api-key` attempts and creates are throttled per client with a JSON
 //! 429 and `Retry-After`; the client is the peer unless the peer is a trusted proxy.
 
+use integration_tests::api::{API_KEY, TestApp, spawn_app, spawn_app_with};
+use integration_tests::assert_error;
 use serde_json::json;
-
-use crate::helpers::{API_KEY, TestApp, assert_error, spawn_app, spawn_app_with};
 
 async fn stats(app: &TestApp, key: &str, forwarded_for: Option<&str>) -> reqwest::Response {
     let mut req = app

@@ -6,11 +6,13 @@ use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use integration_tests::RealBinary;
+use integration_tests::{RealBinary, counter};
 
 /// `REQUEST_DEADLINE_SECS` for these tests, and the grace the connection-level cut adds to it.
 const DEADLINE: Duration = Duration::from_secs(2);
+
 const CUT_GRACE: Duration = Duration::from_secs(1);
+
 /// Slow connections of each kind.
 const PER_KIND: usize = 150;
 
@@ -105,23 +107,6 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/<pid>/status")
 }
 
-/// The Prometheus text a server at `address` exposes.
-pub(crate) async fn metrics(client: &reqwest::Client, address: &str) -> String {
-    client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of one series (`name{labels}`) in Prometheus text, 0 when absent.
-pub(crate) fn counter(metrics: &str, series: &str) -> u64 {
-    crate::helpers::sample(metrics, series).unwrap_or(0)
-}
-
 #[tokio::test]
 async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_requests_are_served() {
     let app = RealBinary::spawn(
@@ -209,7 +194,7 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
         slow.len()
     );
 
-    let text = metrics(&client, &app.address).await;
+    let text = app.metrics().await;
     let cut = counter(&text, "http_protocol_errors_total{kind=\"deadline\"}");
     assert!(
         cut >= 2 * PER_KIND as u64,
@@ -301,8 +286,8 @@ async fn malformed_and_oversized_requests_are_counted_and_not_logged_as_errors()
         "{answer}"
     );
 
-    let client = reqwest::Client::new();
-    let text = metrics(&client, &app.address).await;
+    let _client = reqwest::Client::new();
+    let text = app.metrics().await;
     assert!(
         counter(&text, "http_protocol_errors_total{kind=\"malformed\"}") >= 3,
         "{text}"

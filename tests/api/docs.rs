@@ -1,10 +1,11 @@
-//! The OpenAPI document matches the router, and the docs page works with no internet.
+//! The OpenAPI document matches the router and the limits the code enforces, and the docs page
+//! works with no internet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
-use crate::helpers::{assert_error, spawn_app};
+use integration_tests::api::spawn_app;
+use integration_tests::assert_error;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_document_lists_every_route() {
@@ -170,4 +171,41 @@ async fn docs_without_the_trailing_slash_redirect_to_the_docs() {
     let res = app.get("/api/docs").await;
     assert!(res.status().is_redirection(), "{}", res.status());
     assert_eq!(res.headers()["location"], "/api/docs/");
+}
+
+/// The parameter `name` of `GET path` in the OpenAPI document.
+fn query_parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("GET {path} documents {name}"))
+}
+
+#[tokio::test]
+async fn the_document_publishes_the_bounds_the_api_enforces() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/api/openapi.json").await;
+    // README: limit 1-1000 (default 100), offset up to 10 000 000, message 1-1024 characters.
+    let limit = &query_parameter(&doc, "/api/tasks", "limit")["schema"];
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"], &limit["default"]),
+        (&json!(1), &json!(1000), &json!(100))
+    );
+    let offset = &query_parameter(&doc, "/api/tasks", "offset")["schema"];
+    assert_eq!(
+        (&offset["minimum"], &offset["maximum"], &offset["default"]),
+        (&json!(0), &json!(10_000_000), &json!(0))
+    );
+    let message = &query_parameter(&doc, "/api/echo", "message")["schema"];
+    assert_eq!(
+        (&message["minLength"], &message["maxLength"]),
+        (&json!(1), &json!(1024))
+    );
+    // The title rule, exactly as TaskTitle::parse applies it.
+    assert_eq!(
+        doc["components"]["schemas"]["TaskTitle"]["pattern"],
+        api_app::tasks::TITLE_PATTERN
+    );
 }
