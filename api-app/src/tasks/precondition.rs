@@ -1,10 +1,21 @@
 //! Conditional writes: every task response carries its version as a strong `ETag`, and a write
 //! with `If-Match` applies only while the stored task is still at one of the versions named.
 
-use actix_web::HttpRequest;
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::header::{self, EntityTag, Header as _, IfMatch};
+use actix_web::{FromRequest, HttpRequest};
 
 use super::model::Task;
+
+/// How the OpenAPI document describes `If-Match` on `PATCH`.
+pub(crate) const IF_MATCH_ON_UPDATE: &str = "The ETag last read (e.g. \"3\"), or *. When it no longer \
+    matches, nothing changes and the answer is 412. Without it, the last write wins.";
+/// How the OpenAPI document describes `If-Match` on `DELETE`.
+pub(crate) const IF_MATCH_ON_DELETE: &str = "The ETag last read (e.g. \"3\"), or *. When it no longer \
+    matches, nothing is deleted and the answer is 412. Without it, the delete always applies.";
 
 /// What a conditional write (`If-Match`) requires of the stored task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +53,17 @@ impl Precondition {
             Self::None => true,
             Self::VersionIn(versions) => versions.contains(&version),
         }
+    }
+}
+
+/// A handler takes the precondition as it takes its body: parsed before it runs. Reading it
+/// never fails (an unreadable `If-Match` matches nothing).
+impl FromRequest for Precondition {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Infallible>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::from_request(req)))
     }
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
-use super::precondition::{Precondition, etag};
+use super::precondition::{IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, Precondition, etag};
 use super::store::TaskStore;
 use crate::throttle::Throttle;
 
@@ -80,6 +80,9 @@ mod responses {
 }
 
 use responses::{NoSuchTask, StaleVersion, StoreUnavailable, UnreadableBody};
+
+/// How the OpenAPI document describes the `{id}` path parameter.
+const TASK_ID: &str = "The task's UUID";
 
 /// A single task as a response: the task, with its version as a strong `ETag`.
 fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpResponse {
@@ -158,7 +161,7 @@ pub async fn create_task(
 /// Read one task.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = "The task's UUID")),
+    params(("id" = Uuid, Path, description = TASK_ID)),
     responses(
         (status = 200, description = "The task", body = Task,
             headers(("etag" = String, description = "The task's version, for If-Match"))),
@@ -180,11 +183,7 @@ pub async fn get_task(
 /// without it, the last write wins.
 #[utoipa::path(
     tag = "tasks",
-    params(
-        ("id" = Uuid, Path, description = "The task's UUID"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read (e.g. \"3\"), or *. \
-            When it no longer matches, nothing changes and the answer is 412. Without it, the last write wins.")
-    ),
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_UPDATE)),
     request_body = TaskPatch,
     responses(
         (status = 200, description = "The updated task", body = Task,
@@ -199,14 +198,13 @@ pub async fn get_task(
 )]
 #[patch("/tasks/{id}")]
 pub async fn update_task(
-    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
+    expected: Precondition,
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = task_id(&id)?;
     let task = store
-        .update(id, body.into_inner(), Precondition::from_request(&req))
+        .update(task_id(&id)?, body.into_inner(), expected)
         .await?;
     Ok(task_response(HttpResponse::Ok(), &task))
 }
@@ -214,11 +212,7 @@ pub async fn update_task(
 /// Delete a task. With `If-Match`, only if the task is still at that version.
 #[utoipa::path(
     tag = "tasks",
-    params(
-        ("id" = Uuid, Path, description = "The task's UUID"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read (e.g. \"3\"), or *. \
-            When it no longer matches, nothing is deleted and the answer is 412. Without it, the delete always applies.")
-    ),
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_DELETE)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
@@ -229,12 +223,10 @@ pub async fn update_task(
 )]
 #[delete("/tasks/{id}")]
 pub async fn delete_task(
-    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
+    expected: Precondition,
 ) -> Result<HttpResponse, ApiError> {
-    store
-        .delete(task_id(&id)?, Precondition::from_request(&req))
-        .await?;
+    store.delete(task_id(&id)?, expected).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::{BoxFuture, FutureExt as _, ready};
+use futures_util::future::{FutureExt as _, ready};
 use parking_lot::RwLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::creation_order::CreationOrder;
 use super::metrics::StoreMetrics;
-use super::port::{Page, StoreError, StoreKind, TaskCounts, TaskStore};
+use super::port::{Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::PageRequest;
 use crate::tasks::precondition::Precondition;
@@ -147,15 +147,15 @@ impl TaskStore for InMemoryTaskStore {
         StoreKind::Memory
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn check(&self) -> StoreFuture<'_, ()> {
         ready(Ok(())).boxed()
     }
 
-    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
+    fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
         ready(Ok(self.list_now(page))).boxed()
     }
 
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Task> {
         let found = self
             .inner
             .read()
@@ -165,24 +165,19 @@ impl TaskStore for InMemoryTaskStore {
         ready(found.ok_or(StoreError::NotFound)).boxed()
     }
 
-    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn create(&self, new: NewTask) -> StoreFuture<'_, Task> {
         ready(self.create_now(new)).boxed()
     }
 
-    fn update(
-        &self,
-        id: Uuid,
-        patch: TaskPatch,
-        expected: Precondition,
-    ) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
         ready(self.update_now(id, &patch, &expected)).boxed()
     }
 
-    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
         ready(self.delete_now(id, &expected)).boxed()
     }
 
-    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>> {
+    fn counts(&self) -> StoreFuture<'_, TaskCounts> {
         let inner = self.inner.read();
         let counts = TaskCounts {
             total: inner.tasks.len(),

@@ -115,23 +115,21 @@ pub enum StoreKind {
     Postgres,
 }
 
+/// What every store operation returns: a boxed future of its outcome.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
 /// Where tasks live. Writes are atomic: a method that returns `Ok` has committed.
 pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> StoreKind;
-    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>>;
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>>;
+    fn list(&self, page: PageRequest) -> StoreFuture<'_, Page>;
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Task>;
+    fn create(&self, new: NewTask) -> StoreFuture<'_, Task>;
     /// Applies `patch` if the stored version satisfies `expected`; the version then grows by one.
-    fn update(
-        &self,
-        id: Uuid,
-        patch: TaskPatch,
-        expected: Precondition,
-    ) -> BoxFuture<'_, Result<Task, StoreError>>;
-    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>>;
-    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>>;
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task>;
+    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()>;
+    fn counts(&self) -> StoreFuture<'_, TaskCounts>;
     /// Whether the store answers right now (bounded by the store's own timeouts).
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn check(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Why the store could not be opened; the process exits non-zero rather than serve without it.

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool, PoolError};
-use futures_util::future::{BoxFuture, FutureExt as _};
+use futures_util::future::FutureExt as _;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
 use super::pool::{connect_once, describe, pool};
-use super::port::{OpenError, Page, StoreError, StoreKind, TaskCounts, TaskStore};
+use super::port::{OpenError, Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::PageRequest;
@@ -95,7 +95,7 @@ impl PgTaskStore {
     /// operation timeout (here), and records the outcome in the metrics.
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
-        F: for<'c> FnOnce(&'c mut Object) -> BoxFuture<'c, Result<T, StoreError>>,
+        F: for<'c> FnOnce(&'c mut Object) -> StoreFuture<'c, T>,
     {
         let outcome = async {
             let mut client = acquire(&self.pool, &self.metrics).await?;
@@ -239,7 +239,7 @@ impl TaskStore for PgTaskStore {
         StoreKind::Postgres
     }
 
-    fn list(&self, page: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
+    fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
         // One statement, one snapshot: the page and the total agree. The total is the counter row,
         // never a COUNT(*), and the page walks the `seq` index, so the cost does not grow with the table.
         let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
@@ -277,7 +277,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Task> {
         self.run(move |c| {
             async move {
                 let stmt = c
@@ -294,7 +294,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn create(&self, new: NewTask) -> StoreFuture<'_, Task> {
         let id = Uuid::new_v4();
         let max = self.max_tasks;
         async move {
@@ -334,12 +334,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn update(
-        &self,
-        id: Uuid,
-        patch: TaskPatch,
-        expected: Precondition,
-    ) -> BoxFuture<'_, Result<Task, StoreError>> {
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
         self.run(move |c| {
             async move {
                 let tx = c.transaction().await?;
@@ -368,7 +363,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn delete(&self, id: Uuid, expected: Precondition) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
         async move {
             let total = self
                 .run(move |c| {
@@ -396,7 +391,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn counts(&self) -> BoxFuture<'_, Result<TaskCounts, StoreError>> {
+    fn counts(&self) -> StoreFuture<'_, TaskCounts> {
         async move {
             let counts = self
                 .run(|c| {
@@ -419,7 +414,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn check(&self) -> StoreFuture<'_, ()> {
         self.run(|c| {
             async move {
                 c.simple_query("SELECT 1").await?;
