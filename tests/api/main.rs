@@ -8,6 +8,7 @@ mod docs;
 mod echo;
 mod info;
 mod platform;
+mod rooms;
 mod stats;
 mod tasks;
 mod throttle;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod facts;
+pub mod imports;
 pub mod k8s;
 pub mod pg;
 mod process;

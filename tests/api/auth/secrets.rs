@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use integration_tests::RealBinary;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The real binary at debug level, one worker.
 fn real_app(env: &[(&str, &str)]) -> RealBinary {
@@ -62,24 +62,9 @@ async fn no_endpoint_returns_the_environment_or_a_key() {
         ("AWS_SECRET_ACCESS_KEY", CANARY),
     ]);
     let client = &app.client;
-    let task: Value = client
-        .post(format!("{}/api/tasks", app.address))
-        .json(&json!({ "title": "canary" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let task = app.create_task("canary").await;
     let id = task["id"].as_str().unwrap();
-    let info: Value = client
-        .get(format!("{}/api", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = app.get_json("/api").await;
     let mut endpoints: Vec<(String, String)> = info["endpoints"]
         .as_array()
         .unwrap()

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::api::{request_in_flight, spawn_app, spawn_app_with};
-use integration_tests::{RealBinary, eventually, status_of, wait_until};
+use integration_tests::{
+    RealBinary, assert_readiness_drains_first, eventually, status_of, wait_until,
+};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -33,33 +35,13 @@ async fn probes_report_ok_once_started() {
 #[tokio::test]
 async fn shutdown_flips_readiness_and_finishes_in_flight_requests() {
     let app = spawn_app_with(&[("SHUTDOWN_DRAIN_SECS", "1")]).await;
-    assert_eq!(app.get("/readyz").await.status(), 200);
 
     // A request whose body has not fully arrived is in flight: its handler awaits the payload.
     let body = br#"{"title":"finished during the drain"}"#;
     let mut conn = request_in_flight(&app, "/api/tasks", body.len(), &body[..10]).await;
 
-    app.shutdown.trigger();
-    // Readiness turns 503 while the listener is still open (a GET that cannot connect fails).
-    let app_ref = &app;
-    let ready = eventually(
-        Duration::from_secs(5),
-        "readiness turns 503",
-        || async move {
-            let res = app_ref.get("/readyz").await;
-            (res.status() == 503).then_some(res)
-        },
-    )
-    .await;
-    assert_eq!(
-        ready.json::<Value>().await.unwrap()["status"],
-        "shutting_down"
-    );
-    assert_eq!(
-        app.get("/healthz").await.status(),
-        200,
-        "liveness stays up while draining"
-    );
+    // Readiness turns 503 while the listener is still open, and liveness holds.
+    assert_readiness_drains_first(&app, &app.shutdown).await;
     assert_eq!(app.get("/api/health").await.status(), 503);
 
     // After the drain delay the listener closes; the in-flight request still completes.

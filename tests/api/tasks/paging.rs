@@ -17,24 +17,12 @@ async fn list_pages_through_tasks_in_creation_order() {
     assert_eq!(first["next_offset"], 10);
     assert_eq!(first["items"][0]["title"], "task 00");
 
-    let mut titles = Vec::new();
-    let mut offset = Some(0_u64);
-    while let Some(o) = offset {
-        let page: Value = app
-            .get(&format!("/api/tasks?limit=10&offset={o}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        titles.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["title"].as_str().unwrap().to_owned()),
-        );
-        offset = page["next_offset"].as_u64();
-    }
+    let titles: Vec<String> = app
+        .all_tasks(10)
+        .await
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_owned())
+        .collect();
     let expected: Vec<String> = (0..25).map(|i| format!("task {i:02}")).collect();
     assert_eq!(
         titles, expected,
