@@ -218,14 +218,6 @@ impl ApiError {
             "the server failed to handle this request",
         )
     }
-
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl std::fmt::Display for ApiError {

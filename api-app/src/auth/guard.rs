@@ -67,11 +67,6 @@ impl ApiKeyGuard {
         }
     }
 
-    /// Whether any key is configured (the start-up log line says so).
-    pub fn is_configured(&self) -> bool {
-        self.keys.is_configured()
-    }
-
     /// Lets `req` through to `next` only with a valid [`API_KEY_HEADER`]; otherwise answers 401,
     /// 429 (too many failures from this client) or 503 (no key configured).
     pub async fn check(
