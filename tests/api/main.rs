@@ -8,6 +8,7 @@ mod docs;
 mod echo;
 mod info;
 mod platform;
+mod readme;
 mod rooms;
 mod stats;
 mod tasks;
