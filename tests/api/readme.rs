@@ -139,3 +139,42 @@ fn the_licence_cargo_toml_names_is_in_the_repository() {
         "the whole licence"
     );
 }
+
+#[test]
+fn make_test_ends_with_a_count_of_every_check_it_ran() {
+    let script = read_text("scripts/test.sh");
+    // Without the mode, running the script would run the whole suite: check before running it.
+    assert!(
+        script.contains("--summary"),
+        "scripts/test.sh can print its summary alone"
+    );
+    for counting in [
+        "scripts/check-rust.sh",
+        "scripts/drills.sh",
+        "scripts/e2e.sh",
+    ] {
+        assert!(
+            read_text(counting).contains("CHECK_COUNTS"),
+            "{counting} reports what it counted"
+        );
+    }
+    let counts = std::env::temp_dir().join(format!("check-counts-{}", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &counts,
+        "640 Rust tests\n700 Schemathesis cases (memory store)\n3 shutdown-under-load drills\n14 browser steps\n",
+    )
+    .unwrap();
+    let out = Command::new(repo_root().join("scripts/test.sh"))
+        .arg("--summary")
+        .arg(&counts)
+        .arg("11")
+        .output()
+        .expect("scripts/test.sh runs");
+    std::fs::remove_file(&counts).unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "summary: 1357 checks passed (640 Rust tests, 700 Schemathesis cases (memory store), \
+         3 shutdown-under-load drills, 14 browser steps) in 11 stages\n"
+    );
+}
