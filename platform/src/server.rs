@@ -53,7 +53,7 @@ pub fn bind(settings: &ServerSettings) -> Result<Listener, StartupError> {
 }
 
 /// A server bound to its port, with the readiness state its probe reads: what each app's
-/// `Application::build` produces, and what `run_until` drives.
+/// `startup::build` produces (its `Application`), and what `run_until` drives.
 pub struct Serving {
     port: u16,
     server: Server,

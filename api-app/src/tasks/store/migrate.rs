@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use super::pool::describe;
 
-/// One versioned SQL file from `api-app/migrations/`.
+/// One versioned SQL file from `migrations/`, next to this file.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: i64,
@@ -14,11 +14,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Every migration, in order. A test checks this list against the files in `api-app/migrations/`.
+/// Every migration, in order. A test checks this list against the files in `migrations/`.
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "0001_tasks.sql",
-    sql: include_str!("../../../migrations/0001_tasks.sql"),
+    sql: include_str!("migrations/0001_tasks.sql"),
 }];
 
 /// The advisory lock every api-app replica takes to migrate ("api-app:migrate" as a number).
@@ -140,7 +140,8 @@ mod tests {
 
     #[test]
     fn every_file_in_migrations_is_embedded_in_order() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tasks/store/migrations");
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
