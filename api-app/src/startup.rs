@@ -41,29 +41,17 @@ pub type Application = Serving;
 pub async fn build(config: Config) -> Result<Application, StartupError> {
     let metrics = HttpMetrics::new().map_err(platform::server::StartupError::from)?;
     let store = store::open(&config.store, config.max_tasks, metrics.registry()).await?;
-    let listener = platform::server::bind(&config.server)?;
-    let health = Arc::new(Health::new());
-    let server = build_server(
-        listener.listener,
-        &config,
-        Arc::clone(&health),
-        metrics,
-        store,
-    )?;
+    let (listener, bound) = platform::server::bind(&config.server)?;
+    let server = build_server(listener, &config, bound.health(), metrics, store)?;
     tracing::info!(
         service = "api-app",
-        port = listener.port,
+        port = bound.port(),
         environment = %config.server.app_env,
         api_key_configured = config.api_keys.is_configured(),
         max_tasks = config.max_tasks,
         "listening"
     );
-    Ok(Serving::new(
-        listener.port,
-        server,
-        health,
-        config.server.drain_delay,
-    ))
+    Ok(bound.serving(server, config.server.drain_delay))
 }
 
 fn build_server(

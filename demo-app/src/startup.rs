@@ -32,22 +32,16 @@ pub type Application = Serving;
     reason = "the same shape as api-app's build, which awaits its store"
 )]
 pub async fn build(config: Config) -> Result<Application, StartupError> {
-    let listener = platform::server::bind(&config.server)?;
-    let health = Arc::new(Health::new());
-    let server = build_server(listener.listener, &config, Arc::clone(&health))?;
+    let (listener, bound) = platform::server::bind(&config.server)?;
+    let server = build_server(listener, &config, bound.health())?;
     tracing::info!(
         service = "demo-app",
-        port = listener.port,
+        port = bound.port(),
         environment = %config.server.app_env,
         api_proxy = config.api_url.as_deref().unwrap_or("off"),
         "listening"
     );
-    Ok(Serving::new(
-        listener.port,
-        server,
-        health,
-        config.server.drain_delay,
-    ))
+    Ok(bound.serving(server, config.server.drain_delay))
 }
 
 fn build_server(

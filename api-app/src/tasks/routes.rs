@@ -107,9 +107,9 @@ fn task_id(raw: &str) -> Result<Uuid, TaskError> {
     tag = "tasks",
     params(PageQuery),
     responses(
+        StoreUnavailable,
         (status = 200, description = "A page of tasks and the total", body = TaskPage),
-        (status = 400, description = "Invalid limit or offset", body = ErrorBody),
-        StoreUnavailable
+        (status = 400, description = "Invalid limit or offset", body = ErrorBody)
     )
 )]
 #[get("/tasks")]
@@ -127,6 +127,7 @@ pub async fn list_tasks(
     tag = "tasks",
     request_body = NewTask,
     responses(
+        StoreUnavailable,
         (status = 201, description = "Created, and committed: the task survives a restart", body = Task,
             headers(
                 ("location" = String, description = "The new task's URL"),
@@ -137,8 +138,7 @@ pub async fn list_tasks(
         UnreadableBody,
         (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
         (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds until a create is accepted again"))),
-        StoreUnavailable
+            headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
     )
 )]
 #[post("/tasks")]
@@ -163,11 +163,11 @@ pub async fn create_task(
     tag = "tasks",
     params(("id" = Uuid, Path, description = TASK_ID)),
     responses(
+        StoreUnavailable,
         (status = 200, description = "The task", body = Task,
             headers(("etag" = String, description = "The task's version, for If-Match"))),
         (status = 400, description = "Malformed id", body = ErrorBody),
-        NoSuchTask,
-        StoreUnavailable
+        NoSuchTask
     )
 )]
 #[get("/tasks/{id}")]
@@ -186,14 +186,14 @@ pub async fn get_task(
     params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_UPDATE)),
     request_body = TaskPatch,
     responses(
+        StoreUnavailable,
         (status = 200, description = "The updated task", body = Task,
             headers(("etag" = String, description = "The task's new version"))),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         NoSuchTask,
         StaleVersion,
         UnreadableBody,
-        (status = 422, description = "Invalid or empty patch", body = ErrorBody),
-        StoreUnavailable
+        (status = 422, description = "Invalid or empty patch", body = ErrorBody)
     )
 )]
 #[patch("/tasks/{id}")]
@@ -214,11 +214,11 @@ pub async fn update_task(
     tag = "tasks",
     params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_DELETE)),
     responses(
+        StoreUnavailable,
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         NoSuchTask,
-        StaleVersion,
-        StoreUnavailable
+        StaleVersion
     )
 )]
 #[delete("/tasks/{id}")]
