@@ -94,7 +94,7 @@ wrk.method = "POST"
 wrk.body = '{"title":"benchmark task","completed":false}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-# api-app's statements, verbatim from src/store/postgres.rs (the list page and the create).
+# api-app's statements, verbatim from src/tasks/store/postgres.rs (the list page and the create).
 cat >"$WORK/list.sql" <<'SQL'
 SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total FROM task_counts c LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version FROM tasks ORDER BY seq LIMIT 50 OFFSET 0) t ON true;
 SQL

@@ -1110,7 +1110,7 @@ fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
         let pool_max = vars.get("DATABASE_POOL_MAX").cloned().flatten();
         // The pool size as api-app parses it (its default when the overlay sets none); the URL only
         // has to parse here.
-        let pool = api_app::store::PgSettings::parse(&api_app::store::PgVars {
+        let pool = api_app::tasks::store::PgSettings::parse(&api_app::tasks::store::PgVars {
             url: "postgres://api_app@db.example:5432/tasks",
             pool_max: pool_max.as_deref(),
             ..Default::default()
