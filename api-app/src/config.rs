@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::ApiKeys;
 pub use crate::auth::SECRET_VARS;
+use crate::fault::FaultSettings;
 use crate::tasks::MAX_STORED_TASKS;
 use crate::tasks::store::{PgVars, StoreSettings};
 use crate::throttle::ThrottleSettings;
@@ -33,6 +34,7 @@ struct RawConfig {
     database_pool_max: Option<String>,
     database_acquire_timeout_ms: Option<String>,
     database_statement_timeout_ms: Option<String>,
+    inject_error_percent: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -43,6 +45,8 @@ pub struct Config {
     pub api_keys: ApiKeys,
     pub throttle: ThrottleSettings,
     pub store: StoreSettings,
+    /// `INJECT_ERROR_PERCENT`: failures injected for release drills (off by default, refused in prod).
+    pub fault: FaultSettings,
 }
 
 impl Config {
@@ -76,12 +80,14 @@ impl Config {
                 statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
             },
         )?;
+        let fault = FaultSettings::parse(server.app_env, raw.inject_error_percent.as_deref())?;
         Ok(Self {
             server,
             max_tasks,
             api_keys,
             throttle,
             store,
+            fault,
         })
     }
 }
