@@ -23,12 +23,21 @@ fn container_ports_are_the_apps_default_ports() {
                 Some(u64::from(default_port(app))),
                 "{env}/{app}"
             );
-            let svc = one(&docs, "Service");
-            assert_eq!(
-                s(&seq(&svc["spec"]["ports"])[0]["targetPort"]),
-                "http",
-                "{env}/{app}: Service targetPort"
-            );
+            // The root, stable and canary Services alike: the port the container names.
+            for svc in of_kind(&docs, "Service") {
+                assert_eq!(
+                    s(&seq(&svc["spec"]["ports"])[0]["targetPort"]),
+                    "http",
+                    "{env}/{app}: Service {} targetPort",
+                    name(svc)
+                );
+                assert_eq!(
+                    seq(&svc["spec"]["ports"])[0]["port"].as_u64(),
+                    Some(u64::from(default_port(app))),
+                    "{env}/{app}: Service {} port",
+                    name(svc)
+                );
+            }
             // Nothing sets PORT: the app listens on its default, which is what the manifests expose.
             assert!(
                 !pod_env(&docs).contains_key("PORT"),
