@@ -6,6 +6,7 @@ pub mod imports;
 pub mod k8s;
 pub mod pg;
 mod process;
+pub mod terraform;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
