@@ -6,6 +6,7 @@ mod alarms;
 mod apply;
 mod argocd;
 mod bootstrap;
+mod canary;
 mod cluster_facts;
 mod database;
 mod delivery;
