@@ -496,3 +496,43 @@ fn argo_rollouts_is_installed_with_its_metrics_where_the_alerts_and_dashboard_lo
         "argo-rollouts' chart is pinned exactly: {version}"
     );
 }
+
+/// The README's release-path diagram states the numbers the manifests set: the first weight, the
+/// template it is judged by, its thresholds as percentages, and the canary path's budget.
+#[test]
+fn the_readme_release_diagram_says_what_the_manifests_do() {
+    let readme = read_text("README.md");
+    let section = readme
+        .split("### The release path")
+        .nth(1)
+        .expect("README has a release path section");
+    let diagram = section
+        .split("```mermaid")
+        .nth(1)
+        .and_then(|d| d.split("```").next())
+        .expect("the release path is one mermaid diagram");
+    let docs = overlay("dev", "api-app");
+    let rollout = one(&docs, "Rollout");
+    let steps = seq(&rollout["spec"]["strategy"]["canary"]["steps"]);
+    let template = one(&docs, "AnalysisTemplate");
+    let mut facts = vec![
+        format!("{} % of requests", steps[0]["setWeight"].as_u64().unwrap()),
+        name(template).to_owned(),
+        format!(
+            "≤ {} s from the canary's first ready pod",
+            crate::restore_budget::canary_s("dev").0
+        ),
+    ];
+    for metric in seq(&template["spec"]["metrics"]) {
+        if let Some(t) = s(&metric["successCondition"]).strip_prefix("result[0] <= ") {
+            let percent = t.parse::<f64>().unwrap() * 100.0;
+            facts.push(format!("≤ {} %", (percent * 100.0).round() / 100.0));
+        }
+    }
+    for fact in facts {
+        assert!(
+            diagram.contains(&fact),
+            "the release diagram must say {fact:?}:\n{diagram}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ mod ordering;
 mod pins;
 mod pipeline;
 mod pod;
+mod promotion;
 mod providers;
 mod registry;
 mod restore_budget;
