@@ -1,7 +1,8 @@
 //! Canary releases (k8s/README.md, "Canary releases"): the Rollouts, the Services and Ingresses they
-//! steer, the AnalysisTemplate they name, the recording rules it reads, the ServiceMonitors that feed
-//! them and the controller Terraform installs, bound to each other. The timing is restore_budget.rs's;
-//! the queries run against a real Prometheus in scripts/drills/canary-analysis.sh.
+//! steer, the `AnalysisTemplate` they name, the recording rules it reads, the `ServiceMonitor`s that
+//! feed them and the controller Terraform installs, bound to each other. The timing is in
+//! `restore_budget.rs`; the queries run against a real Prometheus in
+//! scripts/drills/canary_analysis.py.
 
 use std::collections::BTreeMap;
 

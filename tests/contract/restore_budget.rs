@@ -559,7 +559,7 @@ const CANARY_MAX_WEIGHT: u64 = 20;
 /// Prometheus's discovery manager hands new targets to the scrape loops in batches every 5 s.
 const PROMETHEUS_DISCOVERY_S: u32 = 5;
 /// After Argo Rollouts rewrites the Ingress's forward action, the Load Balancer Controller reconciles
-/// the IngressGroup and modifies the listener rule.
+/// the `IngressGroup` and modifies the listener rule.
 const LBC_APPLY_S: u32 = 10;
 
 /// The canary path of one app: its terms, and the share of requests its first step exposes.
@@ -568,7 +568,7 @@ struct CanaryPath {
     first_weight: u64,
 }
 
-/// A metric of an AnalysisTemplate that judges an SLO: its query reads a per-ReplicaSet rule.
+/// A metric of an `AnalysisTemplate` that judges an SLO: its query reads a per-ReplicaSet rule.
 fn slo_metrics(template: &Value) -> Vec<&Value> {
     template["spec"]["metrics"]
         .as_sequence()
