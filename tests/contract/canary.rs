@@ -2,7 +2,7 @@
 //! steer, the `AnalysisTemplate` they name, the recording rules it reads, the `ServiceMonitor`s that
 //! feed them and the controller Terraform installs, bound to each other. The timing is in
 //! `restore_budget.rs`; the queries run against a real Prometheus in
-//! scripts/drills/canary_analysis.py.
+//! `scripts/drills/canary_analysis.py`.
 
 use std::collections::BTreeMap;
 

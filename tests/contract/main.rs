@@ -17,6 +17,7 @@ mod iam;
 mod identity;
 mod ingress_and_network;
 mod keys;
+mod kind;
 mod locks;
 mod monitoring;
 mod mutants;
