@@ -36,12 +36,11 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import yaml
+from shutdown_under_load import listening_port  # the JSON line an app logs once listening
 
 HOST = "127.0.0.1"
 NAMESPACE = "api-app-drill"
 STABLE, GOOD, BAD = "stable0001", "good00002", "faulty003"
-# The JSON field of api-app's "listening" log line that names the port Prometheus scrapes (/metrics).
-SCRAPE_PORT_FIELD = "port"
 # Argo Rollouts' default: this many consecutive measurement errors make a metric an Error.
 CONSECUTIVE_ERROR_LIMIT = 4
 
@@ -190,15 +189,7 @@ def start_app(binary: str, log_path: str, extra: dict[str, str]) -> tuple[subpro
     }
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"canary-analysis: api-app exited early:\n{open(log_path).read()}")
-        match = re.search(rf'"{SCRAPE_PORT_FIELD}":([1-9][0-9]*)', open(log_path).read())
-        if match:
-            return proc, int(match.group(1))
-        time.sleep(0.1)
-    sys.exit(f"canary-analysis: api-app did not log its port within 15 s:\n{open(log_path).read()}")
+    return proc, listening_port(log_path, proc, 15)
 
 
 def wait_until(what: str, check, deadline_s: float) -> None:

@@ -93,6 +93,14 @@ fn kind_installs_the_charts_at_the_versions_terraform_pins() {
         .unwrap();
     }
     assert_eq!(listed, expected);
+    // Exact pins (Renovate moves them): the same chart in kind as in both clusters.
+    for line in listed.lines() {
+        let version = line.rsplit(' ').next().unwrap();
+        assert!(
+            version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
+            "pinned exactly: {line}"
+        );
+    }
     // up.sh installs each chart versions.sh lists, and nothing at a version of its own.
     let up = read_text("scripts/kind/up.sh");
     assert!(up.contains("done < <(scripts/kind/versions.sh)"));
