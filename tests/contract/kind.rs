@@ -117,41 +117,48 @@ fn kind_installs_the_charts_at_the_versions_terraform_pins() {
 /// renders it, on the local overlay.
 #[test]
 fn the_jobs_releases_render_on_the_local_overlay_as_a_new_image_and_an_injected_failure() {
-    let wf = &read_yaml(".github/workflows/canary-kind.yml")[0];
-    let run = wf["jobs"]["kind"]["steps"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(|step| step["run"].as_str())
-        .find(|r| r.contains("scripts/kind/release.sh"))
-        .expect("a step runs the releases");
-    let json_of = |var: &str| -> serde_json::Value {
-        let line = run
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{var}='")))
-            .unwrap_or_else(|| panic!("the job defines {var}"));
-        serde_json::from_str(line.trim_end_matches('\'')).unwrap()
-    };
-    assert!(run.contains(r#"release.sh "good: a new image" promoted "$good""#));
-    assert!(run.contains(r#"release.sh "bad: INJECT_ERROR_PERCENT=50" aborted "$bad""#));
+    let workflow = read_text(".github/workflows/canary-kind.yml");
+    for (name, verdict) in [("good", "promoted"), ("bad", "aborted")] {
+        assert!(
+            workflow.contains(&format!(
+                r#"{verdict} "$(scripts/kind/overrides.sh {name})""#
+            )),
+            "the job expects the {name} release to be {verdict}"
+        );
+    }
     let before = container(&local("api-app")).clone();
-    for (var, injects) in [("good", false), ("bad", true)] {
-        let kustomize = json_of(var);
-        // Argo CD's `images` override: `kustomize edit set image NAME=IMAGE`, NAME an overlay entry.
+    let overlay = read_yaml("k8s/overlays/local/api-app/kustomization.yaml");
+    for (name, injects) in [("good", false), ("bad", true)] {
+        let out = Command::new(repo_root().join("scripts/kind/overrides.sh"))
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kustomize: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Argo CD's `images` override is `kustomize edit set image NAME=IMAGE`, NAME an overlay entry,
+        // and IMAGE a new one: a new template, so the Rollout releases it.
         let image = kustomize["images"][0].as_str().unwrap();
-        let (name, reference) = image.split_once('=').unwrap();
-        let overlay = read_yaml("k8s/overlays/local/api-app/kustomization.yaml");
+        let (entry, reference) = image.split_once('=').unwrap();
         assert!(
             seq(&overlay[0]["images"])
                 .iter()
-                .any(|i| s(&i["name"]) == name),
-            "{var}: {name} is an image of the local overlay"
+                .any(|i| s(&i["name"]) == entry),
+            "{name}: {entry} is an image of the local overlay"
+        );
+        assert_ne!(s(&before["image"]), reference, "{name}: a new image");
+        let tag = reference.rsplit_once(':').unwrap().1;
+        assert!(
+            workflow.contains(&format!(r#"docker tag "${{api}}:local" "${{api}}:{tag}""#)),
+            "{name}: the job tags {reference} before loading it into kind"
         );
         let patches: Vec<serde_json::Value> =
             kustomize["patches"].as_array().cloned().unwrap_or_default();
         let docs = render_with_patches("k8s/overlays/local/api-app", &patches);
-        let after = container(&docs);
-        let env: Vec<(String, String)> = seq(&after["env"])
+        let env: Vec<(String, String)> = seq(&container(&docs)["env"])
             .iter()
             .map(|e| (s(&e["name"]).to_owned(), s(&e["value"]).to_owned()))
             .collect();
@@ -159,21 +166,9 @@ fn the_jobs_releases_render_on_the_local_overlay_as_a_new_image_and_an_injected_
             env.iter()
                 .any(|(k, v)| k == "INJECT_ERROR_PERCENT" && v.parse::<u8>().is_ok_and(|n| n > 0)),
             injects,
-            "{var}: {env:?}"
+            "{name}: {env:?}"
         );
-        // `edit set image NAME=IMAGE` makes IMAGE the container's image: a new template, a release.
-        assert_ne!(
-            s(&before["image"]),
-            reference,
-            "{var}: the override changes the image, so the Rollout releases"
-        );
-        assert!(
-            read_text(".github/workflows/canary-kind.yml").contains(&format!(
-                "docker tag docker.io/gitopsplatform/api-app:local {reference}"
-            )),
-            "{var}: the job tags {reference} before loading it into kind"
-        );
-        // What the patch targets is the Deployment the Rollout runs.
+        // What the patch changes is the template of the Deployment the Rollout runs.
         assert_eq!(
             one(&docs, "Rollout")["spec"]["workloadRef"]["name"],
             "api-app"
