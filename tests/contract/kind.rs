@@ -204,6 +204,15 @@ fn the_kind_job_runs_for_release_changes_with_read_only_rights_and_reports_its_t
             "the job runs when {needed} changes"
         );
     }
+    // The overlay-only PRs (a bump, a promotion, a rollback) never wait for a cluster build: the
+    // required check waits for every workflow the PR starts, and a rollback's budget is minutes.
+    for excluded in ["!k8s/overlays/dev/**", "!k8s/overlays/prod/**"] {
+        let at = paths.iter().position(|p| *p == excluded);
+        assert!(
+            at.is_some_and(|i| i > paths.iter().position(|p| *p == "k8s/**").unwrap()),
+            "{excluded} must follow k8s/** to take effect"
+        );
+    }
     assert!(wf["on"]["pull_request_target"].is_null());
     let job = &wf["jobs"]["kind"];
     assert_eq!(
