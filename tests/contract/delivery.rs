@@ -5,7 +5,7 @@
 
 mod expr;
 mod notifications;
-mod scripts;
+pub(crate) mod scripts;
 
 use std::collections::BTreeSet;
 

@@ -29,6 +29,20 @@ fn verdict(fixture: &str, stable_before: &str) -> (i32, String) {
     )
 }
 
+/// Runs scripts/kind/NAME, which must succeed; its stdout.
+fn script(name: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(repo_root().join("scripts/kind").join(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 const STABLE: &str = "5c7d9b8f4";
 const CANARY: &str = "6d9f8c7b5";
 
@@ -68,15 +82,7 @@ fn the_verdict_tells_a_promoted_release_from_an_aborted_one_and_waits_for_the_re
 
 #[test]
 fn kind_installs_the_charts_at_the_versions_terraform_pins() {
-    let out = Command::new(repo_root().join("scripts/kind/versions.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed = String::from_utf8(out.stdout).unwrap();
+    let listed = String::from_utf8(script("versions.sh", &[])).unwrap();
     let addons = blocks_in("terraform/modules/cluster-addons");
     let mut expected = String::new();
     for release in ["argocd", "argo_rollouts", "kube_prometheus_stack"] {
@@ -129,16 +135,8 @@ fn the_jobs_releases_render_on_the_local_overlay_as_a_new_image_and_an_injected_
     let before = container(&local("api-app")).clone();
     let overlay = read_yaml("k8s/overlays/local/api-app/kustomization.yaml");
     for (name, injects) in [("good", false), ("bad", true)] {
-        let out = Command::new(repo_root().join("scripts/kind/overrides.sh"))
-            .arg(name)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let kustomize: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let kustomize: serde_json::Value =
+            serde_json::from_slice(&script("overrides.sh", &[name])).unwrap();
         // Argo CD's `images` override is `kustomize edit set image NAME=IMAGE`, NAME an overlay entry,
         // and IMAGE a new one: a new template, so the Rollout releases it.
         let image = kustomize["images"][0].as_str().unwrap();

@@ -1,13 +1,16 @@
 //! Verified promotion: `scripts/verified-in-dev.sh` lets promote.yml offer prod only a digest whose dev
 //! release completed its canary, by dev's deployment records (never by what a person typed), and says
-//! why it refuses any other. Run on a scratch Git history with a fake `gh` answering GitHub's
-//! deployments API as Argo CD Notifications fills it (terraform/modules/cluster-addons).
+//! why it refuses any other. Run on a scratch Git history with delivery-metrics' fake `gh`
+//! answering GitHub's deployments API as Argo CD Notifications fills it
+//! (terraform/modules/cluster-addons).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::{read_yaml, repo_root};
+
+use crate::delivery::scripts::{FAKE_GH, response_file};
 use serde_json::json;
 
 const GOOD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -15,27 +18,6 @@ const ABORTED: &str = "sha256:22222222222222222222222222222222222222222222222222
 const RUNNING: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
 const NEVER: &str = "sha256:4444444444444444444444444444444444444444444444444444444444444444";
 const REPO: &str = "gitops-platform/gitops-platform";
-
-/// `gh api PATH --jq EXPR`: answers from `$FAKE/responses/<PATH with / ? & = as _>`, filtered by
-/// jq as gh does; no such file is GitHub's 404. Logs every path to `$FAKE/calls`.
-const FAKE_GH: &str = r#"#!/usr/bin/env bash
-set -euo pipefail
-[[ $1 == api ]] || exit 64
-shift
-path='' filter=''
-while (($#)); do
-  case $1 in
-    --jq) filter=$2; shift ;;
-    -*) echo "fake gh: unexpected flag $1" >&2; exit 64 ;;
-    *) path=$1 ;;
-  esac
-  shift
-done
-echo "$path" >>"$FAKE/calls"
-response="$FAKE/responses/$(printf '%s' "$path" | tr '/?&=' '____')"
-[[ -f $response ]] || { echo "gh: Not Found (HTTP 404)" >&2; exit 1; }
-if [[ -n $filter ]]; then jq -r "$filter" "$response"; else cat "$response"; fi
-"#;
 
 struct Dev {
     dir: PathBuf,
@@ -96,11 +78,11 @@ impl Dev {
     }
 
     fn respond(&self, path: &str, body: &serde_json::Value) {
-        let key: String = path
-            .chars()
-            .map(|c| if "/?&=".contains(c) { '_' } else { c })
-            .collect();
-        std::fs::write(self.dir.join("responses").join(key), body.to_string()).unwrap();
+        std::fs::write(
+            self.dir.join("responses").join(response_file("GET", path)),
+            body.to_string(),
+        )
+        .unwrap();
     }
 
     /// api-app-dev's deployment records, newest first: (id, sha, statuses newest first).
