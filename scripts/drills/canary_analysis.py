@@ -15,8 +15,9 @@ template's successCondition. Passes only when
     the availability metric, while the same queries for stable's hash pass (its errors are its own).
 
 Prometheus scrapes and evaluates every second here (the clusters: 5 s): only the drill's copy of the
-configuration is faster; the template's own timing is used as it is. Loopback only; every wait is
-bounded.
+configuration is faster; the template's own timing is used as it is. Traffic goes to the port each
+app logs as `port`; Prometheus scrapes the one named by --scrape-port-field (the same by default; the
+admin port once /metrics moves there). Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(binary: str, log_path: str, extra: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_field: str) -> tuple[subprocess.Popen, int, int]:
+    """Starts api-app on free ports: the process, the port clients call, the port Prometheus scrapes."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOST": HOST,
@@ -189,7 +191,7 @@ def start_app(binary: str, log_path: str, extra: dict[str, str]) -> tuple[subpro
     }
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    return proc, listening_port(log_path, proc, 15)
+    return proc, listening_port(log_path, proc, 15), listening_port(log_path, proc, 15, scrape_field)
 
 
 def wait_until(what: str, check, deadline_s: float) -> None:
@@ -230,6 +232,11 @@ def main() -> None:
     parser.add_argument("--prometheus", default="/usr/bin/prometheus")
     parser.add_argument("--error-percent", type=int, default=10, help="the faulty canary's INJECT_ERROR_PERCENT")
     parser.add_argument("--work", default=None, help="a directory for logs and Prometheus's data")
+    parser.add_argument(
+        "--scrape-port-field",
+        default="port",
+        help="the field of api-app's listening log line that names the port serving /metrics",
+    )
     opts = parser.parse_args()
     work = opts.work or tempfile.mkdtemp(prefix="canary-analysis-")
     log_lines: list[str] = []
@@ -252,11 +259,12 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     stop = threading.Event()
     try:
-        targets = {}
+        targets, clients = {}, []
         for hash_, extra in [(STABLE, {}), (GOOD, {}), (BAD, {"INJECT_ERROR_PERCENT": str(opts.error_percent)})]:
-            proc, port = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra)
+            proc, port, scrape_port = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra, opts.scrape_port_field)
             procs.append(proc)
-            targets[hash_] = port
+            targets[hash_] = scrape_port
+            clients.append(port)
         # As prometheus-operator generates it for the ServiceMonitor: the job is the Service's name,
         # namespace and the pod's rollouts-pod-template-hash come from Kubernetes discovery labels.
         config = {
@@ -303,7 +311,7 @@ def main() -> None:
         )
         prometheus = f"http://{HOST}:{prom_port}"
         wait_until("Prometheus was not ready", lambda: urllib.request.urlopen(f"{prometheus}/-/ready", timeout=1).status == 200, 20)
-        threading.Thread(target=traffic, args=(list(targets.values()), stop), daemon=True).start()
+        threading.Thread(target=traffic, args=(clients, stop), daemon=True).start()
 
         # Both canaries measured, as in a cluster once the canary's first samples are in (the restore
         # budget counts that wait separately): the faulty one has an error ratio on record.
