@@ -191,7 +191,11 @@ def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_field: s
     }
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    return proc, listening_port(log_path, proc, 15), listening_port(log_path, proc, 15, scrape_field)
+    port = listening_port(log_path, proc, 15)  # waits for the listening line, which names every port
+    scrape = re.search(rf'"{scrape_field}":([1-9][0-9]*)', open(log_path).read())
+    if not scrape:
+        sys.exit(f"canary-analysis: api-app's listening line has no {scrape_field}")
+    return proc, port, int(scrape.group(1))
 
 
 def wait_until(what: str, check, deadline_s: float) -> None:

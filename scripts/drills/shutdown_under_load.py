@@ -53,15 +53,14 @@ class Recorder:
             self.outcomes.append(outcome)
 
 
-def listening_port(log_path: str, proc: subprocess.Popen, deadline_s: float, field: str = "port") -> int:
-    """The port an app started with PORT=0 bound, from the JSON line it logs once listening (`field`
-    names which of its ports)."""
+def listening_port(log_path: str, proc: subprocess.Popen, deadline_s: float) -> int:
+    """The port an app started with PORT=0 bound, from the JSON line it logs once listening."""
     start = time.monotonic()
     while time.monotonic() - start < deadline_s:
         if proc.poll() is not None:
             raise SystemExit(f"the app exited early with {proc.returncode}")
         with open(log_path, "rb") as f:
-            found = re.search(rb'"' + field.encode() + rb'":([1-9][0-9]*)', f.read())
+            found = re.search(rb'"port":([1-9][0-9]*)', f.read())
         if found:
             return int(found.group(1))
         time.sleep(0.02)
