@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::auth::ApiKeys;
 pub use crate::auth::SECRET_VARS;
-use crate::tasks::MAX_STORED_TASKS;
 use crate::tasks::store::{PgVars, StoreSettings};
+use crate::tasks::{IdempotencySettings, MAX_STORED_TASKS};
 use crate::throttle::ThrottleSettings;
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
@@ -27,6 +27,7 @@ struct RawConfig {
     rate_limits: Option<String>,
     auth_failures_per_minute: Option<String>,
     creates_per_minute: Option<String>,
+    idempotency_key_ttl_secs: Option<String>,
     trusted_proxy_cidrs: Option<String>,
     database_url: Option<String>,
     database_password_file: Option<String>,
@@ -42,6 +43,7 @@ pub struct Config {
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
     pub throttle: ThrottleSettings,
+    pub idempotency: IdempotencySettings,
     pub store: StoreSettings,
 }
 
@@ -66,6 +68,7 @@ impl Config {
             raw.creates_per_minute.as_deref(),
             raw.trusted_proxy_cidrs.as_deref(),
         )?;
+        let idempotency = IdempotencySettings::parse(raw.idempotency_key_ttl_secs.as_deref())?;
         let store = StoreSettings::parse(
             server.app_env,
             &PgVars {
@@ -81,6 +84,7 @@ impl Config {
             max_tasks,
             api_keys,
             throttle,
+            idempotency,
             store,
         })
     }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod durability;
+mod idempotency;
 mod migrations;
 mod outages;
 mod proxy;

@@ -163,6 +163,11 @@ impl Http {
         format!("{}{path}", self.address)
     }
 
+    /// `path` on the second replica in the replicas pass; on this server otherwise.
+    pub fn replica_url(&self, path: &str) -> String {
+        format!("{}{path}", self.replica.as_deref().unwrap_or(&self.address))
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         let url = match &self.replica {
             Some(replica) if path.starts_with("/api/tasks") => format!("{replica}{path}"),

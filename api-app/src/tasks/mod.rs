@@ -2,6 +2,7 @@
 //! fragments, the title rule, the task model and request bodies, paging, conditional writes, and
 //! the store port with its two stores. A change to what a task is stays in this folder.
 
+pub mod idempotency;
 pub mod model;
 pub mod page;
 pub mod precondition;
@@ -12,6 +13,7 @@ pub mod title;
 use platform::error::ErrorCode;
 use utoipa::openapi::OpenApi;
 
+pub use idempotency::{IdempotencyKey, IdempotencySettings};
 pub use model::{MAX_STORED_TASKS, NewTask, Task, TaskPatch};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PAGE_OFFSET, PageQuery, PageRequest};
 pub use precondition::Precondition;
@@ -23,11 +25,15 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     store::CAPACITY_EXCEEDED,
     store::PRECONDITION_FAILED,
     store::STORE_UNAVAILABLE,
+    idempotency::INVALID_IDEMPOTENCY_KEY,
+    idempotency::IDEMPOTENCY_KEY_REUSED,
+    idempotency::IDEMPOTENCY_KEY_IN_USE,
 ];
 
 /// Adds what the registrations cannot say to the OpenAPI document: the title rule as a pattern and
 /// the page bounds, both from the code that enforces them.
 pub fn document(doc: &mut OpenApi) {
     title::document_pattern(doc);
+    idempotency::document_key(doc);
     page::document_bounds(doc);
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
+use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
 use super::precondition::{IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, Precondition, etag};
@@ -122,21 +123,27 @@ pub async fn list_tasks(
     Ok(HttpResponse::Ok().json(TaskPage::new(page, found.items, found.total)))
 }
 
-/// Create a task.
+/// Create a task. With an `Idempotency-Key`, at most once per key: a retry gets the first answer.
 #[utoipa::path(
     tag = "tasks",
+    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DESCRIPTION)),
     request_body = NewTask,
     responses(
         StoreUnavailable,
-        (status = 201, description = "Created, and committed: the task survives a restart", body = Task,
+        (status = 201, description = "Created, and committed: the task survives a restart. \
+            With an Idempotency-Key seen before (same body), the first create's answer again", body = Task,
             headers(
                 ("location" = String, description = "The new task's URL"),
-                ("etag" = String, description = "The task's version, for If-Match")
+                ("etag" = String, description = "The task's version, for If-Match"),
+                ("idempotent-replayed" = String, description = "true when this answer replays an earlier create with the same Idempotency-Key")
             )),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a malformed Idempotency-Key", body = ErrorBody),
+        (status = 409, description = "MAX_TASKS tasks are already stored, or a create with this \
+            Idempotency-Key is still in flight (retry after Retry-After seconds)", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait, when the key is in flight"))),
         UnreadableBody,
-        (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
+        (status = 422, description = "Invalid title or unknown field, or an Idempotency-Key already \
+            used with another body", body = ErrorBody),
         (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
     )
@@ -146,15 +153,28 @@ pub async fn create_task(
     req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     throttle: web::Data<Throttle>,
+    keys: web::Data<IdempotencySettings>,
+    KeyHeader(key): KeyHeader,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     // One client cannot fill the shared store for everyone.
     if let Err(throttled) = throttle.check_create(throttle.client(&req)) {
         return Ok(throttled.response("creates"));
     }
-    let task = store.create(body.into_inner()).await?;
+    let new = body.into_inner();
+    let (task, replayed) = match key {
+        Some(key) => {
+            let once = keys.keyed(key, &new);
+            let created = store.create_once(new, once).await?;
+            (created.task, created.replayed)
+        }
+        None => (store.create(new).await?, false),
+    };
     let mut res = HttpResponse::Created();
     res.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
+    if replayed {
+        res.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
     Ok(task_response(res, &task))
 }
 

@@ -8,6 +8,7 @@ mod migrate;
 mod pool;
 mod port;
 mod postgres;
+mod remembered_keys;
 mod settings;
 mod tls;
 
@@ -128,7 +129,11 @@ mod tests {
             let url = "postgres://api_app@db.example/tasks?sslmode=require";
             assert!(StoreSettings::parse(env, &vars(url)).is_ok(), "{env}");
         }
-        let local = StoreSettings::parse(AppEnv::Local, &vars("postgres://api_app@db.example/tasks"));
-        assert!(matches!(local, Ok(StoreSettings::Postgres(_))), "local keeps libpq's default");
+        let local =
+            StoreSettings::parse(AppEnv::Local, &vars("postgres://api_app@db.example/tasks"));
+        assert!(
+            matches!(local, Ok(StoreSettings::Postgres(_))),
+            "local keeps libpq's default"
+        );
     }
 }
