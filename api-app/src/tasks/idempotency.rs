@@ -15,7 +15,8 @@ use platform::config::{ConfigError, parse_bounded};
 use platform::error::{ApiError, ErrorCode};
 use sha2::{Digest as _, Sha256};
 use utoipa::openapi::path::ParameterIn;
-use utoipa::openapi::{OpenApi, RefOr, Schema};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{OpenApi, RefOr};
 
 use super::model::{NewTask, Task};
 
@@ -222,11 +223,14 @@ pub(crate) fn document_key(doc: &mut OpenApi) {
                 && p.name.eq_ignore_ascii_case(IDEMPOTENCY_KEY.as_str())
         });
     for param in params {
-        if let Some(RefOr::T(Schema::Object(schema))) = param.schema.as_mut() {
-            schema.pattern = Some(KEY_PATTERN.to_owned());
-            schema.min_length = Some(1);
-            schema.max_length = Some(MAX_KEY_CHARS + 2);
-        }
+        // A plain string: `Option<String>` makes the row optional, but an absent header is not a
+        // `null` one (a fuzzer would send the text "null").
+        param.schema = Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(KEY_PATTERN))
+                .into(),
+        );
     }
 }
 
