@@ -24,6 +24,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     routes::INVALID_ID,
     store::CAPACITY_EXCEEDED,
     store::PRECONDITION_FAILED,
+    precondition::TOO_MANY_ETAGS,
     store::STORE_UNAVAILABLE,
     idempotency::INVALID_IDEMPOTENCY_KEY,
     idempotency::IDEMPOTENCY_KEY_REUSED,

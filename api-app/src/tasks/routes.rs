@@ -9,7 +9,9 @@ use uuid::Uuid;
 use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
-use super::precondition::{IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, Precondition, etag};
+use super::precondition::{
+    Held, IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, IF_NONE_MATCH_ON_GET, Precondition, etag,
+};
 use super::store::TaskStore;
 use crate::throttle::Throttle;
 
@@ -178,15 +180,17 @@ pub async fn create_task(
     Ok(task_response(res, &task))
 }
 
-/// Read one task.
+/// Read one task. With `If-None-Match` naming its current version, 304 and no body.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = TASK_ID)),
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_GET)),
     responses(
         StoreUnavailable,
         (status = 200, description = "The task", body = Task,
             headers(("etag" = String, description = "The task's version, for If-Match"))),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 304, description = "If-None-Match names the task's current version: no body",
+            headers(("etag" = String, description = "The task's version"))),
+        (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask
     )
 )]
@@ -194,8 +198,14 @@ pub async fn create_task(
 pub async fn get_task(
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
+    held: Held,
 ) -> Result<HttpResponse, ApiError> {
     let task = store.get(task_id(&id)?).await?;
+    if held.has(task.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(etag(&task)))
+            .finish());
+    }
     Ok(task_response(HttpResponse::Ok(), &task))
 }
 
@@ -209,7 +219,7 @@ pub async fn get_task(
         StoreUnavailable,
         (status = 200, description = "The updated task", body = Task,
             headers(("etag" = String, description = "The task's new version"))),
-        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 400, description = "Malformed id or JSON, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask,
         StaleVersion,
         UnreadableBody,
@@ -236,7 +246,7 @@ pub async fn update_task(
     responses(
         StoreUnavailable,
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask,
         StaleVersion
     )
