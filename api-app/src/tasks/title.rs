@@ -134,6 +134,16 @@ impl TaskTitle {
     }
 }
 
+impl TaskTitle {
+    /// A title as a store holds it: it passed the rule of the release that wrote it. The rule only
+    /// ever tightens (this release refuses default-ignorable characters an earlier one accepted),
+    /// and what was stored must stay readable, as the expand-then-contract rule keeps old rows
+    /// readable: the rule guards writes, not reads.
+    pub(crate) fn from_store(stored: String) -> Self {
+        Self(stored)
+    }
+}
+
 impl TryFrom<String> for TaskTitle {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, Self::Error> {

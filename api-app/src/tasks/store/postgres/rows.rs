@@ -52,14 +52,9 @@ pub(super) fn task(row: &Row) -> Result<Task, StoreError> {
 
 /// A task from the columns of a row that are [`TASK_COLUMNS`] from column `at` on.
 pub(super) fn task_at(row: &Row, at: usize) -> Result<Task, StoreError> {
-    let title: String = row.try_get(at + 1)?;
-    let title = TaskTitle::parse(&title).map_err(|reason| {
-        tracing::error!(reason, "a stored title breaks the title rule");
-        StoreError::Other
-    })?;
     Ok(Task {
         id: row.try_get(at)?,
-        title,
+        title: TaskTitle::from_store(row.try_get(at + 1)?),
         completed: row.try_get(at + 2)?,
         created_at: row.try_get(at + 3)?,
         updated_at: row.try_get(at + 4)?,
