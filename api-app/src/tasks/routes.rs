@@ -72,6 +72,15 @@ mod responses {
     )]
     pub(super) struct StaleVersion(ErrorBody);
 
+    /// A change refused for the client's rate.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        description = "Too many changes (PATCH, DELETE) from this client (RATE_LIMITS)",
+        headers(("retry-after" = u64, description = "Seconds until a change is accepted again"))
+    )]
+    pub(super) struct TooManyChanges(ErrorBody);
+
     /// A body that is too large, or not JSON.
     #[derive(IntoResponses)]
     pub(super) enum UnreadableBody {
@@ -82,7 +91,7 @@ mod responses {
     }
 }
 
-use responses::{NoSuchTask, StaleVersion, StoreUnavailable, UnreadableBody};
+use responses::{NoSuchTask, StaleVersion, StoreUnavailable, TooManyChanges, UnreadableBody};
 
 /// How the OpenAPI document describes the `{id}` path parameter.
 const TASK_ID: &str = "The task's UUID";
@@ -223,16 +232,23 @@ pub async fn get_task(
         NoSuchTask,
         StaleVersion,
         UnreadableBody,
-        (status = 422, description = "Invalid or empty patch", body = ErrorBody)
+        (status = 422, description = "Invalid or empty patch", body = ErrorBody),
+        TooManyChanges
     )
 )]
 #[patch("/tasks/{id}")]
 pub async fn update_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
+    throttle: web::Data<Throttle>,
     id: web::Path<String>,
     expected: Precondition,
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // One client cannot make everyone's writes to a task queue behind its own.
+    if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
+        return Ok(throttled.response("changes"));
+    }
     let task = store
         .update(task_id(&id)?, body.into_inner(), expected)
         .await?;
@@ -248,15 +264,22 @@ pub async fn update_task(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask,
-        StaleVersion
+        StaleVersion,
+        TooManyChanges
     )
 )]
 #[delete("/tasks/{id}")]
 pub async fn delete_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
+    throttle: web::Data<Throttle>,
     id: web::Path<String>,
     expected: Precondition,
 ) -> Result<HttpResponse, ApiError> {
+    // One client cannot empty the shared store for everyone.
+    if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
+        return Ok(throttled.response("changes"));
+    }
     store.delete(task_id(&id)?, expected).await?;
     Ok(HttpResponse::NoContent().finish())
 }
