@@ -31,6 +31,30 @@ fn retry_after(res: &reqwest::Response) -> u64 {
         .unwrap()
 }
 
+/// api-app with a failed-key budget of 2 behind a "proxy": the test client connects from
+/// 127.0.0.1, trusted here as the ALB's subnets are in a cluster; `extra` on top.
+async fn behind_proxy(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![
+        ("AUTH_FAILURES_PER_MINUTE", "2"),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.0/8"),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_limited(&vars).await
+}
+
+/// Spends the failed-key budget of 2 as the client `forwarded_for` names, and checks the next
+/// attempt is refused.
+async fn spend_failed_key_budget(app: &TestApp, forwarded_for: Option<&str>) {
+    for _ in 0..2 {
+        assert_eq!(stats(app, "guess", forwarded_for).await.status(), 401);
+    }
+    assert_eq!(
+        stats(app, "guess", forwarded_for).await.status(),
+        429,
+        "{forwarded_for:?}"
+    );
+}
+
 #[tokio::test]
 async fn failed_key_attempts_are_throttled_and_then_even_the_right_key_waits() {
     let app = spawn_limited(&[("AUTH_FAILURES_PER_MINUTE", "3")]).await;
@@ -78,22 +102,8 @@ async fn creates_are_throttled_per_client() {
 
 #[tokio::test]
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
-    // The test client connects from 127.0.0.1: trusted here, as the ALB's subnets are in a cluster.
-    let behind_alb = spawn_limited(&[
-        ("AUTH_FAILURES_PER_MINUTE", "2"),
-        ("TRUSTED_PROXY_CIDRS", "127.0.0.0/8"),
-    ])
-    .await;
-    for _ in 0..2 {
-        let res = stats(&behind_alb, "guess", Some("198.51.100.1")).await;
-        assert_eq!(res.status(), 401);
-    }
-    assert_eq!(
-        stats(&behind_alb, "guess", Some("198.51.100.1"))
-            .await
-            .status(),
-        429
-    );
+    let behind_alb = behind_proxy(&[]).await;
+    spend_failed_key_budget(&behind_alb, Some("198.51.100.1")).await;
     assert_eq!(
         stats(&behind_alb, "guess", Some("198.51.100.2"))
             .await
@@ -188,24 +198,10 @@ async fn on_a_dual_stack_socket_ipv4_clients_are_ipv4_for_the_bucket_and_the_pro
         "another IPv4 client is not in the first one's IPv6 /64"
     );
 
-    let behind_proxy = spawn_limited(&[
-        ("HOST", "::"),
-        ("AUTH_FAILURES_PER_MINUTE", "2"),
-        ("TRUSTED_PROXY_CIDRS", "127.0.0.0/8"),
-    ])
-    .await;
-    for _ in 0..2 {
-        let res = stats(&behind_proxy, "guess", Some("198.51.100.1")).await;
-        assert_eq!(res.status(), 401);
-    }
+    let dual_stack = behind_proxy(&[("HOST", "::")]).await;
+    spend_failed_key_budget(&dual_stack, Some("198.51.100.1")).await;
     assert_eq!(
-        stats(&behind_proxy, "guess", Some("198.51.100.1"))
-            .await
-            .status(),
-        429
-    );
-    assert_eq!(
-        stats(&behind_proxy, "guess", Some("198.51.100.2"))
+        stats(&dual_stack, "guess", Some("198.51.100.2"))
             .await
             .status(),
         401,
@@ -215,21 +211,8 @@ async fn on_a_dual_stack_socket_ipv4_clients_are_ipv4_for_the_bucket_and_the_pro
 
 #[tokio::test]
 async fn a_garbled_forwarded_for_gets_its_own_budget_not_the_proxys() {
-    let app = spawn_limited(&[
-        ("AUTH_FAILURES_PER_MINUTE", "2"),
-        ("TRUSTED_PROXY_CIDRS", "127.0.0.0/8"),
-    ])
-    .await;
-    for _ in 0..2 {
-        assert_eq!(
-            stats(&app, "guess", Some("not-an-address")).await.status(),
-            401
-        );
-    }
-    assert_eq!(
-        stats(&app, "guess", Some("not-an-address")).await.status(),
-        429
-    );
+    let app = behind_proxy(&[]).await;
+    spend_failed_key_budget(&app, Some("not-an-address")).await;
     assert_eq!(
         stats(&app, "guess", None).await.status(),
         401,

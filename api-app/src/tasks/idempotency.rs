@@ -4,13 +4,11 @@
 //! fingerprint, the expiry setting, the error codes and the header's place in the OpenAPI document
 //! live here; each store keeps the keys in the transaction that creates the task.
 
-use std::future::{Ready, ready};
 use std::time::Duration;
 
-use actix_web::dev::Payload;
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
-use actix_web::{FromRequest, HttpRequest};
 use platform::config::{ConfigError, parse_bounded};
 use platform::error::{ApiError, ErrorCode};
 use sha2::{Digest as _, Sha256};
@@ -125,14 +123,7 @@ impl KeyHeader {
     }
 }
 
-impl FromRequest for KeyHeader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::from_request(req))
-    }
-}
+read_from_head!(KeyHeader);
 
 /// What a create asked for, as a SHA-256 digest of its parsed body: the same key with the same
 /// fingerprint is a retry, with another one a different request. The parsed body, not the bytes,
@@ -237,13 +228,9 @@ pub(crate) fn document_key(doc: &mut OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::title::TaskTitle;
 
     fn new_task(title: &str, completed: bool) -> NewTask {
-        NewTask {
-            title: TaskTitle::parse(title).unwrap(),
-            completed,
-        }
+        NewTask::for_tests(title, completed)
     }
 
     #[test]

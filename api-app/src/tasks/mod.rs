@@ -2,6 +2,27 @@
 //! fragments, the title rule, the task model and request bodies, paging, conditional writes, and
 //! the store port with its two stores. A change to what a task is stays in this folder.
 
+/// Makes each type an extractor read from the request head alone, through its own
+/// `from_request(&HttpRequest) -> Result<Self, ApiError>`: parsed before the handler runs, and
+/// its refusal is the JSON error that function returns.
+macro_rules! read_from_head {
+    ($($extractor:ty),+) => {
+        $(
+            impl actix_web::FromRequest for $extractor {
+                type Error = platform::error::ApiError;
+                type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+                fn from_request(
+                    req: &actix_web::HttpRequest,
+                    _: &mut actix_web::dev::Payload,
+                ) -> Self::Future {
+                    std::future::ready(Self::from_request(req))
+                }
+            }
+        )+
+    };
+}
+
 pub mod idempotency;
 pub mod model;
 pub mod page;

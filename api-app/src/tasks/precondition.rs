@@ -2,12 +2,9 @@
 //! `ETag`; a write with `If-Match` applies only while the stored task is still at one of the
 //! versions named, and a read with `If-None-Match` naming the current version is a 304.
 
-use std::future::{Ready, ready};
-
-use actix_web::dev::Payload;
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, EntityTag, Header as _, HeaderName, IfMatch, IfNoneMatch};
-use actix_web::{FromRequest, HttpRequest};
 use platform::error::{ApiError, ErrorCode};
 
 use super::model::Task;
@@ -77,17 +74,6 @@ impl Precondition {
     }
 }
 
-/// A handler takes the precondition as it takes its body: parsed before it runs. An unreadable
-/// `If-Match` matches nothing; only an over-long list is refused.
-impl FromRequest for Precondition {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::from_request(req))
-    }
-}
-
 /// What a read's `If-None-Match` says the client already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Held {
@@ -125,14 +111,9 @@ impl Held {
     }
 }
 
-impl FromRequest for Held {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::from_request(req))
-    }
-}
+// A handler takes the precondition and what the client holds as it takes its body: parsed before
+// it runs. An unreadable `If-Match` matches nothing; only an over-long list is refused.
+read_from_head!(Precondition, Held);
 
 /// The task's `ETag` value: its version, as a strong entity tag.
 pub fn etag(task: &Task) -> EntityTag {

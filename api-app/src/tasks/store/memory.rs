@@ -221,10 +221,7 @@ mod tests {
     use crate::tasks::title::TaskTitle;
 
     fn new_task(title: &str, completed: bool) -> NewTask {
-        NewTask {
-            title: TaskTitle::parse(title).unwrap(),
-            completed,
-        }
+        NewTask::for_tests(title, completed)
     }
 
     #[tokio::test]

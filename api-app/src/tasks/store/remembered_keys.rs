@@ -113,13 +113,9 @@ mod tests {
     use super::*;
     use crate::tasks::idempotency::IdempotencySettings;
     use crate::tasks::model::NewTask;
-    use crate::tasks::title::TaskTitle;
 
     fn new_task(title: &str) -> NewTask {
-        NewTask {
-            title: TaskTitle::parse(title).unwrap(),
-            completed: false,
-        }
+        NewTask::for_tests(title, false)
     }
 
     fn task(new: &NewTask) -> Task {
