@@ -180,8 +180,8 @@ struct Limits {
     capacity: usize,
     checks: AtomicU64,
     started: Instant,
-    /// When a full limiter last swept, in milliseconds since `started`.
-    swept_when_full: AtomicU64,
+    /// When a full limiter may sweep next, in milliseconds since `started`.
+    next_sweep_when_full: AtomicU64,
 }
 
 /// One limiter's per-client states, at most `capacity` of them, and the overflow state every
@@ -260,7 +260,7 @@ impl Throttle {
             capacity,
             checks: AtomicU64::new(0),
             started: Instant::now(),
-            swept_when_full: AtomicU64::new(0),
+            next_sweep_when_full: AtomicU64::new(0),
         });
         Self {
             limits,
@@ -347,27 +347,33 @@ impl Limits {
             .map_err(|not_until| Throttled(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
-    /// Whether a full limiter may sweep now: at most once per [`SWEEP_WHEN_FULL_EVERY`], by one
-    /// caller.
+    /// Whether a full limiter (or penalty box) may sweep now: at most once per
+    /// [`SWEEP_WHEN_FULL_EVERY`], by one caller.
     fn sweep_when_full_due(&self) -> bool {
         let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last = self.swept_when_full.load(Ordering::Relaxed);
+        let next = self.next_sweep_when_full.load(Ordering::Relaxed);
         let every = u64::try_from(SWEEP_WHEN_FULL_EVERY.as_millis()).unwrap_or(u64::MAX);
-        now.saturating_sub(last) >= every
+        now >= next
             && self
-                .swept_when_full
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .next_sweep_when_full
+                .compare_exchange(
+                    next,
+                    now.saturating_add(every),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
     }
 
     fn block(&self, key: Client, wait: Duration) {
-        let now = Instant::now();
-        let mut blocked = self.blocked.lock();
-        if blocked.len() >= self.capacity {
-            blocked.retain(|_, until| remaining(*until, now).is_some());
+        // A full box makes room by forgetting ended blocks, at most once per sweep period: under
+        // a flood of new clients, scanning it on every refusal would cost more than the box saves.
+        if self.blocked.lock().len() >= self.capacity && self.sweep_when_full_due() {
+            self.forget_idle();
         }
+        let mut blocked = self.blocked.lock();
         if blocked.len() < self.capacity {
-            blocked.insert(key, now + wait);
+            blocked.insert(key, Instant::now() + wait);
         }
     }
 

@@ -187,14 +187,6 @@ impl IdempotencySettings {
     }
 }
 
-impl Default for IdempotencySettings {
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(DEFAULT_TTL_SECS),
-        }
-    }
-}
-
 /// Publishes the key's syntax on the `Idempotency-Key` parameter: its pattern and length, which
 /// the `params(...)` row of the handler cannot state.
 pub(crate) fn document_key(doc: &mut OpenApi) {
