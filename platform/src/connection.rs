@@ -31,18 +31,50 @@ const KEEP_ALIVE: Duration = Duration::from_secs(75);
 /// timed out still gets its JSON 408 written before the socket closes.
 const CUT_GRACE: Duration = Duration::from_secs(1);
 
+/// Open connections the admin port accepts: kubelet's probes and Prometheus need a handful.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
 /// The deadline of each request on a connection; [`crate::middleware::observe`] reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestDeadline(pub Duration);
 
+/// How many workers serve a listener and how many connections they hold open together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub workers: usize,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The public port's: `WORKERS` (one per core by default) and `MAX_CONNECTIONS`.
+    pub fn public(settings: &ServerSettings) -> Self {
+        Self {
+            workers: settings.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
+            max_connections: settings.max_connections,
+        }
+    }
+
+    /// The admin port's: one worker of its own and [`ADMIN_MAX_CONNECTIONS`], so no public client
+    /// (however many, however slow) delays a probe.
+    pub fn admin() -> Self {
+        Self {
+            workers: 1,
+            max_connections: ADMIN_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Binds the app built by `factory` (once per worker) to `listener` with the platform's connection
 /// policy: every request bounded by `settings.request_deadline` (head, body and handler), the first
 /// head by [`HEAD_DEADLINE`], idle keep-alive by [`KEEP_ALIVE`], and at most
-/// `settings.max_connections` open connections, split evenly among the workers. HTTP/1.1 only,
+/// `limits.max_connections` open connections, split evenly among `limits.workers`. HTTP/1.1 only,
 /// like `HttpServer::listen`.
 pub fn serve<F, I, S, B>(
     listener: TcpListener,
     settings: &ServerSettings,
+    limits: Limits,
     factory: F,
 ) -> io::Result<Server>
 where
@@ -55,16 +87,17 @@ where
     B: MessageBody + 'static,
 {
     let deadline = settings.request_deadline;
-    let workers = settings.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let Limits {
+        workers,
+        max_connections,
+    } = limits;
     let local = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let builder = Server::build();
     let graceful = builder.graceful_shutdown_signal();
     builder
         .workers(workers)
-        .max_concurrent_connections(settings.max_connections.div_ceil(workers))
+        .max_concurrent_connections(max_connections.div_ceil(workers))
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .disable_signals()
         .listen("http", listener, move || {

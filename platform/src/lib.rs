@@ -2,6 +2,7 @@
 //! configuration parsing, telemetry, probes, graceful shutdown, metrics, security headers and the
 //! JSON error shape.
 
+pub mod admin;
 pub mod build_info;
 pub mod config;
 pub mod connection;

@@ -59,7 +59,7 @@ async fn a_stopped_database_is_a_fast_503_and_the_app_recovers_when_it_returns()
     let mut proxy = Proxy::start(server).await;
     let app = app_through(&proxy, &dbname).await;
     let kept = app.create_task("before the outage").await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     assert_eq!(metric(&metrics, "store_up "), 1);
     assert_eq!(metric(&metrics, "store_pool_max_connections "), 4);
     assert!(metric(&metrics, "store_acquire_duration_seconds_count ") >= 1);
@@ -81,12 +81,12 @@ async fn a_stopped_database_is_a_fast_503_and_the_app_recovers_when_it_returns()
     }
     assert_unavailable_within(&app, "/api/tasks", Duration::from_secs(2)).await;
     assert_eq!(
-        app.get("/healthz").await.status(),
+        app.admin_get("/healthz").await.status(),
         200,
         "liveness never asks the database"
     );
     assert_eq!(
-        app.get("/readyz").await.status(),
+        app.admin_get("/readyz").await.status(),
         200,
         "readiness stays: see api-app/README.md"
     );
@@ -97,7 +97,7 @@ async fn a_stopped_database_is_a_fast_503_and_the_app_recovers_when_it_returns()
         health["store"],
         serde_json::json!({"kind": "postgres", "reachable": false})
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     assert_eq!(metric(&metrics, "store_up "), 0);
     assert!(metric(&metrics, r#"store_errors_total{kind="unavailable"} "#) >= 1);
 
@@ -134,7 +134,7 @@ async fn a_hung_database_is_bounded_by_the_acquire_and_statement_timeouts() {
     for _ in 0..3 {
         assert_unavailable_within(&app, "/api/tasks", Duration::from_millis(2500)).await;
     }
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     assert!(
         metric(&metrics, r#"store_errors_total{kind="timeout"} "#) >= 1,
         "{metrics}"
@@ -220,7 +220,7 @@ async fn each_kind_of_database_error_gets_its_answer_and_its_metric() {
         } else {
             assert_error(res, 500, "internal_error").await;
         }
-        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let metrics = app.admin_get("/metrics").await.text().await.unwrap();
         for other in ["timeout", "conflict", "unavailable", "auth", "other"] {
             let series = format!("store_errors_total{{kind=\"{other}\"}} ");
             assert_eq!(
@@ -244,7 +244,7 @@ async fn store_up_follows_the_database_while_no_request_touches_the_store() {
             Duration::from_secs(10),
             "store_up follows the database (checked every 5 s)",
             move || async move {
-                let text = app.get("/metrics").await.text().await.unwrap();
+                let text = app.admin_get("/metrics").await.text().await.unwrap();
                 (metric(&text, "store_up ") == want).then_some(())
             },
         )

@@ -1,5 +1,6 @@
 //! The `platform` crate's plumbing, as api-app serves it.
 
+mod admin;
 mod deadlines;
 mod errors;
 mod headers;
