@@ -56,10 +56,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains; stops at once if the store cannot be opened.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<(), RunError> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let failed = async {
             match self.store_failure.await {
                 Ok(e) => e,

@@ -4,8 +4,8 @@
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, web};
-use platform::metrics::HttpMetrics;
 use platform::connection::Limits;
+use platform::metrics::HttpMetrics;
 use platform::server::{Serving, StartupError};
 use utoipa_actix_web::AppExt as _;
 

@@ -32,11 +32,9 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let health = web::Data::from(health);
     let page = web::Data::new(MetricsPage::new(metrics));
-    let known = web::Data::new(
-        ADMIN_PATHS
-            .iter()
-            .fold(KnownRoutes::new(), |known, path| known.with(path, Method::GET)),
-    );
+    let known = web::Data::new(ADMIN_PATHS.iter().fold(KnownRoutes::new(), |known, path| {
+        known.with(path, Method::GET)
+    }));
     connection::serve(listener, settings, Limits::admin(), move || {
         let app = App::new()
             .app_data(health.clone())

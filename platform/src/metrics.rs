@@ -9,7 +9,7 @@ use prometheus::{
 
 /// The route label for a request that matched no route, so random paths never become series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
-/// Where the admin port serves the Prometheus text. `k8s/`'s ServiceMonitors scrape this path.
+/// Where the admin port serves the Prometheus text; the `ServiceMonitor`s in `k8s/` scrape it.
 pub const METRICS_PATH: &str = "/metrics";
 
 /// The app's metric registry and the HTTP metrics every request updates.
@@ -148,7 +148,9 @@ mod tests {
         use actix_web::{App, test};
         let app = test::init_service(
             App::new()
-                .app_data(web::Data::new(MetricsPage::new(HttpMetrics::new().unwrap())))
+                .app_data(web::Data::new(MetricsPage::new(
+                    HttpMetrics::new().unwrap(),
+                )))
                 .service(metrics),
         )
         .await;

@@ -435,12 +435,7 @@ fn the_smoke_test_passes_the_real_apps_and_refuses_another_commit() {
         let (url, admin) = (server.address.clone(), server.admin_address.clone());
         let (ok, out, err) = tools.run("smoke-image.sh", &[app, commit, &url, &admin], &[], "");
         assert!(ok, "{app}: {out}{err}");
-        let (ok, _, err) = tools.run(
-            "smoke-image.sh",
-            &[app, "0000000", &url, &admin],
-            &[],
-            "",
-        );
+        let (ok, _, err) = tools.run("smoke-image.sh", &[app, "0000000", &url, &admin], &[], "");
         assert!(
             !ok && err.contains("expected '0000000'"),
             "{app}: a build of another commit is refused: {err}"

@@ -11,7 +11,7 @@ use integration_tests::{of_kind, read_text, test_env};
 
 const ALB: &str = "alb.ingress.kubernetes.io/";
 
-/// The numeric ports an ingress NetworkPolicy admits.
+/// The numeric ports an ingress `NetworkPolicy` admits.
 fn admitted_ports(policy: &serde_yaml_ng::Value) -> Vec<u64> {
     seq(&policy["spec"]["ingress"])
         .iter()
@@ -23,10 +23,7 @@ fn admitted_ports(policy: &serde_yaml_ng::Value) -> Vec<u64> {
 #[test]
 fn container_ports_are_the_apps_default_public_and_admin_ports() {
     for app in APPS {
-        let (public, admin) = (
-            u64::from(default_port(app)),
-            u64::from(admin_port(app)),
-        );
+        let (public, admin) = (u64::from(default_port(app)), u64::from(admin_port(app)));
         for (env, docs) in all_renderings(app) {
             let ports: Vec<(&str, Option<u64>)> = seq(&container(&docs)["ports"])
                 .iter()
@@ -167,7 +164,10 @@ async fn every_probe_path_is_a_route_the_app_serves() {
     let api = api_app::startup::build(api_config).await.unwrap();
     let demo_config = demo_app::config::Config::from_vars(local_vars).unwrap();
     let demo = demo_app::startup::build(demo_config).await.unwrap();
-    let ports = [("api-app", api.admin_port()), ("demo-app", demo.admin_port())];
+    let ports = [
+        ("api-app", api.admin_port()),
+        ("demo-app", demo.admin_port()),
+    ];
     tokio::spawn(api.run_until(std::future::pending()));
     tokio::spawn(demo.run_until(std::future::pending()));
 

@@ -18,12 +18,7 @@ async fn the_probes_and_metrics_answer_on_the_admin_port_and_not_on_the_public_o
         assert_eq!(res.status(), 200, "admin {path}");
         assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
         assert!(res.headers().contains_key("x-request-id"), "{path}");
-        let head = app
-            .client
-            .head(app.admin_url(path))
-            .send()
-            .await
-            .unwrap();
+        let head = app.client.head(app.admin_url(path)).send().await.unwrap();
         assert_eq!(head.status(), 200, "HEAD admin {path}");
         assert_error(app.get(path).await, 404, "not_found").await;
     }
@@ -60,7 +55,10 @@ async fn the_admin_ports_metrics_count_the_public_ports_requests_and_not_its_own
         "{text}"
     );
     for path in ADMIN_PATHS {
-        assert!(!text.contains(&format!("route=\"{path}\"")), "{path}: {text}");
+        assert!(
+            !text.contains(&format!("route=\"{path}\"")),
+            "{path}: {text}"
+        );
     }
 }
 

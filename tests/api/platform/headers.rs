@@ -54,13 +54,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
 #[tokio::test]
 async fn every_response_carries_nosniff_and_a_request_id() {
     let app = spawn_app().await;
-    for path in [
-        "/api",
-        "/api/health",
-        "/api/tasks",
-        "/nope",
-        "/api/echo",
-    ] {
+    for path in ["/api", "/api/health", "/api/tasks", "/nope", "/api/echo"] {
         let res = app.get(path).await;
         assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
         let id = res.headers()["x-request-id"].to_str().unwrap();

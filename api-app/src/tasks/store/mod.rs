@@ -19,7 +19,9 @@ use platform::probes::Health;
 
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
-pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
+pub use migrate::{
+    LOCK_KEY, MIGRATIONS, Migration, MigrationError, MigrationTimeouts, migrate, migrate_within,
+};
 pub use opening::OpeningStore;
 pub use pool::{connect_once, describe};
 pub use port::{

@@ -35,7 +35,10 @@ impl OpeningStore {
     }
 
     fn store(&self) -> Result<&dyn TaskStore, StoreError> {
-        self.opened.get().map(AsRef::as_ref).ok_or(StoreError::Opening)
+        self.opened
+            .get()
+            .map(AsRef::as_ref)
+            .ok_or(StoreError::Opening)
     }
 }
 
