@@ -44,12 +44,12 @@ fuzz() {
   shift
   KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
   # Port 0, and the startup line (the port it bound) above the warn level the rest of the log keeps.
-  env HOST=127.0.0.1 PORT=0 API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json \
+  env HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json \
     RUST_LOG=warn,api_app::startup=info SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$@" \
     "$TARGET/debug/api-app" >"$WORK/api-app-$store.log" 2>&1 &
   APP_PID=$!
   PORT=$(listening_port "$WORK/api-app-$store.log")
-  wait_ready "http://127.0.0.1:$PORT/readyz"
+  wait_ready "http://127.0.0.1:$(admin_port "$WORK/api-app-$store.log")/readyz"
 
   # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a lambda) can fail
   # with "SystemError: AST constructor recursion depth mismatch", a crash of the tool, not of the API.

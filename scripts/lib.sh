@@ -25,7 +25,24 @@ listening_port() {
   return 1
 }
 
-# wait_ready URL: polls URL (a /readyz) every 0.1 s until it answers 2xx; fails after 10 s.
+# admin_port LOG: the admin port (probes and /metrics) of a service started with ADMIN_PORT=0, from
+# the `"admin_port":N` of the same line. Waits up to 10 s.
+admin_port() {
+  local log=$1 port
+  for _ in $(seq 1 100); do
+    port=$(grep -o '"admin_port":[1-9][0-9]*' "$log" 2>/dev/null | head -n 1 | cut -d: -f2)
+    if [[ -n $port ]]; then
+      echo "$port"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$(basename "$0"): no admin port in $log within 10 s" >&2
+  return 1
+}
+
+# wait_ready URL: polls URL (a /readyz, on the admin port) every 0.1 s until it answers 2xx; fails
+# after 10 s.
 wait_ready() {
   local url=$1
   for _ in $(seq 1 100); do
