@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod probes;
 pub mod protocol;
 mod protocol_errors;
+pub mod protocol_framing;
 pub mod server;
 pub mod telemetry;
 pub mod unmatched;

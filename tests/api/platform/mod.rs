@@ -4,6 +4,7 @@ mod admin;
 mod deadlines;
 mod errors;
 mod headers;
+mod limits;
 mod logs;
 mod metrics;
 mod protocol;
