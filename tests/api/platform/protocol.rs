@@ -217,3 +217,47 @@ async fn oversized_query_strings_get_a_4xx_and_the_server_keeps_serving() {
     assert_error(res, 400, "invalid_query").await;
     assert_eq!(app.get("/api/health").await.status(), 200, "still serving");
 }
+
+/// `GET path` on a fresh connection to `address`, as sent (no client normalises it).
+async fn get_raw(address: &str, path: &str) -> String {
+    let (address, request) = (
+        address.to_owned(),
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    tokio::task::spawn_blocking(move || {
+        raw_exchange(&address, request.as_bytes(), Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_path_spelled_with_percent_escapes_is_refused_on_both_ports_and_never_aliases_a_route() {
+    let app = spawn_app().await;
+    for (address, path) in [
+        (&app.address, "/%61pi/tasks"),
+        (&app.address, "/api/t%61sks"),
+        (&app.address, "/%6detrics"),
+        (&app.address, "/api/tasks/%7Bid%7D"),
+        (&app.admin_address, "/healt%68z"),
+        (&app.admin_address, "/%6detrics"),
+    ] {
+        let answer = get_raw(address, path).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"invalid_path""#),
+            "{path}: {answer}"
+        );
+    }
+    // Escapes the router keeps as they are alias nothing: they match no route.
+    for path in ["/api/tasks%2F", "/api%2Ftasks"] {
+        let answer = get_raw(&app.address, path).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"route="unmatched",status="400""#),
+        "refused paths count as unmatched: {text}"
+    );
+    assert!(!text.contains("%61") && !text.contains("%6d"), "{text}");
+}
