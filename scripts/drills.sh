@@ -5,6 +5,9 @@
 #      the in-memory store and once with PostgreSQL.
 #   2. Shutdown under load, for api-app (on each store) and demo-app: wrk plus a recording client,
 #      SIGTERM mid-load (scripts/drills/shutdown_under_load.py says exactly what passes).
+#   3. Abuse at the scale of issue 21 (pipelined answers never read, 2048 oversized heads,
+#      MAX_CONNECTIONS held by idle keep-alive clients): RSS under 64 MiB and every probe on the
+#      admin port answered within 1 s throughout (scripts/drills/abuse.py; figures in bench/ABUSE.md).
 # Loopback only; every wait is bounded. Debug builds: the drills check behaviour, not speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,3 +92,7 @@ scripts/drills/shutdown_under_load.py --app api-app --bin "$TARGET/debug/api-app
   --drain 2 --timeout 5 --log "$WORK/api-app-postgres-shutdown.log" \
   --database-url "$(new_database drills_shutdown)"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "3 shutdown-under-load drills" >>"$CHECK_COUNTS"
+
+# --- 3. Abuse at the scale of issue 21 -------------------------------------------------------------
+python3 scripts/drills/abuse.py --bin "$TARGET/debug/api-app" --log "$WORK/api-app-abuse.log"
+[[ -z ${CHECK_COUNTS:-} ]] || echo "3 abuse drills" >>"$CHECK_COUNTS"
