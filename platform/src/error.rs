@@ -104,7 +104,7 @@ impl ErrorCode {
     pub const HEADERS_TOO_LARGE: Self = Self::new(
         "headers_too_large",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "Request headers larger than the server reads.",
+        "A request head (request line and headers) over 16 KiB; the answers before it on the connection are sent, then this one, and the connection closes.",
     );
     pub const INTERNAL: Self = Self::new(
         "internal_error",
