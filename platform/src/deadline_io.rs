@@ -174,6 +174,9 @@ pub struct DeadlineIo<T> {
     state: Arc<ConnectionState>,
     /// A head went over the cap: how much of the 431 has been written so far, once closing.
     refused: Option<usize>,
+    /// Closing after a refused head: the write side is shut, and this much of what the client
+    /// sent after the head's first 16 KiB has been read and dropped.
+    lingering: Option<usize>,
     /// Bytes read from the socket and not passed on yet: they begin a request beyond the
     /// [`QUEUED_REQUESTS`] the dispatcher may hold.
     held: Vec<u8>,
@@ -195,6 +198,7 @@ impl<T> DeadlineIo<T> {
             framing: Framing::default(),
             state,
             refused: None,
+            lingering: None,
             held: Vec::new(),
         }
     }
@@ -284,7 +288,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -348,9 +352,34 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
                 }
             }
         }
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        if this.refused.is_none() {
+            return Pin::new(&mut this.io).poll_shutdown(cx);
+        }
+        // Closing a socket with unread input resets the connection, and a reset can destroy the
+        // 431 before the client reads it. So: shut the write side, then read and drop the rest of
+        // the request the kernel already holds (a client that wrote it whole and now reads gets a
+        // clean close), up to LINGER_BYTES. No waiting for more: an attacker's connection must not
+        // stay open, holding its buffers, for as long as it keeps sending.
+        if this.lingering.is_none() {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.lingering = Some(0);
+        }
+        let mut scratch = [0_u8; 8192];
+        while let Some(drained) = this.lingering.filter(|d| *d < LINGER_BYTES) {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    this.lingering = Some(drained + buf.filled().len());
+                }
+                Poll::Ready(_) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
+
+/// The most of a refused request the connection reads and drops before it closes.
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// actix's own 408 for a first head that took too long: no body, unlike the app's JSON 408.
 fn is_bare_head_timeout(written: &[u8]) -> bool {
