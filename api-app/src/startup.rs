@@ -83,20 +83,14 @@ impl Application {
 )]
 pub async fn build(config: Config) -> Result<Application, StartupError> {
     let metrics = HttpMetrics::new()?;
-    let (listeners, bound) = platform::server::bind(&config.server)?;
-    let admin = platform::admin::serve(
-        listeners.admin,
-        &config.server,
-        bound.health(),
-        metrics.clone(),
-    )?;
+    let (listener, bound) = platform::server::bind(&config.server, &metrics)?;
     let (store, store_failure) = store::open_in_background(
         &config.store,
         config.max_tasks,
         metrics.registry(),
         bound.health(),
     );
-    let server = build_server(listeners.public, &config, bound.health(), metrics, store)?;
+    let server = build_server(listener, &config, bound.health(), metrics, store)?;
     tracing::info!(
         service = "api-app",
         port = bound.port(),
@@ -107,7 +101,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
         "listening"
     );
     Ok(Application {
-        serving: bound.serving(server, admin, config.server.drain_delay),
+        serving: bound.serving(server, config.server.drain_delay),
         store_failure,
     })
 }

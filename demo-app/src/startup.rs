@@ -30,15 +30,9 @@ pub type Application = Serving;
     reason = "the same shape as api-app's build, which awaits its store"
 )]
 pub async fn build(config: Config) -> Result<Application, StartupError> {
-    let (listeners, bound) = platform::server::bind(&config.server)?;
     let metrics = HttpMetrics::new()?;
-    let admin = platform::admin::serve(
-        listeners.admin,
-        &config.server,
-        bound.health(),
-        metrics.clone(),
-    )?;
-    let server = build_server(listeners.public, &config, metrics)?;
+    let (listener, bound) = platform::server::bind(&config.server, &metrics)?;
+    let server = build_server(listener, &config, metrics)?;
     tracing::info!(
         service = "demo-app",
         port = bound.port(),
@@ -47,7 +41,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
         api_proxy = config.api_url.as_deref().unwrap_or("off"),
         "listening"
     );
-    Ok(bound.serving(server, admin, config.server.drain_delay))
+    Ok(bound.serving(server, config.server.drain_delay))
 }
 
 fn build_server(

@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::ServerSettings;
+use crate::metrics::HttpMetrics;
 use crate::probes::Health;
 
 /// Why a service could not start, as far as the platform's pieces go. `main` prints it on one line
@@ -34,21 +35,22 @@ pub enum StartupError {
     Server(#[from] std::io::Error),
 }
 
-/// The two listeners a service serves: the public port (the app's routes) and the admin port
-/// (probes and metrics, [`crate::admin`]).
-#[derive(Debug)]
-pub struct Listeners {
-    pub public: TcpListener,
-    pub admin: TcpListener,
-}
-
-/// The ports the listeners are bound to (the OS picks them when the settings say 0; tests use it)
-/// and the readiness state of the servers about to serve on them.
-#[derive(Debug)]
+/// The ports the listeners are bound to (the OS picks them when the settings say 0; tests use it),
+/// the readiness state of the servers about to serve on them, and the admin port's server.
 pub struct Bound {
     port: u16,
     admin_port: u16,
     health: Arc<Health>,
+    admin: Server,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("port", &self.port)
+            .field("admin_port", &self.admin_port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bound {
@@ -65,22 +67,28 @@ impl Bound {
         Arc::clone(&self.health)
     }
 
-    /// `public` and `admin`, built on these listeners, ready to run; draining takes `drain_delay`.
-    pub fn serving(self, public: Server, admin: Server, drain_delay: Duration) -> Serving {
+    /// `public`, the app's server built on the public listener, ready to run beside the admin
+    /// port's; draining takes `drain_delay`.
+    pub fn serving(self, public: Server, drain_delay: Duration) -> Serving {
         Serving {
             port: self.port,
             admin_port: self.admin_port,
             public,
-            admin,
+            admin: self.admin,
             health: self.health,
             drain_delay,
         }
     }
 }
 
-/// Binds both listeners the settings ask for, the public one first; the servers built on them
-/// report readiness through [`Bound::health`].
-pub fn bind(settings: &ServerSettings) -> Result<(Listeners, Bound), StartupError> {
+/// Binds both listeners the settings ask for, the public one first, and builds the admin port's
+/// server on the second ([`crate::admin`]: the probes, and `metrics` rendered at `/metrics`).
+/// Returns the public listener, for the app's own server; the servers report readiness through
+/// [`Bound::health`].
+pub fn bind(
+    settings: &ServerSettings,
+    metrics: &HttpMetrics,
+) -> Result<(TcpListener, Bound), StartupError> {
     let bind_one = |var: &'static str, port: u16| {
         let error = |source| StartupError::Bind {
             host: settings.host.clone(),
@@ -95,12 +103,14 @@ pub fn bind(settings: &ServerSettings) -> Result<(Listeners, Bound), StartupErro
     let (public, port) = bind_one("PORT", settings.port)?;
     let (admin, admin_port) = bind_one("ADMIN_PORT", settings.admin_port)?;
     let health = Arc::new(Health::new());
+    let admin = crate::admin::serve(admin, settings, Arc::clone(&health), metrics.clone())?;
     Ok((
-        Listeners { public, admin },
+        public,
         Bound {
             port,
             admin_port,
             health,
+            admin,
         },
     ))
 }

@@ -28,7 +28,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import resource
 import socket
 import subprocess
@@ -38,25 +37,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+# The drill beside this one reads the ports an app logs the same way.
+from shutdown_under_load import listening_ports
+
 HOST = "127.0.0.1"
 TASKS = 1000
 TITLE = "t" * 200
-
-
-def listening_ports(log_path: str, proc: subprocess.Popen, deadline_s: float) -> tuple[int, int]:
-    """The public and admin ports the app bound, from the JSON line it logs once listening."""
-    start = time.monotonic()
-    while time.monotonic() - start < deadline_s:
-        if proc.poll() is not None:
-            raise SystemExit(f"abuse: the app exited early with {proc.returncode}")
-        with open(log_path, "rb") as f:
-            log = f.read()
-        public = re.search(rb'"port":([1-9][0-9]*)', log)
-        admin = re.search(rb'"admin_port":([1-9][0-9]*)', log)
-        if public and admin:
-            return int(public.group(1)), int(admin.group(1))
-        time.sleep(0.02)
-    raise SystemExit(f"abuse: no listening ports logged within {deadline_s}s")
 
 
 def rss_mib(pid: int) -> float:

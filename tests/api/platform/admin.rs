@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use integration_tests::api::spawn_app;
 use integration_tests::{RealBinary, assert_error};
+
+use super::deadlines::busy_connections;
 use platform::admin::ADMIN_PATHS;
 
 #[tokio::test]
@@ -60,21 +62,6 @@ async fn the_admin_ports_metrics_count_the_public_ports_requests_and_not_its_own
             "{path}: {text}"
         );
     }
-}
-
-/// Opens `n` connections to `address` that each start a POST whose body never comes: busy, never
-/// idle, so neither evicted nor cut before the request deadline.
-fn busy_connections(address: &str, n: usize) -> Vec<TcpStream> {
-    (0..n)
-        .map(|_| {
-            let mut s = TcpStream::connect(address).unwrap();
-            s.write_all(
-                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
-            )
-            .unwrap();
-            s
-        })
-        .collect()
 }
 
 #[test]

@@ -212,6 +212,21 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
     );
 }
 
+/// Opens `n` connections to `address` that each start a POST whose body never comes: busy, never
+/// idle, so neither evicted nor cut before the request deadline.
+pub(super) fn busy_connections(address: &str, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(address).unwrap();
+            s.write_all(
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect()
+}
+
 /// Whether the server has closed `s` (end of stream or reset), looking for up to `within`.
 fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     s.set_read_timeout(Some(within)).unwrap();
@@ -284,16 +299,7 @@ async fn at_max_connections_held_by_busy_clients_a_new_one_waits_for_a_slot() {
     );
     let address = app.address.trim_start_matches("http://").to_owned();
     // Sixteen connections in the middle of a request (a body still to come): not idle.
-    let mut held: Vec<TcpStream> = (0..16)
-        .map(|_| {
-            let mut s = TcpStream::connect(&address).unwrap();
-            s.write_all(
-                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
-            )
-            .unwrap();
-            s
-        })
-        .collect();
+    let mut held = busy_connections(&address, 16);
     std::thread::sleep(Duration::from_millis(200));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(700))
