@@ -64,7 +64,7 @@ impl ErrorCode {
     pub const INVALID_PATH: Self = Self::new(
         "invalid_path",
         StatusCode::BAD_REQUEST,
-        "A path segment that does not parse, a percent-encoded character other than `%`, `/` or `+` (`/%61pi` is not `/api`), or (demo-app's proxy) a `.` or `..` segment.",
+        "A path segment that does not parse, a percent-encoded letter, digit or `-._~!$&'()*,;=:@` (`/%61pi` is not `/api`), or (demo-app's proxy) a `.` or `..` segment.",
     );
     pub const UPGRADE_NOT_SUPPORTED: Self = Self::new(
         "upgrade_not_supported",
