@@ -44,6 +44,9 @@ pub enum StoreError {
     Full { max: usize },
     #[error("the task has changed since the If-Match version was read")]
     PreconditionFailed,
+    /// The store is still opening (api-app binds its port first; PostgreSQL may not answer yet).
+    #[error("the task store is not open yet")]
+    Opening,
     /// The database cannot be reached, or refused the connection.
     #[error("the task store is unavailable")]
     Unavailable,
@@ -71,7 +74,7 @@ impl StoreError {
         match self {
             Self::NotFound | Self::Full { .. } => None,
             Self::PreconditionFailed | Self::Conflict => Some("conflict"),
-            Self::Unavailable => Some("unavailable"),
+            Self::Opening | Self::Unavailable => Some("unavailable"),
             Self::Unauthenticated => Some("auth"),
             Self::Timeout => Some("timeout"),
             Self::Other => Some("other"),
@@ -85,6 +88,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found(e.to_string()),
             StoreError::Full { .. } => ApiError::new(CAPACITY_EXCEEDED, e.to_string()),
             StoreError::PreconditionFailed => ApiError::new(PRECONDITION_FAILED, e.to_string()),
+            // The server is up but cannot take the request yet: readiness is 503 too.
+            StoreError::Opening => ApiError::new(ErrorCode::UNAVAILABLE, e.to_string())
+                .with_retry_after(RETRY_AFTER_SECS),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
             StoreError::Unavailable
@@ -139,7 +145,8 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn check(&self) -> StoreFuture<'_, ()>;
 }
 
-/// Why the store could not be opened; the process exits non-zero rather than serve without it.
+/// Why the store could not be opened, for good (a broken migration, not an unreachable database,
+/// which is retried): the process exits non-zero rather than serve without it.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("registering the store metrics failed: {0}")]
