@@ -7,18 +7,19 @@
 # Prints one Markdown table row: label, requests/s, RSS before, at 10 s, at the end, peak, after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 bin=${1:?usage: bench/limiter-rss.sh BIN [LABEL]}
 label=${2:-$bin}
 duration=${LIMITER_BENCH_SECS:-30}
 command -v wrk >/dev/null || { echo "limiter-rss: wrk is not installed" >&2; exit 1; }
 log=$(mktemp)
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" APP_ENV=local RUST_LOG=warn LOG_FORMAT=json \
+port=$(free_port) admin=$(free_port)
+env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" ADMIN_PORT="$admin" APP_ENV=local RUST_LOG=warn LOG_FORMAT=json \
   API_KEY=limiter-bench-key-0123456789abcdef RATE_LIMITS=on AUTH_FAILURES_PER_MINUTE=10 \
   TRUSTED_PROXY_CIDRS=127.0.0.0/8 "$bin" >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$admin/readyz"
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 before=$(rss)

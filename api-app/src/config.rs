@@ -3,7 +3,7 @@
 //! Each room parses its own variables (`ApiKeys::from_vars`, `ThrottleSettings::parse`,
 //! `StoreSettings::parse`); this module reads the environment once and hands them their values.
 
-use platform::config::{self, ConfigError, ServerSettings};
+use platform::config::{self, ConfigError, DefaultPorts, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::ApiKeys;
@@ -14,6 +14,9 @@ use crate::throttle::{ThrottleSettings, ThrottleVars};
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8080;
+/// The port of api-app's probes and metrics unless `ADMIN_PORT` says otherwise; `k8s/` probes and
+/// scrapes it, and the public Service and Ingress never route it.
+pub const DEFAULT_ADMIN_PORT: u16 = 9080;
 /// The default ceiling on stored tasks.
 pub const DEFAULT_MAX_TASKS: usize = 10_000;
 
@@ -54,7 +57,13 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(
+            vars,
+            DefaultPorts {
+                public: DEFAULT_PORT,
+                admin: DEFAULT_ADMIN_PORT,
+            },
+        )?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
@@ -175,6 +184,7 @@ mod tests {
         let names = env_var_names();
         for expected in [
             "PORT",
+            "ADMIN_PORT",
             "APP_ENV",
             "API_KEY",
             "API_KEY_PREVIOUS",

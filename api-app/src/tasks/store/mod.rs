@@ -5,6 +5,7 @@ mod creation_order;
 mod memory;
 mod metrics;
 mod migrate;
+mod opening;
 mod pool;
 mod port;
 mod postgres;
@@ -15,11 +16,15 @@ mod tls;
 use std::sync::Arc;
 
 use platform::config::{AppEnv, ConfigError};
+use platform::probes::Health;
 use tokio_postgres::config::SslMode;
 
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
-pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
+pub use migrate::{
+    LOCK_KEY, MIGRATIONS, Migration, MigrationError, MigrationTimeouts, migrate, migrate_within,
+};
+pub use opening::OpeningStore;
 pub use pool::{connect_once, describe};
 pub use port::{
     CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, Page, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
@@ -66,6 +71,7 @@ impl StoreSettings {
 
 /// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with
 /// backoff until it answers; its migrations then run under a lock, and a failed one is an error.
+/// api-app runs this in the background ([`open_in_background`]), after binding its ports.
 pub async fn open(
     settings: &StoreSettings,
     max_tasks: usize,
@@ -82,6 +88,39 @@ pub async fn open(
             Ok(Arc::new(PgTaskStore::open(pg, max_tasks, registry).await?))
         }
     }
+}
+
+/// Starts opening the store `settings` name in the background and returns at once, so api-app
+/// can bind its ports first. Until it is open the returned store answers
+/// [`StoreError::Opening`] and readiness (`health`) waits; a failure that retrying cannot mend (a
+/// broken migration) comes out of the receiver, and api-app stops.
+pub fn open_in_background(
+    settings: &StoreSettings,
+    max_tasks: usize,
+    registry: &prometheus::Registry,
+    health: Arc<Health>,
+) -> (Arc<OpeningStore>, tokio::sync::oneshot::Receiver<OpenError>) {
+    let kind = match settings {
+        StoreSettings::Memory => StoreKind::Memory,
+        StoreSettings::Postgres(_) => StoreKind::Postgres,
+    };
+    let store = Arc::new(OpeningStore::new(kind));
+    let (failed, failure) = tokio::sync::oneshot::channel();
+    health.await_dependency();
+    let (settings, registry, opening) = (settings.clone(), registry.clone(), store.clone());
+    tokio::spawn(async move {
+        match open(&settings, max_tasks, &registry).await {
+            Ok(opened) => {
+                opening.opened(opened);
+                health.dependency_ready();
+                tracing::info!(store = ?kind, "the task store is open; ready");
+            }
+            Err(e) => {
+                let _ = failed.send(e);
+            }
+        }
+    });
+    (store, failure)
 }
 
 #[cfg(test)]

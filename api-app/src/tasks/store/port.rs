@@ -53,6 +53,9 @@ pub enum StoreError {
     /// A keyed create whose key another request is creating with right now.
     #[error("a create with this Idempotency-Key is still in flight")]
     KeyInFlight,
+    /// The store is still opening (api-app binds its port first; PostgreSQL may not answer yet).
+    #[error("the task store is not open yet")]
+    Opening,
     /// The database cannot be reached, or refused the connection.
     #[error("the task store is unavailable")]
     Unavailable,
@@ -80,7 +83,7 @@ impl StoreError {
         match self {
             Self::NotFound | Self::Full { .. } | Self::KeyReused | Self::KeyInFlight => None,
             Self::PreconditionFailed | Self::Conflict => Some("conflict"),
-            Self::Unavailable => Some("unavailable"),
+            Self::Opening | Self::Unavailable => Some("unavailable"),
             Self::Unauthenticated => Some("auth"),
             Self::Timeout => Some("timeout"),
             Self::Other => Some("other"),
@@ -96,6 +99,9 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed => ApiError::new(PRECONDITION_FAILED, e.to_string()),
             StoreError::KeyReused => ApiError::new(IDEMPOTENCY_KEY_REUSED, e.to_string()),
             StoreError::KeyInFlight => ApiError::new(IDEMPOTENCY_KEY_IN_USE, e.to_string())
+                .with_retry_after(RETRY_AFTER_SECS),
+            // The server is up but cannot take the request yet: readiness is 503 too.
+            StoreError::Opening => ApiError::new(ErrorCode::UNAVAILABLE, e.to_string())
                 .with_retry_after(RETRY_AFTER_SECS),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
@@ -156,7 +162,8 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn check(&self) -> StoreFuture<'_, ()>;
 }
 
-/// Why the store could not be opened; the process exits non-zero rather than serve without it.
+/// Why the store could not be opened, for good (a broken migration, not an unreachable database,
+/// which is retried): the process exits non-zero rather than serve without it.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("registering the store metrics failed: {0}")]

@@ -25,8 +25,9 @@ use rows::{CREATE, TASK_COLUMNS, count, task};
 
 /// How often the background check refreshes `store_up` when no request does.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// Longest wait between two connection attempts at start-up.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts to open the store: readiness follows a database that comes
+/// back within about a second (the port is bound already, so waiting costs nothing else).
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Tasks in PostgreSQL.
 #[derive(Debug)]
@@ -67,7 +68,7 @@ impl PgTaskStore {
                         attempt,
                         retry_in_ms = delay.as_millis(),
                         error = %e,
-                        "database not reachable yet; retrying"
+                        "the store cannot open yet (database unreachable or locked); retrying"
                     );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_BACKOFF);
