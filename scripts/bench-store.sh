@@ -46,12 +46,12 @@ hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # start_api [VAR=VALUE...] -> API_PID, API_PORT
 start_api() {
-  API_PORT=$(free_port)
-  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$API_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
+  API_PORT=$(free_port) API_ADMIN_PORT=$(free_port)
+  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$API_PORT" ADMIN_PORT="$API_ADMIN_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
     WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 MAX_TASKS=10000000 DATABASE_POOL_MAX="$CONCURRENCY" "$@" \
     "$API_BIN" >>"$WORK/api-app.log" 2>&1 &
   API_PID=$!
-  wait_ready "http://127.0.0.1:$API_PORT/readyz"
+  wait_ready "http://127.0.0.1:$API_ADMIN_PORT/readyz"
 }
 stop_api() { kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; API_PID=; }
 

@@ -40,7 +40,8 @@ trap cleanup EXIT
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
 
-# ready_after_ms PORT PID -> milliseconds from $STARTED_NS until /readyz answered 200 (bounded: 10 s)
+# ready_after_ms PORT PID -> milliseconds from $STARTED_NS until /readyz (on the admin port PORT)
+# answered 200 (bounded: 10 s)
 ready_after_ms() {
   local port=$1 pid=$2
   for _ in $(seq 2000); do
@@ -60,12 +61,14 @@ start_api() {
   local port=$1
   shift
   STARTED_NS=$(now_ns)
-  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
-    WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" "$@" \
+  local admin
+  admin=$(free_port)
+  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" ADMIN_PORT="$admin" APP_ENV=local LOG_FORMAT=json \
+    RUST_LOG=info WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" "$@" \
     "$API_BIN" >>"$WORK/api-app.log" 2>&1 &
   API_PID=$!
   PIDS+=("$API_PID")
-  READY_MS=$(ready_after_ms "$port" "$API_PID")
+  READY_MS=$(ready_after_ms "$admin" "$API_PID")
 }
 
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }

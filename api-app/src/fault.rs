@@ -3,8 +3,9 @@
 //! podinfo's `--random-error`). Off by default, and refused when `APP_ENV=prod`.
 //!
 //! The failures are spread evenly rather than drawn at random: any 100 consecutive requests hold
-//! exactly n of them, so a drill's verdict never depends on luck. Probes and `/metrics` are outside
-//! `/api` and never fail, so a faulty canary still becomes ready and is still measured.
+//! exactly n of them, so a drill's verdict never depends on luck. Probes and `/metrics` are served on
+//! the admin port, outside `/api`, and never fail, so a faulty canary still becomes ready and is
+//! still measured.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

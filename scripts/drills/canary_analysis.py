@@ -15,9 +15,11 @@ template's successCondition. Passes only when
     the availability metric, while the same queries for stable's hash pass (its errors are its own).
 
 Prometheus scrapes and evaluates every second here (the clusters: 5 s): only the drill's copy of the
-configuration is faster; the template's own timing is used as it is. Traffic goes to the port each
-app logs as `port`; Prometheus scrapes the one named by --scrape-port-field (the same by default; the
-admin port once /metrics moves there). Loopback only; every wait is bounded.
+configuration is faster; the template's own timing is used as it is. Traffic goes to the public port
+each app logs as `port`. Prometheus scrapes what the rendered ServiceMonitor says, as prometheus-operator
+would: its endpoint's path on the container port its endpoint names (the admin port, `admin_port` in
+the log; the public one answers 404 there), with the job its jobLabel gives. Loopback only; every wait
+is bounded.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import yaml
-from shutdown_under_load import listening_port  # the JSON line an app logs once listening
+from shutdown_under_load import listening_ports, wait_ready  # the JSON line an app logs once listening
 
 HOST = "127.0.0.1"
 NAMESPACE = "api-app-drill"
@@ -176,12 +178,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_field: str) -> tuple[subprocess.Popen, int, int]:
-    """Starts api-app on free ports: the process, the port clients call, the port Prometheus scrapes."""
+def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_port: str) -> tuple[subprocess.Popen, int, int]:
+    """Starts api-app on free ports and waits until it is ready (its store open): the process, the port
+    clients call, the port Prometheus scrapes (`scrape_port`: the container port's name, http or admin)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOST": HOST,
         "PORT": "0",
+        "ADMIN_PORT": "0",
         "APP_ENV": "local",
         "LOG_FORMAT": "json",
         "RUST_LOG": "warn,api_app::startup=info",
@@ -191,11 +195,11 @@ def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_field: s
     }
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    port = listening_port(log_path, proc, 15)  # waits for the listening line, which names every port
-    scrape = re.search(rf'"{scrape_field}":([1-9][0-9]*)', open(log_path).read())
-    if not scrape:
-        sys.exit(f"canary-analysis: api-app's listening line has no {scrape_field}")
-    return proc, port, int(scrape.group(1))
+    ports = dict(zip(("http", "admin"), listening_ports(log_path, proc, 15)))
+    wait_ready(ports["admin"], proc, 15)  # as kubelet's readiness probe does: no traffic before
+    if scrape_port not in ports:
+        sys.exit(f"canary-analysis: the ServiceMonitor scrapes port {scrape_port!r}, which api-app does not name")
+    return proc, ports["http"], ports[scrape_port]
 
 
 def wait_until(what: str, check, deadline_s: float) -> None:
@@ -230,17 +234,43 @@ def rendered(kustomization: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+def scrape_of(docs: list[dict]) -> tuple[str, str, str]:
+    """What prometheus-operator makes of the app's ServiceMonitor: the job (the selected Service's
+    jobLabel label, or its name), the container port it scrapes (by name, through the Service's
+    targetPort) and the path.
+
+    >>> docs = [
+    ...     {"kind": "Service", "metadata": {"name": "a", "labels": {"n": "a"}},
+    ...      "spec": {"ports": [{"name": "http", "targetPort": "http"}]}},
+    ...     {"kind": "Service", "metadata": {"name": "a-admin", "labels": {"n": "a", "e": "admin"}},
+    ...      "spec": {"ports": [{"name": "admin", "targetPort": "admin"}]}},
+    ...     {"kind": "ServiceMonitor", "spec": {"jobLabel": "n", "selector": {"matchLabels": {"e": "admin"}},
+    ...      "endpoints": [{"port": "admin", "path": "/metrics"}]}},
+    ... ]
+    >>> scrape_of(docs)
+    ('a', 'admin', '/metrics')
+    """
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    services = [
+        d for d in docs
+        if d["kind"] == "Service" and all(d["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+    ]
+    if len(services) != 1:
+        sys.exit(f"canary-analysis: the ServiceMonitor selects {len(services)} Services, not one")
+    svc, endpoint = services[0], monitor["spec"]["endpoints"][0]
+    job_label = monitor["spec"].get("jobLabel")
+    job = svc["metadata"]["labels"][job_label] if job_label else svc["metadata"]["name"]
+    port = next(p["targetPort"] for p in svc["spec"]["ports"] if p["name"] == endpoint["port"])
+    return job, port, endpoint.get("path", "/metrics")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", required=True, help="the api-app binary")
     parser.add_argument("--prometheus", default="/usr/bin/prometheus")
     parser.add_argument("--error-percent", type=int, default=10, help="the faulty canary's INJECT_ERROR_PERCENT")
     parser.add_argument("--work", default=None, help="a directory for logs and Prometheus's data")
-    parser.add_argument(
-        "--scrape-port-field",
-        default="port",
-        help="the field of api-app's listening log line that names the port serving /metrics",
-    )
     opts = parser.parse_args()
     work = opts.work or tempfile.mkdtemp(prefix="canary-analysis-")
     log_lines: list[str] = []
@@ -253,7 +283,8 @@ def main() -> None:
     template = next(d for d in app_docs if d["kind"] == "AnalysisTemplate")
     rollout = next(d for d in app_docs if d["kind"] == "Rollout")
     step_args = next(s["analysis"]["args"] for s in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in s)
-    job = next(a["value"] for a in step_args if a["name"] == "job")
+    job_arg = next(a["value"] for a in step_args if a["name"] == "job")
+    job, scrape_port, metrics_path = scrape_of(app_docs)
     groups = [g for d in rendered("k8s/overlays/dev/monitoring") if d["kind"] == "PrometheusRule" for g in d["spec"]["groups"]]
     for g in groups:
         g["interval"] = "1s"  # the drill's speed-up; the expressions are untouched
@@ -265,18 +296,20 @@ def main() -> None:
     try:
         targets, clients = {}, []
         for hash_, extra in [(STABLE, {}), (GOOD, {}), (BAD, {"INJECT_ERROR_PERCENT": str(opts.error_percent)})]:
-            proc, port, scrape_port = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra, opts.scrape_port_field)
+            proc, port, scraped = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra, scrape_port)
             procs.append(proc)
-            targets[hash_] = scrape_port
+            targets[hash_] = scraped
             clients.append(port)
-        # As prometheus-operator generates it for the ServiceMonitor: the job is the Service's name,
-        # namespace and the pod's rollouts-pod-template-hash come from Kubernetes discovery labels.
+        # As prometheus-operator generates it for the ServiceMonitor: the job from its jobLabel, the
+        # endpoint's path; namespace and the pod's rollouts-pod-template-hash come from Kubernetes
+        # discovery labels.
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
             "rule_files": [f"{work}/rules.yml"],
             "scrape_configs": [
                 {
                     "job_name": job,
+                    "metrics_path": metrics_path,
                     "static_configs": [
                         {
                             "targets": [f"{HOST}:{port}"],
@@ -319,7 +352,7 @@ def main() -> None:
 
         # Both canaries measured, as in a cluster once the canary's first samples are in (the restore
         # budget counts that wait separately): the faulty one has an error ratio on record.
-        args = {"job": job, "namespace": NAMESPACE}
+        args = {"job": job_arg, "namespace": NAMESPACE}
         wait_until(
             "the faulty canary's error ratio was not recorded",
             lambda: query(prometheus, f'pod_template:http_errors:ratio_rate1m{{rollouts_pod_template_hash="{BAD}"}}'),

@@ -1,6 +1,7 @@
 //! `INJECT_ERROR_PERCENT`: the failures a release drill injects into a canary (k8s/README.md,
 //! "Canary releases"). They are the app's own 5xx under `/api`, counted by the same metrics the SLO
-//! rules read, while the probes and `/metrics` keep answering so the canary is ready and measured.
+//! rules read, while the probes and `/metrics` (on the admin port) keep answering so the canary is
+//! ready and measured.
 
 use integration_tests::api::spawn_app_with;
 use integration_tests::{assert_error, counter};
@@ -22,10 +23,11 @@ async fn the_injected_share_of_api_requests_answers_500_and_is_counted() {
         }
     }
     assert_eq!(failed, 10, "25 % of 40 requests");
-    // The operational surface never fails: a faulty canary still becomes ready and is scraped.
+    // The operational surface, on the admin port, never fails: a faulty canary still becomes ready
+    // and is scraped.
     for path in ["/healthz", "/readyz", "/metrics"] {
         for _ in 0..8 {
-            assert_eq!(app.get(path).await.status(), 200, "{path}");
+            assert_eq!(app.admin_get(path).await.status(), 200, "{path}");
         }
     }
     let metrics = app.metrics().await;

@@ -122,7 +122,7 @@ fn every_app_runs_from_a_rollout_whose_template_is_a_deployment_at_zero_replicas
 }
 
 #[test]
-fn the_stable_and_canary_services_select_the_rollouts_pods_and_stay_out_of_the_scrape() {
+fn the_stable_and_canary_services_select_the_rollouts_pods_and_the_scrape_takes_the_admin_port() {
     for app in APPS {
         for (env, docs) in all_renderings(app) {
             let rollout = one(&docs, "Rollout");
@@ -137,10 +137,12 @@ fn the_stable_and_canary_services_select_the_rollouts_pods_and_stay_out_of_the_s
                     selector,
                     "{env}/{app}: {field} selects the Rollout's pods (the controller adds the hash)"
                 );
+                // The root Service's one public port and nothing else: the ALB's weighted action
+                // forwards to these two, so the admin port must never be among their ports.
                 assert_eq!(
-                    &seq(&svc["spec"]["ports"])[0],
-                    port,
-                    "{env}/{app}: {field} serves the root Service's port"
+                    seq(&svc["spec"]["ports"]),
+                    seq(&root["spec"]["ports"]),
+                    "{env}/{app}: {field} serves the root Service's port, and only it"
                 );
                 assert_eq!(
                     svc["metadata"]["labels"]["gitops-platform/rollout-role"].as_str(),
@@ -148,25 +150,44 @@ fn the_stable_and_canary_services_select_the_rollouts_pods_and_stay_out_of_the_s
                     "{env}/{app}: {field}"
                 );
             }
-            assert!(
-                root["metadata"]["labels"]["gitops-platform/rollout-role"].is_null(),
-                "{env}/{app}: the root Service is the one Prometheus scrapes through"
+            assert_eq!(
+                s(&port["targetPort"]),
+                "http",
+                "{env}/{app}: the root Service"
             );
-            // The scrape: every pod once (the root Service only), each series with its ReplicaSet.
+            // The scrape: every pod once, stable and canary alike, through the one Service that
+            // exposes the admin port (headless), each series with its ReplicaSet.
             let monitor = one(&docs, "ServiceMonitor");
-            let picked: Vec<&str> = of_kind(&docs, "Service")
+            let picked: Vec<&Value> = of_kind(&docs, "Service")
                 .filter(|svc| {
-                    let l = labels(&svc["metadata"]["labels"]);
-                    selects(&labels(&monitor["spec"]["selector"]["matchLabels"]), &l)
-                        && seq(&monitor["spec"]["selector"]["matchExpressions"])
-                            .iter()
-                            .all(|e| {
-                                s(&e["operator"]) == "DoesNotExist" && !l.contains_key(s(&e["key"]))
-                            })
+                    selects(
+                        &labels(&monitor["spec"]["selector"]["matchLabels"]),
+                        &labels(&svc["metadata"]["labels"]),
+                    )
                 })
-                .map(name)
                 .collect();
-            assert_eq!(picked, [app], "{env}/{app}: the ServiceMonitor picks");
+            let picked_names: Vec<&str> = picked.iter().map(|svc| name(svc)).collect();
+            let admin_name = format!("{app}-admin");
+            assert_eq!(
+                picked_names,
+                [admin_name.as_str()],
+                "{env}/{app}: the ServiceMonitor picks"
+            );
+            assert_eq!(
+                labels(&picked[0]["spec"]["selector"]),
+                selector,
+                "{env}/{app}: {admin_name} selects every pod of the Rollout"
+            );
+            let endpoint_port = s(&seq(&monitor["spec"]["endpoints"])[0]["port"]);
+            let admin_ports = seq(&picked[0]["spec"]["ports"]);
+            assert_eq!(
+                admin_ports
+                    .iter()
+                    .map(|p| (s(&p["name"]), s(&p["targetPort"])))
+                    .collect::<Vec<_>>(),
+                [(endpoint_port, "admin")],
+                "{env}/{app}: the ServiceMonitor scrapes the container's admin port"
+            );
             let copied: Vec<&str> = seq(&monitor["spec"]["podTargetLabels"])
                 .iter()
                 .map(s)
@@ -176,6 +197,20 @@ fn the_stable_and_canary_services_select_the_rollouts_pods_and_stay_out_of_the_s
                 "{env}/{app}: the analysis finds the canary's series by {HASH_LABEL}"
             );
         }
+    }
+}
+
+/// The `job` label prometheus-operator gives the `ServiceMonitor`'s series: the value of the Service's
+/// `jobLabel` label, or the Service's name without one.
+fn scraped_job(docs: &[Value]) -> &str {
+    let monitor = one(docs, "ServiceMonitor");
+    let selector = labels(&monitor["spec"]["selector"]["matchLabels"]);
+    let svc = of_kind(docs, "Service")
+        .find(|svc| selects(&selector, &labels(&svc["metadata"]["labels"])))
+        .expect("the ServiceMonitor selects a Service");
+    match monitor["spec"]["jobLabel"].as_str() {
+        Some(key) => s(&svc["metadata"]["labels"][key]),
+        None => name(svc),
     }
 }
 
@@ -333,8 +368,9 @@ fn the_analysis_measures_the_canarys_own_pods_through_the_slo_recording_rules() 
                     args["namespace"]["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
                     Some("metadata.namespace")
                 );
-                // The Prometheus job is the Service the ServiceMonitor scrapes through.
+                // The Prometheus job the ServiceMonitor gives the app's series, which the rules select.
                 assert_eq!(args["job"]["value"].as_str(), Some(app), "{env}/{app}");
+                assert_eq!(scraped_job(&docs), app, "{env}/{app}: the scraped job");
                 for metric in seq(&template["spec"]["metrics"]) {
                     let prometheus = &metric["provider"]["prometheus"];
                     assert_eq!(

@@ -240,3 +240,59 @@ fn the_kind_job_runs_for_release_changes_with_read_only_rights_and_reports_its_t
             >= 2
     );
 }
+
+/// The API suite's step asks readiness where kubelet does, on the pod's admin port (the public port
+/// answers 404 for `/readyz`), and runs Schemathesis on the public port, both through one forward
+/// to one pod, with the drills' Idempotency-Key hooks.
+#[test]
+fn the_api_suite_waits_for_readiness_on_the_admin_port_and_tests_the_public_one() {
+    let wf = &read_yaml(".github/workflows/canary-kind.yml")[0];
+    let run = seq(&wf["jobs"]["kind"]["steps"])
+        .iter()
+        .filter_map(|st| st["run"].as_str())
+        .find(|r| r.contains("schemathesis") && r.contains("port-forward"))
+        .expect("a step runs Schemathesis through a port-forward");
+    let docs = local("api-app");
+    let ports: std::collections::BTreeMap<&str, u64> = seq(&container(&docs)["ports"])
+        .iter()
+        .map(|p| (s(&p["name"]), p["containerPort"].as_u64().unwrap()))
+        .collect();
+    // `port-forward "$pod" LOCAL:REMOTE LOCAL:REMOTE`: which local port reaches which container port.
+    let forward = run
+        .lines()
+        .find(|l| l.contains("port-forward"))
+        .unwrap()
+        .split_whitespace()
+        .skip_while(|w| *w != "port-forward")
+        .take_while(|w| !w.starts_with('>'))
+        .collect::<Vec<_>>();
+    assert_eq!(forward.len(), 4, "one pod, two ports: {forward:?}");
+    assert_eq!(forward[1], r#""$pod""#, "one pod for both ports");
+    let local_port = |container_port: u64| -> &str {
+        forward[2..4]
+            .iter()
+            .find_map(|pair| {
+                let (l, r) = pair.split_once(':').unwrap();
+                (r.parse::<u64>().unwrap() == container_port).then_some(l)
+            })
+            .unwrap_or_else(|| panic!("container port {container_port} is forwarded: {forward:?}"))
+    };
+    let (public, admin) = (local_port(ports["http"]), local_port(ports["admin"]));
+    assert!(
+        run.contains(&format!("http://127.0.0.1:{admin}/readyz")),
+        "readiness on the admin port: {run}"
+    );
+    assert!(
+        !run.contains(&format!("http://127.0.0.1:{public}/readyz")),
+        "the public port answers 404 for /readyz: {run}"
+    );
+    assert!(
+        run.contains(&format!("http://127.0.0.1:{public}/api/openapi.json")),
+        "the suite on the public port: {run}"
+    );
+    assert!(
+        run.contains("SCHEMATHESIS_HOOKS=schemathesis_hooks")
+            && run.contains("PYTHONPATH=scripts/drills"),
+        "the drills' hooks: {run}"
+    );
+}
