@@ -20,6 +20,7 @@ SEED=${DRILL_SEED:-20261126}
 EXAMPLES=${DRILL_EXAMPLES:-100}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 CONFIG=$PWD/scripts/drills/schemathesis.toml
+HOOKS=$PWD/scripts/drills
 WORK=$(mktemp -d)
 APP_PID=
 cleanup() {
@@ -56,7 +57,9 @@ fuzz() {
 
   # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a lambda) can fail
   # with "SystemError: AST constructor recursion depth mismatch", a crash of the tool, not of the API.
-  if ! (cd "$WORK" && schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
+  # The hooks give each schema-valid Idempotency-Key a per-request suffix (see the file).
+  if ! (cd "$WORK" && PYTHONPATH="$HOOKS" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \
     --workers 1 --request-timeout 10 --generation-database none --no-color \
     --report junit --report-dir "$WORK/report-$store") >"$WORK/schemathesis-$store.log" 2>&1; then

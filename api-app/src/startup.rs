@@ -114,6 +114,7 @@ fn build_server(
     store: Arc<dyn TaskStore>,
 ) -> Result<Server, StartupError> {
     let throttle = web::Data::new(Throttle::new(&config.throttle));
+    let idempotency = web::Data::new(config.idempotency);
     let guard = ApiKeyGuard::new(config.api_keys.clone(), throttle.clone());
     let doc = routes::openapi(&guard);
     let info = web::Data::new(ServiceInfo {
@@ -139,6 +140,7 @@ fn build_server(
                 .app_data(store.clone())
                 .app_data(metrics.clone())
                 .app_data(throttle.clone())
+                .app_data(idempotency.clone())
                 .app_data(health.clone())
                 .app_data(info.clone())
                 .app_data(known.clone())

@@ -200,6 +200,6 @@ async fn the_document_publishes_the_bounds_the_api_enforces() {
     // The title rule, exactly as TaskTitle::parse applies it.
     assert_eq!(
         doc["components"]["schemas"]["TaskTitle"]["pattern"],
-        api_app::tasks::TITLE_PATTERN
+        *api_app::tasks::TITLE_PATTERN
     );
 }

@@ -44,7 +44,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let database = if pg::api_suite_uses_postgres() {
-        Some(pg::fresh_database().await)
+        // Encrypted, as a cluster must ask for (the throwaway server speaks TLS).
+        Some(format!("{}?sslmode=require", pg::fresh_database().await))
     } else {
         None
     };

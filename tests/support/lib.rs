@@ -190,6 +190,11 @@ impl Http {
         format!("{}{path}", self.address)
     }
 
+    /// `path` on the second replica in the replicas pass; on this server otherwise.
+    pub fn replica_url(&self, path: &str) -> String {
+        format!("{}{path}", self.replica.as_deref().unwrap_or(&self.address))
+    }
+
     /// `path` on the admin port (`/healthz`, `/readyz`, `/metrics`).
     pub fn admin_url(&self, path: &str) -> String {
         format!("{}{path}", self.admin_address)

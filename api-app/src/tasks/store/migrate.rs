@@ -23,11 +23,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A test checks this list against the files in `migrations/`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_tasks.sql",
-    sql: include_str!("migrations/0001_tasks.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_tasks.sql",
+        sql: include_str!("migrations/0001_tasks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_idempotency_keys.sql",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
+];
 
 /// The advisory lock every api-app replica takes to migrate ("api-app:migrate" as a number).
 pub const LOCK_KEY: i64 = 0x6170_692d_6d69_6772;

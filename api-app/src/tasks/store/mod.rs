@@ -9,6 +9,7 @@ mod opening;
 mod pool;
 mod port;
 mod postgres;
+mod remembered_keys;
 mod settings;
 mod tls;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use platform::config::{AppEnv, ConfigError};
 use platform::probes::Health;
+use tokio_postgres::config::SslMode;
 
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
@@ -52,7 +54,18 @@ impl StoreSettings {
                 why: "when APP_ENV=dev or prod (the in-memory store is for local runs only)",
             });
         }
-        PgSettings::parse(&PgVars { url, ..*vars }).map(|pg| Self::Postgres(Box::new(pg)))
+        let pg = PgSettings::parse(&PgVars { url, ..*vars })?;
+        // libpq's default, `prefer`, silently falls back to plain text; a cluster must ask for
+        // encryption in so many words (`verify-ca`/`verify-full` arrive here as `require`).
+        if app_env != AppEnv::Local && pg.config.get_ssl_mode() != SslMode::Require {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_URL",
+                reason: "must set an encrypted sslmode explicitly when APP_ENV=dev or prod \
+                         (sslmode=verify-full with sslrootcert, or sslmode=require)"
+                    .into(),
+            });
+        }
+        Ok(Self::Postgres(Box::new(pg)))
     }
 }
 
@@ -127,9 +140,39 @@ mod tests {
             StoreSettings::parse(AppEnv::Local, &vars("  ")),
             Ok(StoreSettings::Memory)
         ));
-        let pg = StoreSettings::parse(AppEnv::Dev, &vars(" postgres://api_app@db.example/tasks\n"));
+        let pg = StoreSettings::parse(
+            AppEnv::Dev,
+            &vars(" postgres://api_app@db.example/tasks?sslmode=require\n"),
+        );
         assert!(matches!(pg, Ok(StoreSettings::Postgres(_))), "{pg:?}");
         let err = StoreSettings::parse(AppEnv::Dev, &vars("")).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn outside_local_the_url_must_ask_for_encryption_in_so_many_words() {
+        for env in [AppEnv::Dev, AppEnv::Prod] {
+            for query in ["", "?sslmode=prefer", "?sslmode=disable"] {
+                let url = format!("postgres://api_app@db.example/tasks{query}");
+                let msg = StoreSettings::parse(env, &vars(&url))
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    msg.contains("DATABASE_URL")
+                        && msg.contains("encrypted sslmode")
+                        && !msg.contains('\n')
+                        && !msg.contains("db.example"),
+                    "{env} {query:?}: {msg}"
+                );
+            }
+            let url = "postgres://api_app@db.example/tasks?sslmode=require";
+            assert!(StoreSettings::parse(env, &vars(url)).is_ok(), "{env}");
+        }
+        let local =
+            StoreSettings::parse(AppEnv::Local, &vars("postgres://api_app@db.example/tasks"));
+        assert!(
+            matches!(local, Ok(StoreSettings::Postgres(_))),
+            "local keeps libpq's default"
+        );
     }
 }

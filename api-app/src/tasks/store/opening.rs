@@ -8,6 +8,7 @@ use futures_util::FutureExt as _;
 use uuid::Uuid;
 
 use super::port::{Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::PageRequest;
 use crate::tasks::precondition::Precondition;
@@ -61,6 +62,11 @@ impl TaskStore for OpeningStore {
 
     fn create(&self, new: NewTask) -> StoreFuture<'_, Task> {
         self.store().map_or_else(not_open, |s| s.create(new))
+    }
+
+    fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created> {
+        self.store()
+            .map_or_else(not_open, |s| s.create_once(new, once))
     }
 
     fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {

@@ -6,22 +6,22 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool, PoolError};
 use futures_util::future::FutureExt as _;
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
+
+mod idempotency;
+mod rows;
 
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
 use super::pool::{connect_once, describe, pool};
 use super::port::{OpenError, Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
+use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::PageRequest;
 use crate::tasks::precondition::Precondition;
-use crate::tasks::title::TaskTitle;
-
-/// The columns every task query returns, in the order [`task`] reads them.
-const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
+use rows::{CREATE, TASK_COLUMNS, count, task};
 
 /// How often the background check refreshes `store_up` when no request does.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -87,6 +87,10 @@ impl PgTaskStore {
         tokio::spawn(keep_checking(
             store.pool.clone(),
             store.metrics.clone(),
+            store.op_timeout,
+        ));
+        tokio::spawn(idempotency::sweep_expired(
+            store.pool.clone(),
             store.op_timeout,
         ));
         Ok(store)
@@ -197,27 +201,6 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-fn count(n: i64) -> usize {
-    usize::try_from(n).unwrap_or(0)
-}
-
-/// A task from a row whose first columns are [`TASK_COLUMNS`].
-fn task(row: &Row) -> Result<Task, StoreError> {
-    let title: String = row.try_get(1)?;
-    let title = TaskTitle::parse(&title).map_err(|reason| {
-        tracing::error!(reason, "a stored title breaks the title rule");
-        StoreError::Other
-    })?;
-    Ok(Task {
-        id: row.try_get(0)?,
-        title,
-        completed: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        updated_at: row.try_get(4)?,
-        version: row.try_get(5)?,
-    })
-}
-
 /// The row a conditional write locks and checks: (completed, version), or 404.
 async fn lock_for_write(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -305,28 +288,12 @@ impl TaskStore for PgTaskStore {
             let (task, total) = self
                 .run(move |c| {
                     async move {
-                        // One statement is one transaction: the counter row's lock is taken first,
-                        // and held to the commit, so the cap holds and `seq` follows commit order.
-                        // One clock reading, taken after that lock (a volatile subquery is never
-                        // flattened), is both timestamps: a new task's updated_at equals created_at.
-                        let stmt = c
-                            .prepare_cached(&format!(
-                                "WITH counted AS (UPDATE task_counts \
-                                   SET total = total + 1, completed = completed + CASE WHEN $3 THEN 1 ELSE 0 END \
-                                   WHERE total < $4 RETURNING total) \
-                                 INSERT INTO tasks (id, title, completed, created_at, updated_at) \
-                                 SELECT $1, $2, $3, clock.at, clock.at \
-                                 FROM (SELECT clock_timestamp() AS at FROM counted) clock \
-                                 RETURNING {TASK_COLUMNS}, (SELECT total FROM counted)"
-                            ))
-                            .await?;
+                        let stmt = c.prepare_cached(CREATE).await?;
                         let title: &str = new.title.as_ref();
                         let row = c
                             .query_opt(&stmt, &[&id, &title, &new.completed, &max])
                             .await?
-                            .ok_or(StoreError::Full {
-                                max: count(max),
-                            })?;
+                            .ok_or(StoreError::Full { max: count(max) })?;
                         Ok((task(&row)?, row.try_get::<_, i64>(6)?))
                     }
                     .boxed()
@@ -334,6 +301,21 @@ impl TaskStore for PgTaskStore {
                 .await?;
             self.metrics.set_tasks_stored(count(total));
             Ok(task)
+        }
+        .boxed()
+    }
+
+    fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created> {
+        let id = Uuid::new_v4();
+        let max = self.max_tasks;
+        async move {
+            let (created, total) = self
+                .run(move |c| idempotency::create_once(c, id, new, once, max).boxed())
+                .await?;
+            if let Some(total) = total {
+                self.metrics.set_tasks_stored(count(total));
+            }
+            Ok(created)
         }
         .boxed()
     }
