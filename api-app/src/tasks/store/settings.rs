@@ -117,6 +117,12 @@ impl PgSettings {
             statement_timeout,
         })
     }
+
+    /// Whether the URL asks for an encrypted session in so many words: `require`, `verify-ca` or
+    /// `verify-full` (the last two arrive as `require`), not libpq's default `prefer`.
+    pub fn encrypted(&self) -> bool {
+        self.config.get_ssl_mode() == tokio_postgres::config::SslMode::Require
+    }
 }
 
 /// Reads the password file as it is now: a rotated secret is picked up by the next connection.
