@@ -5,7 +5,10 @@
 #      the in-memory store and once with PostgreSQL.
 #   2. Shutdown under load, for api-app (on each store) and demo-app: wrk plus a recording client,
 #      SIGTERM mid-load (scripts/drills/shutdown_under_load.py says exactly what passes).
-#   3. Abuse at the scale of issue 21 (pipelined answers never read, 2048 oversized heads,
+#   3. Canary analysis: a real Prometheus scrapes a stable and two canary api-apps (one injecting
+#      5xx) with the clusters' recording rules, and the AnalysisTemplate's own queries pass the healthy
+#      canary and fail the faulty one in time (scripts/drills/canary_analysis.py). About a minute.
+#   4. Abuse at the scale of issue 21 (pipelined answers never read, 2048 oversized heads,
 #      MAX_CONNECTIONS held by idle keep-alive clients): RSS under 64 MiB and every probe on the
 #      admin port answered within 1 s throughout (scripts/drills/abuse.py; figures in bench/ABUSE.md).
 # Loopback only; every wait is bounded. Debug builds: the drills check behaviour, not speed.
@@ -29,8 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in schemathesis wrk python3; do
-  command -v "$tool" >/dev/null || { echo "drills: $tool is not installed (scripts/install-tools.sh, apt wrk)" >&2; exit 1; }
+for tool in schemathesis wrk python3 prometheus kubectl; do
+  command -v "$tool" >/dev/null || { echo "drills: $tool is not installed (scripts/install-tools.sh, apt wrk prometheus)" >&2; exit 1; }
 done
 
 cargo build --locked --quiet -p api-app -p demo-app --bins
@@ -96,6 +99,11 @@ scripts/drills/shutdown_under_load.py --app api-app --bin "$TARGET/debug/api-app
   --database-url "$(new_database drills_shutdown)"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "3 shutdown-under-load drills" >>"$CHECK_COUNTS"
 
-# --- 3. Abuse at the scale of issue 21 -------------------------------------------------------------
+# --- 3. Canary analysis on a real Prometheus ------------------------------------------------------
+python3 -m doctest scripts/drills/canary_analysis.py
+scripts/drills/canary_analysis.py --bin "$TARGET/debug/api-app" --work "$WORK"
+[[ -z ${CHECK_COUNTS:-} ]] || echo "1 canary-analysis drill" >>"$CHECK_COUNTS"
+
+# --- 4. Abuse at the scale of issue 21 ------------------------------------------------------------
 python3 scripts/drills/abuse.py --bin "$TARGET/debug/api-app" --log "$WORK/api-app-abuse.log"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "3 abuse drills" >>"$CHECK_COUNTS"

@@ -3,7 +3,7 @@
 # Each stage is its own script so GitHub Actions can call the same stages without a second copy.
 #
 # A stage that counts what it checked appends lines `COUNT WHAT` to $CHECK_COUNTS (the Rust tests,
-# the Schemathesis cases, the shutdown drills, the browser steps); the closing summary adds them
+# the Schemathesis cases, the shutdown and canary drills, the browser steps); the closing summary adds them
 # up, with every stage that passed. `scripts/test.sh --summary FILE STAGES` prints that summary
 # for a counts file alone (its test, tests/api/readme.rs, uses it).
 set -euo pipefail
@@ -49,7 +49,7 @@ stage "alerts and dashboard: promtool"   scripts/check-monitoring.sh
 stage "k8s/: database bootstrap"         scripts/with-postgres.sh scripts/check-db-bootstrap.sh
 stage "terraform/: fmt and checkov"      scripts/check-terraform.sh
 stage ".github/, Dockerfiles, shell"     scripts/check-workflows.sh
-stage "drills: fuzz and shutdown"        scripts/drills.sh
+stage "drills: fuzz, shutdown, canary"  scripts/drills.sh
 stage "browser end-to-end"               scripts/e2e.sh
 printf '=== (%d s)\n\n=== all checks passed in %d s\n' "$((SECONDS - last))" "$SECONDS"
 # One plain closing line that counts every check run (every stage above passed, or we would not

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Validates the custom resources in rendered manifests (Argo CD, External Secrets, prometheus-operator)
-// against their CRD schemas, as shipped by the pinned npm packages kubernetes-models, @kubernetes-models/argo-cd,
-// @kubernetes-models/external-secrets and @kubernetes-models/prometheus-operator, and those no package ships
+// Validates the custom resources in rendered manifests (Argo CD, Argo Rollouts, External Secrets,
+// prometheus-operator) against their CRD schemas, as shipped by the pinned npm packages kubernetes-models,
+// @kubernetes-models/argo-cd, @kubernetes-models/argo-rollouts, @kubernetes-models/external-secrets and
+// @kubernetes-models/prometheus-operator, and those no package ships
 // (Sigstore policy-controller) against the schemas copied into tools/crds/. Core kinds are kubernetes-validate's job.
 //
 // Usage: node tools/validate-crds.mjs FILE... (multi-document YAML). Exits 1 on any finding.
@@ -15,6 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import Ajv from "ajv";
 import { parseAllDocuments } from "yaml";
 import { AppProject, Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1";
+import { AnalysisTemplate, Rollout } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1";
 import {
   ClusterSecretStore,
   ExternalSecret,
@@ -24,7 +26,8 @@ import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-op
 import { AlertmanagerConfig } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1";
 
 const MODELS = {
-  "argoproj.io/v1alpha1": { Application, AppProject },
+  // Argo CD and Argo Rollouts share the group: Applications and projects, Rollouts and their analysis.
+  "argoproj.io/v1alpha1": { Application, AppProject, Rollout, AnalysisTemplate },
   "external-secrets.io/v1": { ExternalSecret, ClusterSecretStore, SecretStore },
   "monitoring.coreos.com/v1": { PrometheusRule, ServiceMonitor },
   "monitoring.coreos.com/v1alpha1": { AlertmanagerConfig },

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::ApiKeys;
 pub use crate::auth::SECRET_VARS;
+use crate::fault::FaultSettings;
 use crate::tasks::store::{PgVars, StoreSettings};
 use crate::tasks::{IdempotencySettings, MAX_STORED_TASKS};
 use crate::throttle::{ThrottleSettings, ThrottleVars};
@@ -38,6 +39,7 @@ struct RawConfig {
     database_pool_max: Option<String>,
     database_acquire_timeout_ms: Option<String>,
     database_statement_timeout_ms: Option<String>,
+    inject_error_percent: Option<String>,
 }
 
 /// Typed settings for api-app.
@@ -49,6 +51,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     pub idempotency: IdempotencySettings,
     pub store: StoreSettings,
+    /// `INJECT_ERROR_PERCENT`: failures injected for release drills (off by default, refused in prod).
+    pub fault: FaultSettings,
 }
 
 impl Config {
@@ -92,6 +96,7 @@ impl Config {
                 statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
             },
         )?;
+        let fault = FaultSettings::parse(server.app_env, raw.inject_error_percent.as_deref())?;
         Ok(Self {
             server,
             max_tasks,
@@ -99,6 +104,7 @@ impl Config {
             throttle,
             idempotency,
             store,
+            fault,
         })
     }
 }

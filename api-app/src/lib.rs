@@ -2,14 +2,15 @@
 //!
 //! Feature rooms own their types, handlers, errors and OpenAPI fragments: `tasks/` (the task
 //! resource and its store), `auth/` (the API keys and the guard), the small routes (`info`,
-//! `health`, `echo`, `stats`), `throttle` (per-client limits) and `docs` (the OpenAPI document and
-//! its page). `routes` is the route table, `config` reads the environment once, `startup` builds
+//! `health`, `echo`, `stats`), `throttle` (per-client limits), `fault` (failures injected for
+//! release drills) and `docs` (the OpenAPI document and its page). `routes` is the route table, `config` reads the environment once, `startup` builds
 //! the server; all of them stand on the `platform` crate.
 
 pub mod auth;
 pub mod config;
 pub mod docs;
 pub mod echo;
+pub mod fault;
 pub mod health;
 pub mod info;
 pub mod routes;

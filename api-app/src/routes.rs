@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::auth::{self, ApiKeyGuard};
 use crate::docs::{self, ApiDoc};
 use crate::tasks::routes as tasks;
-use crate::{echo, health, info, stats};
+use crate::{echo, fault, health, info, stats};
 
 /// Registers every route; `guard` checks the keys of the protected scope. The probes and
 /// `/metrics` are not here: they answer on the admin port (`platform::admin`).
@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>, guard: &ApiKeyGuard) {
         .map(|cfg| cfg.configure(docs::configure))
         .service(
             utoipa_actix_web::scope("/api")
+                // Failures injected for drills (`INJECT_ERROR_PERCENT`); off unless set.
+                .wrap(from_fn(fault::inject))
                 .service(info::info)
                 .service(health::health)
                 .service(tasks::list_tasks)

@@ -17,6 +17,7 @@ use utoipa_actix_web::AppExt as _;
 use crate::auth::ApiKeyGuard;
 use crate::config::Config;
 use crate::docs::{self, OpenApiJson};
+use crate::fault::ErrorInjector;
 use crate::info::{ServiceInfo, StoreInfo};
 use crate::routes;
 use crate::tasks::store::{self, OpenError, TaskStore};
@@ -114,6 +115,7 @@ fn build_server(
     store: Arc<dyn TaskStore>,
 ) -> Result<Server, StartupError> {
     let throttle = web::Data::new(Throttle::new(&config.throttle));
+    let injector = web::Data::new(ErrorInjector::new(config.fault));
     let idempotency = web::Data::new(config.idempotency);
     let guard = ApiKeyGuard::new(config.api_keys.clone(), throttle.clone());
     let doc = routes::openapi(&guard);
@@ -140,6 +142,7 @@ fn build_server(
                 .app_data(store.clone())
                 .app_data(metrics.clone())
                 .app_data(throttle.clone())
+                .app_data(injector.clone())
                 .app_data(idempotency.clone())
                 .app_data(health.clone())
                 .app_data(info.clone())

@@ -17,11 +17,13 @@ pub struct Application {
 /// The image inputs both Rust apps share: the workspace manifest, the lock file, the build recipe
 /// and the shared crate.
 const WORKSPACE: [&str; 4] = ["Cargo.toml", "Cargo.lock", "Dockerfile", "platform/"];
-/// Components both apps' overlays pull in (zone-spread-strict: prod's only).
-const SHARED_COMPONENTS: [&str; 3] = [
+/// Components both apps' overlays pull in (zone-spread-strict: prod's only), and the canary
+/// analysis both bases list.
+const SHARED_COMPONENTS: [&str; 4] = [
     "k8s/components/alb/",
     "k8s/components/registry-pull/",
     "k8s/components/zone-spread-strict/",
+    "k8s/base/canary-analysis/",
 ];
 
 pub const APPLICATIONS: &[Application] = &[
@@ -30,11 +32,13 @@ pub const APPLICATIONS: &[Application] = &[
         renders: &[
             "k8s/base/api-app/",
             "k8s/components/aws/api-app/",
+            "k8s/components/scrape/api-app/",
             "k8s/components/database-bootstrap/",
             "k8s/components/database-tls/",
             SHARED_COMPONENTS[0],
             SHARED_COMPONENTS[1],
             SHARED_COMPONENTS[2],
+            SHARED_COMPONENTS[3],
         ],
         image: &[
             "api-app/",
@@ -49,9 +53,11 @@ pub const APPLICATIONS: &[Application] = &[
         renders: &[
             "k8s/base/demo-app/",
             "k8s/components/aws/demo-app/",
+            "k8s/components/scrape/demo-app/",
             SHARED_COMPONENTS[0],
             SHARED_COMPONENTS[1],
             SHARED_COMPONENTS[2],
+            SHARED_COMPONENTS[3],
         ],
         image: &[
             "demo-app/",

@@ -6,6 +6,7 @@
 mod auth;
 mod docs;
 mod echo;
+mod fault;
 mod info;
 mod platform;
 mod readme;

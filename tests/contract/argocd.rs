@@ -33,8 +33,9 @@ fn overlays_use_the_exact_namespaces_and_replica_counts() {
                     name(d)
                 );
             }
+            // The Rollout runs the pods; the Deployment holds only the template (canary.rs).
             assert_eq!(
-                one(&docs, "Deployment")["spec"]["replicas"].as_u64(),
+                one(&docs, "Rollout")["spec"]["replicas"].as_u64(),
                 Some(replicas),
                 "{env}/{app}"
             );

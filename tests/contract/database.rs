@@ -1089,17 +1089,15 @@ fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
     use integration_tests::k8s::{one, overlay, pod_env};
     for env in ENVS {
         let docs = overlay(env, "api-app");
-        let deploy = one(&docs, "Deployment");
-        let replicas = deploy["spec"]["replicas"].as_u64().unwrap();
-        let surge: u64 = deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+        // The Rollout runs the pods: a promotion (or a Reloader restart) surges by its canary maxSurge.
+        let rollout = one(&docs, "Rollout");
+        let replicas = rollout["spec"]["replicas"].as_u64().unwrap();
+        let max_surge = &rollout["spec"]["strategy"]["canary"]["maxSurge"];
+        let surge: u64 = max_surge
             .as_str()
             .and_then(|p| p.strip_suffix('%'))
             .map_or_else(
-                || {
-                    deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
-                        .as_u64()
-                        .unwrap()
-                },
+                || max_surge.as_u64().unwrap(),
                 |p| (replicas * p.parse::<u64>().unwrap()).div_ceil(100),
             );
         let vars = pod_env(&docs);

@@ -5,7 +5,7 @@
 
 mod expr;
 mod notifications;
-mod scripts;
+pub(crate) mod scripts;
 
 use std::collections::BTreeSet;
 
@@ -949,13 +949,14 @@ fn the_sync_and_rollout_budget_is_the_one_the_manifests_set() {
     let poll = crate::restore_budget::poll_s(&values);
     assert!(row.contains(&format!("at most **{poll} s**")), "{row}");
 
-    let rollout = ["api-app", "demo-app"]
+    // A release is a canary: its weight steps, its analysis, then every pod.
+    let release = ["api-app", "demo-app"]
         .iter()
-        .map(|app| crate::restore_budget::rollout_s("dev", app))
+        .map(|app| crate::restore_budget::release_s("dev", app))
         .max()
         .unwrap();
     let row = budget_row("Rollout");
-    assert!(row.contains(&format!("about **{rollout} s**")), "{row}");
+    assert!(row.contains(&format!("about **{release} s**")), "{row}");
 }
 
 #[test]

@@ -22,10 +22,7 @@ use integration_tests::facts::ENVS;
 const KUBE_STATE_METRICS: &[&str] = &[
     "kube_pod_status_ready",
     "kube_pod_container_info",
-    "kube_deployment_status_condition",
     "kube_deployment_metadata_generation",
-    "kube_deployment_spec_replicas",
-    "kube_deployment_status_replicas_available",
     "kube_pod_container_status_last_terminated_reason",
     "kube_pod_container_status_restarts_total",
     "kube_pod_container_status_waiting_reason",
@@ -37,6 +34,16 @@ const PROMETHEUS: &[&str] = &["up"];
 const EXTERNAL_SECRETS: &[&str] = &["externalsecret_status_condition"];
 /// Argo CD's application-controller metrics (docs/operator-manual/metrics.md).
 const ARGO_CD: &[&str] = &["argocd_app_info", "argocd_app_sync_total"];
+/// Argo Rollouts' controller metrics (docs/features/controller-metrics.md, controller/metrics/), scraped
+/// through its chart's `ServiceMonitor` and relabelled to the Rollout's own namespace
+/// (terraform/modules/cluster-addons/rollouts.tf).
+const ARGO_ROLLOUTS: &[&str] = &[
+    "rollout_info",
+    "rollout_info_replicas_available",
+    "rollout_info_replicas_desired",
+    "analysis_run_info",
+    "analysis_run_metric_phase",
+];
 
 /// `PromQL` words that are not metric names: aggregations, operators and literals.
 const PROMQL_WORDS: &[&str] = &[
@@ -284,10 +291,16 @@ async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
             .cloned()
             .chain(recorded)
             .chain(
-                [KUBE_STATE_METRICS, EXTERNAL_SECRETS, ARGO_CD, PROMETHEUS]
-                    .concat()
-                    .into_iter()
-                    .map(str::to_owned),
+                [
+                    KUBE_STATE_METRICS,
+                    EXTERNAL_SECRETS,
+                    ARGO_CD,
+                    ARGO_ROLLOUTS,
+                    PROMETHEUS,
+                ]
+                .concat()
+                .into_iter()
+                .map(str::to_owned),
             )
             .collect();
 
@@ -444,10 +457,7 @@ fn every_alert_that_matters_reaches_a_person_and_watchdog_reaches_the_heartbeat(
                 "heartbeat",
             ),
             (
-                &[
-                    ("alertname", "DeploymentNotProgressing"),
-                    ("severity", "page"),
-                ],
+                &[("alertname", "RolloutNotProgressing"), ("severity", "page")],
                 "slack",
             ),
             (

@@ -34,11 +34,29 @@ fn container_ports_are_the_apps_default_public_and_admin_ports() {
                 [("http", Some(public)), ("admin", Some(admin))],
                 "{env}/{app}"
             );
-            // The public Service, which the Ingress routes, exposes the public port only.
-            let svc = named(&docs, "Service", app);
-            let svc_ports = seq(&svc["spec"]["ports"]);
-            assert_eq!(svc_ports.len(), 1, "{env}/{app}: one public Service port");
-            assert_eq!(s(&svc_ports[0]["targetPort"]), "http", "{env}/{app}");
+            // The public Service, which the Ingress routes, and the stable and canary Services the
+            // Rollout points at each ReplicaSet (which the ALB's weighted action splits between): the
+            // public port only, never the admin port.
+            let public_names = [
+                app.to_owned(),
+                format!("{app}-stable"),
+                format!("{app}-canary"),
+            ];
+            for svc_name in &public_names {
+                let svc = named(&docs, "Service", svc_name);
+                let svc_ports = seq(&svc["spec"]["ports"]);
+                assert_eq!(
+                    svc_ports.len(),
+                    1,
+                    "{env}/{svc_name}: one public Service port"
+                );
+                assert_eq!(s(&svc_ports[0]["targetPort"]), "http", "{env}/{svc_name}");
+                assert_eq!(
+                    svc_ports[0]["port"].as_u64(),
+                    Some(public),
+                    "{env}/{svc_name}"
+                );
+            }
             // The admin port has a headless Service of its own, for Prometheus.
             let admin_svc = named(&docs, "Service", &format!("{app}-admin"));
             assert_eq!(s(&admin_svc["spec"]["clusterIP"]), "None", "{env}/{app}");
@@ -47,8 +65,8 @@ fn container_ports_are_the_apps_default_public_and_admin_ports() {
             assert_eq!(s(&admin_ports[0]["targetPort"]), "admin", "{env}/{app}");
             assert_eq!(
                 of_kind(&docs, "Service").count(),
-                2,
-                "{env}/{app}: the public and the admin Service"
+                public_names.len() + 1,
+                "{env}/{app}: the public, stable, canary and admin Services"
             );
             // Nothing sets PORT or ADMIN_PORT: the app listens on its defaults, which the manifests expose.
             for var in ["PORT", "ADMIN_PORT"] {

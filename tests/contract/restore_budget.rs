@@ -84,10 +84,20 @@ struct Rollout {
 
 fn rollout(env: &str, app: &str) -> Rollout {
     let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+    // The Rollout runs the pods; the Deployment it references holds their template (probes, preStop).
     let deploy = of_kind(&docs, "Deployment").next().expect("a Deployment");
-    let spec = &deploy["spec"];
+    let rollout = of_kind(&docs, "Rollout").next().expect("a Rollout");
+    let spec = &rollout["spec"];
     let replicas = int(&spec["replicas"], "replicas");
-    let ru = &spec["strategy"]["rollingUpdate"];
+    // A rollback returns to a recent revision: the rollback window skips the canary steps, so the
+    // restore is the one-step replacement below, not a release.
+    assert!(
+        spec["rollbackWindow"]["revisions"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{env}/{app}: without rollbackWindow a rollback would crawl through the canary steps and analysis"
+    );
+    let ru = &spec["strategy"]["canary"];
     assert_eq!(
         int(&ru["maxUnavailable"], "maxUnavailable"),
         0,
@@ -99,7 +109,7 @@ fn rollout(env: &str, app: &str) -> Rollout {
         None => int(&ru["maxSurge"], "maxSurge"),
     };
     let steps = replicas.div_ceil(surge.max(1));
-    let c = &spec["template"]["spec"]["containers"][0];
+    let c = &deploy["spec"]["template"]["spec"]["containers"][0];
     let ingress = of_kind(&docs, "Ingress").next().expect("an Ingress");
     let alb = |key: &str| {
         annotation(ingress, key)
@@ -167,7 +177,7 @@ fn rollout(env: &str, app: &str) -> Rollout {
                 seconds: spec["minReadySeconds"]
                     .as_u64()
                     .map_or(0, |n| u32::try_from(n).unwrap()),
-                source: "Deployment minReadySeconds".into(),
+                source: "Rollout minReadySeconds".into(),
             },
         ],
         pre_stop_s: int(
@@ -179,10 +189,33 @@ fn rollout(env: &str, app: &str) -> Rollout {
     }
 }
 
-/// Seconds to replace every pod of `app` in `env`: rolling steps × the per-step terms.
-pub(crate) fn rollout_s(env: &str, app: &str) -> u32 {
-    let r = rollout(env, app);
-    r.steps * r.per_step.iter().map(|t| t.seconds).sum::<u32>()
+/// Seconds for a good release of `app` in `env` to reach every pod: each weight step and the final
+/// promotion start pods (the one-step terms), and each analysis step takes all its measurements.
+pub(crate) fn release_s(env: &str, app: &str) -> u32 {
+    let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+    let spec = &of_kind(&docs, "Rollout").next().expect("a Rollout")["spec"];
+    let steps = spec["strategy"]["canary"]["steps"]
+        .as_sequence()
+        .expect("canary steps");
+    let weights = steps.iter().filter(|s| !s["setWeight"].is_null()).count();
+    let analysis: u32 = steps
+        .iter()
+        .filter_map(|s| s["analysis"]["templates"][0]["templateName"].as_str())
+        .map(|name| {
+            let template = of_kind(&docs, "AnalysisTemplate")
+                .find(|t| t["metadata"]["name"].as_str() == Some(name))
+                .unwrap_or_else(|| panic!("{env}/{app}: AnalysisTemplate {name}"));
+            template["spec"]["metrics"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|m| int(&m["count"], "count") * duration_s(m["interval"].as_str().unwrap()))
+                .max()
+                .unwrap()
+        })
+        .sum();
+    let per_step: u32 = rollout(env, app).per_step.iter().map(|t| t.seconds).sum();
+    (u32::try_from(weights).unwrap() + 1) * per_step + analysis
 }
 
 /// How Argo CD learns of a push in `env`: the webhook when it is wired end to end, else its poll.
@@ -340,13 +373,13 @@ fn budget(env: &str) -> Vec<Term> {
         seconds: ARGOCD_SYNC_S,
         source: "allowance".into(),
     });
-    // Per app: the sync waves before its Deployment, and the hook Jobs that run on every sync (a
-    // rollback's too) and that the Deployment waits for. Each overlay is rendered once.
+    // Per app: the sync waves before its Rollout, and the hook Jobs that run on every sync (a
+    // rollback's too) and that the Rollout waits for. Each overlay is rendered once.
     let (waves, hooks) = APPS
         .iter()
         .map(|app| {
             let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
-            let deploy_wave = sync_wave(of_kind(&docs, "Deployment").next().unwrap());
+            let deploy_wave = sync_wave(of_kind(&docs, "Rollout").next().unwrap());
             let mut before: Vec<_> = docs
                 .iter()
                 .map(sync_wave)
@@ -369,7 +402,7 @@ fn budget(env: &str) -> Vec<Term> {
         })
         .fold((0, 0), |(w, h), (aw, ah)| (w.max(aw), h.max(ah)));
     terms.push(Term {
-        what: "sync waves before the Deployment",
+        what: "sync waves before the Rollout",
         seconds: waves * SYNC_WAVE_DELAY_S,
         source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
     });
@@ -514,4 +547,192 @@ fn both_clusters_get_the_same_fast_poll_and_webhook() {
             webhook_problems(env, &values)
         );
     }
+}
+
+// The canary path: a bad release stopped by its own metrics, with no person and no commit. From the
+// canary's first ready pod until every request goes to stable again, computed from the Rollout, the
+// AnalysisTemplate it names, the ServiceMonitor and the recording rule the template reads.
+
+/// The canary path's target: under a minute, with at most a fifth of the requests exposed.
+const CANARY_BUDGET_S: u32 = 60;
+const CANARY_MAX_WEIGHT: u64 = 20;
+/// Prometheus's discovery manager hands new targets to the scrape loops in batches every 5 s.
+const PROMETHEUS_DISCOVERY_S: u32 = 5;
+/// After Argo Rollouts rewrites the Ingress's forward action, the Load Balancer Controller reconciles
+/// the `IngressGroup` and modifies the listener rule.
+const LBC_APPLY_S: u32 = 10;
+
+/// The canary path of one app: its terms, and the share of requests its first step exposes.
+struct CanaryPath {
+    terms: Vec<Term>,
+    first_weight: u64,
+}
+
+/// A metric of an `AnalysisTemplate` that judges an SLO: its query reads a per-ReplicaSet rule.
+fn slo_metrics(template: &Value) -> Vec<&Value> {
+    template["spec"]["metrics"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["provider"]["prometheus"]["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("pod_template:"))
+        })
+        .collect()
+}
+
+fn canary_path(env: &str, app: &str) -> CanaryPath {
+    let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
+    let rollout = of_kind(&docs, "Rollout").next().expect("a Rollout");
+    let canary = &rollout["spec"]["strategy"]["canary"];
+    assert!(
+        canary["trafficRouting"]["alb"].is_mapping(),
+        "{env}/{app}: the ALB splits requests by weight; without it the weight is a share of pods"
+    );
+    let steps = canary["steps"].as_sequence().expect("canary steps");
+    let first_weight = steps[0]["setWeight"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{env}/{app}: the first step sets the canary's weight"));
+    let template_name = steps[1]["analysis"]["templates"][0]["templateName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{env}/{app}: the analysis comes right after the first weight"));
+    let template = of_kind(&docs, "AnalysisTemplate")
+        .find(|t| t["metadata"]["name"].as_str() == Some(template_name))
+        .unwrap_or_else(|| panic!("{env}/{app}: AnalysisTemplate {template_name}"));
+    let detection = slo_metrics(template)
+        .into_iter()
+        .map(|m| {
+            let interval = duration_s(m["interval"].as_str().expect("a metric interval"));
+            let limit = int(&m["failureLimit"], "failureLimit");
+            (
+                (limit + 1) * interval,
+                format!(
+                    "(failureLimit {limit} + 1) × interval {interval} s ({template_name}: {})",
+                    m["name"].as_str().unwrap()
+                ),
+            )
+        })
+        .max_by_key(|(s, _)| *s)
+        .expect("the template judges an SLO");
+    let monitor = of_kind(&docs, "ServiceMonitor")
+        .next()
+        .expect("a ServiceMonitor");
+    let scrape = duration_s(
+        monitor["spec"]["endpoints"][0]["interval"]
+            .as_str()
+            .expect("a scrape interval"),
+    );
+    let rules = kustomize(&format!("k8s/overlays/{env}/monitoring"));
+    let group = of_kind(&rules, "PrometheusRule")
+        .flat_map(|r| r["spec"]["groups"].as_sequence().unwrap())
+        .find(|g| {
+            g["rules"].as_sequence().unwrap().iter().any(|r| {
+                r["record"]
+                    .as_str()
+                    .is_some_and(|name| name.starts_with("pod_template:"))
+            })
+        })
+        .expect("a group records the per-ReplicaSet ratios");
+    let rule_interval = duration_s(group["interval"].as_str().expect("the group's interval"));
+    let min_ready = int(&rollout["spec"]["minReadySeconds"], "minReadySeconds");
+    CanaryPath {
+        terms: vec![
+            Term {
+                what: "the canary is available and the ALB sends it its weight",
+                seconds: min_ready,
+                source: "Rollout minReadySeconds".into(),
+            },
+            Term {
+                what: "Prometheus discovers the canary's pod",
+                seconds: PROMETHEUS_DISCOVERY_S,
+                source: "allowance".into(),
+            },
+            Term {
+                what: "two scrapes give the canary a rate",
+                seconds: 2 * scrape,
+                source: format!("2 × ServiceMonitor interval {scrape} s"),
+            },
+            Term {
+                what: "the per-ReplicaSet ratio is recorded",
+                seconds: rule_interval,
+                source: format!("rule group {} interval", group["name"].as_str().unwrap()),
+            },
+            Term {
+                what: "the analysis fails and the Rollout aborts",
+                seconds: detection.0,
+                source: detection.1,
+            },
+            Term {
+                what: "the ALB sends every request to stable again",
+                seconds: LBC_APPLY_S,
+                source: "allowance".into(),
+            },
+        ],
+        first_weight,
+    }
+}
+
+/// The slower app's canary path in `env`, the one the README states.
+pub(crate) fn canary_s(env: &str) -> (u32, u64) {
+    APPS.iter()
+        .map(|app| {
+            let path = canary_path(env, app);
+            (total(&path.terms), path.first_weight)
+        })
+        .max()
+        .unwrap()
+}
+
+fn canary_table(terms: &[Term]) -> String {
+    let mut out = String::from("| Term | s | From |\n|---|---:|---|\n");
+    for t in terms {
+        writeln!(out, "| {} | {} | {} |", t.what, t.seconds, t.source).unwrap();
+    }
+    writeln!(
+        out,
+        "| **Total** | **{}** | from the canary's first ready pod |",
+        total(terms)
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_bad_canary_is_stopped_within_a_minute_having_seen_at_most_a_fifth_of_the_requests() {
+    for env in ["dev", "prod"] {
+        for app in APPS {
+            let path = canary_path(env, app);
+            let table = canary_table(&path.terms);
+            assert!(
+                total(&path.terms) <= CANARY_BUDGET_S,
+                "{env}/{app}: a bad canary is stopped in {} s, over the {CANARY_BUDGET_S} s budget:\n{table}",
+                total(&path.terms)
+            );
+            assert!(
+                path.first_weight > 0 && path.first_weight <= CANARY_MAX_WEIGHT,
+                "{env}/{app}: the first step exposes {} % of requests",
+                path.first_weight
+            );
+        }
+    }
+    // The two apps and envs share the manifests; .github/README.md shows the slower one's terms.
+    let slowest = APPS
+        .iter()
+        .map(|app| canary_path("dev", app))
+        .max_by_key(|p| total(&p.terms))
+        .unwrap();
+    let table = canary_table(&slowest.terms);
+    assert!(
+        read_text(".github/README.md").contains(&table),
+        ".github/README.md's canary path table must show this budget; replace it with:\n{table}"
+    );
+    let (seconds, weight) = canary_s("dev");
+    let row = format!(
+        "**Canary stop** (no person, no commit): from a bad canary's first ready pod until every request goes to stable again: **{seconds} s**, with at most **{weight} %** of requests exposed"
+    );
+    assert!(
+        read_text("README.md").contains(&row),
+        "README's outcomes table must name the canary path beside the revert: {row}"
+    );
 }

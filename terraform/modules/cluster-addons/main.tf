@@ -257,5 +257,6 @@ resource "helm_release" "argocd_root_app" {
     }
   })]
 
-  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader, helm_release.kube_prometheus_stack]
+  # The Applications it syncs ship Rollouts and AnalysisTemplates: Argo Rollouts' CRDs come first.
+  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader, helm_release.kube_prometheus_stack, helm_release.argo_rollouts]
 }

@@ -39,7 +39,7 @@ locals {
   ingress_group = "gitops-platform"
 
   # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
-  helm_release_namespaces = ["argocd", "cosign-system", "external-secrets", "kube-system", "monitoring", "reloader"]
+  helm_release_namespaces = ["argo-rollouts", "argocd", "cosign-system", "external-secrets", "kube-system", "monitoring", "reloader"]
 }
 
 ################################################################################

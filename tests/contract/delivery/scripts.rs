@@ -14,8 +14,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 /// `gh api [--paginate] [-X METHOD] [-H …] [--jq EXPR] [--input -] PATH`: logs each call (and
-/// its body) and answers from `responses/<METHOD PATH>`; no such file is a 404.
-const FAKE_GH: &str = r#"#!/usr/bin/env bash
+/// its body) and answers from `responses/<METHOD PATH>` (named by [`response_file`]); no such file is
+/// a 404. `$FAKE` is its folder, with `calls` and `responses/` in it.
+pub(crate) const FAKE_GH: &str = r#"#!/usr/bin/env bash
 set -euo pipefail
 [[ $1 == api ]] || exit 64
 shift
@@ -39,6 +40,20 @@ response="$FAKE/responses/$(printf '%s %s' "$method" "$path" | tr -c 'A-Za-z0-9.
 if [[ -n $jq_expr ]]; then jq -r "$jq_expr" "$response"; else cat "$response"; fi
 "#;
 
+/// The file of `responses/` that [`FAKE_GH`] answers `gh api -X METHOD PATH` from.
+pub(crate) fn response_file(method: &str, path: &str) -> String {
+    format!("{method} {path}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 struct FakeGitHub {
     dir: PathBuf,
 }
@@ -58,17 +73,11 @@ impl FakeGitHub {
     }
 
     fn respond(&self, method: &str, path: &str, body: &str) {
-        let key: String = format!("{method} {path}")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        std::fs::write(self.dir.join("responses").join(key), body).unwrap();
+        std::fs::write(
+            self.dir.join("responses").join(response_file(method, path)),
+            body,
+        )
+        .unwrap();
     }
 
     fn forget(&self) {

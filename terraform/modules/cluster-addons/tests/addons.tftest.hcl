@@ -70,6 +70,7 @@ run "charts_are_pinned" {
       helm_release.argocd_root_app.version,
       helm_release.kube_prometheus_stack.version,
       helm_release.policy_controller.version,
+      helm_release.argo_rollouts.version,
     ] : can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", v))])
     error_message = "Every chart version must be an exact x.y.z pin."
   }
@@ -143,5 +144,23 @@ run "releases_wait_for_their_pods_when_nodes_run_and_not_when_dev_sleeps" {
   assert {
     condition     = !helm_release.argocd.wait && !helm_release.argocd.atomic && !helm_release.external_secrets.wait
     error_message = "With dev's nodes at zero, a release must not wait for pods that cannot start."
+  }
+}
+
+run "argo_rollouts_metrics_name_the_rollouts_own_namespace" {
+  command = plan
+
+  variables {
+    env = "dev"
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.argo_rollouts.values[0]).controller.metrics.serviceMonitor.enabled && yamldecode(helm_release.argo_rollouts.values[0]).controller.metrics.serviceMonitor.metricRelabelings[0].targetLabel == "namespace"
+    error_message = "RolloutAborted and the dashboard select rollout_info by the Rollout's namespace: the ServiceMonitor must put it back from exported_namespace."
+  }
+
+  assert {
+    condition     = helm_release.argo_rollouts.namespace == "argo-rollouts" && yamldecode(helm_release.argo_rollouts.values[0]).keepCRDs
+    error_message = "Argo Rollouts lives in argo-rollouts, and deleting the release must keep the Rollouts."
   }
 }
