@@ -32,13 +32,13 @@ cleanup() {
 trap cleanup EXIT
 
 "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "CREATE DATABASE cpu"
-PORT=$(free_port)
+PORT=$(free_port) ADMIN_PORT=$(free_port)
 # As in the pods: the default worker count and pool size, JSON logs at info (the access log is work too).
-env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
+env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" ADMIN_PORT="$ADMIN_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
   SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" DATABASE_URL="${TEST_DATABASE_URL%/*}/cpu" \
   "$TARGET/$PROFILE/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
-wait_ready "http://127.0.0.1:$PORT/readyz"
+wait_ready "http://127.0.0.1:$ADMIN_PORT/readyz"
 
 # CPU ticks (user + system) the process has used so far.
 ticks() { awk '{ print $14 + $15 }' "/proc/$APP_PID/stat"; }
