@@ -1,6 +1,6 @@
 //! The database contract: api-app's `DATABASE_*` settings in k8s/, the RDS instance, network and secrets in
-//! terraform/, and the interface the code implements (role `api_app`, database `tasks`, port 5432, the
-//! password as a file from Secret `api-app-db`) must all name the same things.
+//! terraform/, and the interface the code implements (owner role `api_app`, database `tasks`, port 5432,
+//! the login user and its password as files from Secret `api-app-db`) must all name the same things.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -20,8 +20,14 @@ use integration_tests::terraform::{
 const URL_VAR: &str = "DATABASE_URL";
 const PASSWORD_FILE_VAR: &str = "DATABASE_PASSWORD_FILE";
 const PASSWORD_FILE: &str = "/var/run/secrets/db/password";
+// The alternating users (issue 20): the Secret names which of the owner's two login users logs in.
+const USER_FILE_VAR: &str = "DATABASE_USER_FILE";
+const USER_FILE: &str = "/var/run/secrets/db/username";
 const SECRET: &str = "api-app-db";
+/// The bootstrap Job's copy of the login, fetched afresh on every sync.
+const LOGIN_SECRET: &str = "api-app-db-login";
 const SECRET_KEY: &str = "password";
+const SECRET_KEYS: [&str; 2] = ["password", "username"];
 const APP_USER: &str = "api_app";
 const DB_NAME: &str = "tasks";
 const PORT: u16 = 5432;
@@ -154,7 +160,7 @@ fn database_local(env: &str, key: &str) -> Json {
 fn every_rendering_sets_the_database_settings_api_app_reads() {
     // Until api-app's config reads these, this fails: the manifests would set variables the app ignores.
     let reads: BTreeSet<String> = api_app::config::env_var_names().into_iter().collect();
-    for var in [URL_VAR, PASSWORD_FILE_VAR] {
+    for var in [URL_VAR, USER_FILE_VAR, PASSWORD_FILE_VAR] {
         assert!(reads.contains(var), "api-app does not read {var}");
     }
     for env in ["dev", "prod", "local"] {
@@ -164,6 +170,7 @@ fn every_rendering_sets_the_database_settings_api_app_reads() {
             PASSWORD_FILE,
             "{env}"
         );
+        assert_eq!(config_value(&docs, USER_FILE_VAR), USER_FILE, "{env}");
         let url = parse_url(&config_value(&docs, URL_VAR));
         assert_eq!(
             (url.user.as_str(), url.db.as_str(), url.port),
@@ -177,6 +184,11 @@ fn every_rendering_sets_the_database_settings_api_app_reads() {
 fn the_password_is_a_file_from_secret_api_app_db_that_rotation_can_rewrite() {
     let (dir, file) = PASSWORD_FILE.rsplit_once('/').unwrap();
     assert_eq!(file, SECRET_KEY, "the file is named after the Secret key");
+    assert_eq!(
+        USER_FILE.rsplit_once('/'),
+        Some((dir, "username")),
+        "both files from the one mount, swapped together"
+    );
     for env in ["dev", "prod", "local"] {
         let docs = api_app(env);
         let deployment = find(&docs, "Deployment", "api-app");
@@ -228,7 +240,19 @@ fn the_password_is_a_file_from_secret_api_app_db_that_rotation_can_rewrite() {
                 .map(|d| text(&d["secretKey"]).to_owned())
                 .collect()
         };
-        assert_eq!(keys, BTreeSet::from([SECRET_KEY.to_owned()]), "{env}");
+        assert_eq!(
+            keys,
+            BTreeSet::from(SECRET_KEYS.map(str::to_owned)),
+            "{env}"
+        );
+        if env == "local" {
+            // The first of the alternating login users, as Terraform's first value names it.
+            let secret = find(&docs, "Secret", SECRET);
+            assert_eq!(
+                secret["data"]["username"], "YXBpX2FwcF9h",
+                "username api_app_a (base64)"
+            );
+        }
     }
 }
 
@@ -366,9 +390,13 @@ fn external_secrets_read_the_secrets_terraform_creates_and_nothing_else() {
 
         let es = find(&docs, "ExternalSecret", SECRET);
         let data = items(&es["spec"]["data"]);
-        assert_eq!(data.len(), 1, "{env}");
-        assert_eq!(data[0]["remoteRef"]["key"], name.as_str(), "{env}");
-        assert_eq!(data[0]["remoteRef"]["property"], SECRET_KEY, "{env}");
+        let mut properties = BTreeSet::new();
+        for d in data {
+            assert_eq!(d["remoteRef"]["key"], name.as_str(), "{env}");
+            assert_eq!(d["secretKey"], d["remoteRef"]["property"], "{env}");
+            properties.insert(text(&d["remoteRef"]["property"]));
+        }
+        assert_eq!(properties, BTreeSet::from(SECRET_KEYS), "{env}");
 
         // The master credentials: the keys of an RDS-managed secret, only during a sync.
         let admin = find(&docs, "ExternalSecret", "api-app-db-admin");
@@ -583,7 +611,7 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
                     ["envFrom"],
             )[0]["configMapRef"]["name"],
         );
-        for var in [URL_VAR, PASSWORD_FILE_VAR] {
+        for var in [URL_VAR, USER_FILE_VAR, PASSWORD_FILE_VAR] {
             let from = items(&container["env"])
                 .iter()
                 .find(|e| e["name"] == var)
@@ -603,10 +631,35 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
             .iter()
             .find(|v| v["name"] == mount["name"])
             .unwrap();
+        // The alternating-users rotation: the Job reads the login as Secrets Manager holds it at this
+        // sync, not the pods' Secret, which the rotation forces only after the Job has set the password.
         assert!(
-            is_named(&volume["secret"]["secretName"], SECRET),
+            is_named(&volume["secret"]["secretName"], LOGIN_SECRET),
             "{env}: {volume}"
         );
+        if env == "local" {
+            assert_eq!(
+                find(&docs, "Secret", LOGIN_SECRET)["data"],
+                find(&docs, "Secret", SECRET)["data"],
+                "local: the Job's copy of the login is the pods'"
+            );
+            continue;
+        }
+        let pods = find(&docs, "ExternalSecret", SECRET);
+        let hook = find(&docs, "ExternalSecret", LOGIN_SECRET);
+        assert_eq!(hook["spec"]["target"]["name"], LOGIN_SECRET, "{env}");
+        assert_eq!(
+            hook["spec"]["data"], pods["spec"]["data"],
+            "{env}: the same keys of the same secret"
+        );
+        let annotations = &hook["metadata"]["annotations"];
+        assert_eq!(annotations["argocd.argoproj.io/hook"], "Sync", "{env}");
+        assert_eq!(
+            annotations["argocd.argoproj.io/hook-delete-policy"],
+            "BeforeHookCreation,HookSucceeded",
+            "{env}: recreated (and so fetched afresh) on every sync, gone once it succeeds"
+        );
+        assert!(wave(hook) < wave(job), "{env}");
     }
 }
 
