@@ -1099,10 +1099,12 @@ fn the_final_snapshots_key_outlives_the_teardown() {
     assert!(rm < destroy, "the key leaves state before the destroy");
 }
 
-/// Issue 27: a password rotation cannot race. The app's password Secret is fetched only when forced
-/// (an hourly refresh carried an unsynced value into the pods), and the documented rotation waits for
-/// the forced fetch to land (`status.refreshTime`, not `Ready`, which is true before) before the sync
-/// whose hook sets the role's password.
+/// Issue 27: a password rotation cannot race, and (issue 20) refuses no connection. The pods' Secret is
+/// fetched only when forced (an hourly refresh carried an unsynced value into the pods); the documented
+/// rotation gives the inactive user its password in the sync (whose hook reads its own, fresh copy)
+/// *before* it forces the pods' Secret, and then waits for that fetch to land (`status.refreshTime`,
+/// not `Ready`, which is true before). `scripts/rotate-db-login.sh` does it; its order is proved by
+/// `the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order`.
 #[test]
 fn a_password_rotation_reaches_the_pods_and_the_role_together() {
     for env in ENVS {
@@ -1114,22 +1116,38 @@ fn a_password_rotation_reaches_the_pods_and_the_role_together() {
             "{env}: api-app-db is fetched only when forced"
         );
     }
+    let script = read_text("scripts/rotate-db-login.sh");
+    let step = |needle: &str| {
+        script
+            .find(needle)
+            .unwrap_or_else(|| panic!("scripts/rotate-db-login.sh runs {needle}"))
+    };
+    let (put, sync, force, wait) = (
+        step("aws secretsmanager put-secret-value"),
+        step("argocd app sync \"api-app-$env\""),
+        step("annotate externalsecret api-app-db force-sync="),
+        step("jsonpath='{.status.refreshTime}') != \"$before\""),
+    );
+    assert!(
+        put < sync && sync < force && force < wait,
+        "put, then sync (the hook sets the new user's password), then force the pods' Secret and wait for it"
+    );
     let readme = read_text("terraform/README.md");
     let rotation = readme
-        .split("- **Rotating `api_app`'s password.**")
+        .split("- **Rotating api-app's database login.**")
         .nth(1)
         .expect("terraform/README.md documents the rotation")
         .split("\n- **")
         .next()
         .unwrap();
-    let (wait, sync) = (
-        rotation
-            .find(".status.refreshTime}')\" != \"$before\"")
-            .expect("the rotation waits for the forced fetch to land"),
-        rotation.find("argocd app sync").expect("then syncs"),
+    assert!(
+        rotation.contains("scripts/rotate-db-login.sh") && rotation.contains("*inactive* user"),
+        "the rotation is the script's, to the inactive user"
     );
-    assert!(wait < sync, "the sync comes after the fetch has landed");
-    assert!(rotation.contains("force-sync"), "the fetch is forced");
+    assert!(
+        !rotation.contains("28P01 gap") && !rotation.contains("is refused with 28P01"),
+        "no documented refused-connection gap"
+    );
 }
 
 /// Issue 27: a Reloader restart (or any rollout) is a rolling update with `maxSurge` 100 %: every new
@@ -1191,5 +1209,150 @@ fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
     assert!(
         readme.contains("Reloader") && readme.contains("double"),
         "terraform/README.md says a Reloader restart briefly doubles the pods and their connections"
+    );
+}
+
+/// A stand-in for the cluster, Secrets Manager and Argo CD that `scripts/rotate-db-login.sh` talks to:
+/// fake `kubectl`, `aws` and `argocd` on `PATH` over a few files, each call that changes something
+/// logged in order.
+struct RotationWorld {
+    dir: std::path::PathBuf,
+}
+
+impl RotationWorld {
+    /// The pods' Secret names `pods`, Secrets Manager `stored`; `argocd app sync` exits `sync_rc`.
+    fn new(pods: &str, stored: &str, sync_rc: u8) -> Self {
+        let dir = std::env::temp_dir().join(format!("rotation-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let world = Self { dir };
+        world.put("pods", pods);
+        world.put(
+            "stored",
+            &format!(r#"{{"username":"{stored}","password":"old"}}"#),
+        );
+        world.put("refresh", "1");
+        world.put("log", "");
+        let w = world.dir.display();
+        for (tool, body) in [
+            (
+                "kubectl",
+                format!(
+                    r#"case "$*" in
+  *"get secret api-app-db"*) printf %s "$(cat {w}/pods)" | base64 ;;
+  *"get externalsecret api-app-db"*) cat {w}/refresh ;;
+  *"annotate externalsecret api-app-db force-sync="*)
+    echo force-sync >>{w}/log; jq -j .username {w}/stored >{w}/pods
+    echo $(($(cat {w}/refresh) + 1)) >{w}/refresh.new; mv {w}/refresh.new {w}/refresh ;;
+  *) echo "unexpected kubectl $*" >&2; exit 1 ;;
+esac"#
+                ),
+            ),
+            (
+                "aws",
+                format!(
+                    r#"case "$*" in
+  *get-secret-value*) cat {w}/stored ;;
+  *get-random-password*) echo NewRandomPassword0123456789abcdefghijklmnopqrstuv ;;
+  *put-secret-value*)
+    file=${{*##*file://}}; file=${{file%% *}}
+    cp "$file" {w}/stored; echo "put $(jq -j .username {w}/stored)" >>{w}/log ;;
+  *) echo "unexpected aws $*" >&2; exit 1 ;;
+esac"#
+                ),
+            ),
+            (
+                "argocd",
+                format!(
+                    r#"[ "$*" = "app sync api-app-dev" ] || {{ echo "unexpected argocd $*" >&2; exit 1; }}
+echo "sync sets the password of $(jq -j .username {w}/stored)" >>{w}/log
+exit {sync_rc}"#
+                ),
+            ),
+        ] {
+            let path = world.dir.join("bin").join(tool);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            let mut perms = std::fs::metadata(&path).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&path, perms).unwrap();
+        }
+        world
+    }
+
+    fn put(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.join(file), text).unwrap();
+    }
+
+    fn get(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join(file)).unwrap()
+    }
+
+    fn rotate(&self) -> (bool, String) {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let root = integration_tests::repo_root();
+        let out = std::process::Command::new(root.join("scripts/rotate-db-login.sh"))
+            .arg("dev")
+            .current_dir(&root)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for RotationWorld {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Issues 20 and 27: the rotation moves to the inactive user, and in the order that refuses no
+/// connection: the new value is put, the sync's hook sets it on that user, and only then are the pods'
+/// files (ExternalSecret api-app-db) forced to it. A failed sync stops before the pods move; a
+/// half-done earlier rotation is refused rather than built on; the password is never printed.
+#[test]
+fn the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order() {
+    let world = RotationWorld::new("api_app_a", "api_app_a", 0);
+    for (from, to) in [("api_app_a", "api_app_b"), ("api_app_b", "api_app_a")] {
+        world.put("log", "");
+        let (ok, out) = world.rotate();
+        assert!(ok, "{out}");
+        assert_eq!(
+            world.get("log"),
+            format!("put {to}\nsync sets the password of {to}\nforce-sync\n"),
+            "from {from}"
+        );
+        assert_eq!(world.get("pods"), to);
+        let stored: Json = serde_json::from_str(&world.get("stored")).unwrap();
+        assert_eq!(
+            stored["password"],
+            "NewRandomPassword0123456789abcdefghijklmnopqrstuv"
+        );
+        assert!(!out.contains("NewRandomPassword"), "{out}");
+    }
+
+    let failing_sync = RotationWorld::new("api_app_a", "api_app_a", 1);
+    let (ok, out) = failing_sync.rotate();
+    assert!(!ok && out.contains("sync failed"), "{out}");
+    assert_eq!(failing_sync.get("pods"), "api_app_a", "the pods stay");
+    assert!(!failing_sync.get("log").contains("force-sync"));
+
+    let half_done = RotationWorld::new("api_app_a", "api_app_b", 0);
+    let (ok, out) = half_done.rotate();
+    assert!(!ok && out.contains("half done"), "{out}");
+    assert_eq!(half_done.get("log"), "", "nothing changed");
+
+    let read = read_text("terraform/README.md");
+    assert!(
+        read.contains("scripts/rotate-db-login.sh"),
+        "terraform/README.md documents the rotation script"
     );
 }
