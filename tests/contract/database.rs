@@ -631,8 +631,37 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
             .iter()
             .find(|v| v["name"] == mount["name"])
             .unwrap();
-        // The alternating-users rotation: the Job reads the login as Secrets Manager holds it at this
-        // sync, not the pods' Secret, which the rotation forces only after the Job has set the password.
+        assert!(
+            volume["secret"]["secretName"].is_string(),
+            "{env}: the login comes from a Secret ({volume})"
+        );
+    }
+}
+
+/// The alternating-users rotation (issues 20 and 27): the bootstrap Job reads the login as Secrets
+/// Manager holds it at this sync (a Sync hook `ExternalSecret`, recreated on every sync), not the pods'
+/// `api-app-db`, which the rotation forces only after the Job has set the new user's password.
+#[test]
+fn the_bootstrap_job_reads_a_fresh_copy_of_the_login() {
+    let wave = |d: &Json| -> i64 {
+        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    };
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
+        let mount = items(&job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+            .iter()
+            .find(|m| m["mountPath"] == dir)
+            .expect("the Job reads the login where the app does");
+        let volume = items(&job["spec"]["template"]["spec"]["volumes"])
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
         assert!(
             is_named(&volume["secret"]["secretName"], LOGIN_SECRET),
             "{env}: {volume}"
@@ -1316,7 +1345,7 @@ impl Drop for RotationWorld {
 
 /// Issues 20 and 27: the rotation moves to the inactive user, and in the order that refuses no
 /// connection: the new value is put, the sync's hook sets it on that user, and only then are the pods'
-/// files (ExternalSecret api-app-db) forced to it. A failed sync stops before the pods move; a
+/// files (`ExternalSecret` api-app-db) forced to it. A failed sync stops before the pods move; a
 /// half-done earlier rotation is refused rather than built on; the password is never printed.
 #[test]
 fn the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order() {
