@@ -553,15 +553,30 @@ fn nothing_opens_the_database_beyond_the_clusters_nodes() {
     );
 }
 
+/// A resource's Argo CD sync wave (0 when unset).
+fn wave(d: &Json) -> i64 {
+    d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
+/// The volume the bootstrap Job reads the app's login from: the one mounted where the app reads it.
+fn job_login_volume(job: &Json) -> &Json {
+    let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
+    let mount = items(&job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .expect("the Job reads the login where the app does");
+    items(&job["spec"]["template"]["spec"]["volumes"])
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume")
+}
+
 #[test]
 fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
-    let wave = |d: &Json| -> i64 {
-        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap()
-    };
     for env in ENVS {
         let docs = api_app(env);
         let job = find(&docs, "Job", "api-app-db-bootstrap");
@@ -622,15 +637,7 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
             );
             assert_eq!(from["valueFrom"]["configMapKeyRef"]["key"], var, "{env}");
         }
-        let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
-        let mount = items(&container["volumeMounts"])
-            .iter()
-            .find(|m| m["mountPath"] == dir)
-            .expect("the Job reads the password where the app does");
-        let volume = items(&job["spec"]["template"]["spec"]["volumes"])
-            .iter()
-            .find(|v| v["name"] == mount["name"])
-            .unwrap();
+        let volume = job_login_volume(job);
         assert!(
             volume["secret"]["secretName"].is_string(),
             "{env}: the login comes from a Secret ({volume})"
@@ -643,25 +650,10 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
 /// `api-app-db`, which the rotation forces only after the Job has set the new user's password.
 #[test]
 fn the_bootstrap_job_reads_a_fresh_copy_of_the_login() {
-    let wave = |d: &Json| -> i64 {
-        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap()
-    };
     for env in ["dev", "prod", "local"] {
         let docs = api_app(env);
         let job = find(&docs, "Job", "api-app-db-bootstrap");
-        let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
-        let mount = items(&job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
-            .iter()
-            .find(|m| m["mountPath"] == dir)
-            .expect("the Job reads the login where the app does");
-        let volume = items(&job["spec"]["template"]["spec"]["volumes"])
-            .iter()
-            .find(|v| v["name"] == mount["name"])
-            .unwrap();
+        let volume = job_login_volume(job);
         assert!(
             is_named(&volume["secret"]["secretName"], LOGIN_SECRET),
             "{env}: {volume}"
@@ -785,11 +777,6 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
 /// credential's Secret is written in an earlier wave than the hook that needs it.
 #[test]
 fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
-    let wave = |d: &Json| -> i64 {
-        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-            .as_str()
-            .map_or(0, |w| w.parse().unwrap())
-    };
     for env in ENVS {
         for app in ["api-app", "demo-app"] {
             let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/{app}")));
@@ -1322,18 +1309,12 @@ exit {sync_rc}"#
             std::env::var("PATH").unwrap()
         );
         let root = integration_tests::repo_root();
-        let out = std::process::Command::new(root.join("scripts/rotate-db-login.sh"))
-            .arg("dev")
-            .current_dir(&root)
-            .env("PATH", path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        integration_tests::run_for_text(
+            std::process::Command::new(root.join("scripts/rotate-db-login.sh"))
+                .arg("dev")
+                .current_dir(&root)
+                .env("PATH", path),
+        )
     }
 }
 
