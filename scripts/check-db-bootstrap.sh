@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs k8s/components/database-bootstrap against a real PostgreSQL, the way RDS sets it up: an admin with
-# CREATEROLE and CREATEDB but no superuser (in pg_monitor, as RDS's rds_superuser is), owning the database
-# RDS created. Proves the alternating users: a NOLOGIN owner api_app owns `tasks` and whatever either login
-# user (api_app_a, api_app_b) creates; a rotation to the other user leaves open sessions of the previous one
-# working and refuses no login at any point; a second run changes nothing; an install from before (one login
-# role) upgrades without refusing its live sessions; and it refuses a superuser role or a stray username.
+# CREATEROLE and CREATEDB but no superuser, owning the database RDS created (it sees who holds a session in
+# pg_stat_activity without pg_monitor, though RDS's rds_superuser has that too). Proves the alternating
+# users: a NOLOGIN owner api_app owns `tasks` and whatever either login user (api_app_a, api_app_b)
+# creates; a rotation to the other user leaves open sessions of the previous one working and refuses no
+# login at any point; a second run changes nothing; an install from before (one login role) upgrades
+# without refusing its live sessions; and it refuses a superuser role or a stray username.
 # Run under scripts/with-postgres.sh, which provides TEST_DATABASE_URL (superuser, loopback) and PG_BIN:
 #
 #   scripts/with-postgres.sh scripts/check-db-bootstrap.sh
@@ -80,7 +81,7 @@ logins_go_by() {
 }
 
 # What RDS leaves: master user platform_admin (not a superuser) owning the database named in db_name.
-as_superuser "CREATE ROLE platform_admin LOGIN CREATEROLE CREATEDB PASSWORD 'admin-pw' IN ROLE pg_monitor"
+as_superuser "CREATE ROLE platform_admin LOGIN CREATEROLE CREATEDB PASSWORD 'admin-pw'"
 as_superuser "CREATE DATABASE tasks OWNER platform_admin"
 mkdir -p "$work/admin" "$work/superuser" "$work/secret"
 printf platform_admin >"$work/admin/username"
