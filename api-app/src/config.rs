@@ -35,6 +35,7 @@ struct RawConfig {
     idempotency_key_ttl_secs: Option<String>,
     trusted_proxy_cidrs: Option<String>,
     database_url: Option<String>,
+    database_user_file: Option<String>,
     database_password_file: Option<String>,
     database_pool_max: Option<String>,
     database_acquire_timeout_ms: Option<String>,
@@ -90,6 +91,7 @@ impl Config {
             server.app_env,
             &PgVars {
                 url: raw.database_url.as_deref().unwrap_or_default(),
+                user_file: raw.database_user_file.as_deref(),
                 password_file: raw.database_password_file.as_deref(),
                 pool_max: raw.database_pool_max.as_deref(),
                 acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
@@ -196,6 +198,7 @@ mod tests {
             "API_KEY_PREVIOUS",
             "MAX_TASKS",
             "DATABASE_URL",
+            "DATABASE_USER_FILE",
             "DATABASE_PASSWORD_FILE",
             "DATABASE_POOL_MAX",
             "DATABASE_ACQUIRE_TIMEOUT_MS",

@@ -1,6 +1,6 @@
 //! The database contract: api-app's `DATABASE_*` settings in k8s/, the RDS instance, network and secrets in
-//! terraform/, and the interface the code implements (role `api_app`, database `tasks`, port 5432, the
-//! password as a file from Secret `api-app-db`) must all name the same things.
+//! terraform/, and the interface the code implements (owner role `api_app`, database `tasks`, port 5432,
+//! the login user and its password as files from Secret `api-app-db`) must all name the same things.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -20,8 +20,14 @@ use integration_tests::terraform::{
 const URL_VAR: &str = "DATABASE_URL";
 const PASSWORD_FILE_VAR: &str = "DATABASE_PASSWORD_FILE";
 const PASSWORD_FILE: &str = "/var/run/secrets/db/password";
+// The alternating users (issue 20): the Secret names which of the owner's two login users logs in.
+const USER_FILE_VAR: &str = "DATABASE_USER_FILE";
+const USER_FILE: &str = "/var/run/secrets/db/username";
 const SECRET: &str = "api-app-db";
+/// The bootstrap Job's copy of the login, fetched afresh on every sync.
+const LOGIN_SECRET: &str = "api-app-db-login";
 const SECRET_KEY: &str = "password";
+const SECRET_KEYS: [&str; 2] = ["password", "username"];
 const APP_USER: &str = "api_app";
 const DB_NAME: &str = "tasks";
 const PORT: u16 = 5432;
@@ -154,7 +160,7 @@ fn database_local(env: &str, key: &str) -> Json {
 fn every_rendering_sets_the_database_settings_api_app_reads() {
     // Until api-app's config reads these, this fails: the manifests would set variables the app ignores.
     let reads: BTreeSet<String> = api_app::config::env_var_names().into_iter().collect();
-    for var in [URL_VAR, PASSWORD_FILE_VAR] {
+    for var in [URL_VAR, USER_FILE_VAR, PASSWORD_FILE_VAR] {
         assert!(reads.contains(var), "api-app does not read {var}");
     }
     for env in ["dev", "prod", "local"] {
@@ -164,6 +170,7 @@ fn every_rendering_sets_the_database_settings_api_app_reads() {
             PASSWORD_FILE,
             "{env}"
         );
+        assert_eq!(config_value(&docs, USER_FILE_VAR), USER_FILE, "{env}");
         let url = parse_url(&config_value(&docs, URL_VAR));
         assert_eq!(
             (url.user.as_str(), url.db.as_str(), url.port),
@@ -177,6 +184,11 @@ fn every_rendering_sets_the_database_settings_api_app_reads() {
 fn the_password_is_a_file_from_secret_api_app_db_that_rotation_can_rewrite() {
     let (dir, file) = PASSWORD_FILE.rsplit_once('/').unwrap();
     assert_eq!(file, SECRET_KEY, "the file is named after the Secret key");
+    assert_eq!(
+        USER_FILE.rsplit_once('/'),
+        Some((dir, "username")),
+        "both files from the one mount, swapped together"
+    );
     for env in ["dev", "prod", "local"] {
         let docs = api_app(env);
         let deployment = find(&docs, "Deployment", "api-app");
@@ -228,7 +240,19 @@ fn the_password_is_a_file_from_secret_api_app_db_that_rotation_can_rewrite() {
                 .map(|d| text(&d["secretKey"]).to_owned())
                 .collect()
         };
-        assert_eq!(keys, BTreeSet::from([SECRET_KEY.to_owned()]), "{env}");
+        assert_eq!(
+            keys,
+            BTreeSet::from(SECRET_KEYS.map(str::to_owned)),
+            "{env}"
+        );
+        if env == "local" {
+            // The first of the alternating login users, as Terraform's first value names it.
+            let secret = find(&docs, "Secret", SECRET);
+            assert_eq!(
+                secret["data"]["username"], "YXBpX2FwcF9h",
+                "username api_app_a (base64)"
+            );
+        }
     }
 }
 
@@ -366,9 +390,13 @@ fn external_secrets_read_the_secrets_terraform_creates_and_nothing_else() {
 
         let es = find(&docs, "ExternalSecret", SECRET);
         let data = items(&es["spec"]["data"]);
-        assert_eq!(data.len(), 1, "{env}");
-        assert_eq!(data[0]["remoteRef"]["key"], name.as_str(), "{env}");
-        assert_eq!(data[0]["remoteRef"]["property"], SECRET_KEY, "{env}");
+        let mut properties = BTreeSet::new();
+        for d in data {
+            assert_eq!(d["remoteRef"]["key"], name.as_str(), "{env}");
+            assert_eq!(d["secretKey"], d["remoteRef"]["property"], "{env}");
+            properties.insert(text(&d["remoteRef"]["property"]));
+        }
+        assert_eq!(properties, BTreeSet::from(SECRET_KEYS), "{env}");
 
         // The master credentials: the keys of an RDS-managed secret, only during a sync.
         let admin = find(&docs, "ExternalSecret", "api-app-db-admin");
@@ -525,15 +553,30 @@ fn nothing_opens_the_database_beyond_the_clusters_nodes() {
     );
 }
 
+/// A resource's Argo CD sync wave (0 when unset).
+fn wave(d: &Json) -> i64 {
+    d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
+/// The volume the bootstrap Job reads the app's login from: the one mounted where the app reads it.
+fn job_login_volume(job: &Json) -> &Json {
+    let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
+    let mount = items(&job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .expect("the Job reads the login where the app does");
+    items(&job["spec"]["template"]["spec"]["volumes"])
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume")
+}
+
 #[test]
 fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
-    let wave = |d: &Json| -> i64 {
-        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap()
-    };
     for env in ENVS {
         let docs = api_app(env);
         let job = find(&docs, "Job", "api-app-db-bootstrap");
@@ -583,7 +626,7 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
                     ["envFrom"],
             )[0]["configMapRef"]["name"],
         );
-        for var in [URL_VAR, PASSWORD_FILE_VAR] {
+        for var in [URL_VAR, USER_FILE_VAR, PASSWORD_FILE_VAR] {
             let from = items(&container["env"])
                 .iter()
                 .find(|e| e["name"] == var)
@@ -594,19 +637,50 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
             );
             assert_eq!(from["valueFrom"]["configMapKeyRef"]["key"], var, "{env}");
         }
-        let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
-        let mount = items(&container["volumeMounts"])
-            .iter()
-            .find(|m| m["mountPath"] == dir)
-            .expect("the Job reads the password where the app does");
-        let volume = items(&job["spec"]["template"]["spec"]["volumes"])
-            .iter()
-            .find(|v| v["name"] == mount["name"])
-            .unwrap();
+        let volume = job_login_volume(job);
         assert!(
-            is_named(&volume["secret"]["secretName"], SECRET),
+            volume["secret"]["secretName"].is_string(),
+            "{env}: the login comes from a Secret ({volume})"
+        );
+    }
+}
+
+/// The alternating-users rotation (issues 20 and 27): the bootstrap Job reads the login as Secrets
+/// Manager holds it at this sync (a Sync hook `ExternalSecret`, recreated on every sync), not the pods'
+/// `api-app-db`, which the rotation forces only after the Job has set the new user's password.
+#[test]
+fn the_bootstrap_job_reads_a_fresh_copy_of_the_login() {
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let volume = job_login_volume(job);
+        assert!(
+            is_named(&volume["secret"]["secretName"], LOGIN_SECRET),
             "{env}: {volume}"
         );
+        if env == "local" {
+            assert_eq!(
+                find(&docs, "Secret", LOGIN_SECRET)["data"],
+                find(&docs, "Secret", SECRET)["data"],
+                "local: the Job's copy of the login is the pods'"
+            );
+            continue;
+        }
+        let pods = find(&docs, "ExternalSecret", SECRET);
+        let hook = find(&docs, "ExternalSecret", LOGIN_SECRET);
+        assert_eq!(hook["spec"]["target"]["name"], LOGIN_SECRET, "{env}");
+        assert_eq!(
+            hook["spec"]["data"], pods["spec"]["data"],
+            "{env}: the same keys of the same secret"
+        );
+        let annotations = &hook["metadata"]["annotations"];
+        assert_eq!(annotations["argocd.argoproj.io/hook"], "Sync", "{env}");
+        assert_eq!(
+            annotations["argocd.argoproj.io/hook-delete-policy"],
+            "BeforeHookCreation,HookSucceeded",
+            "{env}: recreated (and so fetched afresh) on every sync, gone once it succeeds"
+        );
+        assert!(wave(hook) < wave(job), "{env}");
     }
 }
 
@@ -703,11 +777,6 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
 /// credential's Secret is written in an earlier wave than the hook that needs it.
 #[test]
 fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
-    let wave = |d: &Json| -> i64 {
-        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-            .as_str()
-            .map_or(0, |w| w.parse().unwrap())
-    };
     for env in ENVS {
         for app in ["api-app", "demo-app"] {
             let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/{app}")));
@@ -1046,10 +1115,12 @@ fn the_final_snapshots_key_outlives_the_teardown() {
     assert!(rm < destroy, "the key leaves state before the destroy");
 }
 
-/// Issue 27: a password rotation cannot race. The app's password Secret is fetched only when forced
-/// (an hourly refresh carried an unsynced value into the pods), and the documented rotation waits for
-/// the forced fetch to land (`status.refreshTime`, not `Ready`, which is true before) before the sync
-/// whose hook sets the role's password.
+/// Issue 27: a password rotation cannot race, and (issue 20) refuses no connection. The pods' Secret is
+/// fetched only when forced (an hourly refresh carried an unsynced value into the pods); the documented
+/// rotation gives the inactive user its password in the sync (whose hook reads its own, fresh copy)
+/// *before* it forces the pods' Secret, and then waits for that fetch to land (`status.refreshTime`,
+/// not `Ready`, which is true before). `scripts/rotate-db-login.sh` does it; its order is proved by
+/// `the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order`.
 #[test]
 fn a_password_rotation_reaches_the_pods_and_the_role_together() {
     for env in ENVS {
@@ -1061,22 +1132,38 @@ fn a_password_rotation_reaches_the_pods_and_the_role_together() {
             "{env}: api-app-db is fetched only when forced"
         );
     }
+    let script = read_text("scripts/rotate-db-login.sh");
+    let step = |needle: &str| {
+        script
+            .find(needle)
+            .unwrap_or_else(|| panic!("scripts/rotate-db-login.sh runs {needle}"))
+    };
+    let (put, sync, force, wait) = (
+        step("aws secretsmanager put-secret-value"),
+        step("argocd app sync \"api-app-$env\""),
+        step("annotate externalsecret api-app-db force-sync="),
+        step("jsonpath='{.status.refreshTime}') != \"$before\""),
+    );
+    assert!(
+        put < sync && sync < force && force < wait,
+        "put, then sync (the hook sets the new user's password), then force the pods' Secret and wait for it"
+    );
     let readme = read_text("terraform/README.md");
     let rotation = readme
-        .split("- **Rotating `api_app`'s password.**")
+        .split("- **Rotating api-app's database login.**")
         .nth(1)
         .expect("terraform/README.md documents the rotation")
         .split("\n- **")
         .next()
         .unwrap();
-    let (wait, sync) = (
-        rotation
-            .find(".status.refreshTime}')\" != \"$before\"")
-            .expect("the rotation waits for the forced fetch to land"),
-        rotation.find("argocd app sync").expect("then syncs"),
+    assert!(
+        rotation.contains("scripts/rotate-db-login.sh") && rotation.contains("*inactive* user"),
+        "the rotation is the script's, to the inactive user"
     );
-    assert!(wait < sync, "the sync comes after the fetch has landed");
-    assert!(rotation.contains("force-sync"), "the fetch is forced");
+    assert!(
+        !rotation.contains("28P01 gap") && !rotation.contains("is refused with 28P01"),
+        "no documented refused-connection gap"
+    );
 }
 
 /// Issue 27: a Reloader restart (or any rollout) is a rolling update with `maxSurge` 100 %: every new
@@ -1138,5 +1225,144 @@ fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
     assert!(
         readme.contains("Reloader") && readme.contains("double"),
         "terraform/README.md says a Reloader restart briefly doubles the pods and their connections"
+    );
+}
+
+/// A stand-in for the cluster, Secrets Manager and Argo CD that `scripts/rotate-db-login.sh` talks to:
+/// fake `kubectl`, `aws` and `argocd` on `PATH` over a few files, each call that changes something
+/// logged in order.
+struct RotationWorld {
+    dir: std::path::PathBuf,
+}
+
+impl RotationWorld {
+    /// The pods' Secret names `pods`, Secrets Manager `stored`; `argocd app sync` exits `sync_rc`.
+    fn new(pods: &str, stored: &str, sync_rc: u8) -> Self {
+        let dir = std::env::temp_dir().join(format!("rotation-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let world = Self { dir };
+        world.put("pods", pods);
+        world.put(
+            "stored",
+            &format!(r#"{{"username":"{stored}","password":"old"}}"#),
+        );
+        world.put("refresh", "1");
+        world.put("log", "");
+        let w = world.dir.display();
+        for (tool, body) in [
+            (
+                "kubectl",
+                format!(
+                    r#"case "$*" in
+  *"get secret api-app-db"*) printf %s "$(cat {w}/pods)" | base64 ;;
+  *"get externalsecret api-app-db"*) cat {w}/refresh ;;
+  *"annotate externalsecret api-app-db force-sync="*)
+    echo force-sync >>{w}/log; jq -j .username {w}/stored >{w}/pods
+    echo $(($(cat {w}/refresh) + 1)) >{w}/refresh.new; mv {w}/refresh.new {w}/refresh ;;
+  *) echo "unexpected kubectl $*" >&2; exit 1 ;;
+esac"#
+                ),
+            ),
+            (
+                "aws",
+                format!(
+                    r#"case "$*" in
+  *get-secret-value*) cat {w}/stored ;;
+  *get-random-password*) echo NewRandomPassword0123456789abcdefghijklmnopqrstuv ;;
+  *put-secret-value*)
+    file=${{*##*file://}}; file=${{file%% *}}
+    cp "$file" {w}/stored; echo "put $(jq -j .username {w}/stored)" >>{w}/log ;;
+  *) echo "unexpected aws $*" >&2; exit 1 ;;
+esac"#
+                ),
+            ),
+            (
+                "argocd",
+                format!(
+                    r#"[ "$*" = "app sync api-app-dev" ] || {{ echo "unexpected argocd $*" >&2; exit 1; }}
+echo "sync sets the password of $(jq -j .username {w}/stored)" >>{w}/log
+exit {sync_rc}"#
+                ),
+            ),
+        ] {
+            let path = world.dir.join("bin").join(tool);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            let mut perms = std::fs::metadata(&path).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&path, perms).unwrap();
+        }
+        world
+    }
+
+    fn put(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.join(file), text).unwrap();
+    }
+
+    fn get(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join(file)).unwrap()
+    }
+
+    fn rotate(&self) -> (bool, String) {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let root = integration_tests::repo_root();
+        integration_tests::run_for_text(
+            std::process::Command::new(root.join("scripts/rotate-db-login.sh"))
+                .arg("dev")
+                .current_dir(&root)
+                .env("PATH", path),
+        )
+    }
+}
+
+impl Drop for RotationWorld {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Issues 20 and 27: the rotation moves to the inactive user, and in the order that refuses no
+/// connection: the new value is put, the sync's hook sets it on that user, and only then are the pods'
+/// files (`ExternalSecret` api-app-db) forced to it. A failed sync stops before the pods move; a
+/// half-done earlier rotation is refused rather than built on; the password is never printed.
+#[test]
+fn the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order() {
+    let world = RotationWorld::new("api_app_a", "api_app_a", 0);
+    for (from, to) in [("api_app_a", "api_app_b"), ("api_app_b", "api_app_a")] {
+        world.put("log", "");
+        let (ok, out) = world.rotate();
+        assert!(ok, "{out}");
+        assert_eq!(
+            world.get("log"),
+            format!("put {to}\nsync sets the password of {to}\nforce-sync\n"),
+            "from {from}"
+        );
+        assert_eq!(world.get("pods"), to);
+        let stored: Json = serde_json::from_str(&world.get("stored")).unwrap();
+        assert_eq!(
+            stored["password"],
+            "NewRandomPassword0123456789abcdefghijklmnopqrstuv"
+        );
+        assert!(!out.contains("NewRandomPassword"), "{out}");
+    }
+
+    let failing_sync = RotationWorld::new("api_app_a", "api_app_a", 1);
+    let (ok, out) = failing_sync.rotate();
+    assert!(!ok && out.contains("sync failed"), "{out}");
+    assert_eq!(failing_sync.get("pods"), "api_app_a", "the pods stay");
+    assert!(!failing_sync.get("log").contains("force-sync"));
+
+    let half_done = RotationWorld::new("api_app_a", "api_app_b", 0);
+    let (ok, out) = half_done.rotate();
+    assert!(!ok && out.contains("half done"), "{out}");
+    assert_eq!(half_done.get("log"), "", "nothing changed");
+
+    let read = read_text("terraform/README.md");
+    assert!(
+        read.contains("scripts/rotate-db-login.sh"),
+        "terraform/README.md documents the rotation script"
     );
 }

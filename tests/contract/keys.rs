@@ -156,7 +156,8 @@ fn every_secret_a_machine_can_make_is_generated_and_only_a_persons_are_typed_in(
             (
                 format!("gitops/demo-api/{env}/db"),
                 vec!["password"],
-                vec![],
+                // The first of the alternating login users (tests/contract/database.rs).
+                vec![("username", "\"${local.database.app_user}_a\"")],
             ),
             (
                 format!("gitops/platform-ops/{env}"),

@@ -115,20 +115,13 @@ impl Dev {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap()
         );
-        let out = cmd
-            .args(["api-app", digest])
-            .current_dir(self.repo())
-            .env("PATH", path)
-            .env("FAKE", &self.dir)
-            .env("GITHUB_REPOSITORY", REPO)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        integration_tests::run_for_text(
+            cmd.args(["api-app", digest])
+                .current_dir(self.repo())
+                .env("PATH", path)
+                .env("FAKE", &self.dir)
+                .env("GITHUB_REPOSITORY", REPO),
+        )
     }
 }
 

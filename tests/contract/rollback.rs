@@ -92,13 +92,7 @@ impl Scratch {
         if venv_python.exists() {
             cmd.env("GITOPS_PYTHON", venv_python);
         }
-        let out = cmd.args(args).current_dir(&self.dir).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        integration_tests::run_for_text(cmd.args(args).current_dir(&self.dir))
     }
 }
 

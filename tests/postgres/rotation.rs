@@ -81,3 +81,133 @@ async fn a_rotated_password_file_is_used_by_new_connections_without_a_restart() 
     );
     std::fs::remove_file(password_file).unwrap();
 }
+
+/// A Secret volume as the kubelet writes it: each key a symlink through `..data`, and an update a
+/// new directory that `..data` is swapped to in one rename, so both files change at once.
+struct MountedSecret {
+    dir: std::path::PathBuf,
+    version: u32,
+}
+
+impl MountedSecret {
+    fn new(username: &str, password: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("db-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        for key in ["username", "password"] {
+            std::os::unix::fs::symlink(format!("..data/{key}"), dir.join(key)).unwrap();
+        }
+        let mut secret = Self { dir, version: 0 };
+        secret.publish(username, password);
+        secret
+    }
+
+    fn publish(&mut self, username: &str, password: &str) {
+        self.version += 1;
+        let version = format!("..v{}", self.version);
+        std::fs::create_dir(self.dir.join(&version)).unwrap();
+        std::fs::write(self.dir.join(&version).join("username"), username).unwrap();
+        std::fs::write(self.dir.join(&version).join("password"), password).unwrap();
+        std::os::unix::fs::symlink(&version, self.dir.join("..data_tmp")).unwrap();
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+    }
+
+    fn file(&self, key: &str) -> String {
+        self.dir.join(key).to_str().unwrap().to_owned()
+    }
+}
+
+/// Whether `role` has a session open.
+async fn has_sessions(admin: &str, role: &str) -> bool {
+    pg::query_strings(
+        admin,
+        &format!("SELECT count(*) > 0 FROM pg_stat_activity WHERE usename = '{role}'"),
+    )
+    .await
+        == ["t"]
+}
+
+/// The alternating-users rotation (terraform/README.md): a NOLOGIN owner, two login users that are
+/// members of it, and the Secret naming one of them. A rotation sets a new password on the inactive
+/// user and then points the Secret at it; the previous user keeps its password, so connections open
+/// as either user, and new ones as whichever the files name, all work: not one request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_to_the_other_user_fails_no_request() {
+    let admin = pg::admin_url();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (owner, dbname) = (format!("o_{suffix}"), format!("d_{suffix}"));
+    let (user_a, user_b) = (format!("{owner}_a"), format!("{owner}_b"));
+    pg::execute(&admin, &format!("CREATE ROLE {owner} NOLOGIN"))
+        .await
+        .unwrap();
+    for user in [&user_a, &user_b] {
+        for sql in [
+            format!("CREATE ROLE {user} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+            format!("GRANT {owner} TO {user}"),
+            format!("ALTER ROLE {user} SET role = '{owner}'"),
+        ] {
+            pg::execute(&admin, &sql).await.unwrap();
+        }
+    }
+    pg::execute(
+        &admin,
+        &format!("ALTER ROLE {user_a} PASSWORD 'password-a1'"),
+    )
+    .await
+    .unwrap();
+    pg::execute(&admin, &format!("CREATE DATABASE {dbname} OWNER {owner}"))
+        .await
+        .unwrap();
+    let mut secret = MountedSecret::new(&user_a, "password-a1\n");
+
+    // The URL names the owner, which cannot log in: only the user file makes the app connect.
+    let url = pg::url_for(&admin, &dbname).replacen("postgres@", &format!("{owner}@"), 1);
+    let (user_file, password_file) = (secret.file("username"), secret.file("password"));
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_USER_FILE", user_file.as_str()),
+        ("DATABASE_PASSWORD_FILE", password_file.as_str()),
+        ("DATABASE_POOL_MAX", "4"),
+    ])
+    .await;
+    let mut written = 0;
+    let mut burst = async |phase: &str| {
+        // Four at once, so the pool opens up to four connections.
+        let titles: Vec<String> = (0..4).map(|i| format!("{phase} {i}")).collect();
+        futures_util::future::join_all(titles.iter().map(|t| app.create_task(t))).await;
+        written += 4;
+    };
+    burst("as a").await;
+    assert!(has_sessions(&admin, &user_a).await);
+
+    for (from, to, password) in [
+        (&user_a, &user_b, "password-b1"),
+        (&user_b, &user_a, "password-a2"),
+    ] {
+        // The rotation: a new password on the inactive user, then the Secret names it.
+        pg::execute(&admin, &format!("ALTER ROLE {to} PASSWORD '{password}'"))
+            .await
+            .unwrap();
+        burst(&format!("{from}'s sessions, {to} set")).await;
+        secret.publish(to, password);
+        burst(&format!("{from}'s sessions, the Secret names {to}")).await;
+        // The previous user's open sessions keep working; new ones log in as the new user.
+        end_sessions(&admin, from).await;
+        burst(&format!("new sessions as {to}")).await;
+        assert!(
+            has_sessions(&admin, to).await,
+            "new connections log in as {to}"
+        );
+        assert!(!has_sessions(&admin, from).await, "none as {from} any more");
+    }
+
+    let page: serde_json::Value = app.get("/api/tasks").await.json().await.unwrap();
+    assert_eq!(page["total"], written, "every write, as either user");
+    // The migrations ran as user a with `SET role`: the owner, not the login user, owns the tables.
+    let owners = pg::query_strings(
+        &pg::url_for(&admin, &dbname),
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .await;
+    assert_eq!(owners, [owner]);
+    std::fs::remove_dir_all(&secret.dir).unwrap();
+}

@@ -25,6 +25,18 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `cmd` to its end: whether it succeeded, and its stdout then stderr as one text (a script's
+/// verdict and every line it printed, for the assertion messages of the script tests).
+pub fn run_for_text(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("the command starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Renders a kustomization folder (relative to the repo root) with `kubectl kustomize` and returns
 /// every document it produces.
 pub fn kustomize(dir: &str) -> Vec<serde_yaml_ng::Value> {

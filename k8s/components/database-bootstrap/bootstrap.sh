@@ -3,9 +3,10 @@
 # every Argo CD sync (a Sync hook before the Deployment) and locally as a plain Job; safe to repeat.
 set -eu
 
-# The app's own DATABASE_URL (no password) is the one source for the role, database, host, port and sslmode.
+# The app's own DATABASE_URL (no password) is the one source for the owner role, database, host, port and
+# sslmode; the Secret names which of the owner's two login users (<owner>_a, <owner>_b) gets its password.
 rest=${DATABASE_URL#*://}
-app_user=${rest%%@*}
+app_owner=${rest%%@*}
 rest=${rest#*@}
 server=${rest%%/*}
 path=${rest#*/}
@@ -15,6 +16,18 @@ case $path in
   *) query= ;;
 esac
 admin_url="postgres://${server}/postgres${query}"
+
+app_login=$(cat "$DATABASE_USER_FILE") || {
+  echo "bootstrap: cannot read DATABASE_USER_FILE; the Secret must hold {\"username\": \"${app_owner}_a\", \"password\": ...}" >&2
+  exit 1
+}
+case $app_login in
+  "${app_owner}_a" | "${app_owner}_b") ;;
+  *)
+    echo "bootstrap: the Secret's username must be ${app_owner}_a or ${app_owner}_b (the alternating login users)" >&2
+    exit 1
+    ;;
+esac
 
 admin_dir=${ADMIN_SECRET_DIR:-/var/run/secrets/db-admin}
 PGUSER=$(cat "$admin_dir/username")
@@ -33,5 +46,6 @@ until pg_isready -q -d "$admin_url"; do
 done
 
 exec psql -X -q -d "$admin_url" -v ON_ERROR_STOP=1 \
-  -v app_user="$app_user" -v app_db="$app_db" -v password_file="$DATABASE_PASSWORD_FILE" \
+  -v app_owner="$app_owner" -v app_login="$app_login" -v app_db="$app_db" \
+  -v password_file="$DATABASE_PASSWORD_FILE" \
   -f "$(dirname "$0")/bootstrap.sql"

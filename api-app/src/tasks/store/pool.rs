@@ -1,20 +1,22 @@
-//! The connection pool: the password re-read from `DATABASE_PASSWORD_FILE` for every new connection
-//! (so a rotated secret is used with no restart), bounded waits, and one line for a database error.
+//! The connection pool: the user and password re-read from `DATABASE_USER_FILE` and
+//! `DATABASE_PASSWORD_FILE` for every new connection (so a rotated secret, even one that switches to
+//! the other of two alternating users, is used with no restart), bounded waits, and one line for a
+//! database error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::future::BoxFuture;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::settings::{PgSettings, read_password};
+use super::settings::{PgSettings, read_secret};
 
 /// Builds the pool. No connection is opened until the first is needed.
 pub(crate) fn pool(settings: &PgSettings) -> Result<Pool, String> {
     let manager = Manager::from_connect(
         settings.config.clone(),
-        PasswordFileConnect {
-            password_file: settings.password_file.clone(),
+        CredentialFileConnect {
+            files: CredentialFiles::of(settings),
             tls: settings.tls.clone(),
         },
         ManagerConfig {
@@ -37,7 +39,8 @@ pub(crate) fn pool(settings: &PgSettings) -> Result<Pool, String> {
 pub async fn connect_once(
     settings: &PgSettings,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = with_password(&settings.config, settings.password_file.as_ref())
+    let (client, connection) = CredentialFiles::of(settings)
+        .apply(&settings.config)
         .connect(settings.tls.clone())
         .await?;
     tokio::spawn(async move {
@@ -48,31 +51,74 @@ pub async fn connect_once(
     Ok(client)
 }
 
-fn with_password(
-    config: &tokio_postgres::Config,
-    password_file: Option<&PathBuf>,
-) -> tokio_postgres::Config {
-    let mut config = config.clone();
-    if let Some(path) = password_file {
-        // A small file on a tmpfs mount: reading it inline is cheaper than a blocking-pool hop.
-        match read_password(path) {
-            Ok(password) => {
-                config.password(password);
-            }
-            // Connecting without it fails authentication, which the caller sees as "unavailable".
-            Err(e) => tracing::warn!(error_kind = %e.kind(), "cannot read DATABASE_PASSWORD_FILE"),
-        }
-    }
-    config
+/// Where the credentials of the next connection come from: the mounted Secret's files, read as
+/// they are at that moment.
+#[derive(Clone)]
+struct CredentialFiles {
+    user: Option<PathBuf>,
+    password: Option<PathBuf>,
 }
 
-/// deadpool-postgres's hook for opening a connection: here the password is read from its file.
-struct PasswordFileConnect {
-    password_file: Option<PathBuf>,
+impl CredentialFiles {
+    fn of(settings: &PgSettings) -> Self {
+        Self {
+            user: settings.user_file.clone(),
+            password: settings.password_file.clone(),
+        }
+    }
+
+    /// `config` with the files' user (over the URL's) and password. A rotation replaces both files
+    /// at once (the kubelet swaps the Secret volume's directory), but reading two files is two
+    /// steps: the user is read again after the password, and a pair that straddles the swap is
+    /// read again, so a new user is never tried with the old user's password.
+    fn apply(&self, config: &tokio_postgres::Config) -> tokio_postgres::Config {
+        let mut config = config.clone();
+        for _ in 0..3 {
+            let user = self
+                .user
+                .as_deref()
+                .and_then(|p| read("DATABASE_USER_FILE", p));
+            let password = self
+                .password
+                .as_deref()
+                .and_then(|p| read("DATABASE_PASSWORD_FILE", p));
+            let settled = user.is_none()
+                || self
+                    .user
+                    .as_deref()
+                    .and_then(|p| read("DATABASE_USER_FILE", p))
+                    == user;
+            if let Some(user) = user.filter(|u| !u.is_empty()) {
+                config.user(user);
+            }
+            // Connecting without it fails authentication, which the caller sees as "unavailable".
+            if let Some(password) = password {
+                config.password(password);
+            }
+            if settled {
+                break;
+            }
+        }
+        config
+    }
+}
+
+/// A small file on a tmpfs mount: reading it inline is cheaper than a blocking-pool hop. A failure
+/// is logged by the variable that names the file and its kind, never with the content.
+fn read(var: &'static str, path: &Path) -> Option<String> {
+    read_secret(path)
+        .inspect_err(|e| tracing::warn!(error_kind = %e.kind(), "cannot read {var}"))
+        .ok()
+}
+
+/// deadpool-postgres's hook for opening a connection: here the user and password are read from
+/// their files.
+struct CredentialFileConnect {
+    files: CredentialFiles,
     tls: MakeRustlsConnect,
 }
 
-impl deadpool_postgres::Connect for PasswordFileConnect {
+impl deadpool_postgres::Connect for CredentialFileConnect {
     fn connect(
         &self,
         pg_config: &tokio_postgres::Config,
@@ -80,7 +126,7 @@ impl deadpool_postgres::Connect for PasswordFileConnect {
         '_,
         Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
     > {
-        let config = with_password(pg_config, self.password_file.as_ref());
+        let config = self.files.apply(pg_config);
         let tls = self.tls.clone();
         Box::pin(async move {
             let (client, connection) = config.connect(tls).await?;
@@ -113,16 +159,46 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 mod tests {
     use super::*;
 
+    fn files(user: Option<&Path>, password: &Path) -> CredentialFiles {
+        CredentialFiles {
+            user: user.map(Path::to_path_buf),
+            password: Some(password.to_path_buf()),
+        }
+    }
+
     #[test]
     fn the_password_file_is_read_fresh_and_without_its_newline() {
         let path = std::env::temp_dir().join(format!("pw-{}", uuid::Uuid::new_v4()));
         std::fs::write(&path, "first\n").unwrap();
         let base: tokio_postgres::Config = "postgres://u@h/d".parse().unwrap();
-        let c = with_password(&base, Some(&path));
+        let c = files(None, &path).apply(&base);
         assert_eq!(c.get_password(), Some(&b"first"[..]));
+        assert_eq!(c.get_user(), Some("u"), "no user file: the URL's user");
         std::fs::write(&path, "second\r\n").unwrap();
-        let c = with_password(&base, Some(&path));
+        let c = files(None, &path).apply(&base);
         assert_eq!(c.get_password(), Some(&b"second"[..]));
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn the_user_file_overrides_the_urls_user_and_is_read_fresh() {
+        let dir = std::env::temp_dir().join(format!("creds-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        let (user, password) = (dir.join("username"), dir.join("password"));
+        let base: tokio_postgres::Config = "postgres://api_app@h/d".parse().unwrap();
+        for (u, p) in [("api_app_a", "first"), ("api_app_b", "second")] {
+            std::fs::write(&user, format!("{u}\n")).unwrap();
+            std::fs::write(&password, p).unwrap();
+            let c = files(Some(user.as_path()), &password).apply(&base);
+            assert_eq!(
+                (c.get_user(), c.get_password()),
+                (Some(u), Some(p.as_bytes()))
+            );
+        }
+        // A missing user file (a Secret not yet rewritten) falls back to the URL's user.
+        std::fs::remove_file(&user).unwrap();
+        let c = files(Some(user.as_path()), &password).apply(&base);
+        assert_eq!(c.get_user(), Some("api_app"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

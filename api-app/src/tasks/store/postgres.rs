@@ -53,6 +53,7 @@ impl PgTaskStore {
         tracing::info!(
             sslmode = ssl_mode_name(&settings.config),
             pool_max = settings.pool_max,
+            user_file = settings.user_file.is_some(),
             password_file = settings.password_file.is_some(),
             "opening the PostgreSQL store"
         );
