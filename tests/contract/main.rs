@@ -3,6 +3,7 @@
 
 mod apply;
 mod argocd;
+mod bench;
 mod bootstrap;
 mod database;
 mod delivery;
