@@ -1,10 +1,11 @@
-# syntax=docker/dockerfile:1
 # One image recipe for both services; APP picks which. Build context is the repository root (the
 # Cargo workspace):
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg APP=api-app -t api-app .
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg APP=demo-app -t demo-app .
 # Every RUN happens on the build platform and cross-compiles to a static musl binary, so a
 # multi-arch build needs no QEMU. The runtime is distroless static: no shell, UID 65532.
+# No `# syntax=` line: BuildKit's built-in Dockerfile frontend builds it, pinned with BuildKit itself
+# (release.yml's driver-opts), so no frontend image floats.
 
 # api-app or demo-app; there is deliberately no default.
 ARG APP

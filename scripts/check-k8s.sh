@@ -38,7 +38,7 @@ done
 
 # 2. Core objects, strictly (unknown fields are errors). A missing schema is only acceptable for the
 #    custom resources step 3 validates; anything else (a wrong apiVersion, say) fails.
-crd_kinds='(Application|AppProject) with api version argoproj\.io/v1alpha1|(ExternalSecret|ClusterSecretStore) with api version external-secrets\.io/v1|(PrometheusRule|ServiceMonitor) with api version monitoring\.coreos\.com/v1|AlertmanagerConfig with api version monitoring\.coreos\.com/v1alpha1'
+crd_kinds='(Application|AppProject) with api version argoproj\.io/v1alpha1|(ExternalSecret|ClusterSecretStore) with api version external-secrets\.io/v1|(PrometheusRule|ServiceMonitor) with api version monitoring\.coreos\.com/v1|AlertmanagerConfig with api version monitoring\.coreos\.com/v1alpha1|ClusterImagePolicy with api version policy\.sigstore\.dev/v1beta1'
 for env in dev prod local; do
   if ! report=$(kubernetes-validate --strict --quiet -k "${version[$env]}" "$out/$env"/*.yaml 2>&1); then
     printf '%s\n' "$report" >&2

@@ -49,6 +49,14 @@ find_browser() {
   done
 }
 
+# image_pins REV FILE: the `images:` entries of FILE (an overlay's kustomization.yaml) at git revision
+# REV ("" = the index), as one canonical JSON line ("null" when FILE has none or does not exist there).
+# The deploys of an environment are the successive values of this, whatever the commit messages say.
+image_pins() {
+  git show "$1:$2" 2>/dev/null | yaml_py 'd = yaml.safe_load(sys.stdin) or {}; print(json.dumps(d.get("images"), sort_keys=True))' ||
+    echo null
+}
+
 # only_images_differ A B FILE: true when FILE (an overlay's kustomization.yaml) differs between the two
 # git revisions at most in its `images:` block, the one block the release and promotion bots edit.
 # A revision of "" means the index.
@@ -59,15 +67,21 @@ only_images_differ() {
   [[ -n $a && $a == "$b" ]]
 }
 
-# without_images: the YAML document on stdin without its `images` key, in a canonical form. Uses a
-# Python with PyYAML ($GITOPS_PYTHON, the repo's .tools/venv, or python3), else yq (either flavour).
+# without_images: the YAML document on stdin without its `images` key, in a canonical form.
 without_images() {
+  yaml_py 'd = yaml.safe_load(sys.stdin) or {}; d.pop("images", None); print(json.dumps(d, sort_keys=True))'
+}
+
+# yaml_py CODE: runs CODE (with json, sys and yaml imported) under a Python that has PyYAML:
+# $GITOPS_PYTHON, the repo's .tools/venv, or python3.
+yaml_py() {
   local py
   for py in "${GITOPS_PYTHON:-}" "$(git rev-parse --show-toplevel 2>/dev/null)/.tools/venv/bin/python" python3; do
     if [[ -n $py ]] && "$py" -c 'import yaml' 2>/dev/null; then
-      "$py" -c 'import json, sys, yaml; d = yaml.safe_load(sys.stdin) or {}; d.pop("images", None); print(json.dumps(d, sort_keys=True))'
+      "$py" -c "import json, sys, yaml; $1"
       return
     fi
   done
-  yq 'del(.images)'
+  echo "$(basename "$0"): no Python with PyYAML (set GITOPS_PYTHON)" >&2
+  return 1
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Validates the custom resources in rendered manifests (Argo CD, External Secrets, prometheus-operator)
 // against their CRD schemas, as shipped by the pinned npm packages kubernetes-models, @kubernetes-models/argo-cd,
-// @kubernetes-models/external-secrets and @kubernetes-models/prometheus-operator. Core kinds are kubernetes-validate's job.
+// @kubernetes-models/external-secrets and @kubernetes-models/prometheus-operator, and those no package ships
+// (Sigstore policy-controller) against the schemas copied into tools/crds/. Core kinds are kubernetes-validate's job.
 //
 // Usage: node tools/validate-crds.mjs FILE... (multi-document YAML). Exits 1 on any finding.
 //
@@ -10,7 +11,8 @@
 // validators read every property their schema knows, so each object is wrapped in a Proxy that records
 // which keys the validator read; a key it never read is unknown to the schema and reported. Objects the
 // validator treats as free-form maps (it enumerates their keys) or never looks into are not judged.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import Ajv from "ajv";
 import { parseAllDocuments } from "yaml";
 import { AppProject, Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1";
 import {
@@ -27,7 +29,40 @@ const MODELS = {
   "monitoring.coreos.com/v1": { PrometheusRule, ServiceMonitor },
   "monitoring.coreos.com/v1alpha1": { AlertmanagerConfig },
 };
-const CRD_GROUPS = new Set(Object.keys(MODELS).map((v) => v.split("/")[0]));
+// CRDs no kubernetes-models package ships: their openAPIV3Schema, copied from the pinned chart into
+// tools/crds/ (each file names its source). Strict too: an object schema that lists its properties and
+// does not preserve unknown fields gets additionalProperties: false, so a misspelt key is a finding.
+const VENDORED = Object.fromEntries(
+  readdirSync(new URL("crds/", import.meta.url))
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => JSON.parse(readFileSync(new URL(`crds/${f}`, import.meta.url), "utf8")))
+    .map((crd) => [`${crd.group}/${crd.version} ${crd.kind}`, compileVendored(crd.schema)]),
+);
+const CRD_GROUPS = new Set([
+  ...Object.keys(MODELS).map((v) => v.split("/")[0]),
+  ...Object.keys(VENDORED).map((k) => k.split("/")[0]),
+]);
+
+/** An Ajv validator for a whole object (apiVersion, kind, metadata) whose spec follows `schema`. */
+function compileVendored(schema) {
+  const strict = (node) => {
+    if (Array.isArray(node)) return node.map(strict);
+    if (node === null || typeof node !== "object") return node;
+    const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, strict(v)]));
+    if (out.properties && out.additionalProperties === undefined && !out["x-kubernetes-preserve-unknown-fields"]) {
+      out.additionalProperties = false;
+    }
+    return out;
+  };
+  const whole = strict(schema);
+  whole.properties = {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    ...whole.properties,
+  };
+  return new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(whole);
+}
 // Properties the compiled validators never read although the CRD declares them: the generator drops a
 // property called `description` (a JSON Schema keyword), e.g. AppProject's spec.description.
 const NEVER_READ = new Set(["description"]);
@@ -65,6 +100,12 @@ function track(value, path, seen) {
 /** Returns the findings for one document (empty when valid). */
 function validate(doc) {
   const { apiVersion, kind } = doc;
+  const vendored = VENDORED[`${apiVersion} ${kind}`];
+  if (vendored) {
+    return vendored(doc)
+      ? []
+      : vendored.errors.map((e) => `${e.instancePath || "/"} ${e.message}${e.params?.additionalProperty ? `: ${e.params.additionalProperty}` : ""}`);
+  }
   const Model = MODELS[apiVersion]?.[kind];
   if (!Model) return [`no CRD schema for ${apiVersion} ${kind}`];
   const findings = [];

@@ -1,29 +1,36 @@
 //! Computes deployment frequency, lead time, change failure rate and time to restore per environment.
 //!
 //! The model, in the order the code applies it:
-//! - An *attempt* is a terminal deployment status: `success`, or `failure`/`error` (a failed sync).
-//!   Other states (`in_progress`, `inactive`, …) say nothing about the outcome and are skipped.
-//! - Consecutive attempts of one commit in one environment are one *rollout*: a re-sync or a
-//!   second record of the commit that is already running is not a new deployment.
-//! - A rollout is a *rollback* when its status says so ([`ROLLBACK_PREFIX`]), when its commit is a
-//!   `git revert` ([`REVERT_PREFIX`]), or when it brings back a commit that already ran there.
-//!   A rollback marks the rollout it replaces as failed.
-//! - A rollout *failed* if a sync of it failed or a rollback replaced it.
+//! - An *attempt* is a terminal deployment status: `success`, or `failure`/`error` (a failed sync,
+//!   or the app went Degraded after it). Other states (`in_progress`, `inactive`, …) say nothing
+//!   about the outcome and are skipped.
+//! - Consecutive attempts of one commit in one environment are one *rollout*: a re-sync, a
+//!   recovery or a second record of the commit that is already running is not a new deployment.
+//! - A rollout is a *rollback* when its commit takes the environment back (rollback.yml's
+//!   `rollback(<env>): …`, a `git revert`; see [`crate::history`]) or when its commit is older on
+//!   `main` than the one it replaces (Argo CD's history; for commits `main` no longer lists: one
+//!   that already ran there). A rollback marks the rollout it replaces as failed. Deploying again a
+//!   newer commit that was rolled back is not a rollback.
+//! - A rollout *failed* if one of its attempts failed or a rollback replaced it.
 //! - Service is *down* from a failed attempt, or from the success of a rollout a rollback later
-//!   replaced, until the next good success; that span is one incident.
-//! - A commit's lead time runs from its commit date on the branch to the first success that
-//!   brought it to the environment: the commits between the last good rollout and this one.
+//!   replaced, until the next good success; that span is one incident, its length the time to
+//!   restore (detection and the decision included: it starts when the bad version went live).
+//! - A *change* is a commit on `main` that is not a pin (`deploy(<env>): …`) or a rollback. Its
+//!   lead time runs from its commit date to the first success of a rollout that carries it to the
+//!   environment: a change to the Application's manifests rides the rollout of any later commit;
+//!   a change to its image's inputs rides the rollout of a commit whose pinned image was built
+//!   from it or later (the bump names that source commit; prod runs what dev ran when promoted;
+//!   where no pin in the history names one, the rollout's own commit stands in).
+//!   Only changes to what the Application deploys count ([`crate::applications`]). The first
+//!   rollout seen in an environment is the baseline: what it carries is not timed.
 
 use std::collections::{HashMap, HashSet};
 
 use time::{Duration, OffsetDateTime};
 
+use crate::applications::{self, Touches};
+use crate::history::{image_sources, positions};
 use crate::records::{Commit, Deployment, Records, State};
-
-/// How a deployment status description marks a rollback (the Argo CD templates write it).
-pub const ROLLBACK_PREFIX: &str = "Rollback";
-/// The subject `git revert` gives a revert commit (and GitHub's "Revert" button keeps).
-pub const REVERT_PREFIX: &str = "Revert \"";
 
 /// The half-open span `[since, until)` the metrics cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,21 +132,19 @@ struct Attempt<'a> {
     at: OffsetDateTime,
     sha: &'a str,
     ok: bool,
-    marked_rollback: bool,
 }
 
 struct Rollout<'a> {
     sha: &'a str,
     first_at: OffsetDateTime,
     succeeded_at: Option<OffsetDateTime>,
-    sync_failed: bool,
-    marked_rollback: bool,
+    attempt_failed: bool,
     replaced_by_rollback: bool,
 }
 
 impl Rollout<'_> {
     fn failed(&self) -> bool {
-        self.sync_failed || self.replaced_by_rollback
+        self.attempt_failed || self.replaced_by_rollback
     }
 }
 
@@ -149,7 +154,7 @@ fn environment_metrics(
     environment: String,
 ) -> EnvironmentMetrics {
     let attempts = attempts(records, &environment);
-    let (rollouts, rollout_of) = rollouts(&attempts, &records.commits);
+    let (rollouts, rollout_of) = rollouts(&attempts, &records.commits, &environment);
 
     let deployments = rollouts
         .iter()
@@ -160,7 +165,7 @@ fn environment_metrics(
         .filter(|r| window.contains(r.first_at))
         .collect();
 
-    let lead_times = lead_times(&rollouts, &records.commits, window);
+    let lead_times = lead_times(&rollouts, &records.commits, &environment, window);
     let incidents = incidents(&attempts, &rollout_of, &rollouts, window);
     let restores: Vec<Duration> = incidents.iter().filter_map(|i| *i).collect();
 
@@ -199,10 +204,6 @@ fn attempts<'a>(records: &'a Records, environment: &str) -> Vec<Attempt<'a>> {
                 at: status.created_at,
                 sha: &deployment.sha,
                 ok,
-                marked_rollback: status
-                    .description
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with(ROLLBACK_PREFIX)),
             })
         })
         .collect();
@@ -211,12 +212,18 @@ fn attempts<'a>(records: &'a Records, environment: &str) -> Vec<Attempt<'a>> {
 }
 
 /// Groups attempts into rollouts and marks rollbacks; also returns each attempt's rollout index.
-fn rollouts<'a>(attempts: &[Attempt<'a>], commits: &[Commit]) -> (Vec<Rollout<'a>>, Vec<usize>) {
-    let reverts: HashSet<&str> = commits
+fn rollouts<'a>(
+    attempts: &[Attempt<'a>],
+    commits: &[Commit],
+    environment: &str,
+) -> (Vec<Rollout<'a>>, Vec<usize>) {
+    let env = applications::split_name(environment).map_or(environment, |(_, env)| env);
+    let rolls_back: HashSet<&str> = commits
         .iter()
-        .filter(|c| c.commit.message.starts_with(REVERT_PREFIX))
+        .filter(|c| c.rolls_back(env))
         .map(|c| c.sha.as_str())
         .collect();
+    let position = positions(commits);
     let mut rollouts: Vec<Rollout<'a>> = Vec::new();
     let mut rollout_of = Vec::with_capacity(attempts.len());
     for attempt in attempts {
@@ -225,8 +232,7 @@ fn rollouts<'a>(attempts: &[Attempt<'a>], commits: &[Commit]) -> (Vec<Rollout<'a
                 sha: attempt.sha,
                 first_at: attempt.at,
                 succeeded_at: None,
-                sync_failed: false,
-                marked_rollback: false,
+                attempt_failed: false,
                 replaced_by_rollback: false,
             });
         }
@@ -234,52 +240,63 @@ fn rollouts<'a>(attempts: &[Attempt<'a>], commits: &[Commit]) -> (Vec<Rollout<'a
         if attempt.ok {
             rollout.succeeded_at.get_or_insert(attempt.at);
         } else {
-            rollout.sync_failed = true;
+            rollout.attempt_failed = true;
         }
-        rollout.marked_rollback |= attempt.marked_rollback;
         rollout_of.push(rollouts.len() - 1);
     }
     for i in 1..rollouts.len() {
-        let current = &rollouts[i];
-        let returns_to_earlier = rollouts[..i]
-            .iter()
-            .any(|r| r.sha == current.sha && r.succeeded_at.is_some());
-        if current.marked_rollback || reverts.contains(current.sha) || returns_to_earlier {
+        let (current, replaced) = (&rollouts[i], &rollouts[i - 1]);
+        // Commits are newest first: a larger position is an older commit.
+        let goes_back = match (position.get(current.sha), position.get(replaced.sha)) {
+            (Some(now), Some(before)) => now > before,
+            _ => rollouts[..i]
+                .iter()
+                .any(|r| r.sha == current.sha && r.succeeded_at.is_some()),
+        };
+        if rolls_back.contains(current.sha) || goes_back {
             rollouts[i - 1].replaced_by_rollback = true;
         }
     }
     (rollouts, rollout_of)
 }
 
-/// Lead time of every commit first delivered by a success inside the window.
-fn lead_times(rollouts: &[Rollout<'_>], commits: &[Commit], window: &Window) -> Vec<Duration> {
-    let position: HashMap<&str, usize> = commits
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.sha.as_str(), i))
-        .collect();
-    let mut delivered: HashSet<&str> = HashSet::new();
-    let mut running: Option<&str> = None;
+/// Lead time of every change first delivered by a success inside the window.
+fn lead_times(
+    rollouts: &[Rollout<'_>],
+    commits: &[Commit],
+    environment: &str,
+    window: &Window,
+) -> Vec<Duration> {
+    let position = positions(commits);
+    let application = applications::find(environment);
+    let sources = application.map(|(a, env)| image_sources(commits, a.app, env));
+    let touches = |commit: &Commit| match (application, &commit.files) {
+        (Some((a, env)), Some(files)) => a.touches(env, files.iter().map(|f| f.filename.as_str())),
+        _ => Touches::EVERYTHING,
+    };
+    let mut delivered: HashSet<usize> = HashSet::new();
+    let mut baseline = true;
     let mut lead_times = Vec::new();
     for rollout in rollouts {
-        let Some(succeeded_at) = rollout.succeeded_at else {
+        let (Some(succeeded_at), Some(&at)) = (rollout.succeeded_at, position.get(rollout.sha))
+        else {
             continue;
         };
-        // Commits are newest first: the new ones sit between this commit and the one running before.
-        let new: &[Commit] = match (
-            position.get(rollout.sha),
-            running.and_then(|sha| position.get(sha)),
-        ) {
-            (Some(&this), Some(&before)) if before > this => &commits[this..before],
-            (Some(_), Some(_)) | (None, _) => &[],
-            (Some(&this), None) => &commits[this..=this],
-        };
-        for commit in new {
-            if delivered.insert(&commit.sha) && window.contains(succeeded_at) {
-                lead_times.push(succeeded_at - commit.commit.committer.date);
+        // Commits are newest first: what this rollout carries is at `at` or older.
+        let source = sources.as_ref().and_then(|s| s[at]).unwrap_or(at);
+        for (i, commit) in commits.iter().enumerate().skip(at) {
+            if delivered.contains(&i) || !commit.is_change() {
+                continue;
+            }
+            let t = touches(commit);
+            if t.manifests || (t.image && i >= source) {
+                delivered.insert(i);
+                if !baseline && window.contains(succeeded_at) {
+                    lead_times.push(succeeded_at - commit.commit.committer.date);
+                }
             }
         }
-        running = Some(rollout.sha);
+        baseline = false;
     }
     lead_times
 }

@@ -68,11 +68,20 @@ impl DeploymentStatus {
     }
 }
 
-/// `GET /repos/{owner}/{repo}/commits`: a commit on the deployed branch.
+/// A commit on the deployed branch, shaped like `GET /repos/{owner}/{repo}/commits/{sha}`
+/// (`fetch-records.sh` writes it from `git log`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Commit {
     pub sha: String,
     pub commit: CommitDetail,
+    /// The paths it changed; absent (the commit list endpoint) means unknown: it touches everything.
+    #[serde(default)]
+    pub files: Option<Vec<ChangedFile>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangedFile {
+    pub filename: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,10 @@
 //! The metrics of recorded GitHub API responses (tests/fixtures/<case>/), number by number.
 //!
-//! Every case covers the week 2026-11-22 .. 2026-11-29; commit `c0` ran before it, so each case
-//! also shows that history outside the window bounds the lead time but is not counted.
+//! Every case covers the week 2026-11-22 .. 2026-11-29. Each environment's first rollout ran
+//! before it (the baseline), so each case also shows that history outside the window bounds the
+//! lead time but is not counted. The commits are shaped as this repository's workflows write them
+//! (`deploy(dev): … (<source sha>)` bumps, `deploy(prod): …` promotions, `rollback(dev): …`), with
+//! the files each changed, as `fetch-records.sh` saves them.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -53,9 +56,11 @@ fn normal_week_three_dev_deploys_and_one_prod_deploy() {
         EnvironmentMetrics {
             environment: "api-app-dev".into(),
             deployments: 3,
-            // The first deploy delivers two commits (45 and 15 min), then 20 and 10 min.
-            lead_time: Some(Duration::seconds(17 * 60 + 30)),
-            changes: 4,
+            // The bump carries the code its image was built from (45 min), the manifest change
+            // goes out by itself (20 min), the next bump (25 min). Neither the bots' bump commits
+            // nor the docs commit, which dev does not deploy, are changes.
+            lead_time: Some(minutes(25)),
+            changes: 3,
             attempted: 3,
             failed: 0,
             time_to_restore: None,
@@ -66,8 +71,9 @@ fn normal_week_three_dev_deploys_and_one_prod_deploy() {
     assert!((dev.deployments_per_day(&week()) - 3.0 / 7.0).abs() < 1e-9);
     assert_eq!(dev.change_failure_rate(), Some(0.0));
 
-    // Prod's first recorded deploy: only its own commit, 51 hours after it landed on main.
-    assert_eq!((prod.deployments, prod.changes), (1, 1));
+    // The promotion carries what dev ran: two code changes (74 h and 22.25 h after they landed)
+    // and the manifest change to the base (51 h): lead time runs from each change, not the bump.
+    assert_eq!((prod.deployments, prod.changes), (1, 3));
     assert_eq!(prod.lead_time, Some(minutes(51 * 60)));
     assert_eq!(prod.change_failure_rate(), Some(0.0));
 }
@@ -90,8 +96,8 @@ fn a_failed_sync_is_a_failed_change_restored_by_the_next_good_deploy() {
         EnvironmentMetrics {
             environment: "api-app-dev".into(),
             deployments: 1,
-            // The failed commit reaches dev with the fix: 50 and 10 minutes.
-            lead_time: Some(minutes(30)),
+            // The failed bump's code reaches dev with the manifest fix: 80 and 10 minutes.
+            lead_time: Some(minutes(45)),
             changes: 2,
             attempted: 2,
             failed: 1,
@@ -104,17 +110,18 @@ fn a_failed_sync_is_a_failed_change_restored_by_the_next_good_deploy() {
 }
 
 #[test]
-fn a_revert_and_an_argo_cd_rollback_each_fail_the_deploy_they_replace() {
+fn a_rollback_commit_and_an_argo_cd_rollback_each_fail_the_deploy_they_replace() {
     let [dev, prod] =
         <[_; 2]>::try_from(metrics("rollback", &["api-app-dev", "api-app-prod"])).unwrap();
-    // dev: the revert commit's deploy replaces the bad one 25 minutes after it went live.
+    // dev: rollback.yml's commit replaces the bad bump 25 minutes after it went live, and
+    // delivers nothing new.
     assert_eq!(
         dev,
         EnvironmentMetrics {
             environment: "api-app-dev".into(),
             deployments: 2,
-            lead_time: Some(Duration::seconds(7 * 60 + 30)),
-            changes: 2,
+            lead_time: Some(minutes(20)),
+            changes: 1,
             attempted: 2,
             failed: 1,
             time_to_restore: Some(minutes(25)),
@@ -122,13 +129,14 @@ fn a_revert_and_an_argo_cd_rollback_each_fail_the_deploy_they_replace() {
             unrestored: 0,
         }
     );
-    // prod: Argo CD's history rollback re-deploys c0 six minutes later; going back delivers nothing new.
+    // prod: Argo CD's history rollback re-deploys the baseline six minutes later; going back
+    // delivers nothing new. The promotion carried the code dev ran when it was written.
     assert_eq!(
         prod,
         EnvironmentMetrics {
             environment: "api-app-prod".into(),
             deployments: 2,
-            lead_time: Some(minutes(120)),
+            lead_time: Some(minutes(130)),
             changes: 1,
             attempted: 2,
             failed: 1,
@@ -144,7 +152,7 @@ fn several_deploys_of_one_commit_are_one_deployment() {
     let [dev, prod] =
         <[_; 2]>::try_from(metrics("redeploy", &["api-app-dev", "api-app-prod"])).unwrap();
     assert_eq!((dev.deployments, dev.attempted, dev.failed), (1, 1, 0));
-    assert_eq!((dev.changes, dev.lead_time), (1, Some(minutes(5))));
+    assert_eq!((dev.changes, dev.lead_time), (1, Some(minutes(10))));
     assert_eq!(
         (prod.deployments, prod.lead_time),
         (1, Some(minutes(23 * 60)))
@@ -226,13 +234,13 @@ fn the_binary_prints_the_markdown_table_for_the_job_summary() {
     assert!(table.starts_with("## Delivery metrics, 2026-11-22 to 2026-11-29 (7 days)\n"));
     assert!(
         table.contains(
-            "| api-app-dev | 2 | 0.29 | 7.5 min (2 commits) | 50% (1 of 2) | 25.0 min (1 incident) |\n"
+            "| api-app-dev | 2 | 0.29 | 20.0 min (1 commit) | 50% (1 of 2) | 25.0 min (1 incident) |\n"
         ),
         "{table}"
     );
     assert!(
         table.contains(
-            "| api-app-prod | 2 | 0.29 | 2.0 h (1 commit) | 50% (1 of 2) | 6.0 min (1 incident) |\n"
+            "| api-app-prod | 2 | 0.29 | 2.2 h (1 commit) | 50% (1 of 2) | 6.0 min (1 incident) |\n"
         ),
         "{table}"
     );

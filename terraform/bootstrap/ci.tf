@@ -1,158 +1,47 @@
-# GitHub Actions' identities in AWS, per env: a read-only plan role (pull requests) and an apply role
-# (the terraform-<env> GitHub environment, reviewers on prod). OIDC, so no AWS key is ever stored.
+# GitHub Actions' identities in AWS, per env: a read-only plan role (pull requests, main's drift
+# checks) and an apply role (the terraform-<env> GitHub environment). OIDC, so no AWS key is ever
+# stored. Every policy is a JSON template in iam/ (rendered with sample values and judged by
+# cloudsplaining in `make test`); every role carries its env's permissions boundary, the wall that
+# keeps one env's roles off the other env's resources whatever their own policies say.
 # terraform/modules/platform-cluster grants these same role names their EKS access entries.
 
 locals {
-  envs         = ["dev", "prod"]
-  partition    = data.aws_partition.current.partition
-  account_id   = data.aws_caller_identity.current.account_id
-  github_oidc  = "token.actions.githubusercontent.com"
-  state_bucket = "arn:${local.partition}:s3:::gitops-tfstate-${local.account_id}"
+  partition   = data.aws_partition.current.partition
+  account_id  = data.aws_caller_identity.current.account_id
+  github_oidc = "token.actions.githubusercontent.com"
 
-  # The `sub` claims each role trusts. Plans run for pull requests and on main (drift checks); an
-  # apply only from a job in its env's GitHub environment, which holds prod's required reviewers.
-  ci_subjects = {
-    for env in local.envs : env => {
-      plan  = ["${var.github_subject_prefix}:pull_request", "${var.github_subject_prefix}:ref:refs/heads/main"]
-      apply = ["${var.github_subject_prefix}:environment:terraform-${env}"]
+  # What every template of an env is rendered with. other_env names the env whose state prefix the
+  # boundary denies (in an account of its own an env simply has no such prefix).
+  ci_template_vars = {
+    for env in var.envs : env => {
+      partition         = local.partition
+      account_id        = local.account_id
+      region            = var.region
+      env               = env
+      other_env         = [for e in ["dev", "prod"] : e if e != env][0]
+      state_bucket      = aws_s3_bucket.state.bucket
+      state_key_arn     = aws_kms_key.state.arn
+      boundary_arn      = "arn:${local.partition}:iam::${local.account_id}:policy/gitops-${env}-boundary"
+      connection_arn    = aws_codeconnections_connection.github.arn
+      oidc_provider_arn = "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.github_oidc}"
+      subject_prefix    = var.github_subject_prefix
     }
   }
 
+  # The trust of each role: plans for pull requests and main (drift), an apply only from a job in its
+  # env's GitHub environment (branch policy main; reviewers on prod: github-environments.json).
   ci_trust = {
-    for env in local.envs : env => {
-      for mode in ["plan", "apply"] : mode => jsonencode({
-        Version = "2012-10-17"
-        Statement = [{
-          Sid       = "GitHubActions${title(mode)}${title(env)}"
-          Effect    = "Allow"
-          Action    = "sts:AssumeRoleWithWebIdentity"
-          Principal = { Federated = "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.github_oidc}" }
-          Condition = {
-            StringEquals = { "${local.github_oidc}:aud" = "sts.amazonaws.com" }
-            StringLike   = { "${local.github_oidc}:sub" = local.ci_subjects[env][mode] }
-          }
-        }]
-      })
+    for env in var.envs : env => {
+      for mode in ["plan", "apply"] : mode => templatefile("${path.module}/iam/ci-${mode}-trust.json.tftpl", local.ci_template_vars[env])
     }
   }
 
-  # Both roles list only their own env's state prefix.
-  ci_list_own_state = {
-    for env in local.envs : env => {
-      Sid       = "ListOwnStatePrefix"
-      Effect    = "Allow"
-      Action    = "s3:ListBucket"
-      Resource  = local.state_bucket
-      Condition = { StringLike = { "s3:prefix" = "gitops/${env}/*" } }
-    }
-  }
+  # Plan reads what the env's resources look like and its own state object; apply adds the writes.
+  ci_read_policy  = { for env in var.envs : env => templatefile("${path.module}/iam/ci-read.json.tftpl", local.ci_template_vars[env]) }
+  ci_apply_policy = { for env in var.envs : env => templatefile("${path.module}/iam/ci-apply.json.tftpl", local.ci_template_vars[env]) }
+  boundary_policy = { for env in var.envs : env => templatefile("${path.module}/iam/boundary.json.tftpl", local.ci_template_vars[env]) }
 
-  # Plan: read what the env's resources look like and its own state object, nothing else. No write
-  # action anywhere; the state is read with -lock=false.
-  ci_plan_policy = {
-    for env in local.envs : env => jsonencode({
-      Version = "2012-10-17"
-      Statement = [
-        {
-          Sid    = "DescribeWhatTheEnvBuilds"
-          Effect = "Allow"
-          Action = [
-            "autoscaling:Describe*", "ec2:Describe*", "eks:Describe*", "eks:List*", "iam:Get*", "iam:List*",
-            "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags",
-            "logs:Describe*", "logs:ListTagsForResource", "logs:ListTagsLogGroup",
-            "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "sts:GetCallerIdentity",
-          ]
-          Resource = "*"
-        },
-        local.ci_list_own_state[env],
-        {
-          Sid      = "ReadOwnState"
-          Effect   = "Allow"
-          Action   = "s3:GetObject"
-          Resource = "${local.state_bucket}/gitops/${env}/terraform.tfstate"
-        },
-        {
-          Sid      = "DecryptState"
-          Effect   = "Allow"
-          Action   = "kms:Decrypt"
-          Resource = aws_kms_key.state.arn
-        },
-      ]
-    })
-  }
-
-  # Apply: what the env's resources need, scoped to the env's names where AWS can scope by name (IAM,
-  # EKS, Secrets Manager, state), and by service where IDs exist only after creation (VPC, KMS keys,
-  # log groups, autoscaling). Dev and prod in separate accounts is the stronger wall; see README.
-  ci_apply_policy = {
-    for env in local.envs : env => jsonencode({
-      Version = "2012-10-17"
-      Statement = [
-        {
-          Sid      = "ServicesWithoutNameScoping"
-          Effect   = "Allow"
-          Action   = ["autoscaling:*", "ec2:*", "kms:*", "logs:*", "sts:GetCallerIdentity", "eks:DescribeAddonVersions", "eks:ListClusters"]
-          Resource = "*"
-        },
-        {
-          Sid    = "OwnCluster"
-          Effect = "Allow"
-          Action = "eks:*"
-          Resource = [
-            "arn:${local.partition}:eks:${var.region}:${local.account_id}:cluster/gitops-${env}",
-            "arn:${local.partition}:eks:${var.region}:${local.account_id}:*/gitops-${env}/*",
-          ]
-        },
-        {
-          Sid    = "OwnIamRolesAndPolicies"
-          Effect = "Allow"
-          Action = "iam:*"
-          Resource = [
-            "arn:${local.partition}:iam::${local.account_id}:role/gitops-${env}-*",
-            "arn:${local.partition}:iam::${local.account_id}:policy/gitops-${env}-*",
-          ]
-        },
-        {
-          Sid      = "ReadIam"
-          Effect   = "Allow"
-          Action   = ["iam:Get*", "iam:List*"]
-          Resource = "*"
-        },
-        {
-          Sid      = "ServiceLinkedRoles"
-          Effect   = "Allow"
-          Action   = "iam:CreateServiceLinkedRole"
-          Resource = "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/*"
-        },
-        {
-          # Never GetSecretValue: Terraform owns the secrets' existence, people set their values.
-          Sid      = "OwnSecrets"
-          Effect   = "Allow"
-          Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:UpdateSecret", "secretsmanager:DeleteSecret", "secretsmanager:RestoreSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource"]
-          Resource = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:gitops/*/${env}-??????"
-        },
-        {
-          Sid      = "CreateSecrets"
-          Effect   = "Allow"
-          Action   = "secretsmanager:CreateSecret"
-          Resource = "*"
-          Condition = {
-            StringLike = { "secretsmanager:Name" = "gitops/*/${env}" }
-          }
-        },
-        local.ci_list_own_state[env],
-        {
-          Sid    = "ReadWriteOwnStateAndLock"
-          Effect = "Allow"
-          Action = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-          Resource = [
-            "${local.state_bucket}/gitops/${env}/terraform.tfstate",
-            "${local.state_bucket}/gitops/${env}/terraform.tfstate.tflock",
-          ]
-        },
-      ]
-    })
-  }
+  ci_roles = { for pair in setproduct(var.envs, ["plan", "apply"]) : "${pair[0]}-${pair[1]}" => { env = pair[0], mode = pair[1] } }
 }
 
 data "aws_partition" "current" {}
@@ -162,46 +51,44 @@ resource "aws_iam_openid_connect_provider" "github" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
+# The ceiling of every role CI or Terraform creates for an env: the CI roles below, and every role
+# the env roots create (modules/platform-cluster passes it to each module that makes a role).
+resource "aws_iam_policy" "boundary" {
+  for_each = toset(var.envs)
+
+  name        = "gitops-${each.key}-boundary"
+  description = "Permissions boundary of every gitops-${each.key} role: nothing tagged for another env, no role without this boundary, no role changes itself"
+  policy      = local.boundary_policy[each.key]
+
+  tags = { "gitops/environment" = each.key }
+}
+
 resource "aws_iam_role" "ci" {
-  for_each = { for pair in setproduct(local.envs, ["plan", "apply"]) : "${pair[0]}-${pair[1]}" => { env = pair[0], mode = pair[1] } }
+  for_each = local.ci_roles
 
   name                 = "gitops-${each.value.env}-terraform-${each.value.mode}"
   description          = "GitHub Actions: terraform ${each.value.mode} of gitops-${each.value.env}"
   assume_role_policy   = local.ci_trust[each.value.env][each.value.mode]
+  permissions_boundary = aws_iam_policy.boundary[each.value.env].arn
   max_session_duration = 3600
+
+  tags = { "gitops/environment" = each.value.env }
 
   depends_on = [aws_iam_openid_connect_provider.github]
 }
 
-resource "aws_iam_role_policy" "ci_plan" {
-  for_each = toset(local.envs)
+resource "aws_iam_role_policy" "ci_read" {
+  for_each = local.ci_roles
 
-  name   = "terraform-plan"
-  role   = aws_iam_role.ci["${each.key}-plan"].id
-  policy = local.ci_plan_policy[each.key]
+  name   = "terraform-read"
+  role   = aws_iam_role.ci[each.key].id
+  policy = local.ci_read_policy[each.value.env]
 }
 
 resource "aws_iam_role_policy" "ci_apply" {
-  for_each = toset(local.envs)
+  for_each = toset(var.envs)
 
   name   = "terraform-apply"
   role   = aws_iam_role.ci["${each.key}-apply"].id
   policy = local.ci_apply_policy[each.key]
-}
-
-# The state key's policy is the account default (bootstrap/main.tf), so IAM grants it. Apply writes.
-resource "aws_iam_role_policy" "ci_apply_state_key" {
-  for_each = toset(local.envs)
-
-  name = "terraform-state-key"
-  role = aws_iam_role.ci["${each.key}-apply"].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid      = "EncryptDecryptState"
-      Effect   = "Allow"
-      Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-      Resource = aws_kms_key.state.arn
-    }]
-  })
 }

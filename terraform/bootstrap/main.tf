@@ -3,7 +3,8 @@
 # Locking uses S3 lock objects next to the state (use_lockfile = true), so there is no DynamoDB table.
 
 provider "aws" {
-  region = var.region
+  region              = var.region
+  allowed_account_ids = var.allowed_account_ids
 
   default_tags {
     tags = {

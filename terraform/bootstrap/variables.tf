@@ -25,3 +25,20 @@ variable "github_subject_prefix" {
     error_message = "github_subject_prefix must be repo:<owner>/<repo> (no wildcards, no trailing :)."
   }
 }
+
+variable "envs" {
+  type        = list(string)
+  description = "The envs whose CI roles and boundaries this account holds: both in the seed's single account, or [\"dev\"] and [\"prod\"] when each env has an account of its own (one bootstrap per account; terraform/README.md)."
+  default     = ["dev", "prod"]
+
+  validation {
+    condition     = length(var.envs) > 0 && alltrue([for e in var.envs : contains(["dev", "prod"], e)])
+    error_message = "envs lists dev, prod or both."
+  }
+}
+
+variable "allowed_account_ids" {
+  type        = list(string)
+  description = "The AWS account this bootstrap may be applied in; null (the default) allows the caller's account. Set it when each env has an account of its own, so a bootstrap never lands in the wrong one."
+  default     = null
+}

@@ -2,7 +2,7 @@
 terraform {
   required_version = ">= 1.11, < 2.0"
 
-  # The same exact aws version as the env roots (no lock file is committed).
+  # The same exact aws version as the env roots (hashes in .terraform.lock.hcl, terraform-lock.yml).
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -1,18 +1,16 @@
 //! The path from a pull request to an applied cluster: a read-only plan per env on every PR, an
 //! apply per env after the merge behind its GitHub environment, OIDC roles that Terraform
-//! (bootstrap) creates with least privilege, and self-hosted runners inside each VPC, the only
-//! network path to the private API endpoint that refreshing the Helm releases needs.
+//! (bootstrap) creates with least privilege, and just-in-time runners inside each VPC (a plan pool
+//! and an apply pool), the only network path to the private API endpoint the Helm releases need.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use hcl::eval::{Context, Evaluate};
 use integration_tests::{read_text, read_yaml};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 
-use crate::terraform::{
-    attr_text, block, blocks_in, hcl_to_json, helm_release, locals_with, platform_locals,
-};
+use crate::iam::{Doc, render};
+use crate::terraform::{attr_text, block, blocks_in, hcl_to_json, helm_release, platform_locals};
 
 use integration_tests::facts::ENVS;
 const SUBJECT: &str = "repo:gitops-platform/gitops-platform";
@@ -31,45 +29,16 @@ fn text(v: &Value) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// terraform/bootstrap, evaluated
+// terraform/bootstrap, rendered (tests/contract/iam.rs)
 // ---------------------------------------------------------------------------------------------
 
-/// The bootstrap root's locals, with the variables at their defaults.
-fn bootstrap_locals() -> serde_json::Map<String, Json> {
-    let blocks = blocks_in("terraform/bootstrap");
-    let default = |name: &str| {
-        let var = block(&blocks, "variable", &[name]).body();
-        hcl_to_json(
-            &var.attributes()
-                .find(|a| a.key() == "default")
-                .unwrap()
-                .expr()
-                .evaluate(&Context::new())
-                .unwrap(),
-        )
-    };
-    let vars = serde_json::json!({
-        "region": default("region"),
-        "github_subject_prefix": default("github_subject_prefix"),
-    });
-    let resources = serde_json::json!({
-        "aws_kms_key": { "state": { "arn": "arn:aws:kms:eu-west-1:111122223333:key/state" } },
-    });
-    let locals = locals_with(&blocks, &vars, resources.as_object().unwrap());
-    locals
-        .iter()
-        .map(|(k, v)| (k.clone(), hcl_to_json(v)))
+/// The documents of one CI role, by policy name (`trust`, `terraform-read`, `terraform-apply`).
+fn ci_docs(docs: &[Doc], env: &str, mode: &str) -> BTreeMap<String, Json> {
+    let owner = format!("gitops-{env}-terraform-{mode}");
+    docs.iter()
+        .filter(|d| d.owner == owner)
+        .map(|d| (d.name.clone(), d.json.clone()))
         .collect()
-}
-
-fn policy(locals: &serde_json::Map<String, Json>, key: &str, env: &str) -> Json {
-    let encoded = locals
-        .get(key)
-        .unwrap_or_else(|| panic!("bootstrap local.{key} does not evaluate"))[env]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    serde_json::from_str(&encoded).unwrap()
 }
 
 fn strings(v: &Json) -> Vec<String> {
@@ -83,9 +52,19 @@ fn strings(v: &Json) -> Vec<String> {
     }
 }
 
+fn allow_statements(doc: &Json) -> Vec<Json> {
+    doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn each_ci_role_trusts_only_its_own_trigger() {
-    let locals = bootstrap_locals();
+    let (docs, _) = render();
     for env in ENVS {
         for (mode, subjects) in [
             (
@@ -100,8 +79,7 @@ fn each_ci_role_trusts_only_its_own_trigger() {
                 vec![format!("{SUBJECT}:environment:terraform-{env}")],
             ),
         ] {
-            let trust: Json =
-                serde_json::from_str(locals["ci_trust"][env][mode].as_str().unwrap()).unwrap();
+            let trust = &ci_docs(&docs, env, mode)["trust"];
             let statements = trust["Statement"].as_array().unwrap();
             assert_eq!(statements.len(), 1, "{env} {mode}");
             let s = &statements[0];
@@ -147,75 +125,94 @@ fn each_ci_role_trusts_only_its_own_trigger() {
     );
 }
 
+/// Verbs that only read. `kms:Decrypt` (of the state) is the plan role's one other action.
+const READ_VERBS: &[&str] = &["Describe", "Get", "List", "BatchGet"];
+
+pub(crate) fn is_read(action: &str) -> bool {
+    let verb = action.split_once(':').map_or(action, |(_, v)| v);
+    READ_VERBS.iter().any(|p| verb.starts_with(p))
+}
+
 #[test]
 fn the_plan_role_only_reads_and_no_ci_role_reads_a_secret_value() {
-    let locals = bootstrap_locals();
+    let (docs, _) = render();
     for env in ENVS {
-        let plan = policy(&locals, "ci_plan_policy", env);
-        for s in plan["Statement"].as_array().unwrap() {
-            assert_eq!(s["Effect"], "Allow");
+        let plan = ci_docs(&docs, env, "plan");
+        assert_eq!(
+            plan.keys().collect::<Vec<_>>(),
+            ["terraform-read", "trust"],
+            "{env}: the plan role has the read policy and nothing else"
+        );
+        for s in allow_statements(&plan["terraform-read"]) {
             for action in strings(&s["Action"]) {
-                let verb = action.split_once(':').unwrap().1;
                 assert!(
-                    ["Describe", "Get", "List"]
-                        .iter()
-                        .any(|p| verb.starts_with(p))
-                        || action == "kms:Decrypt",
+                    is_read(&action) || action == "kms:Decrypt",
                     "{env}: the plan role may only read, not {action}"
                 );
-            }
-        }
-        let apply = policy(&locals, "ci_apply_policy", env);
-        for (role, doc) in [("plan", &plan), ("apply", &apply)] {
-            let other = if env == "dev" { "prod" } else { "dev" };
-            for s in doc["Statement"].as_array().unwrap() {
-                let actions = strings(&s["Action"]);
-                assert!(
-                    !actions.iter().any(|a| a == "secretsmanager:GetSecretValue"
-                        || a == "secretsmanager:*"
-                        || a == "*"),
-                    "{env} {role}: no CI role reads a secret value: {actions:?}"
-                );
-                // State: only this env's key, never the other env's.
-                for r in strings(&s["Resource"]) {
-                    if r.starts_with("arn:aws:s3:::") {
-                        assert!(
-                            !r.contains(&format!("/gitops/{other}/")),
-                            "{env} {role}: {r}"
-                        );
-                        assert!(
-                            r.ends_with("gitops-tfstate-111122223333")
-                                || r.contains(&format!("/gitops/{env}/")),
-                            "{env} {role}: {r}"
-                        );
-                    }
+                // A read of data, not metadata, only where the statement names its one resource.
+                if ["s3:GetObject", "kms:Decrypt", "ssm:GetParameter"].contains(&action.as_str()) {
                     assert!(
-                        !r.contains(&format!("gitops-{other}")),
-                        "{env} {role}: reaches {other}: {r}"
+                        strings(&s["Resource"]).iter().all(|r| r != "*"),
+                        "{env}: {action} on *"
                     );
                 }
             }
         }
-        // Apply may manage IAM only under the env's own names.
-        let iam_writes: Vec<String> = apply["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| strings(&s["Action"]).iter().any(|a| a == "iam:*"))
-            .flat_map(|s| strings(&s["Resource"]))
-            .collect();
-        assert_eq!(
-            iam_writes,
-            [
-                format!("arn:aws:iam::{ACCOUNT}:role/gitops-{env}-*"),
-                format!("arn:aws:iam::{ACCOUNT}:policy/gitops-{env}-*")
-            ]
-        );
+        let apply = ci_docs(&docs, env, "apply");
+        let other = if env == "dev" { "prod" } else { "dev" };
+        for (role, policies) in [("plan", &plan), ("apply", &apply)] {
+            for (name, doc) in policies.iter().filter(|(n, _)| *n != "trust") {
+                for s in allow_statements(doc) {
+                    let actions = strings(&s["Action"]);
+                    assert!(
+                        !actions.iter().any(|a| a == "secretsmanager:GetSecretValue"
+                            || a.starts_with("secretsmanager:Get*")
+                            || a == "secretsmanager:*"
+                            || a == "*"),
+                        "{env} {role} {name}: no CI role reads a secret value: {actions:?}"
+                    );
+                    // State: only this env's key, never the other env's.
+                    for r in strings(&s["Resource"]) {
+                        if r.starts_with("arn:aws:s3:::") {
+                            assert!(
+                                r.ends_with("gitops-tfstate-111122223333")
+                                    || r.contains(&format!("/gitops/{env}/")),
+                                "{env} {role}: {r}"
+                            );
+                        }
+                        assert!(
+                            !r.contains(&format!("gitops-{other}")),
+                            "{env} {role}: reaches {other}: {r}"
+                        );
+                    }
+                }
+            }
+        }
+        // Apply may write IAM only under the env's own names (and the services' linked roles).
+        for s in allow_statements(&apply["terraform-apply"]) {
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("iam:") && !is_read(a))
+            {
+                for r in strings(&s["Resource"]) {
+                    assert!(
+                        [
+                            format!("arn:aws:iam::{ACCOUNT}:role/gitops-{env}-*"),
+                            format!("arn:aws:iam::{ACCOUNT}:policy/gitops-{env}-*"),
+                            format!("arn:aws:iam::{ACCOUNT}:instance-profile/gitops-{env}-*"),
+                            format!("arn:aws:iam::{ACCOUNT}:role/aws-service-role/*"),
+                        ]
+                        .contains(&r),
+                        "{env}: IAM writes on {r}"
+                    );
+                }
+            }
+        }
     }
 }
 
 #[test]
-fn the_plan_role_reads_exactly_the_helm_release_namespaces_and_apply_administers() {
+fn the_plan_role_views_the_helm_release_namespaces_without_secrets_and_apply_administers() {
     let main = blocks_in("terraform/modules/platform-cluster");
     let eks = block(&main, "module", &["eks"]).body();
     let entries = attr_text(eks, "access_entries");
@@ -227,9 +224,14 @@ fn the_plan_role_reads_exactly_the_helm_release_namespaces_and_apply_administers
         entries.contains("principal_arn=local.ci_role_arns.plan"),
         "{entries}"
     );
+    // Pull requests' code runs with the plan role: view without Secrets (no AdminView, no Admin).
     assert!(
-        entries.contains("AmazonEKSAdminViewPolicy"),
-        "view access reads Helm's release Secrets"
+        entries.contains("cluster-access-policy/AmazonEKSViewPolicy\""),
+        "the plan role views without Secrets: {entries}"
+    );
+    assert!(
+        !entries.contains("AmazonEKSAdminViewPolicy") && !entries.contains("AmazonEKSEditPolicy"),
+        "no policy that reads Secrets: {entries}"
     );
     assert!(
         entries
@@ -240,6 +242,12 @@ fn the_plan_role_reads_exactly_the_helm_release_namespaces_and_apply_administers
         !entries.contains("local.ci_role_arns.plan]"),
         "the plan role is never a cluster admin"
     );
+    // ...which works because Helm keeps its release records in ConfigMaps, which view may read.
+    for env in ENVS {
+        let root = blocks_in(&format!("terraform/envs/{env}"));
+        let helm = block(&root, "provider", &["helm"]).body();
+        assert_eq!(attr_text(helm, "helm_driver"), "\"configmap\"", "{env}");
+    }
 
     let declared: BTreeSet<String> =
         hcl_to_json(&platform_locals("dev")["helm_release_namespaces"])
@@ -259,16 +267,26 @@ fn the_plan_role_reads_exactly_the_helm_release_namespaces_and_apply_administers
     );
 }
 
+/// The `runs-on` of a job that must land on one env's runner pool.
+fn runs_on_pool(runs_on: &str, env: &str, mode: &str) -> bool {
+    runs_on
+        == format!(
+            "codebuild-gitops-{env}-ci-{mode}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+        )
+}
+
 #[test]
-fn the_runners_inside_the_vpc_reach_the_private_endpoint() {
+fn plans_and_applies_run_on_separate_just_in_time_runners_inside_the_vpc() {
     let platform = blocks_in("terraform/modules/platform-cluster");
+    // The cluster admits each pool's security group on 443, and nothing CIDR-wide.
     let eks = block(&platform, "module", &["eks"]).body();
     let rules = attr_text(eks, "security_group_additional_rules");
     for part in [
+        "formode,sginaws_security_group.ci_runner:",
         "from_port=443",
         "to_port=443",
         "type=\"ingress\"",
-        "source_security_group_id=aws_security_group.ci_runner.id",
+        "source_security_group_id=sg.id",
     ] {
         assert!(
             rules.contains(part),
@@ -276,8 +294,55 @@ fn the_runners_inside_the_vpc_reach_the_private_endpoint() {
         );
     }
     assert!(!rules.contains("cidr_blocks"), "no CIDR-wide rule: {rules}");
-    let sg = block(&platform, "resource", &["aws_security_group", "ci_runner"]).body();
-    assert_eq!(attr_text(sg, "vpc_id"), "module.vpc.vpc_id");
+
+    // Two pools, each its own project, service role and security group, inside the VPC.
+    let pools = hcl_to_json(&platform_locals("dev")["ci_runner_pools"]);
+    assert_eq!(
+        pools.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["apply", "plan"]
+    );
+    let project = block(
+        &platform,
+        "resource",
+        &["aws_codebuild_project", "ci_runner"],
+    )
+    .body();
+    assert_eq!(attr_text(project, "for_each"), "local.ci_runner_pools");
+    assert_eq!(
+        attr_text(project, "service_role"),
+        "aws_iam_role.ci_runner[each.key].arn"
+    );
+    let vpc = project
+        .blocks()
+        .find(|b| b.identifier() == "vpc_config")
+        .expect("vpc_config")
+        .body();
+    assert_eq!(attr_text(vpc, "vpc_id"), "module.vpc.vpc_id");
+    assert_eq!(attr_text(vpc, "subnets"), "module.vpc.private_subnets");
+    assert_eq!(
+        attr_text(vpc, "security_group_ids"),
+        "[aws_security_group.ci_runner[each.key].id]"
+    );
+    let env_block = project
+        .blocks()
+        .find(|b| b.identifier() == "environment")
+        .unwrap()
+        .body();
+    assert_eq!(attr_text(env_block, "privileged_mode"), "false");
+    for (kind, name) in [
+        ("aws_iam_role", "ci_runner"),
+        ("aws_security_group", "ci_runner"),
+        ("aws_codebuild_webhook", "ci_runner"),
+    ] {
+        assert_eq!(
+            attr_text(
+                block(&platform, "resource", &[kind, name]).body(),
+                "for_each"
+            ),
+            "local.ci_runner_pools",
+            "{kind}"
+        );
+    }
     let egress = block(
         &platform,
         "resource",
@@ -287,20 +352,68 @@ fn the_runners_inside_the_vpc_reach_the_private_endpoint() {
     assert_eq!(attr_text(egress, "from_port"), "443");
     assert_eq!(attr_text(egress, "to_port"), "443");
 
-    // The labels the module hands out are the ones the workflow asks for.
-    let outputs = block(&platform, "output", &["ci_runner"]).body();
-    assert!(attr_text(outputs, "value").contains("labels=\"self-hosted,linux,x64,${local.name}\""));
-    let job = &workflow("terraform-env")["jobs"]["terraform"];
-    let runs_on: Vec<String> = job["runs-on"]
-        .as_sequence()
+    // The webhook starts a runner only for a queued job of the Terraform workflows; apply for main only.
+    let webhook = block(
+        &platform,
+        "resource",
+        &["aws_codebuild_webhook", "ci_runner"],
+    )
+    .body();
+    let filters = webhook
+        .blocks()
+        .find(|b| b.identifier() == "filter_group")
         .unwrap()
-        .iter()
-        .map(text)
+        .body();
+    let filter_text: String = hcl::to_string(filters)
+        .unwrap()
+        .split_whitespace()
         .collect();
+    for part in [
+        "type=\"EVENT\"pattern=\"WORKFLOW_JOB_QUEUED\"",
+        "type=\"WORKFLOW_NAME\"pattern=each.value.workflows",
+        "type=\"HEAD_REF\"",
+    ] {
+        assert!(filter_text.contains(part), "webhook filter: {filter_text}");
+    }
+    assert_eq!(pools["plan"]["workflows"], "^(terraform|terraform-drift)$");
+    assert_eq!(pools["apply"]["workflows"], "^terraform$");
+    assert_eq!(pools["apply"]["head_ref"], "^refs/heads/main$");
+    assert_eq!(pools["plan"]["head_ref"], Json::Null);
+}
+
+#[test]
+fn the_terraform_jobs_ask_for_their_envs_pool_and_no_self_hosted_runner() {
+    let job = &workflow("terraform-env")["jobs"]["terraform"];
     assert_eq!(
-        runs_on,
-        ["self-hosted", "linux", "x64", "gitops-${{ inputs.env }}"]
+        text(&job["runs-on"]),
+        "codebuild-gitops-${{ inputs.env }}-ci-${{ inputs.apply && 'apply' || 'plan' }}-${{ github.run_id }}-${{ github.run_attempt }}"
     );
+    for env in ENVS {
+        for mode in ["plan", "apply"] {
+            let label = text(&job["runs-on"])
+                .replace("${{ inputs.env }}", env)
+                .replace("${{ inputs.apply && 'apply' || 'plan' }}", mode);
+            assert!(runs_on_pool(&label, env, mode), "{label}");
+            let projects = hcl_to_json(&platform_locals(env)["ci_runner_projects"]);
+            assert_eq!(
+                projects[mode],
+                format!("gitops-{env}-ci-{mode}"),
+                "{env} {mode}: the project the label names"
+            );
+        }
+    }
+    let drift = text(&workflow("terraform-drift")["jobs"]["plan"]["runs-on"]);
+    assert!(
+        drift.contains("format('codebuild-gitops-{0}-ci-plan-{1}-{2}', matrix.env, github.run_id, github.run_attempt)"),
+        "the drift plan uses the plan pool: {drift}"
+    );
+    for name in ["terraform", "terraform-env", "terraform-drift"] {
+        let raw = read_text(&format!(".github/workflows/{name}.yml"));
+        assert!(
+            !raw.contains("self-hosted"),
+            "{name}.yml still names a self-hosted runner"
+        );
+    }
 }
 
 #[test]
@@ -427,4 +540,90 @@ fn the_docs_name_every_variable_and_environment_the_terraform_workflows_use() {
             "terraform/README.md's first-run steps must run `{command}`"
         );
     }
+}
+
+#[test]
+fn the_apply_environments_are_protected_as_github_settings_json_says_and_checked_before_applies() {
+    let spec: Json =
+        serde_json::from_str(&read_text("terraform/bootstrap/github-settings.json")).unwrap();
+    let envs = &spec["environments"];
+    // dev applies every merge without a person in the loop: what reaches main was reviewed, and the
+    // dev roles cannot touch prod by construction (tests/contract/iam.rs). So its protection is the
+    // branch: only main's jobs get tokens its apply role trusts. Prod also waits for a reviewer who
+    // is not the author.
+    assert_eq!(
+        envs["terraform-dev"]["deployment_branches"],
+        serde_json::json!(["main"])
+    );
+    assert_eq!(
+        envs["terraform-prod"]["deployment_branches"],
+        serde_json::json!(["main"])
+    );
+    assert_eq!(envs["terraform-prod"]["required_reviewers"], true);
+    assert_eq!(envs["terraform-prod"]["prevent_self_review"], true);
+    assert_eq!(
+        envs.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["terraform-dev", "terraform-prod"],
+        "one environment per apply role"
+    );
+    assert_eq!(
+        spec["fork_pull_request_approval"], "all_external_contributors",
+        "no fork's workflow runs, on a runner or anywhere, before a maintainer approves it"
+    );
+
+    // The apply job runs only after the environment was found protected as the file says.
+    let wf = workflow("terraform-env");
+    let guard = &wf["jobs"]["protection"];
+    assert_eq!(text(&guard["if"]), "inputs.apply");
+    assert_eq!(
+        text(&guard["runs-on"]),
+        "ubuntu-24.04",
+        "not on the runner it protects"
+    );
+    let check = guard["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("github-settings.sh check"))
+        })
+        .expect("a step runs github-settings.sh check");
+    assert_eq!(
+        text(&check["env"]["ENVIRONMENT"]),
+        "terraform-${{ inputs.env }}"
+    );
+    let job = &wf["jobs"]["terraform"];
+    assert_eq!(text(&job["needs"]), "protection");
+    let gate = text(&job["if"]);
+    assert!(
+        gate.contains("needs.protection.result == 'success'")
+            && gate.contains("!inputs.apply && needs.protection.result == 'skipped'"),
+        "an apply never runs without the check: {gate}"
+    );
+    // The script compares exactly the fields the file holds.
+    let script = read_text("terraform/bootstrap/github-settings.sh");
+    for part in [
+        "deployment-branch-policies",
+        "custom_branch_policies\":true",
+        "required_reviewers",
+        "prevent_self_review",
+        "fork-pr-contributor-approval",
+    ] {
+        assert!(
+            script.contains(part),
+            "github-settings.sh does not handle {part}"
+        );
+    }
+    // The docs say the same.
+    let readme = read_text(".github/README.md");
+    assert!(
+        readme.contains("terraform/bootstrap/github-settings.sh"),
+        ".github/README.md points at the settings script"
+    );
+    assert!(
+        read_text("terraform/README.md").contains("terraform/bootstrap/github-settings.sh apply"),
+        "terraform/README.md's first run applies the settings"
+    );
 }

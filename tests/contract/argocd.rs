@@ -5,8 +5,19 @@ use std::collections::BTreeSet;
 
 use integration_tests::facts::{APPS, ENVS, REPO_URL};
 use integration_tests::k8s::{argocd, name, named, one, overlay, s, seq};
-use integration_tests::{kustomize, of_kind, repo_root};
+use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
 use serde_yaml_ng::Value;
+
+/// What runs in one cluster's `argocd` namespace: what terraform/ installs (the root Application
+/// and its project, from root.yaml and bootstrap-project.yaml) plus everything the root app syncs.
+pub(crate) fn installed(env: &str) -> Vec<Value> {
+    let mut docs = read_yaml(&format!("k8s/argocd/{env}/root.yaml"));
+    docs.extend(read_yaml(&format!(
+        "k8s/argocd/{env}/bootstrap-project.yaml"
+    )));
+    docs.extend(argocd(env));
+    docs
+}
 
 #[test]
 fn overlays_use_the_exact_namespaces_and_replica_counts() {
@@ -34,7 +45,7 @@ fn overlays_use_the_exact_namespaces_and_replica_counts() {
 #[test]
 fn every_argocd_application_path_exists_and_renders() {
     for env in ENVS {
-        let docs = argocd(env);
+        let docs = installed(env);
         let apps: Vec<&Value> = of_kind(&docs, "Application").collect();
         let names: BTreeSet<&str> = apps.iter().map(|a| name(a)).collect();
         assert_eq!(
@@ -81,13 +92,19 @@ fn every_argocd_application_path_exists_and_renders() {
                 "https://kubernetes.default.svc"
             );
             assert_eq!(s(&a["metadata"]["namespace"]), "argocd");
-            assert_eq!(
-                seq(&a["metadata"]["finalizers"])
-                    .iter()
-                    .map(s)
-                    .collect::<Vec<_>>(),
-                ["resources-finalizer.argocd.argoproj.io"]
-            );
+            // Deleting a workload Application deletes what it deployed; deleting the root app (a
+            // replaced Helm release) must orphan the Applications, never cascade to every workload.
+            let finalizers: Vec<&str> = seq(&a["metadata"]["finalizers"]).iter().map(s).collect();
+            if name(a) == format!("root-{env}") {
+                assert!(finalizers.is_empty(), "{}: {finalizers:?}", name(a));
+            } else {
+                assert_eq!(
+                    finalizers,
+                    ["resources-finalizer.argocd.argoproj.io"],
+                    "{}",
+                    name(a)
+                );
+            }
             assert!(
                 a["spec"]["syncPolicy"]["retry"]["backoff"].is_mapping(),
                 "{}: retry with backoff",
@@ -104,7 +121,7 @@ fn every_argocd_application_path_exists_and_renders() {
         assert_eq!(
             s(&root["spec"]["source"]["path"]),
             format!("k8s/argocd/{env}"),
-            "the root app syncs its own folder"
+            "the root app syncs its env's Argo CD folder"
         );
         for app in APPS {
             let a = named(&docs, "Application", &format!("{app}-{env}"));
@@ -172,7 +189,7 @@ fn applications_create_their_namespace_under_pod_security_restricted() {
 fn each_app_project_permits_exactly_what_its_applications_deploy() {
     type Kinds = BTreeSet<(String, String)>;
     for env in ENVS {
-        let docs = argocd(env);
+        let docs = installed(env);
         let projects: BTreeSet<&str> = of_kind(&docs, "AppProject").map(name).collect();
         assert_eq!(
             projects,
@@ -247,5 +264,54 @@ fn each_app_project_permits_exactly_what_its_applications_deploy() {
                 "{pname}: destination namespaces"
             );
         }
+    }
+}
+
+/// Alerts are not a release: the monitoring Application syncs by itself in every environment, so
+/// prod's rules and routing are live without a person remembering to press Sync.
+#[test]
+fn monitoring_syncs_automatically_in_every_environment() {
+    for env in ENVS {
+        let docs = argocd(env);
+        let a = named(&docs, "Application", &format!("monitoring-{env}"));
+        let automated = &a["spec"]["syncPolicy"]["automated"];
+        assert_eq!(
+            automated["selfHeal"].as_bool(),
+            Some(true),
+            "monitoring-{env}: automated with selfHeal"
+        );
+        assert_eq!(
+            automated["prune"].as_bool(),
+            Some(true),
+            "monitoring-{env}: a rule removed from Git leaves the cluster too"
+        );
+    }
+}
+
+/// The root Application and its project have exactly one owner, terraform/ (Helm): the root app's
+/// own folder does not list them, so Argo CD never syncs them as well. Two owners meant a replaced
+/// Helm release deleted the root app, whose finalizer then deleted every Application.
+#[test]
+fn the_root_app_and_its_project_have_one_owner() {
+    for env in ENVS {
+        let synced = argocd(env);
+        for (kind, name_) in [
+            ("Application", format!("root-{env}")),
+            ("AppProject", format!("bootstrap-{env}")),
+        ] {
+            assert!(
+                !of_kind(&synced, kind).any(|d| name(d) == name_),
+                "{env}: the root app syncs {kind} {name_}, which terraform/ installs: two owners"
+            );
+        }
+        let (_, values) = crate::terraform::helm_release(env, "argocd_root_app");
+        assert!(
+            values["applications"][format!("root-{env}").as_str()].is_object(),
+            "{env}: terraform/ installs root-{env}"
+        );
+        assert!(
+            values["projects"][format!("bootstrap-{env}").as_str()].is_object(),
+            "{env}: terraform/ installs bootstrap-{env}"
+        );
     }
 }

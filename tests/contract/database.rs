@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::terraform::{
     ACCOUNT, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
-    k8s_docs_as_json, platform_locals,
+    k8s_docs_as_json, local_expr, platform_locals,
 };
 
 // The interface fixed for issue #10 (api-app reads these; the code helper's config defines them).
@@ -142,21 +142,6 @@ fn master_secret_arn(env: &str) -> String {
     format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-{env}-AbCdEf")
 }
 
-fn output(env: &str, name: &str) -> Value {
-    let platform = blocks_in(PLATFORM);
-    let body = block(&platform, "output", &[name]).body();
-    evaluate(env, attr(body, "value").expect("value"))
-}
-
-/// The expression of `local.<key>` in a module's blocks.
-fn local_expr<'a>(blocks: &'a [hcl::Block], key: &str) -> &'a hcl::Expression {
-    blocks
-        .iter()
-        .filter(|b| b.identifier() == "locals")
-        .find_map(|b| attr(b.body(), key))
-        .unwrap_or_else(|| panic!("no local.{key}"))
-}
-
 /// `local.database.<key>` of the platform module for one env.
 fn database_local(env: &str, key: &str) -> Json {
     hcl_to_json(&platform_locals(env)["database"])[key].clone()
@@ -255,11 +240,10 @@ fn database_url_names_the_host_port_role_and_database_terraform_builds() {
     ] {
         assert_eq!(attr_text(db, key), local, "module.db {key}");
     }
-    let record = block(&platform, "resource", &["aws_route53_record", "database"]).body();
-    assert_eq!(attr_text(record, "name"), "local.database.host");
     assert_eq!(
-        attr_text(record, "records"),
-        "[module.db.db_instance_address]"
+        attr_text(db, "ca_cert_identifier"),
+        "local.database.ca_identifier",
+        "the instance's certificate chains to the CA the pods trust"
     );
     let rule = block(
         &platform,
@@ -274,18 +258,72 @@ fn database_url_names_the_host_port_role_and_database_terraform_builds() {
         assert_eq!(database_local(env, "app_user"), APP_USER, "{env}");
         assert_eq!(database_local(env, "name"), DB_NAME, "{env}");
         assert_eq!(database_local(env, "port"), PORT, "{env}");
-        let host = format!("postgres.gitops-{env}.internal");
-        assert_eq!(database_local(env, "host"), host.as_str(), "{env}");
-
-        let url = config_value(&api_app(env), URL_VAR);
         assert_eq!(
-            hcl_to_json(&output(env, "database_url")),
-            url.as_str(),
-            "{env}: the overlay's DATABASE_URL is terraform output database_url"
+            database_local(env, "ca_identifier"),
+            "rds-ca-rsa2048-g1",
+            "{env}: one of the roots components/database-tls ships"
         );
-        let url = parse_url(&url);
-        assert_eq!(url.host, host, "{env}");
-        assert_eq!(url.query, "sslmode=require", "{env}: RDS forces TLS");
+        let ca_file = database_local(env, "ca_bundle_file");
+        let ca_file = text(&ca_file);
+
+        // Git's URL: everything but the endpoint, which Terraform hands in (tests/contract/cluster_facts.rs).
+        let docs = api_app(env);
+        let git = parse_url(&config_value(&docs, URL_VAR));
+        let terraform = parse_url(&super::terraform::platform_database_url(env));
+        assert_eq!(
+            git.host, "SET-BY-TERRAFORM",
+            "{env}: the endpoint exists only after apply"
+        );
+        assert_eq!(
+            terraform.host,
+            super::terraform::sample_database_endpoint(env),
+            "{env}: the instance's own endpoint, the name its certificate covers"
+        );
+        assert_eq!(
+            (&git.user, git.port, &git.db, &git.query),
+            (
+                &terraform.user,
+                terraform.port,
+                &terraform.db,
+                &terraform.query
+            ),
+            "{env}: Git's URL and terraform output database_url differ only in the host"
+        );
+        assert_eq!(
+            git.query,
+            format!("sslmode=verify-full&sslrootcert={ca_file}"),
+            "{env}: TLS verified against RDS's CA, to the host's name"
+        );
+
+        // The CA file the URL names is the bundle mounted in the app and in the bootstrap Job.
+        let (dir, key) = ca_file.rsplit_once('/').unwrap();
+        let bundle = find(&docs, "ConfigMap", "rds-ca");
+        let pem = text(&bundle["data"][key]);
+        assert_eq!(
+            pem.matches("-----BEGIN CERTIFICATE-----").count(),
+            3,
+            "{env}"
+        );
+        let region = hcl_to_json(&EnvRoot::load(env).module_arg("platform", "region"));
+        assert_eq!(
+            read_text(&format!(
+                "k8s/components/database-tls/{}-bundle.pem",
+                text(&region)
+            )),
+            pem,
+            "{env}: the bundle of the env's region"
+        );
+        for (kind, name) in [("Deployment", "api-app"), ("Job", "api-app-db-bootstrap")] {
+            let pod = &find(&docs, kind, name)["spec"]["template"]["spec"];
+            let volume = items(&pod["volumes"])
+                .iter()
+                .find(|v| is_named(&v["configMap"]["name"], "rds-ca"))
+                .unwrap_or_else(|| panic!("{env}: {kind} {name} mounts ConfigMap rds-ca"));
+            let mounted = items(&pod["containers"][0]["volumeMounts"])
+                .iter()
+                .any(|m| m["name"] == volume["name"] && m["mountPath"] == dir);
+            assert!(mounted, "{env}: {kind} {name} mounts rds-ca at {dir}");
+        }
     }
 
     // Locally the URL names the in-cluster PostgreSQL's Service.
@@ -655,4 +693,70 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
         ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
         "api-app-local"
     );
+}
+
+/// The bootstrap Job pulls `postgres` from Docker Hub like the app pulls its own image: with the
+/// env's pull credential, never anonymously (anonymous pulls share the NAT IP's rate limit), and the
+/// credential's Secret is written in an earlier wave than the hook that needs it.
+#[test]
+fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
+    let wave = |d: &Json| -> i64 {
+        d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .as_str()
+            .map_or(0, |w| w.parse().unwrap())
+    };
+    for env in ENVS {
+        for app in ["api-app", "demo-app"] {
+            let docs = k8s_docs_as_json(&kustomize(&format!("k8s/overlays/{env}/{app}")));
+            let pull = docs
+                .iter()
+                .find(|d| d["kind"] == "ExternalSecret" && d["metadata"]["name"] == "registry-pull")
+                .unwrap_or_else(|| panic!("{env}/{app}: ExternalSecret registry-pull"));
+            let mut pods = 0;
+            for d in docs
+                .iter()
+                .filter(|d| d["kind"] == "Deployment" || d["kind"] == "Job")
+            {
+                let pod = &d["spec"]["template"]["spec"];
+                let what = format!("{env}/{app}: {} {}", d["kind"], d["metadata"]["name"]);
+                let from_docker_hub = pod["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["image"].as_str().unwrap().starts_with("docker.io/"));
+                assert!(
+                    from_docker_hub,
+                    "{what}: every image here comes from Docker Hub"
+                );
+                pods += 1;
+                let sa_name = pod["serviceAccountName"].as_str().unwrap();
+                let sa = docs
+                    .iter()
+                    .find(|s| s["kind"] == "ServiceAccount" && s["metadata"]["name"] == sa_name)
+                    .unwrap_or_else(|| panic!("{what}: ServiceAccount {sa_name}"));
+                let secrets: Vec<&str> = sa["imagePullSecrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(pod["imagePullSecrets"].as_array().into_iter().flatten())
+                    .map(|r| r["name"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    secrets.contains(&"registry-pull"),
+                    "{what}: pulls anonymously ({sa_name} has no registry-pull)"
+                );
+                assert!(
+                    wave(pull) < wave(d),
+                    "{what} (wave {}) may start before Secret registry-pull exists (wave {})",
+                    wave(d),
+                    wave(pull)
+                );
+            }
+            let want = if app == "api-app" { 2 } else { 1 };
+            assert_eq!(
+                pods, want,
+                "{env}/{app}: the Deployment (and api-app's bootstrap Job)"
+            );
+        }
+    }
 }

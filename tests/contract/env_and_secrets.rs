@@ -33,6 +33,9 @@ fn every_overlays_settings_parse_with_the_apps_own_config() {
             let stand_in = std::env::temp_dir().join(format!("contract-secret-file-{env}-{app}"));
             std::fs::write(&stand_in, "a-valid-stand-in-value-0123456789").unwrap();
             let secret_dirs = secret_mount_paths(&docs);
+            // Files mounted from ConfigMaps are in the rendering: write them out where the pod would
+            // see them, so the config reads the real thing (the RDS CA bundle, say).
+            let config_files = config_map_files(&docs, &format!("{env}-{app}"));
             let vars: Vec<(String, String)> = pod_env(&docs)
                 .into_iter()
                 // Secrets and Downward API values come from the cluster; stand in valid ones.
@@ -40,7 +43,13 @@ fn every_overlays_settings_parse_with_the_apps_own_config() {
                     Some(v) if secret_dirs.iter().any(|d| v.starts_with(&format!("{d}/"))) => {
                         (k, stand_in.display().to_string())
                     }
-                    v => (k, v.unwrap_or_else(|| "a-valid-stand-in-value-0123456789".to_owned())),
+                    Some(v) => {
+                        let v = config_files
+                            .iter()
+                            .fold(v, |v, (path, local)| v.replace(path.as_str(), local));
+                        (k, v)
+                    }
+                    None => (k, "a-valid-stand-in-value-0123456789".to_owned()),
                 })
                 .collect();
             let app_env = vars
@@ -204,4 +213,31 @@ fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
             "{env}: {options:?}"
         );
     }
+}
+
+/// Every file the app's container sees from a `ConfigMap` volume, written to a temporary directory:
+/// (path in the pod, path here).
+fn config_map_files(docs: &[serde_yaml_ng::Value], tag: &str) -> Vec<(String, String)> {
+    let pod = &one(docs, "Deployment")["spec"]["template"]["spec"];
+    let dir = std::env::temp_dir().join(format!("contract-configmap-files-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut out = Vec::new();
+    for mount in seq(&container(docs)["volumeMounts"]) {
+        let Some(volume) = seq(&pod["volumes"])
+            .iter()
+            .find(|v| v["name"] == mount["name"] && !v["configMap"].is_null())
+        else {
+            continue;
+        };
+        let map = named(docs, "ConfigMap", s(&volume["configMap"]["name"]));
+        for (key, value) in map["data"].as_mapping().into_iter().flatten() {
+            let local = dir.join(s(key));
+            std::fs::write(&local, s(value)).unwrap();
+            out.push((
+                format!("{}/{}", s(&mount["mountPath"]), s(key)),
+                local.display().to_string(),
+            ));
+        }
+    }
+    out
 }

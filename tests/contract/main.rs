@@ -1,20 +1,27 @@
 //! Contract tests: the code, `k8s/`, `terraform/` and `.github/` must agree with each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod admission;
 mod apply;
 mod argocd;
 mod bench;
 mod bootstrap;
+mod cluster_facts;
 mod database;
 mod delivery;
 mod env_and_secrets;
+mod first_deploy;
+mod iam;
 mod identity;
 mod ingress_and_network;
 mod keys;
+mod locks;
 mod monitoring;
 mod mutants;
 mod network;
 mod ordering;
+mod pins;
+mod pipeline;
 mod pod;
 mod providers;
 mod registry;
@@ -24,5 +31,6 @@ mod rollback;
 mod sbom;
 mod seed;
 mod terraform;
+mod terraform_pins;
 mod waf;
 mod workflows;

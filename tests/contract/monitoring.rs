@@ -5,7 +5,7 @@
 //!
 //! promtool checks that every expression parses (scripts/check-monitoring.sh); this file checks names.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use integration_tests::{ShutdownTrigger, kustomize, of_kind, read_text, test_client, test_env};
 use serde_yaml_ng::Value;
@@ -28,7 +28,7 @@ const KUBE_STATE_METRICS: &[&str] = &[
 /// `ServiceMonitor` (terraform/modules/cluster-addons).
 const EXTERNAL_SECRETS: &[&str] = &["externalsecret_status_condition"];
 /// Argo CD's application-controller metrics (docs/operator-manual/metrics.md).
-const ARGO_CD: &[&str] = &["argocd_app_info"];
+const ARGO_CD: &[&str] = &["argocd_app_info", "argocd_app_sync_total"];
 
 /// `PromQL` words that are not metric names: aggregations, operators and literals.
 const PROMQL_WORDS: &[&str] = &[
@@ -369,52 +369,200 @@ fn every_alert_has_a_severity_a_runbook_entry_and_the_dashboard() {
     }
 }
 
+/// Whether one `AlertmanagerConfig` matcher matches an alert's labels, as Alertmanager reads it
+/// (`=~` anchored). The matchers here are plain alternations (`page|critical`), which this models.
+fn matcher_matches(m: &Value, labels: &BTreeMap<&str, &str>) -> bool {
+    let value = m["value"].as_str().unwrap();
+    let actual = labels
+        .get(m["name"].as_str().unwrap())
+        .copied()
+        .unwrap_or("");
+    match m["matchType"].as_str().unwrap_or("=") {
+        "=" => actual == value,
+        "=~" => {
+            assert!(
+                value.chars().all(|c| c.is_ascii_alphanumeric() || c == '|'),
+                "only alternations of words are modelled: {value}"
+            );
+            value.split('|').any(|v| v == actual)
+        }
+        other => panic!("matchType {other} is not modelled"),
+    }
+}
+
+/// The route an alert takes: the first child whose matchers all match (none of ours continue),
+/// else the parent. Returns the receiver and the route that chose it.
+fn route_for<'a>(route: &'a Value, labels: &BTreeMap<&str, &str>) -> (&'a str, &'a Value) {
+    for child in route["routes"].as_sequence().into_iter().flatten() {
+        assert!(
+            child["continue"].as_bool() != Some(true),
+            "no child route continues"
+        );
+        if child["matchers"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .all(|m| matcher_matches(m, labels))
+        {
+            return route_for(child, labels);
+        }
+    }
+    (route["receiver"].as_str().unwrap(), route)
+}
+
+fn wave(d: &Value) -> i64 {
+    d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .map_or(0, |w| w.parse().unwrap())
+}
+
+/// The receiver called `name` of an `AlertmanagerConfig`.
+fn receiver<'a>(amc: &'a Value, name: &str) -> &'a Value {
+    amc["spec"]["receivers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("receiver {name} is defined"))
+}
+
+/// Watchdog reaches an external heartbeat (a dead man's switch), our pages and the chart's critical
+/// alerts page Slack at once, tickets and the chart's warnings reach Slack batched; only info is
+/// dropped. Both receivers read their URL from a Secret ESO writes from the ops secret.
 #[test]
-fn pages_reach_slack_through_a_secret_from_the_ops_secret() {
+fn every_alert_that_matters_reaches_a_person_and_watchdog_reaches_the_heartbeat() {
     for env in ENVS {
         let docs = monitoring(env);
         let amc: Vec<_> = of_kind(&docs, "AlertmanagerConfig").collect();
         assert_eq!(amc.len(), 1, "{env}: one AlertmanagerConfig");
-        let route = &amc[0]["spec"]["route"];
-        let receiver = route["receiver"].as_str().unwrap();
-        let slack = amc[0]["spec"]["receivers"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"].as_str() == Some(receiver))
-            .expect("the route's receiver is defined");
-        let api_url = &slack["slackConfigs"][0]["apiURL"];
-        let (secret, key) = (
-            api_url["name"].as_str().unwrap(),
-            api_url["key"].as_str().unwrap(),
+        let spec = &amc[0]["spec"];
+        let receiver = |name: &str| receiver(amc[0], name);
+        let labels = |pairs: &[(&'static str, &'static str)]| -> BTreeMap<&str, &str> {
+            pairs.iter().copied().collect()
+        };
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (
+                &[("alertname", "Watchdog"), ("severity", "none")],
+                "heartbeat",
+            ),
+            (
+                &[
+                    ("alertname", "DeploymentNotProgressing"),
+                    ("severity", "page"),
+                ],
+                "slack",
+            ),
+            (
+                &[
+                    ("alertname", "AlertmanagerClusterFailedToSendAlerts"),
+                    ("severity", "critical"),
+                ],
+                "slack",
+            ),
+            (
+                &[("alertname", "PodNotReady"), ("severity", "ticket")],
+                "slack",
+            ),
+            (
+                &[("alertname", "TargetDown"), ("severity", "warning")],
+                "slack",
+            ),
+            (
+                &[
+                    ("alertname", "AlertmanagerFailedToSendAlerts"),
+                    ("severity", "warning"),
+                ],
+                "slack",
+            ),
+            (
+                &[("alertname", "CPUThrottlingHigh"), ("severity", "info")],
+                "none",
+            ),
+        ];
+        for (alert, want) in cases {
+            let (got, route) = route_for(&spec["route"], &labels(alert));
+            assert_eq!(got, want, "{env}: {alert:?}");
+            let wait = route["groupWait"].as_str();
+            match alert[1].1 {
+                "page" | "critical" => assert_eq!(wait, Some("0s"), "{env}: pages leave at once"),
+                "none" if got == "heartbeat" => {
+                    assert_eq!(wait, Some("0s"), "{env}: the first ping leaves at once");
+                    assert_eq!(
+                        route["repeatInterval"].as_str(),
+                        Some("1m"),
+                        "{env}: a heartbeat every minute, so its absence shows within minutes"
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            receiver("none").as_mapping().unwrap().len() == 1,
+            "{env}: 'none' sends nowhere"
         );
+    }
+}
 
-        let es = of_kind(&docs, "ExternalSecret")
-            .find(|d| d["spec"]["target"]["name"].as_str() == Some(secret))
-            .unwrap_or_else(|| panic!("{env}: an ExternalSecret writes Secret {secret}"));
-        let data = &es["spec"]["data"][0];
-        assert_eq!(
-            data["secretKey"].as_str(),
-            Some(key),
-            "{env}: the key the receiver reads"
-        );
-        assert_eq!(
-            data["remoteRef"]["key"].as_str().unwrap(),
-            local_str(&platform_locals(env), "ops_secret_name"),
-            "{env}: the Slack URL comes from the ops secret Terraform creates"
-        );
-        // Pages are not held back for batching.
-        let page_route = route["routes"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .find(|r| r["matchers"][0]["value"].as_str() == Some("page"))
-            .expect("a route for pages");
-        assert_eq!(
-            page_route["groupWait"].as_str(),
-            Some("0s"),
-            "{env}: pages leave at once"
-        );
+/// Both receivers' URLs are credentials: `Secret` keys one `ExternalSecret` writes from the ops
+/// secret Terraform creates.
+#[test]
+fn the_receivers_urls_come_from_the_ops_secret() {
+    for env in ENVS {
+        let docs = monitoring(env);
+        let amc = of_kind(&docs, "AlertmanagerConfig")
+            .next()
+            .expect("the AlertmanagerConfig");
+        let receiver = |name: &str| receiver(amc, name);
+        let heartbeat = &receiver("heartbeat")["webhookConfigs"][0]["urlSecret"];
+        let slack = &receiver("slack")["slackConfigs"][0]["apiURL"];
+        let ops = local_str(&platform_locals(env), "ops_secret_name");
+        for (reference, property) in [(heartbeat, "HEARTBEAT_URL"), (slack, "SLACK_WEBHOOK_URL")] {
+            let (secret, key) = (
+                reference["name"].as_str().unwrap(),
+                reference["key"].as_str().unwrap(),
+            );
+            let es = of_kind(&docs, "ExternalSecret")
+                .find(|d| d["spec"]["target"]["name"].as_str() == Some(secret))
+                .unwrap_or_else(|| panic!("{env}: an ExternalSecret writes Secret {secret}"));
+            let data = es["spec"]["data"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|d| d["secretKey"].as_str() == Some(key))
+                .unwrap_or_else(|| panic!("{env}: {secret} has key {key}"));
+            assert_eq!(
+                data["remoteRef"]["key"].as_str(),
+                Some(ops.as_str()),
+                "{env}: {key}"
+            );
+            assert_eq!(
+                data["remoteRef"]["property"].as_str(),
+                Some(property),
+                "{env}: {key}"
+            );
+        }
+    }
+}
+
+/// An ops secret not filled in yet leaves the receivers' `ExternalSecret` not Ready; Argo CD stops a
+/// sync at the first wave that is not healthy, so the rules must come in an earlier wave.
+#[test]
+fn a_missing_receiver_secret_never_holds_back_the_rules() {
+    for env in ENVS {
+        let docs = monitoring(env);
+        let first_receiver_wave = of_kind(&docs, "ExternalSecret")
+            .chain(of_kind(&docs, "AlertmanagerConfig"))
+            .map(wave)
+            .min()
+            .expect("the receivers' objects");
+        for rule in of_kind(&docs, "PrometheusRule") {
+            assert!(
+                wave(rule) < first_receiver_wave,
+                "{env}: PrometheusRule {} (wave {}) must sync before the receivers (wave {first_receiver_wave})",
+                rule["metadata"]["name"].as_str().unwrap(),
+                wave(rule)
+            );
+        }
     }
 }
 

@@ -107,3 +107,133 @@ fn every_helm_release_waits_for_the_pod_identities() {
         );
     }
 }
+
+/// Dev sleeps after hours: its node group goes to zero, and no pod can start. A release that waits
+/// for pods then times out, fails the dev apply and holds back prod's behind it; so every release
+/// waits exactly when the env's nodes are awake, which the platform reads from the node group itself.
+#[test]
+fn releases_wait_for_pods_only_while_the_nodes_are_awake() {
+    let addons = blocks("terraform/modules/cluster-addons");
+    let mut seen = 0;
+    for release in addons
+        .iter()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "helm_release")
+    {
+        seen += 1;
+        for key in ["wait", "atomic"] {
+            let value = release
+                .body()
+                .attributes()
+                .find(|a| a.key() == key)
+                .map(|a| a.expr().to_string());
+            let name = release.labels()[1].as_str();
+            if name == "argocd_root_app" && value.is_none() {
+                continue; // no pods of its own
+            }
+            assert_eq!(
+                value.as_deref(),
+                Some("var.wait_for_pods"),
+                "helm_release.{name}.{key}"
+            );
+        }
+    }
+    assert!(seen >= 5);
+    for env in ["dev", "prod"] {
+        let main: String = read_text(&format!("terraform/envs/{env}/main.tf"))
+            .split_whitespace()
+            .collect();
+        assert!(
+            main.contains("wait_for_pods=module.platform.nodes_awake"),
+            "envs/{env}: the add-ons wait according to the node group"
+        );
+    }
+    let platform = blocks("terraform/modules/platform-cluster");
+    let output = platform
+        .iter()
+        .find(|b| b.identifier() == "output" && b.labels()[0].as_str() == "nodes_awake")
+        .expect("output nodes_awake");
+    let value: String = output
+        .body()
+        .attributes()
+        .find(|a| a.key() == "value")
+        .unwrap()
+        .expr()
+        .to_string()
+        .split_whitespace()
+        .collect();
+    assert_eq!(value, "data.aws_autoscaling_group.nodes.desired_capacity>0");
+    let data = platform
+        .iter()
+        .find(|b| {
+            b.identifier() == "data"
+                && b.labels()[0].as_str() == "aws_autoscaling_group"
+                && b.labels()[1].as_str() == "nodes"
+        })
+        .expect("data aws_autoscaling_group nodes");
+    assert_eq!(
+        data.body()
+            .attributes()
+            .find(|a| a.key() == "name")
+            .unwrap()
+            .expr()
+            .to_string(),
+        "module.eks.eks_managed_node_groups_autoscaling_group_names[0]",
+        "the node group the off-hours schedule scales"
+    );
+}
+
+/// Dev's database stops only after the nodes have drained (a pod still running when it stops pages
+/// `DatabaseUnreachable` every evening) and starts before they come back.
+#[test]
+fn the_dev_database_stops_after_the_nodes_and_starts_before_them() {
+    let platform = blocks("terraform/modules/platform-cluster");
+    let locals: BTreeMap<String, String> = platform
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| b.body().attributes())
+        .map(|a| {
+            (
+                a.key().to_owned(),
+                a.expr().to_string().split_whitespace().collect(),
+            )
+        })
+        .collect();
+    let minutes = |key: &str| -> u32 {
+        locals[key]
+            .parse()
+            .unwrap_or_else(|_| panic!("local.{key} is a literal number of minutes"))
+    };
+    assert!(
+        minutes("database_stop_lag_minutes") >= 15,
+        "the nodes drain within minutes of the scale-down; stop the database well after"
+    );
+    assert!(minutes("database_start_lead_minutes") >= 15);
+    let stop = &locals["database_stop_minute"];
+    assert!(
+        stop.contains("node_schedule_fields.down")
+            && stop.contains("+local.database_stop_lag_minutes"),
+        "the stop minute is the scale-down plus the lag: {stop}"
+    );
+    let start = &locals["database_start_minute"];
+    assert!(
+        start.contains("node_schedule_fields.up")
+            && start.contains("-local.database_start_lead_minutes"),
+        "the start minute is the scale-up minus the lead: {start}"
+    );
+    let schedule = &locals["database_schedule"];
+    let stop_at = schedule.find("stop=").expect("a stop schedule");
+    let start_at = schedule.find("start=").expect("a start schedule");
+    let (stop_part, start_part) = if stop_at < start_at {
+        (&schedule[stop_at..start_at], &schedule[start_at..])
+    } else {
+        (&schedule[stop_at..], &schedule[start_at..stop_at])
+    };
+    assert!(
+        stop_part.contains("local.database_stop_minute%60"),
+        "the stop schedule uses the lagged minute: {stop_part}"
+    );
+    assert!(
+        start_part.contains("local.database_start_minute%60"),
+        "the start schedule uses the lead minute: {start_part}"
+    );
+}

@@ -1,12 +1,13 @@
 //! Provider versions resolve the same everywhere: every root pins every provider it runs with an
-//! exact version (no lock file is committed), and the roots agree with each other.
+//! exact version (their hashes are in the committed lock files, tests/contract/locks.rs), and the
+//! roots agree with each other.
 
 use std::collections::BTreeMap;
 
-use integration_tests::{read_text, repo_root};
+use integration_tests::repo_root;
 
 /// `required_providers` of a directory's `.tf` files: name -> version constraint text.
-fn required_providers(dir: &str) -> BTreeMap<String, String> {
+pub(crate) fn required_providers(dir: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
         let path = entry.unwrap().path();
@@ -86,29 +87,5 @@ fn every_root_pins_every_provider_exactly_and_the_roots_agree() {
                 "modules/{m}: {name} states a minimum, not {version}"
             );
         }
-    }
-}
-
-#[test]
-fn the_docs_say_what_pins_the_providers() {
-    // No lock file is committed, so nothing may tell people to commit or trust one.
-    assert!(
-        read_text("terraform/.gitignore")
-            .lines()
-            .any(|l| l.trim() == ".terraform.lock.hcl")
-    );
-    for doc in [
-        "terraform/README.md",
-        "terraform/.checkov.yaml",
-        "terraform/modules/platform-cluster/versions.tf",
-        "terraform/modules/cluster-addons/versions.tf",
-    ] {
-        let text = read_text(doc);
-        assert!(
-            !text.contains("commit .terraform.lock.hcl")
-                && !text.contains("commit the lock file")
-                && !text.contains(".terraform.lock.hcl pins"),
-            "{doc} still describes a committed lock file"
-        );
     }
 }

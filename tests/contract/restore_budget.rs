@@ -421,6 +421,13 @@ fn total(terms: &[Term]) -> u32 {
     terms.iter().map(|t| t.seconds).sum()
 }
 
+/// The restore span the promise is about: from the merge (dev) or pressing Sync (prod) until only
+/// the good version serves. README's outcomes table names it beside delivery-metrics' time to
+/// restore, which adds detection, the decision and review.
+pub(crate) fn after_merge_s(env: &str) -> u32 {
+    total(&budget(env))
+}
+
 /// The table in .github/README.md: dev and prod side by side.
 fn table(dev: &[Term], prod: &[Term]) -> String {
     let mut out = String::from("| Term | dev (s) | prod (s) | From |\n|---|---:|---:|---|\n");

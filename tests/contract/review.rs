@@ -1,5 +1,6 @@
-//! Prod review covers everything that renders prod: every file a prod Application or the prod
-//! Terraform root reads is owned by the prod approvers in CODEOWNERS (chosen over pinning prod to a
+//! Review covers every path: every tracked file has a code owner except the two files the dev bump
+//! writes, and everything that renders prod (every file a prod Application or the prod Terraform root
+//! reads) or steers the pipeline is owned by the prod approvers (chosen over pinning prod to a
 //! promoted revision: one branch, and a shared base change is reviewed where it is made).
 
 use std::collections::BTreeSet;
@@ -22,12 +23,16 @@ fn codeowners() -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The owners of a repository path under the anchored patterns this repo uses (`/dir/`, `/file`).
+/// The owners of a repository path under the patterns this repo uses (`*`, `/dir/`, `/file`). A rule
+/// with no owners leaves its paths without one.
 fn owners_of(rules: &[(String, Vec<String>)], path: &str) -> Vec<String> {
     rules
         .iter()
         .rev()
         .find(|(pattern, _)| {
+            if pattern == "*" {
+                return true;
+            }
             let anchored = pattern
                 .strip_prefix('/')
                 .unwrap_or_else(|| panic!("CODEOWNERS pattern {pattern} must be anchored with /"));
@@ -107,7 +112,16 @@ fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
 fn files_that_render_prod() -> BTreeSet<String> {
     let root = repo_root();
     let mut files = BTreeSet::new();
-    let argocd = kustomize("k8s/argocd/prod");
+    // The root Application and its project are installed by terraform/ (modules/cluster-addons reads
+    // them), not synced: start the walk from root.yaml as well.
+    let mut argocd = kustomize("k8s/argocd/prod");
+    for installed in [
+        "k8s/argocd/prod/root.yaml",
+        "k8s/argocd/prod/bootstrap-project.yaml",
+    ] {
+        files.insert(installed.to_owned());
+        argocd.extend(read_yaml(installed));
+    }
     for app in of_kind(&argocd, "Application") {
         let path = app["spec"]["source"]["path"].as_str().unwrap();
         kustomize_inputs(&root.join(path), &mut files);
@@ -148,6 +162,76 @@ fn prod_applications_track_main_so_codeowners_is_the_gate() {
         assert_eq!(
             app["spec"]["source"]["targetRevision"].as_str(),
             Some("main")
+        );
+    }
+}
+
+/// The files the dev bump and a dev rollback write (release.yml's and rollback.yml's `add-paths`).
+fn bot_written_dev_files() -> BTreeSet<String> {
+    let release = crate::workflows::workflow("release");
+    let bump = crate::workflows::step_using(
+        &release["jobs"]["bump-dev"],
+        "peter-evans/create-pull-request@",
+    );
+    crate::workflows::lines(&bump["with"]["add-paths"])
+}
+
+#[test]
+fn every_tracked_file_has_an_owner_except_what_the_dev_bump_writes() {
+    let rules = codeowners();
+    let out = std::process::Command::new("git")
+        .args(["ls-files"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let files: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(files.len() > 100, "git ls-files lists the repository");
+    let bot = bot_written_dev_files();
+    assert_eq!(bot.len(), 2, "{bot:?}");
+    for file in files.iter().chain(&bot) {
+        let owners = owners_of(&rules, file);
+        if bot.contains(file) {
+            assert!(
+                owners.is_empty(),
+                "{file}: the bump PR must merge itself, so no code owner: {owners:?}"
+            );
+        } else {
+            assert!(!owners.is_empty(), "{file} has no code owner");
+        }
+    }
+    for must in [
+        "api-app/src/main.rs",
+        "Cargo.lock",
+        "Dockerfile",
+        "Makefile",
+        "tests/contract/main.rs",
+        "k8s/overlays/dev/monitoring/kustomization.yaml",
+    ] {
+        assert!(!owners_of(&rules, must).is_empty(), "{must} has an owner");
+    }
+}
+
+#[test]
+fn prod_approvers_own_the_pipeline_its_scripts_and_devs_infrastructure() {
+    let rules = codeowners();
+    for path in [
+        ".github/workflows/ci.yml",
+        ".github/CODEOWNERS",
+        ".github/registry.env",
+        "scripts/overlay-only.sh",
+        "scripts/required-checks.sh",
+        "scripts/rollback.sh",
+        "terraform/envs/dev/main.tf",
+        "k8s/admission/clusterimagepolicy.yaml",
+        "deny.toml",
+    ] {
+        assert!(
+            owners_of(&rules, path).iter().any(|o| o == PROD_APPROVERS),
+            "{path} steers what reaches prod: prod approvers own it"
         );
     }
 }

@@ -1,6 +1,6 @@
-//! The rollback and fast-path scripts on a scratch Git history: `scripts/rollback.sh` reverts the
-//! newest deploy still in effect and nothing else, and `scripts/overlay-only.sh` lets only image-pin
-//! changes skip the full suite.
+//! The rollback and fast-path scripts on a scratch Git history: `scripts/rollback.sh` undoes the
+//! deploy in effect (decided from the pins, never back to the seed) and nothing else, and ci.yml's
+//! classifier, run from the base commit, lets only image-pin changes skip the full suite.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +14,15 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Self {
+        Self::pinned(name, "1")
+    }
+
+    /// As the repository starts: both dev overlays on the seed tag no release carries.
+    fn seeded(name: &str) -> Self {
+        Self::pinned(name, "unreleased")
+    }
+
+    fn pinned(name: &str, tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("rollback-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
@@ -29,7 +38,9 @@ impl Scratch {
         for app in ["api-app", "demo-app"] {
             scratch.write(
                 &format!("k8s/overlays/dev/{app}/kustomization.yaml"),
-                &format!("namespace: {app}-dev\nimages:\n  - name: {app}\n    newTag: \"1\"\n"),
+                &format!(
+                    "namespace: {app}-dev\n# the bump rewrites this block\nimages:\n  - name: {app}\n    newTag: \"{tag}\"\n# after the pins\nreplicas:\n  - name: {app}\n    count: 2\n"
+                ),
             );
         }
         scratch.commit("initial");
@@ -137,6 +148,83 @@ fn rollback_reverts_the_newest_deploy_still_in_effect_then_the_one_before() {
 }
 
 #[test]
+fn after_a_plain_git_revert_rollback_goes_one_deploy_further_back() {
+    let repo = Scratch::new("plain-revert");
+    let second = repo.deploy("2");
+    let third = repo.deploy("3");
+    // What the bump PR suggests: `git revert` of the merge, with git's own message.
+    repo.git(&["revert", "--no-edit", &third]);
+    assert!(
+        repo.read("k8s/overlays/dev/api-app/kustomization.yaml")
+            .contains("newTag: \"2\"")
+    );
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("commit={second}")),
+        "the reverted deploy is not picked again: {out}"
+    );
+    for app in ["api-app", "demo-app"] {
+        assert!(
+            repo.read(&format!("k8s/overlays/dev/{app}/kustomization.yaml"))
+                .contains("newTag: \"1\""),
+            "{app} goes back to the pins before deploy 2"
+        );
+    }
+    let staged = repo.git(&["diff", "--cached", "--name-only"]);
+    assert_eq!(staged.lines().count(), 2, "both overlays change: {staged}");
+}
+
+#[test]
+fn rollback_decides_by_pins_not_commit_messages() {
+    let repo = Scratch::new("by-pins");
+    repo.deploy("2");
+    // A deploy whose message does not say so (a hand-merged PR, a squash with another title).
+    let hand = repo.deploy("3");
+    repo.git(&[
+        "commit",
+        "-q",
+        "--amend",
+        "-m",
+        "Merge pull request #7 from someone/pins",
+    ]);
+    let hand_amended = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    assert_ne!(hand, hand_amended);
+    repo.write("k8s/overlays/dev/api-app/notes.txt", "unrelated\n");
+    repo.commit("docs: a note next to the overlay");
+
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("commit={hand_amended}")), "{out}");
+    assert!(
+        repo.read("k8s/overlays/dev/demo-app/kustomization.yaml")
+            .contains("newTag: \"2\"")
+    );
+}
+
+#[test]
+fn rollback_refuses_to_return_the_first_deploy_to_the_seed_tag() {
+    let repo = Scratch::seeded("seed");
+    let first = repo.deploy("1.0.1");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&first) && out.contains("seed tag unreleased"),
+        "{out}"
+    );
+    assert!(
+        repo.git(&["status", "--porcelain"]).trim().is_empty(),
+        "a refusal changes nothing"
+    );
+
+    // One deploy later, the first is a fine target again.
+    let second = repo.deploy("1.0.2");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok && out.contains(&format!("commit={second}")), "{out}");
+}
+
+#[test]
 fn rollback_refuses_when_nothing_is_deployed_or_the_environment_is_unknown() {
     let repo = Scratch::new("refuse");
     let (ok, out) = repo.run("rollback.sh", &["dev"]);
@@ -220,4 +308,88 @@ fn ci_runs_exactly_one_of_the_full_suite_and_the_bundle_checks() {
         runs.iter().any(|r| r.contains("--test contract")),
         "bundle: the contract tests (restore budget included)"
     );
+}
+
+/// Runs ci.yml's classify step, as written in the workflow, on the scratch history: checked out at
+/// `head`, the PR's base at `base`. Returns its outputs.
+fn classify(repo: &Scratch, base: &str, head: &str) -> std::collections::BTreeMap<String, String> {
+    let ci = &integration_tests::read_yaml(".github/workflows/ci.yml")[0];
+    let step = ci["jobs"]["changes"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some("classify"))
+        .expect("ci.yml's changes job has a classify step");
+    let script = step["run"].as_str().unwrap();
+    let temp = repo.dir.join(".runner-temp");
+    let _ = std::fs::remove_dir_all(&temp);
+    repo.git(&["worktree", "prune"]);
+    std::fs::create_dir_all(&temp).unwrap();
+    let output = temp.join("output");
+    repo.git(&["checkout", "-q", head]);
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(&repo.dir)
+        .env("EVENT", "pull_request")
+        .env("BASE", base)
+        .env("HEAD", head)
+        .env("RUNNER_TEMP", &temp)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", temp.join("summary"))
+        .env("GITOPS_PYTHON", repo_root().join(".tools/venv/bin/python"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(output)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_pull_request_cannot_change_its_own_classification() {
+    let repo = Scratch::new("classify");
+    repo.write(".gitignore", ".runner-temp/\n");
+    let base = repo.commit("ignore the runner's temp");
+
+    let pinned = repo.deploy("2");
+    let outputs = classify(&repo, &base, &pinned);
+    assert_eq!(outputs["overlay-only"], "true", "{outputs:?}");
+    assert_eq!(outputs["overlays"], "true");
+    assert_eq!(outputs["dependencies"], "false");
+    assert_eq!(
+        outputs["prod-pins"], "false",
+        "a dev bump moves no prod pin"
+    );
+
+    // A prod pin (as a promotion writes it): the required check then asks where it came from.
+    repo.write(
+        "k8s/overlays/prod/api-app/kustomization.yaml",
+        "namespace: api-app-prod\nimages:\n  - name: api-app\n    digest: sha256:aa\n",
+    );
+    let promoted = repo.commit("deploy(prod): api-app");
+    assert_eq!(classify(&repo, &pinned, &promoted)["prod-pins"], "true");
+
+    // The PR rewrites the classifier to wave itself through, and changes code and the lockfile.
+    repo.git(&["checkout", "-q", &base]);
+    repo.write(
+        "scripts/overlay-only.sh",
+        "#!/usr/bin/env bash\necho true\n",
+    );
+    repo.write("api-app/src/main.rs", "fn main() {}\n");
+    repo.write("Cargo.lock", "# changed\n");
+    let sneaky = repo.commit("deploy(dev): trust me");
+    let outputs = classify(&repo, &base, &sneaky);
+    assert_eq!(
+        outputs["overlay-only"], "false",
+        "the base commit's classifier judges the PR, not the PR's own"
+    );
+    assert_eq!(outputs["overlays"], "false");
+    assert_eq!(outputs["dependencies"], "true");
 }

@@ -72,7 +72,7 @@ fn a_release_refuses_to_overwrite_a_published_tag() {
     let guard = position(&|s| {
         s["run"]
             .as_str()
-            .is_some_and(|r| r.contains("imagetools inspect"))
+            .is_some_and(|r| r.contains("scripts/published-digest.sh"))
             && s["env"]["TAGS"]
                 .as_str()
                 .is_some_and(|t| t.contains("steps.meta.outputs.tags"))
@@ -82,7 +82,9 @@ fn a_release_refuses_to_overwrite_a_published_tag() {
         meta < guard && guard < push,
         "the check runs after the tags are known and before the push"
     );
-    let script = steps[guard]["run"].as_str().unwrap();
+    // The guard itself is scripts/published-digest.sh (tests/contract/release.rs runs it).
+    let script = integration_tests::read_text("scripts/published-digest.sh");
+    assert!(script.contains("imagetools inspect"));
     assert!(script.contains("exit 1"), "an existing tag fails the job");
     // Not knowing is not "absent": only a registry's not-found lets the push go ahead.
     assert!(script.contains("not found"), "{script}");

@@ -134,7 +134,63 @@ pub(super) fn context(
             .variadic_param(ParamType::Any)
             .build(merge),
     );
+    ctx.declare_func(
+        "templatefile",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::Any)
+            .build(templatefile),
+    );
     ctx
+}
+
+/// Terraform's `templatefile` for the IAM templates (`terraform/**/iam/*.json.tftpl`): each `${name}`
+/// becomes that variable's string, `$${` is a literal `${`, and anything else (directives,
+/// expressions, an undeclared name) is an error, as Terraform would refuse an undeclared one.
+#[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
+fn templatefile(args: FuncArgs) -> Result<Value, String> {
+    let path = args[0].as_str().ok_or("templatefile takes a path")?;
+    let vars = args[1]
+        .as_object()
+        .ok_or("templatefile takes an object of variables")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    render_template(&text, |name| {
+        vars.get(name).and_then(Value::as_str).map(str::to_owned)
+    })
+    .map(Value::from)
+    .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Substitutes `${name}` in a template with `lookup(name)`; `$${` stays a literal `${`.
+pub(crate) fn render_template(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    if text.contains("%{") {
+        return Err("template directives (%{...}) are not used in IAM templates".into());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        let escaped = at > 0 && rest.as_bytes()[at - 1] == b'$';
+        out.push_str(&rest[..if escaped { at - 1 } else { at }]);
+        let after = &rest[at + 2..];
+        let end = after.find('}').ok_or("unterminated ${")?;
+        let name = &after[..end];
+        if escaped {
+            out.push_str("${");
+            out.push_str(name);
+            out.push('}');
+        } else {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("${{{name}}}: only plain variable names"));
+            }
+            out.push_str(&lookup(name).ok_or_else(|| format!("no string variable {name}"))?);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[allow(clippy::needless_pass_by_value)] // hcl's `Func` type takes the arguments by value.
@@ -285,7 +341,48 @@ fn addons_vars(env: &str, platform: &BTreeMap<String, Value>) -> serde_json::Val
         "vpc_id": "vpc-0123456789abcdef0",
         "pod_identities": pod_identities_output(platform),
         "deployment_records_secret_name": local_str(platform, "deployment_records_secret_name"),
+        "wait_for_pods": true,
+        "certificate_arn": SAMPLE_CERTIFICATE_ARN,
+        "web_acl_arn": format!("arn:aws:wafv2:eu-west-1:{ACCOUNT}:regional/webacl/{}/{SAMPLE_ID}", local_str(platform, "web_acl_name")),
+        "database_url": platform_database_url(env),
+        "database_master_secret_arn": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-{SAMPLE_ID}-AbCdEf"),
     })
+}
+
+/// Stand-ins for what exists only after an apply, as modules/platform-cluster would output them.
+pub(crate) const SAMPLE_ID: &str = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+pub(crate) const SAMPLE_CERTIFICATE_ARN: &str =
+    "arn:aws:acm:eu-west-1:111122223333:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+/// The RDS endpoint of `gitops-<env>` as AWS would name it (the hash is per account and region).
+pub(crate) fn sample_database_endpoint(env: &str) -> String {
+    format!("gitops-{env}.c0ffee123abc.eu-west-1.rds.amazonaws.com")
+}
+
+/// The expression of `local.<key>` in a module's blocks.
+pub(crate) fn local_expr<'a>(blocks: &'a [Block], key: &str) -> &'a Expression {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .find_map(|b| attr(b.body(), key))
+        .unwrap_or_else(|| panic!("no local.{key}"))
+}
+
+/// modules/platform-cluster's `local.database_url` for one env, with the sample RDS endpoint.
+pub(crate) fn platform_database_url(env: &str) -> String {
+    let blocks = blocks_in(PLATFORM);
+    let expr = local_expr(&blocks, "database_url");
+    let module =
+        serde_json::json!({ "db": { "db_instance_address": sample_database_endpoint(env) } });
+    expr.evaluate(&context(
+        &EnvRoot::load(env).platform_vars(),
+        &platform_locals(env),
+        &module,
+    ))
+    .unwrap_or_else(|e| panic!("{env}: local.database_url: {e}"))
+    .as_str()
+    .unwrap()
+    .to_owned()
 }
 
 /// A `helm_release` of the add-ons module evaluated for one env: (namespace, its `values` documents
@@ -393,16 +490,33 @@ fn terraform_secret_names_equal_external_secret_remote_keys() {
 #[test]
 fn secret_value_never_enters_terraform() {
     for f in integration_tests::files_under("terraform", "tf") {
-        let mut blocks = hcl::parse(&integration_tests::read_text(&f))
+        let blocks = hcl::parse(&integration_tests::read_text(&f))
             .unwrap()
             .into_blocks();
-        assert!(
-            !blocks.any(|b| b.identifier() == "resource"
+        for b in blocks.into_iter().filter(|b| {
+            b.identifier() == "resource"
                 && b.labels()
                     .first()
-                    .is_some_and(|l| l.as_str() == "aws_secretsmanager_secret_version")),
-            "{f}: the secret's value is set out of band, never by Terraform"
-        );
+                    .is_some_and(|l| l.as_str() == "aws_secretsmanager_secret_version")
+        }) {
+            // Only the one module that writes generated first values, and only write-only: a value
+            // Terraform writes but never stores in plan or state (tests/contract/keys.rs).
+            assert!(
+                f.starts_with("terraform/modules/secret-first-value/"),
+                "{f}: secret values are generated in modules/secret-first-value or set out of band"
+            );
+            let keys: Vec<&str> = b.body().attributes().map(hcl::Attribute::key).collect();
+            assert!(
+                keys.contains(&"secret_string_wo")
+                    && !keys.contains(&"secret_string")
+                    && !keys.contains(&"secret_binary"),
+                "{f}: only the write-only secret_string_wo, never a value kept in state: {keys:?}"
+            );
+            assert!(
+                attr_text(b.body(), "secret_string_wo").contains("ephemeral."),
+                "{f}: the generated part comes from an ephemeral resource"
+            );
+        }
     }
 }
 
@@ -761,17 +875,17 @@ fn each_env_has_its_own_locked_s3_state() {
 fn community_modules_are_pinned_to_the_supported_majors() {
     let platform = blocks_in(PLATFORM);
     for (name, source, pin) in [
-        ("vpc", "terraform-aws-modules/vpc/aws", "\"~>6."),
-        ("eks", "terraform-aws-modules/eks/aws", "\"~>21."),
+        ("vpc", "terraform-aws-modules/vpc/aws", "\"6."),
+        ("eks", "terraform-aws-modules/eks/aws", "\"21."),
         (
             "external_secrets_pod_identity",
             "terraform-aws-modules/eks-pod-identity/aws",
-            "\"~>2.",
+            "\"2.",
         ),
         (
             "aws_lbc_pod_identity",
             "terraform-aws-modules/eks-pod-identity/aws",
-            "\"~>2.",
+            "\"2.",
         ),
     ] {
         let body = block(&platform, "module", &[name]).body();

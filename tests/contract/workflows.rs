@@ -92,21 +92,6 @@ fn repository(image: &str) -> &str {
     }
 }
 
-/// The namespace the release pushes to when the `DOCKERHUB_NAMESPACE` variable is unset.
-fn release_default_namespace(release: &Value) -> String {
-    let expr = release["env"]["IMAGE_NAMESPACE"]
-        .as_str()
-        .expect("release.yml sets IMAGE_NAMESPACE");
-    assert!(
-        expr.contains("vars.DOCKERHUB_NAMESPACE"),
-        "the namespace comes from the DOCKERHUB_NAMESPACE variable: {expr}"
-    );
-    expr.split('\'')
-        .nth(1)
-        .expect("IMAGE_NAMESPACE has a quoted default")
-        .to_owned()
-}
-
 fn release_job<'a>(release: &'a Value, id: &str) -> &'a Value {
     &release["jobs"][id]
 }
@@ -123,14 +108,28 @@ fn release_pushes_the_images_the_overlays_deploy() {
         .collect();
     assert_eq!(matrix, APPS.map(|(app, _)| app));
 
-    let namespace = release_default_namespace(&release);
+    // The repository comes from the one registry source, through the script, per matrix app.
+    let registry_step = steps(build)
+        .into_iter()
+        .find(|st| st["id"].as_str() == Some("registry"))
+        .expect("build has a registry step");
+    assert!(
+        registry_step["run"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"scripts/image-repository.sh "$APP""#)),
+        "{registry_step:?}"
+    );
+    assert_eq!(
+        registry_step["env"]["APP"].as_str(),
+        Some("${{ matrix.app }}")
+    );
     let images = step_using(build, "docker/metadata-action@")["with"]["images"]
         .as_str()
         .expect("metadata-action names the image");
+    assert_eq!(images, "${{ steps.registry.outputs.repository }}");
+    let registry = crate::registry::registry_namespace();
     for (app, _) in APPS {
-        let pushed = images
-            .replace("${{ env.IMAGE_NAMESPACE }}", &namespace)
-            .replace("${{ matrix.app }}", app);
+        let pushed = format!("{registry}/{app}");
         for env in ENVS {
             let docs = overlay(env, app);
             let deployed = s(&container(&docs)["image"]);
@@ -238,7 +237,10 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
     let script = run_scripts(job);
     assert!(script.contains(r#"cd "k8s/overlays/prod/${app}""#));
     assert!(script.contains(r#""k8s/overlays/dev/${app}/kustomization.yaml""#));
-    assert!(script.contains("cosign verify"));
+    assert!(
+        script.contains(r#"scripts/verify-signature.sh "${repo}@${digest}""#),
+        "prod pins only what release.yml on main signed"
+    );
 
     let input = &promote["on"]["workflow_dispatch"]["inputs"]["app"];
     assert_eq!(input["default"].as_str(), Some("both"));
@@ -253,68 +255,6 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
         promote["concurrency"]["group"].as_str(),
         Some("gitops-promote-prod")
     );
-}
-
-#[test]
-fn every_action_is_pinned_to_a_commit_with_its_version() {
-    // The "Pinned actions" table of .github/README.md: action -> (version, commit).
-    let readme = read_text(".github/README.md");
-    let table: std::collections::BTreeMap<&str, (&str, &str)> = readme
-        .split("## Pinned actions")
-        .nth(1)
-        .expect(".github/README.md has a Pinned actions table")
-        .lines()
-        .filter_map(|l| {
-            let cells: Vec<&str> = l
-                .trim()
-                .trim_matches('|')
-                .split('|')
-                .map(str::trim)
-                .collect();
-            let [action, version, commit] = cells[..] else {
-                return None;
-            };
-            let commit = commit.strip_prefix('`')?.strip_suffix('`')?;
-            Some((action, (version, commit)))
-        })
-        .collect();
-    assert!(table.len() > 5, "the pin table parses: {table:?}");
-    for name in &workflow_names() {
-        let text = read_text(&format!(".github/workflows/{name}.yml"));
-        for line in text.lines().map(str::trim) {
-            let Some(spec) = line.trim_start_matches("- ").strip_prefix("uses: ") else {
-                continue;
-            };
-            if spec.starts_with("./") {
-                continue;
-            }
-            let (action, rest) = spec
-                .split_once('@')
-                .unwrap_or_else(|| panic!("{name}.yml: {spec} has no ref"));
-            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
-            assert!(
-                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
-                "{name}.yml: {action} is not pinned by a full commit SHA"
-            );
-            assert!(
-                comment.starts_with('v') && comment.matches('.').count() == 2,
-                "{name}.yml: {action}@{sha} lacks its `# vX.Y.Z` comment"
-            );
-            // The pin is the reviewed one: the same commit and version as the README's table.
-            let (version, commit) = table.get(action).unwrap_or_else(|| {
-                panic!("{name}.yml: {action} is not in .github/README.md's pin table")
-            });
-            assert_eq!(
-                sha, *commit,
-                "{name}.yml: {action} is pinned to another commit than the table's"
-            );
-            assert_eq!(
-                comment.trim(),
-                *version,
-                "{name}.yml: {action}@{sha} names another version than the table's"
-            );
-        }
-    }
 }
 
 #[test]
@@ -447,4 +387,213 @@ fn the_dockerfile_builds_either_app_static_and_nonroot_on_the_pinned_toolchain()
         "the Dockerfile never uses :latest"
     );
     assert!(repo_root().join(".dockerignore").is_file());
+}
+
+/// Every concurrency group a workflow or its jobs join, as written.
+fn concurrency_groups(name: &str) -> Vec<String> {
+    let wf = workflow(name);
+    std::iter::once(&wf)
+        .chain(jobs(&wf).into_iter().map(|(_, job)| job))
+        .filter_map(|v| v["concurrency"]["group"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn nothing_that_restores_service_waits_on_or_is_cancelled_by_a_release_or_promotion() {
+    // GitHub keeps one pending run per group and replaces it with the next: a rollback sharing a
+    // group with the bump or the promotion could be cancelled by it, or wait for its approval.
+    let rollback = workflow("rollback");
+    assert_eq!(
+        rollback["concurrency"]["group"].as_str(),
+        Some("gitops-rollback-${{ inputs.environment }}")
+    );
+    assert_eq!(
+        rollback["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(false)
+    );
+    for (id, job) in jobs(&rollback) {
+        assert!(
+            job.get("concurrency").is_none(),
+            "rollback.yml {id} joins no other group"
+        );
+    }
+    for other in ["release", "promote", "ci"] {
+        for group in concurrency_groups(other) {
+            assert!(
+                !group.contains("rollback"),
+                "{other}.yml joins the rollback group {group}"
+            );
+        }
+    }
+
+    // While dev rolls back, the open bump PR (the build being rolled back, or one built with it)
+    // must not merge itself.
+    let job = &rollback["jobs"]["rollback"];
+    let hold = steps(job)
+        .into_iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("--disable-auto"))
+        })
+        .expect("rollback.yml disarms the bump PR's auto-merge");
+    assert!(
+        hold["if"]
+            .as_str()
+            .is_some_and(|c| c.contains("inputs.environment == 'dev'"))
+    );
+    assert!(
+        hold["run"]
+            .as_str()
+            .unwrap()
+            .contains("--head gitops/bump-dev"),
+        "it finds the PR release.yml opens"
+    );
+    let release = workflow("release");
+    let bump = step_using(
+        &release["jobs"]["bump-dev"],
+        "peter-evans/create-pull-request@",
+    );
+    assert_eq!(bump["with"]["branch"].as_str(), Some("gitops/bump-dev"));
+}
+
+#[test]
+fn a_rerun_of_the_release_still_arms_the_bump_prs_auto_merge() {
+    let release = workflow("release");
+    let bump = &release["jobs"]["bump-dev"];
+    let merge = steps(bump)
+        .into_iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("gh pr merge")))
+        .expect("bump-dev arms auto-merge");
+    // create-pull-request reports `none` when a re-run finds the PR as it left it.
+    assert_eq!(
+        merge["if"].as_str(),
+        Some("steps.pr.outputs.pull-request-number != ''"),
+        "armed whenever the PR exists, whatever the operation"
+    );
+}
+
+#[test]
+fn only_tested_images_are_signed_and_only_signed_ones_are_deployed() {
+    let release = workflow("release");
+    let needs = |job: &str| -> BTreeSet<String> {
+        let n = &release["jobs"][job]["needs"];
+        n.as_sequence().map_or_else(
+            || n.as_str().into_iter().map(str::to_owned).collect(),
+            |s| {
+                s.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            },
+        )
+    };
+    assert_eq!(needs("smoke-arm64"), BTreeSet::from(["build".to_owned()]));
+    assert_eq!(
+        needs("sign"),
+        BTreeSet::from(["build".to_owned(), "smoke-arm64".to_owned()])
+    );
+    assert_eq!(needs("bump-dev"), BTreeSet::from(["sign".to_owned()]));
+    assert_eq!(
+        release["jobs"]["smoke-arm64"]["runs-on"].as_str(),
+        Some("ubuntu-24.04-arm"),
+        "arm64 runs natively, not emulated"
+    );
+
+    // In build: the amd64 smoke run comes after the push and before the artifact sign reads.
+    let build = &release["jobs"]["build"];
+    let build_steps = steps(build);
+    let at = |pred: &dyn Fn(&Value) -> bool| build_steps.iter().position(|s| pred(s)).unwrap();
+    let push = at(&|s| s["id"].as_str() == Some("push"));
+    let smoke = at(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("scripts/smoke-image.sh") && r.contains("linux/amd64"))
+    });
+    let upload = at(&|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+    });
+    assert!(push < smoke && smoke < upload);
+    assert!(run_scripts(&release["jobs"]["smoke-arm64"]).contains("linux/arm64"));
+    for (id, job) in jobs(&release) {
+        let signs = run_scripts(job).contains("cosign sign");
+        assert_eq!(signs, id == "sign", "only the sign job signs ({id})");
+        let oidc = job["permissions"]["id-token"].as_str() == Some("write");
+        assert_eq!(
+            oidc,
+            id == "sign",
+            "only the sign job holds id-token: write ({id})"
+        );
+    }
+    let sign = run_scripts(&release["jobs"]["sign"]);
+    assert!(
+        sign.find("cosign sign").unwrap() < sign.find("scripts/verify-signature.sh").unwrap(),
+        "the signature is verified as the clusters will, right after signing"
+    );
+}
+
+#[test]
+fn the_release_build_reads_only_caches_and_builders_no_test_job_can_write() {
+    let release = workflow("release");
+    for id in ["warm-cache", "build"] {
+        let job = &release["jobs"][id];
+        let build = &step_using(job, "docker/build-push-action@")["with"];
+        for key in ["cache-from", "cache-to"] {
+            let cache = build[key].as_str().unwrap();
+            assert!(
+                cache.starts_with(
+                    "type=registry,ref=${{ steps.registry.outputs.repository }}:buildcache"
+                ),
+                "{id} {key}: only jobs holding the registry token write the cache: {cache}"
+            );
+        }
+        assert_eq!(job["environment"].as_str(), Some("registry"));
+        let buildx = &step_using(job, "docker/setup-buildx-action@")["with"];
+        assert_eq!(
+            buildx["driver-opts"].as_str(),
+            Some("image=${{ steps.images.outputs.buildkit }}"),
+            "{id}: BuildKit pinned"
+        );
+        let images = run_scripts(job);
+        assert!(
+            images.contains(r#"echo "buildkit=$(scripts/pinned-image.sh buildkit)""#),
+            "{id}: BuildKit comes from .github/images/Dockerfile"
+        );
+    }
+    let build = &release["jobs"]["build"];
+    let push = &step_using(build, "docker/build-push-action@")["with"];
+    assert_eq!(
+        push["attests"].as_str(),
+        Some("type=sbom,generator=${{ steps.images.outputs.sbom }}"),
+        "the SBOM scanner pinned"
+    );
+    assert!(run_scripts(build).contains(r#"echo "sbom=$(scripts/pinned-image.sh sbom-scanner)""#));
+    // Each of those stages resolves to a reference pinned by tag and digest.
+    for stage in ["buildkit", "sbom-scanner", "actionlint"] {
+        let out = std::process::Command::new(repo_root().join("scripts/pinned-image.sh"))
+            .arg(stage)
+            .output()
+            .unwrap();
+        let image = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success() && image.contains("@sha256:"),
+            "{stage}: {image}"
+        );
+    }
+    // No workflow restores BuildKit's gha cache, which any job on main may write.
+    for name in workflow_names() {
+        let text = read_text(&format!(".github/workflows/{name}.yml"));
+        assert!(
+            !text.contains("type=gha"),
+            "{name}.yml uses the gha build cache"
+        );
+    }
+    // The Dockerfile uses BuildKit's built-in frontend (pinned with BuildKit), not a floating one.
+    let dockerfile = read_text("Dockerfile");
+    assert!(
+        !dockerfile.lines().any(|l| l.starts_with("# syntax=")),
+        "no `# syntax=` frontend image that floats"
+    );
 }

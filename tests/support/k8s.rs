@@ -143,3 +143,55 @@ pub fn secret_mount_paths(docs: &[Value]) -> Vec<String> {
         .map(|m| s(&m["mountPath"]).to_owned())
         .collect()
 }
+
+/// Renders one Application's source path as Argo CD does when the Application carries
+/// `spec.source.kustomize.patches`: Argo CD adds them to the kustomization's `patches` before it
+/// builds. The folder is rendered from a copy of `k8s/`, so the repository is never touched.
+pub fn render_with_patches(path: &str, patches: &[serde_json::Value]) -> Vec<Value> {
+    let rel = path
+        .strip_prefix("k8s/")
+        .unwrap_or_else(|| panic!("{path} is not under k8s/"));
+    let copy = std::env::temp_dir().join(format!(
+        "argocd-render-{}-{}",
+        std::process::id(),
+        rel.replace('/', "_")
+    ));
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).expect("a stale render copy can be removed");
+    }
+    copy_dir(&crate::repo_root().join("k8s"), &copy.join("k8s"));
+    let kustomization = copy.join(path).join("kustomization.yaml");
+    let mut k: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(&kustomization).expect("the copied kustomization.yaml"),
+    )
+    .expect("kustomization.yaml is YAML");
+    let added: Vec<Value> = patches
+        .iter()
+        .map(|p| serde_yaml_ng::to_value(p).expect("a patch is YAML"))
+        .collect();
+    match k["patches"].as_sequence_mut() {
+        Some(list) => list.extend(added),
+        None => k["patches"] = Value::Sequence(added),
+    }
+    std::fs::write(
+        &kustomization,
+        serde_yaml_ng::to_string(&k).expect("the kustomization serialises"),
+    )
+    .expect("the copy is writable");
+    let docs = crate::kustomize(&copy.join(path).display().to_string());
+    std::fs::remove_dir_all(&copy).expect("the render copy can be removed");
+    docs
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a temporary directory");
+    for entry in std::fs::read_dir(from).expect("k8s/ is readable") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("a copy of a k8s/ file");
+        }
+    }
+}

@@ -10,3 +10,44 @@ variable "endpoint_public_access_cidrs" {
   description = "CIDRs that may reach the gitops-dev Kubernetes API (admin VPN, CI runner egress). Empty means private endpoint only. Never 0.0.0.0/0."
   default     = []
 }
+
+variable "allowed_account_ids" {
+  type        = list(string)
+  description = "The AWS account(s) gitops-dev may be applied in; null (the default) allows any, for the seed's single shared account. Set it when each env has an account of its own (terraform/README.md). In CI: the AWS_ACCOUNT_ID_DEV repository variable."
+  default     = null
+}
+
+variable "dns_zone_name" {
+  type        = string
+  description = "Public Route 53 zone in this account (e.g. example.com); gitops-dev is served as gitops-dev.<zone> with an ACM certificate Terraform creates. In CI: the DNS_ZONE_NAME repository variable."
+}
+
+# Only a person has these. Type them into the first apply's environment (TF_VAR_*, terraform/README.md):
+# ephemeral, so written once, write-only, and never in plan, state or a file. CI leaves them unset.
+variable "dockerhub_username" {
+  type        = string
+  description = "Docker Hub account the cluster pulls as. First apply only."
+  default     = null
+  ephemeral   = true
+}
+
+variable "dockerhub_token" {
+  type        = string
+  description = "Read-only Docker Hub access token of that account. First apply only."
+  default     = null
+  ephemeral   = true
+}
+
+variable "slack_webhook_url" {
+  type        = string
+  description = "Slack incoming-webhook URL for alerts. First apply only."
+  default     = null
+  ephemeral   = true
+}
+
+variable "heartbeat_url" {
+  type        = string
+  description = "Ping URL of the dead man's switch (healthchecks.io or similar). First apply only."
+  default     = null
+  ephemeral   = true
+}

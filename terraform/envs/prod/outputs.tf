@@ -54,17 +54,17 @@ output "argocd_admin_password_command" {
 }
 
 output "ci_runner" {
-  description = "Security group, subnets and labels for this env's self-hosted Terraform runner (terraform/README.md)."
+  description = "This env's just-in-time Terraform runner pools (plan, apply): CodeBuild project, runs-on label, service role, security group."
   value       = module.platform.ci_runner
 }
 
 output "database_url" {
-  description = "DATABASE_URL of api-app in this env (no password); k8s/overlays/prod/api-app sets the same."
+  description = "DATABASE_URL of api-app in this env (no password, verify-full TLS to the instance's endpoint); the root Application hands it to api-app."
   value       = module.platform.database_url
 }
 
 output "database_master_secret_arn" {
-  description = "Remote key for ExternalSecret api-app-db-admin in k8s/overlays/prod/api-app (commit it once after the first apply)."
+  description = "The RDS-managed master secret; the root Application hands it to api-app's bootstrap ExternalSecret (nothing to commit)."
   value       = module.platform.database_master_secret_arn
 }
 
@@ -74,6 +74,22 @@ output "set_database_password_command" {
 }
 
 output "web_acl_arn" {
-  description = "The ALB's WAF web ACL: copy it into alb.ingress.kubernetes.io/wafv2-acl-arn in k8s/overlays/<env>/api-app."
+  description = "The ALB's WAF web ACL, attached through the Load Balancer Controller's IngressClassParams (nothing to commit)."
   value       = module.platform.web_acl_arn
+}
+
+output "public_hostname" {
+  description = "The name the env's ALB answers on (gitops-<env>.<zone>), with the ACM certificate Terraform issued."
+  value       = module.platform.public_hostname
+}
+
+output "github_variables" {
+  description = "The repository variables terraform.yml reads for prod; terraform/README.md sets them all with one command."
+  value = {
+    AWS_PLAN_ROLE_ARN_PROD            = module.platform.ci_role_arns.plan
+    AWS_APPLY_ROLE_ARN_PROD           = module.platform.ci_role_arns.apply
+    CLUSTER_ADMIN_ROLE_ARNS_PROD      = jsonencode(var.cluster_admin_role_arns)
+    ENDPOINT_PUBLIC_ACCESS_CIDRS_PROD = jsonencode(var.endpoint_public_access_cidrs)
+    DNS_ZONE_NAME                     = var.dns_zone_name
+  }
 }

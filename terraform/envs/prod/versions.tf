@@ -1,9 +1,9 @@
 terraform {
   required_version = ">= 1.11, < 2.0"
 
-  # Exact versions, the same in every root: CI and laptops resolve the same providers. No lock file
-  # is committed (terraform/.gitignore); bump a version here in a PR, dev first. tls and time come from
-  # the EKS module (>= 4.0, >= 0.9); only a root can pin them exactly.
+  # Exact versions, the same in every root: CI and laptops resolve the same providers, and the
+  # committed .terraform.lock.hcl (terraform-lock.yml) holds their hashes; bump a version here in a
+  # PR. tls and time come from the EKS module (>= 4.0, >= 0.9); only a root can pin them exactly.
   required_providers {
     aws = {
       source  = "hashicorp/aws"

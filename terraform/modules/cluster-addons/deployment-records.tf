@@ -1,32 +1,23 @@
-# Argo CD Notifications records a GitHub Deployment for every sync: the GitHub environment is the
-# Application's name (api-app-dev, ...), the ref is the synced commit, and the status says how it
-# ended: success, failure (sync failed, or synced but Degraded), and "Rollback: ..." when the
-# commit is a `git revert` or Argo CD re-deployed an earlier revision from its history. These
-# records are what the delivery-metrics workflow counts. The GitHub App credentials come from
-# Secrets Manager through External Secrets; the chart never holds them.
+# Argo CD Notifications records a GitHub Deployment for every rollout: the GitHub environment is the
+# Application's name (api-app-dev, ...), the ref is the commit the sync operation deployed, and each
+# status says how it went: `success` when the app turned Healthy after the sync (again after a
+# Degraded spell: that is the recovery), `failure` when the sync failed or the app went Degraded.
+# Whether a rollout was a rollback (a rollback(<env>) or `git revert` commit, or Argo CD re-deploying
+# an earlier revision from its history) is delivery-metrics' call, read from these records and
+# main's commits; the records only say what happened. The GitHub App credentials come from Secrets
+# Manager through External Secrets; the chart never holds them.
 #
 # Everything here is named deployment-record*, so other notification config (paging, chat) can sit
-# beside it in the same chart values without sharing a trigger or template.
+# beside it in the same chart values without sharing a trigger or template. The chain from these
+# triggers and templates to the metrics is rendered and counted in tests/contract/delivery.rs.
 
 locals {
   deployment_records_secret = "argocd-notifications-secret"
 
-  # The commit Argo CD just deployed, and whether that is a rollback. Go templates, rendered by the
-  # notifications controller; the marker prefix is delivery-metrics' ROLLBACK_PREFIX (tests/contract).
-  deployment_record_message = <<-EOT
-    {{- $rev := .app.status.operationState.syncResult.revision -}}
-    {{- $history := .app.status.history -}}
-    {{- $earlier := false -}}
-    {{- range $i, $entry := $history -}}
-    {{- if and (lt (add $i 2) (len $history)) (eq $entry.revision $rev) -}}{{- $earlier = true -}}{{- end -}}
-    {{- end -}}
-    {{- $subject := (call .repo.GetCommitMetadata $rev).Message -}}
-    {{- if or $earlier (hasPrefix "Revert \"" $subject) -}}
-    Rollback: {{ .app.metadata.name }} runs {{ trunc 7 $rev }} again ({{ .app.status.health.status }})
-    {{- else -}}
-    {{ .app.metadata.name }} runs {{ trunc 7 $rev }} ({{ .app.status.health.status }})
-    {{- end -}}
-  EOT
+  # The commit the sync operation deployed: its result, or, when it failed before producing one, the
+  # revision it was asked to sync. Never app.status.sync.revision: that is the branch head Argo CD
+  # last compared against, which moves with every commit on main while a failed prod sync waits.
+  deployment_record_revision = "{{ with .app.status.operationState.syncResult }}{{ .revision }}{{ else }}{{ .app.status.operationState.operation.sync.revision }}{{ end }}"
 
   deployment_records_values = {
     notifications = {
@@ -45,9 +36,9 @@ locals {
 
       templates = {
         "template.deployment-record-success" = yamlencode({
-          message = local.deployment_record_message
+          message = "{{ .app.metadata.name }} runs {{ trunc 7 .app.status.operationState.syncResult.revision }}: {{ .app.status.health.status }} after the sync of {{ .app.status.operationState.startedAt }}"
           github = {
-            revisionPath = "{{.app.status.operationState.syncResult.revision}}"
+            revisionPath = local.deployment_record_revision
             deployment = {
               state       = "success"
               environment = "{{.app.metadata.name}}"
@@ -59,10 +50,9 @@ locals {
           }
         })
         "template.deployment-record-failure" = yamlencode({
-          message = "{{.app.metadata.name}}: {{ if eq .app.status.operationState.phase \"Succeeded\" }}synced but {{ .app.status.health.status }}{{ else }}sync {{ .app.status.operationState.phase }}: {{ .app.status.operationState.message }}{{ end }}"
+          message = "{{ .app.metadata.name }}: {{ if eq .app.status.operationState.phase \"Succeeded\" }}synced, then {{ .app.status.health.status }}{{ else }}sync {{ .app.status.operationState.phase }}: {{ .app.status.operationState.message }}{{ end }}"
           github = {
-            # A failed sync may have no syncResult; sync.revision is the commit it tried.
-            revisionPath = "{{.app.status.sync.revision}}"
+            revisionPath = local.deployment_record_revision
             deployment = {
               state                = "failure"
               environment          = "{{.app.metadata.name}}"
@@ -74,24 +64,35 @@ locals {
         })
       }
 
+      # oncePer: each condition fires once per sync operation (startedAt names one) and, for the
+      # health conditions, once per health transition within it (app.status.health.lastTransitionTime,
+      # which Argo CD sets on every Application since 3.0.x, whatever controller.resource.health.persist says). A rollback through Argo CD's
+      # history to an earlier revision is a new operation, so it is recorded (a key per revision
+      # would stay sent forever: the engine never forgets one), and a Degraded app that turns
+      # Healthy again is recorded too: that success is the recovery.
       triggers = {
         "trigger.on-deployment-record" = yamlencode([
           {
-            description = "The sync finished and the app is Healthy: the environment runs this commit."
-            when        = "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy'"
-            oncePer     = "app.status.operationState?.syncResult?.revision"
+            description = "Healthy after the sync: the environment runs this commit. The health must have changed at or after the sync finished (a Healthy from before the new pods is stale, as Argo CD's catalog on-deployed guards), or, for an app whose resources have no rollout (rules, dashboards), stayed unchanged since before the sync for 2 minutes."
+            when        = <<-EOT
+              app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy' and (
+                !time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.finishedAt)) or (
+                  time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)) and
+                  time.Now().Sub(time.Parse(app.status.operationState.finishedAt)).Minutes() >= 2))
+            EOT
+            oncePer     = "app.status.operationState.startedAt + ' ' + app.status.health.lastTransitionTime"
             send        = ["deployment-record-success"]
           },
           {
-            description = "The sync failed or errored."
+            description = "The sync failed or errored: the commit it tried did not go out."
             when        = "app.status.operationState != nil and app.status.operationState.phase in ['Error', 'Failed']"
-            oncePer     = "app.status.sync.revision"
+            oncePer     = "app.status.operationState.startedAt"
             send        = ["deployment-record-failure"]
           },
           {
-            description = "The sync finished but the new version went Degraded: a bad deploy."
-            when        = "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Degraded'"
-            oncePer     = "app.status.operationState?.syncResult?.revision"
+            description = "The sync finished but the app went Degraded after it started (an aborted canary, a crash-looping rollout): a bad deploy. A Degraded from before the sync is the previous commit's."
+            when        = "app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Degraded' and !time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt))"
+            oncePer     = "app.status.operationState.startedAt + ' ' + app.status.health.lastTransitionTime"
             send        = ["deployment-record-failure"]
           },
         ])

@@ -3,15 +3,42 @@
 
 locals {
   argocd_namespace = "argocd"
+  # The Load Balancer Controller's IngressClass (spec.ingressClassName of every Ingress in k8s/).
+  ingress_class = "alb"
   # kube-prometheus-stack's namespace; k8s/overlays/<env>/monitoring deploys into it.
   monitoring_namespace = "monitoring"
 
-  # One spec, two owners that agree: Helm installs the root Application and its project from the very
-  # files the root Application then syncs from Git (k8s/argocd/<env>), so neither undoes the other.
-  # Repo URL, revision, path, project and sync policy all live in those files.
+  # One owner: Helm installs the root Application and its project from these files in k8s/argocd/<env>,
+  # which the root app itself does not sync (its kustomization leaves them out). Repo URL, revision,
+  # path, project and sync policy all live in those files; a change there reaches the cluster here.
   argocd_dir        = "${path.module}/../../../k8s/argocd/${var.env}"
   root_app          = yamldecode(file("${local.argocd_dir}/root.yaml"))
   bootstrap_project = yamldecode(file("${local.argocd_dir}/bootstrap-project.yaml"))
+
+  # What exists only after the AWS side is applied and an Application needs, as Kustomize patches the
+  # root app adds to that Application's source (Argo CD's spec.source.kustomize.patches). Git holds
+  # everything else of those objects, and placeholders that fail closed: the api-app overlay's
+  # DATABASE_URL names host SET-BY-TERRAFORM, its bootstrap ExternalSecret reads key SET-BY-TERRAFORM.
+  cluster_facts = {
+    "api-app-${var.env}" = [
+      {
+        target = { kind = "ConfigMap", name = "api-app-config" }
+        patch  = jsonencode([{ op = "replace", path = "/data/DATABASE_URL", value = var.database_url }])
+      },
+      {
+        target = { kind = "ExternalSecret", name = "api-app-db-admin" }
+        patch = jsonencode([
+          for i in [0, 1] : { op = "replace", path = "/spec/data/${i}/remoteRef/key", value = var.database_master_secret_arn }
+        ])
+      },
+    ]
+  }
+  root_app_facts = [
+    for app, patches in local.cluster_facts : {
+      target = { group = "argoproj.io", kind = "Application", name = app }
+      patch  = jsonencode([{ op = "add", path = "/spec/source/kustomize", value = { patches = patches } }])
+    }
+  ]
 }
 
 resource "helm_release" "aws_load_balancer_controller" {
@@ -21,8 +48,8 @@ resource "helm_release" "aws_load_balancer_controller" {
   version    = "3.5.0"
   namespace  = var.pod_identities.aws_load_balancer_controller.namespace
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -30,9 +57,24 @@ resource "helm_release" "aws_load_balancer_controller" {
     region       = var.region
     vpcId        = var.vpc_id
     replicaCount = 2
+    # On every load balancer, target group and security group it makes: the tag the env's
+    # permissions boundary keeps the other env's roles off (terraform/bootstrap/iam/boundary.json.tftpl).
+    defaultTags = { "gitops/environment" = var.env }
     serviceAccount = {
       create = true
       name   = var.pod_identities.aws_load_balancer_controller.service_account
+    }
+    # The IngressClass every Ingress in k8s/ names, and its parameters: what only exists after an apply
+    # (the ACM certificate, the WAF web ACL) reaches every Ingress of the class from here, not from Git.
+    ingressClass               = local.ingress_class
+    createIngressClassResource = true
+    ingressClassParams = {
+      create = true
+      name   = local.ingress_class
+      spec = {
+        certificateArn = [var.certificate_arn]
+        wafv2AclArn    = var.web_acl_arn
+      }
     }
   })]
 }
@@ -50,8 +92,8 @@ resource "helm_release" "kube_prometheus_stack" {
   namespace        = local.monitoring_namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -95,8 +137,8 @@ resource "helm_release" "external_secrets" {
   namespace        = var.pod_identities.external_secrets.namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   values = [yamlencode({
@@ -121,8 +163,8 @@ resource "helm_release" "reloader" {
   namespace        = "reloader"
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   # Watches every namespace: the app namespaces are created later by Argo CD, so a namespace-scoped
@@ -148,8 +190,8 @@ resource "helm_release" "argocd" {
   namespace        = local.argocd_namespace
   create_namespace = true
 
-  wait            = true
-  atomic          = true
+  wait            = var.wait_for_pods
+  atomic          = var.wait_for_pods
   cleanup_on_fail = true
 
   # No SSO is configured, so Dex would be an unused, exposed component.
@@ -185,8 +227,8 @@ resource "helm_release" "argocd" {
   ]
 }
 
-# The root app-of-apps and its project. From here on, everything in k8s/argocd/<env> is Git's business,
-# not Terraform's. The argocd-apps chart takes metadata as namespace/finalizers/additionalAnnotations
+# The root app-of-apps and its project, owned by this release alone. Everything else in k8s/argocd/<env>
+# is the root app's business, not Terraform's. The argocd-apps chart takes metadata as namespace/finalizers/additionalAnnotations
 # and the spec's fields at the top level (charts/argocd-apps/templates/*.yaml).
 resource "helm_release" "argocd_root_app" {
   name       = "argocd-root-app"
@@ -204,10 +246,13 @@ resource "helm_release" "argocd_root_app" {
       })
     }
     applications = {
+      # No finalizers (root.yaml has none): replacing this release must orphan the Applications, not
+      # cascade a delete to every workload.
       (local.root_app.metadata.name) = merge(local.root_app.spec, {
         namespace             = local.root_app.metadata.namespace
-        finalizers            = local.root_app.metadata.finalizers
         additionalAnnotations = local.root_app.metadata.annotations
+        # root.yaml's source, plus the cluster facts above for the Applications it syncs.
+        source = merge(local.root_app.spec.source, { kustomize = { patches = local.root_app_facts } })
       })
     }
   })]

@@ -10,10 +10,16 @@ locals {
     master_user     = "platform_admin"
     engine_version  = "17"
     app_secret_name = "gitops/demo-api/${var.env}/db"
-    # A stable name in the VPC's private zone: the RDS endpoint is known only after apply, and changes when a
-    # snapshot is restored into a new instance. The overlays name this host; the CNAME follows the instance.
-    host = "postgres.${local.name}.internal"
+    # TLS is verified against the instance's own endpoint name (libpq's verify-full), with RDS's CA for this
+    # region: the bundle k8s/components/database-tls mounts at this path, holding this CA among others.
+    ca_identifier  = "rds-ca-rsa2048-g1"
+    ca_bundle_file = "/etc/rds-ca/ca.pem"
   }
+
+  # api-app's DATABASE_URL: the instance's endpoint (known only after apply), no password. The root
+  # Application hands it to api-app's overlay (modules/cluster-addons), replacing the SET-BY-TERRAFORM host
+  # of the URL Git holds; tests/contract/database.rs keeps the two identical otherwise.
+  database_url = "postgres://${local.database.app_user}@${module.db.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}"
 
   # What distinguishes a prod database from a dev one. Derived from env, never from a variable, so no tfvars
   # file can turn them off; tests/database.tftest.hcl asserts them through output.database.
@@ -114,7 +120,7 @@ resource "aws_vpc_security_group_ingress_rule" "database" {
 
 module "db" {
   source  = "terraform-aws-modules/rds/aws"
-  version = "~> 7.2"
+  version = "7.2.0"
 
   identifier = local.name
 
@@ -143,6 +149,9 @@ module "db" {
   manage_master_user_password   = true
   master_user_secret_kms_key_id = aws_kms_key.database.arn
 
+  # The server certificate chains to this CA, which api-app and the bootstrap Job trust (verify-full).
+  ca_cert_identifier = local.database.ca_identifier
+
   db_subnet_group_name   = module.vpc.database_subnet_group_name
   vpc_security_group_ids = [aws_security_group.database.id]
   publicly_accessible    = local.database_protection.publicly_accessible
@@ -163,9 +172,10 @@ module "db" {
   performance_insights_retention_period = 7
   performance_insights_kms_key_id       = local.database_protection.performance_insights_enabled ? aws_kms_key.database.arn : null
 
-  create_monitoring_role = local.is_prod
-  monitoring_role_name   = "${local.name}-rds-monitoring"
-  monitoring_interval    = local.is_prod ? 60 : 0
+  create_monitoring_role               = local.is_prod
+  monitoring_role_name                 = "${local.name}-rds-monitoring"
+  monitoring_role_permissions_boundary = local.permissions_boundary_arn
+  monitoring_interval                  = local.is_prod ? 60 : 0
 
   enabled_cloudwatch_logs_exports        = ["postgresql", "upgrade"]
   create_cloudwatch_log_group            = true
@@ -173,7 +183,7 @@ module "db" {
   cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
 
   parameters = [
-    # Refuse unencrypted connections (api-app connects with sslmode=require).
+    # Refuse unencrypted connections (api-app connects with sslmode=verify-full).
     { name = "rds.force_ssl", value = "1" },
     { name = "password_encryption", value = "scram-sha-256" },
     { name = "log_min_duration_statement", value = "1000" },
@@ -183,49 +193,37 @@ module "db" {
 }
 
 ################################################################################
-# A name for the instance that outlives it: private zone + CNAME
-################################################################################
-
-resource "aws_route53_zone" "private" {
-  name    = "${local.name}.internal"
-  comment = "In-VPC names for ${local.name}"
-
-  vpc {
-    vpc_id = module.vpc.vpc_id
-  }
-
-  tags = local.tags
-}
-
-resource "aws_route53_record" "database" {
-  zone_id = aws_route53_zone.private.zone_id
-  name    = local.database.host
-  type    = "CNAME"
-  ttl     = 60
-  records = [module.db.db_instance_address]
-}
-
-################################################################################
-# The app role's password: Terraform owns the secret, never its value
+# The app role's password: generated, written once, never held by Terraform
 ################################################################################
 
 resource "aws_secretsmanager_secret" "database_app" {
-  #checkov:skip=CKV2_AWS_57:Rotated by the documented put-value + sync procedure (terraform/README.md), which re-runs the bootstrap Job; the value never enters Terraform.
+  #checkov:skip=CKV2_AWS_57:Rotated by the documented put-value + sync procedure (terraform/README.md), which re-runs the bootstrap Job; the value never enters Terraform state.
   name                    = local.database.app_secret_name
-  description             = "Password of PostgreSQL role ${local.database.app_user} in ${local.name}: JSON {\"password\": ...}. Value set out of band (terraform/README.md)."
+  description             = "Password of PostgreSQL role ${local.database.app_user} in ${local.name}: JSON {\"password\": ...}. Generated by Terraform (write-only, never in state); the bootstrap Job sets it on the role."
   kms_key_id              = aws_kms_key.database.arn
   recovery_window_in_days = var.secret_recovery_window_days
 
   tags = local.tags
 }
 
+module "database_app_secret_value" {
+  source = "../secret-first-value"
+
+  secret_id      = aws_secretsmanager_secret.database_app.id
+  generated_keys = ["password"]
+  length         = local.generated_secret_length
+}
+
 ################################################################################
-# Dev: the database sleeps with the nodes and wakes before them
+# Dev: the database sleeps after the nodes and wakes before them
 ################################################################################
 
 locals {
   # RDS needs a few minutes to start; the pods come back with the nodes and should find it up.
   database_start_lead_minutes = 30
+  # And it stops only once the nodes are gone: pods still draining at the scale-down minute would lose
+  # their database and page DatabaseUnreachable (store_up 0 for a minute) every evening.
+  database_stop_lag_minutes = 30
 
   node_schedule_fields = var.node_scale_down_schedule == null ? {} : {
     down = split(" ", trimspace(var.node_scale_down_schedule.scale_down_recurrence))
@@ -237,13 +235,21 @@ locals {
     tonumber(local.node_schedule_fields.up[1]) * 60 + tonumber(local.node_schedule_fields.up[0]) - local.database_start_lead_minutes,
     -1,
   )
+  # Minute of the day it stops: the nodes' scale-down plus the lag; -1 when that is not a plain time.
+  database_stop_minute = var.node_scale_down_schedule == null ? -1 : try(
+    tonumber(local.node_schedule_fields.down[1]) * 60 + tonumber(local.node_schedule_fields.down[0]) + local.database_stop_lag_minutes,
+    -1,
+  )
 
   # EventBridge Scheduler wants six fields with "?" in day-of-month or day-of-week; the autoscaling
   # recurrences have five.
   database_schedule = var.node_scale_down_schedule == null ? {} : {
     stop = {
       action = "stopDBInstance"
-      fields = local.node_schedule_fields.down
+      fields = concat(
+        [tostring(local.database_stop_minute % 60), tostring(floor(local.database_stop_minute / 60))],
+        slice(local.node_schedule_fields.down, 2, 5),
+      )
     }
     start = {
       action = "startDBInstance"
@@ -260,7 +266,7 @@ resource "aws_scheduler_schedule" "database" {
   for_each = local.database_schedule
 
   name                         = "${local.name}-database-${each.key}"
-  description                  = "${each.value.action} ${local.name} with the node group's off-hours schedule"
+  description                  = "${each.value.action} ${local.name} around the node group's off-hours schedule (stop after the nodes, start before them)"
   schedule_expression          = format("cron(%s %s %s %s %s *)", each.value.fields[0], each.value.fields[1], each.value.fields[4] == "*" ? each.value.fields[2] : "?", each.value.fields[3], each.value.fields[4] == "*" ? "?" : each.value.fields[4])
   schedule_expression_timezone = var.node_scale_down_schedule.time_zone
 
@@ -286,6 +292,11 @@ resource "aws_scheduler_schedule" "database" {
     }
 
     precondition {
+      condition     = local.database_stop_minute >= 0 && local.database_stop_minute < 24 * 60
+      error_message = "The scale-down recurrence must name a plain minute and hour at or before 23:29, so the database can stop ${local.database_stop_lag_minutes} minutes after the nodes on the same day."
+    }
+
+    precondition {
       # Autoscaling counts days 0-6 from Sunday, EventBridge 1-7: only names mean the same day in both.
       condition     = !can(regex("[0-9]", each.value.fields[4]))
       error_message = "Write the schedule's days of week as names (MON-FRI), not numbers: autoscaling and EventBridge number them differently."
@@ -296,17 +307,10 @@ resource "aws_scheduler_schedule" "database" {
 resource "aws_iam_role" "database_scheduler" {
   count = length(local.database_schedule) > 0 ? 1 : 0
 
-  name        = "${local.name}-database-scheduler"
-  description = "EventBridge Scheduler stops and starts ${local.name}'s database off hours"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
+  name                 = "${local.name}-database-scheduler"
+  description          = "EventBridge Scheduler stops and starts ${local.name}'s database off hours"
+  assume_role_policy   = templatefile("${path.module}/iam/database-scheduler-trust.json.tftpl", local.database_scheduler_template_vars)
+  permissions_boundary = local.permissions_boundary_arn
 
   tags = local.tags
 }
@@ -314,25 +318,20 @@ resource "aws_iam_role" "database_scheduler" {
 resource "aws_iam_role_policy" "database_scheduler" {
   count = length(local.database_schedule) > 0 ? 1 : 0
 
-  name = "stop-start-${local.name}-database"
-  role = aws_iam_role.database_scheduler[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "StopAndStartThisInstanceOnly"
-        Effect   = "Allow"
-        Action   = ["rds:StopDBInstance", "rds:StartDBInstance"]
-        Resource = module.db.db_instance_arn
-      },
-      {
-        # Starting an instance encrypted with a customer-managed key creates a grant on that key.
-        Sid       = "StartEncryptedInstance"
-        Effect    = "Allow"
-        Action    = "kms:CreateGrant"
-        Resource  = aws_kms_key.database.arn
-        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
-      },
-    ]
-  })
+  name   = "stop-start-${local.name}-database"
+  role   = aws_iam_role.database_scheduler[0].id
+  policy = templatefile("${path.module}/iam/database-scheduler.json.tftpl", local.database_scheduler_template_vars)
+}
+
+locals {
+  # The scheduler role's documents (iam/database-scheduler*.json.tftpl): this instance, and starting
+  # it needs a grant on its key.
+  database_scheduler_template_vars = {
+    partition        = local.partition
+    account_id       = local.account_id
+    region           = var.region
+    name             = local.name
+    db_instance_arn  = module.db.db_instance_arn
+    database_key_arn = aws_kms_key.database.arn
+  }
 }

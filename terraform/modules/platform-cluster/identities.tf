@@ -16,6 +16,11 @@ locals {
     }
   }
 
+  # The ceiling of every role this module creates, in its own resources and through the community
+  # modules: terraform/bootstrap creates it per env, and the CI apply role may create a role only
+  # with it attached (terraform/bootstrap/iam/boundary.json.tftpl).
+  permissions_boundary_arn = "arn:${local.partition}:iam::${local.account_id}:policy/${local.name}-boundary"
+
   # Secrets Manager appends "-" and six random characters to every secret ARN; "??????" matches exactly
   # those, so the policy names one secret and cannot match e.g. gitops/demo-api/dev-other.
   api_secret_arn_pattern = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.api_secret_name}-??????"
@@ -35,11 +40,12 @@ locals {
 
 module "external_secrets_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "~> 2.8"
+  version = "2.8.1"
 
-  name            = local.pod_identities.external_secrets.role_name
-  use_name_prefix = false
-  description     = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name}, ${local.deployment_records_secret_name} and the database secrets only"
+  name                     = local.pod_identities.external_secrets.role_name
+  use_name_prefix          = false
+  permissions_boundary_arn = local.permissions_boundary_arn
+  description              = "External Secrets Operator in ${local.name}: reads ${local.api_secret_name}, ${local.registry_secret_name}, ${local.ops_secret_name}, ${local.deployment_records_secret_name} and the database secrets only"
 
   attach_custom_policy      = true
   source_policy_documents   = [local.external_secrets_policy, local.deployment_records_secret_policy, local.external_secrets_database_policy]
@@ -58,11 +64,12 @@ module "external_secrets_pod_identity" {
 
 module "aws_lbc_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "~> 2.8"
+  version = "2.8.1"
 
-  name            = local.pod_identities.aws_load_balancer_controller.role_name
-  use_name_prefix = false
-  description     = "AWS Load Balancer Controller in ${local.name}"
+  name                     = local.pod_identities.aws_load_balancer_controller.role_name
+  use_name_prefix          = false
+  permissions_boundary_arn = local.permissions_boundary_arn
+  description              = "AWS Load Balancer Controller in ${local.name}"
 
   # The controller's published policy, as maintained by the module. Named per env so dev and prod can
   # share an account without colliding on the module's default policy name.

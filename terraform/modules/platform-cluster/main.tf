@@ -35,8 +35,11 @@ locals {
     for mode in ["plan", "apply"] : mode => "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-terraform-${mode}"
   }
 
+  # The one IngressGroup every Ingress joins (k8s/components/alb group.name), so the cluster has one ALB.
+  ingress_group = "gitops-platform"
+
   # Where modules/cluster-addons' Helm releases keep their release Secrets (contract-tested).
-  helm_release_namespaces = ["argocd", "external-secrets", "kube-system", "monitoring", "reloader"]
+  helm_release_namespaces = ["argocd", "cosign-system", "external-secrets", "kube-system", "monitoring", "reloader"]
 }
 
 ################################################################################
@@ -45,7 +48,7 @@ locals {
 
 module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 6.6"
+  version = "6.6.0"
 
   name = local.name
   cidr = var.vpc_cidr
@@ -79,6 +82,9 @@ module "vpc" {
   flow_log_cloudwatch_log_group_retention_in_days = var.log_retention_days
   flow_log_cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
   vpc_flow_log_iam_role_name                      = "${local.name}-vpc-flow-log"
+  # IAM names under gitops-<env>- and the env's boundary: the only roles and policies CI may create.
+  vpc_flow_log_iam_policy_name      = "${local.name}-vpc-flow-log"
+  vpc_flow_log_permissions_boundary = local.permissions_boundary_arn
 
   tags = local.tags
 }
@@ -89,7 +95,7 @@ module "vpc" {
 
 module "eks" {
   source  = "terraform-aws-modules/eks/aws"
-  version = "~> 21.19"
+  version = "21.19.0"
 
   name               = local.name
   kubernetes_version = var.kubernetes_version
@@ -118,13 +124,14 @@ module "eks" {
       }
     },
     {
-      # A plan refreshes the Helm releases, which means reading their release Secrets: view access
-      # (Secrets included) in exactly those namespaces, and nothing cluster-wide.
+      # A plan refreshes the Helm releases, whose records the env roots keep in ConfigMaps
+      # (helm_driver = "configmap"): view access without Secrets, in exactly those namespaces and
+      # nothing cluster-wide. Pull requests' code runs with this role, so it reads no Secret value.
       "${local.name}-terraform-plan" = {
         principal_arn = local.ci_role_arns.plan
         policy_associations = {
           helm_release_view = {
-            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+            policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
             access_scope = { type = "namespace", namespaces = local.helm_release_namespaces }
           }
         }
@@ -132,17 +139,20 @@ module "eks" {
     },
   )
 
-  # The self-hosted runners (runner.tf) reach the private endpoint; nothing else is added.
+  # The plan and apply runners (runner.tf) reach the private endpoint; nothing else is added.
   security_group_additional_rules = {
-    ci_runner_https = {
-      description              = "Terraform plan/apply runners in this VPC reach the Kubernetes API"
+    for mode, sg in aws_security_group.ci_runner : "ci_runner_${mode}_https" => {
+      description              = "Terraform ${mode} runners in this VPC reach the Kubernetes API"
       protocol                 = "tcp"
       from_port                = 443
       to_port                  = 443
       type                     = "ingress"
-      source_security_group_id = aws_security_group.ci_runner.id
+      source_security_group_id = sg.id
     }
   }
+
+  # Every role the module creates carries the env's permissions boundary (identities.tf).
+  iam_role_permissions_boundary = local.permissions_boundary_arn
 
   # Kubernetes Secrets are envelope-encrypted with the module's customer-managed key (rotation on).
   encryption_config       = { resources = ["secrets"] }
@@ -159,26 +169,38 @@ module "eks" {
   # an unused trust anchor is attack surface, not a convenience.
   enable_irsa = false
 
+  # Exact add-on builds from the env root, never "the newest": an unrelated apply must not roll the
+  # cluster's DNS, proxy or CNI. Renovate proposes new builds as PRs (renovate.json).
   addons = {
-    coredns    = {}
-    kube-proxy = {}
+    coredns    = { addon_version = var.addon_versions.coredns, most_recent = false }
+    kube-proxy = { addon_version = var.addon_versions.kube_proxy, most_recent = false }
     vpc-cni = {
+      addon_version  = var.addon_versions.vpc_cni
+      most_recent    = false
       before_compute = true
       # Enforce the NetworkPolicies shipped in k8s/.
       configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
-    eks-pod-identity-agent = { before_compute = true }
+    eks-pod-identity-agent = {
+      addon_version  = var.addon_versions.eks_pod_identity_agent
+      most_recent    = false
+      before_compute = true
+    }
   }
 
   eks_managed_node_groups = {
     default = {
-      name           = "${local.name}-default"
-      ami_type       = "AL2023_x86_64_STANDARD"
-      instance_types = var.node_group.instance_types
-      capacity_type  = var.node_group.capacity_type
-      min_size       = var.node_group.min_size
-      max_size       = var.node_group.max_size
-      desired_size   = var.node_group.desired_size
+      name     = "${local.name}-default"
+      ami_type = "AL2023_x86_64_STANDARD"
+      # One exact EKS AMI release, not the latest: a new AMI rolls every node, so it arrives as a
+      # reviewed PR (renovate.json), never as a side effect of an unrelated apply.
+      ami_release_version            = var.node_ami_release_version
+      use_latest_ami_release_version = false
+      instance_types                 = var.node_group.instance_types
+      capacity_type                  = var.node_group.capacity_type
+      min_size                       = var.node_group.min_size
+      max_size                       = var.node_group.max_size
+      desired_size                   = var.node_group.desired_size
 
       # IMDSv2 only, and pods cannot reach IMDS (hop limit 1): they use Pod Identity, never the node role.
       # This is why the Load Balancer Controller gets region and vpcId as chart values.
@@ -202,6 +224,8 @@ module "eks" {
       }
 
       update_config = { max_unavailable_percentage = 33 }
+
+      iam_role_permissions_boundary = local.permissions_boundary_arn
     }
   }
 

@@ -101,18 +101,21 @@ output "deployment_records_secret_name" {
 }
 
 output "ci_runner" {
-  description = "Where to launch this env's self-hosted GitHub runner: its security group, the private subnets, and the labels terraform.yml asks for."
+  description = "This env's just-in-time runner pools (plan, apply): the CodeBuild project each runs-on label names, its service role and security group."
   value = {
-    security_group_id = aws_security_group.ci_runner.id
-    subnet_ids        = module.vpc.private_subnets
-    labels            = "self-hosted,linux,x64,${local.name}"
+    for mode, project in local.ci_runner_projects : mode => {
+      project           = aws_codebuild_project.ci_runner[mode].name
+      runs_on           = "codebuild-${project}-$${{ github.run_id }}-$${{ github.run_attempt }}"
+      service_role_arn  = aws_iam_role.ci_runner[mode].arn
+      security_group_id = aws_security_group.ci_runner[mode].id
+    }
   }
 }
 
 output "database" {
   description = "How this env's PostgreSQL is protected and reached: the values the RDS module and the security group receive."
   value = merge(local.database_protection, {
-    host                   = local.database.host
+    endpoint               = module.db.db_instance_address
     port                   = local.database.port
     name                   = local.database.name
     app_user               = local.database.app_user
@@ -123,17 +126,17 @@ output "database" {
 }
 
 output "database_url" {
-  description = "The DATABASE_URL the env's api-app overlay sets (no password: api-app reads it from DATABASE_PASSWORD_FILE)."
-  value       = "postgres://${local.database.app_user}@${local.database.host}:${local.database.port}/${local.database.name}?sslmode=require"
+  description = "api-app's DATABASE_URL in this env: the instance endpoint, verify-full TLS, no password (api-app reads it from DATABASE_PASSWORD_FILE). modules/cluster-addons hands it to the api-app Application."
+  value       = local.database_url
 }
 
 output "database_endpoint" {
-  description = "The RDS endpoint that the private name postgres.gitops-<env>.internal points at."
+  description = "The RDS endpoint api-app connects to (DATABASE_URL's host, the name its TLS certificate covers)."
   value       = module.db.db_instance_address
 }
 
 output "database_master_secret_arn" {
-  description = "ARN of the RDS-managed master secret. Commit it as the remote key of ExternalSecret api-app-db-admin in k8s/overlays/<env>/api-app (terraform/README.md)."
+  description = "ARN of the RDS-managed master secret (RDS names it). modules/cluster-addons hands it to the api-app Application as the remote key of ExternalSecret api-app-db-admin; it is never committed."
   value       = module.db.db_instance_master_user_secret_arn
 }
 
@@ -150,4 +153,24 @@ output "set_database_password_command" {
 output "web_acl_arn" {
   description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
   value       = aws_wafv2_web_acl.alb.arn
+}
+
+output "nodes_awake" {
+  description = "Whether the node group has capacity now (desired > 0). False only while dev sleeps after hours (schedule.tf); the add-on releases then skip waiting for pods that cannot start."
+  value       = data.aws_autoscaling_group.nodes.desired_capacity > 0
+}
+
+output "public_hostname" {
+  description = "The name the env's ALB answers on (gitops-<env>.<zone>), covered by certificate_arn."
+  value       = local.public_hostname
+}
+
+output "certificate_arn" {
+  description = "ACM certificate of the ALB's HTTPS listener, once issued (DNS-validated). Reaches the Load Balancer Controller through IngressClassParams (modules/cluster-addons), never through Git."
+  value       = aws_acm_certificate_validation.alb.certificate_arn
+}
+
+output "ci_role_arns" {
+  description = "The GitHub Actions roles terraform/bootstrap creates for this env (plan, apply), by their derived names."
+  value       = local.ci_role_arns
 }

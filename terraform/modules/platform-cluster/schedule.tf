@@ -28,3 +28,8 @@ resource "aws_autoscaling_schedule" "nodes" {
   max_size               = each.value.max_size
   desired_capacity       = each.value.desired
 }
+
+# The node group as it is now: after hours in dev its desired capacity is 0, and nothing can start a pod.
+data "aws_autoscaling_group" "nodes" {
+  name = module.eks.eks_managed_node_groups_autoscaling_group_names[0]
+}

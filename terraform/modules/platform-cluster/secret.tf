@@ -1,8 +1,14 @@
-# The API key secret: Terraform owns its existence, encryption and recovery window, never its value.
+# The API key secret: Terraform owns its existence, encryption and recovery window, and writes its
+# first value, a generated key it never holds (modules/secret-first-value). Rotations happen outside
+# Terraform (terraform/README.md).
 
 locals {
   # Must equal the ExternalSecret remoteRef key in k8s/overlays/<env>/api-app (tests/contract/terraform.rs).
   api_secret_name = "gitops/demo-api/${var.env}"
+
+  # Every secret a machine can make is generated here (API key, database password, webhook secret):
+  # letters and digits, this long.
+  generated_secret_length = 48
 }
 
 # The policy of each key that encrypts secrets ESO reads: the account administers the key, and ESO's role may
@@ -65,4 +71,13 @@ resource "aws_secretsmanager_secret" "api" {
   recovery_window_in_days = var.secret_recovery_window_days
 
   tags = local.tags
+}
+
+module "api_secret_value" {
+  source = "../secret-first-value"
+
+  secret_id      = aws_secretsmanager_secret.api.id
+  generated_keys = ["API_KEY"]
+  given_values   = { API_KEY_PREVIOUS = "" }
+  length         = local.generated_secret_length
 }

@@ -208,3 +208,76 @@ variable "database_restore_snapshot_identifier" {
   description = "DB snapshot (identifier or ARN) to build the instance from. Setting or changing it replaces the instance; leave it set afterwards, or Terraform replaces it again (terraform/README.md, \"Restore\")."
   default     = null
 }
+
+variable "addon_versions" {
+  type = object({
+    coredns                = string
+    kube_proxy             = string
+    vpc_cni                = string
+    eks_pod_identity_agent = string
+  })
+  description = "Exact EKS add-on builds (v<version>-eksbuild.<n>), as `aws eks describe-addon-versions --kubernetes-version <minor>` lists them. Pinned so an apply never upgrades an add-on by itself; Renovate proposes new builds."
+
+  validation {
+    condition     = alltrue([for v in values(var.addon_versions) : can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", v))])
+    error_message = "Every add-on version must be an exact build such as v1.12.4-eksbuild.1."
+  }
+
+  validation {
+    # kube-proxy follows the control plane's minor exactly; anything else is a wrong pin.
+    condition     = startswith(var.addon_versions.kube_proxy, "v${var.kubernetes_version}.")
+    error_message = "addon_versions.kube_proxy must be a build for kubernetes_version (v<kubernetes_version>.<patch>-eksbuild.<n>)."
+  }
+}
+
+variable "node_ami_release_version" {
+  type        = string
+  description = "Exact EKS-optimized AL2023 AMI release for the node group (<kubernetes minor>.<patch>-<yyyymmdd>, e.g. from /aws/service/eks/optimized-ami/<minor>/amazon-linux-2023/x86_64/standard/recommended/release_version). Pinned: a new AMI rolls every node, so it arrives as a reviewed PR."
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+-[0-9]{8}$", var.node_ami_release_version)) && startswith(var.node_ami_release_version, "${var.kubernetes_version}.")
+    error_message = "node_ami_release_version must be <kubernetes_version>.<patch>-<yyyymmdd>, for the cluster's own minor."
+  }
+}
+
+variable "dns_zone_name" {
+  type        = string
+  description = "Public Route 53 hosted zone (e.g. example.com) that already exists in this account. The env's ALB is served as gitops-<env>.<zone>, with an ACM certificate validated by DNS in that zone."
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.dns_zone_name))
+    error_message = "dns_zone_name must be a DNS zone name such as example.com (lower case, no trailing dot)."
+  }
+}
+
+# What only a person has, typed into the first apply's environment (terraform/README.md): ephemeral, so
+# written once into its secret through a write-only argument and never kept in plan or state. Later
+# applies (CI) leave them unset, which changes nothing.
+
+variable "dockerhub_username" {
+  type        = string
+  description = "Docker Hub account the clusters pull as (gitops/dockerhub/<env>). First apply only."
+  default     = null
+  ephemeral   = true
+}
+
+variable "dockerhub_token" {
+  type        = string
+  description = "A read-only Docker Hub access token of that account. First apply only (TF_VAR_dockerhub_token)."
+  default     = null
+  ephemeral   = true
+}
+
+variable "slack_webhook_url" {
+  type        = string
+  description = "Slack incoming-webhook URL Alertmanager pages to (gitops/platform-ops/<env>). First apply only (TF_VAR_slack_webhook_url)."
+  default     = null
+  ephemeral   = true
+}
+
+variable "heartbeat_url" {
+  type        = string
+  description = "Ping URL of the dead man's switch the Watchdog heartbeat goes to (gitops/platform-ops/<env>). First apply only (TF_VAR_heartbeat_url)."
+  default     = null
+  ephemeral   = true
+}

@@ -15,6 +15,14 @@ locals {
     AWSManagedRulesCommonRuleSet         = 10
     AWSManagedRulesKnownBadInputsRuleSet = 20
   }
+
+  # GitHub's push webhook (Argo CD's, k8s/argocd/<env>/webhook.yaml) routinely carries more than the
+  # common rule set's 8 KB body limit. That one rule only counts (and labels) inside the group; the
+  # rule below blocks on its label everywhere except exactly POST <this path>, which Argo CD
+  # authenticates by the payload's HMAC signature. tests/contract/waf.rs binds the path to the Ingress.
+  github_webhook_path = "/api/webhook"
+  body_size_rule      = "SizeRestrictions_BODY"
+  body_size_label     = "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"
 }
 
 resource "aws_wafv2_web_acl" "alb" {
@@ -79,6 +87,16 @@ resource "aws_wafv2_web_acl" "alb" {
         managed_rule_group_statement {
           vendor_name = "AWS"
           name        = rule.key
+
+          dynamic "rule_action_override" {
+            for_each = rule.key == "AWSManagedRulesCommonRuleSet" ? [local.body_size_rule] : []
+            content {
+              name = rule_action_override.value
+              action_to_use {
+                count {}
+              }
+            }
+          }
         }
       }
 
@@ -87,6 +105,75 @@ resource "aws_wafv2_web_acl" "alb" {
         metric_name                = "${local.web_acl_name}-${rule.key}"
         sampled_requests_enabled   = true
       }
+    }
+  }
+
+  # The common rule set's body-size rule, re-applied from its label: every oversized body is blocked
+  # (counted in dev) except a POST to exactly the GitHub webhook path.
+  rule {
+    name     = "body-size-except-github-webhook"
+    priority = 11
+
+    action {
+      dynamic "block" {
+        for_each = local.waf_blocks ? [1] : []
+        content {}
+      }
+      dynamic "count" {
+        for_each = local.waf_blocks ? [] : [1]
+        content {}
+      }
+    }
+
+    statement {
+      and_statement {
+        statement {
+          label_match_statement {
+            scope = "LABEL"
+            key   = local.body_size_label
+          }
+        }
+        statement {
+          not_statement {
+            statement {
+              and_statement {
+                statement {
+                  byte_match_statement {
+                    positional_constraint = "EXACTLY"
+                    search_string         = "POST"
+                    field_to_match {
+                      method {}
+                    }
+                    text_transformation {
+                      priority = 0
+                      type     = "NONE"
+                    }
+                  }
+                }
+                statement {
+                  byte_match_statement {
+                    positional_constraint = "EXACTLY"
+                    search_string         = local.github_webhook_path
+                    field_to_match {
+                      uri_path {}
+                    }
+                    text_transformation {
+                      priority = 0
+                      type     = "NONE"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.web_acl_name}-body-size-except-github-webhook"
+      sampled_requests_enabled   = true
     }
   }
 

@@ -11,6 +11,11 @@ variables {
     external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
   }
   deployment_records_secret_name = "gitops/argocd-notifications/dev"
+  wait_for_pods                  = true
+  certificate_arn                = "arn:aws:acm:eu-west-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+  web_acl_arn                    = "arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/gitops-dev-alb/00000000-0000-0000-0000-000000000000"
+  database_url                   = "postgres://api_app@gitops-dev.abcdefghijkl.eu-west-1.rds.amazonaws.com:5432/tasks?sslmode=verify-full&sslrootcert=/etc/rds-ca/ca.pem"
+  database_master_secret_arn     = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf"
 }
 
 run "alb_controller_knows_region_and_vpc_without_imds" {
@@ -64,6 +69,7 @@ run "charts_are_pinned" {
       helm_release.argocd.version,
       helm_release.argocd_root_app.version,
       helm_release.kube_prometheus_stack.version,
+      helm_release.policy_controller.version,
     ] : can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", v))])
     error_message = "Every chart version must be an exact x.y.z pin."
   }
@@ -123,5 +129,19 @@ run "deployment_records_take_the_github_app_from_eso_not_the_chart" {
   assert {
     condition     = alltrue([for d in yamldecode(helm_release.argocd.values[1]).extraObjects[1].spec.data : d.remoteRef.key == "gitops/argocd-notifications/dev"])
     error_message = "The ExternalSecret must read the secret modules/platform-cluster created."
+  }
+}
+
+run "releases_wait_for_their_pods_when_nodes_run_and_not_when_dev_sleeps" {
+  command = plan
+
+  variables {
+    env           = "dev"
+    wait_for_pods = false
+  }
+
+  assert {
+    condition     = !helm_release.argocd.wait && !helm_release.argocd.atomic && !helm_release.external_secrets.wait
+    error_message = "With dev's nodes at zero, a release must not wait for pods that cannot start."
   }
 }

@@ -53,6 +53,25 @@ override_module {
   }
 }
 
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.api_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.database_app_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.ops_secret_value
+}
+
+override_module {
+  target = module.registry_secret_value
+}
+
 override_module {
   target  = module.external_secrets_pod_identity
   outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
@@ -84,9 +103,11 @@ run "prod_is_multi_az_deletion_protected_and_keeps_a_final_snapshot" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -114,9 +135,11 @@ run "dev_is_neither_multi_az_nor_deletion_protected" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -134,9 +157,11 @@ run "dev_database_stops_with_the_nodes_and_starts_before_them" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * MON-FRI"
@@ -145,8 +170,8 @@ run "dev_database_stops_with_the_nodes_and_starts_before_them" {
   }
 
   assert {
-    condition     = aws_scheduler_schedule.database["stop"].schedule_expression == "cron(0 20 ? * MON-FRI *)"
-    error_message = "The database must stop when the nodes scale down."
+    condition     = aws_scheduler_schedule.database["stop"].schedule_expression == "cron(30 20 ? * MON-FRI *)"
+    error_message = "The database must stop 30 minutes after the nodes scale down, once no pod can page for it."
   }
 
   assert {
@@ -179,9 +204,11 @@ run "dev_schedule_with_numeric_days_is_refused" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * 1-5"
@@ -196,9 +223,11 @@ run "the_security_groups_only_source_is_the_cluster" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -223,9 +252,11 @@ run "nothing_grants_the_database_to_0_0_0_0_slash_0" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -250,9 +281,11 @@ run "eso_reads_exactly_this_envs_database_secrets" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {

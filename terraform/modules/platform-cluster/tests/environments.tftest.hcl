@@ -19,6 +19,11 @@ override_data {
 }
 
 override_data {
+  target = data.aws_ssm_parameter.github_connection
+  values = { insecure_value = "arn:aws:codeconnections:eu-west-1:111122223333:connection/00000000-0000-4000-8000-000000000000" }
+}
+
+override_data {
   target = data.aws_availability_zones.available
   values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
 }
@@ -55,6 +60,25 @@ override_module {
   }
 }
 
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.api_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.database_app_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.ops_secret_value
+}
+
+override_module {
+  target = module.registry_secret_value
+}
+
 override_module {
   target  = module.external_secrets_pod_identity
   outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
@@ -86,9 +110,11 @@ run "dev_sleeps_outside_working_hours" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
     node_scale_down_schedule = {
       time_zone             = "Europe/Dublin"
       scale_down_recurrence = "0 20 * * MON-FRI"
@@ -126,9 +152,11 @@ run "prod_has_no_scale_down_schedule" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -146,9 +174,11 @@ run "eso_policy_names_exactly_this_envs_secret_arns" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
   }
 
   assert {
@@ -179,9 +209,11 @@ run "names_follow_the_gitops_env_seed" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
   }
 
   assert {
@@ -218,13 +250,18 @@ run "names_follow_the_gitops_env_seed" {
   }
 
   assert {
-    condition     = aws_security_group.ci_runner.name == "gitops-dev-ci-runner" && output.ci_runner.labels == "self-hosted,linux,x64,gitops-dev"
-    error_message = "dev's Terraform runner gets security group gitops-dev-ci-runner and the label gitops-dev the workflow asks for."
+    condition     = aws_codebuild_project.ci_runner["plan"].name == "gitops-dev-ci-plan" && aws_codebuild_project.ci_runner["apply"].name == "gitops-dev-ci-apply"
+    error_message = "dev's Terraform runner pools are the projects terraform-env.yml's runs-on names."
   }
 
   assert {
-    condition     = aws_vpc_security_group_egress_rule.ci_runner_https.from_port == 443 && aws_vpc_security_group_egress_rule.ci_runner_https.to_port == 443
-    error_message = "The runner may leave only on 443."
+    condition     = aws_security_group.ci_runner["plan"].name == "gitops-dev-ci-plan" && aws_security_group.ci_runner["apply"].name == "gitops-dev-ci-apply"
+    error_message = "Each runner pool has a security group of its own."
+  }
+
+  assert {
+    condition     = alltrue([for rule in aws_vpc_security_group_egress_rule.ci_runner_https : rule.from_port == 443 && rule.to_port == 443])
+    error_message = "The runners may leave only on 443."
   }
 }
 
@@ -233,10 +270,12 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   command = plan
 
   variables {
-    env                = "prod"
-    kubernetes_version = "1.34"
-    log_retention_days = 365
-    waf_mode           = "block"
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
+    waf_mode                 = "block"
   }
 
   assert {
@@ -290,6 +329,22 @@ run "prod_blocks_rate_limited_clients_and_managed_rule_matches" {
   }
 
   assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      try(r.statement[0].managed_rule_group_statement[0].rule_action_override[0].name == "SizeRestrictions_BODY", false)
+    ])
+    error_message = "The common rule set's 8 KB body rule only labels, so the rule after it can exempt the GitHub webhook."
+  }
+
+  assert {
+    condition = anytrue([
+      for r in aws_wafv2_web_acl.alb.rule :
+      r.name == "body-size-except-github-webhook" && length(r.action[0].block) == 1 && r.priority > 10
+    ])
+    error_message = "In prod oversized bodies are blocked, after the common rule set, except POST /api/webhook."
+  }
+
+  assert {
     condition = contains([
       for f in aws_wafv2_web_acl_logging_configuration.alb.redacted_fields : f.single_header[0].name
     ], "x-api-key")
@@ -306,10 +361,12 @@ run "dev_only_counts" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "count"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "count"
   }
 
   assert {
@@ -338,10 +395,12 @@ run "an_unknown_waf_mode_is_refused" {
   command = plan
 
   variables {
-    env                = "dev"
-    kubernetes_version = "1.35"
-    log_retention_days = 30
-    waf_mode           = "detect"
+    env                      = "dev"
+    kubernetes_version       = "1.35"
+    addon_versions           = { coredns = "v1.13.2-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.3", eks_pod_identity_agent = "v1.3.10-eksbuild.3" }
+    node_ami_release_version = "1.35.3-20260415"
+    log_retention_days       = 30
+    waf_mode                 = "detect"
   }
 
   expect_failures = [var.waf_mode]

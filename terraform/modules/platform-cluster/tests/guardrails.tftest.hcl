@@ -38,6 +38,25 @@ override_module {
   outputs = { vpc_id = "vpc-0123456789abcdef0", database_subnet_group_name = "gitops-test-database" }
 }
 
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.api_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.database_app_secret_value
+}
+
+# Writes a generated first value through an ephemeral resource, which mock providers cannot open.
+override_module {
+  target = module.ops_secret_value
+}
+
+override_module {
+  target = module.registry_secret_value
+}
+
 override_module {
   target  = module.external_secrets_pod_identity
   outputs = { iam_role_arn = "arn:aws:iam::111122223333:role/external-secrets" }
@@ -49,10 +68,12 @@ override_module {
 }
 
 variables {
-  env                     = "prod"
-  kubernetes_version      = "1.34"
-  log_retention_days      = 365
-  cluster_admin_role_arns = ["arn:aws:iam::111122223333:role/gitops-terraform"]
+  env                      = "prod"
+  kubernetes_version       = "1.34"
+  addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  node_ami_release_version = "1.34.2-20260128"
+  log_retention_days       = 365
+  cluster_admin_role_arns  = ["arn:aws:iam::111122223333:role/gitops-terraform"]
   node_group = {
     instance_types = ["m6i.large"]
     min_size       = 3
@@ -198,4 +219,34 @@ run "database_storage_cannot_grow_unbounded" {
   }
 
   expect_failures = [var.database]
+}
+
+run "an_add_on_build_of_another_minor_is_refused" {
+  command = plan
+
+  variables {
+    addon_versions = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.35.0-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  }
+
+  expect_failures = [var.addon_versions]
+}
+
+run "a_floating_add_on_version_is_refused" {
+  command = plan
+
+  variables {
+    addon_versions = { coredns = "latest", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+  }
+
+  expect_failures = [var.addon_versions]
+}
+
+run "a_node_ami_of_another_minor_is_refused" {
+  command = plan
+
+  variables {
+    node_ami_release_version = "1.35.3-20260415"
+  }
+
+  expect_failures = [var.node_ami_release_version]
 }
