@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 use actix_web::{App, HttpResponse, HttpServer, get};
 
 /// What `GET /api/health` returns on the in-memory store, so both sides write equal bodies.
-const DEFAULT_BODY: &str =
-    r#"{"status":"ok","version":"0.1.0","uptime_seconds":0,"store":{"kind":"memory","reachable":true}}"#;
+const DEFAULT_BODY: &str = r#"{"status":"ok","version":"0.1.0","uptime_seconds":0,"store":{"kind":"memory","reachable":true}}"#;
 
 /// The body, fixed before the server starts: a static, as a hello-world's constant would be.
 static BODY: OnceLock<&'static str> = OnceLock::new();
