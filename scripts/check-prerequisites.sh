@@ -10,6 +10,8 @@ need() { # need WHAT HOW
 }
 have() { command -v "$1" >/dev/null 2>&1; }
 
+have make || need "make" "apt-get install make"
+have curl || need "curl" "apt-get install curl"
 have cargo || need "cargo" "install rustup from https://rustup.rs; rust-toolchain.toml pins the version"
 if ! have python3; then
   need "python3 3.11+" "apt-get install python3"
@@ -31,7 +33,16 @@ else
 fi
 have npm || need "npm" "apt-get install npm, or install Node.js from https://nodejs.org"
 have kubectl || need "kubectl" "https://kubernetes.io/docs/tasks/tools/"
-have terraform || need "terraform" "https://developer.hashicorp.com/terraform/install"
+if ! have terraform; then
+  need "terraform" "1.11 or later: https://developer.hashicorp.com/terraform/install"
+else
+  # `Terraform v1.11.4` on the first line; the checks use features of 1.11.
+  tf_version=$(terraform version 2>/dev/null | sed -n '1s/^Terraform v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  read -r tf_major tf_minor <<<"${tf_version:-0 0}"
+  if ((tf_major < 1 || (tf_major == 1 && tf_minor < 11))); then
+    need "terraform 1.11+ (found $(terraform version 2>/dev/null | head -n 1))" "https://developer.hashicorp.com/terraform/install"
+  fi
+fi
 if ! have apt-get && ! have chromium && ! have google-chrome; then
   need "apt-get (for chromium and wrk)" "run on Debian or Ubuntu, or install chromium and wrk yourself"
 fi

@@ -62,7 +62,9 @@ fuzz() {
     echo "drills: Schemathesis found failures on the $store store (seed $SEED)" >&2
     exit 1
   fi
-  grep -E '^  [0-9]+ generated' "$WORK/schemathesis-$store.log" | sed "s/^ */schemathesis ($store store, seed $SEED): /"
+  generated=$(grep -E '^  [0-9]+ generated' "$WORK/schemathesis-$store.log")
+  awk -v prefix="schemathesis ($store store, seed $SEED): " '{ sub(/^ */, prefix); print }' <<<"$generated"
+  [[ -z ${CHECK_COUNTS:-} ]] || echo "$(awk '{print $1}' <<<"$generated") Schemathesis cases ($store store)" >>"$CHECK_COUNTS"
   if grep -qiE 'panicked|handler panicked' "$WORK/api-app-$store.log"; then
     grep -iE 'panicked' "$WORK/api-app-$store.log" | head -5
     echo "drills: api-app panicked under Schemathesis ($store store)" >&2
@@ -77,6 +79,8 @@ fuzz memory
 fuzz postgres DATABASE_URL="$(new_database drills_fuzz)"
 
 # --- 2. Shutdown under load ---------------------------------------------------------------------
+# The drill's own checks first (how it reads wrk and words its report).
+python3 -m doctest scripts/drills/shutdown_under_load.py
 for app in api-app demo-app; do
   scripts/drills/shutdown_under_load.py --app "$app" --bin "$TARGET/debug/$app" \
     --drain 2 --timeout 5 --log "$WORK/$app-shutdown.log"
@@ -84,3 +88,4 @@ done
 scripts/drills/shutdown_under_load.py --app api-app --bin "$TARGET/debug/api-app" \
   --drain 2 --timeout 5 --log "$WORK/api-app-postgres-shutdown.log" \
   --database-url "$(new_database drills_shutdown)"
+[[ -z ${CHECK_COUNTS:-} ]] || echo "3 shutdown-under-load drills" >>"$CHECK_COUNTS"

@@ -44,7 +44,8 @@ wait_ready "http://127.0.0.1:$demo_port/readyz"
 wait_ready "http://127.0.0.1:$down_port/readyz"
 
 DEMO_URL="http://127.0.0.1:$demo_port" DOWN_URL="http://127.0.0.1:$down_port" API_URL="http://127.0.0.1:$api_port" E2E_API_KEY="$api_key" \
-  ARTIFACTS="$out" CHROMIUM="$chromium" timeout 180 node e2e/demo.test.mjs
+  ARTIFACTS="$out" CHROMIUM="$chromium" timeout 180 node e2e/demo.test.mjs | tee "$out/steps.txt"
+[[ -z ${CHECK_COUNTS:-} ]] || echo "$(grep -c '^ok ' "$out/steps.txt") browser steps" >>"$CHECK_COUNTS"
 
 # The key must never reach a log line.
 if grep -qF "$api_key" "$out"/*.log; then

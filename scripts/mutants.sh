@@ -30,8 +30,9 @@ install cargo-mutants "$mutants_version"
 install cargo-nextest "$nextest_version"
 
 # The files whose code runs only against a database.
-postgres_files=(api-app/src/store/postgres.rs api-app/src/store/pool.rs api-app/src/store/migrate.rs
-  api-app/src/store/metrics.rs)
+postgres_files=(api-app/src/tasks/store/postgres.rs api-app/src/tasks/store/pool.rs
+  api-app/src/tasks/store/migrate.rs api-app/src/tasks/store/metrics.rs
+  api-app/src/tasks/store/settings.rs api-app/src/tasks/store/tls.rs)
 out=${MUTANTS_OUT:-mutants.out}
 
 # `-f FILE` picks files: each pass takes its share (the postgres pass runs only if one is its own).

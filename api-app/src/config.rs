@@ -1,18 +1,21 @@
 //! api-app's settings, parsed once at start-up from the environment and handed down typed.
 
-use platform::config::{self, AppEnv, ConfigError, ServerSettings};
+//! Each room parses its own variables (`ApiKeys::from_vars`, `ThrottleSettings::parse`,
+//! `StoreSettings::parse`); this module reads the environment once and hands them their values.
+
+use platform::config::{self, ConfigError, ServerSettings};
 use serde::Deserialize;
 
-use crate::auth::{ApiKey, ApiKeys};
-use crate::store::{PgSettings, PgVars, StoreSettings};
+use crate::auth::ApiKeys;
+pub use crate::auth::SECRET_VARS;
+use crate::tasks::MAX_STORED_TASKS;
+use crate::tasks::store::{PgVars, StoreSettings};
 use crate::throttle::ThrottleSettings;
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8080;
 /// The default ceiling on stored tasks.
 pub const DEFAULT_MAX_TASKS: usize = 10_000;
-/// The variables that carry secrets; they reach the pod from a Kubernetes Secret through `envFrom`.
-pub const SECRET_VARS: [&str; 2] = ["API_KEY", "API_KEY_PREVIOUS"];
 
 /// The variables only api-app reads (the shared ones are `platform::config::ServerVars`). Every
 /// field is a string so that parsing, and the error that names a bad variable, happens in one place.
@@ -43,36 +46,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
-    }
-
-    /// Reads settings from explicit pairs; tests use this instead of mutating the process environment.
+    /// Reads settings from `vars`: `main` passes the process environment, tests explicit pairs.
     pub fn from_vars<I>(vars: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, mut raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
             DEFAULT_MAX_TASKS,
-            1..=crate::domain::MAX_STORED_TASKS,
+            1..=MAX_STORED_TASKS,
         )?;
-        let api_keys = ApiKeys::new(
-            ApiKey::parse("API_KEY", raw.api_key.take())?,
-            ApiKey::parse("API_KEY_PREVIOUS", raw.api_key_previous.take())?,
-        )?;
-        if server.app_env != AppEnv::Local {
-            api_keys.require_generated()?;
-        }
-        if !api_keys.is_configured() && server.app_env == AppEnv::Prod {
-            return Err(ConfigError::Missing {
-                var: "API_KEY",
-                why: "when APP_ENV=prod",
-            });
-        }
+        let api_keys = ApiKeys::from_vars(server.app_env, raw.api_key, raw.api_key_previous)?;
         let throttle = ThrottleSettings::parse(
             server.app_env,
             raw.rate_limits.as_deref(),
@@ -80,7 +66,16 @@ impl Config {
             raw.creates_per_minute.as_deref(),
             raw.trusted_proxy_cidrs.as_deref(),
         )?;
-        let store = store_settings(&raw, server.app_env)?;
+        let store = StoreSettings::parse(
+            server.app_env,
+            &PgVars {
+                url: raw.database_url.as_deref().unwrap_or_default(),
+                password_file: raw.database_password_file.as_deref(),
+                pool_max: raw.database_pool_max.as_deref(),
+                acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
+                statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
+            },
+        )?;
         Ok(Self {
             server,
             max_tasks,
@@ -91,33 +86,6 @@ impl Config {
     }
 }
 
-/// PostgreSQL when `DATABASE_URL` is set, else memory; a cluster (`dev`, `prod`) must never run the
-/// per-process store, so there it is a configuration error.
-fn store_settings(raw: &RawConfig, app_env: AppEnv) -> Result<StoreSettings, ConfigError> {
-    let Some(url) = raw
-        .database_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    else {
-        if app_env == AppEnv::Local {
-            return Ok(StoreSettings::Memory);
-        }
-        return Err(ConfigError::Missing {
-            var: "DATABASE_URL",
-            why: "when APP_ENV=dev or prod (the in-memory store is for local runs only)",
-        });
-    };
-    PgSettings::parse(&PgVars {
-        url,
-        password_file: raw.database_password_file.as_deref(),
-        pool_max: raw.database_pool_max.as_deref(),
-        acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
-        statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
-    })
-    .map(|pg| StoreSettings::Postgres(Box::new(pg)))
-}
-
 /// Every environment variable api-app reads. The contract tests check manifests against this list.
 pub fn env_var_names() -> Vec<String> {
     config::service_env_var_names::<RawConfig>()
@@ -126,7 +94,6 @@ pub fn env_var_names() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::KeyCheck;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -136,79 +103,9 @@ mod tests {
     }
 
     const KEY: &str = "current-key-0123456789";
-    const OLD: &str = "previous-key-0123456789";
     /// A key as `openssl rand -base64 48` makes one, as dev and prod require.
     const GENERATED: &str = "q1VhJ0m+8tZ4cXr2Lw9Ypb6N/3sKdAe5GfUoTzHiRjE=";
     const DATABASE_URL: &str = "postgres://api_app@db.example:5432/tasks?sslmode=require";
-
-    #[test]
-    fn outside_local_a_key_must_be_long_and_random() {
-        let generated = GENERATED;
-        for env in ["dev", "prod"] {
-            for weak in [
-                KEY,                                    // 22 characters
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // long but one character
-                "abababababababababababababababababab", // two characters
-                "passwordpasswordpasswordpassword",     // a repeated word
-            ] {
-                let err = Config::from_vars(vars(&[("APP_ENV", env), ("API_KEY", weak)]))
-                    .unwrap_err()
-                    .to_string();
-                assert!(
-                    err.contains("API_KEY") && err.contains("32"),
-                    "{env}: {err}"
-                );
-                assert!(!err.contains(weak), "the key is never echoed: {err}");
-            }
-            let err = Config::from_vars(vars(&[
-                ("APP_ENV", env),
-                ("API_KEY", generated),
-                ("API_KEY_PREVIOUS", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-            ]))
-            .unwrap_err();
-            assert!(err.to_string().contains("API_KEY_PREVIOUS"), "{err}");
-            let hex = "9f86d081884c7d659a2feaa0c55ad015";
-            for good in [generated, hex] {
-                let cfg = Config::from_vars(vars(&[
-                    ("APP_ENV", env),
-                    ("API_KEY", good),
-                    ("DATABASE_URL", DATABASE_URL),
-                ]));
-                assert!(cfg.is_ok(), "{env}: a generated key is accepted");
-            }
-        }
-        assert!(
-            Config::from_vars(vars(&[("API_KEY", KEY)])).is_ok(),
-            "local keeps its short demo keys"
-        );
-    }
-
-    #[test]
-    fn prod_refuses_to_start_without_a_key() {
-        let err = Config::from_vars(vars(&[("APP_ENV", "prod")])).unwrap_err();
-        assert!(err.to_string().contains("API_KEY"), "{err}");
-    }
-
-    #[test]
-    fn local_starts_without_a_key_but_reports_not_configured() {
-        let cfg = Config::from_vars(vars(&[])).unwrap();
-        assert_eq!(
-            cfg.api_keys.check(Some(b"anything-at-all")),
-            KeyCheck::NotConfigured
-        );
-    }
-
-    #[test]
-    fn both_rotation_keys_reach_the_key_set() {
-        let cfg = Config::from_vars(vars(&[("API_KEY", KEY), ("API_KEY_PREVIOUS", OLD)])).unwrap();
-        assert_eq!(cfg.api_keys.check(Some(OLD.as_bytes())), KeyCheck::Accepted);
-    }
-
-    #[test]
-    fn a_previous_key_alone_is_a_config_error() {
-        let err = Config::from_vars(vars(&[("API_KEY_PREVIOUS", OLD)])).unwrap_err();
-        assert!(err.to_string().contains("API_KEY "), "{err}");
-    }
 
     #[test]
     fn debug_output_never_contains_a_key() {

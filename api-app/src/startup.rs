@@ -1,21 +1,22 @@
-//! Building and running the server: `Application::build` binds the listener and creates the state
-//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
+//! Building the server: [`build`] opens the store, binds the listener and creates the state once
+//! (every worker gets a handle to it); the [`Application`] it returns serves until told to stop.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, web};
-use platform::error::KnownRoutes;
 use platform::metrics::HttpMetrics;
 use platform::probes::Health;
 use platform::server::Serving;
+use platform::unmatched::KnownRoutes;
 use utoipa_actix_web::AppExt as _;
 
+use crate::auth::ApiKeyGuard;
 use crate::config::Config;
-use crate::openapi::{self, OpenApiJson};
-use crate::routes::{self, ServiceInfo, StoreInfo};
-use crate::store::{self, OpenError, TaskStore};
+use crate::docs::{self, OpenApiJson};
+use crate::info::{ServiceInfo, StoreInfo};
+use crate::routes;
+use crate::tasks::store::{self, OpenError, TaskStore};
 use crate::throttle::Throttle;
 
 /// Why api-app could not start. `main` prints it on one line and exits 2.
@@ -28,49 +29,29 @@ pub enum StartupError {
     Store(#[from] OpenError),
 }
 
-/// api-app, bound to its port and ready to serve.
-#[derive(Debug)]
-pub struct Application(Serving);
+/// api-app, bound to its port and ready to serve: `port()`, then `run_until(shutdown)`, which
+/// serves until the shutdown future resolves and then drains.
+pub type Application = Serving;
 
-impl Application {
-    /// Opens the task store, then binds the listener `config` asks for and builds the server on
-    /// it. With PostgreSQL, opening waits (with backoff) for the database and migrates it under a
-    /// lock; the listener is bound only after, so a replica is never ready on a schema it cannot
-    /// serve. Nothing is served until [`Application::run_until`].
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let metrics = HttpMetrics::new().map_err(platform::server::StartupError::from)?;
-        let store = store::open(&config.store, config.max_tasks, metrics.registry()).await?;
-        let listener = platform::server::bind(&config.server)?;
-        let health = Arc::new(Health::new());
-        let server = build_server(
-            listener.listener,
-            &config,
-            Arc::clone(&health),
-            metrics,
-            store,
-        )?;
-        tracing::info!(
-            service = "api-app",
-            port = listener.port,
-            environment = %config.server.app_env,
-            api_key_configured = config.api_keys.is_configured(),
-            max_tasks = config.max_tasks,
-            "listening"
-        );
-        let serving = Serving::new(listener.port, server, health, config.server.drain_delay);
-        Ok(Self(serving))
-    }
-
-    /// The port actually bound (the OS picks one when `PORT` is 0).
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    /// Serves until `shutdown` resolves, then drains. `main` passes
-    /// [`platform::server::shutdown_signal`]; tests pass their own trigger.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        self.0.run_until(shutdown).await
-    }
+/// Opens the task store, then binds the listener `config` asks for and builds the server on it.
+/// With PostgreSQL, opening waits (with backoff) for the database and migrates it under a lock; the
+/// listener is bound only after, so a replica is never ready on a schema it cannot serve. Nothing
+/// is served until [`Serving::run_until`]; `main` passes [`platform::server::shutdown_signal`],
+/// tests their own trigger.
+pub async fn build(config: Config) -> Result<Application, StartupError> {
+    let metrics = HttpMetrics::new().map_err(platform::server::StartupError::from)?;
+    let store = store::open(&config.store, config.max_tasks, metrics.registry()).await?;
+    let (listener, bound) = platform::server::bind(&config.server)?;
+    let server = build_server(listener, &config, bound.health(), metrics, store)?;
+    tracing::info!(
+        service = "api-app",
+        port = bound.port(),
+        environment = %config.server.app_env,
+        api_key_configured = config.api_keys.is_configured(),
+        max_tasks = config.max_tasks,
+        "listening"
+    );
+    Ok(bound.serving(server, config.server.drain_delay))
 }
 
 fn build_server(
@@ -80,19 +61,19 @@ fn build_server(
     metrics: HttpMetrics,
     store: Arc<dyn TaskStore>,
 ) -> Result<Server, platform::server::StartupError> {
-    let doc = openapi::openapi();
+    let throttle = web::Data::new(Throttle::new(&config.throttle));
+    let guard = ApiKeyGuard::new(config.api_keys.clone(), throttle.clone());
+    let doc = routes::openapi(&guard);
     let info = web::Data::new(ServiceInfo {
         build: platform::build_info!(),
         environment: config.server.app_env,
         hostname: config.server.hostname.clone(),
         store: StoreInfo { kind: store.kind() },
-        endpoints: openapi::endpoints(&doc),
+        endpoints: docs::endpoints(&doc),
     });
-    let known: web::Data<KnownRoutes> = web::Data::new(openapi::known_routes(&doc));
+    let known: web::Data<KnownRoutes> = web::Data::new(docs::known_routes(&doc));
     let store: web::Data<dyn TaskStore> = web::Data::from(store);
     let metrics = web::Data::new(metrics);
-    let keys = web::Data::new(config.api_keys.clone());
-    let throttle = web::Data::new(Throttle::new(&config.throttle));
     let health = web::Data::from(health);
     let doc_json = web::Data::new(OpenApiJson::new(&doc).map_err(std::io::Error::other)?);
 
@@ -104,14 +85,13 @@ fn build_server(
                 .into_utoipa_app()
                 .app_data(store.clone())
                 .app_data(metrics.clone())
-                .app_data(keys.clone())
                 .app_data(throttle.clone())
                 .app_data(health.clone())
                 .app_data(info.clone())
                 .app_data(known.clone())
                 .app_data(doc_json.clone())
-                .configure(routes::configure);
-            platform::wrap_platform_middleware!(app.into_app())
+                .configure(|cfg| routes::configure(cfg, &guard));
+            platform::wrap_platform_middleware!(app.into_app(), crate::error_codes())
         },
     )?)
 }

@@ -12,6 +12,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -19,6 +20,15 @@ use ipnet::IpNet;
 use parking_lot::Mutex;
 use platform::config::{AppEnv, ConfigError, parse_bounded};
 use platform::error::{ApiError, ErrorCode};
+
+/// The code of a request refused for its rate.
+pub const RATE_LIMITED: ErrorCode = ErrorCode::new(
+    "rate_limited",
+    StatusCode::TOO_MANY_REQUESTS,
+    "Too many failed `x-api-key` attempts, or creates, from one client; `Retry-After` says when to try again.",
+);
+/// Every code this room answers with.
+pub const ERROR_CODES: &[ErrorCode] = &[RATE_LIMITED];
 
 /// Default failed-key budget per client per minute (`AUTH_FAILURES_PER_MINUTE`).
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 10;
@@ -251,7 +261,7 @@ impl Throttled {
         let secs = self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0);
         let secs = u32::try_from(secs.max(1)).unwrap_or(u32::MAX);
         ApiError::new(
-            ErrorCode::RateLimited,
+            RATE_LIMITED,
             format!("too many {what} from this client; retry in {secs} s"),
         )
         .with_retry_after(secs)

@@ -5,3 +5,10 @@ pub mod page;
 pub mod proxy;
 pub mod routes;
 pub mod startup;
+
+/// Every code demo-app answers with beyond the platform's own (`platform::error::ErrorCode::PROTOCOL`).
+pub const ERROR_CODES: &[platform::error::ErrorCode] = &[
+    page::API_NOT_PROXIED,
+    proxy::UPSTREAM_UNAVAILABLE,
+    proxy::UPSTREAM_TIMEOUT,
+];

@@ -3,17 +3,16 @@
 use std::process::ExitCode;
 
 use demo_app::config::Config;
-use demo_app::startup::Application;
 use platform::server::{exit_code, shutdown_signal, startup_failed};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
+    let config = match Config::from_vars(std::env::vars()) {
         Ok(config) => config,
         Err(e) => return startup_failed("demo-app", &e),
     };
     let _logs = platform::telemetry::init(config.server.log_format, &config.server.log_filter);
-    let app = match Application::build(config).await {
+    let app = match demo_app::startup::build(config).await {
         Ok(app) => app,
         Err(e) => return startup_failed("demo-app", &e),
     };

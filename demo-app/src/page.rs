@@ -1,10 +1,12 @@
 //! The page: its HTML, stylesheet, script and icon, compiled into the binary, and `/ui/info`, the
 //! small JSON document that tells the page which environment, build and pod it is looking at.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, ResponseError as _, get, web};
 use platform::build_info::BuildInfo;
 use platform::config::AppEnv;
+use platform::error::ErrorCode;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -84,11 +86,18 @@ pub async fn info(info: web::Data<UiInfo>) -> HttpResponse {
     HttpResponse::Ok().json(info.get_ref())
 }
 
+/// The code of an `/api` request to a demo-app that does not proxy it.
+pub const API_NOT_PROXIED: ErrorCode = ErrorCode::new(
+    "api_not_proxied",
+    StatusCode::NOT_FOUND,
+    "demo-app without `API_URL` was asked for `/api` (in clusters the ALB routes it to api-app).",
+);
+
 /// Without `API_URL`, `/api/*` is not demo-app's to answer (the ALB routes it to api-app); say so
 /// instead of a bare 404, so a local run without the proxy explains itself.
 pub async fn api_not_proxied() -> HttpResponse {
     platform::error::ApiError::new(
-        platform::error::ErrorCode::ApiNotProxied,
+        API_NOT_PROXIED,
         "demo-app does not proxy /api here; set API_URL to an api-app (local runs) or route /api to api-app",
     )
     .error_response()

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
@@ -91,16 +91,29 @@ impl Upstream {
     }
 }
 
+/// The code of an upstream the proxy could not reach.
+pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode::new(
+    "upstream_unavailable",
+    StatusCode::BAD_GATEWAY,
+    "demo-app's proxy could not reach `API_URL`.",
+);
+/// The code of an upstream that did not answer in time.
+pub const UPSTREAM_TIMEOUT: ErrorCode = ErrorCode::new(
+    "upstream_timeout",
+    StatusCode::GATEWAY_TIMEOUT,
+    "`API_URL` did not answer within demo-app's proxy timeout.",
+);
+
 /// Why the upstream call failed, as the client sees it.
 fn upstream_unavailable() -> ApiError {
     ApiError::new(
-        ErrorCode::UpstreamUnavailable,
+        UPSTREAM_UNAVAILABLE,
         "the API is unreachable; is api-app running at API_URL?",
     )
 }
 
 fn upstream_timeout() -> ApiError {
-    ApiError::new(ErrorCode::UpstreamTimeout, "the API did not answer in time")
+    ApiError::new(UPSTREAM_TIMEOUT, "the API did not answer in time")
 }
 
 /// Forwards one request to the upstream API and relays its answer.
@@ -111,13 +124,13 @@ pub async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     if !METHODS.contains(req.method()) {
         return Err(ApiError::new(
-            ErrorCode::MethodNotAllowed,
+            ErrorCode::METHOD_NOT_ALLOWED,
             format!("{} is not forwarded to the API", req.method()),
         ));
     }
     if has_dot_segment(req.path()) {
         return Err(ApiError::new(
-            ErrorCode::InvalidPath,
+            ErrorCode::INVALID_PATH,
             "the path must not contain . or .. segments",
         ));
     }
@@ -131,7 +144,7 @@ pub async fn forward(
 
     let mut outgoing = upstream
         .client
-        .request(platform::connection::client_method(&req), url);
+        .request(platform::protocol::client_method(&req), url);
     let hop_by_hop = connection_tokens(req.headers());
     for name in &REQUEST_HEADERS {
         if hop_by_hop.contains(name) {
@@ -194,7 +207,7 @@ pub async fn forward(
 async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
-            ErrorCode::PayloadTooLarge,
+            ErrorCode::PAYLOAD_TOO_LARGE,
             format!("the request body must be at most {MAX_REQUEST_BODY_BYTES} bytes"),
         )
     };
@@ -209,7 +222,7 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<By
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
+            ApiError::new(ErrorCode::BAD_REQUEST, "the request body could not be read")
         })?;
         if body.len() + chunk.len() > MAX_REQUEST_BODY_BYTES {
             return Err(too_large());

@@ -2,7 +2,7 @@
 //! registered here, once. The 405 table ([`known_routes`]) is read from the same registrations.
 
 use actix_web::{App, web};
-use platform::error::KnownRoutes;
+use platform::unmatched::KnownRoutes;
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -15,8 +15,8 @@ const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
 /// Registers every route. `upstream` is the proxy's client for `API_URL`, or `None` without one;
 /// awc's client is per worker (not `Send`), so each worker passes its own.
 pub fn configure(cfg: &mut ServiceConfig<'_>, upstream: Option<Upstream>) {
-    // JSON bodies of at most `platform::error::JSON_LIMIT_BYTES`; bad input in the JSON envelope.
-    cfg.map(|cfg| cfg.configure(platform::error::extractors))
+    // JSON bodies of at most `platform::extractors::JSON_LIMIT_BYTES`; bad input in the JSON envelope.
+    cfg.map(|cfg| cfg.configure(platform::extractors::configure))
         .service(platform::probes::healthz)
         .service(platform::probes::readyz)
         .service(platform::metrics::metrics)
@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>, upstream: Option<Upstream>) {
             cfg
         })
         // Anything else: 405 with `Allow` for a known path, else 404.
-        .default_service(platform::error::default_service());
+        .default_service(platform::unmatched::default_service());
 }
 
 /// Every route demo-app serves itself with its methods, taken from [`configure`]'s registrations,

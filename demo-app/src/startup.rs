@@ -1,7 +1,6 @@
-//! Building and running the server: `Application::build` binds the listener and creates the state
-//! once (every worker gets a handle to it); `run_until` serves until the shutdown future fires.
+//! Building the server: [`build`] binds the listener and creates the state once (every worker gets a
+//! handle to it); the [`Application`] it returns serves until told to stop.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -22,42 +21,27 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
 
-/// demo-app, bound to its port and ready to serve.
-#[derive(Debug)]
-pub struct Application(Serving);
+/// demo-app, bound to its port and ready to serve: `port()`, then `run_until(shutdown)`, which
+/// serves until the shutdown future resolves and then drains.
+pub type Application = Serving;
 
-impl Application {
-    /// Binds the listener `config` asks for and builds the server on it. Nothing is served until
-    /// [`Application::run_until`]. `main` prints an error on one line and exits 2.
-    #[allow(
-        clippy::unused_async,
-        reason = "the same shape as api-app, whose build awaits its store"
-    )]
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let listener = platform::server::bind(&config.server)?;
-        let health = Arc::new(Health::new());
-        let server = build_server(listener.listener, &config, Arc::clone(&health))?;
-        tracing::info!(
-            service = "demo-app",
-            port = listener.port,
-            environment = %config.server.app_env,
-            api_proxy = config.api_url.as_deref().unwrap_or("off"),
-            "listening"
-        );
-        let serving = Serving::new(listener.port, server, health, config.server.drain_delay);
-        Ok(Self(serving))
-    }
-
-    /// The port actually bound (the OS picks one when `PORT` is 0).
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    /// Serves until `shutdown` resolves, then drains. `main` passes
-    /// [`platform::server::shutdown_signal`]; tests pass their own trigger.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        self.0.run_until(shutdown).await
-    }
+/// Binds the listener `config` asks for and builds the server on it. Nothing is served until
+/// [`Serving::run_until`]. `main` prints an error on one line and exits 2.
+#[allow(
+    clippy::unused_async,
+    reason = "the same shape as api-app's build, which awaits its store"
+)]
+pub async fn build(config: Config) -> Result<Application, StartupError> {
+    let (listener, bound) = platform::server::bind(&config.server)?;
+    let server = build_server(listener, &config, bound.health())?;
+    tracing::info!(
+        service = "demo-app",
+        port = bound.port(),
+        environment = %config.server.app_env,
+        api_proxy = config.api_url.as_deref().unwrap_or("off"),
+        "listening"
+    );
+    Ok(bound.serving(server, config.server.drain_delay))
 }
 
 fn build_server(
@@ -90,7 +74,7 @@ fn build_server(
                 .wrap(
                     DefaultHeaders::new().add(("content-security-policy", CONTENT_SECURITY_POLICY)),
                 );
-            platform::wrap_platform_middleware!(app)
+            platform::wrap_platform_middleware!(app, crate::ERROR_CODES.to_vec())
         },
     )?)
 }

@@ -5,10 +5,16 @@
 pub mod build_info;
 pub mod config;
 pub mod connection;
+pub mod deadline_io;
 pub mod error;
+pub mod extractors;
 pub mod headers;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod probes;
+pub mod protocol;
+mod protocol_errors;
 pub mod server;
 pub mod telemetry;
+pub mod unmatched;

@@ -46,7 +46,7 @@ impl HttpMetrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(dropped_log_lines.clone()))?;
-        registry.register(Box::new(crate::connection::PROTOCOL_ERRORS.clone()))?;
+        registry.register(Box::new(crate::protocol_errors::PROTOCOL_ERRORS.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),

@@ -96,7 +96,7 @@ pub async fn observe(
         }
         // A body that never finishes, or a handler that never returns: the request is dropped.
         Err(_elapsed) => Err(ApiError::new(
-            ErrorCode::RequestTimeout,
+            ErrorCode::REQUEST_TIMEOUT,
             format!(
                 "the request was not completed within {} s",
                 deadline.as_secs()
@@ -184,20 +184,18 @@ fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
 }
 
 /// Wraps an actix `App` in the platform's middleware, in the one order that works: [`observe`]
-/// outermost (it must see panics and every final status; it also opens the request span), then the safety
-/// net that turns any non-JSON error response into the envelope, then the protocol rules
-/// (no upgrades, HEAD as GET). Both apps use this, so neither can
-/// get the order wrong or miss a layer.
+/// outermost (it must see panics and every final status; it also opens the request span), then
+/// the safety net that turns any non-JSON error response into the envelope (with `$codes`, the
+/// app's own error codes), then the protocol rules (no upgrades, HEAD as GET). Both apps use this,
+/// so neither can get the order wrong or miss a layer.
 #[macro_export]
 macro_rules! wrap_platform_middleware {
-    ($app:expr) => {
-        $app.wrap(::actix_web::middleware::from_fn(
-            $crate::connection::protocol_rules,
-        ))
-        .wrap($crate::error::json_error_bodies())
-        .wrap(::actix_web::middleware::from_fn(
-            $crate::middleware::observe,
-        ))
+    ($app:expr, $codes:expr) => {
+        $app.wrap(::actix_web::middleware::from_fn($crate::protocol::rules))
+            .wrap($crate::error::json_error_bodies($codes))
+            .wrap(::actix_web::middleware::from_fn(
+                $crate::middleware::observe,
+            ))
     };
 }
 

@@ -33,15 +33,33 @@ pub enum StartupError {
     Server(#[from] std::io::Error),
 }
 
-/// A bound listener and the port it got (the OS picks one when the settings say 0; tests use it).
+/// The port a listener is bound to (the OS picks one when the settings say 0; tests use it) and the
+/// readiness state of the server about to serve on it.
 #[derive(Debug)]
-pub struct Listener {
-    pub listener: TcpListener,
-    pub port: u16,
+pub struct Bound {
+    port: u16,
+    health: Arc<Health>,
 }
 
-/// Binds the listener the settings ask for.
-pub fn bind(settings: &ServerSettings) -> Result<Listener, StartupError> {
+impl Bound {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The readiness state, for the server's probes.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// `server`, built on this listener, ready to run; it drains for `drain_delay` on shutdown.
+    pub fn serving(self, server: Server, drain_delay: Duration) -> Serving {
+        Serving::new(self.port, server, self.health, drain_delay)
+    }
+}
+
+/// Binds the listener the settings ask for; the server built on it reports readiness through
+/// [`Bound::health`].
+pub fn bind(settings: &ServerSettings) -> Result<(TcpListener, Bound), StartupError> {
     let error = |source| StartupError::Bind {
         host: settings.host.clone(),
         port: settings.port,
@@ -49,11 +67,12 @@ pub fn bind(settings: &ServerSettings) -> Result<Listener, StartupError> {
     };
     let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(error)?;
     let port = listener.local_addr().map_err(error)?.port();
-    Ok(Listener { listener, port })
+    let health = Arc::new(Health::new());
+    Ok((listener, Bound { port, health }))
 }
 
 /// A server bound to its port, with the readiness state its probe reads: what each app's
-/// `Application::build` produces, and what `run_until` drives.
+/// `startup::build` produces (its `Application`), and what `run_until` drives.
 pub struct Serving {
     port: u16,
     server: Server,

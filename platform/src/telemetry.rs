@@ -378,7 +378,9 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for ProtocolErrorCounter {
         if is_dispatcher_error(event.metadata()) {
             let mut message = Message(String::new());
             event.record(&mut message);
-            crate::connection::count(crate::connection::classify_dispatcher_error(&message.0));
+            crate::protocol_errors::count(crate::protocol_errors::classify_dispatcher_error(
+                &message.0,
+            ));
         }
     }
 }

@@ -247,14 +247,12 @@ async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
     let database = integration_tests::pg::fresh_database().await;
     let mut api_vars = vars.clone();
     api_vars.push(("DATABASE_URL".to_owned(), database));
-    let api =
-        api_app::startup::Application::build(api_app::config::Config::from_vars(api_vars).unwrap())
-            .await
-            .unwrap();
-    let demo =
-        demo_app::startup::Application::build(demo_app::config::Config::from_vars(vars).unwrap())
-            .await
-            .unwrap();
+    let api = api_app::startup::build(api_app::config::Config::from_vars(api_vars).unwrap())
+        .await
+        .unwrap();
+    let demo = demo_app::startup::build(demo_app::config::Config::from_vars(vars).unwrap())
+        .await
+        .unwrap();
     let (api_port, demo_port) = (api.port(), demo.port());
     let (api_signal, demo_signal) = (ShutdownTrigger::default(), ShutdownTrigger::default());
     tokio::spawn(api.run_until(api_signal.triggered()));

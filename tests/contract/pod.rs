@@ -86,13 +86,9 @@ async fn every_probe_path_is_a_route_the_app_serves() {
     let local_vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
 
     let api_config = api_app::config::Config::from_vars(local_vars.clone()).unwrap();
-    let api = api_app::startup::Application::build(api_config)
-        .await
-        .unwrap();
+    let api = api_app::startup::build(api_config).await.unwrap();
     let demo_config = demo_app::config::Config::from_vars(local_vars).unwrap();
-    let demo = demo_app::startup::Application::build(demo_config)
-        .await
-        .unwrap();
+    let demo = demo_app::startup::build(demo_config).await.unwrap();
     let ports = [("api-app", api.port()), ("demo-app", demo.port())];
     tokio::spawn(api.run_until(std::future::pending()));
     tokio::spawn(demo.run_until(std::future::pending()));

@@ -9,7 +9,6 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::config::Config;
-use demo_app::startup::Application;
 use integration_tests::{Http, ShutdownTrigger, test_env};
 
 /// The upstream timeout the test apps use, so "slow API" tests finish quickly.
@@ -79,7 +78,9 @@ pub async fn spawn_demo_with(api_url: Option<&str>, vars: &[(&str, &str)]) -> Te
 /// Starts demo-app with exactly `config`.
 pub async fn spawn_demo_from(config: Config) -> TestDemo {
     LazyLock::force(&LOGS);
-    let app = Application::build(config).await.expect("demo-app starts");
+    let app = demo_app::startup::build(config)
+        .await
+        .expect("demo-app starts");
     let http = Http::on_port(app.port());
     let shutdown = ShutdownTrigger::default();
     tokio::spawn(app.run_until(shutdown.triggered()));

@@ -1,8 +1,6 @@
 //! The page, its assets and demo-app's operational surface.
 
-use std::time::Duration;
-
-use integration_tests::eventually;
+use integration_tests::assert_readiness_drains_first;
 
 use crate::helpers::{assert_error, spawn_demo, spawn_demo_with};
 
@@ -175,23 +173,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
 
 #[tokio::test]
 async fn readiness_fails_at_once_on_shutdown_while_liveness_holds() {
-    let demo = spawn_demo_with(None, &[("SHUTDOWN_DRAIN_SECS", "2")]).await;
-    assert_eq!(demo.get("/readyz").await.status(), 200);
-    demo.shutdown.trigger();
     // 503 well inside the 2 s drain, while the listener still answers.
-    let demo_ref = &demo;
-    let ready = eventually(
-        Duration::from_secs(5),
-        "readiness turns 503",
-        || async move {
-            let res = demo_ref.get("/readyz").await;
-            (res.status() == 503).then_some(res)
-        },
-    )
-    .await;
-    assert_eq!(
-        ready.json::<serde_json::Value>().await.unwrap()["status"],
-        "shutting_down"
-    );
-    assert_eq!(demo.get("/healthz").await.status(), 200);
+    let demo = spawn_demo_with(None, &[("SHUTDOWN_DRAIN_SECS", "2")]).await;
+    assert_readiness_drains_first(&demo, &demo.shutdown).await;
 }

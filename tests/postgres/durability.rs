@@ -5,31 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use integration_tests::{Http, RealBinary, pg, test_client};
+use integration_tests::{RealBinary, pg, test_client};
 use serde_json::{Value, json};
-
-/// Every task id stored, read page by page.
-async fn stored_ids(app: &Http) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut offset = Some(0_u64);
-    while let Some(o) = offset {
-        let page: Value = app
-            .get(&format!("/api/tasks?limit=1000&offset={o}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        ids.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_str().unwrap().to_owned()),
-        );
-        offset = page["next_offset"].as_u64();
-    }
-    ids
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
@@ -82,7 +59,12 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_stream() {
     );
 
     let restarted = RealBinary::spawn("api-app", &env);
-    let stored = stored_ids(&restarted).await;
+    let stored: HashSet<String> = restarted
+        .all_tasks(1000)
+        .await
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
     let lost: Vec<&String> = acked.difference(&stored).collect();
     assert!(
         lost.is_empty(),

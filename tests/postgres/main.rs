@@ -6,10 +6,6 @@
 //! `TEST_DATABASE_URL`: run under `scripts/with-postgres.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
-#[allow(dead_code, reason = "shared with the api suite, which uses all of it")]
-#[path = "../api/helpers.rs"]
-mod helpers;
-
 mod durability;
 mod migrations;
 mod outages;

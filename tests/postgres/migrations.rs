@@ -1,6 +1,6 @@
 //! Migrations: exactly one replica applies them, and a failure stops the process before it serves.
 
-use api_app::store::{MIGRATIONS, migrate};
+use api_app::tasks::store::{MIGRATIONS, migrate};
 use integration_tests::{pg, start_failure};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

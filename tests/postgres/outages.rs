@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use api_app::config::Config;
-use api_app::startup::Application;
 use integration_tests::{pg, test_env};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_error, spawn_app_with};
 use crate::proxy::Proxy;
+use integration_tests::api::{API_KEY, TestApp, spawn_app_with};
+use integration_tests::{assert_error, sample};
 
 /// The throwaway server's address, and a fresh database's name on it.
 async fn server_and_database() -> (SocketAddr, String) {
@@ -50,7 +50,7 @@ async fn assert_unavailable_within(app: &TestApp, path: &str, bound: Duration) {
 
 /// A sample's value, read as a whole number (every series checked here counts or is 0/1).
 fn metric(text: &str, series: &str) -> u64 {
-    crate::helpers::sample(text, series).unwrap_or_else(|| panic!("{series} in {text}"))
+    sample(text, series).unwrap_or_else(|| panic!("{series} in {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +73,7 @@ async fn a_stopped_database_is_a_fast_503_and_the_app_recovers_when_it_returns()
         let res = app
             .client
             .get(app.url(path))
-            .header("x-api-key", crate::helpers::API_KEY)
+            .header("x-api-key", API_KEY)
             .send()
             .await
             .unwrap();
@@ -149,7 +149,7 @@ async fn a_database_unreachable_at_start_is_retried_until_it_answers() {
     let mut vars = vec![("DATABASE_URL", url.as_str())];
     vars.extend(TIMEOUTS);
     let config = Config::from_vars(test_env(&vars)).unwrap();
-    let building = tokio::spawn(Application::build(config));
+    let building = tokio::spawn(api_app::startup::build(config));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !building.is_finished(),

@@ -1,6 +1,6 @@
 //! Two api-app processes on one database behave as one service.
 
-use integration_tests::{RealBinary, pg, test_client};
+use integration_tests::{Http, RealBinary, pg, test_client};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,21 +13,11 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
         RealBinary::spawn("api-app", &env),
         RealBinary::spawn("api-app", &env),
     );
-    let client = test_client();
     let creates = (0..120).map(|i| {
-        let url = if i % 2 == 0 {
-            a.url("/api/tasks")
-        } else {
-            b.url("/api/tasks")
-        };
-        let client = client.clone();
+        let http = if i % 2 == 0 { &a } else { &b };
+        let http = Http::clone(http);
         tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .json(&json!({ "title": format!("race {i}") }))
-                .send()
-                .await
-                .unwrap();
+            let res = http.post_task(&format!("race {i}")).await;
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap();
             (status, body)

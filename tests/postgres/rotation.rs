@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use integration_tests::pg;
 
-use crate::helpers::{assert_error, spawn_app_with};
+use integration_tests::api::spawn_app_with;
+use integration_tests::assert_error;
 
 /// Closes every session `role` has, so the app's next request needs a new connection.
 async fn end_sessions(admin: &str, role: &str) {

@@ -6,7 +6,7 @@
 use integration_tests::lines_containing;
 use integration_tests::pg;
 
-use crate::helpers::spawn_app_with;
+use integration_tests::api::spawn_app_with;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_and_verify_full_serve_tasks_over_encrypted_connections_only() {

@@ -1,12 +1,16 @@
 //! Helpers shared by the integration and contract test binaries.
 
+pub mod api;
 pub mod facts;
+pub mod imports;
 pub mod k8s;
 pub mod pg;
 mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::{Value, json};
 
 pub use process::{
     RealBinary, binary_path, eventually, lines_containing, start_failure, status_of, wait_until,
@@ -166,6 +170,125 @@ impl Http {
         };
         self.client.get(url).send().await.expect("request sent")
     }
+
+    /// GETs `path` and parses its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// The Prometheus text the server exposes at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("a text body")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /api/tasks` with `title`, whatever the answer.
+    pub async fn post_task(&self, title: &str) -> reqwest::Response {
+        self.post_json("/api/tasks", &json!({ "title": title }))
+            .await
+    }
+
+    /// Creates a task and returns it, failing the test unless the answer is 201.
+    pub async fn create_task(&self, title: &str) -> Value {
+        let res = self.post_task(title).await;
+        assert_eq!(res.status(), 201, "creating {title:?}");
+        res.json().await.expect("a task")
+    }
+
+    /// `GET /api/tasks/{id}`'s JSON body (read from the other replica in the replicas pass).
+    pub async fn task(&self, id: &str) -> Value {
+        self.get_json(&format!("/api/tasks/{id}")).await
+    }
+
+    /// Every stored task, in creation order, read by following `next_offset` `limit` at a time.
+    pub async fn all_tasks(&self, limit: usize) -> Vec<Value> {
+        let mut tasks = Vec::new();
+        let mut offset = Some(0_u64);
+        while let Some(o) = offset {
+            let mut page = self
+                .get_json(&format!("/api/tasks?limit={limit}&offset={o}"))
+                .await;
+            offset = page["next_offset"].as_u64();
+            tasks.append(page["items"].as_array_mut().expect("items"));
+        }
+        tasks
+    }
+
+    pub async fn patch_task(&self, id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(&format!("/api/tasks/{id}")))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete_task(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/tasks/{id}")))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn stats_with_key(&self, key: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url("/api/protected/stats"));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        req.send().await.expect("request sent")
+    }
+}
+
+/// The value of one series (`name` or `name{labels}`) in Prometheus text; `None` when it is not
+/// exported. Every series the suites read counts or is a non-negative gauge.
+pub fn sample(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The value of one series in Prometheus text, 0 when it is not exported (a counter not yet touched).
+pub fn counter(text: &str, series: &str) -> u64 {
+    sample(text, series).unwrap_or(0)
+}
+
+/// Triggers `shutdown` and checks what the probes say while the server drains: readiness turns 503
+/// `shutting_down` at once, while the listener still answers, and liveness stays 200 (a draining
+/// process must not be restarted).
+pub async fn assert_readiness_drains_first(http: &Http, shutdown: &ShutdownTrigger) {
+    assert_eq!(http.get("/readyz").await.status(), 200, "ready before");
+    shutdown.trigger();
+    let ready = eventually(
+        std::time::Duration::from_secs(5),
+        "readiness turns 503",
+        || async move {
+            let res = http.get("/readyz").await;
+            (res.status() == 503).then_some(res)
+        },
+    )
+    .await;
+    assert_eq!(
+        ready.json::<Value>().await.expect("a JSON body")["status"],
+        "shutting_down"
+    );
+    assert_eq!(
+        http.get("/healthz").await.status(),
+        200,
+        "liveness stays up while draining"
+    );
 }
 
 /// Asserts the response is the JSON error envelope with `status` and `code`, with the security

@@ -117,7 +117,7 @@ async fn create_template() -> String {
             .await
             .expect("the template database answers");
     let conn = tokio::spawn(connection);
-    api_app::store::migrate(&mut client, api_app::store::MIGRATIONS)
+    api_app::tasks::store::migrate(&mut client, api_app::tasks::store::MIGRATIONS)
         .await
         .expect("the migrations apply");
     drop(client);

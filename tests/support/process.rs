@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{LazyLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,8 @@ pub struct RealBinary {
     http: Http,
     child: KillOnDrop,
     lines: mpsc::Receiver<String>,
+    /// The stdout of a binary started by [`RealBinary::spawn_unread`]: held open, never read.
+    _unread_stdout: Option<BufReader<ChildStdout>>,
 }
 
 /// Starts binary `name` and returns the first `n` lines it writes (stdout or stderr) that contain
@@ -128,6 +130,34 @@ impl RealBinary {
             http: Http::on_port(port),
             child,
             lines,
+            _unread_stdout: None,
+        }
+    }
+
+    /// As [`RealBinary::spawn`], but its stdout is read only until the port is logged and never
+    /// again: the pipe fills and stays full, as behind a stuck log collector.
+    pub fn spawn_unread(name: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
+        let mut stdout = BufReader::new(child.0.stdout.take().expect("piped"));
+        let mut line = String::new();
+        let port = loop {
+            line.clear();
+            let read = stdout.read_line(&mut line).expect("stdout is readable");
+            assert!(
+                read > 0,
+                "{name} logs the port it listens on before closing stdout"
+            );
+            if let Some(port) = logged_port(&line) {
+                break port;
+            }
+        };
+        let (tx, lines) = mpsc::channel();
+        forward(child.0.stderr.take().expect("piped"), tx, |_| {});
+        Self {
+            http: Http::on_port(u16::try_from(port).expect("a port")),
+            child,
+            lines,
+            _unread_stdout: Some(stdout),
         }
     }
 
@@ -176,24 +206,26 @@ impl std::ops::Deref for RealBinary {
 /// `on_stdout` sees each stdout line first (on the reader thread).
 fn forward_lines(
     child: &mut Child,
-    mut on_stdout: impl FnMut(&str) + Send + 'static,
+    on_stdout: impl FnMut(&str) + Send + 'static,
 ) -> mpsc::Receiver<String> {
     let (tx, lines) = mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let sink = tx.clone();
+    forward(child.stdout.take().expect("piped"), tx.clone(), on_stdout);
+    forward(child.stderr.take().expect("piped"), tx, |_| {});
+    lines
+}
+
+/// Sends every line of `pipe` to `tx` from a thread of its own, `on_line` seeing each first.
+fn forward(
+    pipe: impl Read + Send + 'static,
+    tx: mpsc::Sender<String>,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) {
     std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            on_stdout(&line);
-            let _ = sink.send(line);
-        }
-    });
-    let stderr = BufReader::new(child.stderr.take().expect("piped"));
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            on_line(&line);
             let _ = tx.send(line);
         }
     });
-    lines
 }
 
 /// The non-zero `port` field of a log line, JSON (`"port":8080`) or text (`port=8080`).

@@ -1,0 +1,33 @@
+//! Tasks: the `/api/tasks` resource and everything it owns: the handlers and their OpenAPI
+//! fragments, the title rule, the task model and request bodies, paging, conditional writes, and
+//! the store port with its two stores. A change to what a task is stays in this folder.
+
+pub mod model;
+pub mod page;
+pub mod precondition;
+pub mod routes;
+pub mod store;
+pub mod title;
+
+use platform::error::ErrorCode;
+use utoipa::openapi::OpenApi;
+
+pub use model::{MAX_STORED_TASKS, NewTask, Task, TaskPatch};
+pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PAGE_OFFSET, PageQuery, PageRequest};
+pub use precondition::Precondition;
+pub use title::{MAX_TITLE_CHARS, TITLE_PATTERN, TaskTitle};
+
+/// Every code this room answers with, beyond the platform's own.
+pub const ERROR_CODES: &[ErrorCode] = &[
+    routes::INVALID_ID,
+    store::CAPACITY_EXCEEDED,
+    store::PRECONDITION_FAILED,
+    store::STORE_UNAVAILABLE,
+];
+
+/// Adds what the registrations cannot say to the OpenAPI document: the title rule as a pattern and
+/// the page bounds, both from the code that enforces them.
+pub fn document(doc: &mut OpenApi) {
+    title::document_pattern(doc);
+    page::document_bounds(doc);
+}

@@ -1,0 +1,232 @@
+//! `/api/tasks`: create, list, read, update and delete tasks.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use platform::error::{ApiError, ErrorBody, ErrorCode};
+use uuid::Uuid;
+
+use super::model::{NewTask, Task, TaskPatch};
+use super::page::{PageQuery, PageRequest, TaskPage};
+use super::precondition::{IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, Precondition, etag};
+use super::store::TaskStore;
+use crate::throttle::Throttle;
+
+/// The code of a task id that is not one.
+pub const INVALID_ID: ErrorCode = ErrorCode::new(
+    "invalid_id",
+    StatusCode::BAD_REQUEST,
+    "A task id that is not a UUID.",
+);
+
+/// Why a task request was refused before it reached the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    #[error("the task id must be a UUID in lowercase hyphenated form")]
+    InvalidId,
+    #[error("{0}")]
+    InvalidPage(String),
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        let code = match e {
+            TaskError::InvalidId => INVALID_ID,
+            TaskError::InvalidPage(_) => ErrorCode::INVALID_QUERY,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The error answers several task operations share, described once for the OpenAPI document.
+#[allow(
+    dead_code,
+    reason = "these types only describe responses; none is ever built"
+)]
+mod responses {
+    use platform::error::ErrorBody;
+    use utoipa::IntoResponses;
+
+    /// Any operation that reaches the store, when the store does not answer.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 503,
+        description = "The task store is unavailable; retry after Retry-After seconds",
+        headers(("retry-after" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub(super) struct StoreUnavailable(ErrorBody);
+
+    /// An id no task has.
+    #[derive(IntoResponses)]
+    #[response(status = 404, description = "No such task")]
+    pub(super) struct NoSuchTask(ErrorBody);
+
+    /// A write whose `If-Match` names a version the task has left.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 412,
+        description = "If-Match does not name the task's current version"
+    )]
+    pub(super) struct StaleVersion(ErrorBody);
+
+    /// A body that is too large, or not JSON.
+    #[derive(IntoResponses)]
+    pub(super) enum UnreadableBody {
+        #[response(status = 413, description = "Body over 16 KiB")]
+        TooLarge(ErrorBody),
+        #[response(status = 415, description = "Body is not JSON")]
+        NotJson(ErrorBody),
+    }
+}
+
+use responses::{NoSuchTask, StaleVersion, StoreUnavailable, UnreadableBody};
+
+/// How the OpenAPI document describes the `{id}` path parameter.
+const TASK_ID: &str = "The task's UUID";
+
+/// A single task as a response: the task, with its version as a strong `ETag`.
+fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpResponse {
+    res.insert_header(header::ETag(etag(task))).json(task)
+}
+
+/// Parses a task id from the path: only the canonical form the API hands out (lowercase,
+/// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
+/// spellings are a 400, like any malformed id, not a 404.
+fn task_id(raw: &str) -> Result<Uuid, TaskError> {
+    let id = Uuid::try_parse(raw).map_err(|_| TaskError::InvalidId)?;
+    let mut canonical = Uuid::encode_buffer();
+    if id.hyphenated().encode_lower(&mut canonical) == raw {
+        Ok(id)
+    } else {
+        Err(TaskError::InvalidId)
+    }
+}
+
+/// List tasks in creation order, one page at a time.
+#[utoipa::path(
+    tag = "tasks",
+    params(PageQuery),
+    responses(
+        StoreUnavailable,
+        (status = 200, description = "A page of tasks and the total", body = TaskPage),
+        (status = 400, description = "Invalid limit or offset", body = ErrorBody)
+    )
+)]
+#[get("/tasks")]
+pub async fn list_tasks(
+    store: web::Data<dyn TaskStore>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.into_inner()).map_err(TaskError::InvalidPage)?;
+    let found = store.list(page).await?;
+    Ok(HttpResponse::Ok().json(TaskPage::new(page, found.items, found.total)))
+}
+
+/// Create a task.
+#[utoipa::path(
+    tag = "tasks",
+    request_body = NewTask,
+    responses(
+        StoreUnavailable,
+        (status = 201, description = "Created, and committed: the task survives a restart", body = Task,
+            headers(
+                ("location" = String, description = "The new task's URL"),
+                ("etag" = String, description = "The task's version, for If-Match")
+            )),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
+        UnreadableBody,
+        (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
+        (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
+    )
+)]
+#[post("/tasks")]
+pub async fn create_task(
+    req: HttpRequest,
+    store: web::Data<dyn TaskStore>,
+    throttle: web::Data<Throttle>,
+    body: web::Json<NewTask>,
+) -> Result<HttpResponse, ApiError> {
+    // One client cannot fill the shared store for everyone.
+    if let Err(throttled) = throttle.check_create(throttle.client(&req)) {
+        return Ok(throttled.response("creates"));
+    }
+    let task = store.create(body.into_inner()).await?;
+    let mut res = HttpResponse::Created();
+    res.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
+    Ok(task_response(res, &task))
+}
+
+/// Read one task.
+#[utoipa::path(
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = TASK_ID)),
+    responses(
+        StoreUnavailable,
+        (status = 200, description = "The task", body = Task,
+            headers(("etag" = String, description = "The task's version, for If-Match"))),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        NoSuchTask
+    )
+)]
+#[get("/tasks/{id}")]
+pub async fn get_task(
+    store: web::Data<dyn TaskStore>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let task = store.get(task_id(&id)?).await?;
+    Ok(task_response(HttpResponse::Ok(), &task))
+}
+
+/// Change a task's title or completion. With `If-Match`, only if the task is still at that version;
+/// without it, the last write wins.
+#[utoipa::path(
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_UPDATE)),
+    request_body = TaskPatch,
+    responses(
+        StoreUnavailable,
+        (status = 200, description = "The updated task", body = Task,
+            headers(("etag" = String, description = "The task's new version"))),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        NoSuchTask,
+        StaleVersion,
+        UnreadableBody,
+        (status = 422, description = "Invalid or empty patch", body = ErrorBody)
+    )
+)]
+#[patch("/tasks/{id}")]
+pub async fn update_task(
+    store: web::Data<dyn TaskStore>,
+    id: web::Path<String>,
+    expected: Precondition,
+    body: web::Json<TaskPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let task = store
+        .update(task_id(&id)?, body.into_inner(), expected)
+        .await?;
+    Ok(task_response(HttpResponse::Ok(), &task))
+}
+
+/// Delete a task. With `If-Match`, only if the task is still at that version.
+#[utoipa::path(
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_DELETE)),
+    responses(
+        StoreUnavailable,
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        NoSuchTask,
+        StaleVersion
+    )
+)]
+#[delete("/tasks/{id}")]
+pub async fn delete_task(
+    store: web::Data<dyn TaskStore>,
+    id: web::Path<String>,
+    expected: Precondition,
+) -> Result<HttpResponse, ApiError> {
+    store.delete(task_id(&id)?, expected).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,190 @@
+//! The store's Prometheus metrics; their names are a contract with the alerts and the dashboard.
+
+use deadpool_postgres::Pool;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use super::port::StoreError;
+
+/// Every `kind` of `store_errors_total`, created at zero so a rate over them exists from the start.
+const ERROR_KINDS: [&str; 4] = ["unavailable", "timeout", "conflict", "other"];
+
+/// The metrics every store keeps.
+#[derive(Debug, Clone)]
+pub struct StoreMetrics {
+    up: IntGauge,
+    errors: IntCounterVec,
+    tasks_stored: IntGauge,
+    acquire: Option<Histogram>,
+}
+
+impl StoreMetrics {
+    /// Registers the store metrics, and the pool's when there is one (PostgreSQL).
+    pub fn register(registry: &Registry, pool: Option<&Pool>) -> Result<Self, prometheus::Error> {
+        let up = IntGauge::new(
+            "store_up",
+            "1 when the last store operation or check succeeded, else 0",
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new("store_errors_total", "Failed store operations, by kind"),
+            &["kind"],
+        )?;
+        for kind in ERROR_KINDS {
+            errors.with_label_values(&[kind]);
+        }
+        let tasks_stored =
+            IntGauge::new("tasks_stored", "Tasks stored, as last seen by this process")?;
+        registry.register(Box::new(up.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(tasks_stored.clone()))?;
+        let acquire = match pool {
+            None => None,
+            Some(pool) => {
+                let acquire = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "store_acquire_duration_seconds",
+                        "Time to get a connection from the pool",
+                    )
+                    .buckets(vec![
+                        0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0,
+                    ]),
+                )?;
+                registry.register(Box::new(acquire.clone()))?;
+                registry.register(Box::new(PoolCollector::new(pool.clone())?))?;
+                Some(acquire)
+            }
+        };
+        up.set(1);
+        Ok(Self {
+            up,
+            errors,
+            tasks_stored,
+            acquire,
+        })
+    }
+
+    /// Records an operation's outcome: `store_up`, and `store_errors_total` for the store's failures.
+    pub fn record<T>(&self, outcome: &Result<T, StoreError>) {
+        let kind = outcome.as_ref().err().and_then(StoreError::metric_kind);
+        if let Some(kind) = kind {
+            self.errors.with_label_values(&[kind]).inc();
+        }
+        // Not found, full and conflicts are answers: the store is up.
+        self.up.set(i64::from(!matches!(
+            kind,
+            Some("unavailable" | "timeout" | "other")
+        )));
+    }
+
+    pub fn observe_acquire(&self, seconds: f64) {
+        if let Some(h) = &self.acquire {
+            h.observe(seconds);
+        }
+    }
+
+    pub fn set_tasks_stored(&self, total: usize) {
+        self.tasks_stored
+            .set(i64::try_from(total).unwrap_or(i64::MAX));
+    }
+}
+
+/// Reads the pool's state at scrape time, so the gauges are never stale.
+struct PoolCollector {
+    pool: Pool,
+    connections: IntGaugeVec,
+    max: IntGauge,
+    descs: Vec<Desc>,
+}
+
+impl PoolCollector {
+    fn new(pool: Pool) -> Result<Self, prometheus::Error> {
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "store_pool_connections",
+                "Open database connections, by state",
+            ),
+            &["state"],
+        )?;
+        let max = IntGauge::new(
+            "store_pool_max_connections",
+            "The most connections the pool opens",
+        )?;
+        let descs = connections
+            .desc()
+            .into_iter()
+            .chain(max.desc())
+            .cloned()
+            .collect();
+        Ok(Self {
+            pool,
+            connections,
+            max,
+            descs,
+        })
+    }
+}
+
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for PoolCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let status = self.pool.status();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.connections
+            .with_label_values(&["idle"])
+            .set(gauge(status.available));
+        self.connections
+            .with_label_values(&["in_use"])
+            .set(gauge(status.size.saturating_sub(status.available)));
+        self.max.set(gauge(status.max_size));
+        let mut families = self.connections.collect();
+        families.extend(self.max.collect());
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus::{IntGauge, Registry};
+
+    use super::StoreMetrics;
+    use crate::tasks::store::pool::pool;
+    use crate::tasks::store::settings::{PgSettings, PgVars};
+
+    #[test]
+    fn the_pool_series_are_claimed_in_the_registry_so_nothing_can_shadow_them() {
+        let settings = PgSettings::parse(&PgVars {
+            url: "postgres://api_app@db.example:5432/tasks",
+            ..PgVars::default()
+        })
+        .unwrap();
+        let pool = pool(&settings).unwrap();
+        let registry = Registry::new();
+        StoreMetrics::register(&registry, Some(&pool)).unwrap();
+        for name in ["store_pool_connections", "store_pool_max_connections"] {
+            let shadow = IntGauge::new(name, "another metric under the pool's name").unwrap();
+            assert!(
+                registry.register(Box::new(shadow)).is_err(),
+                "{name} is already registered"
+            );
+        }
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert!(
+            names.contains(&"store_pool_max_connections".to_owned()),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! The PostgreSQL store: one database shared by every replica. Each write is one transaction and
+//! returns only after its commit; a single counter row, updated in the same transaction, holds the
+//! totals and serialises creates, so `MAX_TASKS` is exact however many replicas insert at once.
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Object, Pool, PoolError};
+use futures_util::future::FutureExt as _;
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::metrics::StoreMetrics;
+use super::migrate::{MIGRATIONS, MigrationError, migrate};
+use super::pool::{connect_once, describe, pool};
+use super::port::{OpenError, Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::settings::{PgSettings, ssl_mode_name};
+use crate::tasks::model::{NewTask, Task, TaskPatch};
+use crate::tasks::page::PageRequest;
+use crate::tasks::precondition::Precondition;
+use crate::tasks::title::TaskTitle;
+
+/// The columns every task query returns, in the order [`task`] reads them.
+const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
+
+/// How often the background check refreshes `store_up` when no request does.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Longest wait between two connection attempts at start-up.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Tasks in PostgreSQL.
+#[derive(Debug)]
+pub struct PgTaskStore {
+    pool: Pool,
+    max_tasks: i64,
+    /// How long one operation may take once it has a connection: the statement timeout, plus a
+    /// margin for the network. It also covers a server that stopped answering altogether.
+    op_timeout: Duration,
+    metrics: StoreMetrics,
+}
+
+impl PgTaskStore {
+    /// Connects (retrying with backoff while the database is unreachable), migrates under the
+    /// lock, and returns the store. A migration that fails is an error: never serve half-migrated.
+    pub async fn open(
+        settings: &PgSettings,
+        max_tasks: usize,
+        registry: &prometheus::Registry,
+    ) -> Result<Self, OpenError> {
+        let pool = pool(settings).map_err(OpenError::Pool)?;
+        let metrics = StoreMetrics::register(registry, Some(&pool))?;
+        tracing::info!(
+            sslmode = ssl_mode_name(&settings.config),
+            pool_max = settings.pool_max,
+            password_file = settings.password_file.is_some(),
+            "opening the PostgreSQL store"
+        );
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1_u32.. {
+            match migrate_once(settings).await {
+                Ok(applied) => {
+                    tracing::info!(applied = applied.len(), "database schema is current");
+                    break;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(
+                        attempt,
+                        retry_in_ms = delay.as_millis(),
+                        error = %e,
+                        "database not reachable yet; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let store = Self {
+            pool,
+            max_tasks: i64::try_from(max_tasks).unwrap_or(i64::MAX),
+            op_timeout: settings.statement_timeout + Duration::from_millis(500),
+            metrics,
+        };
+        // Seeds `tasks_stored`; a failure here is only a stale gauge.
+        let _ = store.counts().await;
+        tokio::spawn(keep_checking(
+            store.pool.clone(),
+            store.metrics.clone(),
+            store.op_timeout,
+        ));
+        Ok(store)
+    }
+
+    /// Runs `op` on a pooled connection, bounded by the acquire timeout (the pool) and the
+    /// operation timeout (here), and records the outcome in the metrics.
+    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut Object) -> StoreFuture<'c, T>,
+    {
+        let outcome = async {
+            let mut client = acquire(&self.pool, &self.metrics).await?;
+            if let Ok(result) = tokio::time::timeout(self.op_timeout, op(&mut client)).await {
+                return result;
+            }
+            // The connection may be stuck mid-query on a dead network: never reuse it.
+            drop(Object::take(client));
+            tracing::warn!(
+                timeout_ms = self.op_timeout.as_millis(),
+                "store operation timed out"
+            );
+            Err(StoreError::Timeout)
+        }
+        .await;
+        self.metrics.record(&outcome);
+        outcome
+    }
+}
+
+async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError> {
+    let mut client = connect_once(settings)
+        .await
+        .map_err(MigrationError::Connection)?;
+    migrate(&mut client, MIGRATIONS).await
+}
+
+async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreError> {
+    let started = Instant::now();
+    let got = pool.get().await;
+    metrics.observe_acquire(started.elapsed().as_secs_f64());
+    got.map_err(|e| match e {
+        PoolError::Timeout(_) => {
+            tracing::warn!(error = %e, "no database connection within the acquire timeout");
+            StoreError::Timeout
+        }
+        PoolError::Backend(e) => classify(&e),
+        PoolError::Closed => StoreError::Unavailable,
+        e => {
+            tracing::error!(error = %e, "database pool failed");
+            StoreError::Other
+        }
+    })
+}
+
+/// Keeps `store_up` current while no request touches the store.
+async fn keep_checking(pool: Pool, metrics: StoreMetrics, op_timeout: Duration) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let outcome = async {
+            let client = acquire(&pool, &metrics).await?;
+            match tokio::time::timeout(op_timeout, client.simple_query("SELECT 1")).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => {
+                    drop(Object::take(client));
+                    Err(StoreError::Timeout)
+                }
+            }
+        }
+        .await;
+        metrics.record(&outcome);
+    }
+}
+
+/// One [`StoreError`] for each way PostgreSQL can fail; the cause goes to the log.
+fn classify(e: &tokio_postgres::Error) -> StoreError {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection failed, closed, or TLS or authentication set-up did.
+        tracing::warn!(error = %describe(e), "database connection failed");
+        return StoreError::Unavailable;
+    };
+    let class = &code.code()[..2];
+    let kind = if *code == SqlState::QUERY_CANCELED {
+        StoreError::Timeout
+    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+    {
+        StoreError::Conflict
+    } else if matches!(class, "08" | "28" | "53" | "57" | "3D") {
+        // Connection exceptions, authentication, exhausted resources, an operator's shutdown, a
+        // database that does not exist (yet).
+        StoreError::Unavailable
+    } else {
+        tracing::error!(error = %describe(e), "unexpected database error");
+        return StoreError::Other;
+    };
+    tracing::warn!(error = %describe(e), "database error");
+    kind
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        classify(&e)
+    }
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// A task from a row whose first columns are [`TASK_COLUMNS`].
+fn task(row: &Row) -> Result<Task, StoreError> {
+    let title: String = row.try_get(1)?;
+    let title = TaskTitle::parse(&title).map_err(|reason| {
+        tracing::error!(reason, "a stored title breaks the title rule");
+        StoreError::Other
+    })?;
+    Ok(Task {
+        id: row.try_get(0)?,
+        title,
+        completed: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+        version: row.try_get(5)?,
+    })
+}
+
+/// The row a conditional write locks and checks: (completed, version), or 404.
+async fn lock_for_write(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: Uuid,
+    expected: &Precondition,
+) -> Result<bool, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT completed, version FROM tasks WHERE id = $1 FOR UPDATE")
+        .await?;
+    let row = tx
+        .query_opt(&stmt, &[&id])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let version: i64 = row.try_get(1)?;
+    if !expected.admits(version) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    Ok(row.try_get(0)?)
+}
+
+impl TaskStore for PgTaskStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Postgres
+    }
+
+    fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
+        // One statement, one snapshot: the page and the total agree. The total is the counter row,
+        // never a COUNT(*), and the page walks the `seq` index, so the cost does not grow with the table.
+        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+        async move {
+            let page = self
+                .run(|c| {
+                    async move {
+                        let stmt = c
+                            .prepare_cached(&format!(
+                                "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total \
+                                 FROM task_counts c LEFT JOIN LATERAL \
+                                 (SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
+                            ))
+                            .await?;
+                        let rows = c.query(&stmt, &[&limit, &offset]).await?;
+                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(6))?;
+                        let mut items = Vec::with_capacity(rows.len());
+                        for row in &rows {
+                            if row.try_get::<_, Option<Uuid>>(0)?.is_some() {
+                                items.push(task(row)?);
+                            }
+                        }
+                        Ok(Page {
+                            items,
+                            total: count(total),
+                        })
+                    }
+                    .boxed()
+                })
+                .await?;
+            self.metrics.set_tasks_stored(page.total);
+            Ok(page)
+        }
+        .boxed()
+    }
+
+    fn get(&self, id: Uuid) -> StoreFuture<'_, Task> {
+        self.run(move |c| {
+            async move {
+                let stmt = c
+                    .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+                    .await?;
+                let row = c
+                    .query_opt(&stmt, &[&id])
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                task(&row)
+            }
+            .boxed()
+        })
+        .boxed()
+    }
+
+    fn create(&self, new: NewTask) -> StoreFuture<'_, Task> {
+        let id = Uuid::new_v4();
+        let max = self.max_tasks;
+        async move {
+            let (task, total) = self
+                .run(move |c| {
+                    async move {
+                        // One statement is one transaction: the counter row's lock is taken first,
+                        // and held to the commit, so the cap holds and `seq` follows commit order.
+                        // One clock reading, taken after that lock (a volatile subquery is never
+                        // flattened), is both timestamps: a new task's updated_at equals created_at.
+                        let stmt = c
+                            .prepare_cached(&format!(
+                                "WITH counted AS (UPDATE task_counts \
+                                   SET total = total + 1, completed = completed + CASE WHEN $3 THEN 1 ELSE 0 END \
+                                   WHERE total < $4 RETURNING total) \
+                                 INSERT INTO tasks (id, title, completed, created_at, updated_at) \
+                                 SELECT $1, $2, $3, clock.at, clock.at \
+                                 FROM (SELECT clock_timestamp() AS at FROM counted) clock \
+                                 RETURNING {TASK_COLUMNS}, (SELECT total FROM counted)"
+                            ))
+                            .await?;
+                        let title: &str = new.title.as_ref();
+                        let row = c
+                            .query_opt(&stmt, &[&id, &title, &new.completed, &max])
+                            .await?
+                            .ok_or(StoreError::Full {
+                                max: count(max),
+                            })?;
+                        Ok((task(&row)?, row.try_get::<_, i64>(6)?))
+                    }
+                    .boxed()
+                })
+                .await?;
+            self.metrics.set_tasks_stored(count(total));
+            Ok(task)
+        }
+        .boxed()
+    }
+
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
+        self.run(move |c| {
+            async move {
+                let tx = c.transaction().await?;
+                let was_completed = lock_for_write(&tx, id, &expected).await?;
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "UPDATE tasks SET title = COALESCE($2, title), completed = COALESCE($3, completed), \
+                         version = version + 1, updated_at = clock_timestamp() WHERE id = $1 RETURNING {TASK_COLUMNS}"
+                    ))
+                    .await?;
+                let title: Option<&str> = patch.title().map(AsRef::as_ref);
+                let row = tx.query_one(&stmt, &[&id, &title, &patch.completed()]).await?;
+                let task = task(&row)?;
+                if task.completed != was_completed {
+                    let delta: i64 = if task.completed { 1 } else { -1 };
+                    let stmt = tx
+                        .prepare_cached("UPDATE task_counts SET completed = completed + $1")
+                        .await?;
+                    tx.execute(&stmt, &[&delta]).await?;
+                }
+                tx.commit().await?;
+                Ok(task)
+            }
+            .boxed()
+        })
+        .boxed()
+    }
+
+    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
+        async move {
+            let total = self
+                .run(move |c| {
+                    async move {
+                        let tx = c.transaction().await?;
+                        let completed = lock_for_write(&tx, id, &expected).await?;
+                        let stmt = tx.prepare_cached("DELETE FROM tasks WHERE id = $1").await?;
+                        tx.execute(&stmt, &[&id]).await?;
+                        let stmt = tx
+                            .prepare_cached(
+                                "UPDATE task_counts SET total = total - 1, completed = completed - $1 \
+                                 RETURNING total",
+                            )
+                            .await?;
+                        let row = tx.query_one(&stmt, &[&i64::from(completed)]).await?;
+                        tx.commit().await?;
+                        Ok(row.try_get::<_, i64>(0)?)
+                    }
+                    .boxed()
+                })
+                .await?;
+            self.metrics.set_tasks_stored(count(total));
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn counts(&self) -> StoreFuture<'_, TaskCounts> {
+        async move {
+            let counts = self
+                .run(|c| {
+                    async move {
+                        let stmt = c
+                            .prepare_cached("SELECT total, completed FROM task_counts")
+                            .await?;
+                        let row = c.query_one(&stmt, &[]).await?;
+                        Ok(TaskCounts {
+                            total: count(row.try_get(0)?),
+                            completed: count(row.try_get(1)?),
+                        })
+                    }
+                    .boxed()
+                })
+                .await?;
+            self.metrics.set_tasks_stored(counts.total);
+            Ok(counts)
+        }
+        .boxed()
+    }
+
+    fn check(&self) -> StoreFuture<'_, ()> {
+        self.run(|c| {
+            async move {
+                c.simple_query("SELECT 1").await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .boxed()
+    }
+}

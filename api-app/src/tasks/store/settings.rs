@@ -1,0 +1,215 @@
+//! PostgreSQL settings from `DATABASE_*`: a libpq-style `DATABASE_URL` without a password, the
+//! file the password is read from, the pool's size and the timeouts, parsed once at start-up.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use platform::config::{ConfigError, parse_bounded};
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::{take_tls_params, tls_connector};
+
+/// Typed PostgreSQL settings, parsed once at start-up.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// The URL's settings (host, port, user, database, sslmode), never a password.
+    pub(crate) config: tokio_postgres::Config,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) tls: MakeRustlsConnect,
+    pub pool_max: usize,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("user", &self.config.get_user())
+            .field("password_file", &self.password_file)
+            .field("pool_max", &self.pool_max)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The raw `DATABASE_*` variables.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PgVars<'a> {
+    pub url: &'a str,
+    pub password_file: Option<&'a str>,
+    pub pool_max: Option<&'a str>,
+    pub acquire_timeout_ms: Option<&'a str>,
+    pub statement_timeout_ms: Option<&'a str>,
+}
+
+impl PgSettings {
+    pub fn parse(vars: &PgVars<'_>) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            var: "DATABASE_URL",
+            reason: reason.to_owned(),
+        };
+        let (url, verify) = take_tls_params(vars.url).map_err(|r| invalid(&r))?;
+        // tokio-postgres's own messages may quote the URL; ours never do.
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+            invalid(
+                "is not a valid postgres:// URL (postgres://user@host:5432/dbname?sslmode=require)",
+            )
+        })?;
+        if config.get_password().is_some() {
+            return Err(invalid(
+                "must not contain a password: put it in the file DATABASE_PASSWORD_FILE names",
+            ));
+        }
+        if config.get_user().is_none() {
+            return Err(invalid("must name the user (postgres://user@host/dbname)"));
+        }
+        if config.get_dbname().is_none() {
+            return Err(invalid(
+                "must name the database (postgres://user@host/dbname)",
+            ));
+        }
+        let password_file = vars
+            .password_file
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &password_file {
+            read_password(path).map_err(|e| ConfigError::Invalid {
+                var: "DATABASE_PASSWORD_FILE",
+                reason: format!("cannot be read: {}", e.kind()),
+            })?;
+        }
+        let pool_max = parse_bounded("DATABASE_POOL_MAX", vars.pool_max, 10, 1..=200)?;
+        let acquire_timeout = Duration::from_millis(parse_bounded(
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            vars.acquire_timeout_ms,
+            2000,
+            50..=60_000,
+        )?);
+        let statement_timeout = Duration::from_millis(parse_bounded(
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            vars.statement_timeout_ms,
+            2000,
+            50..=600_000,
+        )?);
+        // The server enforces the statement timeout on its side; connecting is bounded by the
+        // acquire timeout, so an unreachable host never holds a request longer than that.
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or_default(),
+            statement_timeout.as_millis()
+        );
+        config
+            .options(options.trim())
+            .connect_timeout(acquire_timeout)
+            .application_name("api-app");
+        let tls = tls_connector(verify.as_ref()).map_err(|r| invalid(&r))?;
+        Ok(Self {
+            config,
+            password_file,
+            tls,
+            pool_max,
+            acquire_timeout,
+            statement_timeout,
+        })
+    }
+}
+
+/// Reads the password file as it is now: a rotated secret is picked up by the next connection.
+pub(crate) fn read_password(path: &PathBuf) -> std::io::Result<String> {
+    let raw = std::fs::read_to_string(path)?;
+    // Secrets are often written with a trailing newline; the password itself never ends in one.
+    Ok(raw.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Whether the URL asks for encryption at all (for the start-up log line).
+pub(crate) fn ssl_mode_name(config: &tokio_postgres::Config) -> &'static str {
+    match config.get_ssl_mode() {
+        SslMode::Disable => "disable",
+        SslMode::Prefer => "prefer",
+        SslMode::Require => "require",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<PgSettings, ConfigError> {
+        PgSettings::parse(&PgVars {
+            url,
+            ..PgVars::default()
+        })
+    }
+
+    #[test]
+    fn a_url_with_a_password_is_refused_without_echoing_it() {
+        let err = parse("postgres://api_app:hunter2-secret@db:5432/tasks").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("DATABASE_URL") && msg.contains("DATABASE_PASSWORD_FILE"),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn a_malformed_url_is_named_but_not_repeated() {
+        let msg = parse("postgres://api_app@db:notaport/tasks")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("DATABASE_URL") && !msg.contains("notaport"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_the_statement_timeout_reach_the_connection() {
+        let s = parse("postgres://api_app@db.example:5432/tasks?sslmode=require").unwrap();
+        assert_eq!(s.pool_max, 10);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(2));
+        assert_eq!(s.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(s.config.get_options(), Some("-c statement_timeout=2000"));
+        assert_eq!(
+            s.config.get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn the_start_line_names_the_ssl_mode_the_url_asks_for() {
+        for (query, named) in [
+            ("?sslmode=disable", "disable"),
+            ("", "prefer"),
+            ("?sslmode=require", "require"),
+        ] {
+            let s = parse(&format!("postgres://api_app@db.example/tasks{query}")).unwrap();
+            assert_eq!(ssl_mode_name(&s.config), named, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn verify_full_needs_a_root_certificate() {
+        let msg = parse("postgres://api_app@db/tasks?sslmode=verify-full")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("sslrootcert"), "{msg}");
+    }
+
+    #[test]
+    fn an_unreadable_password_file_is_a_config_error() {
+        let err = PgSettings::parse(&PgVars {
+            url: "postgres://api_app@db/tasks",
+            password_file: Some("/nonexistent/password"),
+            ..PgVars::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("DATABASE_PASSWORD_FILE"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The auth room (`api-app/src/auth/`).
+
+mod guard;
+mod keys;
+mod secrets;

@@ -1,0 +1,334 @@
+//! A deadline on every byte, against the real binary: slow clients of every kind are cut by the
+//! request deadline, memory stays bounded while they are held, and a normal request is answered
+//! meanwhile; the connection cap holds; protocol refusals are counted, not logged.
+
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use integration_tests::{RealBinary, counter};
+
+/// `REQUEST_DEADLINE_SECS` for these tests, and the grace the connection-level cut adds to it.
+const DEADLINE: Duration = Duration::from_secs(2);
+
+const CUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Slow connections of each kind.
+const PER_KIND: usize = 150;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slow {
+    /// A first head that never ends.
+    SilentHead,
+    /// A second head on a keep-alive connection, one byte at a time.
+    TricklingSecondHead,
+    /// A body promised by `Content-Length` that never comes.
+    StalledBody,
+    /// A body sent one byte at a time.
+    TricklingBody,
+}
+
+struct SlowClient {
+    kind: Slow,
+    stream: TcpStream,
+    opened: Instant,
+    closed_after: Option<Duration>,
+}
+
+impl SlowClient {
+    fn open(address: &str, kind: Slow) -> Self {
+        let mut stream = TcpStream::connect(address).unwrap();
+        if kind == Slow::TricklingSecondHead {
+            stream
+                .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0_u8; 2048];
+            let n = stream.read(&mut buf).unwrap();
+            assert!(
+                buf[..n].starts_with(b"HTTP/1.1 200"),
+                "the first request is served"
+            );
+        }
+        let opening: &[u8] = match kind {
+            Slow::SilentHead => b"GET /api/health HTTP/1.1\r\nHost: x\r\n",
+            Slow::TricklingSecondHead => b"GET /api/health HTTP/1.1\r\nx-drip: ",
+            Slow::StalledBody => {
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+            }
+            Slow::TricklingBody => {
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{\"title\":\""
+            }
+        };
+        stream.write_all(opening).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        Self {
+            kind,
+            stream,
+            opened: Instant::now(),
+            closed_after: None,
+        }
+    }
+
+    /// Sends the next byte if this kind trickles, then notes whether the server has closed.
+    fn tick(&mut self) {
+        if self.closed_after.is_some() {
+            return;
+        }
+        let trickles = matches!(self.kind, Slow::TricklingSecondHead | Slow::TricklingBody);
+        let mut closed = trickles && self.stream.write_all(b"a").is_err();
+        let mut buf = [0_u8; 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                // An answer (a 408) may come first; the connection must still close.
+                Ok(n) if n > 0 => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // End of stream, or a reset.
+                Ok(_) | Err(_) => closed = true,
+            }
+            if closed {
+                break;
+            }
+        }
+        if closed {
+            self.closed_after = Some(self.opened.elapsed());
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+#[tokio::test]
+async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_requests_are_served() {
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("REQUEST_DEADLINE_SECS", "2"),
+            ("RUST_LOG", "info"),
+            ("MAX_CONNECTIONS", "2048"),
+            ("WORKERS", "1"),
+        ],
+    );
+    let pid = app.pid();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .get(format!("{}/api/health", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let rss_before = rss_kib(pid);
+
+    let kinds = [
+        Slow::SilentHead,
+        Slow::TricklingSecondHead,
+        Slow::StalledBody,
+        Slow::TricklingBody,
+    ];
+    let mut slow: Vec<SlowClient> = kinds
+        .iter()
+        .flat_map(|kind| (0..PER_KIND).map(move |_| *kind))
+        .map(|kind| SlowClient::open(&address, kind))
+        .collect();
+
+    let mut rss_peak = rss_before;
+    let mut served_meanwhile = 0;
+    let give_up = Instant::now() + DEADLINE + CUT_GRACE + Duration::from_secs(4);
+    while slow.iter().any(|c| c.closed_after.is_none()) && Instant::now() < give_up {
+        for c in &mut slow {
+            c.tick();
+        }
+        rss_peak = rss_peak.max(rss_kib(pid));
+        let res = client
+            .get(format!("{}/api/health", app.address))
+            .send()
+            .await
+            .expect("a normal request is answered while slow clients are held");
+        assert_eq!(res.status(), 200);
+        served_meanwhile += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    for kind in kinds {
+        let of_kind: Vec<&SlowClient> = slow.iter().filter(|c| c.kind == kind).collect();
+        let open = of_kind.iter().filter(|c| c.closed_after.is_none()).count();
+        assert_eq!(open, 0, "{kind:?}: {open} of {PER_KIND} still open");
+        let longest = of_kind.iter().filter_map(|c| c.closed_after).max().unwrap();
+        assert!(
+            longest <= DEADLINE + CUT_GRACE + Duration::from_secs(2),
+            "{kind:?}: held for {longest:?}"
+        );
+        // Trickling clients are not cut before the deadline (the first-head 408 may come at 2 s).
+        let shortest = of_kind.iter().filter_map(|c| c.closed_after).min().unwrap();
+        assert!(
+            shortest + Duration::from_millis(300) >= DEADLINE,
+            "{kind:?}: cut after {shortest:?}, before the deadline"
+        );
+    }
+    assert!(served_meanwhile >= 5, "served {served_meanwhile}");
+    eprintln!(
+        "{} slow connections: RSS {rss_before} KiB -> peak {rss_peak} KiB; {served_meanwhile} normal requests served meanwhile",
+        slow.len()
+    );
+    // 600 slow connections; each costs tens of KiB at most, so the pod's 128 Mi is never near.
+    let grown_kib = rss_peak.saturating_sub(rss_before);
+    assert!(
+        grown_kib < 32 * 1024,
+        "RSS grew by {grown_kib} KiB holding {} slow connections",
+        slow.len()
+    );
+
+    let text = app.metrics().await;
+    let cut = counter(&text, "http_protocol_errors_total{kind=\"deadline\"}");
+    assert!(
+        cut >= 2 * PER_KIND as u64,
+        "trickling clients are counted as cut by the deadline: {cut}\n{text}"
+    );
+    let logs = app.stop();
+    assert!(
+        !logs.contains("\"level\":\"ERROR\""),
+        "slow and malformed clients write no ERROR lines:\n{}",
+        logs.lines()
+            .filter(|l| l.contains("ERROR"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_until_one_closes() {
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("MAX_CONNECTIONS", "16"),
+            ("WORKERS", "1"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // Sixteen keep-alive connections, each served once and then idle.
+    let mut held: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0_u8; 2048];
+            assert!(s.read(&mut buf).unwrap() > 0);
+            s
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let url = format!("{}/api/health", app.address);
+    let refused = client.get(&url).send().await;
+    assert!(
+        refused.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the 17th connection waits in the backlog: {refused:?}"
+    );
+    held.pop();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    drop(held);
+    app.stop();
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_are_counted_and_not_logged_as_errors() {
+    let app = RealBinary::spawn("api-app", &[("RUST_LOG", "info")]);
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let send = |request: Vec<u8>| {
+        let mut s = TcpStream::connect(&address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(7))).unwrap();
+        let _ = s.write_all(&request);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    for _ in 0..3 {
+        let answer = send(b"GET /api/health HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n".to_vec());
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let mut huge = b"GET /api/health HTTP/1.1\r\nHost: x\r\nx-pad: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 200 * 1024));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let answer = send(huge);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    // A first head that never ends: actix's own 408 after its head deadline.
+    let answer = send(b"GET /api/health HTTP/1.1\r\n".to_vec());
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    let _client = reqwest::Client::new();
+    let text = app.metrics().await;
+    assert!(
+        counter(&text, "http_protocol_errors_total{kind=\"malformed\"}") >= 3,
+        "{text}"
+    );
+    assert!(
+        counter(&text, "http_protocol_errors_total{kind=\"head_too_large\"}") >= 1,
+        "{text}"
+    );
+    assert!(
+        counter(&text, "http_protocol_errors_total{kind=\"head_timeout\"}") >= 1,
+        "{text}"
+    );
+    let logs = app.stop();
+    assert!(
+        !logs.contains("\"level\":\"ERROR\""),
+        "no ERROR line for a malformed request:\n{logs}"
+    );
+}
+
+#[test]
+fn an_idle_keep_alive_connection_outlives_the_request_deadline() {
+    let app = RealBinary::spawn("api-app", &[("REQUEST_DEADLINE_SECS", "1")]);
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut ask = || {
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0_u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = ask();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Idle past the deadline and its grace: the clock runs only while a request is arriving.
+    std::thread::sleep(Duration::from_secs(1) + CUT_GRACE + Duration::from_secs(1));
+    let second = ask();
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the same connection serves the next request: {second:?}"
+    );
+}

@@ -1,0 +1,178 @@
+//! Conditional writes: every task response has an `ETag`, and `If-Match` makes a write apply only
+//! to the version it names.
+
+use std::sync::Arc;
+
+use integration_tests::api::spawn_app;
+use integration_tests::assert_error;
+use serde_json::{Value, json};
+
+/// The `ETag` of a task response.
+fn etag(res: &reqwest::Response) -> String {
+    res.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// Creates a task; returns its id and `ETag`.
+async fn create_tagged(app: &integration_tests::api::TestApp, title: &str) -> (String, String) {
+    let res = app
+        .post_json("/api/tasks", &json!({ "title": title }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let tag = etag(&res);
+    let task: Value = res.json().await.unwrap();
+    (task["id"].as_str().unwrap().to_owned(), tag)
+}
+
+async fn delete_if_match(
+    app: &integration_tests::api::TestApp,
+    id: &str,
+    if_match: &str,
+) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/tasks/{id}")))
+        .header("if-match", if_match)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn patch_if_match(
+    app: &integration_tests::api::TestApp,
+    id: &str,
+    if_match: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/api/tasks/{id}")))
+        .header("if-match", if_match)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_task_response_carries_an_etag_that_changes_with_the_task() {
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "tagged").await;
+    assert!(
+        v1.starts_with('"') && v1.ends_with('"'),
+        "a strong tag: {v1}"
+    );
+    let fetched = app.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(etag(&fetched), v1, "reading does not change the tag");
+    let patched = app.patch_task(&id, &json!({"completed": true})).await;
+    let v2 = etag(&patched);
+    assert_ne!(v2, v1, "a change gives a new tag");
+    assert_eq!(etag(&app.get(&format!("/api/tasks/{id}")).await), v2);
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "contended").await;
+    let id = id.as_str();
+
+    // Two clients read v1; the first write wins, the second is refused, not silently lost.
+    let first = patch_if_match(&app, id, &v1, &json!({"title": "first"})).await;
+    assert_eq!(first.status(), 200);
+    let v2 = etag(&first);
+    let second = patch_if_match(&app, id, &v1, &json!({"title": "second"})).await;
+    assert_error(second, 412, "precondition_failed").await;
+    assert_error(
+        delete_if_match(&app, id, &v1).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    let now: Value = app.task(id).await;
+    assert_eq!(now["title"], "first");
+
+    // A list naming the current tag, and `*`, both match.
+    let listed = patch_if_match(
+        &app,
+        id,
+        &format!("{v1}, {v2}"),
+        &json!({"completed": true}),
+    )
+    .await;
+    assert_eq!(listed.status(), 200);
+    let any = patch_if_match(&app, id, "*", &json!({"title": "any"})).await;
+    assert_eq!(any.status(), 200);
+    let current = etag(&any);
+    assert_eq!(delete_if_match(&app, id, &current).await.status(), 204);
+}
+
+#[tokio::test]
+async fn without_if_match_the_last_write_wins_and_weak_or_malformed_tags_never_match() {
+    let app = spawn_app().await;
+    let (id, tag) = create_tagged(&app, "plain").await;
+    for title in ["one", "two"] {
+        assert_eq!(
+            app.patch_task(&id, &json!({ "title": title }))
+                .await
+                .status(),
+            200
+        );
+    }
+    let weak = format!("W/{}", etag(&app.get(&format!("/api/tasks/{id}")).await));
+    assert_error(
+        patch_if_match(&app, &id, &weak, &json!({"title": "weak"})).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    assert_error(
+        patch_if_match(&app, &id, "not-quoted", &json!({"title": "bad"})).await,
+        412,
+        "precondition_failed",
+    )
+    .await;
+    assert_ne!(tag, weak);
+    let now: Value = app.task(&id).await;
+    assert_eq!(now["title"], "two");
+}
+
+#[tokio::test]
+async fn concurrent_patch_and_delete_of_one_task_end_consistently() {
+    let app = Arc::new(spawn_app().await);
+    for round in 0..20 {
+        let task = app.create_task(&format!("race {round}")).await;
+        let id = task["id"].as_str().unwrap().to_owned();
+        let patches = (0..8).map(|i| {
+            let (app, id) = (Arc::clone(&app), id.clone());
+            tokio::spawn(async move {
+                app.patch_task(
+                    &id,
+                    &json!({ "completed": i % 2 == 0, "title": format!("patched {i}") }),
+                )
+                .await
+            })
+        });
+        let delete = {
+            let (app, id) = (Arc::clone(&app), id.clone());
+            tokio::spawn(async move { app.delete_task(&id).await })
+        };
+        for res in futures_util::future::join_all(patches).await {
+            let res = res.unwrap();
+            match res.status().as_u16() {
+                200 => {
+                    let after: Value = res.json().await.unwrap();
+                    assert_eq!(after["id"], task["id"]);
+                    assert!(after["title"].as_str().unwrap().starts_with("patched "));
+                }
+                404 => {
+                    assert_error(res, 404, "not_found").await;
+                }
+                other => panic!("round {round}: PATCH answered {other}"),
+            }
+        }
+        assert_eq!(delete.await.unwrap().status(), 204, "round {round}");
+        assert_error(app.get(&format!("/api/tasks/{id}")).await, 404, "not_found").await;
+    }
+    // The completed counter moved with every patch and delete and is back to zero.
+    assert_eq!(
+        app.stats().await["tasks"],
+        json!({ "total": 0, "completed": 0 })
+    );
+}
