@@ -9,6 +9,7 @@
 mod durability;
 mod migrations;
 mod outages;
+mod paging;
 mod proxy;
 mod replicas;
 mod rotation;

@@ -20,10 +20,10 @@ pub use metrics::StoreMetrics;
 pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
 pub use pool::{connect_once, describe};
 pub use port::{
-    CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, Page, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
+    CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
     StoreError, StoreKind, TaskCounts, TaskStore,
 };
-pub use postgres::PgTaskStore;
+pub use postgres::{LIST_AFTER, LIST_BY_OFFSET, PgTaskStore};
 pub use settings::{PgSettings, PgVars};
 
 /// Which store to run, from `DATABASE_URL` and friends.

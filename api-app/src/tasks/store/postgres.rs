@@ -13,15 +13,42 @@ use uuid::Uuid;
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
 use super::pool::{connect_once, describe, pool};
-use super::port::{OpenError, Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::PageRequest;
+use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
 use crate::tasks::title::TaskTitle;
 
 /// The columns every task query returns, in the order [`task`] reads them.
 const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
+
+/// How many tasks are stored, as one row with one column, `total`.
+macro_rules! stored_total {
+    () => {
+        "SELECT total FROM task_counts"
+    };
+}
+
+/// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
+/// and the total. Skipping reads every task it skips (the documented cost of `offset`), but an
+/// offset at or past the total never touches `tasks`: the scan sits behind a one-time filter on
+/// the total, so `?offset=10000000` costs what an empty table does.
+pub const LIST_BY_OFFSET: &str = concat!(
+    "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
+    stored_total!(),
+    ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
+     FROM tasks WHERE $2 < n.total ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
+);
+
+/// A page by cursor, with the total: `$1` rows created after the task whose `seq` is `$2`. One
+/// range read of the `seq` index, at any depth.
+pub const LIST_AFTER: &str = concat!(
+    "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
+    stored_total!(),
+    ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
+     FROM tasks WHERE seq > $2 ORDER BY seq LIMIT $1) t ON true"
+);
 
 /// How often the background check refreshes `store_up` when no request does.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -240,37 +267,48 @@ impl TaskStore for PgTaskStore {
     }
 
     fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
-        // One statement, one snapshot: the page and the total agree. The total is the counter row,
-        // never a COUNT(*), and the page walks the `seq` index, so the cost does not grow with the table.
-        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+        // One statement, one snapshot: the page and the total agree. The total is never a
+        // COUNT(*), and the page walks the `seq` index, so its cost does not grow with the table
+        // (except by offset: see LIST_BY_OFFSET). One row more than the page tells whether
+        // another follows.
+        let limit = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
+        let (sql, from) = match page.start {
+            PageStart::Offset(offset) => (LIST_BY_OFFSET, i64::try_from(offset)),
+            PageStart::After(cursor) => (LIST_AFTER, i64::try_from(cursor.0)),
+        };
+        let from = from.unwrap_or(i64::MAX);
         async move {
-            let page = self
+            let found = self
                 .run(|c| {
                     async move {
-                        let stmt = c
-                            .prepare_cached(&format!(
-                                "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total \
-                                 FROM task_counts c LEFT JOIN LATERAL \
-                                 (SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
-                            ))
-                            .await?;
-                        let rows = c.query(&stmt, &[&limit, &offset]).await?;
-                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(6))?;
+                        let stmt = c.prepare_cached(sql).await?;
+                        let rows = c.query(&stmt, &[&limit, &from]).await?;
+                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(7))?;
                         let mut items = Vec::with_capacity(rows.len());
                         for row in &rows {
-                            if row.try_get::<_, Option<Uuid>>(0)?.is_some() {
-                                items.push(task(row)?);
+                            if let Some(seq) = row.try_get::<_, Option<i64>>(6)? {
+                                items.push((seq, task(row)?));
                             }
                         }
-                        Ok(Page {
-                            items,
-                            total: count(total),
-                        })
+                        Ok((items, total))
                     }
                     .boxed()
                 })
                 .await?;
+            let (mut items, total) = found;
+            let next = (items.len() > page.limit).then(|| {
+                items.truncate(page.limit);
+                Cursor(
+                    items
+                        .last()
+                        .map_or(0, |(seq, _)| u64::try_from(*seq).unwrap_or(0)),
+                )
+            });
+            let page = Page {
+                items: items.into_iter().map(|(_, task)| task).collect(),
+                total: count(total),
+                next,
+            };
             self.metrics.set_tasks_stored(page.total);
             Ok(page)
         }
