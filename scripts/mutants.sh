@@ -32,7 +32,8 @@ install cargo-nextest "$nextest_version"
 # The files whose code runs only against a database.
 postgres_files=(api-app/src/tasks/store/postgres.rs api-app/src/tasks/store/pool.rs
   api-app/src/tasks/store/migrate.rs api-app/src/tasks/store/metrics.rs
-  api-app/src/tasks/store/settings.rs api-app/src/tasks/store/tls.rs)
+  api-app/src/tasks/store/settings.rs api-app/src/tasks/store/tls.rs
+  api-app/src/tasks/store/shards.rs)
 out=${MUTANTS_OUT:-mutants.out}
 
 # `-f FILE` picks files: each pass takes its share (the postgres pass runs only if one is its own).

@@ -13,4 +13,5 @@ mod paging;
 mod proxy;
 mod replicas;
 mod rotation;
+mod shards;
 mod tls;

@@ -9,6 +9,7 @@ mod pool;
 mod port;
 mod postgres;
 mod settings;
+mod shards;
 mod tls;
 
 use std::sync::Arc;

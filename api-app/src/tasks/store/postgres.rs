@@ -1,6 +1,6 @@
 //! The PostgreSQL store: one database shared by every replica. Each write is one transaction and
-//! returns only after its commit; a single counter row, updated in the same transaction, holds the
-//! totals and serialises creates, so `MAX_TASKS` is exact however many replicas insert at once.
+//! returns only after its commit; the counts are updated in the same transaction, in counter shards
+//! that let creates commit together while `MAX_TASKS` stays exact across replicas (`shards.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use super::migrate::{MIGRATIONS, MigrationError, migrate};
 use super::pool::{connect_once, describe, pool};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
+use super::shards;
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
@@ -23,20 +24,13 @@ use crate::tasks::title::TaskTitle;
 /// The columns every task query returns, in the order [`task`] reads them.
 const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
 
-/// How many tasks are stored, as one row with one column, `total`.
-macro_rules! stored_total {
-    () => {
-        "SELECT total FROM task_counts"
-    };
-}
-
 /// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
 /// and the total. Skipping reads every task it skips (the documented cost of `offset`), but an
 /// offset at or past the total never touches `tasks`: the scan sits behind a one-time filter on
 /// the total, so `?offset=10000000` costs what an empty table does.
 pub const LIST_BY_OFFSET: &str = concat!(
     "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
-    stored_total!(),
+    shards::stored_total!(),
     ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
      FROM tasks WHERE $2 < n.total ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
 );
@@ -45,7 +39,7 @@ pub const LIST_BY_OFFSET: &str = concat!(
 /// range read of the `seq` index, at any depth.
 pub const LIST_AFTER: &str = concat!(
     "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
-    stored_total!(),
+    shards::stored_total!(),
     ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
      FROM tasks WHERE seq > $2 ORDER BY seq LIMIT $1) t ON true"
 );
@@ -241,14 +235,15 @@ fn task(row: &Row) -> Result<Task, StoreError> {
     })
 }
 
-/// The row a conditional write locks and checks: (completed, version), or 404.
+/// Locks the row a conditional write changes and checks its version: returns whether the task is
+/// completed and the shard that counts it, or 404.
 async fn lock_for_write(
     tx: &deadpool_postgres::Transaction<'_>,
     id: Uuid,
     expected: &Precondition,
-) -> Result<bool, StoreError> {
+) -> Result<(bool, Option<i16>), StoreError> {
     let stmt = tx
-        .prepare_cached("SELECT completed, version FROM tasks WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT completed, version, shard FROM tasks WHERE id = $1 FOR UPDATE")
         .await?;
     let row = tx
         .query_opt(&stmt, &[&id])
@@ -258,7 +253,7 @@ async fn lock_for_write(
     if !expected.admits(version) {
         return Err(StoreError::PreconditionFailed);
     }
-    Ok(row.try_get(0)?)
+    Ok((row.try_get(0)?, row.try_get(2)?))
 }
 
 impl TaskStore for PgTaskStore {
@@ -339,28 +334,12 @@ impl TaskStore for PgTaskStore {
             let (task, total) = self
                 .run(move |c| {
                     async move {
-                        // One statement is one transaction: the counter row's lock is taken first,
-                        // and held to the commit, so the cap holds and `seq` follows commit order.
-                        // One clock reading, taken after that lock (a volatile subquery is never
-                        // flattened), is both timestamps: a new task's updated_at equals created_at.
-                        let stmt = c
-                            .prepare_cached(&format!(
-                                "WITH counted AS (UPDATE task_counts \
-                                   SET total = total + 1, completed = completed + CASE WHEN $3 THEN 1 ELSE 0 END \
-                                   WHERE total < $4 RETURNING total) \
-                                 INSERT INTO tasks (id, title, completed, created_at, updated_at) \
-                                 SELECT $1, $2, $3, clock.at, clock.at \
-                                 FROM (SELECT clock_timestamp() AS at FROM counted) clock \
-                                 RETURNING {TASK_COLUMNS}, (SELECT total FROM counted)"
-                            ))
-                            .await?;
+                        // Counted in a shard, in the insert's own transaction: the 201 comes after
+                        // the commit, and the cap holds (see shards.rs).
                         let title: &str = new.title.as_ref();
-                        let row = c
-                            .query_opt(&stmt, &[&id, &title, &new.completed, &max])
+                        let row = shards::create(c, id, title, new.completed, max)
                             .await?
-                            .ok_or(StoreError::Full {
-                                max: count(max),
-                            })?;
+                            .ok_or(StoreError::Full { max: count(max) })?;
                         Ok((task(&row)?, row.try_get::<_, i64>(6)?))
                     }
                     .boxed()
@@ -376,7 +355,7 @@ impl TaskStore for PgTaskStore {
         self.run(move |c| {
             async move {
                 let tx = c.transaction().await?;
-                let was_completed = lock_for_write(&tx, id, &expected).await?;
+                let (was_completed, shard) = lock_for_write(&tx, id, &expected).await?;
                 let stmt = tx
                     .prepare_cached(&format!(
                         "UPDATE tasks SET title = COALESCE($2, title), completed = COALESCE($3, completed), \
@@ -388,10 +367,7 @@ impl TaskStore for PgTaskStore {
                 let task = task(&row)?;
                 if task.completed != was_completed {
                     let delta: i64 = if task.completed { 1 } else { -1 };
-                    let stmt = tx
-                        .prepare_cached("UPDATE task_counts SET completed = completed + $1")
-                        .await?;
-                    tx.execute(&stmt, &[&delta]).await?;
+                    shards::count_completion(&tx, shard, delta).await?;
                 }
                 tx.commit().await?;
                 Ok(task)
@@ -407,18 +383,12 @@ impl TaskStore for PgTaskStore {
                 .run(move |c| {
                     async move {
                         let tx = c.transaction().await?;
-                        let completed = lock_for_write(&tx, id, &expected).await?;
+                        let (completed, shard) = lock_for_write(&tx, id, &expected).await?;
                         let stmt = tx.prepare_cached("DELETE FROM tasks WHERE id = $1").await?;
                         tx.execute(&stmt, &[&id]).await?;
-                        let stmt = tx
-                            .prepare_cached(
-                                "UPDATE task_counts SET total = total - 1, completed = completed - $1 \
-                                 RETURNING total",
-                            )
-                            .await?;
-                        let row = tx.query_one(&stmt, &[&i64::from(completed)]).await?;
+                        let total = shards::uncount(&tx, shard, completed).await?;
                         tx.commit().await?;
-                        Ok(row.try_get::<_, i64>(0)?)
+                        Ok(total)
                     }
                     .boxed()
                 })
@@ -434,9 +404,7 @@ impl TaskStore for PgTaskStore {
             let counts = self
                 .run(|c| {
                     async move {
-                        let stmt = c
-                            .prepare_cached("SELECT total, completed FROM task_counts")
-                            .await?;
+                        let stmt = c.prepare_cached(shards::STORED_COUNTS).await?;
                         let row = c.query_one(&stmt, &[]).await?;
                         Ok(TaskCounts {
                             total: count(row.try_get(0)?),
