@@ -3,6 +3,7 @@
 //! tolerance, and that file holds every row of the performance table, each with its target, from
 //! the same run as `bench/RESULTS.md`.
 
+use api_app::tasks::store::LIST_BY_OFFSET;
 use integration_tests::read_text;
 use serde_json::Value;
 
@@ -120,4 +121,31 @@ fn the_recorded_file_holds_every_row_of_the_table_with_its_target_from_one_run()
         results.contains(&doc["recorded_at"].as_str().unwrap().to_string()),
         "RESULTS.md and ratios.json come from the same run"
     );
+}
+
+/// `text` with every run of whitespace made one space.
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn pgbench_runs_the_page_statement_the_store_sends() {
+    let script = read_text("scripts/bench.sh");
+    let page: usize = script
+        .lines()
+        .find_map(|l| l.strip_prefix("PAGE="))
+        .expect("scripts/bench.sh sets PAGE")
+        .parse()
+        .unwrap();
+    let sql = script
+        .lines()
+        .find_map(|l| l.strip_prefix("LIST_SQL=\""))
+        .and_then(|l| l.strip_suffix(";\""))
+        .expect("scripts/bench.sh sets LIST_SQL")
+        .replace("$((PAGE + 1))", &(page + 1).to_string());
+    // The store asks for one row more than the page, from offset 0.
+    let sent = LIST_BY_OFFSET
+        .replace("$1", &(page + 1).to_string())
+        .replace("$2", "0");
+    assert_eq!(squeezed(&sql), squeezed(&sent));
 }

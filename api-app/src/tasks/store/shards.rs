@@ -65,13 +65,45 @@ pub(super) async fn create(
     let start = i16::from(id.as_bytes()[0] % SHARDS);
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
         [&id, &title, &completed, &max, &start];
-    let stmt = client.prepare_cached(CREATE_IN_A_SHARD).await?;
-    if let Some(row) = client.query_opt(&stmt, &params).await? {
-        return Ok(Some(row));
+    for _ in 0..SHARING_WAITS {
+        let stmt = client.prepare_cached(CREATE_IN_A_SHARD).await?;
+        if let Some(row) = client.query_opt(&stmt, &params).await? {
+            return Ok(Some(row));
+        }
+        // No free shard with budget. Wait for the ledger: if another create was sharing out
+        // meanwhile (holding every shard, which is why none was free), there is budget now, and
+        // this create goes back to the shards rather than share out again behind it.
+        let tx = client.transaction().await?;
+        tx.query_one("SELECT total FROM task_counts FOR UPDATE", &[])
+            .await?;
+        let budget_left = tx
+            .query_opt(
+                "SELECT 1 FROM task_count_shards WHERE total < budget AND max_tasks = $1 LIMIT 1",
+                &[&max],
+            )
+            .await?
+            .is_some();
+        if !budget_left {
+            return share_and_create(tx, &params, max).await;
+        }
+        tx.rollback().await?;
     }
-    // Every shard is out of budget (or held by a create in flight): share out again, and create
-    // under the same locks, so this create cannot lose its room to another.
+    // Every shard with budget stayed held (more creates in flight than shards): share out, which
+    // waits for them.
     let tx = client.transaction().await?;
+    share_and_create(tx, &params, max).await
+}
+
+/// How often a create that found no free shard goes back to the shards before it shares out.
+const SHARING_WAITS: usize = 3;
+
+/// Shares out budgets anew and creates under the same locks, so this create cannot lose the room
+/// it was shared to another: the ledger row, then every shard in order, then the counts are exact.
+async fn share_and_create(
+    tx: deadpool_postgres::Transaction<'_>,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync); 5],
+    max: i64,
+) -> Result<Option<Row>, tokio_postgres::Error> {
     let ledger: i64 = tx
         .query_one("SELECT total FROM task_counts FOR UPDATE", &[])
         .await?
@@ -103,7 +135,7 @@ pub(super) async fn create(
     tx.execute("UPDATE task_counts SET total = $1", &[&shared.ledger])
         .await?;
     let stmt = tx.prepare_cached(CREATE_IN_A_SHARD).await?;
-    let row = tx.query_opt(&stmt, &params).await?;
+    let row = tx.query_opt(&stmt, params).await?;
     tx.commit().await?;
     Ok(row)
 }
