@@ -1,101 +1,212 @@
 #!/usr/bin/env bash
-# First run (and any time after): the GitHub settings the pipeline's promises rest on, applied and
-# checked with the GitHub CLI as a repository admin. Idempotent.
-#   scripts/github-settings.sh --app-id <GitOps App's numeric ID> [--repo owner/name]
-# Applies two rulesets, with no bypass for admins:
-#   main               a PR; review from code owners; squash merges; the one required check `required`
-#                      (ci.yml) from GitHub Actions; no force push, no deletion.
-#   gitops branches    only the GitOps App may create, push or delete refs/heads/gitops/** (the bump,
-#                      promotion and rollback branches), so no person or other token can pose as it.
-# Then checks what it cannot set: GitHub accepts every CODEOWNERS line (a team that does not exist
-# is silently ignored otherwise), and the environments `production` and `terraform-prod` have
-# required reviewers with self-review prevented: GitHub offers those only on public repositories
-# and on Enterprise plans, and without them the approvals the pipeline describes do not exist.
+# The repository's GitHub settings that the pipeline's promises rest on, as code:
+# .github/github-settings.json states each one once (the environments' branches, reviewers and
+# self-review rule, the rulesets, the fork pull request approval policy); this script applies and
+# checks them with the GitHub CLI.
+#
+#   scripts/github-settings.sh apply --app-id ID --reviewer team:<slug>|user:<login> [--repo owner/name]
+#       Once, by a repository admin (terraform/README.md, step 1; again after editing the spec):
+#       sets everything, idempotently, then runs the full check. ID is the GitOps App's numeric ID,
+#       the only actor allowed to write gitops/** branches; the reviewer approves every environment
+#       the spec gives required reviewers (production, terraform-prod).
+#   scripts/github-settings.sh check --app-id ID [--repo owner/name]
+#       Everything, as a repository admin: the environments, the rulesets (bypass actors included:
+#       GitHub shows them to admins only), the fork approval policy, and GitHub's CODEOWNERS
+#       errors (a line naming a team that does not exist is silently ignored by GitHub).
+#   scripts/github-settings.sh check --environment NAME [--repo owner/name]
+#       One environment, with a token that may only read Actions (terraform-env.yml, before every
+#       apply: the apply role trusts only that environment's tokens).
+#
+# Required reviewers and self-review prevention exist only on public repositories and on
+# Enterprise plans: elsewhere GitHub drops them, and the check says so.
 set -euo pipefail
 
+spec="$(cd "$(dirname "$0")/.." && pwd)/.github/github-settings.json"
 fail() { printf 'github-settings: %s\n' "$*" >&2; exit 1; }
-app_id='' repo=''
+usage="usage: scripts/github-settings.sh apply --app-id ID --reviewer team:<slug>|user:<login> [--repo owner/name]
+       scripts/github-settings.sh check (--app-id ID | --environment NAME) [--repo owner/name]"
+
+command=${1:-}
+(($#)) && shift
+app_id='' reviewer='' environment='' repo=${GITHUB_REPOSITORY:-}
 while (($#)); do
+  [[ $1 != --* || $# -ge 2 ]] || fail "$1 needs a value"
   case $1 in
     --app-id) app_id=${2:-}; shift 2 ;;
+    --reviewer) reviewer=${2:-}; shift 2 ;;
+    --environment) environment=${2:-}; shift 2 ;;
     --repo) repo=${2:-}; shift 2 ;;
-    *) fail "usage: scripts/github-settings.sh --app-id ID [--repo owner/name]" ;;
+    *) fail "$usage" ;;
   esac
 done
-[[ $app_id =~ ^[0-9]+$ ]] || fail "--app-id: the GitOps App's numeric ID (Settings → Developer settings → GitHub Apps)"
 [[ -n $repo ]] || repo=$(gh repo view --json nameWithOwner --jq .nameWithOwner)
 [[ $repo =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || fail "not a repository: $repo"
-# GitHub Actions' own app: only its check runs count as `required`.
-actions_app=15368
 problems=()
 
-# put_ruleset NAME JSON: creates the ruleset, or replaces the one of that name.
-put_ruleset() {
-  local id
-  id=$(gh api "repos/${repo}/rulesets" --jq ".[] | select(.name == \"$1\") | .id")
-  if [[ -n $id ]]; then
-    gh api --method PUT "repos/${repo}/rulesets/${id}" --input - <<<"$2" >/dev/null
-  else
-    gh api --method POST "repos/${repo}/rulesets" --input - <<<"$2" >/dev/null
+# The spec's rulesets, with the GitOps App's ID in place of its placeholder.
+rulesets() {
+  jq -c --argjson app "$app_id" '.rulesets[] | walk(if . == "GITOPS_APP_ID" then $app else . end)' "$spec"
+}
+
+ruleset_id() {
+  gh api "repos/${repo}/rulesets?includes_parents=false" --jq ".[] | select(.name == \"$1\") | .id"
+}
+
+apply_rulesets() {
+  local ruleset name id
+  while read -r ruleset; do
+    name=$(jq -r .name <<<"$ruleset")
+    id=$(ruleset_id "$name")
+    if [[ -n $id ]]; then
+      gh api --method PUT "repos/${repo}/rulesets/${id}" --input - <<<"$ruleset" >/dev/null
+    else
+      gh api --method POST "repos/${repo}/rulesets" --input - <<<"$ruleset" >/dev/null
+    fi
+    echo "github-settings: ruleset '$name' applied"
+  done < <(rulesets)
+}
+
+apply_environments() {
+  local type id env want policies branch policy
+  case $reviewer in
+    team:?*) type=Team id=$(gh api "orgs/${repo%%/*}/teams/${reviewer#team:}" --jq .id) ;;
+    user:?*) type=User id=$(gh api "users/${reviewer#user:}" --jq .id) ;;
+    *) fail "--reviewer: team:<slug> or user:<login>, who approves production and terraform-prod" ;;
+  esac
+  for env in $(jq -r '.environments | keys[]' "$spec"); do
+    want=$(jq -c --arg env "$env" '.environments[$env]' "$spec")
+    jq --arg type "$type" --argjson id "$id" '{
+        prevent_self_review,
+        can_admins_bypass,
+        reviewers: (if .required_reviewers then [{type: $type, id: $id}] else [] end),
+        deployment_branch_policy: {protected_branches: false, custom_branch_policies: true}
+      }' <<<"$want" | gh api --method PUT "repos/${repo}/environments/${env}" --input - >/dev/null
+    # Exactly the spec's branches: add the missing, delete the rest.
+    policies=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies")
+    for branch in $(jq -r '.deployment_branches[]' <<<"$want"); do
+      jq -e --arg b "$branch" 'any(.branch_policies[]; .name == $b and .type != "tag")' <<<"$policies" >/dev/null ||
+        jq -n --arg b "$branch" '{name: $b, type: "branch"}' |
+        gh api --method POST "repos/${repo}/environments/${env}/deployment-branch-policies" --input - >/dev/null
+    done
+    for policy in $(jq -r --argjson want "$want" \
+      '.branch_policies[] | select(.type == "tag" or (.name | IN($want.deployment_branches[]) | not)) | .id' <<<"$policies"); do
+      gh api --method DELETE "repos/${repo}/environments/${env}/deployment-branch-policies/${policy}" >/dev/null
+    done
+    echo "github-settings: environment '$env' applied"
+  done
+}
+
+apply_fork_approval() {
+  jq '{approval_policy: .fork_pull_request_approval}' "$spec" |
+    gh api --method PUT "repos/${repo}/actions/permissions/fork-pr-contributor-approval" --input - >/dev/null
+  echo "github-settings: workflows of fork pull requests wait for approval ($(jq -r .fork_pull_request_approval "$spec"))"
+}
+
+check_environment() {
+  local env=$1 want live got visibility
+  want=$(jq -c --arg env "$env" '.environments[$env] // empty' "$spec")
+  [[ -n $want ]] || fail "${spec##*/} does not describe environment $env"
+  live=$(gh api "repos/${repo}/environments/${env}") ||
+    { problems+=("environment $env does not exist (or the token may not read Actions): run scripts/github-settings.sh apply"); return; }
+  jq -e '.deployment_branch_policy == {protected_branches: false, custom_branch_policies: true}' <<<"$live" >/dev/null ||
+    problems+=("environment $env must deploy from selected branches only (deployment branch policy: $(jq -c .deployment_branch_policy <<<"$live"))")
+  got=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies" |
+    jq -c '[.branch_policies[] | "\(.type // "branch") \(.name)"] | sort')
+  [[ $got == "$(jq -c '[.deployment_branches[] | "branch \(.)"] | sort' <<<"$want")" ]] ||
+    problems+=("environment $env deploys from $got, not the branches $(jq -c .deployment_branches <<<"$want")")
+  if [[ $(jq -r .can_admins_bypass <<<"$want") == false && $(jq -r .can_admins_bypass <<<"$live") != false ]]; then
+    problems+=("environment $env lets administrators bypass its protection rules")
   fi
-  echo "github-settings: ruleset '$1' applied"
-}
-
-put_ruleset main "$(cat <<JSON
-{
-  "name": "main",
-  "target": "branch",
-  "enforcement": "active",
-  "bypass_actors": [],
-  "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
-  "rules": [
-    {"type": "deletion"},
-    {"type": "non_fast_forward"},
-    {"type": "pull_request", "parameters": {
-      "required_approving_review_count": 0,
-      "require_code_owner_review": true,
-      "dismiss_stale_reviews_on_push": true,
-      "require_last_push_approval": true,
-      "required_review_thread_resolution": false,
-      "allowed_merge_methods": ["squash"]}},
-    {"type": "required_status_checks", "parameters": {
-      "strict_required_status_checks_policy": false,
-      "required_status_checks": [{"context": "required", "integration_id": ${actions_app}}]}}
-  ]
-}
-JSON
-)"
-
-put_ruleset "gitops branches" "$(cat <<JSON
-{
-  "name": "gitops branches",
-  "target": "branch",
-  "enforcement": "active",
-  "bypass_actors": [{"actor_id": ${app_id}, "actor_type": "Integration", "bypass_mode": "always"}],
-  "conditions": {"ref_name": {"include": ["refs/heads/gitops/**"], "exclude": []}},
-  "rules": [{"type": "creation"}, {"type": "update"}, {"type": "deletion"}, {"type": "non_fast_forward"}]
-}
-JSON
-)"
-
-# CODEOWNERS lines GitHub could not use (unknown users or teams, bad patterns) are ignored by GitHub.
-errors=$(gh api "repos/${repo}/codeowners/errors" --jq '.errors[] | "line \(.line): \(.message | split("\n")[0])"')
-[[ -z $errors ]] || problems+=("CODEOWNERS has lines GitHub ignores (create the teams, or replace them):"$'\n'"$errors")
-
-visibility=$(gh api "repos/${repo}" --jq .visibility)
-for env in production terraform-prod; do
-  rules=$(gh api "repos/${repo}/environments/${env}" --jq '[.protection_rules[]? | select(.type == "required_reviewers")] | length' 2>/dev/null) ||
-    { problems+=("environment ${env} does not exist: create it as .github/README.md describes"); continue; }
-  self=$(gh api "repos/${repo}/environments/${env}" --jq '[.protection_rules[]? | select(.type == "required_reviewers") | .prevent_self_review] | all')
-  if [[ $rules == 0 ]]; then
-    problems+=("environment ${env} has no required reviewers (a ${visibility} repository: reviewers on environments need a public repository or GitHub Enterprise); nothing waits for an approval")
-  elif [[ $self != true ]]; then
-    problems+=("environment ${env}: turn on 'Prevent self-review', or whoever starts a promotion approves it")
+  if [[ $(jq -r .required_reviewers <<<"$want") == true ]]; then
+    if ! jq -e 'any(.protection_rules[]?; .type == "required_reviewers" and (.reviewers | length) > 0)' <<<"$live" >/dev/null; then
+      visibility=$(gh api "repos/${repo}" --jq .visibility)
+      problems+=("environment $env has no required reviewers (a $visibility repository: reviewers on environments need a public repository or GitHub Enterprise); nothing waits for an approval")
+    elif [[ $(jq -r .prevent_self_review <<<"$want") == true ]] &&
+      ! jq -e 'all(.protection_rules[]? | select(.type == "required_reviewers"); .prevent_self_review == true)' <<<"$live" >/dev/null; then
+      problems+=("environment $env: turn on 'Prevent self-review', or whoever starts the job approves it")
+    fi
   fi
-done
+}
 
-if ((${#problems[@]})); then
-  printf 'github-settings: %s\n' "${problems[@]}" >&2
-  exit 1
-fi
-echo "github-settings: ${repo}: rulesets applied; CODEOWNERS and the approval environments check out"
+# shellcheck disable=SC2016 # jq's own $variables
+# covers(want): the live value holds everything the spec says (GitHub adds defaults of its own).
+covers='def covers($want):
+  . as $got
+  | if ($want | type) == "object" then ($got | type) == "object" and all($want | keys[]; . as $k | $got[$k] | covers($want[$k]))
+    elif ($want | type) == "array" then ($got | type) == "array" and ($got | length) == ($want | length)
+      and all(range($want | length); . as $i | $got[$i] | covers($want[$i]))
+    else $got == $want end;'
+
+check_rulesets() {
+  local ruleset name id live diff
+  while read -r ruleset; do
+    name=$(jq -r .name <<<"$ruleset")
+    id=$(ruleset_id "$name")
+    [[ -n $id ]] || { problems+=("ruleset '$name' does not exist: run scripts/github-settings.sh apply"); continue; }
+    live=$(gh api "repos/${repo}/rulesets/${id}")
+    diff=$(jq -r --argjson want "$ruleset" "$covers"'
+      [ (("target", "enforcement", "conditions") as $k | select(.[$k] | covers($want[$k]) | not) | $k),
+        ($want.rules[] as $rule | select(any(.rules[]?; covers($rule)) | not) | "rule \($rule.type)"),
+        if has("bypass_actors") | not then "bypass actors (GitHub shows them to repository admins only)"
+        elif ([.bypass_actors[] | {actor_id, actor_type, bypass_mode}] | sort) != ($want.bypass_actors | sort) then "bypass actors \(.bypass_actors | tojson)"
+        else empty end
+      ] | join(", ")' <<<"$live")
+    [[ -z $diff ]] || problems+=("ruleset '$name' differs from ${spec##*/}: $diff")
+  done < <(rulesets)
+}
+
+check_codeowners() {
+  local errors
+  errors=$(gh api "repos/${repo}/codeowners/errors" --jq '.errors[] | "line \(.line): \(.message | split("\n")[0])"')
+  [[ -z $errors ]] || problems+=("CODEOWNERS has lines GitHub ignores (create the teams, or replace them):"$'\n'"$errors")
+}
+
+check_fork_approval() {
+  local want got
+  want=$(jq -r .fork_pull_request_approval "$spec")
+  got=$(gh api "repos/${repo}/actions/permissions/fork-pr-contributor-approval" --jq .approval_policy) ||
+    { problems+=("the fork approval policy cannot be read: run the check as a repository admin"); return; }
+  [[ $got == "$want" ]] || problems+=("workflows of fork pull requests run after approval for $got, not $want")
+}
+
+check_all() {
+  local env
+  for env in $(jq -r '.environments | keys[]' "$spec"); do check_environment "$env"; done
+  check_rulesets
+  check_fork_approval
+  check_codeowners
+}
+
+report() {
+  if ((${#problems[@]})); then
+    printf 'github-settings: %s\n' "${problems[@]}" >&2
+    exit 1
+  fi
+  echo "github-settings: ${repo}: $1 as ${spec##*/} says"
+}
+
+need_app_id() {
+  [[ $app_id =~ ^[0-9]+$ ]] || fail "--app-id: the GitOps App's numeric ID (Settings → Developer settings → GitHub Apps)"
+}
+
+case $command in
+  apply)
+    need_app_id
+    apply_environments
+    apply_rulesets
+    apply_fork_approval
+    check_all
+    report "every setting is applied"
+    ;;
+  check)
+    if [[ -n $environment ]]; then
+      check_environment "$environment"
+      report "environment $environment is protected"
+    else
+      need_app_id
+      check_all
+      report "every setting is"
+    fi
+    ;;
+  *) fail "$usage" ;;
+esac

@@ -17,7 +17,12 @@ pub struct Application {
 /// The image inputs both Rust apps share: the workspace manifest, the lock file, the build recipe
 /// and the shared crate.
 const WORKSPACE: [&str; 4] = ["Cargo.toml", "Cargo.lock", "Dockerfile", "platform/"];
-const SHARED_COMPONENTS: [&str; 2] = ["k8s/components/alb/", "k8s/components/registry-pull/"];
+/// Components both apps' overlays pull in (zone-spread-strict: prod's only).
+const SHARED_COMPONENTS: [&str; 3] = [
+    "k8s/components/alb/",
+    "k8s/components/registry-pull/",
+    "k8s/components/zone-spread-strict/",
+];
 
 pub const APPLICATIONS: &[Application] = &[
     Application {
@@ -29,6 +34,7 @@ pub const APPLICATIONS: &[Application] = &[
             "k8s/components/database-tls/",
             SHARED_COMPONENTS[0],
             SHARED_COMPONENTS[1],
+            SHARED_COMPONENTS[2],
         ],
         image: &[
             "api-app/",
@@ -45,6 +51,7 @@ pub const APPLICATIONS: &[Application] = &[
             "k8s/components/aws/demo-app/",
             SHARED_COMPONENTS[0],
             SHARED_COMPONENTS[1],
+            SHARED_COMPONENTS[2],
         ],
         image: &[
             "demo-app/",

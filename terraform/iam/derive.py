@@ -2,8 +2,9 @@
 """Regenerates terraform/iam/modules.json and terraform/iam/actions.json from their public sources.
 
 modules.json: the resource and data types each pinned community module can create, read from the
-module's own source at its release tag. actions.json: for every type CI applies (the env roots, our
-modules and those community modules), the IAM actions a refresh needs (plan) and the ones a create,
+module's own source at its release tag. actions.json: for every type CI applies (the env roots, every
+local module they reach, and those community modules; resources, data sources and ephemeral
+resources), the IAM actions a refresh needs (plan) and the ones a create,
 update or destroy needs (apply), derived from the mapping files of JamesWoolfenden/pike
 (src/mapping/aws/{resource,data}/<service>/<type>.json, Apache-2.0).
 
@@ -100,10 +101,15 @@ MODULES = {
     },
 }
 
-# Roots and modules CI plans and applies (terraform/bootstrap is applied once by a person).
-CI_DIRS = ["terraform/envs", "terraform/modules"]
+# The roots CI plans and applies (terraform/bootstrap is applied once by a person); every local module
+# they call (`source = "../..."`, at any depth) is applied with them.
+CI_ROOTS = ["terraform/envs/dev", "terraform/envs/prod"]
 READ_VERBS = ("Describe", "Get", "List", "BatchGet")
-BLOCK = re.compile(r'^(resource|data)\s+"([a-z0-9_]+)"', re.M)
+BLOCK = re.compile(r'^(resource|data|ephemeral)\s+"([a-z0-9_]+)"', re.M)
+LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]*)"', re.M)
+# pike maps no ephemeral resources; an ephemeral type calls the same API as the data source of its
+# name (aws_secretsmanager_random_password: GetRandomPassword), so it takes that mapping.
+PIKE_KIND = {"resource": "resource", "data": "data", "ephemeral": "data"}
 
 
 def git(repo_dir, *args):
@@ -111,7 +117,7 @@ def git(repo_dir, *args):
 
 
 def types_in(texts):
-    found = {"resource": set(), "data": set()}
+    found = {"resource": set(), "data": set(), "ephemeral": set()}
     for text in texts:
         for kind, name in BLOCK.findall(text):
             found[kind].add(name)
@@ -141,9 +147,21 @@ def policy_block(repo_dir, tag, path, name):
     sys.exit(f"{path}: unbalanced block {name}")
 
 
+def ci_dirs():
+    """The CI roots and every local module directory they reach."""
+    todo, seen = [ROOT / d for d in CI_ROOTS], set()
+    while todo:
+        d = todo.pop().resolve()
+        if d in seen:
+            continue
+        seen.add(d)
+        for f in d.glob("*.tf"):
+            todo.extend(d / source for source in LOCAL_SOURCE.findall(f.read_text()))
+    return sorted(seen)
+
+
 def our_types():
-    texts = [p.read_text() for d in CI_DIRS for p in sorted((ROOT / d).rglob("*.tf"))]
-    return types_in(texts)
+    return types_in(p.read_text() for d in ci_dirs() for p in sorted(d.glob("*.tf")))
 
 
 def pike_index(pike_dir):
@@ -199,18 +217,19 @@ def main():
 
     index = pike_index(args.pike)
     pike_commit = git(args.pike, "rev-parse", "HEAD").strip()
-    actions = {"resource": {}, "data": {}}
+    actions = {"resource": {}, "data": {}, "ephemeral": {}}
     missing = []
-    for kind in ("resource", "data"):
+    for kind in ("resource", "data", "ephemeral"):
         for name in sorted(t for t in wanted[kind] if t.startswith("aws_")):
-            path = index.get((kind, name))
+            path = index.get((PIKE_KIND[kind], name))
             if path is None:
                 missing.append(f"{kind} {name}")
                 continue
             every = actions_of(args.pike, path)
             reads = [a for a in every if a.split(":", 1)[1].startswith(READ_VERBS)]
-            # A data source only reads; a resource's refresh reads, and its apply needs everything.
-            actions[kind][name] = {"pike": path, "plan": every if kind == "data" else reads}
+            # A data source or an ephemeral resource only reads (both are opened by a plan); a
+            # resource's refresh reads, and its apply needs everything.
+            actions[kind][name] = {"pike": path, "plan": reads if kind == "resource" else every}
             if kind == "resource":
                 actions[kind][name]["apply"] = every
     if missing:
@@ -223,7 +242,7 @@ def main():
             "commit": pike_commit,
             "license": "Apache-2.0",
         },
-        "rule": "plan: the mapping's Describe/Get/List/BatchGet actions (a data source: all of them); apply: every action of the mapping (apply, attributes, modify, destroy)",
+        "rule": "plan: the mapping's Describe/Get/List/BatchGet actions (a data source or an ephemeral resource, which takes the data source's mapping: all of them); apply: every action of the mapping (apply, attributes, modify, destroy)",
     }
     (OUT / "modules.json").write_text(
         json.dumps({"generated_by": header["generated_by"], "modules": modules}, indent=2) + "\n"

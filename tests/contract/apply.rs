@@ -543,35 +543,10 @@ fn the_docs_name_every_variable_and_environment_the_terraform_workflows_use() {
 }
 
 #[test]
-fn the_apply_environments_are_protected_as_github_settings_json_says_and_checked_before_applies() {
-    let spec: Json =
-        serde_json::from_str(&read_text("terraform/bootstrap/github-settings.json")).unwrap();
-    let envs = &spec["environments"];
-    // dev applies every merge without a person in the loop: what reaches main was reviewed, and the
-    // dev roles cannot touch prod by construction (tests/contract/iam.rs). So its protection is the
-    // branch: only main's jobs get tokens its apply role trusts. Prod also waits for a reviewer who
-    // is not the author.
-    assert_eq!(
-        envs["terraform-dev"]["deployment_branches"],
-        serde_json::json!(["main"])
-    );
-    assert_eq!(
-        envs["terraform-prod"]["deployment_branches"],
-        serde_json::json!(["main"])
-    );
-    assert_eq!(envs["terraform-prod"]["required_reviewers"], true);
-    assert_eq!(envs["terraform-prod"]["prevent_self_review"], true);
-    assert_eq!(
-        envs.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["terraform-dev", "terraform-prod"],
-        "one environment per apply role"
-    );
-    assert_eq!(
-        spec["fork_pull_request_approval"], "all_external_contributors",
-        "no fork's workflow runs, on a runner or anywhere, before a maintainer approves it"
-    );
-
-    // The apply job runs only after the environment was found protected as the file says.
+fn every_apply_first_checks_its_environment_with_the_one_settings_script() {
+    // How the environments are protected is .github/github-settings.json's business
+    // (tests/contract/github_settings.rs); here: the apply job runs only after the one script found
+    // the environment whose tokens the apply role trusts still protected as that file says.
     let wf = workflow("terraform-env");
     let guard = &wf["jobs"]["protection"];
     assert_eq!(text(&guard["if"]), "inputs.apply");
@@ -580,16 +555,21 @@ fn the_apply_environments_are_protected_as_github_settings_json_says_and_checked
         "ubuntu-24.04",
         "not on the runner it protects"
     );
+    assert_eq!(
+        guard["permissions"],
+        serde_yaml_ng::from_str::<Value>("{contents: read, actions: read}").unwrap(),
+        "reading the environment needs Actions: read, and nothing more"
+    );
     let check = guard["steps"]
         .as_sequence()
         .unwrap()
         .iter()
         .find(|s| {
-            s["run"]
-                .as_str()
-                .is_some_and(|r| r.contains("github-settings.sh check"))
+            s["run"].as_str().is_some_and(|r| {
+                r.contains("scripts/github-settings.sh check --environment \"$ENVIRONMENT\"")
+            })
         })
-        .expect("a step runs github-settings.sh check");
+        .expect("a step runs scripts/github-settings.sh check --environment");
     assert_eq!(
         text(&check["env"]["ENVIRONMENT"]),
         "terraform-${{ inputs.env }}"
@@ -602,28 +582,9 @@ fn the_apply_environments_are_protected_as_github_settings_json_says_and_checked
             && gate.contains("!inputs.apply && needs.protection.result == 'skipped'"),
         "an apply never runs without the check: {gate}"
     );
-    // The script compares exactly the fields the file holds.
-    let script = read_text("terraform/bootstrap/github-settings.sh");
-    for part in [
-        "deployment-branch-policies",
-        "custom_branch_policies\":true",
-        "required_reviewers",
-        "prevent_self_review",
-        "fork-pr-contributor-approval",
-    ] {
-        assert!(
-            script.contains(part),
-            "github-settings.sh does not handle {part}"
-        );
-    }
-    // The docs say the same.
-    let readme = read_text(".github/README.md");
-    assert!(
-        readme.contains("terraform/bootstrap/github-settings.sh"),
-        ".github/README.md points at the settings script"
-    );
-    assert!(
-        read_text("terraform/README.md").contains("terraform/bootstrap/github-settings.sh apply"),
-        "terraform/README.md's first run applies the settings"
+    assert_eq!(
+        text(&job["environment"]),
+        "${{ inputs.apply && format('terraform-{0}', inputs.env) || '' }}",
+        "the environment checked is the one the apply runs in"
     );
 }

@@ -252,7 +252,7 @@ fn the_root_app_hands_api_app_the_database_it_can_only_know_after_an_apply() {
     let local = local_expr(&platform, "database_url").to_string();
     assert_eq!(
         local,
-        "\"postgres://${local.database.app_user}@${module.db.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}\""
+        "\"postgres://${local.database.app_user}@${local.database_serving.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}\""
     );
     assert_eq!(
         attr_text(

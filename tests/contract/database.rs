@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::terraform::{
     ACCOUNT, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
-    k8s_docs_as_json, local_expr, platform_locals,
+    k8s_docs_as_json, local_expr, locals_with, platform_locals,
 };
 
 // The interface fixed for issue #10 (api-app reads these; the code helper's config defines them).
@@ -130,9 +130,12 @@ fn evaluate(env: &str, expr: &hcl::Expression) -> Value {
     let module = serde_json::json!({
         "db": { "db_instance_master_user_secret_arn": master_secret_arn(env) },
     });
+    let vars = EnvRoot::load(env).platform_vars();
+    let mut modules = serde_json::Map::new();
+    modules.insert("module".into(), module.clone());
     expr.evaluate(&context(
-        &EnvRoot::load(env).platform_vars(),
-        &platform_locals(env),
+        &vars,
+        &locals_with(&blocks_in(PLATFORM), &vars, &modules),
         &module,
     ))
     .unwrap_or_else(|e| panic!("{env}: {expr}: {e}"))
@@ -759,4 +762,383 @@ fn the_bootstrap_job_pulls_postgres_with_the_registry_credential() {
             );
         }
     }
+}
+
+/// The `### <title>` section of terraform/README.md, which the runbook tests read.
+fn runbook_section(title: &str) -> String {
+    read_text("terraform/README.md")
+        .split("\n### ")
+        .find(|s| s.starts_with(title))
+        .unwrap_or_else(|| panic!("terraform/README.md has a section \"{title}\""))
+        .to_owned()
+}
+
+/// Issue 27: a restore never takes the live instance down. The live module has no
+/// `snapshot_identifier` (setting one replaced it, and leaving it set restored stale data on any later
+/// replacement); a restore is a second instance beside it, gated by `var.database_restore`, which
+/// api-app moves to only when told to. No instance deletes its automated backups with it.
+#[test]
+fn a_restore_builds_beside_the_live_instance_and_never_replaces_it() {
+    let platform = blocks_in(PLATFORM);
+    let live = block(&platform, "module", &["db"]).body();
+    assert!(
+        attr(live, "snapshot_identifier").is_none(),
+        "module.db must never be built from a snapshot: that replaces the live instance"
+    );
+    assert_eq!(attr_text(live, "identifier"), "local.name");
+    let restore = block(&platform, "module", &["db_restore"]).body();
+    assert_eq!(
+        attr_text(restore, "count"),
+        "var.database_restore==null?0:1",
+        "the restore instance exists only while a restore is asked for"
+    );
+    assert_eq!(
+        attr_text(restore, "snapshot_identifier"),
+        "var.database_restore.snapshot_identifier"
+    );
+    assert_eq!(
+        attr_text(restore, "identifier"),
+        "\"${local.name}-restore\""
+    );
+    for (name, body) in [("db", live), ("db_restore", restore)] {
+        assert_eq!(
+            attr_text(body, "delete_automated_backups"),
+            "false",
+            "module.{name}: its backups outlive it"
+        );
+        for key in [
+            "source",
+            "version",
+            "kms_key_id",
+            "db_subnet_group_name",
+            "vpc_security_group_ids",
+            "ca_cert_identifier",
+            "multi_az",
+            "deletion_protection",
+            "port",
+        ] {
+            assert_eq!(
+                attr_text(body, key),
+                attr_text(live, key),
+                "module.{name} {key}: as the live instance"
+            );
+        }
+    }
+    // api-app, the bootstrap hook and the dev schedule follow the serving instance, the live one
+    // unless `serve` is set.
+    assert_eq!(
+        local_expr(&platform, "database_serving")
+            .to_string()
+            .split_whitespace()
+            .collect::<String>(),
+        "local.database_serves_restore?one(module.db_restore):module.db"
+    );
+    let url = local_expr(&platform, "database_url").to_string();
+    assert!(
+        url.contains("${local.database_serving.db_instance_address}"),
+        "{url}"
+    );
+    for env in ENVS {
+        assert!(
+            attr(EnvRoot::load(env).module("platform"), "database_restore").is_none(),
+            "{env}: no restore is running in Git (set it only for the procedure in terraform/README.md)"
+        );
+    }
+    // The runbook restores side by side and names its duration.
+    let section = runbook_section("Restore from a snapshot");
+    for needed in [
+        "database_restore",
+        "serve = true",
+        "minutes",
+        "28P01",
+        "migrat",
+    ] {
+        assert!(
+            section.contains(needed),
+            "the restore runbook covers {needed}"
+        );
+    }
+    assert!(
+        !section.contains("database_restore_snapshot_identifier"),
+        "the runbook no longer replaces the live instance"
+    );
+}
+
+/// Issue 27: dev's database runs on weekdays from the nodes' start minus the lead to their stop plus
+/// the lag, in Europe/Dublin time; RDS takes no automated backup of a stopped instance, so its backup
+/// and maintenance windows (UTC) must fall inside those hours in summer (UTC+1) and winter (UTC+0).
+#[test]
+fn dev_backs_up_and_is_maintained_while_its_database_runs() {
+    let dev = EnvRoot::load("dev");
+    let schedule = hcl_to_json(&dev.module_arg("platform", "node_scale_down_schedule"));
+    assert_eq!(
+        schedule["time_zone"], "Europe/Dublin",
+        "offsets below are Dublin's"
+    );
+    let offsets_min = [0, 60];
+    let minute = |cron: &str| -> i64 {
+        let f: Vec<i64> = cron
+            .split_whitespace()
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        f[1] * 60 + f[0]
+    };
+    let days = |cron: &str| cron.split_whitespace().nth(4).unwrap().to_owned();
+    let locals = platform_locals("dev");
+    let num = |k: &str| hcl_to_json(&locals[k]).as_i64().unwrap();
+    let up = schedule["scale_up_recurrence"].as_str().unwrap();
+    let down = schedule["scale_down_recurrence"].as_str().unwrap();
+    assert_eq!((days(up), days(down)), ("MON-FRI".into(), "MON-FRI".into()));
+    let (start, stop) = (
+        minute(up) - num("database_start_lead_minutes"),
+        minute(down) + num("database_stop_lag_minutes"),
+    );
+    let windows = hcl_to_json(&locals["database_windows"]);
+    let hm = |t: &str| -> i64 {
+        let (h, m) = t.split_once(':').unwrap();
+        h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
+    };
+    let span = |w: &str| -> (i64, i64) {
+        let (a, b) = w.split_once('-').unwrap();
+        let strip = |x: &str| {
+            x.rsplit(':')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join(":")
+        };
+        (hm(&strip(a)), hm(&strip(b)))
+    };
+    let backup = windows["backup"].as_str().unwrap();
+    let maintenance = windows["maintenance"].as_str().unwrap();
+    let day = maintenance.split(':').next().unwrap();
+    assert!(
+        ["mon", "tue", "wed", "thu", "fri"].contains(&day),
+        "dev's maintenance window falls on a weekday, when the database runs: {maintenance}"
+    );
+    for (what, w) in [("backup", backup), ("maintenance", maintenance)] {
+        let (from, to) = span(w);
+        assert!(
+            to - from >= 30,
+            "{what} window {w}: RDS needs at least 30 minutes"
+        );
+        for offset in offsets_min {
+            assert!(
+                start <= from + offset && to + offset <= stop,
+                "dev {what} window {w} UTC is {}-{} in Dublin (UTC+{}), outside the database's {}-{}",
+                from + offset,
+                to + offset,
+                offset / 60,
+                start,
+                stop
+            );
+        }
+    }
+    let (b, m) = (span(backup), span(maintenance));
+    assert!(
+        b.1 <= m.0 || m.1 <= b.0,
+        "the backup and maintenance windows may not overlap"
+    );
+    let platform = blocks_in(PLATFORM);
+    for name in ["db", "db_restore"] {
+        let db = block(&platform, "module", &[name]).body();
+        assert_eq!(
+            attr_text(db, "backup_window"),
+            "local.database_windows.backup"
+        );
+        assert_eq!(
+            attr_text(db, "maintenance_window"),
+            "local.database_windows.maintenance"
+        );
+    }
+}
+
+/// Issue 27: a major upgrade is one variable (engine version and parameter family follow it) and
+/// cannot happen by accident: `allow_major_version_upgrade` is its own variable, off by default.
+#[test]
+fn a_major_upgrade_changes_one_variable_and_is_gated() {
+    let platform = blocks_in(PLATFORM);
+    let database = local_expr(&platform, "database").to_string();
+    assert!(
+        database
+            .split_whitespace()
+            .collect::<String>()
+            .contains("engine_version=var.database_engine_version"),
+        "local.database.engine_version is the variable: {database}"
+    );
+    for name in ["db", "db_restore"] {
+        let db = block(&platform, "module", &[name]).body();
+        for key in ["engine_version", "major_engine_version"] {
+            assert_eq!(
+                attr_text(db, key),
+                "local.database.engine_version",
+                "module.{name} {key}"
+            );
+        }
+        assert_eq!(
+            attr_text(db, "allow_major_version_upgrade"),
+            "var.database_allow_major_version_upgrade",
+            "module.{name}"
+        );
+    }
+    let vars = blocks_in(PLATFORM);
+    let allow = block(&vars, "variable", &["database_allow_major_version_upgrade"]).body();
+    assert_eq!(attr_text(allow, "default"), "false");
+    for env in ENVS {
+        assert!(
+            attr(
+                EnvRoot::load(env).module("platform"),
+                "database_allow_major_version_upgrade"
+            )
+            .is_none(),
+            "{env}: the gate is set only in the upgrade's own PR"
+        );
+    }
+    let section = runbook_section("Major PostgreSQL upgrade");
+    for needed in [
+        "database_engine_version",
+        "database_allow_major_version_upgrade",
+        "snapshot",
+        "dev first",
+        "maintenance window",
+        "Blue/Green",
+    ] {
+        assert!(
+            section.contains(needed),
+            "the major-upgrade runbook covers {needed}"
+        );
+    }
+}
+
+/// Issue 27: the final snapshot (and retained backups) stay readable after a teardown: their key
+/// refuses a destroy, and the teardown takes it out of state before destroying the rest.
+#[test]
+fn the_final_snapshots_key_outlives_the_teardown() {
+    let platform = blocks_in(PLATFORM);
+    let key = block(&platform, "resource", &["aws_kms_key", "database"]).body();
+    let lifecycle = key
+        .blocks()
+        .find(|b| b.identifier() == "lifecycle")
+        .expect("aws_kms_key.database has a lifecycle block");
+    assert_eq!(attr_text(lifecycle.body(), "prevent_destroy"), "true");
+    for name in ["db", "db_restore"] {
+        let db = block(&platform, "module", &[name]).body();
+        assert_eq!(
+            attr_text(db, "kms_key_id"),
+            "aws_kms_key.database.arn",
+            "module.{name}"
+        );
+    }
+    let readme = read_text("terraform/README.md");
+    let teardown = readme
+        .split("\n## Teardown")
+        .nth(1)
+        .expect("a teardown section");
+    let rm = teardown
+        .find("state rm 'module.platform.aws_kms_key.database'")
+        .expect("the teardown takes the database key out of state");
+    let destroy = teardown
+        .find("envs/<env> destroy`")
+        .expect("the teardown destroys");
+    assert!(rm < destroy, "the key leaves state before the destroy");
+}
+
+/// Issue 27: a password rotation cannot race. The app's password Secret is fetched only when forced
+/// (an hourly refresh carried an unsynced value into the pods), and the documented rotation waits for
+/// the forced fetch to land (`status.refreshTime`, not `Ready`, which is true before) before the sync
+/// whose hook sets the role's password.
+#[test]
+fn a_password_rotation_reaches_the_pods_and_the_role_together() {
+    for env in ENVS {
+        let docs = api_app(env);
+        let es = find(&docs, "ExternalSecret", "api-app-db");
+        assert_eq!(
+            text(&es["spec"]["refreshInterval"]),
+            "0s",
+            "{env}: api-app-db is fetched only when forced"
+        );
+    }
+    let readme = read_text("terraform/README.md");
+    let rotation = readme
+        .split("- **Rotating `api_app`'s password.**")
+        .nth(1)
+        .expect("terraform/README.md documents the rotation")
+        .split("\n- **")
+        .next()
+        .unwrap();
+    let (wait, sync) = (
+        rotation
+            .find(".status.refreshTime}')\" != \"$before\"")
+            .expect("the rotation waits for the forced fetch to land"),
+        rotation.find("argocd app sync").expect("then syncs"),
+    );
+    assert!(wait < sync, "the sync comes after the fetch has landed");
+    assert!(rotation.contains("force-sync"), "the fetch is forced");
+}
+
+/// Issue 27: a Reloader restart (or any rollout) is a rolling update with `maxSurge` 100 %: every new
+/// pod starts beside the old ones, so for about a minute the pods and their pools double. The database
+/// must take that peak: replicas plus the surge, times the pool, plus the bootstrap Job, stays under
+/// the instance's `max_connections` (`LEAST(DBInstanceClassMemory/9531392, 5000)`, the class memory
+/// less the OS's share, about a quarter). The docs say so instead of "one by one".
+#[test]
+fn a_rollout_doubles_the_pods_and_the_database_takes_the_peak() {
+    use integration_tests::k8s::{one, overlay, pod_env};
+    for env in ENVS {
+        let docs = overlay(env, "api-app");
+        let deploy = one(&docs, "Deployment");
+        let replicas = deploy["spec"]["replicas"].as_u64().unwrap();
+        let surge: u64 = deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+            .as_str()
+            .and_then(|p| p.strip_suffix('%'))
+            .map_or_else(
+                || {
+                    deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+                        .as_u64()
+                        .unwrap()
+                },
+                |p| (replicas * p.parse::<u64>().unwrap()).div_ceil(100),
+            );
+        let vars = pod_env(&docs);
+        assert!(
+            vars.contains_key("DATABASE_URL"),
+            "{env}: api-app runs on PostgreSQL"
+        );
+        let pool_max = vars.get("DATABASE_POOL_MAX").cloned().flatten();
+        // The pool size as api-app parses it (its default when the overlay sets none); the URL only
+        // has to parse here.
+        let pool = api_app::tasks::store::PgSettings::parse(&api_app::tasks::store::PgVars {
+            url: "postgres://api_app@db.example:5432/tasks",
+            pool_max: pool_max.as_deref(),
+            ..Default::default()
+        })
+        .unwrap()
+        .pool_max as u64;
+        let peak = (replicas + surge) * pool + 1;
+        let class =
+            hcl_to_json(&EnvRoot::load(env).module_arg("platform", "database"))["instance_class"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let gib = hcl_to_json(&platform_locals(env)["database_memory_gib"])[&class]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{env}: {class} has no memory in alarms.tf"));
+        let max_connections = (gib * 1_073_741_824 * 3 / 4 / 9_531_392).min(5000);
+        assert!(
+            peak <= max_connections,
+            "{env}: a rollout peaks at ({replicas} + {surge}) pods × {pool} connections + 1 = {peak}, over {class}'s ~{max_connections}"
+        );
+    }
+    let readme = read_text("terraform/README.md");
+    assert!(
+        !readme.contains("one by one"),
+        "a Reloader restart is a rollout with maxSurge 100 %, not one pod at a time"
+    );
+    assert!(
+        readme.contains("Reloader") && readme.contains("double"),
+        "terraform/README.md says a Reloader restart briefly doubles the pods and their connections"
+    );
 }

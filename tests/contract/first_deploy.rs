@@ -204,6 +204,18 @@ fn the_deploy_sets_every_input_terraform_needs_and_hands_ci_the_rest() {
                     read.insert(name);
                 }
             }
+            // A per-env variable read by name (`vars[format('ALARM_SLACK_{0}', inputs.env)]`).
+            for (i, _) in text.match_indices("vars[format('") {
+                let prefix: String = text[i + 13..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    text[i + 13 + prefix.len()..].starts_with("{0}'"),
+                    "{wf}: a per-env variable is <NAME>_{{0}} with the env"
+                );
+                read.insert(format!("{prefix}{}", env.to_uppercase()));
+            }
         }
         assert!(
             read.contains("DNS_ZONE_NAME"),

@@ -295,6 +295,16 @@ fn render_bootstrap(docs: &mut Vec<Doc>, roles: &mut Vec<Role>) {
     });
 }
 
+/// The `iam/*.json.tftpl` template a `templatefile(...)` attribute of the platform module renders.
+fn template_of(body: &Body, key: &str, what: &str) -> String {
+    let text = text_of(attr(body, key));
+    let start = text
+        .find("/iam/")
+        .unwrap_or_else(|| panic!("{what}.{key} is not an iam/ template: {text}"));
+    let end = text[start..].find(".tftpl").unwrap() + start + 6;
+    format!("{PLATFORM}{}", &text[start..end])
+}
+
 /// Stand-ins for what the platform module reads from other resources and modules in `env`.
 fn platform_resources(env: &str) -> serde_json::Map<String, Json> {
     let key = |name: &str| format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{env}-{name}");
@@ -507,14 +517,7 @@ impl<'d> Platform<'d> {
         let what = format!("aws_iam_role.{}", labels[1]);
         let role = self.body(&["aws_iam_role", labels[1]]);
         let policy = self.body(&["aws_iam_role_policy", labels[1]]);
-        let template = |body: &Body, key: &str| {
-            let text = text_of(attr(body, key));
-            let start = text
-                .find("/iam/")
-                .unwrap_or_else(|| panic!("{what}.{key} is not an iam/ template: {text}"));
-            let end = text[start..].find(".tftpl").unwrap() + start + 6;
-            format!("{PLATFORM}{}", &text[start..end])
-        };
+        let template = |body: &Body, key: &str| template_of(body, key, &what);
         NewRole {
             owner: eval(role, "name", ctx, &what).as_str().unwrap().to_owned(),
             boundary: eval(role, "permissions_boundary", ctx, &what),
@@ -554,6 +557,26 @@ impl<'d> Platform<'d> {
         self.add(role);
     }
 
+    /// AWS Chatbot's channel role (alarms.tf): a trust and no permissions. Rendered as if
+    /// `alarm_slack` were set, which is when it exists.
+    fn chatbot(&mut self) {
+        let what = "aws_iam_role.chatbot";
+        let role = self.body(&["aws_iam_role", "chatbot"]);
+        let role = NewRole {
+            owner: eval(role, "name", &self.ctx, what)
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            boundary: eval(role, "permissions_boundary", &self.ctx, what),
+            identity: vec![],
+            trust: Some((
+                template_of(role, "assume_role_policy", what),
+                parse(&eval(role, "assume_role_policy", &self.ctx, what), what),
+            )),
+        };
+        self.add(role);
+    }
+
     /// The key policies: `key_admin` first, since the others build on it.
     fn keys(&mut self) {
         let doc = |labels: [&str; 2]| block(&self.blocks, "data", &labels);
@@ -565,10 +588,16 @@ impl<'d> Platform<'d> {
             "data",
             serde_json::from_value::<hcl::Value>(self.resources["data"].clone()).unwrap(),
         );
-        let mut keys = vec![(
-            "logs",
-            policy_document(doc(["aws_iam_policy_document", "logs_key"]), &ctx),
-        )];
+        let mut keys = vec![
+            (
+                "logs",
+                policy_document(doc(["aws_iam_policy_document", "logs_key"]), &ctx),
+            ),
+            (
+                "alarms",
+                policy_document(doc(["aws_iam_policy_document", "alarms_key"]), &ctx),
+            ),
+        ];
         let secret_key = doc(["aws_iam_policy_document", "secret_key"]);
         for (name, value) in json_object(&eval(secret_key.body(), "for_each", &ctx, "secret_key")) {
             let each = with_each(&ctx, &name, &value);
@@ -621,6 +650,7 @@ fn render_platform(env: &'static str, docs: &mut Vec<Doc>, roles: &mut Vec<Role>
     platform.load_balancer_controller();
     platform.runners();
     platform.scheduler();
+    platform.chatbot();
     platform.keys();
 }
 
@@ -874,12 +904,12 @@ fn every_iam_document_renders_to_json_for_cloudsplaining() {
     )
     .unwrap();
 
-    // Each env: the two CI roles, ESO, two runner pools, dev's scheduler; a boundary, three keys.
+    // Each env: the two CI roles, ESO, two runner pools, Chatbot's, dev's scheduler; a boundary, four keys.
     for env in ENVS {
         let count = roles.iter().filter(|r| r.env == env).count();
         assert_eq!(
             count,
-            if env == "dev" { 7 } else { 6 },
+            if env == "dev" { 8 } else { 7 },
             "{env}: roles rendered"
         );
     }
@@ -937,6 +967,14 @@ fn assert_inventory_is_complete(docs: &[Doc]) {
         (
             ("aws_iam_policy_document", "logs_key"),
             "terraform/modules/platform-cluster/*.tf (data aws_iam_policy_document)",
+        ),
+        (
+            ("aws_iam_policy_document", "alarms_key"),
+            "terraform/modules/platform-cluster/*.tf (data aws_iam_policy_document)",
+        ),
+        (
+            ("aws_iam_role", "chatbot"),
+            "terraform/modules/platform-cluster/iam/chatbot-trust.json.tftpl",
         ),
         (
             ("aws_iam_policy_document", "secret_key"),
@@ -1267,6 +1305,11 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
         for request in [
             Request::new("iam:CreateRole", &new_role).with("iam:PermissionsBoundary", &[&boundary]),
             Request::new("iam:PutRolePolicy", &new_role),
+            // A restore builds its own instance beside the live one (database.tf, module.db_restore).
+            Request::new(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                &format!("arn:aws:rds:{REGION}:{ACCOUNT}:db:gitops-{env}-restore"),
+            ),
             Request::new(
                 "eks:CreateCluster",
                 &format!("arn:aws:eks:{REGION}:{ACCOUNT}:cluster/gitops-{env}"),
@@ -1439,13 +1482,45 @@ const WITHHELD: &[(&str, &str)] = &[(
     "no role may lose its permissions boundary (boundary.json.tftpl); Terraform only ever sets one",
 )];
 
-/// The directories CI plans and applies (terraform/bootstrap is applied once by a person).
-const CI_DIRS: &[&str] = &[
-    "terraform/envs/dev",
-    "terraform/envs/prod",
-    "terraform/modules/platform-cluster",
-    "terraform/modules/cluster-addons",
-];
+/// The roots CI plans and applies (terraform/bootstrap is applied once by a person); every local
+/// module they call, at any depth, is managed too (`ci_dirs`).
+const CI_ROOTS: &[&str] = &["terraform/envs/dev", "terraform/envs/prod"];
+
+/// The CI roots and every directory a local `source = "../..."` reaches from them.
+fn ci_dirs() -> Vec<String> {
+    let mut dirs: Vec<String> = Vec::new();
+    let mut todo: Vec<std::path::PathBuf> = CI_ROOTS.iter().map(std::path::PathBuf::from).collect();
+    while let Some(dir) = todo.pop() {
+        let rel = dir.to_string_lossy().into_owned();
+        if dirs.contains(&rel) {
+            continue;
+        }
+        for b in blocks_in(&rel)
+            .iter()
+            .filter(|b| b.identifier() == "module")
+        {
+            let source = text_of(attr(b.body(), "source"));
+            let source = source.trim_matches('"');
+            if source.starts_with("./") || source.starts_with("../") {
+                let mut next = dir.clone();
+                for part in source.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => assert!(
+                            next.pop(),
+                            "{rel}: module source {source} leaves the repository"
+                        ),
+                        p => next.push(p),
+                    }
+                }
+                todo.push(next);
+            }
+        }
+        dirs.push(rel);
+    }
+    dirs.sort();
+    dirs
+}
 
 fn read_json(rel: &str) -> Json {
     serde_json::from_str(&integration_tests::read_text(rel))
@@ -1474,19 +1549,17 @@ fn admits(constraint: &str, tag: &str) -> bool {
 /// The AWS resource and data types CI creates or reads, from our code and the modules it calls.
 fn managed_types(modules: &Json) -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut types: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for dir in CI_DIRS {
+    for dir in &ci_dirs() {
         for b in blocks_in(dir) {
             let labels: Vec<&str> = b.labels().iter().map(hcl::BlockLabel::as_str).collect();
             match b.identifier() {
-                kind @ ("resource" | "data") if labels[0].starts_with("aws_") => {
-                    types
-                        .entry(if kind == "resource" {
-                            "resource"
-                        } else {
-                            "data"
-                        })
-                        .or_default()
-                        .insert(labels[0].to_owned());
+                kind @ ("resource" | "data" | "ephemeral") if labels[0].starts_with("aws_") => {
+                    let kind = match kind {
+                        "resource" => "resource",
+                        "data" => "data",
+                        _ => "ephemeral",
+                    };
+                    types.entry(kind).or_default().insert(labels[0].to_owned());
                 }
                 "module" => {
                     let source = text_of(attr(b.body(), "source"));
@@ -1524,6 +1597,32 @@ fn managed_types(modules: &Json) -> BTreeMap<&'static str, BTreeSet<String>> {
         }
     }
     types
+}
+
+/// The IAM actions of every `aws <service> <operation>` call in a script of a CI-managed directory
+/// (modules/secret-first-value/write.sh), with the script that makes it: the AWS CLI names an
+/// operation in kebab case (`put-secret-value` is `secretsmanager:PutSecretValue`).
+fn script_calls() -> BTreeMap<String, String> {
+    let mut calls = BTreeMap::new();
+    for dir in ci_dirs() {
+        for script in integration_tests::files_under(&dir, "sh") {
+            for line in integration_tests::read_text(&script).lines() {
+                let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().collect();
+                // `aws ...`, also inside a command substitution (`x=$(aws ...`).
+                for w in words
+                    .windows(3)
+                    .filter(|w| w[0].rsplit('(').next() == Some("aws"))
+                {
+                    let operation: String = w[2]
+                        .split('-')
+                        .map(|p| p[..1].to_uppercase() + &p[1..])
+                        .collect();
+                    calls.insert(format!("{}:{operation}", w[1]), script.clone());
+                }
+            }
+        }
+    }
+    calls
 }
 
 impl Role {
@@ -1581,6 +1680,9 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
             }
         }
     }
+    for (action, script) in script_calls() {
+        apply_needs.entry(action).or_insert(script);
+    }
     let (_, roles) = render();
     let withheld: BTreeMap<&str, &str> = WITHHELD.iter().copied().collect();
     for env in ENVS {
@@ -1615,6 +1717,62 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
             apply_needs.contains_key(*action),
             "{action} is withheld but no mapping asks for it any more"
         );
+    }
+}
+
+/// No CI role reads a secret's value: neither the plan role (pull requests assume it) nor the apply
+/// role. A resource type whose refresh calls `GetSecretValue` (`aws_secretsmanager_secret_version`,
+/// even write-only) cannot be managed at all: modules/secret-first-value writes through write.sh.
+#[test]
+fn no_ci_role_reads_a_secret_value_and_first_values_are_written_by_script() {
+    let calls = script_calls();
+    for action in [
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+    ] {
+        assert!(
+            calls.contains_key(action),
+            "modules/secret-first-value/write.sh no longer calls {action}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls
+            .keys()
+            .any(|a| a.starts_with("secretsmanager:GetSecretValue")
+                || a.starts_with("secretsmanager:BatchGetSecretValue")),
+        "a script reads a secret value: {calls:?}"
+    );
+    let (_, roles) = render();
+    for env in ENVS {
+        for mode in ["plan", "apply"] {
+            let role = roles
+                .iter()
+                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
+                .unwrap();
+            for secret in [
+                format!("gitops/demo-api/{env}-AbCdEf"),
+                format!("gitops/demo-api/{env}/db-AbCdEf"),
+                format!("gitops/platform-ops/{env}-AbCdEf"),
+                format!("gitops/dockerhub/{env}-AbCdEf"),
+            ] {
+                let arn = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}");
+                for action in [
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:BatchGetSecretValue",
+                ] {
+                    assert!(
+                        !role.may(&Request::new(action, &arn)),
+                        "{env} {mode} may {action} on {secret}"
+                    );
+                }
+                let put = Request::new("secretsmanager:PutSecretValue", &arn);
+                assert_eq!(
+                    role.may(&put),
+                    mode == "apply",
+                    "{env} {mode}: PutSecretValue on {secret}"
+                );
+            }
+        }
     }
 }
 
@@ -1667,4 +1825,20 @@ fn everything_an_env_creates_carries_its_env_tag_and_may_pin_its_account() {
         text_of(attr(aws, "allowed_account_ids")),
         "var.allowed_account_ids"
     );
+}
+
+#[test]
+fn the_managed_directories_follow_every_local_module_from_the_env_roots() {
+    let dirs = ci_dirs();
+    for called in [
+        "terraform/modules/platform-cluster",
+        "terraform/modules/cluster-addons",
+        "terraform/modules/secret-first-value",
+    ] {
+        assert!(
+            dirs.iter()
+                .any(|d| std::path::Path::new(d) == std::path::Path::new(called)),
+            "{called} is not reached from the env roots: {dirs:?}"
+        );
+    }
 }

@@ -164,3 +164,34 @@ fn api_app_believes_forwarded_for_only_from_the_alb_subnets() {
         );
     }
 }
+
+fn sync_wave(obj: &Value) -> i64 {
+    obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .map_or(0, |w| w.parse().unwrap())
+}
+
+/// The Load Balancer Controller's pod webhook fails open, so a pod created before its Service's
+/// `TargetGroupBinding` exists runs without the ALB readiness gate. Argo CD creates the Deployment
+/// only after the Ingress and Service waves are healthy (an Ingress is healthy once reconciled).
+#[test]
+fn the_route_syncs_in_an_earlier_wave_than_the_pods() {
+    for env in ENVS {
+        for app in APPS {
+            let docs = overlay(env, app);
+            let deploy = sync_wave(one(&docs, "Deployment"));
+            for kind in ["Ingress", "Service"] {
+                let objs: Vec<_> = of_kind(&docs, kind).collect();
+                assert!(!objs.is_empty(), "{env}/{app} has a {kind}");
+                for o in objs {
+                    assert!(
+                        sync_wave(o) < deploy,
+                        "{env}/{app}: {kind} {} syncs in wave {}, not before the Deployment's {deploy}",
+                        s(&o["metadata"]["name"]),
+                        sync_wave(o)
+                    );
+                }
+            }
+        }
+    }
+}

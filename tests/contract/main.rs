@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod admission;
+mod alarms;
 mod apply;
 mod argocd;
 mod bench;
@@ -11,6 +12,7 @@ mod database;
 mod delivery;
 mod env_and_secrets;
 mod first_deploy;
+mod github_settings;
 mod iam;
 mod identity;
 mod ingress_and_network;

@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use integration_tests::{ShutdownTrigger, kustomize, of_kind, read_text, test_client, test_env};
+use integration_tests::{
+    ShutdownTrigger, kustomize, of_kind, read_text, read_yaml, test_client, test_env,
+};
 use serde_yaml_ng::Value;
 
 use crate::terraform::{local_str, platform_locals};
@@ -23,7 +25,12 @@ const KUBE_STATE_METRICS: &[&str] = &[
     "kube_deployment_metadata_generation",
     "kube_deployment_spec_replicas",
     "kube_deployment_status_replicas_available",
+    "kube_pod_container_status_last_terminated_reason",
+    "kube_pod_container_status_restarts_total",
+    "kube_pod_container_status_waiting_reason",
 ];
+/// Prometheus's own series for every target it scrapes.
+const PROMETHEUS: &[&str] = &["up"];
 /// External Secrets Operator's controller metrics (docs/api/metrics.md), scraped through its chart's
 /// `ServiceMonitor` (terraform/modules/cluster-addons).
 const EXTERNAL_SECRETS: &[&str] = &["externalsecret_status_condition"];
@@ -284,7 +291,7 @@ async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
             .cloned()
             .chain(recorded)
             .chain(
-                [KUBE_STATE_METRICS, EXTERNAL_SECRETS, ARGO_CD]
+                [KUBE_STATE_METRICS, EXTERNAL_SECRETS, ARGO_CD, PROMETHEUS]
                     .concat()
                     .into_iter()
                     .map(str::to_owned),
@@ -610,6 +617,62 @@ fn the_stack_selects_the_rules_routing_and_dashboard_git_ships() {
             cm["metadata"]["labels"][label].as_str(),
             sidecar["labelValue"].as_str(),
             "{env}: Grafana's sidecar loads the dashboard ConfigMap"
+        );
+    }
+}
+
+/// The runbooks read logs the way an incident needs: every pod of an app at once (`-l` with the
+/// Deployment's own selector label, `--prefix` to tell the pods apart; `logs deploy/<app>` reads one
+/// pod), and the run before the restart (`--previous`) where a container keeps dying.
+#[test]
+fn runbooks_read_every_pods_logs_and_the_previous_run_of_a_crash() {
+    let runbook = read_text("docs/runbooks.md");
+    let commands: Vec<&str> = runbook
+        .split('`')
+        .filter(|c| c.starts_with("kubectl") && c.contains(" logs "))
+        .collect();
+    assert!(commands.len() >= 4, "the runbooks read logs: {commands:?}");
+    let selector_label = {
+        let deploy = read_yaml("k8s/base/api-app/deployment.yaml");
+        let labels = deploy[0]["spec"]["selector"]["matchLabels"]
+            .as_mapping()
+            .unwrap()
+            .clone();
+        assert!(labels.contains_key("app.kubernetes.io/name"));
+        "app.kubernetes.io/name"
+    };
+    for c in &commands {
+        if c.contains(" monitoring ") {
+            continue; // the chart's one-replica operator
+        }
+        assert!(
+            !c.contains("deploy/"),
+            "`{c}` reads one pod of the Deployment; use its label selector"
+        );
+        if c.contains(" -l ") {
+            assert!(
+                c.contains(&format!(" -l {selector_label}=")) && c.contains("--prefix"),
+                "`{c}`: select by {selector_label} and --prefix each line with its pod"
+            );
+        } else {
+            assert!(
+                c.contains("<pod>"),
+                "`{c}` names neither a pod nor a selector"
+            );
+        }
+    }
+    for alert in [
+        "PodCrashLooping",
+        "WorkloadNoReplicaAvailable",
+        "PodOOMKilled",
+    ] {
+        let section = runbook
+            .split("\n## ")
+            .find(|s| s.starts_with(alert))
+            .unwrap_or_else(|| panic!("docs/runbooks.md has a section for {alert}"));
+        assert!(
+            section.contains("--previous"),
+            "{alert}: read the run that died (`kubectl logs --previous`)"
         );
     }
 }

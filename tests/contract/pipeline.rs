@@ -9,12 +9,12 @@ use std::process::Command;
 use integration_tests::{RealBinary, repo_root};
 
 /// A temporary directory of stand-in executables, put first on PATH for a script.
-struct FakeTools {
+pub(crate) struct FakeTools {
     dir: PathBuf,
 }
 
 impl FakeTools {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         // Tests run in parallel, some with the same stand-ins: every instance gets its own folder.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -26,7 +26,7 @@ impl FakeTools {
     }
 
     /// Adds an executable `name` with this bash body.
-    fn tool(&self, name: &str, body: &str) -> &Self {
+    pub(crate) fn tool(&self, name: &str, body: &str) -> &Self {
         use std::os::unix::fs::PermissionsExt as _;
         let path = self.dir.join(name);
         std::fs::write(
@@ -38,14 +38,14 @@ impl FakeTools {
         self
     }
 
-    fn file(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
     /// Runs `scripts/<script>` with the stand-ins first on PATH; (success, stdout, stderr).
-    fn run(
+    pub(crate) fn run(
         &self,
         script: &str,
         args: &[&str],
@@ -82,7 +82,7 @@ impl FakeTools {
         )
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 }
@@ -440,179 +440,6 @@ fn the_smoke_test_passes_the_real_apps_and_refuses_another_commit() {
             !ok && err.contains("expected '0000000'"),
             "{app}: a build of another commit is refused: {err}"
         );
-    }
-}
-
-/// `gh api ...` for scripts/github-settings.sh: answers from files in `$FAKE_DIR` by endpoint, and
-/// records every ruleset it is sent (`written-<n>` holds `<METHOD> <endpoint>` then the body).
-fn fake_github(repo_state: &[(&str, &str)]) -> FakeTools {
-    let tools = FakeTools::new("github");
-    for (file, text) in repo_state {
-        tools.file(file, text);
-    }
-    tools.tool(
-        "gh",
-        r#"[[ $1 == api ]] || { echo "unexpected: gh $*" >&2; exit 2; }
-shift
-method=GET endpoint='' jq=''
-while (($#)); do
-  case $1 in
-    --method) method=$2; shift 2 ;;
-    --jq) jq=$2; shift 2 ;;
-    --input) shift 2 ;;
-    *) endpoint=$1; shift ;;
-  esac
-done
-if [[ $method != GET ]]; then
-  n=$(ls "$FAKE_DIR" | grep -c '^written-' || true)
-  { echo "$method $endpoint"; cat; } > "$FAKE_DIR/written-$n"
-  echo '{}'; exit 0
-fi
-case $endpoint in
-  */rulesets)
-    name=$(sed -n 's/.*\.name == "\([^"]*\)".*/\1/p' <<<"$jq")
-    cat "$FAKE_DIR/ruleset-id-${name// /-}" 2>/dev/null || true ;;
-  */codeowners/errors) cat "$FAKE_DIR/codeowners-errors" ;;
-  */environments/*)
-    env=${endpoint##*/}
-    [[ -f $FAKE_DIR/env-$env-count ]] || { echo "gh: Not Found (HTTP 404)" >&2; exit 1; }
-    if [[ $jq == *length* ]]; then cat "$FAKE_DIR/env-$env-count"; else cat "$FAKE_DIR/env-$env-self"; fi ;;
-  repos/*/*) cat "$FAKE_DIR/visibility" ;;
-  *) echo "unexpected endpoint $endpoint" >&2; exit 2 ;;
-esac"#,
-    );
-    tools
-}
-
-fn github_settings(tools: &FakeTools) -> (bool, String, Vec<(String, serde_json::Value)>) {
-    let (ok, out, err) = tools.run(
-        "github-settings.sh",
-        &["--app-id", "424242", "--repo", "someone/fork"],
-        &[],
-        "",
-    );
-    let mut written: Vec<(String, serde_json::Value)> = std::fs::read_dir(tools.path())
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name()?.to_str()?.to_owned();
-            name.starts_with("written-").then_some(path)
-        })
-        .map(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            let (head, body) = text.split_once('\n').unwrap();
-            (head.to_owned(), serde_json::from_str(body).unwrap())
-        })
-        .collect();
-    written.sort_by(|a, b| a.1["name"].as_str().cmp(&b.1["name"].as_str()));
-    (ok, format!("{out}{err}"), written)
-}
-
-const GOOD_REPO: [(&str, &str); 7] = [
-    ("codeowners-errors", ""),
-    ("visibility", "public"),
-    ("env-production-count", "1"),
-    ("env-production-self", "true"),
-    ("env-terraform-prod-count", "1"),
-    ("env-terraform-prod-self", "true"),
-    ("ruleset-id-main", ""),
-];
-
-#[test]
-fn the_first_run_script_protects_main_and_the_gitops_branches_with_no_admin_bypass() {
-    let tools = fake_github(&GOOD_REPO);
-    tools.file("ruleset-id-gitops-branches", "17");
-    let (ok, out, written) = github_settings(&tools);
-    assert!(ok, "{out}");
-    let [(gitops_call, gitops), (main_call, main)] = &written[..] else {
-        panic!("two rulesets are written: {written:?}");
-    };
-    assert_eq!(main_call, "POST repos/someone/fork/rulesets");
-    assert_eq!(
-        gitops_call, "PUT repos/someone/fork/rulesets/17",
-        "an existing ruleset is replaced, not duplicated"
-    );
-
-    assert_eq!(
-        main["bypass_actors"],
-        serde_json::json!([]),
-        "no admin bypass"
-    );
-    assert_eq!(main["enforcement"], "active");
-    let rule = |set: &serde_json::Value, kind: &str| {
-        set["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["type"] == kind)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {kind} rule in {set}"))
-    };
-    let checks = &rule(main, "required_status_checks")["parameters"]["required_status_checks"];
-    assert_eq!(
-        checks,
-        &serde_json::json!([{"context": "required", "integration_id": 15368}]),
-        "the one always-running check of ci.yml, from GitHub Actions"
-    );
-    let review = &rule(main, "pull_request")["parameters"];
-    assert_eq!(review["require_code_owner_review"], true);
-    assert_eq!(
-        review["required_approving_review_count"], 0,
-        "the bot-written dev pins have no owner and merge themselves"
-    );
-    assert_eq!(
-        review["allowed_merge_methods"],
-        serde_json::json!(["squash"])
-    );
-    // The check ci.yml's aggregate job reports under is the one required.
-    let ci = crate::workflows::workflow("ci");
-    assert_eq!(ci["jobs"]["required"]["name"].as_str(), Some("required"));
-
-    assert_eq!(
-        gitops["conditions"]["ref_name"]["include"],
-        serde_json::json!(["refs/heads/gitops/**"])
-    );
-    assert_eq!(
-        gitops["bypass_actors"],
-        serde_json::json!([{"actor_id": 424_242, "actor_type": "Integration", "bypass_mode": "always"}]),
-        "only the GitOps App writes gitops/* branches"
-    );
-    for kind in ["creation", "update", "deletion"] {
-        rule(gitops, kind);
-    }
-}
-
-#[test]
-fn the_first_run_script_refuses_ignored_code_owners_and_approvals_the_plan_lacks() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
-        (
-            &[(
-                "codeowners-errors",
-                "line 6: Unknown owner on line 6: make sure the team @gitops-platform/maintainers exists",
-            )],
-            "line 6: Unknown owner",
-        ),
-        (
-            &[("visibility", "private"), ("env-production-count", "0")],
-            "public repository or GitHub Enterprise",
-        ),
-        (
-            &[("env-terraform-prod-self", "false")],
-            "Prevent self-review",
-        ),
-        (&[("env-production-count", "")], "production"),
-    ];
-    for (changes, expected) in cases {
-        let tools = fake_github(&GOOD_REPO);
-        for (file, text) in changes {
-            if text.is_empty() && file.starts_with("env-") {
-                std::fs::remove_file(tools.path().join(file)).unwrap();
-            } else {
-                tools.file(file, text);
-            }
-        }
-        let (ok, out, _) = github_settings(&tools);
-        assert!(!ok && out.contains(expected), "{changes:?}: {out}");
     }
 }
 

@@ -129,7 +129,8 @@ fn the_grace_period_covers_pre_stop_drain_and_shutdown() {
                 .unwrap();
             let env_vars = pod_env(&docs);
             let secs = |k: &str| env_vars[k].as_deref().unwrap().parse::<u64>().unwrap();
-            assert_eq!((grace, pre_stop), (35, 10), "{env}/{app}");
+            // preStop outlasts the ALB's routing to a deregistering target (restore_budget.rs).
+            assert_eq!((grace, pre_stop), (45, 25), "{env}/{app}");
             assert_eq!(
                 (secs("SHUTDOWN_DRAIN_SECS"), secs("SHUTDOWN_TIMEOUT_SECS")),
                 (2, 15),
@@ -183,5 +184,74 @@ fn every_pod_runs_non_root_read_only_without_capabilities_or_a_token() {
             });
             assert!(deny_all, "{env}/{app}: a default-deny NetworkPolicy");
         }
+    }
+}
+
+/// Prod never lets replicas pile into one zone (a node-group update, a zone's nodes coming back
+/// late): its zone constraint is `DoNotSchedule` with `minDomains` the number of zones, which the
+/// ALB's public subnets (one per zone, in the allow-alb `NetworkPolicy`) count. Dev, with two or three
+/// nodes that start every morning, keeps `ScheduleAnyway` so one node up serves.
+#[test]
+fn prod_spreads_replicas_over_every_zone_and_never_schedules_past_the_skew() {
+    for env in ENVS {
+        let zones = seq(&one(
+            &overlay(env, "api-app")
+                .into_iter()
+                .filter(|d| d["metadata"]["name"] == "api-app-allow-alb")
+                .collect::<Vec<_>>(),
+            "NetworkPolicy",
+        )["spec"]["ingress"][0]["from"])
+        .len();
+        for app in APPS {
+            let docs = overlay(env, app);
+            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+            let zone = seq(&pod["topologySpreadConstraints"])
+                .iter()
+                .find(|c| c["topologyKey"] == "topology.kubernetes.io/zone")
+                .unwrap_or_else(|| panic!("{env}/{app} spreads over zones"))
+                .clone();
+            if env == "prod" {
+                assert_eq!(
+                    (s(&zone["whenUnsatisfiable"]), zone["minDomains"].as_u64()),
+                    ("DoNotSchedule", Some(u64::try_from(zones).unwrap())),
+                    "{env}/{app}: zone spread"
+                );
+            } else {
+                assert_eq!(
+                    s(&zone["whenUnsatisfiable"]),
+                    "ScheduleAnyway",
+                    "{env}/{app}"
+                );
+            }
+        }
+    }
+}
+
+/// api-app's CPU request is measured, not guessed: the p95 of its CPU at the design rate in
+/// bench/CPU.md (bench/cpu.sh), rounded up to 50m. No limit: bursts use the node's idle CPU.
+#[test]
+fn api_apps_cpu_request_is_the_measured_p95_at_the_design_rate() {
+    /// Requests per second per pod the request is sized for (prod: 3 pods, 600 req/s).
+    const DESIGN_RATE: u64 = 200;
+    let table = read_text("bench/CPU.md");
+    let p95: u64 = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {DESIGN_RATE} |")))
+        .unwrap_or_else(|| panic!("bench/CPU.md has a row for {DESIGN_RATE} req/s"))
+        .split('|')
+        .nth(4)
+        .unwrap()
+        .trim()
+        .trim_matches('*')
+        .parse()
+        .unwrap();
+    let want = p95.div_ceil(50) * 50;
+    for (env, docs) in all_renderings("api-app") {
+        let cpu = s(&container(&docs)["resources"]["requests"]["cpu"]).to_owned();
+        assert_eq!(
+            cpu,
+            format!("{want}m"),
+            "{env}: api-app's CPU request from bench/CPU.md (p95 {p95}m at {DESIGN_RATE} req/s)"
+        );
     }
 }

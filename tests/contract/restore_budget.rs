@@ -28,8 +28,10 @@ const POD_START_S: u32 = 10;
 const HOOK_JOB_S: u32 = 15;
 /// The load balancer controller registers a new pod IP in the target group.
 const LBC_REGISTER_S: u32 = 5;
-/// The controller deregisters a terminating pod; from then on the ALB sends it no new request.
-const LBC_DEREGISTER_S: u32 = 5;
+/// How long an ALB may keep sending new requests to an IP target after the controller starts
+/// deregistering it: reported at 10-25 s, so the upper end. The pods' preStop must cover it, and the
+/// budget counts the preStop itself for this term, so the two cannot drift.
+const ALB_KEEPS_ROUTING_S: u32 = 25;
 
 fn int(v: &Value, what: &str) -> u32 {
     v.as_u64()
@@ -390,8 +392,8 @@ fn budget(env: &str) -> Vec<Term> {
         "{env}/{app}: without the ALB readiness gate old pods stop before new ones receive traffic"
     );
     assert!(
-        r.pre_stop_s >= LBC_DEREGISTER_S,
-        "{env}/{app}: preStop ({} s) must outlast the ALB's deregistration, or requests reach a stopped pod",
+        r.pre_stop_s >= ALB_KEEPS_ROUTING_S,
+        "{env}/{app}: preStop ({} s) must outlast the ALB's {ALB_KEEPS_ROUTING_S} s of routing to a deregistering target, or requests reach a closed port",
         r.pre_stop_s
     );
     assert!(
@@ -411,8 +413,10 @@ fn budget(env: &str) -> Vec<Term> {
     }
     terms.push(Term {
         what: "ALB stops sending requests to the old pods",
-        seconds: LBC_DEREGISTER_S,
-        source: "allowance".into(),
+        seconds: r.pre_stop_s,
+        source: format!(
+            "preStop sleep (covers the ALB's up to {ALB_KEEPS_ROUTING_S} s on a deregistering target)"
+        ),
     });
     terms
 }

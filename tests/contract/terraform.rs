@@ -309,10 +309,27 @@ impl EnvRoot {
 
     /// The variables the platform module receives (the ones the contract tests need).
     pub(super) fn platform_vars(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut vars = serde_json::json!({
             "env": hcl_to_json(&self.module_arg("platform", "env")),
             "region": hcl_to_json(&self.module_arg("platform", "region")),
-        })
+        });
+        // The database's variables, as the root sets them or the module defaults them.
+        let module = blocks_in(PLATFORM);
+        for name in ["database_engine_version", "database_restore"] {
+            let value = if attr(self.module("platform"), name).is_some() {
+                hcl_to_json(&self.module_arg("platform", name))
+            } else {
+                let default = attr(block(&module, "variable", &[name]).body(), "default")
+                    .unwrap_or_else(|| panic!("variable {name} has a default"));
+                hcl_to_json(
+                    &default
+                        .evaluate(&Context::new())
+                        .unwrap_or_else(|e| panic!("var.{name}: {e}")),
+                )
+            };
+            vars[name] = value;
+        }
+        vars
     }
 }
 
@@ -374,9 +391,12 @@ pub(crate) fn platform_database_url(env: &str) -> String {
     let expr = local_expr(&blocks, "database_url");
     let module =
         serde_json::json!({ "db": { "db_instance_address": sample_database_endpoint(env) } });
+    let vars = EnvRoot::load(env).platform_vars();
+    let mut modules = serde_json::Map::new();
+    modules.insert("module".into(), module.clone());
     expr.evaluate(&context(
-        &EnvRoot::load(env).platform_vars(),
-        &platform_locals(env),
+        &vars,
+        &locals_with(&blocks, &vars, &modules),
         &module,
     ))
     .unwrap_or_else(|e| panic!("{env}: local.database_url: {e}"))
@@ -490,34 +510,45 @@ fn terraform_secret_names_equal_external_secret_remote_keys() {
 #[test]
 fn secret_value_never_enters_terraform() {
     for f in integration_tests::files_under("terraform", "tf") {
-        let blocks = hcl::parse(&integration_tests::read_text(&f))
+        let blocks: Vec<hcl::Block> = hcl::parse(&integration_tests::read_text(&f))
             .unwrap()
-            .into_blocks();
-        for b in blocks.into_iter().filter(|b| {
-            b.identifier() == "resource"
-                && b.labels()
+            .into_blocks()
+            .collect();
+        // No secret version at all, not even write-only: its every refresh reads the value
+        // (GetSecretValue), which no CI role may (tests/contract/iam.rs).
+        for b in &blocks {
+            assert!(
+                !b.labels()
                     .first()
-                    .is_some_and(|l| l.as_str() == "aws_secretsmanager_secret_version")
-        }) {
-            // Only the one module that writes generated first values, and only write-only: a value
-            // Terraform writes but never stores in plan or state (tests/contract/keys.rs).
-            assert!(
-                f.starts_with("terraform/modules/secret-first-value/"),
-                "{f}: secret values are generated in modules/secret-first-value or set out of band"
-            );
-            let keys: Vec<&str> = b.body().attributes().map(hcl::Attribute::key).collect();
-            assert!(
-                keys.contains(&"secret_string_wo")
-                    && !keys.contains(&"secret_string")
-                    && !keys.contains(&"secret_binary"),
-                "{f}: only the write-only secret_string_wo, never a value kept in state: {keys:?}"
-            );
-            assert!(
-                attr_text(b.body(), "secret_string_wo").contains("ephemeral."),
-                "{f}: the generated part comes from an ephemeral resource"
+                    .is_some_and(|l| l.as_str().starts_with("aws_secretsmanager_secret_version")),
+                "{f}: {} {:?} reads a secret value; write first values with modules/secret-first-value",
+                b.identifier(),
+                b.labels()
             );
         }
+        // The one writer passes the value through a provisioner's environment, built from ephemeral
+        // values only (generated, or a person's ephemeral input), so it is never in plan or state.
+        if f.starts_with("terraform/modules/secret-first-value/") {
+            for b in blocks.iter().filter(|b| b.identifier() == "resource") {
+                let exec = b
+                    .body()
+                    .blocks()
+                    .find(|p| p.identifier() == "provisioner")
+                    .unwrap_or_else(|| panic!("{f}: {:?} writes no value", b.labels()));
+                let env = attr_text(exec.body(), "environment");
+                assert!(
+                    env.contains("ephemeral.aws_secretsmanager_random_password")
+                        && env.contains("var.given_values"),
+                    "{f}: the first value is built from ephemeral values only: {env}"
+                );
+            }
+        }
     }
+    assert!(
+        integration_tests::read_text("terraform/modules/secret-first-value/variables.tf")
+            .contains("ephemeral   = true"),
+        "given_values must be an ephemeral input"
+    );
 }
 
 /// Asserts an IAM statement only reads secrets: `Allow` with exactly `DescribeSecret` and

@@ -196,6 +196,7 @@ async fn each_kind_of_database_error_gets_its_answer_and_its_metric() {
         ("40P01", 503, "conflict"),    // deadlock_detected
         ("53300", 503, "unavailable"), // too_many_connections
         ("57P01", 503, "unavailable"), // admin_shutdown
+        ("28P01", 503, "auth"),        // invalid_password: a rotation race (DatabaseAuthFailing)
         ("22023", 500, "other"),       // invalid_parameter_value: a bug, not a retry
     ] {
         let db = pg::fresh_database().await;
@@ -220,7 +221,7 @@ async fn each_kind_of_database_error_gets_its_answer_and_its_metric() {
             assert_error(res, 500, "internal_error").await;
         }
         let metrics = app.get("/metrics").await.text().await.unwrap();
-        for other in ["timeout", "conflict", "unavailable", "other"] {
+        for other in ["timeout", "conflict", "unavailable", "auth", "other"] {
             let series = format!("store_errors_total{{kind=\"{other}\"}} ");
             assert_eq!(
                 metric(&metrics, &series),

@@ -91,5 +91,6 @@ output "github_variables" {
     CLUSTER_ADMIN_ROLE_ARNS_DEV      = jsonencode(var.cluster_admin_role_arns)
     ENDPOINT_PUBLIC_ACCESS_CIDRS_DEV = jsonencode(var.endpoint_public_access_cidrs)
     DNS_ZONE_NAME                    = var.dns_zone_name
+    ALARM_SLACK_DEV                  = var.alarm_slack == null ? "null" : jsonencode(var.alarm_slack)
   }
 }

@@ -51,3 +51,12 @@ variable "heartbeat_url" {
   default     = null
   ephemeral   = true
 }
+
+variable "alarm_slack" {
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  description = "Slack workspace (team) ID and channel ID for gitops-dev's CloudWatch alarms and RDS events, through AWS Chatbot (authorize the workspace in its console once per account). In CI: the ALARM_SLACK_DEV repository variable (JSON), set by the github_variables output."
+  default     = null
+}

@@ -64,6 +64,7 @@ module "platform" {
   cluster_admin_role_arns      = var.cluster_admin_role_arns
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   dns_zone_name                = var.dns_zone_name
+  alarm_slack                  = var.alarm_slack
 
   # What only a person has, written once into its secret (first apply; never in state).
   dockerhub_username = var.dockerhub_username

@@ -91,5 +91,6 @@ output "github_variables" {
     CLUSTER_ADMIN_ROLE_ARNS_PROD      = jsonencode(var.cluster_admin_role_arns)
     ENDPOINT_PUBLIC_ACCESS_CIDRS_PROD = jsonencode(var.endpoint_public_access_cidrs)
     DNS_ZONE_NAME                     = var.dns_zone_name
+    ALARM_SLACK_PROD                  = var.alarm_slack == null ? "null" : jsonencode(var.alarm_slack)
   }
 }

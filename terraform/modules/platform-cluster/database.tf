@@ -4,11 +4,13 @@ locals {
   # The facts api-app's DATABASE_URL and the bootstrap Job in k8s/ must agree with; tests/contract/database.rs
   # holds the overlays to these values. RDS creates the empty database; the bootstrap Job creates the role.
   database = {
-    name            = "tasks"
-    port            = 5432
-    app_user        = "api_app"
-    master_user     = "platform_admin"
-    engine_version  = "17"
+    name        = "tasks"
+    port        = 5432
+    app_user    = "api_app"
+    master_user = "platform_admin"
+    # The PostgreSQL major: the engine version and the parameter family both follow it (a major
+    # upgrade changes this one variable, terraform/README.md "Major PostgreSQL upgrade").
+    engine_version  = var.database_engine_version
     app_secret_name = "gitops/demo-api/${var.env}/db"
     # TLS is verified against the instance's own endpoint name (libpq's verify-full), with RDS's CA for this
     # region: the bundle k8s/components/database-tls mounts at this path, holding this CA among others.
@@ -19,7 +21,24 @@ locals {
   # api-app's DATABASE_URL: the instance's endpoint (known only after apply), no password. The root
   # Application hands it to api-app's overlay (modules/cluster-addons), replacing the SET-BY-TERRAFORM host
   # of the URL Git holds; tests/contract/database.rs keeps the two identical otherwise.
-  database_url = "postgres://${local.database.app_user}@${module.db.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}"
+  database_url = "postgres://${local.database.app_user}@${local.database_serving.db_instance_address}:${local.database.port}/${local.database.name}?sslmode=verify-full&sslrootcert=${local.database.ca_bundle_file}"
+
+  # The instance api-app uses: the live one, or the side-by-side restore once var.database_restore.serve
+  # says so (terraform/README.md, "Restore from a snapshot"). The restore never touches the live one.
+  database_serves_restore = var.database_restore == null ? false : var.database_restore.serve
+  database_serving        = local.database_serves_restore ? one(module.db_restore) : module.db
+
+  # Windows in UTC. Prod: the quiet night hours. Dev: inside its running hours (the database runs
+  # 06:30-20:30 Europe/Dublin on weekdays, which is 05:30-19:30 UTC in summer and 06:30-20:30 in winter),
+  # because RDS takes no automated backup of a stopped instance and defers its maintenance.
+  # tests/contract/database.rs holds dev's windows inside the schedule in both seasons.
+  database_windows = local.is_prod ? {
+    backup      = "02:00-03:00"
+    maintenance = "sun:03:30-sun:04:30"
+    } : {
+    backup      = "11:00-11:30"
+    maintenance = "wed:12:00-wed:12:30"
+  }
 
   # What distinguishes a prod database from a dev one. Derived from env, never from a variable, so no tfvars
   # file can turn them off; tests/database.tftest.hcl asserts them through output.database.
@@ -49,6 +68,8 @@ locals {
 
   # ESO reads the app's password (Secret api-app-db) and, during a sync only, the master credentials the
   # bootstrap Job needs (k8s/components/aws/api-app). Same two actions as for the API key, on two exact ARNs.
+  # The master secret is the serving instance's: after a restore is served, the bootstrap hook logs
+  # in to the restored instance with its own new master secret.
   external_secrets_database_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -62,7 +83,7 @@ locals {
         Sid      = "ReadOwnEnvDatabaseMasterSecret"
         Effect   = "Allow"
         Action   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-        Resource = module.db.db_instance_master_user_secret_arn
+        Resource = local.database_serving.db_instance_master_user_secret_arn
       },
     ]
   })
@@ -72,6 +93,9 @@ locals {
 # Key: storage, snapshots, Performance Insights and both database secrets
 ################################################################################
 
+# Kept when the env is torn down: the final snapshot and the retained automated backups are encrypted
+# with it, and a snapshot whose key is deleted can never be read again. A destroy refuses to delete it;
+# the teardown takes it out of state first and leaves it (terraform/README.md, "Teardown"; $1 a month).
 resource "aws_kms_key" "database" {
   description             = "${local.name}: encrypts the PostgreSQL instance, its snapshots and its secrets"
   enable_key_rotation     = true
@@ -79,6 +103,10 @@ resource "aws_kms_key" "database" {
   policy                  = data.aws_iam_policy_document.secret_key["database"].json
 
   tags = local.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "database" {
@@ -128,7 +156,9 @@ module "db" {
   engine_version       = local.database.engine_version
   family               = "postgres${local.database.engine_version}"
   major_engine_version = local.database.engine_version
-  instance_class       = var.database.instance_class
+  # Off unless a reviewed major upgrade sets it (terraform/README.md, "Major PostgreSQL upgrade").
+  allow_major_version_upgrade = var.database_allow_major_version_upgrade
+  instance_class              = var.database.instance_class
   # PostgreSQL has no option groups.
   create_db_option_group = false
 
@@ -139,11 +169,10 @@ module "db" {
   kms_key_id            = aws_kms_key.database.arn
 
   # RDS creates the empty database; the bootstrap Job makes api_app its owner (k8s/components/database-bootstrap).
-  # A restore takes database, users and data from the snapshot instead (terraform/README.md, "Restore").
-  snapshot_identifier = var.database_restore_snapshot_identifier
-  db_name             = local.database.name
-  username            = local.database.master_user
-  port                = local.database.port
+  # Never a snapshot_identifier here: a restore builds module.db_restore beside this instance.
+  db_name  = local.database.name
+  username = local.database.master_user
+  port     = local.database.port
 
   # RDS generates the master password into Secrets Manager and rotates it; it never passes through Terraform.
   manage_master_user_password   = true
@@ -161,12 +190,14 @@ module "db" {
   skip_final_snapshot              = local.database_protection.skip_final_snapshot
   final_snapshot_identifier_prefix = "${local.name}-final"
   copy_tags_to_snapshot            = true
-  delete_automated_backups         = !local.is_prod
-  backup_retention_period          = var.database.backup_retention_days
-  backup_window                    = "02:00-03:00"
-  maintenance_window               = "sun:03:30-sun:04:30"
-  auto_minor_version_upgrade       = true
-  apply_immediately                = !local.is_prod
+  # Kept after a delete, until their retention ends: the backups of a destroyed or replaced instance
+  # are what a restore needs.
+  delete_automated_backups   = false
+  backup_retention_period    = var.database.backup_retention_days
+  backup_window              = local.database_windows.backup
+  maintenance_window         = local.database_windows.maintenance
+  auto_minor_version_upgrade = true
+  apply_immediately          = !local.is_prod
 
   performance_insights_enabled          = local.database_protection.performance_insights_enabled
   performance_insights_retention_period = 7
@@ -188,6 +219,73 @@ module "db" {
     { name = "password_encryption", value = "scram-sha-256" },
     { name = "log_min_duration_statement", value = "1000" },
   ]
+
+  tags = local.tags
+}
+
+################################################################################
+# Restore side by side: a second instance from a snapshot, never the live one replaced
+################################################################################
+
+# Exists only while var.database_restore is set: built from the snapshot under its own identifier, in
+# the same subnets, security group, key and parameter group, with the env's protections. The live
+# instance is untouched; api-app moves to this one only when `serve` is set (local.database_serving:
+# DATABASE_URL and the master secret follow), and back by unsetting it.
+module "db_restore" {
+  source  = "terraform-aws-modules/rds/aws"
+  version = "7.2.0"
+  count   = var.database_restore == null ? 0 : 1
+
+  identifier          = "${local.name}-restore"
+  snapshot_identifier = var.database_restore.snapshot_identifier
+
+  engine                      = "postgres"
+  engine_version              = local.database.engine_version
+  major_engine_version        = local.database.engine_version
+  allow_major_version_upgrade = var.database_allow_major_version_upgrade
+  instance_class              = var.database.instance_class
+  create_db_option_group      = false
+  create_db_parameter_group   = false
+  parameter_group_name        = module.db.db_parameter_group_id
+
+  allocated_storage     = var.database.allocated_storage_gb
+  max_allocated_storage = var.database.max_allocated_storage_gb
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = aws_kms_key.database.arn
+  port                  = local.database.port
+
+  # A new master secret for this instance (RDS keeps no password in a snapshot's secret).
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = aws_kms_key.database.arn
+  ca_cert_identifier            = local.database.ca_identifier
+
+  db_subnet_group_name   = module.vpc.database_subnet_group_name
+  vpc_security_group_ids = [aws_security_group.database.id]
+  publicly_accessible    = local.database_protection.publicly_accessible
+  multi_az               = local.database_protection.multi_az
+
+  deletion_protection              = local.database_protection.deletion_protection
+  skip_final_snapshot              = local.database_protection.skip_final_snapshot
+  final_snapshot_identifier_prefix = "${local.name}-restore-final"
+  copy_tags_to_snapshot            = true
+  delete_automated_backups         = false
+  backup_retention_period          = var.database.backup_retention_days
+  backup_window                    = local.database_windows.backup
+  maintenance_window               = local.database_windows.maintenance
+  auto_minor_version_upgrade       = true
+  apply_immediately                = true
+
+  performance_insights_enabled          = local.database_protection.performance_insights_enabled
+  performance_insights_retention_period = 7
+  performance_insights_kms_key_id       = local.database_protection.performance_insights_enabled ? aws_kms_key.database.arn : null
+  monitoring_interval                   = local.is_prod ? 60 : 0
+  monitoring_role_arn                   = local.is_prod ? module.db.enhanced_monitoring_iam_role_arn : null
+
+  enabled_cloudwatch_logs_exports        = ["postgresql", "upgrade"]
+  create_cloudwatch_log_group            = true
+  cloudwatch_log_group_retention_in_days = var.log_retention_days
+  cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
 
   tags = local.tags
 }
@@ -277,7 +375,7 @@ resource "aws_scheduler_schedule" "database" {
   target {
     arn      = "arn:${local.partition}:scheduler:::aws-sdk:rds:${each.value.action}"
     role_arn = aws_iam_role.database_scheduler[0].arn
-    input    = jsonencode({ DbInstanceIdentifier = module.db.db_instance_identifier })
+    input    = jsonencode({ DbInstanceIdentifier = local.database_serving.db_instance_identifier })
 
     retry_policy {
       maximum_event_age_in_seconds = 3600
@@ -331,7 +429,7 @@ locals {
     account_id       = local.account_id
     region           = var.region
     name             = local.name
-    db_instance_arn  = module.db.db_instance_arn
+    db_instance_arn  = local.database_serving.db_instance_arn
     database_key_arn = aws_kms_key.database.arn
   }
 }

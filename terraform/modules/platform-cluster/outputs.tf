@@ -115,7 +115,7 @@ output "ci_runner" {
 output "database" {
   description = "How this env's PostgreSQL is protected and reached: the values the RDS module and the security group receive."
   value = merge(local.database_protection, {
-    endpoint               = module.db.db_instance_address
+    endpoint               = local.database_serving.db_instance_address
     port                   = local.database.port
     name                   = local.database.name
     app_user               = local.database.app_user
@@ -132,12 +132,12 @@ output "database_url" {
 
 output "database_endpoint" {
   description = "The RDS endpoint api-app connects to (DATABASE_URL's host, the name its TLS certificate covers)."
-  value       = module.db.db_instance_address
+  value       = local.database_serving.db_instance_address
 }
 
 output "database_master_secret_arn" {
   description = "ARN of the RDS-managed master secret (RDS names it). modules/cluster-addons hands it to the api-app Application as the remote key of ExternalSecret api-app-db-admin; it is never committed."
-  value       = module.db.db_instance_master_user_secret_arn
+  value       = local.database_serving.db_instance_master_user_secret_arn
 }
 
 output "external_secrets_database_policy" {

@@ -15,7 +15,7 @@ locals {
 
   # Which queued jobs start a runner in each pool (CodeBuild webhook filters, all of a group must
   # match). Only the Terraform workflows' jobs; apply only for main. Jobs of pull requests from forks
-  # never run without a maintainer's approval (terraform/bootstrap/github-settings.json) and skip
+  # never run without a maintainer's approval (.github/github-settings.json) and skip
   # themselves (terraform.yml).
   ci_runner_pools = {
     plan = {

@@ -203,10 +203,35 @@ variable "database" {
   }
 }
 
-variable "database_restore_snapshot_identifier" {
+variable "database_engine_version" {
   type        = string
-  description = "DB snapshot (identifier or ARN) to build the instance from. Setting or changing it replaces the instance; leave it set afterwards, or Terraform replaces it again (terraform/README.md, \"Restore\")."
+  description = "PostgreSQL major version of the env's database; the parameter family (postgres<major>) follows it. A new major also needs database_allow_major_version_upgrade (terraform/README.md, \"Major PostgreSQL upgrade\")."
+  default     = "17"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]$", var.database_engine_version))
+    error_message = "database_engine_version is a PostgreSQL major such as 17 (RDS picks the minor and upgrades it in the maintenance window)."
+  }
+}
+
+variable "database_allow_major_version_upgrade" {
+  type        = bool
+  description = "Lets RDS move the instance to a new major version (database_engine_version). Set only in the reviewed PR that raises the major, and unset afterwards."
+  default     = false
+}
+
+variable "database_restore" {
+  type = object({
+    snapshot_identifier = string
+    serve               = optional(bool, false)
+  })
+  description = "Restore side by side (terraform/README.md, \"Restore from a snapshot\"): builds instance <name>-restore from this DB snapshot (identifier or ARN) beside the live one, which is never replaced. serve = true moves api-app to it (DATABASE_URL and the master secret follow). null: no restore instance."
   default     = null
+
+  validation {
+    condition     = var.database_restore == null ? true : length(var.database_restore.snapshot_identifier) > 0
+    error_message = "database_restore.snapshot_identifier names the snapshot to restore."
+  }
 }
 
 variable "addon_versions" {
@@ -280,4 +305,18 @@ variable "heartbeat_url" {
   description = "Ping URL of the dead man's switch the Watchdog heartbeat goes to (gitops/platform-ops/<env>). First apply only (TF_VAR_heartbeat_url)."
   default     = null
   ephemeral   = true
+}
+
+variable "alarm_slack" {
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  description = "The Slack workspace (team) ID and channel ID AWS Chatbot posts the CloudWatch alarms and RDS events to (alarms.tf): the channel the alerts go to. The workspace must be authorized in the AWS Chatbot console once per account. null: the alarms reach nobody, and every plan warns."
+  default     = null
+
+  validation {
+    condition     = var.alarm_slack == null ? true : can(regex("^T[A-Z0-9]+$", var.alarm_slack.workspace_id)) && can(regex("^[CG][A-Z0-9]+$", var.alarm_slack.channel_id))
+    error_message = "alarm_slack takes Slack IDs: workspace_id like T0123ABCD, channel_id like C0123ABCD."
+  }
 }

@@ -1,10 +1,15 @@
-# A secret's first value, written without Terraform ever holding it: each generated key is an ephemeral
-# random password, each given key an ephemeral input (a person's token or URL, typed into the apply's
-# environment), and both go through a write-only argument, so neither is in plan or state. Written once
-# (version 1): rotations put new values outside Terraform, which never compares a write-only value and
-# so never undoes them; a later apply without the inputs (CI) changes nothing. Its own module so
-# plan-only tests can replace it whole (terraform test cannot mock ephemeral resources on the pinned
-# Terraform).
+# A secret's first value, written without Terraform or its CI roles ever reading a secret: each
+# generated key is an ephemeral random password, each given key an ephemeral input (a person's token
+# or URL, typed into the apply's environment), and both reach Secrets Manager through a provisioner's
+# environment, so neither is in plan or state. Not an aws_secretsmanager_secret_version: that
+# resource's every refresh (and its create, to wait for the version) calls GetSecretValue, even with
+# the write-only secret_string_wo (the provider's secret_version.go), so the plan role, which pull
+# requests assume, would need to read the live API key and database password. Here the apply calls
+# only PutSecretValue and ListSecretVersionIds (write.sh), and a plan calls nothing but
+# GetRandomPassword. Written once, when the secret is new and has no version yet: rotations put new
+# values outside Terraform, which never sees them; a later apply without the inputs (CI) changes
+# nothing. Its own module so plan-only tests can replace it whole (terraform test cannot mock
+# ephemeral resources on the pinned Terraform).
 
 ephemeral "aws_secretsmanager_random_password" "value" {
   for_each = toset(var.generated_keys)
@@ -15,16 +20,20 @@ ephemeral "aws_secretsmanager_random_password" "value" {
   include_space       = false
 }
 
-resource "aws_secretsmanager_secret_version" "first" {
-  secret_id = var.secret_id
-  secret_string_wo = jsonencode(merge(
-    var.given_values,
-    { for k in var.generated_keys : k => ephemeral.aws_secretsmanager_random_password.value[k].random_password },
-  ))
-  secret_string_wo_version = 1
+resource "terraform_data" "first" {
+  # A new secret (a new ARN) gets its own first value; nothing else writes again.
+  triggers_replace = [var.secret_id]
 
-  lifecycle {
-    # A rotation moves AWSCURRENT to its own version; that is not drift.
-    ignore_changes = [version_stages]
+  provisioner "local-exec" {
+    command     = "${path.module}/write.sh"
+    interpreter = ["/bin/sh"]
+    environment = {
+      SECRET_ID  = var.secret_id
+      AWS_REGION = split(":", var.secret_id)[3]
+      FIRST_VALUE = jsonencode(merge(
+        var.given_values,
+        { for k in var.generated_keys : k => ephemeral.aws_secretsmanager_random_password.value[k].random_password },
+      ))
+    }
   }
 }

@@ -1,6 +1,11 @@
 variable "secret_id" {
   type        = string
-  description = "ID (ARN) of the Secrets Manager secret whose first value this writes."
+  description = "ARN of the Secrets Manager secret whose first value this writes (its region is where write.sh calls)."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", var.secret_id))
+    error_message = "secret_id must be the secret's ARN (aws_secretsmanager_secret.<name>.id)."
+  }
 }
 
 variable "generated_keys" {

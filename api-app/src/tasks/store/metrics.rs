@@ -8,7 +8,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec,
 use super::port::StoreError;
 
 /// Every `kind` of `store_errors_total`, created at zero so a rate over them exists from the start.
-const ERROR_KINDS: [&str; 4] = ["unavailable", "timeout", "conflict", "other"];
+const ERROR_KINDS: [&str; 5] = ["unavailable", "auth", "timeout", "conflict", "other"];
 
 /// The metrics every store keeps.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ impl StoreMetrics {
         // Not found, full and conflicts are answers: the store is up.
         self.up.set(i64::from(!matches!(
             kind,
-            Some("unavailable" | "timeout" | "other")
+            Some("unavailable" | "auth" | "timeout" | "other")
         )));
     }
 

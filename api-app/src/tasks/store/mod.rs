@@ -71,3 +71,27 @@ pub async fn open(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(url: &str) -> PgVars<'_> {
+        PgVars {
+            url,
+            ..PgVars::default()
+        }
+    }
+
+    #[test]
+    fn database_url_is_read_without_surrounding_spaces_and_a_blank_one_means_memory() {
+        assert!(matches!(
+            StoreSettings::parse(AppEnv::Local, &vars("  ")),
+            Ok(StoreSettings::Memory)
+        ));
+        let pg = StoreSettings::parse(AppEnv::Dev, &vars(" postgres://api_app@db.example/tasks\n"));
+        assert!(matches!(pg, Ok(StoreSettings::Postgres(_))), "{pg:?}");
+        let err = StoreSettings::parse(AppEnv::Dev, &vars("")).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+}

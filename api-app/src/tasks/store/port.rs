@@ -47,6 +47,9 @@ pub enum StoreError {
     /// The database cannot be reached, or refused the connection.
     #[error("the task store is unavailable")]
     Unavailable,
+    /// The database refused the app's credentials (SQLSTATE class 28, e.g. 28P01 after a rotation race).
+    #[error("the task store is unavailable")]
+    Unauthenticated,
     /// No connection within the acquire timeout, or no answer within the statement timeout.
     #[error("the task store did not answer in time")]
     Timeout,
@@ -69,6 +72,7 @@ impl StoreError {
             Self::NotFound | Self::Full { .. } => None,
             Self::PreconditionFailed | Self::Conflict => Some("conflict"),
             Self::Unavailable => Some("unavailable"),
+            Self::Unauthenticated => Some("auth"),
             Self::Timeout => Some("timeout"),
             Self::Other => Some("other"),
         }
@@ -83,7 +87,10 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed => ApiError::new(PRECONDITION_FAILED, e.to_string()),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
-            StoreError::Unavailable | StoreError::Timeout | StoreError::Conflict => {
+            StoreError::Unavailable
+            | StoreError::Unauthenticated
+            | StoreError::Timeout
+            | StoreError::Conflict => {
                 ApiError::new(STORE_UNAVAILABLE, e.to_string()).with_retry_after(RETRY_AFTER_SECS)
             }
             StoreError::Other => ApiError::internal(),

@@ -196,9 +196,12 @@ fn classify(e: &tokio_postgres::Error) -> StoreError {
         || *code == SqlState::T_R_DEADLOCK_DETECTED
     {
         StoreError::Conflict
-    } else if matches!(class, "08" | "28" | "53" | "57" | "3D") {
-        // Connection exceptions, authentication, exhausted resources, an operator's shutdown, a
-        // database that does not exist (yet).
+    } else if class == "28" {
+        // Invalid authorization (28P01: wrong password), counted apart so a rotation race alerts.
+        StoreError::Unauthenticated
+    } else if matches!(class, "08" | "53" | "57" | "3D") {
+        // Connection exceptions, exhausted resources, an operator's shutdown, a database that does
+        // not exist (yet).
         StoreError::Unavailable
     } else {
         tracing::error!(error = %describe(e), "unexpected database error");

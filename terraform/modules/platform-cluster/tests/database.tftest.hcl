@@ -53,6 +53,16 @@ override_module {
   }
 }
 
+override_module {
+  target = module.db_restore
+  outputs = {
+    db_instance_address                = "gitops-test-restore.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    db_instance_arn                    = "arn:aws:rds:eu-west-1:111122223333:db:gitops-test-restore"
+    db_instance_identifier             = "gitops-test-restore"
+    db_instance_master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-1111-AbCdEf"
+  }
+}
+
 # Writes a generated first value through an ephemeral resource, which mock providers cannot open.
 override_module {
   target = module.api_secret_value
@@ -321,5 +331,47 @@ run "eso_reads_exactly_this_envs_database_secrets" {
   assert {
     condition     = aws_route53_record.database.records == toset(["gitops-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"]) && aws_route53_record.database.name == "postgres.gitops-prod.internal"
     error_message = "The private name points at the instance."
+  }
+}
+
+# A restore builds beside the live instance and api-app stays on the live one until `serve`.
+run "a_restore_is_built_beside_the_live_instance_and_served_only_when_asked" {
+  command = plan
+
+  variables {
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
+    database_restore         = { snapshot_identifier = "gitops-test-pre-restore" }
+  }
+
+  assert {
+    condition     = output.database_endpoint == "gitops-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    error_message = "Until serve is set, api-app stays on the live instance."
+  }
+}
+
+run "a_served_restore_moves_the_url_and_the_master_secret" {
+  command = plan
+
+  variables {
+    env                      = "prod"
+    kubernetes_version       = "1.34"
+    addon_versions           = { coredns = "v1.12.4-eksbuild.1", kube_proxy = "v1.34.1-eksbuild.2", vpc_cni = "v1.21.1-eksbuild.1", eks_pod_identity_agent = "v1.3.10-eksbuild.2" }
+    node_ami_release_version = "1.34.2-20260128"
+    log_retention_days       = 365
+    database_restore         = { snapshot_identifier = "gitops-test-pre-restore", serve = true }
+  }
+
+  assert {
+    condition     = strcontains(output.database_url, "@gitops-test-restore.abcdefghijkl.eu-west-1.rds.amazonaws.com:5432/")
+    error_message = "Served, DATABASE_URL names the restored instance's own endpoint."
+  }
+
+  assert {
+    condition     = output.database_master_secret_arn == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:rds!db-1111-AbCdEf"
+    error_message = "Served, the bootstrap hook logs in with the restored instance's master secret."
   }
 }
