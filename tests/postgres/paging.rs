@@ -23,6 +23,18 @@ async fn seeded() -> String {
     db
 }
 
+/// The rows of `tasks` that `node` of an actual plan and the nodes below it read.
+fn tasks_read(node: &Value) -> u64 {
+    let own = if node["Relation Name"] == "tasks" {
+        node["Actual Rows"].as_u64().unwrap() * node["Actual Loops"].as_u64().unwrap()
+    } else {
+        0
+    };
+    own + node["Plans"]
+        .as_array()
+        .map_or(0, |plans| plans.iter().map(tasks_read).sum())
+}
+
 /// How many rows of `tasks` the statement read, run with `(limit, from)`, from its actual plan.
 async fn task_rows_read(db: &str, statement: &str, limit: i64, from: i64) -> u64 {
     let plan = pg::query_strings(
@@ -34,17 +46,7 @@ async fn task_rows_read(db: &str, statement: &str, limit: i64, from: i64) -> u64
     )
     .await;
     let plan: Value = serde_json::from_str(&plan[0]).unwrap();
-    fn walk(node: &Value) -> u64 {
-        let own = if node["Relation Name"] == "tasks" {
-            node["Actual Rows"].as_u64().unwrap() * node["Actual Loops"].as_u64().unwrap()
-        } else {
-            0
-        };
-        own + node["Plans"]
-            .as_array()
-            .map_or(0, |plans| plans.iter().map(walk).sum())
-    }
-    walk(&plan[0]["Plan"])
+    tasks_read(&plan[0]["Plan"])
 }
 
 #[tokio::test]

@@ -147,26 +147,7 @@ pub(super) async fn uncount(
     shard: Option<i16>,
     completed: bool,
 ) -> Result<i64, tokio_postgres::Error> {
-    let completed = i64::from(completed);
-    match shard {
-        Some(shard) => {
-            let stmt = tx
-                .prepare_cached(
-                    "UPDATE task_count_shards SET total = total - 1, completed = completed - $2 \
-                     WHERE shard = $1",
-                )
-                .await?;
-            tx.execute(&stmt, &[&shard, &completed]).await?
-        }
-        None => {
-            let stmt = tx
-                .prepare_cached(
-                    "UPDATE task_counts SET total = total - 1, completed = completed - $1",
-                )
-                .await?;
-            tx.execute(&stmt, &[&completed]).await?
-        }
-    };
+    add(tx, shard, -1, -i64::from(completed)).await?;
     let stmt = tx.prepare_cached(stored_total!()).await?;
     tx.query_one(&stmt, &[]).await?.try_get(0)
 }
@@ -178,22 +159,30 @@ pub(super) async fn count_completion(
     shard: Option<i16>,
     delta: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    match shard {
-        Some(shard) => {
-            let stmt = tx
-                .prepare_cached(
-                    "UPDATE task_count_shards SET completed = completed + $1 WHERE shard = $2",
-                )
-                .await?;
-            tx.execute(&stmt, &[&delta, &shard]).await?
-        }
-        None => {
-            let stmt = tx
-                .prepare_cached("UPDATE task_counts SET completed = completed + $1")
-                .await?;
-            tx.execute(&stmt, &[&delta]).await?
-        }
-    };
+    add(tx, shard, 0, delta).await
+}
+
+/// Adds `total` and `completed` to the counts of `shard`, or of the ledger for `None`.
+async fn add(
+    tx: &impl GenericClient,
+    shard: Option<i16>,
+    total: i64,
+    completed: i64,
+) -> Result<(), tokio_postgres::Error> {
+    if let Some(shard) = shard {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE task_count_shards SET total = total + $2, completed = completed + $3 \
+                 WHERE shard = $1",
+            )
+            .await?;
+        tx.execute(&stmt, &[&shard, &total, &completed]).await?;
+    } else {
+        let stmt = tx
+            .prepare_cached("UPDATE task_counts SET total = total + $1, completed = completed + $2")
+            .await?;
+        tx.execute(&stmt, &[&total, &completed]).await?;
+    }
     Ok(())
 }
 
