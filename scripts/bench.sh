@@ -68,6 +68,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
+# cpu_ticks PID -> the CPU time the process has used (user + system, all threads), in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+TICKS=$(getconf CLK_TCK)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 
@@ -111,7 +114,8 @@ run_wrk() {
     /^ +99%/                           { p99 = $2 }
     /Non-2xx or 3xx responses:/        { non2xx = $5 }
     /Socket errors:/                   { errors = $4 + $6 + $8 + $10 }
-    END { printf "%.0f %s %s %d %d\n", rps, p50, p99, non2xx, errors }
+    / requests in /                    { requests = $1 }
+    END { printf "%.0f %s %s %d %d %d\n", rps, p50, p99, non2xx, errors, requests }
   ' "$WORK/$name.txt"
 }
 
@@ -155,11 +159,13 @@ MEM_PORT=$API_PORT
 HEALTH_BODY=$(curl -fsS "http://127.0.0.1:$MEM_PORT/api/health")
 BASE_PORT=$(free_port)
 PORT=$BASE_PORT WORKERS=$WORKERS BODY=$HEALTH_BODY "$BASE_BIN" >/dev/null 2>&1 &
-PIDS+=("$!")
+BASE_PID=$!
+PIDS+=("$BASE_PID")
 EXPRESS_PORT=$(free_port)
 PORT=$EXPRESS_PORT BODY=$HEALTH_BODY NODE_PATH="$PWD/tools/node_modules" NODE_ENV=production \
   node api-app/examples/express-health.cjs >"$WORK/express.log" 2>&1 &
-PIDS+=("$!")
+EXPRESS_PID=$!
+PIDS+=("$EXPRESS_PID")
 for port in "$BASE_PORT" "$EXPRESS_PORT"; do
   for _ in $(seq 250); do curl -fs -o /dev/null "http://127.0.0.1:$port/api/health" && break; sleep 0.02; done
   [[ $(curl -fsS "http://127.0.0.1:$port/api/health") == "$HEALTH_BODY" ]] || fail "the peer on $port does not answer api-app's bytes"
@@ -168,15 +174,32 @@ for port in "$MEM_PORT" "$BASE_PORT" "$EXPRESS_PORT"; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/api/health" >/dev/null
 done
 API_RPS=() BASE_RPS=() EXPRESS_RPS=()
+# Each server's requests and CPU ticks over every round: requests per CPU second do not depend on
+# how much of the shared cores a server got (more threads get more of them on a busy machine).
+declare -A REQUESTS=() CPU_TICKS=()
+# health_run NAME PID PORT -> "rps p50 p99 non2xx errors", and adds to REQUESTS[NAME] and CPU_TICKS[NAME].
+health_run() {
+  local before after rps p50 p99 non2xx errors requests
+  before=$(cpu_ticks "$2")
+  read -r rps p50 p99 non2xx errors requests < <(run_wrk "$1-health-$round" "http://127.0.0.1:$3/api/health")
+  after=$(cpu_ticks "$2")
+  REQUESTS[$1]=$((${REQUESTS[$1]:-0} + requests))
+  CPU_TICKS[$1]=$((${CPU_TICKS[$1]:-0} + after - before))
+  echo "$rps $p50 $p99 $non2xx $errors"
+}
 for round in $(seq "$ROUNDS"); do
   echo "health round $round/$ROUNDS" >&2
-  read -r rps p50 p99 non2xx errors < <(run_wrk "api-health-$round" "http://127.0.0.1:$MEM_PORT/api/health")
-  API_RPS+=("$rps"); API_HEALTH="$rps $p50 $p99 $non2xx $errors"
-  read -r rps p50 p99 non2xx errors < <(run_wrk "base-health-$round" "http://127.0.0.1:$BASE_PORT/api/health")
-  BASE_RPS+=("$rps"); BASE_HEALTH="$rps $p50 $p99 $non2xx $errors"
-  read -r rps p50 p99 non2xx errors < <(run_wrk "express-health-$round" "http://127.0.0.1:$EXPRESS_PORT/api/health")
-  EXPRESS_RPS+=("$rps"); EXPRESS_HEALTH="$rps $p50 $p99 $non2xx $errors"
+  health_run api "$MEM_PID" "$MEM_PORT" >"$WORK/run"
+  read -r rps _ <"$WORK/run"; API_RPS+=("$rps"); API_HEALTH=$(<"$WORK/run")
+  health_run base "$BASE_PID" "$BASE_PORT" >"$WORK/run"
+  read -r rps _ <"$WORK/run"; BASE_RPS+=("$rps"); BASE_HEALTH=$(<"$WORK/run")
+  health_run express "$EXPRESS_PID" "$EXPRESS_PORT" >"$WORK/run"
+  read -r rps _ <"$WORK/run"; EXPRESS_RPS+=("$rps"); EXPRESS_HEALTH=$(<"$WORK/run")
 done
+per_cpu_s() { awk -v r="${REQUESTS[$1]}" -v t="${CPU_TICKS[$1]}" -v hz="$TICKS" 'BEGIN { printf "%.0f", r / (t / hz) }'; }
+API_PER_CPU=$(per_cpu_s api)
+BASE_PER_CPU=$(per_cpu_s base)
+EXPRESS_PER_CPU=$(per_cpu_s express)
 API_MEAN=$(mean "${API_RPS[@]}")
 BASE_MEAN=$(mean "${BASE_RPS[@]}")
 EXPRESS_MEAN=$(mean "${EXPRESS_RPS[@]}")
@@ -272,6 +295,8 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 rps() { echo "${1%% *}"; }
 HEALTH_VS_ACTIX=$(ratio "$API_MEAN" "$BASE_MEAN")
 HEALTH_VS_EXPRESS=$(ratio "$API_MEAN" "$EXPRESS_MEAN")
+HEALTH_CPU_VS_ACTIX=$(ratio "$API_PER_CPU" "$BASE_PER_CPU")
+HEALTH_CPU_VS_EXPRESS=$(ratio "$API_PER_CPU" "$EXPRESS_PER_CPU")
 LIST_VS_PGBENCH=$(ratio "$(rps "$APP_LIST")" "$PG_LIST")
 CREATE_VS_INSERT=$(ratio "$(rps "$APP_POST")" "$PG_INSERT")
 LAST_VS_FIRST=$(ratio "$(rps "$APP_LAST")" "$(rps "$APP_FIRST")")
@@ -291,6 +316,8 @@ doc = {
     "ratios": {
         "health_vs_actix": row("GET /api/health vs a bare actix-web hello-world", $HEALTH_VS_ACTIX, 0.9, $API_MEAN, $BASE_MEAN),
         "health_vs_express": row("GET /api/health vs the Express peer", $HEALTH_VS_EXPRESS, 15, $API_MEAN, $EXPRESS_MEAN),
+        "health_per_cpu_vs_actix": row("GET /api/health per CPU second of the server, vs bare actix-web", $HEALTH_CPU_VS_ACTIX, 0.9, $API_PER_CPU, $BASE_PER_CPU),
+        "health_per_cpu_vs_express": row("GET /api/health per CPU second of the server, vs Express", $HEALTH_CPU_VS_EXPRESS, 15, $API_PER_CPU, $EXPRESS_PER_CPU),
         "list_vs_pgbench": row("GET /api/tasks?limit=$PAGE vs pgbench running the same page query", $LIST_VS_PGBENCH, 0.6, $(rps "$APP_LIST"), $PG_LIST),
         "create_vs_pgbench_insert": row("POST /api/tasks vs pgbench running a plain INSERT of one row", $CREATE_VS_INSERT, 0.5, $(rps "$APP_POST"), $PG_INSERT),
         "last_page_vs_first_page": row("the last page of $DEEP tasks vs the first page ($PAGING)", $LAST_VS_FIRST, 0.8, $(rps "$APP_LAST"), $(rps "$APP_FIRST")),
@@ -303,7 +330,7 @@ PY
 
 met() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "min") ? v >= t : v <= t; print ok ? "met" : "**not met**" }'; }
 row() { # LABEL "rps p50 p99 non2xx errors"
-  read -r rps p50 p99 non2xx errors <<<"$2"
+  read -r rps p50 p99 non2xx errors _ <<<"$2"
   printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$non2xx" "$errors"
 }
 {
@@ -316,10 +343,16 @@ row() { # LABEL "rps p50 p99 non2xx errors"
   echo "|---|---:|---:|---:|---:|---|"
   echo "| \`GET /api/health\` vs a bare actix-web hello-world | $API_MEAN req/s | $BASE_MEAN req/s | **${HEALTH_VS_ACTIX}×** | ≥ 0.9× | $(met "$HEALTH_VS_ACTIX" 0.9 min) |"
   echo "| \`GET /api/health\` vs the Express peer | $API_MEAN req/s | $EXPRESS_MEAN req/s | **${HEALTH_VS_EXPRESS}×** | ≥ 15× | $(met "$HEALTH_VS_EXPRESS" 15 min) |"
+  echo "| the same, per CPU second of the server: vs bare actix-web | $API_PER_CPU req/CPU-s | $BASE_PER_CPU req/CPU-s | **${HEALTH_CPU_VS_ACTIX}×** | ≥ 0.9× | $(met "$HEALTH_CPU_VS_ACTIX" 0.9 min) |"
+  echo "| the same, per CPU second of the server: vs Express | $API_PER_CPU req/CPU-s | $EXPRESS_PER_CPU req/CPU-s | **${HEALTH_CPU_VS_EXPRESS}×** | ≥ 15× | $(met "$HEALTH_CPU_VS_EXPRESS" 15 min) |"
   echo "| \`GET /api/tasks?limit=$PAGE\` vs pgbench running the same page query | $(rps "$APP_LIST") req/s | $PG_LIST tx/s | **${LIST_VS_PGBENCH}×** | ≥ 0.6× | $(met "$LIST_VS_PGBENCH" 0.6 min) |"
   echo "| \`POST /api/tasks\` vs pgbench running a plain INSERT of one row | $(rps "$APP_POST") req/s | $PG_INSERT tx/s | **${CREATE_VS_INSERT}×** | ≥ 0.5× | $(met "$CREATE_VS_INSERT" 0.5 min) |"
   echo "| the last page of $DEEP tasks vs the first page (by $PAGING) | $(rps "$APP_LAST") req/s | $(rps "$APP_FIRST") req/s | **${LAST_VS_FIRST}×** | ≥ 0.8× | $(met "$LAST_VS_FIRST" 0.8 min) |"
   echo "| RSS under load, on PostgreSQL (peak of the run) | $PG_HWM MiB | | | ≤ 32 MiB | $(met "$PG_HWM" 32 max) |"
+  echo
+  echo "Requests per CPU second divide each server's requests by the CPU time it used (user and system,"
+  echo "every thread, from \`/proc/PID/stat\`): unlike req/s, they do not depend on how much of the shared"
+  echo "cores a server got, which on a busy machine favours the process with more threads."
   echo
   echo "The same values are in [ratios.json](ratios.json), which the \`bench\` workflow compares each pull"
   echo "request's run against (\`scripts/bench.sh --check\`: a ratio more than ${TOLERANCE} below its recorded"
