@@ -91,11 +91,11 @@ BASE_TOTAL=$(total "$WORK/base.out")
   echo
   echo "=== api-app, inclusive, per request, top entries ==="
   callgrind_annotate --inclusive=yes --threshold=99 "$WORK/api.out" 2>/dev/null |
-    awk -v n="$REQUESTS" '/^ *[0-9,]+ / { c = $1; gsub(",", "", c); $1 = ""; printf "%10d %s\n", c / n, $0 }' | head -n 150
+    awk -v n="$REQUESTS" -v most=150 '/^ *[0-9,]+ / && k++ < most { c = $1; gsub(",", "", c); $1 = ""; printf "%10d %s\n", c / n, $0 }'
   echo
   echo "=== baseline, inclusive, per request, top entries ==="
   callgrind_annotate --inclusive=yes --threshold=99 "$WORK/base.out" 2>/dev/null |
-    awk -v n="$REQUESTS" '/^ *[0-9,]+ / { c = $1; gsub(",", "", c); $1 = ""; printf "%10d %s\n", c / n, $0 }' | head -n 60
+    awk -v n="$REQUESTS" -v most=60 '/^ *[0-9,]+ / && k++ < most { c = $1; gsub(",", "", c); $1 = ""; printf "%10d %s\n", c / n, $0 }'
 } >"$OUT"
 head -n 3 "$OUT"
 echo "written: $OUT" >&2

@@ -9,6 +9,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_appender::non_blocking::ErrorCounter;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterExt as _, LevelFilter, filter_fn};
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -84,6 +85,21 @@ fn install<W>(format: LogFormat, filter: &str, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    // Err means a subscriber is already installed (a second test in the same binary): keep it.
+    drop(subscriber(format, filter, writer, ansi).try_init());
+}
+
+/// The subscriber [`install`] installs: the log lines, filtered by `filter` (`RUST_LOG`), and the
+/// counter of the HTTP layer's protocol errors.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: &str,
+    writer: W,
+    ansi: bool,
+) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // The filter was validated when the configuration was parsed; fall back to `info` regardless.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let lines = tracing_subscriber::fmt::layer()
@@ -93,17 +109,16 @@ where
         LogFormat::Json => lines.json().event_format(JsonLines::new()).boxed(),
         LogFormat::Pretty => lines.with_target(false).compact().boxed(),
     };
-    let result = tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            lines.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                !is_dispatcher_error(meta)
-            })),
-        )
-        .with(ProtocolErrorCounter)
-        .try_init();
-    // Err means a subscriber is already installed (a second test in the same binary): keep it.
-    drop(result);
+    // Each layer has its own filter, and each filter states the most verbose level it can let
+    // through. That sets tracing's global level to `RUST_LOG`'s, so a disabled `trace!` or `debug!`
+    // anywhere (actix-http traces its timers several times per request) costs one comparison; with
+    // a filter that states nothing, every one of them asked the subscriber, request after request.
+    let dispatcher_errors = filter_fn(is_dispatcher_error).with_max_level_hint(LevelFilter::ERROR);
+    let all_but_dispatcher_errors =
+        filter_fn(|meta| !is_dispatcher_error(meta)).with_max_level_hint(LevelFilter::TRACE);
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter.and(all_but_dispatcher_errors)))
+        .with(ProtocolErrorCounter.with_filter(dispatcher_errors))
 }
 
 /// The target of the access-log line: one per request, written by [`crate::middleware::observe`].
@@ -528,5 +543,18 @@ pub(crate) mod tests {
         text.clear();
         push_timestamp(&mut text, at + std::time::Duration::from_micros(1_000_017));
         assert_eq!(text, "2025-12-06T18:48:23.491199Z");
+    }
+
+    #[test]
+    fn the_subscriber_states_the_most_verbose_level_it_lets_through() {
+        for (filter, level) in [
+            ("info", LevelFilter::INFO),
+            ("warn", LevelFilter::WARN),
+            ("api_app=debug,info", LevelFilter::DEBUG),
+        ] {
+            let subscriber = subscriber(LogFormat::Json, filter, std::io::sink, false);
+            // What tracing compares every disabled `trace!` and `debug!` with before anything else.
+            assert_eq!(subscriber.max_level_hint(), Some(level), "{filter}");
+        }
     }
 }

@@ -88,12 +88,7 @@ impl CreationOrder {
                 })
                 .unwrap_or(self.chunks.len())
         };
-        self.chunks[first..]
-            .iter()
-            .flatten()
-            .skip(skip)
-            .take(limit)
-            .copied()
+        self.entries(first, skip, limit)
     }
 
     /// Up to `limit` entries created after sequence number `seq`, in creation order: two binary
@@ -111,6 +106,16 @@ impl CreationOrder {
             .chunks
             .get(first)
             .map_or(0, |c| c.partition_point(|e| e.0 <= seq));
+        self.entries(first, skip, limit)
+    }
+
+    /// Up to `limit` entries from entry `skip` of chunk `first` on.
+    fn entries(
+        &self,
+        first: usize,
+        skip: usize,
+        limit: usize,
+    ) -> impl Iterator<Item = (u64, Uuid)> + '_ {
         self.chunks[first..]
             .iter()
             .flatten()
