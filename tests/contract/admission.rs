@@ -10,7 +10,7 @@ use integration_tests::{of_kind, read_yaml};
 use serde_yaml_ng::Value;
 
 use crate::registry::registry_namespace;
-use crate::terraform::helm_release;
+use integration_tests::terraform::helm_release;
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 

@@ -8,7 +8,7 @@ use hcl::Block;
 use integration_tests::facts::ENVS;
 use integration_tests::read_text;
 
-use crate::terraform::{
+use integration_tests::terraform::{
     EnvRoot, PLATFORM, attr_text, block, blocks_in, hcl_to_json, local_expr, platform_locals,
 };
 

@@ -10,7 +10,9 @@ use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 
 use crate::iam::{Doc, render};
-use crate::terraform::{attr_text, block, blocks_in, hcl_to_json, helm_release, platform_locals};
+use integration_tests::terraform::{
+    attr_text, block, blocks_in, hcl_to_json, helm_release, platform_locals,
+};
 
 use integration_tests::facts::ENVS;
 const SUBJECT: &str = "repo:gitops-platform/gitops-platform";

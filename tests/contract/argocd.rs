@@ -304,7 +304,7 @@ fn the_root_app_and_its_project_have_one_owner() {
                 "{env}: the root app syncs {kind} {name_}, which terraform/ installs: two owners"
             );
         }
-        let (_, values) = crate::terraform::helm_release(env, "argocd_root_app");
+        let (_, values) = integration_tests::terraform::helm_release(env, "argocd_root_app");
         assert!(
             values["applications"][format!("root-{env}").as_str()].is_object(),
             "{env}: terraform/ installs root-{env}"

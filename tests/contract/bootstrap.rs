@@ -4,7 +4,7 @@
 use integration_tests::read_yaml;
 use serde_json::{Map, Value, json};
 
-use crate::terraform::helm_release;
+use integration_tests::terraform::helm_release;
 
 /// Spec fields charts/argocd-apps (2.0.x) renders; anything else in the values is silently dropped.
 const APPLICATION_FIELDS: &[&str] = &[

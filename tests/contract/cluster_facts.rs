@@ -9,7 +9,7 @@ use integration_tests::k8s::{argocd, render_with_patches};
 use integration_tests::{files_under, kustomize, of_kind, read_text};
 use serde_json::Value as Json;
 
-use crate::terraform::{
+use integration_tests::terraform::{
     PLATFORM, SAMPLE_CERTIFICATE_ARN, attr_text, block, blocks_in, helm_release, k8s_docs_as_json,
     local_expr, local_str, platform_locals, sample_database_endpoint,
 };

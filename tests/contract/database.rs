@@ -11,7 +11,7 @@ use integration_tests::facts::ENVS;
 use integration_tests::{kustomize, read_text};
 use serde_json::Value as Json;
 
-use super::terraform::{
+use integration_tests::terraform::{
     ACCOUNT, EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json,
     k8s_docs_as_json, local_expr, locals_with, platform_locals,
 };
@@ -272,14 +272,14 @@ fn database_url_names_the_host_port_role_and_database_terraform_builds() {
         // Git's URL: everything but the endpoint, which Terraform hands in (tests/contract/cluster_facts.rs).
         let docs = api_app(env);
         let git = parse_url(&config_value(&docs, URL_VAR));
-        let terraform = parse_url(&super::terraform::platform_database_url(env));
+        let terraform = parse_url(&integration_tests::terraform::platform_database_url(env));
         assert_eq!(
             git.host, "SET-BY-TERRAFORM",
             "{env}: the endpoint exists only after apply"
         );
         assert_eq!(
             terraform.host,
-            super::terraform::sample_database_endpoint(env),
+            integration_tests::terraform::sample_database_endpoint(env),
             "{env}: the instance's own endpoint, the name its certificate covers"
         );
         assert_eq!(
@@ -404,7 +404,7 @@ fn external_secrets_read_the_secrets_terraform_creates_and_nothing_else() {
             "{env}"
         );
         for s in items(&policy["Statement"]) {
-            super::terraform::assert_reads_secrets_only(s, env);
+            integration_tests::terraform::assert_reads_secrets_only(s, env);
         }
     }
 }

@@ -18,8 +18,8 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::terraform::{helm_release, local_str, platform_locals};
 use crate::workflows::{jobs, lines, run_scripts, step_using, steps, workflow};
+use integration_tests::terraform::{helm_release, local_str, platform_locals};
 
 use integration_tests::facts::ENVS;
 
@@ -656,12 +656,15 @@ fn the_github_app_reaches_argo_cd_only_through_external_secrets() {
             Some(
                 format!(
                     "arn:aws:secretsmanager:eu-west-1:{}:secret:{secret}-??????",
-                    crate::terraform::ACCOUNT
+                    integration_tests::terraform::ACCOUNT
                 )
                 .as_str()
             )
         );
-        crate::terraform::assert_reads_secrets_only(&statements[0], "deployment records");
+        integration_tests::terraform::assert_reads_secrets_only(
+            &statements[0],
+            "deployment records",
+        );
     }
 }
 

@@ -176,7 +176,7 @@ fn the_cluster_secret_store_serves_api_app_from_eu_west_1_with_the_controllers_i
 fn secret_rotation_restarts_pods_without_argo_cd_undoing_it() {
     for env in ["dev", "prod"] {
         // Reloader stamps an annotation on the pod template (annotations strategy, set in terraform)...
-        let (_, reloader) = crate::terraform::helm_release(env, "reloader");
+        let (_, reloader) = integration_tests::terraform::helm_release(env, "reloader");
         assert_eq!(
             reloader["reloader"]["reloadStrategy"], "annotations",
             "{env}: Reloader must use the annotations strategy"

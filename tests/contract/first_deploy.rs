@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use integration_tests::facts::ENVS;
 use integration_tests::read_text;
 
-use crate::terraform::{attr, block, blocks_in};
+use integration_tests::terraform::{attr, block, blocks_in};
 
 /// The most commands one env's deploy may take from a workstation (issue 20).
 const MOST_COMMANDS: usize = 5;

@@ -12,7 +12,7 @@ use integration_tests::facts::ENVS;
 use integration_tests::repo_root;
 use serde_json::{Value as Json, json};
 
-use crate::terraform::{
+use integration_tests::terraform::{
     ACCOUNT, EnvRoot, PLATFORM, attr, block, blocks_in, context, hcl_to_json, locals_with,
 };
 
@@ -1072,8 +1072,8 @@ fn every_role_terraform_creates_carries_its_envs_boundary() {
     // And the boundary's ARN is the policy bootstrap creates for the env.
     for env in ENVS {
         assert_eq!(
-            crate::terraform::local_str(
-                &crate::terraform::platform_locals(env),
+            integration_tests::terraform::local_str(
+                &integration_tests::terraform::platform_locals(env),
                 "permissions_boundary_arn"
             ),
             format!("arn:aws:iam::{ACCOUNT}:policy/gitops-{env}-boundary")
@@ -1803,7 +1803,10 @@ fn everything_an_env_creates_carries_its_env_tag_and_may_pin_its_account() {
             "{env}: the provider tags every resource gitops/environment"
         );
         assert_eq!(
-            crate::terraform::local_str(&crate::terraform::platform_locals(env), "name"),
+            integration_tests::terraform::local_str(
+                &integration_tests::terraform::platform_locals(env),
+                "name"
+            ),
             format!("gitops-{env}")
         );
         // ...the one-account-per-env option pins the account...
@@ -1813,7 +1816,8 @@ fn everything_an_env_creates_carries_its_env_tag_and_may_pin_its_account() {
             "{env}"
         );
         // ...and the Load Balancer Controller tags what it creates the same way.
-        let (_, values) = crate::terraform::helm_release(env, "aws_load_balancer_controller");
+        let (_, values) =
+            integration_tests::terraform::helm_release(env, "aws_load_balancer_controller");
         assert_eq!(
             values["defaultTags"]["gitops/environment"], env,
             "{env}: LBC defaultTags"

@@ -7,7 +7,7 @@ use api_app::auth::MIN_GENERATED_KEY_LEN;
 use hcl::eval::Evaluate;
 use integration_tests::{kustomize, of_kind, read_text};
 
-use crate::terraform::{
+use integration_tests::terraform::{
     EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, context, hcl_to_json, platform_locals,
 };
 

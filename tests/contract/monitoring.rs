@@ -12,7 +12,7 @@ use integration_tests::{
 };
 use serde_yaml_ng::Value;
 
-use crate::terraform::{local_str, platform_locals};
+use integration_tests::terraform::{local_str, platform_locals};
 
 use integration_tests::facts::ENVS;
 
@@ -576,7 +576,8 @@ fn a_missing_receiver_secret_never_holds_back_the_rules() {
 #[test]
 fn the_stack_selects_the_rules_routing_and_dashboard_git_ships() {
     for env in ENVS {
-        let (namespace, values) = crate::terraform::helm_release(env, "kube_prometheus_stack");
+        let (namespace, values) =
+            integration_tests::terraform::helm_release(env, "kube_prometheus_stack");
         let docs = monitoring(env);
         assert!(
             docs.iter()

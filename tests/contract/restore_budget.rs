@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use integration_tests::{kustomize, of_kind, read_text, read_yaml};
 use serde_yaml_ng::Value;
 
-use crate::terraform::{helm_release, local_str, platform_locals};
+use integration_tests::terraform::{helm_release, local_str, platform_locals};
 
 use integration_tests::facts::APPS;
 const ALB: &str = "alb.ingress.kubernetes.io/";

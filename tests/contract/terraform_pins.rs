@@ -4,7 +4,9 @@
 use integration_tests::facts::ENVS;
 use integration_tests::{files_under, read_text};
 
-use crate::terraform::{EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, hcl_to_json};
+use integration_tests::terraform::{
+    EnvRoot, PLATFORM, attr, attr_text, block, blocks_in, hcl_to_json,
+};
 
 /// `X.Y.Z`, nothing else: no `~>`, no range, no prefix.
 fn is_exact_semver(v: &str) -> bool {

@@ -3,17 +3,17 @@
 
 use integration_tests::{kustomize, of_kind};
 
-use crate::terraform::{EnvRoot, local_str, platform_locals};
+use integration_tests::terraform::{EnvRoot, local_str, platform_locals};
 
 /// The web ACL Terraform creates for an env is the one the env's ALB attaches: its ARN goes from
 /// modules/platform-cluster to the Load Balancer Controller's `IngressClassParams` (every Ingress is
 /// of that class; `tests/contract/cluster_facts.rs`), never through an annotation copied into Git.
 #[test]
 fn each_env_attaches_the_web_acl_terraform_creates_for_it() {
-    let platform = crate::terraform::blocks_in(crate::terraform::PLATFORM);
+    let platform = integration_tests::terraform::blocks_in(integration_tests::terraform::PLATFORM);
     assert_eq!(
-        crate::terraform::attr_text(
-            crate::terraform::block(&platform, "output", &["web_acl_arn"]).body(),
+        integration_tests::terraform::attr_text(
+            integration_tests::terraform::block(&platform, "output", &["web_acl_arn"]).body(),
             "value"
         ),
         "aws_wafv2_web_acl.alb.arn"
@@ -29,7 +29,8 @@ fn each_env_attaches_the_web_acl_terraform_creates_for_it() {
             root.contains("web_acl_arn=module.platform.web_acl_arn"),
             "envs/{env}: the add-ons get this env's web ACL"
         );
-        let (_, values) = crate::terraform::helm_release(env, "aws_load_balancer_controller");
+        let (_, values) =
+            integration_tests::terraform::helm_release(env, "aws_load_balancer_controller");
         let arn = values["ingressClassParams"]["spec"]["wafv2AclArn"]
             .as_str()
             .expect("the IngressClassParams attach a web ACL");
@@ -68,14 +69,16 @@ fn inner<'a>(body: &'a hcl::Body, kind: &str) -> Vec<&'a hcl::Body> {
 /// one route Argo CD authenticates by the payload's signature.
 #[test]
 fn the_body_size_limit_exempts_exactly_post_to_the_github_webhook() {
-    let platform = crate::terraform::blocks_in(crate::terraform::PLATFORM);
-    let acl = crate::terraform::block(&platform, "resource", &["aws_wafv2_web_acl", "alb"]).body();
+    let platform = integration_tests::terraform::blocks_in(integration_tests::terraform::PLATFORM);
+    let acl =
+        integration_tests::terraform::block(&platform, "resource", &["aws_wafv2_web_acl", "alb"])
+            .body();
     let locals = platform_locals("prod");
     let label = local_str(&locals, "body_size_label");
     assert_eq!(local_str(&locals, "github_webhook_path"), "/api/webhook");
 
     // Inside the common rule set the size rule only counts (and labels).
-    let managed = crate::terraform::attr_text(
+    let managed = integration_tests::terraform::attr_text(
         acl.blocks()
             .find(|b| b.identifier() == "dynamic")
             .expect("the managed rule groups")
@@ -100,14 +103,15 @@ fn the_body_size_limit_exempts_exactly_post_to_the_github_webhook() {
         .blocks()
         .filter(|b| b.identifier() == "rule")
         .find(|b| {
-            crate::terraform::attr_text(b.body(), "name") == "\"body-size-except-github-webhook\""
+            integration_tests::terraform::attr_text(b.body(), "name")
+                == "\"body-size-except-github-webhook\""
         })
         .expect("rule body-size-except-github-webhook")
         .body();
-    let priority: u32 = crate::terraform::attr_text(rule, "priority")
+    let priority: u32 = integration_tests::terraform::attr_text(rule, "priority")
         .parse()
         .unwrap();
-    let common: u32 = crate::terraform::hcl_to_json(&locals["waf_managed_rule_groups"])
+    let common: u32 = integration_tests::terraform::hcl_to_json(&locals["waf_managed_rule_groups"])
         ["AWSManagedRulesCommonRuleSet"]
         .as_u64()
         .unwrap()

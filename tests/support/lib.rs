@@ -6,6 +6,7 @@ pub mod imports;
 pub mod k8s;
 pub mod pg;
 mod process;
+pub mod terraform;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +72,23 @@ pub fn files_under(rel: &str, ext: &str) -> Vec<String> {
 /// Reads a text file relative to the repo root.
 pub fn read_text(rel: &str) -> String {
     std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// Runs git in `dir` (a scratch repository of a script test) as a fixed test identity, and returns
+/// its stdout; a failure panics with git's stderr.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("git prints UTF-8")
 }
 
 fn parse_yaml_stream(text: &str) -> Vec<serde_yaml_ng::Value> {

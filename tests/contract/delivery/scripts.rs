@@ -115,17 +115,7 @@ impl FakeGitHub {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    integration_tests::git_in(dir, args);
 }
 
 fn commit(dir: &Path, files: &[&str], message: &str) {
