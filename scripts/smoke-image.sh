@@ -50,7 +50,8 @@ case $app in
     [[ $code == 201 ]] || fail "api-app: POST /api/tasks answered $code, expected 201"
     ;;
   demo-app)
-    curl -fsS "$base/" | grep -qi '<html' || fail "demo-app: / is not the page"
+    # grep reads the whole page: with -q it stops at the first match, and curl fails on the pipe.
+    curl -fsS "$base/" | grep -i '<html' >/dev/null || fail "demo-app: / is not the page"
     ;;
 esac
 echo "smoke-image: $app${platform:+ ($platform)} at $base is ready, reports $commit and serves"
