@@ -74,18 +74,20 @@ TICKS=$(getconf CLK_TCK)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 
-# start_api [VAR=VALUE...] -> API_PID, API_PORT, READY_MS (spawn until /readyz answers 200)
+# start_api [VAR=VALUE...] -> API_PID, API_PORT, API_ADMIN_PORT, READY_MS (spawn until /readyz on
+# the admin port answers 200)
 start_api() {
-  API_PORT=$(free_port)
+  API_PORT=$(free_port) API_ADMIN_PORT=$(free_port)
   local started
   started=$(now_ns)
-  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$API_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
-    WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" MAX_TASKS=10000000 "$@" \
+  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$API_PORT" ADMIN_PORT="$API_ADMIN_PORT" APP_ENV=local \
+    LOG_FORMAT=json RUST_LOG=info WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" \
+    MAX_TASKS=10000000 "$@" \
     "$API_BIN" >>"$WORK/api-app.log" 2>&1 &
   API_PID=$!
   PIDS+=("$API_PID")
   for _ in $(seq 2000); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/readyz" 2>/dev/null; then
+    if curl -fs -o /dev/null "http://127.0.0.1:$API_ADMIN_PORT/readyz" 2>/dev/null; then
       READY_MS=$((($(now_ns) - started) / 1000000))
       return 0
     fi

@@ -5,6 +5,9 @@
 #      the in-memory store and once with PostgreSQL.
 #   2. Shutdown under load, for api-app (on each store) and demo-app: wrk plus a recording client,
 #      SIGTERM mid-load (scripts/drills/shutdown_under_load.py says exactly what passes).
+#   3. Abuse at the scale of issue 21 (pipelined answers never read, 2048 oversized heads,
+#      MAX_CONNECTIONS held by idle keep-alive clients): RSS under 64 MiB and every probe on the
+#      admin port answered within 1 s throughout (scripts/drills/abuse.py; figures in bench/ABUSE.md).
 # Loopback only; every wait is bounded. Debug builds: the drills check behaviour, not speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,7 @@ SEED=${DRILL_SEED:-20261126}
 EXAMPLES=${DRILL_EXAMPLES:-100}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 CONFIG=$PWD/scripts/drills/schemathesis.toml
+HOOKS=$PWD/scripts/drills
 WORK=$(mktemp -d)
 APP_PID=
 cleanup() {
@@ -44,16 +48,18 @@ fuzz() {
   shift
   KEY="drill-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
   # Port 0, and the startup line (the port it bound) above the warn level the rest of the log keeps.
-  env HOST=127.0.0.1 PORT=0 API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json \
+  env HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 API_KEY="$KEY" APP_ENV=local LOG_FORMAT=json \
     RUST_LOG=warn,api_app::startup=info SHUTDOWN_DRAIN_SECS=0 WORKERS=2 "$@" \
     "$TARGET/debug/api-app" >"$WORK/api-app-$store.log" 2>&1 &
   APP_PID=$!
   PORT=$(listening_port "$WORK/api-app-$store.log")
-  wait_ready "http://127.0.0.1:$PORT/readyz"
+  wait_ready "http://127.0.0.1:$(admin_port "$WORK/api-app-$store.log")/readyz"
 
   # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a lambda) can fail
   # with "SystemError: AST constructor recursion depth mismatch", a crash of the tool, not of the API.
-  if ! (cd "$WORK" && schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
+  # The hooks give each schema-valid Idempotency-Key a per-request suffix (see the file).
+  if ! (cd "$WORK" && PYTHONPATH="$HOOKS" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \
     --workers 1 --request-timeout 10 --generation-database none --no-color \
     --report junit --report-dir "$WORK/report-$store") >"$WORK/schemathesis-$store.log" 2>&1; then
@@ -89,3 +95,7 @@ scripts/drills/shutdown_under_load.py --app api-app --bin "$TARGET/debug/api-app
   --drain 2 --timeout 5 --log "$WORK/api-app-postgres-shutdown.log" \
   --database-url "$(new_database drills_shutdown)"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "3 shutdown-under-load drills" >>"$CHECK_COUNTS"
+
+# --- 3. Abuse at the scale of issue 21 -------------------------------------------------------------
+python3 scripts/drills/abuse.py --bin "$TARGET/debug/api-app" --log "$WORK/api-app-abuse.log"
+[[ -z ${CHECK_COUNTS:-} ]] || echo "3 abuse drills" >>"$CHECK_COUNTS"

@@ -28,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Every app binds port 0 and says which port it got.
-common=(HOST=127.0.0.1 PORT=0 APP_ENV=local LOG_FORMAT=json RUST_LOG=info WORKERS=2 SHUTDOWN_DRAIN_SECS=0)
+common=(HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 APP_ENV=local LOG_FORMAT=json RUST_LOG=info WORKERS=2 SHUTDOWN_DRAIN_SECS=0)
 env "${common[@]}" API_KEY="$api_key" "$bin/api-app" >"$out/api-app.log" 2>&1 &
 pids+=($!)
 api_port=$(listening_port "$out/api-app.log")
@@ -39,9 +39,9 @@ pids+=($!)
 demo_port=$(listening_port "$out/demo-app.log")
 down_port=$(listening_port "$out/demo-app-api-down.log")
 
-wait_ready "http://127.0.0.1:$api_port/readyz"
-wait_ready "http://127.0.0.1:$demo_port/readyz"
-wait_ready "http://127.0.0.1:$down_port/readyz"
+wait_ready "http://127.0.0.1:$(admin_port "$out/api-app.log")/readyz"
+wait_ready "http://127.0.0.1:$(admin_port "$out/demo-app.log")/readyz"
+wait_ready "http://127.0.0.1:$(admin_port "$out/demo-app-api-down.log")/readyz"
 
 DEMO_URL="http://127.0.0.1:$demo_port" DOWN_URL="http://127.0.0.1:$down_port" API_URL="http://127.0.0.1:$api_port" E2E_API_KEY="$api_key" \
   ARTIFACTS="$out" CHROMIUM="$chromium" timeout 180 node e2e/demo.test.mjs | tee "$out/steps.txt"

@@ -8,24 +8,29 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# listening_port LOG: the port a service started with PORT=0 bound, from the `"port":N` of the
-# JSON line it logs once listening (its LOG_FORMAT=json output must reach LOG, at info level for its
+# logged_port LOG FIELD: the `"FIELD":N` of the JSON line a service started with PORT=0 and
+# ADMIN_PORT=0 logs once listening (its LOG_FORMAT=json output must reach LOG, at info level for its
 # startup module). Waits up to 10 s.
-listening_port() {
-  local log=$1 port
+logged_port() {
+  local log=$1 field=$2 port
   for _ in $(seq 1 100); do
-    port=$(grep -o '"port":[1-9][0-9]*' "$log" 2>/dev/null | head -n 1 | cut -d: -f2)
+    port=$(grep -o "\"$field\":[1-9][0-9]*" "$log" 2>/dev/null | head -n 1 | cut -d: -f2)
     if [[ -n $port ]]; then
       echo "$port"
       return 0
     fi
     sleep 0.1
   done
-  echo "$(basename "$0"): no listening port in $log within 10 s" >&2
+  echo "$(basename "$0"): no $field in $log within 10 s" >&2
   return 1
 }
 
-# wait_ready URL: polls URL (a /readyz) every 0.1 s until it answers 2xx; fails after 10 s.
+# listening_port LOG: the public port; admin_port LOG: the admin port (probes and /metrics).
+listening_port() { logged_port "$1" port; }
+admin_port() { logged_port "$1" admin_port; }
+
+# wait_ready URL: polls URL (a /readyz, on the admin port) every 0.1 s until it answers 2xx; fails
+# after 10 s.
 wait_ready() {
   local url=$1
   for _ in $(seq 1 100); do

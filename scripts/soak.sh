@@ -35,12 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(free_port)
-env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
+PORT=$(free_port) ADMIN_PORT=$(free_port)
+env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" ADMIN_PORT="$ADMIN_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
   WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" MAX_TASKS=100000 \
   "$TARGET/$PROFILE/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
-wait_ready "http://127.0.0.1:$PORT/readyz"
+wait_ready "http://127.0.0.1:$ADMIN_PORT/readyz"
 
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$APP_PID/status"; }
 tasks() { curl -fs -m 5 "http://127.0.0.1:$PORT/api/tasks?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])' || echo "?"; }

@@ -3,17 +3,20 @@
 //! Each room parses its own variables (`ApiKeys::from_vars`, `ThrottleSettings::parse`,
 //! `StoreSettings::parse`); this module reads the environment once and hands them their values.
 
-use platform::config::{self, ConfigError, ServerSettings};
+use platform::config::{self, ConfigError, DefaultPorts, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::ApiKeys;
 pub use crate::auth::SECRET_VARS;
-use crate::tasks::MAX_STORED_TASKS;
 use crate::tasks::store::{PgVars, StoreSettings};
-use crate::throttle::ThrottleSettings;
+use crate::tasks::{IdempotencySettings, MAX_STORED_TASKS};
+use crate::throttle::{ThrottleSettings, ThrottleVars};
 
 /// The port api-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8080;
+/// The port of api-app's probes and metrics unless `ADMIN_PORT` says otherwise; `k8s/` probes and
+/// scrapes it, and the public Service and Ingress never route it.
+pub const DEFAULT_ADMIN_PORT: u16 = 9080;
 /// The default ceiling on stored tasks.
 pub const DEFAULT_MAX_TASKS: usize = 10_000;
 
@@ -27,6 +30,8 @@ struct RawConfig {
     rate_limits: Option<String>,
     auth_failures_per_minute: Option<String>,
     creates_per_minute: Option<String>,
+    changes_per_minute: Option<String>,
+    idempotency_key_ttl_secs: Option<String>,
     trusted_proxy_cidrs: Option<String>,
     database_url: Option<String>,
     database_password_file: Option<String>,
@@ -42,6 +47,7 @@ pub struct Config {
     pub max_tasks: usize,
     pub api_keys: ApiKeys,
     pub throttle: ThrottleSettings,
+    pub idempotency: IdempotencySettings,
     pub store: StoreSettings,
 }
 
@@ -51,7 +57,13 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(
+            vars,
+            DefaultPorts {
+                public: DEFAULT_PORT,
+                admin: DEFAULT_ADMIN_PORT,
+            },
+        )?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
@@ -61,11 +73,15 @@ impl Config {
         let api_keys = ApiKeys::from_vars(server.app_env, raw.api_key, raw.api_key_previous)?;
         let throttle = ThrottleSettings::parse(
             server.app_env,
-            raw.rate_limits.as_deref(),
-            raw.auth_failures_per_minute.as_deref(),
-            raw.creates_per_minute.as_deref(),
-            raw.trusted_proxy_cidrs.as_deref(),
+            &ThrottleVars {
+                enabled: raw.rate_limits.as_deref(),
+                auth_failures_per_minute: raw.auth_failures_per_minute.as_deref(),
+                creates_per_minute: raw.creates_per_minute.as_deref(),
+                changes_per_minute: raw.changes_per_minute.as_deref(),
+                trusted_proxies: raw.trusted_proxy_cidrs.as_deref(),
+            },
         )?;
+        let idempotency = IdempotencySettings::parse(raw.idempotency_key_ttl_secs.as_deref())?;
         let store = StoreSettings::parse(
             server.app_env,
             &PgVars {
@@ -81,6 +97,7 @@ impl Config {
             max_tasks,
             api_keys,
             throttle,
+            idempotency,
             store,
         })
     }
@@ -167,6 +184,7 @@ mod tests {
         let names = env_var_names();
         for expected in [
             "PORT",
+            "ADMIN_PORT",
             "APP_ENV",
             "API_KEY",
             "API_KEY_PREVIOUS",

@@ -65,7 +65,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     tags(
         (name = "info", description = "What is running"),
         (name = "health", description = "Health for people and dashboards"),
-        (name = "probes", description = "Kubernetes probes and Prometheus metrics"),
         (name = "tasks", description = "The task list"),
         (name = "echo", description = "Echo a message"),
         (name = "protected", description = "Requires the x-api-key header")

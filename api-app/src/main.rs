@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use api_app::config::Config;
+use api_app::startup::RunError;
 use platform::server::{exit_code, shutdown_signal, startup_failed};
 
 #[actix_web::main]
@@ -16,5 +17,9 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(e) => return startup_failed("api-app", &e),
     };
-    exit_code(app.run_until(shutdown_signal()).await)
+    match app.run_until(shutdown_signal()).await {
+        Err(e @ RunError::Store(_)) => startup_failed("api-app", &e),
+        Err(RunError::Serve(e)) => exit_code(Err(e)),
+        Ok(()) => exit_code(Ok(())),
+    }
 }

@@ -15,16 +15,13 @@ use crate::tasks::routes as tasks;
 use crate::{echo, health, info, stats};
 
 /// Registers every route; `guard` checks the keys of the protected scope. The probes and
-/// `/metrics` come from the shared platform crate.
+/// `/metrics` are not here: they answer on the admin port (`platform::admin`).
 pub fn configure(cfg: &mut ServiceConfig<'_>, guard: &ApiKeyGuard) {
     let guard = guard.clone();
     // JSON bodies of at most `platform::extractors::JSON_LIMIT_BYTES`; bad input in the JSON envelope.
     cfg.map(|cfg| cfg.configure(platform::extractors::configure))
         // `/api/openapi.json` and `/api/docs/`: ahead of the `/api` scope, which would claim them.
         .map(|cfg| cfg.configure(docs::configure))
-        .service(platform::probes::healthz)
-        .service(platform::probes::readyz)
-        .service(platform::metrics::metrics)
         .service(
             utoipa_actix_web::scope("/api")
                 .service(info::info)

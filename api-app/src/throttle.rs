@@ -1,12 +1,18 @@
-//! Per-client limits: failed `x-api-key` attempts and task creates, counted per client address with
-//! governor's GCRA limiter, answered with a JSON 429 and `Retry-After`.
+//! Per-client limits: failed `x-api-key` attempts, task creates and task changes (`PATCH`,
+//! `DELETE`), counted per client with governor's GCRA limiter, answered with a JSON 429 and
+//! `Retry-After`.
 //!
 //! The client is the TCP peer, unless the peer is one of `TRUSTED_PROXY_CIDRS` (the ALB's
-//! subnets): then it is the right-most `X-Forwarded-For` address that is not itself a trusted
+//! subnets): then it is the right-most `X-Forwarded-For` entry that is not itself a trusted
 //! proxy, because the ALB appends the address it saw and anything to its left came from the client.
-//! IPv6 clients are counted per /64, the block one subscriber usually holds.
+//! A garbled entry there is counted under its own text, never as the proxy. Addresses are
+//! canonical first (an IPv4-mapped IPv6 address, as a dual-stack `HOST=::` socket reports IPv4
+//! peers, is the IPv4 address), then IPv6 clients are counted per /64, the block one subscriber
+//! usually holds. Each limiter tracks at most [`MAX_TRACKED_CLIENTS`] clients, so random
+//! addresses cost bounded memory.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +21,10 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 use parking_lot::Mutex;
 use platform::config::{AppEnv, ConfigError, parse_bounded};
@@ -25,7 +34,7 @@ use platform::error::{ApiError, ErrorCode};
 pub const RATE_LIMITED: ErrorCode = ErrorCode::new(
     "rate_limited",
     StatusCode::TOO_MANY_REQUESTS,
-    "Too many failed `x-api-key` attempts, or creates, from one client; `Retry-After` says when to try again.",
+    "Too many failed `x-api-key` attempts, creates, or changes (`PATCH`, `DELETE`) from one client; `Retry-After` says when to try again.",
 );
 /// Every code this room answers with.
 pub const ERROR_CODES: &[ErrorCode] = &[RATE_LIMITED];
@@ -34,11 +43,19 @@ pub const ERROR_CODES: &[ErrorCode] = &[RATE_LIMITED];
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 10;
 /// Default create budget per client per minute (`CREATES_PER_MINUTE`).
 pub const DEFAULT_CREATES_PER_MINUTE: u32 = 60;
+/// Default budget of `PATCH`es and `DELETE`s per client per minute (`CHANGES_PER_MINUTE`).
+pub const DEFAULT_CHANGES_PER_MINUTE: u32 = 120;
+/// Most clients one limiter tracks (and most held in the penalty box). A client first seen while
+/// a limiter is full shares one overflow budget with every other such client until a sweep of
+/// idle clients makes room: under a flood of made-up addresses newcomers are limited together
+/// rather than memory growing (a few MiB for all the limiters at this bound).
+pub const MAX_TRACKED_CLIENTS: usize = 16_384;
 /// The limiters forget idle clients every this many checks, so their memory follows the clients
 /// seen in the last minute, not every client ever seen.
 const FORGET_EVERY: u64 = 4096;
-/// Most clients held in the penalty box at once; expired entries are dropped first.
-const MAX_BLOCKED: usize = 65_536;
+/// A full limiter sweeps its idle clients at most this often, so a flood of new clients cannot
+/// turn every check into a sweep.
+const SWEEP_WHEN_FULL_EVERY: Duration = Duration::from_secs(1);
 
 /// The limits as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,20 +64,25 @@ pub struct ThrottleSettings {
     pub enabled: bool,
     pub auth_failures_per_minute: NonZeroU32,
     pub creates_per_minute: NonZeroU32,
+    pub changes_per_minute: NonZeroU32,
     /// `TRUSTED_PROXY_CIDRS`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
 }
 
+/// The raw variables the limits are parsed from.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThrottleVars<'a> {
+    pub enabled: Option<&'a str>,
+    pub auth_failures_per_minute: Option<&'a str>,
+    pub creates_per_minute: Option<&'a str>,
+    pub changes_per_minute: Option<&'a str>,
+    pub trusted_proxies: Option<&'a str>,
+}
+
 impl ThrottleSettings {
-    /// Parses the four variables; `app_env` picks whether the limits are on by default.
-    pub fn parse(
-        app_env: AppEnv,
-        enabled: Option<&str>,
-        auth_failures_per_minute: Option<&str>,
-        creates_per_minute: Option<&str>,
-        trusted_proxies: Option<&str>,
-    ) -> Result<Self, ConfigError> {
-        let enabled = match enabled.map(str::trim).filter(|v| !v.is_empty()) {
+    /// Parses the variables; `app_env` picks whether the limits are on by default.
+    pub fn parse(app_env: AppEnv, vars: &ThrottleVars<'_>) -> Result<Self, ConfigError> {
+        let enabled = match vars.enabled.map(str::trim).filter(|v| !v.is_empty()) {
             None => app_env != AppEnv::Local,
             Some("on") => true,
             Some("off") => false,
@@ -75,7 +97,8 @@ impl ThrottleSettings {
             parse_bounded(var, raw, default, 1..=100_000)
                 .map(|n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
         };
-        let trusted_proxies = trusted_proxies
+        let trusted_proxies = vars
+            .trusted_proxies
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
@@ -91,15 +114,43 @@ impl ThrottleSettings {
             enabled,
             auth_failures_per_minute: per_minute(
                 "AUTH_FAILURES_PER_MINUTE",
-                auth_failures_per_minute,
+                vars.auth_failures_per_minute,
                 DEFAULT_AUTH_FAILURES_PER_MINUTE,
             )?,
             creates_per_minute: per_minute(
                 "CREATES_PER_MINUTE",
-                creates_per_minute,
+                vars.creates_per_minute,
                 DEFAULT_CREATES_PER_MINUTE,
             )?,
+            changes_per_minute: per_minute(
+                "CHANGES_PER_MINUTE",
+                vars.changes_per_minute,
+                DEFAULT_CHANGES_PER_MINUTE,
+            )?,
             trusted_proxies,
+        })
+    }
+}
+
+/// Who a request is counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    /// An IPv4 address, or an IPv6 client's /64.
+    Addr(IpAddr),
+    /// A garbled `X-Forwarded-For` entry where the client's address should be, by a hash of its
+    /// text: such clients have a budget of their own, not the proxy's (which every client shares).
+    Unreadable(u64),
+}
+
+impl Client {
+    /// The bucket of `ip`: canonical, and an IPv6 address's /64.
+    fn addr(ip: IpAddr) -> Self {
+        Self::Addr(match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+            v4 @ IpAddr::V4(_) => v4,
         })
     }
 }
@@ -109,17 +160,79 @@ impl ThrottleSettings {
 pub struct Throttle {
     limits: Option<Limits>,
     trusted_proxies: Vec<IpNet>,
+    /// Hashes garbled `X-Forwarded-For` entries, with a key of this process's own.
+    hasher: RandomState,
 }
+
+/// A per-client limiter whose memory is bounded by [`ClientStates`].
+type Limiter = RateLimiter<Client, ClientStates, DefaultClock>;
 
 #[derive(Debug)]
 struct Limits {
-    auth_failures: DefaultKeyedRateLimiter<IpAddr>,
-    creates: DefaultKeyedRateLimiter<IpAddr>,
+    auth_failures: Limiter,
+    creates: Limiter,
+    changes: Limiter,
     /// Clients over their failed-key budget, until when. governor cannot look without spending a
     /// cell, and a blocked client must be refused before its key is checked: otherwise a correct
     /// guess would still show as a 200 among the 429s.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    blocked: Mutex<HashMap<Client, Instant>>,
+    /// Most clients a limiter, and the penalty box, tracks.
+    capacity: usize,
     checks: AtomicU64,
+    started: Instant,
+    /// When a full limiter may sweep next, in milliseconds since `started`.
+    next_sweep_when_full: AtomicU64,
+}
+
+/// One limiter's per-client states, at most `capacity` of them, and the overflow state every
+/// client shares that arrives while they are all taken.
+#[derive(Debug)]
+struct ClientStates {
+    clients: DashMapStateStore<Client>,
+    overflow: InMemoryState,
+    capacity: usize,
+}
+
+impl ClientStates {
+    fn new(capacity: usize) -> Self {
+        Self {
+            clients: DashMapStateStore::default(),
+            overflow: InMemoryState::default(),
+            capacity,
+        }
+    }
+}
+
+impl StateStore for ClientStates {
+    type Key = Client;
+
+    fn measure_and_replace<T, F, E>(&self, key: &Client, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        if self.clients.len() >= self.capacity && !self.clients.contains_key(key) {
+            return self.overflow.measure_and_replace(&NotKeyed::NonKey, f);
+        }
+        StateStore::measure_and_replace(&self.clients, key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<Client> for ClientStates {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&self.clients, drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        self.clients.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
 }
 
 /// A request refused for its rate: how long until it may be retried.
@@ -128,26 +241,40 @@ pub struct Throttled(pub Duration);
 
 impl Throttle {
     pub fn new(settings: &ThrottleSettings) -> Self {
+        Self::with_capacity(settings, MAX_TRACKED_CLIENTS)
+    }
+
+    fn with_capacity(settings: &ThrottleSettings, capacity: usize) -> Self {
+        let limiter = |per_minute| {
+            RateLimiter::new(
+                Quota::per_minute(per_minute),
+                ClientStates::new(capacity),
+                DefaultClock::default(),
+            )
+        };
         let limits = settings.enabled.then(|| Limits {
-            auth_failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-                settings.auth_failures_per_minute,
-            )),
-            creates: DefaultKeyedRateLimiter::keyed(Quota::per_minute(settings.creates_per_minute)),
+            auth_failures: limiter(settings.auth_failures_per_minute),
+            creates: limiter(settings.creates_per_minute),
+            changes: limiter(settings.changes_per_minute),
             blocked: Mutex::new(HashMap::new()),
+            capacity,
             checks: AtomicU64::new(0),
+            started: Instant::now(),
+            next_sweep_when_full: AtomicU64::new(0),
         });
         Self {
             limits,
             trusted_proxies: settings.trusted_proxies.clone(),
+            hasher: RandomState::new(),
         }
     }
 
-    /// The address a request is counted under (see the module docs).
-    pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+    /// Who a request is counted as (see the module docs).
+    pub fn client(&self, req: &HttpRequest) -> Option<Client> {
+        let peer = req.peer_addr()?.ip().to_canonical();
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         if !trusted(&peer) {
-            return Some(peer);
+            return Some(Client::addr(peer));
         }
         let forwarded = req
             .headers()
@@ -158,23 +285,23 @@ impl Throttle {
             .collect::<Vec<_>>();
         let mut client = peer;
         for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>() {
+            match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                 Ok(ip) if trusted(&ip) => client = ip,
-                Ok(ip) => return Some(ip),
-                // A garbled entry: everything left of it is the client's word, not a proxy's.
-                Err(_) => break,
+                Ok(ip) => return Some(Client::addr(ip)),
+                // Nothing left of it is believed, and it is not the proxy either.
+                Err(_) => return Some(Client::Unreadable(self.hasher.hash_one(hop))),
             }
         }
-        Some(client)
+        Some(Client::addr(client))
     }
 
     /// Refuses a client that spent its failed-key budget, before its key is looked at.
-    pub fn check_auth_allowed(&self, client: Option<IpAddr>) -> Result<(), Throttled> {
+    pub fn check_auth_allowed(&self, client: Option<Client>) -> Result<(), Throttled> {
         let (Some(limits), Some(client)) = (&self.limits, client) else {
             return Ok(());
         };
         let now = Instant::now();
-        let until = limits.blocked.lock().get(&bucket(client)).copied();
+        let until = limits.blocked.lock().get(&client).copied();
         match until.and_then(|until| remaining(until, now)) {
             Some(wait) => Err(Throttled(wait)),
             None => Ok(()),
@@ -182,32 +309,37 @@ impl Throttle {
     }
 
     /// Spends one failed-key attempt; past the budget the client is refused until it refills.
-    pub fn record_auth_failure(&self, client: Option<IpAddr>) -> Result<(), Throttled> {
+    pub fn record_auth_failure(&self, client: Option<Client>) -> Result<(), Throttled> {
         let (Some(limits), Some(client)) = (&self.limits, client) else {
             return Ok(());
         };
-        let key = bucket(client);
         limits
-            .spend(&limits.auth_failures, key)
-            .inspect_err(|throttled| limits.block(key, throttled.0))
+            .spend(&limits.auth_failures, client)
+            .inspect_err(|throttled| limits.block(client, throttled.0))
     }
 
     /// Spends one create for the client, or says how long it must wait.
-    pub fn check_create(&self, client: Option<IpAddr>) -> Result<(), Throttled> {
+    pub fn check_create(&self, client: Option<Client>) -> Result<(), Throttled> {
         let (Some(limits), Some(client)) = (&self.limits, client) else {
             return Ok(());
         };
-        limits.spend(&limits.creates, bucket(client))
+        limits.spend(&limits.creates, client)
+    }
+
+    /// Spends one change (`PATCH` or `DELETE`) for the client, or says how long it must wait.
+    pub fn check_change(&self, client: Option<Client>) -> Result<(), Throttled> {
+        let (Some(limits), Some(client)) = (&self.limits, client) else {
+            return Ok(());
+        };
+        limits.spend(&limits.changes, client)
     }
 }
 
 impl Limits {
-    fn spend(
-        &self,
-        limiter: &DefaultKeyedRateLimiter<IpAddr>,
-        key: IpAddr,
-    ) -> Result<(), Throttled> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+    fn spend(&self, limiter: &Limiter, key: Client) -> Result<(), Throttled> {
+        let periodic =
+            self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1;
+        if periodic || (limiter.len() >= self.capacity && self.sweep_when_full_due()) {
             self.forget_idle();
         }
         limiter
@@ -215,19 +347,38 @@ impl Limits {
             .map_err(|not_until| Throttled(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
-    fn block(&self, key: IpAddr, wait: Duration) {
-        let now = Instant::now();
-        let mut blocked = self.blocked.lock();
-        if blocked.len() >= MAX_BLOCKED {
-            blocked.retain(|_, until| remaining(*until, now).is_some());
+    /// Whether a full limiter (or penalty box) may sweep now: at most once per
+    /// [`SWEEP_WHEN_FULL_EVERY`], by one caller.
+    fn sweep_when_full_due(&self) -> bool {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_sweep_when_full.load(Ordering::Relaxed);
+        let every = u64::try_from(SWEEP_WHEN_FULL_EVERY.as_millis()).unwrap_or(u64::MAX);
+        now >= next
+            && self
+                .next_sweep_when_full
+                .compare_exchange(
+                    next,
+                    now.saturating_add(every),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    fn block(&self, key: Client, wait: Duration) {
+        // A full box makes room by forgetting ended blocks, at most once per sweep period: under
+        // a flood of new clients, scanning it on every refusal would cost more than the box saves.
+        if self.blocked.lock().len() >= self.capacity && self.sweep_when_full_due() {
+            self.forget_idle();
         }
-        if blocked.len() < MAX_BLOCKED {
-            blocked.insert(key, now + wait);
+        let mut blocked = self.blocked.lock();
+        if blocked.len() < self.capacity {
+            blocked.insert(key, Instant::now() + wait);
         }
     }
 
     fn forget_idle(&self) {
-        for limiter in [&self.auth_failures, &self.creates] {
+        for limiter in [&self.auth_failures, &self.creates, &self.changes] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -241,17 +392,6 @@ impl Limits {
 /// What is left at `now` of a block that ends at `until`; `None` once it has ended.
 fn remaining(until: Instant, now: Instant) -> Option<Duration> {
     Some(until.saturating_duration_since(now)).filter(|wait| !wait.is_zero())
-}
-
-/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
-fn bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-    }
 }
 
 impl Throttled {
@@ -271,12 +411,41 @@ impl Throttled {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use actix_web::test::TestRequest;
 
     use super::*;
 
     fn settings(env: AppEnv, enabled: Option<&str>, trusted: Option<&str>) -> ThrottleSettings {
-        ThrottleSettings::parse(env, enabled, Some("3"), Some("2"), trusted).unwrap()
+        ThrottleSettings::parse(
+            env,
+            &ThrottleVars {
+                enabled,
+                auth_failures_per_minute: Some("3"),
+                creates_per_minute: Some("2"),
+                changes_per_minute: Some("2"),
+                trusted_proxies: trusted,
+            },
+        )
+        .unwrap()
+    }
+
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "the limiters take what `Throttle::client` gives: an Option"
+    )]
+    fn ip(text: &str) -> Option<Client> {
+        Some(Client::addr(text.parse().unwrap()))
+    }
+
+    /// The client of a request from `peer` with `X-Forwarded-For: xff` (if any).
+    fn client_of(throttle: &Throttle, peer: &str, xff: Option<&str>) -> Option<Client> {
+        let mut req = TestRequest::default().peer_addr(peer.parse::<SocketAddr>().unwrap());
+        if let Some(xff) = xff {
+            req = req.insert_header(("x-forwarded-for", xff));
+        }
+        throttle.client(&req.to_http_request())
     }
 
     #[test]
@@ -286,78 +455,156 @@ mod tests {
         assert!(!settings(AppEnv::Local, None, None).enabled);
         assert!(settings(AppEnv::Local, Some("on"), None).enabled);
         assert!(!settings(AppEnv::Prod, Some("off"), None).enabled);
-        let err = ThrottleSettings::parse(AppEnv::Dev, Some("yes"), None, None, None).unwrap_err();
-        assert!(err.to_string().contains("RATE_LIMITS"), "{err}");
-        let err = ThrottleSettings::parse(AppEnv::Dev, None, None, None, Some("10.0.0.0/33"))
-            .unwrap_err();
-        assert!(err.to_string().contains("TRUSTED_PROXY_CIDRS"), "{err}");
+        let parse = |vars: ThrottleVars<'_>| ThrottleSettings::parse(AppEnv::Dev, &vars);
+        for (vars, named) in [
+            (
+                ThrottleVars {
+                    enabled: Some("yes"),
+                    ..ThrottleVars::default()
+                },
+                "RATE_LIMITS",
+            ),
+            (
+                ThrottleVars {
+                    trusted_proxies: Some("10.0.0.0/33"),
+                    ..ThrottleVars::default()
+                },
+                "TRUSTED_PROXY_CIDRS",
+            ),
+            (
+                ThrottleVars {
+                    changes_per_minute: Some("0"),
+                    ..ThrottleVars::default()
+                },
+                "CHANGES_PER_MINUTE",
+            ),
+        ] {
+            let err = parse(vars).unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
+        let defaults = parse(ThrottleVars::default()).unwrap();
+        assert_eq!(
+            defaults.changes_per_minute.get(),
+            DEFAULT_CHANGES_PER_MINUTE
+        );
     }
 
     #[test]
     fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
-        let alb: std::net::SocketAddr = "10.0.1.5:40000".parse().unwrap();
-        let stranger: std::net::SocketAddr = "203.0.113.9:40000".parse().unwrap();
-        let req = |peer| {
-            TestRequest::default()
-                .peer_addr(peer)
-                .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7"))
-                .to_http_request()
-        };
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
+        let xff = Some("6.6.6.6, 198.51.100.7");
         assert_eq!(
-            throttle.client(&req(alb)),
-            Some("198.51.100.7".parse().unwrap()),
+            client_of(&throttle, "10.0.1.5:40000", xff),
+            ip("198.51.100.7"),
             "the address the ALB appended, not what the client wrote before it"
         );
         assert_eq!(
-            throttle.client(&req(stranger)),
-            Some(stranger.ip()),
+            client_of(&throttle, "203.0.113.9:40000", xff),
+            ip("203.0.113.9"),
             "a client cannot pick its own address"
         );
         let untrusting = Throttle::new(&settings(AppEnv::Dev, None, None));
-        assert_eq!(untrusting.client(&req(alb)), Some(alb.ip()));
+        assert_eq!(
+            client_of(&untrusting, "10.0.1.5:40000", xff),
+            ip("10.0.1.5")
+        );
     }
 
     #[test]
     fn proxies_in_a_chain_are_skipped_to_the_first_untrusted_address() {
-        let alb: std::net::SocketAddr = "10.0.1.5:40000".parse().unwrap();
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
-        let forwarded = |xff| {
-            let req = TestRequest::default()
-                .peer_addr(alb)
-                .insert_header(("x-forwarded-for", xff))
-                .to_http_request();
-            throttle.client(&req)
-        };
+        let forwarded = |xff| client_of(&throttle, "10.0.1.5:40000", Some(xff));
         assert_eq!(
             forwarded("6.6.6.6, 198.51.100.7, 10.0.2.9"),
-            Some("198.51.100.7".parse().unwrap()),
+            ip("198.51.100.7"),
             "a second trusted proxy is a hop, not the client"
         );
         assert_eq!(
             forwarded("10.0.3.1, 10.0.2.9"),
-            Some("10.0.3.1".parse().unwrap()),
+            ip("10.0.3.1"),
             "all trusted: the left-most is as far as the chain goes"
-        );
-        assert_eq!(
-            forwarded("198.51.100.7, not-an-address, 10.0.2.9"),
-            Some("10.0.2.9".parse().unwrap()),
-            "nothing left of a garbled entry is believed"
         );
     }
 
     #[test]
-    fn the_penalty_box_holds_at_most_max_blocked_clients_and_drops_ended_blocks_first() {
-        let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
+    fn a_garbled_entry_is_counted_as_itself_never_as_the_proxy() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
+        let forwarded = |xff| client_of(&throttle, "10.0.1.5:40000", Some(xff));
+        let garbled = forwarded("198.51.100.7, not-an-address, 10.0.2.9");
+        assert!(
+            matches!(garbled, Some(Client::Unreadable(_))),
+            "{garbled:?}"
+        );
+        assert_eq!(garbled, forwarded("6.6.6.6, not-an-address"), "by its text");
+        assert_ne!(garbled, forwarded("something-else"));
+        for proxy in [ip("10.0.1.5"), ip("10.0.2.9")] {
+            assert_ne!(garbled, proxy, "never the proxy's bucket");
+        }
+        // Its own budget: spending it leaves the proxy's (and everyone behind it) untouched.
+        for _ in 0..2 {
+            assert_eq!(throttle.check_create(garbled), Ok(()));
+        }
+        assert!(throttle.check_create(garbled).is_err());
+        assert_eq!(throttle.check_create(forwarded("10.0.2.9")), Ok(()));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4_for_the_trust_check_and_the_bucket() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
+        // What a dual-stack `HOST=::` socket reports for IPv4 peers.
+        assert_eq!(
+            client_of(&throttle, "[::ffff:10.0.1.5]:40000", Some("198.51.100.7")),
+            ip("198.51.100.7"),
+            "an IPv4 proxy range still matches"
+        );
+        let a = client_of(&throttle, "[::ffff:198.51.100.1]:40000", None);
+        let b = client_of(&throttle, "[::ffff:198.51.100.2]:40000", None);
+        assert_eq!(a, ip("198.51.100.1"));
+        assert_ne!(a, b, "two IPv4 clients are not one IPv6 /64");
+        assert_eq!(
+            client_of(&throttle, "10.0.1.5:40000", Some("::ffff:198.51.100.3")),
+            ip("198.51.100.3"),
+            "a mapped address in X-Forwarded-For too"
+        );
+    }
+
+    #[test]
+    fn a_limiter_tracks_at_most_its_capacity_and_newcomers_then_share_one_budget() {
+        let throttle = Throttle::with_capacity(&settings(AppEnv::Dev, None, None), 4);
+        let limits = throttle.limits.as_ref().expect("limits are on in dev");
+        let nth = |n: u32| Some(Client::Addr(IpAddr::from(n.to_be_bytes())));
+        for n in 0..4 {
+            assert_eq!(throttle.check_create(nth(n)), Ok(()));
+        }
+        assert_eq!(limits.creates.len(), 4);
+        // Full of clients seen just now: newcomers share the overflow budget (2 a minute here).
+        assert_eq!(throttle.check_create(nth(100)), Ok(()));
+        assert_eq!(throttle.check_create(nth(101)), Ok(()));
+        assert!(
+            throttle.check_create(nth(102)).is_err(),
+            "the shared budget is spent"
+        );
+        assert_eq!(limits.creates.len(), 4, "never more than the capacity");
+        assert_eq!(
+            throttle.check_create(nth(0)),
+            Ok(()),
+            "a tracked client keeps its own"
+        );
+    }
+
+    #[test]
+    fn the_penalty_box_holds_at_most_its_capacity_and_drops_ended_blocks_first() {
+        let capacity = 64;
+        let throttle = Throttle::with_capacity(&settings(AppEnv::Dev, None, None), capacity);
         let limits = throttle.limits.as_ref().expect("limits are on in dev");
         let now = Instant::now();
         let ended = now.checked_sub(Duration::from_secs(1)).unwrap();
-        let nth = |n: usize| IpAddr::from(u32::try_from(n).unwrap().to_be_bytes());
+        let nth = |n: usize| Client::Addr(IpAddr::from(u32::try_from(n).unwrap().to_be_bytes()));
         limits
             .blocked
             .lock()
-            .extend((0..MAX_BLOCKED).map(|n| (nth(n), ended)));
-        let newcomer = nth(MAX_BLOCKED);
+            .extend((0..capacity).map(|n| (nth(n), ended)));
+        let newcomer = nth(capacity);
         limits.block(newcomer, Duration::from_mins(1));
         assert_eq!(limits.blocked.lock().len(), 1, "the ended blocks made room");
         assert!(throttle.check_auth_allowed(Some(newcomer)).is_err());
@@ -366,12 +613,10 @@ mod tests {
         limits
             .blocked
             .lock()
-            .extend((0..MAX_BLOCKED - 1).map(|n| (nth(n), later)));
-        let full = limits.blocked.lock().len();
-        assert_eq!(full, MAX_BLOCKED, "{full}");
-        let one_more = nth(MAX_BLOCKED + 1);
-        limits.block(one_more, Duration::from_mins(1));
-        assert_eq!(limits.blocked.lock().len(), MAX_BLOCKED, "never more");
+            .extend((0..capacity - 1).map(|n| (nth(n), later)));
+        assert_eq!(limits.blocked.lock().len(), capacity);
+        limits.block(nth(capacity + 1), Duration::from_mins(1));
+        assert_eq!(limits.blocked.lock().len(), capacity, "never more");
         assert!(
             throttle.check_auth_allowed(Some(nth(7))).is_err(),
             "blocks kept"
@@ -382,15 +627,15 @@ mod tests {
     fn forgetting_idle_clients_drops_ended_blocks_and_keeps_running_ones() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
         let limits = throttle.limits.as_ref().expect("limits are on in dev");
-        let running: IpAddr = "198.51.100.1".parse().unwrap();
-        let ended: IpAddr = "198.51.100.2".parse().unwrap();
+        let running = ip("198.51.100.1").unwrap();
+        let ended = ip("198.51.100.2").unwrap();
         limits.block(running, Duration::from_mins(1));
         limits.blocked.lock().insert(
             ended,
             Instant::now().checked_sub(Duration::from_secs(1)).unwrap(),
         );
         // The FORGET_EVERY-th check sweeps.
-        let other = Some("203.0.113.1".parse().unwrap());
+        let other = ip("203.0.113.1");
         for _ in 0..FORGET_EVERY {
             let _ = throttle.check_create(other);
         }
@@ -420,7 +665,7 @@ mod tests {
     #[test]
     fn a_block_ends_when_its_time_is_up() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
-        let client: IpAddr = "198.51.100.1".parse().unwrap();
+        let client = ip("198.51.100.1").unwrap();
         let limits = throttle.limits.as_ref().expect("limits are on in dev");
         limits.block(client, Duration::from_mins(1));
         assert!(throttle.check_auth_allowed(Some(client)).is_err());
@@ -434,8 +679,8 @@ mod tests {
     #[test]
     fn a_blocked_client_is_refused_before_its_key_is_checked_and_others_are_not() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
-        let a = Some("198.51.100.1".parse().unwrap());
-        let b = Some("198.51.100.2".parse().unwrap());
+        let a = ip("198.51.100.1");
+        let b = ip("198.51.100.2");
         for _ in 0..3 {
             assert_eq!(throttle.check_auth_allowed(a), Ok(()));
             assert_eq!(throttle.record_auth_failure(a), Ok(()));
@@ -459,27 +704,38 @@ mod tests {
     fn ipv6_clients_share_their_64() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
         for host in 1..=2 {
-            let ip = format!("2001:db8:1:2::{host}").parse().ok();
-            assert_eq!(throttle.check_create(ip), Ok(()));
+            assert_eq!(
+                throttle.check_create(ip(&format!("2001:db8:1:2::{host}"))),
+                Ok(())
+            );
         }
-        assert!(
-            throttle
-                .check_create("2001:db8:1:2::ffff".parse().ok())
-                .is_err()
-        );
+        assert!(throttle.check_create(ip("2001:db8:1:2::ffff")).is_err());
+        assert_eq!(throttle.check_create(ip("2001:db8:1:3::1")), Ok(()));
+    }
+
+    #[test]
+    fn changes_have_a_budget_of_their_own() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, None));
+        let a = ip("198.51.100.1");
+        for _ in 0..2 {
+            assert_eq!(throttle.check_change(a), Ok(()));
+        }
+        assert!(throttle.check_change(a).is_err());
         assert_eq!(
-            throttle.check_create("2001:db8:1:3::1".parse().ok()),
-            Ok(())
+            throttle.check_create(a),
+            Ok(()),
+            "creates are counted apart"
         );
     }
 
     #[test]
     fn with_limits_off_nothing_is_refused() {
         let throttle = Throttle::new(&settings(AppEnv::Local, None, None));
-        let a = Some("198.51.100.1".parse().unwrap());
+        let a = ip("198.51.100.1");
         for _ in 0..100 {
             assert_eq!(throttle.record_auth_failure(a), Ok(()));
             assert_eq!(throttle.check_create(a), Ok(()));
+            assert_eq!(throttle.check_change(a), Ok(()));
         }
     }
 }

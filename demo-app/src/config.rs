@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use actix_web::http::Uri;
-use platform::config::{self, ConfigError, ServerSettings};
+use platform::config::{self, ConfigError, DefaultPorts, ServerSettings};
 use serde::Deserialize;
 
 /// The port demo-app listens on unless `PORT` says otherwise. `k8s/` binds to this value.
 pub const DEFAULT_PORT: u16 = 8081;
+/// The port of demo-app's probes and metrics unless `ADMIN_PORT` says otherwise; `k8s/` probes and
+/// scrapes it. Beside api-app's, so both run on one machine (`make demo`).
+pub const DEFAULT_ADMIN_PORT: u16 = 9081;
 
 /// How long the proxy waits to open a connection to `API_URL`.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,7 +46,13 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(vars, DEFAULT_PORT)?;
+        let (server, raw): (ServerSettings, RawConfig) = config::load(
+            vars,
+            DefaultPorts {
+                public: DEFAULT_PORT,
+                admin: DEFAULT_ADMIN_PORT,
+            },
+        )?;
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Ok(Self {
             server,
@@ -132,6 +141,7 @@ mod tests {
             [
                 "HOST",
                 "PORT",
+                "ADMIN_PORT",
                 "APP_ENV",
                 "LOG_FORMAT",
                 "RUST_LOG",

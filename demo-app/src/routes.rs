@@ -12,14 +12,12 @@ use crate::proxy::{self, Upstream};
 /// The `/api` routes: proxied to `API_URL` when it is set, else answered with `api_not_proxied`.
 const API_ROUTES: [&str; 2] = ["/api", "/api/{tail:.*}"];
 
-/// Registers every route. `upstream` is the proxy's client for `API_URL`, or `None` without one;
+/// Registers every public route (the probes and `/metrics` are on the admin port,
+/// `platform::admin`). `upstream` is the proxy's client for `API_URL`, or `None` without one;
 /// awc's client is per worker (not `Send`), so each worker passes its own.
 pub fn configure(cfg: &mut ServiceConfig<'_>, upstream: Option<Upstream>) {
     // JSON bodies of at most `platform::extractors::JSON_LIMIT_BYTES`; bad input in the JSON envelope.
     cfg.map(|cfg| cfg.configure(platform::extractors::configure))
-        .service(platform::probes::healthz)
-        .service(platform::probes::readyz)
-        .service(platform::metrics::metrics)
         .service(page::index)
         .service(page::asset)
         .service(page::info)
@@ -57,23 +55,19 @@ pub fn known_routes() -> KnownRoutes {
 #[cfg(test)]
 mod tests {
     use actix_web::http::Method;
-    use platform::probes::{LIVENESS_PATH, READINESS_PATH};
+    use platform::admin::ADMIN_PATHS;
 
     use super::*;
 
     #[test]
     fn known_routes_are_every_route_demo_app_serves_itself() {
         let known = known_routes();
-        for path in [
-            "/",
-            "/static/app.css",
-            "/ui/info",
-            LIVENESS_PATH,
-            READINESS_PATH,
-            "/metrics",
-        ] {
+        for path in ["/", "/static/app.css", "/ui/info"] {
             assert_eq!(known.allowed(path), Some(&[Method::GET][..]), "{path}");
         }
         assert!(known.allowed("/nope").is_none());
+        for path in ADMIN_PATHS {
+            assert!(known.allowed(path).is_none(), "{path} is the admin port's");
+        }
     }
 }

@@ -138,6 +138,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// The admin port (`ADMIN_PORT`): probes and `/metrics`, apart from the public port, so neither
+    /// its connection cap nor its clients can starve them.
+    pub admin_port: u16,
     pub app_env: AppEnv,
     pub log_format: LogFormat,
     /// An `EnvFilter` directive such as `info` or `api_app=debug`.
@@ -161,6 +164,7 @@ pub struct ServerSettings {
 struct ServerVars {
     host: Option<String>,
     port: Option<String>,
+    admin_port: Option<String>,
     app_env: Option<String>,
     log_format: Option<String>,
     rust_log: Option<String>,
@@ -173,9 +177,18 @@ struct ServerVars {
     max_connections: Option<String>,
 }
 
+/// The ports a service listens on unless `PORT` and `ADMIN_PORT` say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultPorts {
+    /// The public port: the app's own routes.
+    pub public: u16,
+    /// The admin port: `/healthz`, `/readyz` and `/metrics`.
+    pub admin: u16,
+}
+
 /// Reads a service's configuration: the [`ServerSettings`] every service shares, plus the app's own
 /// raw variables `A` (a flat struct of `Option<String>`, one field per variable).
-pub fn load<A, I>(vars: I, default_port: u16) -> Result<(ServerSettings, A), ConfigError>
+pub fn load<A, I>(vars: I, ports: DefaultPorts) -> Result<(ServerSettings, A), ConfigError>
 where
     A: DeserializeOwned,
     I: IntoIterator<Item = (String, String)>,
@@ -183,7 +196,7 @@ where
     let vars: Vec<(String, String)> = vars.into_iter().collect();
     let server: ServerVars = read_vars(vars.iter().cloned())?;
     let app: A = read_vars(vars)?;
-    Ok((ServerSettings::parse(&server, default_port)?, app))
+    Ok((ServerSettings::parse(&server, ports)?, app))
 }
 
 /// Every environment variable a service whose own variables are `A` reads: the shared ones first.
@@ -199,7 +212,7 @@ fn non_blank(raw: Option<&String>) -> Option<&str> {
 }
 
 impl ServerSettings {
-    fn parse(raw: &ServerVars, default_port: u16) -> Result<Self, ConfigError> {
+    fn parse(raw: &ServerVars, ports: DefaultPorts) -> Result<Self, ConfigError> {
         let app_env = parse_or("APP_ENV", raw.app_env.as_deref(), AppEnv::Local)?;
         // Containers get JSON unless told otherwise; a laptop gets text.
         let default_format = if app_env == AppEnv::Local {
@@ -218,15 +231,25 @@ impl ServerSettings {
             None => None,
             Some(w) => Some(parse_bounded("WORKERS", Some(w), 1, 1..=256)?),
         };
+        // 0 asks the OS for a free port (tests use it); people choose from 1.
+        let port_number = |var: &'static str, raw: Option<&str>, default: u16| {
+            parse_or(var, raw, default).map_err(|_| ConfigError::Invalid {
+                var,
+                reason: "must be a port number (1-65535)".into(),
+            })
+        };
+        let port = port_number("PORT", raw.port.as_deref(), ports.public)?;
+        let admin_port = port_number("ADMIN_PORT", raw.admin_port.as_deref(), ports.admin)?;
+        if port == admin_port && port != 0 {
+            return Err(ConfigError::Invalid {
+                var: "ADMIN_PORT",
+                reason: "must differ from PORT (probes and metrics are served apart)".into(),
+            });
+        }
         Ok(Self {
             host: host.to_owned(),
-            // 0 asks the OS for a free port (tests use it); people choose from 1.
-            port: parse_or("PORT", raw.port.as_deref(), default_port).map_err(|_| {
-                ConfigError::Invalid {
-                    var: "PORT",
-                    reason: "must be a port number (1-65535)".into(),
-                }
-            })?,
+            port,
+            admin_port,
             app_env,
             log_format: parse_or("LOG_FORMAT", raw.log_format.as_deref(), default_format)?,
             log_filter: parse_log_filter(non_blank(raw.rust_log.as_ref()))?,
@@ -280,13 +303,18 @@ mod tests {
         let vars = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        load::<ServerVars, _>(vars, 8080).map(|(settings, _)| settings)
+        let ports = DefaultPorts {
+            public: 8080,
+            admin: 9080,
+        };
+        load::<ServerVars, _>(vars, ports).map(|(settings, _)| settings)
     }
 
     #[test]
     fn defaults_apply_when_nothing_is_set() {
         let s = parse(&[]).unwrap();
         assert_eq!(s.port, 8080);
+        assert_eq!(s.admin_port, 9080);
         assert_eq!(s.host, "0.0.0.0");
         assert_eq!(s.app_env, AppEnv::Local);
         assert_eq!(s.log_format, LogFormat::Pretty);
@@ -309,6 +337,21 @@ mod tests {
         );
         assert!(!msg.contains('\n'), "{msg}");
         assert!(!msg.contains("eighty"), "values are never echoed: {msg}");
+    }
+
+    #[test]
+    fn the_admin_port_must_differ_from_the_public_port() {
+        let msg = parse(&[("PORT", "9000"), ("ADMIN_PORT", "9000")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("ADMIN_PORT") && msg.contains("PORT"), "{msg}");
+        let both_free = parse(&[("PORT", "0"), ("ADMIN_PORT", "0")]).unwrap();
+        assert_eq!((both_free.port, both_free.admin_port), (0, 0));
+        let msg = parse(&[("ADMIN_PORT", "admin")]).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "invalid configuration: ADMIN_PORT must be a port number (1-65535)"
+        );
     }
 
     #[test]

@@ -1,15 +1,155 @@
-//! A socket wrapper that cuts a connection once a request has been arriving for longer than its
-//! deadline without a response.
+//! The socket wrapper under actix's HTTP/1 dispatcher: it sees every byte a connection reads and
+//! writes, so it bounds what the dispatcher alone does not. A request that takes longer than its
+//! deadline is cut; a request head over [`crate::protocol_framing::MAX_HEAD_BYTES`] gets 431 and the connection closes; no
+//! more requests are read while over [`UNSENT_BUDGET`] of responses are unsent; and a connection
+//! can be asked to take no more requests (evicted when idle, or closed after a large head).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::protocol_errors::count;
+use crate::protocol_framing::Framing;
+
+/// Responses a connection may have unsent (written by the app, not yet taken by the socket) before
+/// it stops reading and starting new requests: a client that pipelines requests and never reads
+/// costs about one response and this much, not a response per request.
+pub const UNSENT_BUDGET: usize = 64 * 1024;
+
+/// Requests read but not started yet that a connection may hold. actix-http parses every request
+/// its read buffer holds into a queue, at several KiB each; past this many, no more are read.
+pub const QUEUED_REQUESTS: usize = 4;
+
+/// The answer to a head over [`crate::protocol_framing::MAX_HEAD_BYTES`], in the JSON envelope, written after every earlier
+/// response on the connection; the connection closes after it.
+const HEADERS_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
+content-type: application/json\r\n\
+x-content-type-options: nosniff\r\n\
+cache-control: no-store\r\n\
+connection: close\r\n\
+content-length: 94\r\n\r\n\
+{\"error\":{\"code\":\"headers_too_large\",\"message\":\"the request head is larger than 16384 bytes\"}}";
+
+/// What the rest of the server knows about one connection: how much of its responses is unsent,
+/// whether it is idle between requests, and whether it should take no more requests. Shared with
+/// the service in front of the app (through the connection's data) and with the connection
+/// registry.
+#[derive(Debug, Default)]
+pub struct ConnectionState {
+    /// Response bytes the socket has not taken yet, as of the last write.
+    unsent: AtomicUsize,
+    /// A request waiting for the unsent responses to drain.
+    drained: AtomicWaker,
+    /// The read side, waiting for the unsent responses to drain or for an eviction.
+    reader: AtomicWaker,
+    /// Take no more requests: finish what was read, then close.
+    closing: AtomicBool,
+    /// When the connection last became idle (every response written, nothing read since), in ms
+    /// on [`idle_clock`]; 0 while it is not idle.
+    idle_since_ms: AtomicU64,
+    /// A request head of [`crate::protocol_framing::LARGE_HEAD_BYTES`] or more was read.
+    large_head: AtomicBool,
+    /// Told when the connection is gone, so one waiting for its slot under the cap gets in.
+    released: OnceLock<Arc<Notify>>,
+    /// Request heads passed to the dispatcher, and requests it started (handed to the app).
+    heads: AtomicUsize,
+    started: AtomicUsize,
+}
+
+impl Drop for ConnectionState {
+    fn drop(&mut self) {
+        if let Some(released) = self.released.get() {
+            released.notify_one();
+        }
+    }
+}
+
+impl ConnectionState {
+    /// Whether more than [`UNSENT_BUDGET`] of responses wait for the socket.
+    pub fn over_budget(&self) -> bool {
+        self.unsent.load(Ordering::Acquire) > UNSENT_BUDGET
+    }
+
+    /// Ready once the unsent responses are within [`UNSENT_BUDGET`].
+    pub fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.over_budget() {
+            return Poll::Ready(());
+        }
+        self.drained.register(cx.waker());
+        if self.over_budget() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// The connection takes no more requests: what it has read is answered, then it closes.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+
+    /// The dispatcher hands one more request to the app: one fewer waits in its queue.
+    pub fn request_started(&self) {
+        self.started.fetch_add(1, Ordering::AcqRel);
+        self.reader.wake();
+    }
+
+    /// How many more request heads may be read before [`QUEUED_REQUESTS`] wait unstarted.
+    fn heads_allowed(&self) -> usize {
+        let waiting = self
+            .heads
+            .load(Ordering::Acquire)
+            .saturating_sub(self.started.load(Ordering::Acquire));
+        QUEUED_REQUESTS.saturating_sub(waiting)
+    }
+
+    /// Whether [`ConnectionState::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// `released` is notified once when this connection is gone.
+    pub(crate) fn notify_when_released(&self, released: Arc<Notify>) {
+        let _ = self.released.set(released);
+    }
+
+    /// Whether a large request head was read, so the connection should close after its response.
+    pub fn read_large_head(&self) -> bool {
+        self.large_head.load(Ordering::Acquire)
+    }
+
+    /// How long the connection has been idle between requests, if it is.
+    pub fn idle_for(&self) -> Option<Duration> {
+        let since = self.idle_since_ms.load(Ordering::Acquire);
+        (since != 0).then(|| Duration::from_millis(idle_clock().saturating_sub(since)))
+    }
+
+    fn set_unsent(&self, unsent: usize) {
+        let before = self.unsent.swap(unsent, Ordering::AcqRel);
+        if before > UNSENT_BUDGET && unsent <= UNSENT_BUDGET {
+            self.drained.wake();
+            self.reader.wake();
+        }
+    }
+}
+
+/// Milliseconds since the first call (never 0), for idle times.
+fn idle_clock() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
 
 /// A socket whose reads fail once a request has been arriving for longer than `limit` with no
 /// response written, or once a response write has stalled for longer than `limit`.
@@ -18,6 +158,11 @@ use crate::protocol_errors::count;
 /// every request on a keep-alive connection: its head, its body and its handler. Writing a response
 /// stops it. The dispatcher sees a timed-out read and drops the connection (a slow client gets no
 /// response: it is not reading one anyway).
+///
+/// It also follows the request framing ([`Framing`]): a head over [`crate::protocol_framing::MAX_HEAD_BYTES`] is not passed
+/// on; the dispatcher sees the end of the stream instead, answers what it has, and on closing this
+/// socket writes the 431. While over [`UNSENT_BUDGET`] is unsent, and once the connection is
+/// closing, it reads nothing more.
 #[derive(Debug)]
 pub struct DeadlineIo<T> {
     io: T,
@@ -25,17 +170,42 @@ pub struct DeadlineIo<T> {
     timer: Pin<Box<Sleep>>,
     armed: bool,
     expired: bool,
+    framing: Framing,
+    state: Arc<ConnectionState>,
+    /// A head went over the cap: how much of the 431 has been written so far, once closing.
+    refused: Option<usize>,
+    /// Closing after a refused head: the write side is shut, and this much of what the client
+    /// sent after the head's first 16 KiB has been read and dropped.
+    lingering: Option<usize>,
+    /// Bytes read from the socket and not passed on yet: they begin a request beyond the
+    /// [`QUEUED_REQUESTS`] the dispatcher may hold.
+    held: Vec<u8>,
 }
 
 impl<T> DeadlineIo<T> {
     pub fn new(io: T, limit: Duration) -> Self {
+        Self::with_state(io, limit, Arc::default())
+    }
+
+    /// As [`DeadlineIo::new`], reporting to `state`.
+    pub fn with_state(io: T, limit: Duration, state: Arc<ConnectionState>) -> Self {
         Self {
             io,
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
             armed: false,
             expired: false,
+            framing: Framing::default(),
+            state,
+            refused: None,
+            lingering: None,
+            held: Vec::new(),
         }
+    }
+
+    /// The connection's shared state.
+    pub fn state(&self) -> Arc<ConnectionState> {
+        Arc::clone(&self.state)
     }
 
     fn arm(&mut self) {
@@ -69,16 +239,56 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
         if this.expired(cx) {
             return Poll::Ready(Err(deadline_passed()));
         }
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.arm();
+        // Closing (evicted, a refused head, a large one answered): the end of the stream, so the
+        // dispatcher answers what it has read and then closes.
+        if this.refused.is_some() || this.state.is_closing() {
+            return Poll::Ready(Ok(()));
         }
-        polled
+        // Wake-ups come from the writes draining, a request starting, or an eviction.
+        this.state.reader.register(cx.waker());
+        let allowed = this.state.heads_allowed();
+        if this.state.over_budget() || (allowed == 0 && this.framing.at_head_start()) {
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        if this.held.is_empty() {
+            let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+            if !matches!(polled, Poll::Ready(Ok(()))) || buf.filled().len() == before {
+                return polled;
+            }
+        } else {
+            let n = this.held.len().min(buf.remaining());
+            buf.put_slice(&this.held[..n]);
+            this.held.drain(..n);
+        }
+        this.arm();
+        this.state.idle_since_ms.store(0, Ordering::Release);
+        let fed = this.framing.feed(&buf.filled()[before..], allowed);
+        this.state.heads.fetch_add(fed.heads, Ordering::AcqRel);
+        if fed.large_head {
+            this.state.large_head.store(true, Ordering::Release);
+        }
+        if let Some(at) = fed.too_large_at {
+            // The dispatcher never sees the head past the cap, so it never buffers it.
+            buf.set_filled(before + at);
+            this.held.clear();
+            this.refused = Some(0);
+            count("head_too_large");
+        } else if before + fed.consumed < buf.filled().len() {
+            // The start of a request the dispatcher may not queue yet: held here until it may.
+            let rest = buf.filled()[before + fed.consumed..].to_vec();
+            this.held.splice(0..0, rest);
+            buf.set_filled(before + fed.consumed);
+        }
+        if buf.filled().len() == before && this.refused.is_none() {
+            // Nothing to pass on now (an empty read would mean the end of the stream).
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -96,9 +306,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
                     }
                     this.armed = false;
                 }
+                // The dispatcher writes everything it holds, so what this write left is unsent.
+                this.state.set_unsent(buf.len() - n);
+                if n == buf.len() {
+                    this.state
+                        .idle_since_ms
+                        .store(idle_clock(), Ordering::Release);
+                }
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
+                this.state.set_unsent(buf.len());
                 this.arm();
                 // Poll once more so the timer's wake-up is registered.
                 if this.expired(cx) {
@@ -115,9 +333,53 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        // Every earlier response is written (the dispatcher flushes before closing): now the 431.
+        while let Some(written) = this.refused.filter(|w| *w < HEADERS_TOO_LARGE.len()) {
+            if this.expired(cx) {
+                return Poll::Ready(Err(deadline_passed()));
+            }
+            match Pin::new(&mut this.io).poll_write(cx, &HEADERS_TOO_LARGE[written..]) {
+                // The client went away: nothing more to tell it.
+                Poll::Ready(Ok(0) | Err(_)) => break,
+                Poll::Ready(Ok(n)) => this.refused = Some(written + n),
+                Poll::Pending => {
+                    this.arm();
+                    if this.expired(cx) {
+                        return Poll::Ready(Err(deadline_passed()));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        if this.refused.is_none() {
+            return Pin::new(&mut this.io).poll_shutdown(cx);
+        }
+        // Closing a socket with unread input resets the connection, and a reset can destroy the
+        // 431 before the client reads it. So: shut the write side, then read and drop the rest of
+        // the request the kernel already holds (a client that wrote it whole and now reads gets a
+        // clean close), up to LINGER_BYTES. No waiting for more: an attacker's connection must not
+        // stay open, holding its buffers, for as long as it keeps sending.
+        if this.lingering.is_none() {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.lingering = Some(0);
+        }
+        let mut scratch = [0_u8; 8192];
+        while let Some(drained) = this.lingering.filter(|d| *d < LINGER_BYTES) {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    this.lingering = Some(drained + buf.filled().len());
+                }
+                Poll::Ready(_) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
+
+/// The most of a refused request the connection reads and drops before it closes.
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// actix's own 408 for a first head that took too long: no body, unlike the app's JSON 408.
 fn is_bare_head_timeout(written: &[u8]) -> bool {
@@ -142,5 +404,47 @@ mod tests {
         assert!(!is_bare_head_timeout(
             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
         ));
+    }
+
+    #[test]
+    fn the_431_is_the_json_envelope_with_its_length() {
+        let text = std::str::from_utf8(HEADERS_TOO_LARGE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            json["error"]["code"],
+            crate::error::ErrorCode::HEADERS_TOO_LARGE.as_str()
+        );
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&crate::protocol_framing::MAX_HEAD_BYTES.to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn reading_stops_while_over_the_budget_is_unsent_and_resumes_when_it_drains() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let (client, server) = tokio::io::duplex(1024);
+        let mut io = DeadlineIo::new(server, Duration::from_secs(5));
+        let state = io.state();
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        client_write
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        state.set_unsent(UNSENT_BUDGET + 1);
+        let mut buf = [0_u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(100), io.read(&mut buf)).await;
+        assert!(read.is_err(), "nothing is read while over the budget");
+        state.set_unsent(UNSENT_BUDGET);
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
+        assert!(state.idle_for().is_none(), "a request arrived: not idle");
     }
 }

@@ -64,7 +64,7 @@ impl ErrorCode {
     pub const INVALID_PATH: Self = Self::new(
         "invalid_path",
         StatusCode::BAD_REQUEST,
-        "A path segment that does not parse, or (demo-app's proxy) a `.` or `..` segment.",
+        "A path segment that does not parse, a percent-encoded letter, digit or `-._~!$&'()*,;=:@` (`/%61pi` is not `/api`), or (demo-app's proxy) a `.` or `..` segment.",
     );
     pub const UPGRADE_NOT_SUPPORTED: Self = Self::new(
         "upgrade_not_supported",
@@ -104,7 +104,7 @@ impl ErrorCode {
     pub const HEADERS_TOO_LARGE: Self = Self::new(
         "headers_too_large",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "Request headers larger than the server reads.",
+        "A request head (request line and headers) over 16 KiB; the answers before it on the connection are sent, then this one, and the connection closes.",
     );
     pub const INTERNAL: Self = Self::new(
         "internal_error",

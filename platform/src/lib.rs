@@ -2,6 +2,7 @@
 //! configuration parsing, telemetry, probes, graceful shutdown, metrics, security headers and the
 //! JSON error shape.
 
+pub mod admin;
 pub mod build_info;
 pub mod config;
 pub mod connection;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod probes;
 pub mod protocol;
 mod protocol_errors;
+pub mod protocol_framing;
 pub mod server;
 pub mod telemetry;
 pub mod unmatched;

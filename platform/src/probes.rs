@@ -1,7 +1,9 @@
-//! Liveness and readiness. Liveness stays 200 while draining (a draining pod must not be restarted);
-//! readiness answers 503 from the moment shutdown begins, so load balancers stop sending traffic.
+//! Liveness and readiness, served on the admin port ([`crate::admin`]). Liveness answers 200 as soon
+//! as the process serves, and stays 200 while draining (a draining pod must not be restarted);
+//! readiness waits for the app's dependencies (api-app's store) and answers 503 from the moment
+//! shutdown begins, so load balancers stop sending traffic.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, get, web};
@@ -17,6 +19,8 @@ pub const READINESS_PATH: &str = "/readyz";
 pub struct Health {
     ready: AtomicBool,
     shutting_down: AtomicBool,
+    /// Dependencies readiness still waits for ([`Health::await_dependency`]).
+    pending: AtomicUsize,
     started: Instant,
 }
 
@@ -32,8 +36,22 @@ impl Health {
         Self {
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
             started: Instant::now(),
         }
+    }
+
+    /// Readiness waits for one more dependency (api-app's store while it opens), until
+    /// [`Health::dependency_ready`]; liveness does not.
+    pub fn await_dependency(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One dependency readiness waited for is ready.
+    pub fn dependency_ready(&self) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     pub fn mark_ready(&self) {
@@ -48,8 +66,9 @@ impl Health {
         self.ready.store(false, Ordering::SeqCst);
     }
 
+    /// Serving, every dependency ready, and not draining.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && self.pending.load(Ordering::SeqCst) == 0
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -80,7 +99,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(ProbeStatus { status: "ok" })
 }
 
-/// Readiness: the process wants traffic. 503 while starting and from the moment shutdown begins.
+/// Readiness: the process wants traffic. 503 while starting (its dependencies included) and from
+/// the moment shutdown begins.
 #[utoipa::path(
     tag = "probes",
     responses(
@@ -126,6 +146,21 @@ mod tests {
             .await;
             assert_ne!(res.status(), 404, "{path}");
         }
+    }
+
+    #[test]
+    fn readiness_waits_for_every_dependency() {
+        let h = Health::new();
+        h.await_dependency();
+        h.await_dependency();
+        h.mark_ready();
+        assert!(!h.is_ready(), "two dependencies pending");
+        h.dependency_ready();
+        assert!(!h.is_ready(), "one dependency pending");
+        h.dependency_ready();
+        assert!(h.is_ready());
+        h.dependency_ready();
+        assert!(h.is_ready(), "an extra call does not wrap around");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The pieces of a service's lifecycle, for the app's `startup` to call in order: bind the listener,
-//! configure the actix server, then serve until a shutdown future fires and drain: readiness 503 at
-//! once, a short delay so load balancers deregister the pod, then stop accepting connections and let
-//! in-flight requests finish within the shutdown timeout.
+//! The pieces of a service's lifecycle, for the app's `startup` to call in order: bind the public and
+//! admin listeners, configure the actix servers, then serve until a shutdown future fires and drain:
+//! readiness 503 at once, a short delay so load balancers deregister the pod, then stop accepting
+//! connections and let in-flight requests finish within the shutdown timeout.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -12,18 +12,20 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::ServerSettings;
+use crate::metrics::HttpMetrics;
 use crate::probes::Health;
 
 /// Why a service could not start, as far as the platform's pieces go. `main` prints it on one line
-/// and exits 2; an app with more to set up (a database) wraps it in its own error.
+/// and exits 2; an app with more to set up wraps it in its own error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The port is taken, or the host is not an address of this machine. Named after the variables
     /// that choose them, as a configuration error would be.
-    #[error("cannot listen on {host}:{port} (HOST, PORT): {source}")]
+    #[error("cannot listen on {host}:{port} (HOST, {var}): {source}")]
     Bind {
         host: String,
         port: u16,
+        var: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -33,12 +35,22 @@ pub enum StartupError {
     Server(#[from] std::io::Error),
 }
 
-/// The port a listener is bound to (the OS picks one when the settings say 0; tests use it) and the
-/// readiness state of the server about to serve on it.
-#[derive(Debug)]
+/// The ports the listeners are bound to (the OS picks them when the settings say 0; tests use it),
+/// the readiness state of the servers about to serve on them, and the admin port's server.
 pub struct Bound {
     port: u16,
+    admin_port: u16,
     health: Arc<Health>,
+    admin: Server,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("port", &self.port)
+            .field("admin_port", &self.admin_port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bound {
@@ -46,36 +58,70 @@ impl Bound {
         self.port
     }
 
-    /// The readiness state, for the server's probes.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// The readiness state, for the probes.
     pub fn health(&self) -> Arc<Health> {
         Arc::clone(&self.health)
     }
 
-    /// `server`, built on this listener, ready to run; it drains for `drain_delay` on shutdown.
-    pub fn serving(self, server: Server, drain_delay: Duration) -> Serving {
-        Serving::new(self.port, server, self.health, drain_delay)
+    /// `public`, the app's server built on the public listener, ready to run beside the admin
+    /// port's; draining takes `drain_delay`.
+    pub fn serving(self, public: Server, drain_delay: Duration) -> Serving {
+        Serving {
+            port: self.port,
+            admin_port: self.admin_port,
+            public,
+            admin: self.admin,
+            health: self.health,
+            drain_delay,
+        }
     }
 }
 
-/// Binds the listener the settings ask for; the server built on it reports readiness through
+/// Binds both listeners the settings ask for, the public one first, and builds the admin port's
+/// server on the second ([`crate::admin`]: the probes, and `metrics` rendered at `/metrics`).
+/// Returns the public listener, for the app's own server; the servers report readiness through
 /// [`Bound::health`].
-pub fn bind(settings: &ServerSettings) -> Result<(TcpListener, Bound), StartupError> {
-    let error = |source| StartupError::Bind {
-        host: settings.host.clone(),
-        port: settings.port,
-        source,
+pub fn bind(
+    settings: &ServerSettings,
+    metrics: &HttpMetrics,
+) -> Result<(TcpListener, Bound), StartupError> {
+    let bind_one = |var: &'static str, port: u16| {
+        let error = |source| StartupError::Bind {
+            host: settings.host.clone(),
+            port,
+            var,
+            source,
+        };
+        let listener = TcpListener::bind((settings.host.as_str(), port)).map_err(error)?;
+        let bound = listener.local_addr().map_err(error)?.port();
+        Ok::<_, StartupError>((listener, bound))
     };
-    let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(error)?;
-    let port = listener.local_addr().map_err(error)?.port();
+    let (public, port) = bind_one("PORT", settings.port)?;
+    let (admin, admin_port) = bind_one("ADMIN_PORT", settings.admin_port)?;
     let health = Arc::new(Health::new());
-    Ok((listener, Bound { port, health }))
+    let admin = crate::admin::serve(admin, settings, Arc::clone(&health), metrics.clone())?;
+    Ok((
+        public,
+        Bound {
+            port,
+            admin_port,
+            health,
+            admin,
+        },
+    ))
 }
 
-/// A server bound to its port, with the readiness state its probe reads: what each app's
-/// `startup::build` produces (its `Application`), and what `run_until` drives.
+/// A service's two servers, bound to their ports, with the readiness state the probes read: what
+/// each app's `startup::build` produces, and what `run_until` drives.
 pub struct Serving {
     port: u16,
-    server: Server,
+    admin_port: u16,
+    public: Server,
+    admin: Server,
     health: Arc<Health>,
     drain_delay: Duration,
 }
@@ -84,29 +130,43 @@ impl std::fmt::Debug for Serving {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serving")
             .field("port", &self.port)
+            .field("admin_port", &self.admin_port)
             .finish_non_exhaustive()
     }
 }
 
 impl Serving {
-    /// `server` listens on `port`; `health` is the state its readiness probe reads.
-    pub fn new(port: u16, server: Server, health: Arc<Health>, drain_delay: Duration) -> Self {
-        Self {
-            port,
-            server,
-            health,
-            drain_delay,
-        }
-    }
-
-    /// The port actually bound (the OS picks one when `PORT` is 0).
+    /// The public port actually bound (the OS picks one when `PORT` is 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then drains (see [`serve_until`]).
+    /// The admin port actually bound (the OS picks one when `ADMIN_PORT` is 0).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness turns 503 at once, the public port
+    /// keeps accepting requests for the drain delay while load balancers deregister the pod, then
+    /// it closes and in-flight requests finish within the server's shutdown timeout. The admin port
+    /// answers throughout (liveness 200, readiness 503) and closes last.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        serve_until(self.server, &self.health, self.drain_delay, shutdown).await
+        let Self {
+            public,
+            admin,
+            health,
+            drain_delay,
+            ..
+        } = self;
+        let admin_handle = admin.handle();
+        let public = async {
+            let served = serve_until(public, &health, drain_delay, shutdown).await;
+            admin_handle.stop(true).await;
+            served
+        };
+        // Both servers must keep being polled until both have stopped.
+        let (served, admin_served) = tokio::join!(public, admin);
+        served.and(admin_served)
     }
 }
 
@@ -114,8 +174,9 @@ impl Serving {
 /// accepted for `drain_delay` while load balancers deregister the pod, then the listener closes and
 /// in-flight requests finish within the server's shutdown timeout.
 ///
-/// `health` is the state the app's readiness probe reads; it turns ready here, once the server runs.
-pub async fn serve_until(
+/// `health` is the state the readiness probe reads; the server turns ready here, once it runs
+/// (and readiness also waits for the dependencies the app registered with it).
+async fn serve_until(
     server: Server,
     health: &Health,
     drain_delay: Duration,

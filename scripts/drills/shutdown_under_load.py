@@ -53,18 +53,21 @@ class Recorder:
             self.outcomes.append(outcome)
 
 
-def listening_port(log_path: str, proc: subprocess.Popen, deadline_s: float) -> int:
-    """The port an app started with PORT=0 bound, from the JSON line it logs once listening."""
+def listening_ports(log_path: str, proc: subprocess.Popen, deadline_s: float) -> tuple[int, int]:
+    """The public and admin ports an app started with PORT=0 and ADMIN_PORT=0 bound, from the JSON
+    line it logs once listening."""
     start = time.monotonic()
     while time.monotonic() - start < deadline_s:
         if proc.poll() is not None:
             raise SystemExit(f"the app exited early with {proc.returncode}")
         with open(log_path, "rb") as f:
-            found = re.search(rb'"port":([1-9][0-9]*)', f.read())
-        if found:
-            return int(found.group(1))
+            log = f.read()
+        public = re.search(rb'"port":([1-9][0-9]*)', log)
+        admin = re.search(rb'"admin_port":([1-9][0-9]*)', log)
+        if public and admin:
+            return int(public.group(1)), int(admin.group(1))
         time.sleep(0.02)
-    raise SystemExit(f"no listening port logged within {deadline_s}s")
+    raise SystemExit(f"no listening ports logged within {deadline_s}s")
 
 
 def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -233,6 +236,7 @@ def main() -> int:
         "HOST": HOST,
         # Port 0, and the start-up line (the port it bound) above the warn level of the rest.
         "PORT": "0",
+        "ADMIN_PORT": "0",
         "APP_ENV": "local",
         "LOG_FORMAT": "json",
         "RUST_LOG": f"warn,{args.app.replace('-', '_')}::startup=info",
@@ -265,8 +269,8 @@ def main() -> int:
     threads: list[threading.Thread] = []
     wrk = None
     try:
-        port = listening_port(log_path, proc, 15)
-        ready_after = wait_ready(port, proc, 15)
+        port, admin = listening_ports(log_path, proc, 15)
+        ready_after = wait_ready(admin, proc, 15)
         traffic, probes = Recorder(), Recorder()
         # wrk runs past the exit on purpose: its connect errors after the close are expected.
         wrk_secs = int(args.load_before + args.drain + args.timeout + 2)
@@ -276,8 +280,9 @@ def main() -> int:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(args.clients):
             threads.append(threading.Thread(target=client, args=(port, requests, traffic, stop)))
-        threads.append(threading.Thread(target=probe, args=(port, "/readyz", probes, stop)))
-        threads.append(threading.Thread(target=probe, args=(port, "/healthz", probes, stop)))
+        # The probes ask the admin port, as kubelet does.
+        threads.append(threading.Thread(target=probe, args=(admin, "/readyz", probes, stop)))
+        threads.append(threading.Thread(target=probe, args=(admin, "/healthz", probes, stop)))
         for t in threads:
             t.start()
 

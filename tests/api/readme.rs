@@ -43,8 +43,10 @@ async fn the_curl_example_changes_the_task_it_created_and_prints_each_answer_on_
     // A task from before, which the example must leave alone.
     let older = app.create_task("an older task").await;
     let address = app.address.trim_start_matches("http://").to_owned();
+    let admin = app.admin_address.trim_start_matches("http://").to_owned();
     let script = readme_block("c() {")
         .replace("localhost:8080", &address)
+        .replace("localhost:9080", &admin)
         .replace("local-demo-key-not-a-secret", API_KEY);
     let out = tokio::task::spawn_blocking(move || {
         Command::new("bash")

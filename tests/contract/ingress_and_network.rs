@@ -21,7 +21,7 @@ fn locally_demo_app_reaches_api_app_where_it_listens() {
         api_url,
         format!("http://api-app.api-app-local.svc:{api_port}")
     );
-    let svc = one(&local("api-app"), "Service").clone();
+    let svc = named(&local("api-app"), "Service", "api-app").clone();
     assert_eq!(
         seq(&svc["spec"]["ports"])[0]["port"].as_u64(),
         Some(u64::from(api_port))

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use integration_tests::api::until_ready;
 use integration_tests::{
-    ShutdownTrigger, kustomize, of_kind, read_text, read_yaml, test_client, test_env,
+    Http, ShutdownTrigger, kustomize, of_kind, read_text, read_yaml, test_client, test_env,
 };
 use serde_yaml_ng::Value;
 
@@ -193,31 +194,20 @@ fn dashboard_exprs(dash: &serde_json::Value) -> Vec<String> {
     exprs
 }
 
-/// The metric names on a running app's /metrics after it served a few requests (a labelled
-/// family appears only once it has a series), and the page itself.
-async fn scrape(app: &str, port: u16) -> (BTreeSet<String>, String) {
+/// The metric names on a running app's /metrics (its admin port, as Prometheus scrapes it) after
+/// it became ready and served a few requests (a labelled family appears only once it has a
+/// series), and the page itself.
+async fn scrape(app: &str, http: &Http) -> (BTreeSet<String>, String) {
     let client = test_client();
-    for path in [
-        "/api",
-        "/api/health",
-        "/api/tasks",
-        "/no-such-route",
-        "/readyz",
-    ] {
+    until_ready(http).await;
+    for path in ["/api", "/api/health", "/api/tasks", "/no-such-route"] {
         client
-            .get(format!("http://127.0.0.1:{port}{path}"))
+            .get(http.url(path))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{app} GET {path}: {e}"));
     }
-    let body = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = http.metrics().await;
     let names = body
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -260,12 +250,15 @@ async fn every_metric_the_alerts_and_dashboard_read_is_exported() {
     let demo = demo_app::startup::build(demo_app::config::Config::from_vars(vars).unwrap())
         .await
         .unwrap();
-    let (api_port, demo_port) = (api.port(), demo.port());
+    let (api_http, demo_http) = (
+        Http::on_ports(api.port(), api.admin_port()),
+        Http::on_ports(demo.port(), demo.admin_port()),
+    );
     let (api_signal, demo_signal) = (ShutdownTrigger::default(), ShutdownTrigger::default());
     tokio::spawn(api.run_until(api_signal.triggered()));
     tokio::spawn(demo.run_until(demo_signal.triggered()));
-    let (api_names, api_page) = scrape("api-app", api_port).await;
-    let (demo_names, _) = scrape("demo-app", demo_port).await;
+    let (api_names, api_page) = scrape("api-app", &api_http).await;
+    let (demo_names, _) = scrape("demo-app", &demo_http).await;
     api_signal.trigger();
     demo_signal.trigger();
 

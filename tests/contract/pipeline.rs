@@ -432,10 +432,10 @@ fn the_smoke_test_passes_the_real_apps_and_refuses_another_commit() {
     for app in ["api-app", "demo-app"] {
         let server = RealBinary::spawn(app, &[("APP_ENV", "local")]);
         let tools = FakeTools::new("smoke");
-        let url = server.address.clone();
-        let (ok, out, err) = tools.run("smoke-image.sh", &[app, commit, &url], &[], "");
+        let (url, admin) = (server.address.clone(), server.admin_address.clone());
+        let (ok, out, err) = tools.run("smoke-image.sh", &[app, commit, &url, &admin], &[], "");
         assert!(ok, "{app}: {out}{err}");
-        let (ok, _, err) = tools.run("smoke-image.sh", &[app, "0000000", &url], &[], "");
+        let (ok, _, err) = tools.run("smoke-image.sh", &[app, "0000000", &url, &admin], &[], "");
         assert!(
             !ok && err.contains("expected '0000000'"),
             "{app}: a build of another commit is refused: {err}"

@@ -3,48 +3,68 @@
 
 use std::time::Duration;
 
-use integration_tests::facts::{APPS, ENVS, default_port};
+use integration_tests::facts::{APPS, ENVS, admin_port, default_port};
 use integration_tests::k8s::{
-    all_renderings, container, keys, name, one, overlay, pod_env, s, seq,
+    all_renderings, container, keys, name, named, one, overlay, pod_env, s, seq,
 };
 use integration_tests::{of_kind, read_text, test_env};
 
 const ALB: &str = "alb.ingress.kubernetes.io/";
 
+/// The numeric ports an ingress `NetworkPolicy` admits.
+fn admitted_ports(policy: &serde_yaml_ng::Value) -> Vec<u64> {
+    seq(&policy["spec"]["ingress"])
+        .iter()
+        .flat_map(|rule| seq(&rule["ports"]))
+        .filter_map(|port| port["port"].as_u64())
+        .collect()
+}
+
 #[test]
-fn container_ports_are_the_apps_default_ports() {
+fn container_ports_are_the_apps_default_public_and_admin_ports() {
     for app in APPS {
+        let (public, admin) = (u64::from(default_port(app)), u64::from(admin_port(app)));
         for (env, docs) in all_renderings(app) {
-            let ports = seq(&container(&docs)["ports"]);
-            assert_eq!(ports.len(), 1, "{env}/{app}: one port");
-            assert_eq!(s(&ports[0]["name"]), "http", "{env}/{app}: port name");
+            let ports: Vec<(&str, Option<u64>)> = seq(&container(&docs)["ports"])
+                .iter()
+                .map(|p| (s(&p["name"]), p["containerPort"].as_u64()))
+                .collect();
             assert_eq!(
-                ports[0]["containerPort"].as_u64(),
-                Some(u64::from(default_port(app))),
+                ports,
+                [("http", Some(public)), ("admin", Some(admin))],
                 "{env}/{app}"
             );
-            let svc = one(&docs, "Service");
+            // The public Service, which the Ingress routes, exposes the public port only.
+            let svc = named(&docs, "Service", app);
+            let svc_ports = seq(&svc["spec"]["ports"]);
+            assert_eq!(svc_ports.len(), 1, "{env}/{app}: one public Service port");
+            assert_eq!(s(&svc_ports[0]["targetPort"]), "http", "{env}/{app}");
+            // The admin port has a headless Service of its own, for Prometheus.
+            let admin_svc = named(&docs, "Service", &format!("{app}-admin"));
+            assert_eq!(s(&admin_svc["spec"]["clusterIP"]), "None", "{env}/{app}");
+            let admin_ports = seq(&admin_svc["spec"]["ports"]);
+            assert_eq!(admin_ports.len(), 1, "{env}/{app}: one admin Service port");
+            assert_eq!(s(&admin_ports[0]["targetPort"]), "admin", "{env}/{app}");
             assert_eq!(
-                s(&seq(&svc["spec"]["ports"])[0]["targetPort"]),
-                "http",
-                "{env}/{app}: Service targetPort"
+                of_kind(&docs, "Service").count(),
+                2,
+                "{env}/{app}: the public and the admin Service"
             );
-            // Nothing sets PORT: the app listens on its default, which is what the manifests expose.
-            assert!(
-                !pod_env(&docs).contains_key("PORT"),
-                "{env}/{app} must not override PORT"
-            );
-            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones): the same number.
+            // Nothing sets PORT or ADMIN_PORT: the app listens on its defaults, which the manifests expose.
+            for var in ["PORT", "ADMIN_PORT"] {
+                assert!(
+                    !pod_env(&docs).contains_key(var),
+                    "{env}/{app} must not override {var}"
+                );
+            }
+            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones): the same numbers.
             for policy in of_kind(&docs, "NetworkPolicy") {
-                for rule in seq(&policy["spec"]["ingress"]) {
-                    for port in seq(&rule["ports"]) {
-                        assert_eq!(
-                            port["port"].as_u64(),
-                            Some(u64::from(default_port(app))),
-                            "{env}/{app}: {}",
-                            name(policy)
-                        );
-                    }
+                for port in admitted_ports(policy) {
+                    assert!(
+                        port == public || port == admin,
+                        "{env}/{app}: {} admits {port}",
+                        name(policy)
+                    );
                 }
             }
         }
@@ -52,7 +72,55 @@ fn container_ports_are_the_apps_default_ports() {
 }
 
 #[test]
-fn probes_use_the_platform_probe_paths_on_the_named_port() {
+fn prometheus_reaches_only_the_admin_port_and_scrapes_it_there() {
+    for app in APPS {
+        let admin = u64::from(admin_port(app));
+        for env in ENVS {
+            let docs = overlay(env, app);
+            let policy = named(&docs, "NetworkPolicy", &format!("{app}-allow-prometheus"));
+            assert_eq!(admitted_ports(policy), [admin], "{env}/{app}");
+            // The ALB reaches the public port, and the admin port for its health check only.
+            let alb = named(&docs, "NetworkPolicy", &format!("{app}-allow-alb"));
+            assert_eq!(
+                admitted_ports(alb),
+                [u64::from(default_port(app)), admin],
+                "{env}/{app}"
+            );
+            let monitor = one(&docs, "ServiceMonitor");
+            let endpoints = seq(&monitor["spec"]["endpoints"]);
+            assert_eq!(endpoints.len(), 1, "{env}/{app}");
+            assert_eq!(s(&endpoints[0]["port"]), "admin", "{env}/{app}");
+            assert_eq!(
+                s(&endpoints[0]["path"]),
+                platform::metrics::METRICS_PATH,
+                "{env}/{app}"
+            );
+            // It selects the admin Service only, and keeps the job label the rules select on.
+            let selector = &monitor["spec"]["selector"]["matchLabels"];
+            for svc in of_kind(&docs, "Service") {
+                let labels = &svc["metadata"]["labels"];
+                let selected = selector
+                    .as_mapping()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| labels[k.as_str().unwrap()] == *v);
+                assert_eq!(
+                    selected,
+                    name(svc) == format!("{app}-admin"),
+                    "{env}/{app}: the ServiceMonitor selects {}",
+                    name(svc)
+                );
+                if selected {
+                    let job_label = s(&monitor["spec"]["jobLabel"]);
+                    assert_eq!(s(&labels[job_label]), app, "{env}/{app}: job label");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn probes_use_the_platform_probe_paths_on_the_admin_port() {
     for app in APPS {
         for (env, docs) in all_renderings(app) {
             let c = container(&docs);
@@ -63,7 +131,7 @@ fn probes_use_the_platform_probe_paths_on_the_named_port() {
             ] {
                 let get = &c[probe]["httpGet"];
                 assert_eq!(s(&get["path"]), path, "{env}/{app} {probe} path");
-                assert_eq!(s(&get["port"]), "http", "{env}/{app} {probe} port");
+                assert_eq!(s(&get["port"]), "admin", "{env}/{app} {probe} port");
             }
         }
         for env in ENVS {
@@ -76,11 +144,18 @@ fn probes_use_the_platform_probe_paths_on_the_named_port() {
                 platform::probes::READINESS_PATH,
                 "{env}/{app}: ALB health check"
             );
+            let hc_port =
+                s(&ingress["metadata"]["annotations"][format!("{ALB}healthcheck-port").as_str()]);
+            assert_eq!(
+                hc_port,
+                admin_port(app).to_string(),
+                "{env}/{app}: the ALB health-checks readiness where it is served"
+            );
         }
     }
 }
 
-/// Starts the real app on a free port and asks it for every path the manifests probe.
+/// Starts the real app on free ports and asks its admin port for every path the manifests probe.
 #[tokio::test]
 async fn every_probe_path_is_a_route_the_app_serves() {
     let local_vars = test_env(&[("LOG_FORMAT", "json"), ("RUST_LOG", "error")]);
@@ -89,7 +164,10 @@ async fn every_probe_path_is_a_route_the_app_serves() {
     let api = api_app::startup::build(api_config).await.unwrap();
     let demo_config = demo_app::config::Config::from_vars(local_vars).unwrap();
     let demo = demo_app::startup::build(demo_config).await.unwrap();
-    let ports = [("api-app", api.port()), ("demo-app", demo.port())];
+    let ports = [
+        ("api-app", api.admin_port()),
+        ("demo-app", demo.admin_port()),
+    ];
     tokio::spawn(api.run_until(std::future::pending()));
     tokio::spawn(demo.run_until(std::future::pending()));
 

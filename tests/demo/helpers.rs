@@ -81,7 +81,7 @@ pub async fn spawn_demo_from(config: Config) -> TestDemo {
     let app = demo_app::startup::build(config)
         .await
         .expect("demo-app starts");
-    let http = Http::on_port(app.port());
+    let http = Http::on_ports(app.port(), app.admin_port());
     let shutdown = ShutdownTrigger::default();
     tokio::spawn(app.run_until(shutdown.triggered()));
     TestDemo { http, shutdown }

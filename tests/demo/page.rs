@@ -142,13 +142,13 @@ async fn ui_info_shows_environment_build_and_pod() {
 async fn probes_and_metrics_work() {
     let demo = spawn_demo(Some("http://127.0.0.1:9")).await;
     for path in ["/healthz", "/readyz"] {
-        let res = demo.get(path).await;
+        let res = demo.admin_get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["status"], "ok");
     }
     demo.get("/api/tasks/123").await;
-    let res = demo.get("/metrics").await;
+    let res = demo.admin_get("/metrics").await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");

@@ -48,7 +48,7 @@ fn a_config_mistake_stops_demo_app_with_one_line_that_never_shows_the_value() {
 fn sigterm_and_sigint_drain_demo_app_and_exit_zero() {
     for signal in ["TERM", "INT"] {
         let mut app = RealBinary::spawn("demo-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
-        let port = app.port;
+        let port = app.admin_port;
         assert_eq!(status(port, "/readyz", None), Some(200));
         app.signal(signal);
         wait_until(Duration::from_secs(5), "readiness turns 503", || {

@@ -43,3 +43,19 @@ async fn head_on_the_page_has_headers_and_no_body() {
     );
     assert!(res.bytes().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_path_spelled_with_percent_escapes_is_refused_before_the_proxy() {
+    let demo = spawn_demo(Some("http://127.0.0.1:9")).await;
+    for path in ["/%61pi/tasks", "/st%61tic/app.css", "/%6detrics"] {
+        let address = demo.address.clone();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let answer = tokio::task::spawn_blocking(move || {
+            raw_exchange(&address, request.as_bytes(), Duration::from_secs(5))
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("invalid_path"), "{path}: {answer}");
+    }
+}

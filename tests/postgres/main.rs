@@ -6,7 +6,9 @@
 //! `TEST_DATABASE_URL`: run under `scripts/with-postgres.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod compat;
 mod durability;
+mod idempotency;
 mod migrations;
 mod outages;
 mod paging;

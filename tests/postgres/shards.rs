@@ -6,19 +6,21 @@ use std::time::Duration;
 use integration_tests::{RealBinary, pg, test_client};
 use serde_json::{Value, json};
 
-/// Creates `n` tasks on `app` at once, each bounded by `within`; returns their statuses.
+/// Creates `n` tasks on `app` at once, each bounded by `within`, every other one with an
+/// `Idempotency-Key`; returns their statuses.
 async fn create_all(app: &RealBinary, n: usize, within: Duration) -> Vec<u16> {
     let client = reqwest::Client::builder().timeout(within).build().unwrap();
     let creates = (0..n).map(|i| {
         let client = client.clone();
         let url = app.url("/api/tasks");
         tokio::spawn(async move {
-            client
+            let mut req = client
                 .post(url)
-                .json(&json!({ "title": format!("task {i}") }))
-                .send()
-                .await
-                .map_or(0, |res| res.status().as_u16())
+                .json(&json!({ "title": format!("task {i}") }));
+            if i % 2 == 1 {
+                req = req.header("idempotency-key", uuid::Uuid::new_v4().to_string());
+            }
+            req.send().await.map_or(0, |res| res.status().as_u16())
         })
     });
     futures_util::future::join_all(creates)
@@ -49,7 +51,7 @@ async fn creates_do_not_wait_for_another_transaction_on_the_counters() {
     let statuses = create_all(&app, 20, Duration::from_secs(5)).await;
     assert!(
         statuses.iter().all(|s| *s == 201),
-        "every create answered while the counters were held: {statuses:?}"
+        "every create, keyed or not, answered while the counters were held: {statuses:?}"
     );
     holder.batch_execute("ROLLBACK").await.unwrap();
     let page: Value = app.get("/api/tasks?limit=1").await.json().await.unwrap();

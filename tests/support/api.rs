@@ -29,7 +29,7 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub http: Http,
     pub shutdown: ShutdownTrigger,
-    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub server: tokio::task::JoinHandle<Result<(), api_app::startup::RunError>>,
 }
 
 /// Starts api-app on 127.0.0.1:0 with both keys configured.
@@ -44,7 +44,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let database = if pg::api_suite_uses_postgres() {
-        Some(pg::fresh_database().await)
+        // Encrypted, as a cluster must ask for (the throwaway server speaks TLS).
+        Some(format!("{}?sslmode=require", pg::fresh_database().await))
     } else {
         None
     };
@@ -57,19 +58,21 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         // The second process stops with the test's runtime, as the first does unless a test
         // triggers its shutdown.
         let app = build(config.clone()).await;
-        let port = app.port();
+        let ports = (app.port(), app.admin_port());
         tokio::spawn(app.run_until(std::future::pending()));
-        Some(port)
+        until_ready(&Http::on_ports(ports.0, ports.1)).await;
+        Some(ports.0)
     } else {
         None
     };
     let app = build(config).await;
     let http = match &replica {
-        Some(port) => Http::with_replica(app.port(), *port),
-        None => Http::on_port(app.port()),
+        Some(port) => Http::with_replica(app.port(), app.admin_port(), *port),
+        None => Http::on_ports(app.port(), app.admin_port()),
     };
     let shutdown = ShutdownTrigger::default();
     let server = tokio::spawn(app.run_until(shutdown.triggered()));
+    until_ready(&http).await;
     TestApp {
         http,
         shutdown,
@@ -77,13 +80,26 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// Builds the app, failing the test if that takes over 20 s: on PostgreSQL the start-up retries a
-/// database it cannot reach (or cannot handshake with) forever, which must fail a test, not hang it.
+/// Builds the app; it binds its ports at once and opens the store in the background.
 async fn build(config: Config) -> Application {
-    tokio::time::timeout(Duration::from_secs(20), api_app::startup::build(config))
+    api_app::startup::build(config)
         .await
-        .expect("the app starts within 20 s (is its database reachable?)")
         .expect("the app starts")
+}
+
+/// Waits until the app is ready, as a load balancer would before sending it traffic, failing the
+/// test if that takes over 20 s: on PostgreSQL the store retries a database it cannot reach (or
+/// cannot handshake with) forever, which must fail a test, not hang it.
+pub async fn until_ready(http: &Http) {
+    crate::eventually(
+        Duration::from_secs(20),
+        "the app is ready (is its database reachable?)",
+        || async {
+            let res = http.client.get(http.admin_url("/readyz")).send().await;
+            res.is_ok_and(|r| r.status() == 200).then_some(())
+        },
+    )
+    .await;
 }
 
 /// The store kind the suite's apps report: `postgres` or `memory`.

@@ -19,6 +19,15 @@ pub fn default_port(app: &str) -> u16 {
     }
 }
 
+/// The port of `app`'s probes and metrics unless `ADMIN_PORT` says otherwise.
+pub fn admin_port(app: &str) -> u16 {
+    match app {
+        "api-app" => api_app::config::DEFAULT_ADMIN_PORT,
+        "demo-app" => demo_app::config::DEFAULT_ADMIN_PORT,
+        _ => unreachable!("{app}"),
+    }
+}
+
 /// Every environment variable `app` reads, from its own configuration code.
 pub fn env_var_names(app: &str) -> BTreeSet<String> {
     match app {

@@ -107,13 +107,14 @@ pub fn of_kind<'a>(
         .filter(move |d| d["kind"].as_str() == Some(kind))
 }
 
-/// The environment every in-process test server starts from: loopback, an OS-chosen port, no
+/// The environment every in-process test server starts from: loopback, OS-chosen ports, no
 /// drain delay and two workers. `overrides` are applied in order, and a later value for the same
 /// variable wins, as it would in a real environment.
 pub fn test_env(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
     let defaults = [
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
+        ("ADMIN_PORT", "0"),
         ("SHUTDOWN_DRAIN_SECS", "0"),
         ("WORKERS", "2"),
     ];
@@ -151,34 +152,61 @@ pub fn raw_exchange(address: &str, request: &[u8], wait: std::time::Duration) ->
 /// the real binaries dereference to it.
 #[derive(Debug, Clone)]
 pub struct Http {
+    /// The public port's `http://127.0.0.1:<port>`.
     pub address: String,
     pub port: u16,
+    /// The admin port's (probes and metrics) `http://127.0.0.1:<admin port>`.
+    pub admin_address: String,
+    pub admin_port: u16,
     pub client: reqwest::Client,
     /// A second replica on the same database: `get` sends task reads (`/api/tasks...`) there.
     replica: Option<String>,
 }
 
 impl Http {
-    pub fn on_port(port: u16) -> Self {
+    /// A server whose public port is `port` and admin port `admin_port`.
+    pub fn on_ports(port: u16, admin_port: u16) -> Self {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            admin_address: format!("http://127.0.0.1:{admin_port}"),
+            admin_port,
             client: test_client(),
             replica: None,
         }
     }
 
-    /// As [`Http::on_port`], with task reads through [`Http::get`] answered by the replica on
+    /// As [`Http::on_ports`], with task reads through [`Http::get`] answered by the replica on
     /// `replica_port`, so a test reads back through the other process what it wrote through this one.
-    pub fn with_replica(port: u16, replica_port: u16) -> Self {
+    pub fn with_replica(port: u16, admin_port: u16, replica_port: u16) -> Self {
         Self {
             replica: Some(format!("http://127.0.0.1:{replica_port}")),
-            ..Self::on_port(port)
+            ..Self::on_ports(port, admin_port)
         }
     }
 
+    /// `path` on the public port.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `path` on the second replica in the replicas pass; on this server otherwise.
+    pub fn replica_url(&self, path: &str) -> String {
+        format!("{}{path}", self.replica.as_deref().unwrap_or(&self.address))
+    }
+
+    /// `path` on the admin port (`/healthz`, `/readyz`, `/metrics`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_address)
+    }
+
+    /// GETs `path` on the admin port.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -194,9 +222,9 @@ impl Http {
         self.get(path).await.json().await.expect("a JSON body")
     }
 
-    /// The Prometheus text the server exposes at `/metrics`.
+    /// The Prometheus text the server exposes at `/metrics` on its admin port.
     pub async fn metrics(&self) -> String {
-        self.get("/metrics")
+        self.admin_get("/metrics")
             .await
             .text()
             .await
@@ -287,13 +315,17 @@ pub fn counter(text: &str, series: &str) -> u64 {
 /// `shutting_down` at once, while the listener still answers, and liveness stays 200 (a draining
 /// process must not be restarted).
 pub async fn assert_readiness_drains_first(http: &Http, shutdown: &ShutdownTrigger) {
-    assert_eq!(http.get("/readyz").await.status(), 200, "ready before");
+    assert_eq!(
+        http.admin_get("/readyz").await.status(),
+        200,
+        "ready before"
+    );
     shutdown.trigger();
     let ready = eventually(
         std::time::Duration::from_secs(5),
         "readiness turns 503",
         || async move {
-            let res = http.get("/readyz").await;
+            let res = http.admin_get("/readyz").await;
             (res.status() == 503).then_some(res)
         },
     )
@@ -303,7 +335,7 @@ pub async fn assert_readiness_drains_first(http: &Http, shutdown: &ShutdownTrigg
         "shutting_down"
     );
     assert_eq!(
-        http.get("/healthz").await.status(),
+        http.admin_get("/healthz").await.status(),
         200,
         "liveness stays up while draining"
     );

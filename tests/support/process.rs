@@ -38,13 +38,14 @@ pub fn binary_path(name: &str) -> PathBuf {
         .clone()
 }
 
-/// A command for binary `name` with a clean environment: loopback, an OS-chosen port, JSON logs
+/// A command for binary `name` with a clean environment: loopback, OS-chosen ports, JSON logs
 /// and no drain delay, then `env` on top.
 fn command(name: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(binary_path(name));
     cmd.env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
+        .env("ADMIN_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_DRAIN_SECS", "0")
         .envs(env.iter().copied())
@@ -112,22 +113,42 @@ pub fn lines_containing(name: &str, env: &[(&str, &str)], needle: &str, n: usize
 }
 
 impl RealBinary {
-    /// Starts binary `name` (see [`command`] for its environment) and waits until it logs the
-    /// port it listens on.
+    /// Starts binary `name` (see [`command`] for its environment) and waits until it is ready:
+    /// its admin port answers `/readyz` with 200, as a load balancer waits before sending traffic.
     pub fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
+        let app = Self::spawn_listening(name, env);
+        app.until_ready();
+        app
+    }
+
+    /// Waits until the admin port answers `/readyz` with 200; fails the test after the timeout.
+    pub fn until_ready(&self) {
+        let admin = self.admin_address.trim_start_matches("http://").to_owned();
+        wait_until(PROCESS_TIMEOUT, "the process is ready", || {
+            let answer = crate::raw_exchange(
+                &admin,
+                b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                Duration::from_secs(2),
+            );
+            answer.starts_with("HTTP/1.1 200").then_some(())
+        });
+    }
+
+    /// As [`RealBinary::spawn`], but returns as soon as the process logs the ports it listens on,
+    /// ready or not (api-app opens its store after binding them).
+    pub fn spawn_listening(name: &str, env: &[(&str, &str)]) -> Self {
         let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
         let (port_tx, port_rx) = mpsc::channel();
         let lines = forward_lines(&mut child.0, move |line| {
-            if let Some(port) = logged_port(line) {
-                let _ = port_tx.send(port);
+            if let Some(ports) = logged_ports(line) {
+                let _ = port_tx.send(ports);
             }
         });
-        let port = port_rx
+        let (port, admin_port) = port_rx
             .recv_timeout(PROCESS_TIMEOUT)
-            .unwrap_or_else(|_| panic!("{name} logs the port it listens on"));
-        let port = u16::try_from(port).expect("a port");
+            .unwrap_or_else(|_| panic!("{name} logs the ports it listens on"));
         Self {
-            http: Http::on_port(port),
+            http: Http::on_ports(port, admin_port),
             child,
             lines,
             _unread_stdout: None,
@@ -140,25 +161,27 @@ impl RealBinary {
         let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
         let mut stdout = BufReader::new(child.0.stdout.take().expect("piped"));
         let mut line = String::new();
-        let port = loop {
+        let (port, admin_port) = loop {
             line.clear();
             let read = stdout.read_line(&mut line).expect("stdout is readable");
             assert!(
                 read > 0,
-                "{name} logs the port it listens on before closing stdout"
+                "{name} logs the ports it listens on before closing stdout"
             );
-            if let Some(port) = logged_port(&line) {
-                break port;
+            if let Some(ports) = logged_ports(&line) {
+                break ports;
             }
         };
         let (tx, lines) = mpsc::channel();
         forward(child.0.stderr.take().expect("piped"), tx, |_| {});
-        Self {
-            http: Http::on_port(u16::try_from(port).expect("a port")),
+        let app = Self {
+            http: Http::on_ports(port, admin_port),
             child,
             lines,
             _unread_stdout: Some(stdout),
-        }
+        };
+        app.until_ready();
+        app
     }
 
     /// The process id.
@@ -228,17 +251,23 @@ fn forward(
     });
 }
 
-/// The non-zero `port` field of a log line, JSON (`"port":8080`) or text (`port=8080`).
-fn logged_port(line: &str) -> Option<u64> {
+/// The non-zero `port` and `admin_port` fields of the line that logs both, JSON (`"port":8080`)
+/// or text (`port=8080`).
+fn logged_ports(line: &str) -> Option<(u16, u16)> {
     let json: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-    json["port"]
-        .as_u64()
-        .or_else(|| {
-            let rest = &line[line.find(" port=")? + " port=".len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .filter(|p| *p != 0)
+    let field = |name: &str| {
+        json[name]
+            .as_u64()
+            .or_else(|| {
+                let key = format!(" {name}=");
+                let rest = &line[line.find(&key)? + key.len()..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+    };
+    Some((field("port")?, field("admin_port")?))
 }
 
 fn wait_for_exit(child: &mut Child) -> ExitStatus {

@@ -101,6 +101,17 @@ impl TryFrom<UniqueKeys> for NewTask {
     }
 }
 
+#[cfg(test)]
+impl NewTask {
+    /// A body with `title` (which must be valid), for the unit tests of the stores.
+    pub(crate) fn for_tests(title: &str, completed: bool) -> Self {
+        Self {
+            title: TaskTitle::parse(title).expect("a valid title"),
+            completed,
+        }
+    }
+}
+
 /// The body of `PATCH /api/tasks/{id}`: the fields to change. At least one must be present.
 // An empty patch is refused while the body is read (a 422), so a `TaskPatch` always changes something.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -1,21 +1,37 @@
-//! Conditional writes: every task response carries its version as a strong `ETag`, and a write
-//! with `If-Match` applies only while the stored task is still at one of the versions named.
+//! Conditional requests (RFC 9110 section 13): every task response carries its version as a strong
+//! `ETag`; a write with `If-Match` applies only while the stored task is still at one of the
+//! versions named, and a read with `If-None-Match` naming the current version is a 304.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
-
-use actix_web::dev::Payload;
-use actix_web::http::header::{self, EntityTag, Header as _, IfMatch};
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, EntityTag, Header as _, HeaderName, IfMatch, IfNoneMatch};
+use platform::error::{ApiError, ErrorCode};
 
 use super::model::Task;
 
+/// Most entity-tags one `If-Match` or `If-None-Match` may list (over all its lines). A client
+/// names the one version it read, a few at most; a longer list is refused rather than compared.
+pub const MAX_ENTITY_TAGS: usize = 16;
+
+/// The code of a precondition that lists more than [`MAX_ENTITY_TAGS`] entity-tags.
+pub const TOO_MANY_ETAGS: ErrorCode = ErrorCode::new(
+    "too_many_etags",
+    StatusCode::BAD_REQUEST,
+    "An `If-Match` or `If-None-Match` that lists more than 16 entity-tags; nothing was read or written.",
+);
+
 /// How the OpenAPI document describes `If-Match` on `PATCH`.
 pub(crate) const IF_MATCH_ON_UPDATE: &str = "The ETag last read (e.g. \"3\"), or *. When it no longer \
-    matches, nothing changes and the answer is 412. Without it, the last write wins.";
+    matches, nothing changes and the answer is 412. Without it, the last write wins. At most 16 tags; \
+    weak tags (W/\"3\") never match a write.";
 /// How the OpenAPI document describes `If-Match` on `DELETE`.
 pub(crate) const IF_MATCH_ON_DELETE: &str = "The ETag last read (e.g. \"3\"), or *. When it no longer \
-    matches, nothing is deleted and the answer is 412. Without it, the delete always applies.";
+    matches, nothing is deleted and the answer is 412. Without it, the delete always applies. At \
+    most 16 tags; weak tags never match a write.";
+/// How the OpenAPI document describes `If-None-Match` on `GET`.
+pub(crate) const IF_NONE_MATCH_ON_GET: &str = "ETags already held (e.g. \"3\" or W/\"3\"), or *. \
+    When one names the task's current version, the answer is 304 with the ETag and no body. At most \
+    16 tags.";
 
 /// What a conditional write (`If-Match`) requires of the stored task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +44,25 @@ pub enum Precondition {
 
 impl Precondition {
     /// Reads `If-Match`. Absent or `*`: no condition, the last write wins. Otherwise the stored
-    /// version must match one of the strong tags listed (weak tags never match a write, RFC 9110
-    /// 13.1.1); a value that is not a list of entity tags matches nothing, so a condition is never
-    /// dropped.
-    pub fn from_request(req: &HttpRequest) -> Self {
+    /// version must match one of the strong tags listed, by RFC 9110's strong comparison (13.1.1
+    /// and 8.8.3.2): weak tags never match a write, and tags compare byte for byte, so `"05"` is
+    /// not version 5. A value that is not a list of entity tags matches nothing, so a condition is
+    /// never dropped; a list longer than [`MAX_ENTITY_TAGS`] is a 400.
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
         if !req.headers().contains_key(header::IF_MATCH) {
-            return Self::None;
+            return Ok(Self::None);
         }
-        match IfMatch::parse(req) {
+        bounded(req, &header::IF_MATCH)?;
+        Ok(match IfMatch::parse(req) {
             Ok(IfMatch::Any) => Self::None,
             Ok(IfMatch::Items(tags)) => Self::VersionIn(
                 tags.iter()
                     .filter(|t| !t.weak)
-                    .filter_map(|t| t.tag().parse().ok())
+                    .filter_map(|t| version_named(t.tag()))
                     .collect(),
             ),
             Err(_) => Self::VersionIn(Vec::new()),
-        }
+        })
     }
 
     /// Whether a task at `version` may be written.
@@ -56,20 +74,82 @@ impl Precondition {
     }
 }
 
-/// A handler takes the precondition as it takes its body: parsed before it runs. Reading it
-/// never fails (an unreadable `If-Match` matches nothing).
-impl FromRequest for Precondition {
-    type Error = Infallible;
-    type Future = Ready<Result<Self, Infallible>>;
+/// What a read's `If-None-Match` says the client already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// No `If-None-Match`, or one that cannot be read (ignored: the full answer).
+    Nothing,
+    /// `If-None-Match: *`: any current version.
+    Any,
+    /// These versions, by RFC 9110's weak comparison (13.1.2): `W/"3"` holds version 3 too.
+    Versions(Vec<i64>),
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self::from_request(req)))
+impl Held {
+    /// Reads `If-None-Match`; a list longer than [`MAX_ENTITY_TAGS`] is a 400.
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        if !req.headers().contains_key(header::IF_NONE_MATCH) {
+            return Ok(Self::Nothing);
+        }
+        bounded(req, &header::IF_NONE_MATCH)?;
+        Ok(match IfNoneMatch::parse(req) {
+            Ok(IfNoneMatch::Any) => Self::Any,
+            Ok(IfNoneMatch::Items(tags)) => {
+                Self::Versions(tags.iter().filter_map(|t| version_named(t.tag())).collect())
+            }
+            Err(_) => Self::Nothing,
+        })
+    }
+
+    /// Whether the client already holds a task at `version`: then the answer is 304.
+    pub fn has(&self, version: i64) -> bool {
+        match self {
+            Self::Nothing => false,
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&version),
+        }
     }
 }
+
+// A handler takes the precondition and what the client holds as it takes its body: parsed before
+// it runs. An unreadable `If-Match` matches nothing; only an over-long list is refused.
+read_from_head!(Precondition, Held);
 
 /// The task's `ETag` value: its version, as a strong entity tag.
 pub fn etag(task: &Task) -> EntityTag {
     EntityTag::new_strong(task.version.to_string())
+}
+
+/// The version an opaque tag names: only the exact text [`etag`] writes for it (decimal, no sign,
+/// no leading zero), so comparing versions is comparing the tags byte for byte.
+fn version_named(tag: &str) -> Option<i64> {
+    tag.parse::<i64>()
+        .ok()
+        .filter(|version| version.to_string() == tag)
+}
+
+/// Refuses a list of more than [`MAX_ENTITY_TAGS`] entries in `name`'s lines, counted before any
+/// parsing: commas outside quoted tags separate entries.
+fn bounded(req: &HttpRequest, name: &HeaderName) -> Result<(), ApiError> {
+    let mut entries = 0;
+    for value in req.headers().get_all(name) {
+        let mut quoted = false;
+        entries += 1;
+        for b in value.as_bytes() {
+            match b {
+                b'"' => quoted = !quoted,
+                b',' if !quoted => entries += 1,
+                _ => {}
+            }
+        }
+    }
+    if entries > MAX_ENTITY_TAGS {
+        return Err(ApiError::new(
+            TOO_MANY_ETAGS,
+            format!("{name} lists {entries} entity-tags; at most {MAX_ENTITY_TAGS} are compared"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -84,12 +164,21 @@ mod tests {
                 .insert_header((header::IF_MATCH, if_match))
                 .to_http_request(),
         )
+        .unwrap()
+    }
+
+    fn held(if_none_match: &str) -> Result<Held, ApiError> {
+        Held::from_request(
+            &TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, if_none_match))
+                .to_http_request(),
+        )
     }
 
     #[test]
     fn strong_tags_are_versions_and_weak_or_malformed_ones_match_nothing() {
         assert_eq!(
-            Precondition::from_request(&TestRequest::default().to_http_request()),
+            Precondition::from_request(&TestRequest::default().to_http_request()).unwrap(),
             Precondition::None
         );
         assert_eq!(read("*"), Precondition::None);
@@ -98,5 +187,55 @@ mod tests {
         assert_eq!(read("3"), Precondition::VersionIn(vec![]));
         assert!(!read("3").admits(3));
         assert!(Precondition::None.admits(7));
+    }
+
+    #[test]
+    fn tags_compare_byte_for_byte_so_another_spelling_of_a_number_is_another_tag() {
+        for other in [r#""05""#, r#""+5""#, r#""5 ""#, r#""5.0""#, r#""0x5""#] {
+            assert!(!read(other).admits(5), "{other}");
+            assert!(!held(other).unwrap().has(5), "{other}");
+        }
+        assert!(read(r#""5""#).admits(5));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_star_holds_any_version() {
+        assert!(held(r#"W/"4""#).unwrap().has(4), "weak comparison");
+        assert!(held(r#""1", "4""#).unwrap().has(4));
+        assert!(!held(r#""3""#).unwrap().has(4));
+        assert!(held("*").unwrap().has(9));
+        assert!(
+            !held("not a tag").unwrap().has(1),
+            "ignored: the full answer"
+        );
+    }
+
+    #[test]
+    fn lists_longer_than_the_bound_are_refused_counting_quoted_commas_as_text() {
+        let list = |n: usize| {
+            (1..=n)
+                .map(|v| format!("\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(
+            read(&list(MAX_ENTITY_TAGS)),
+            Precondition::VersionIn((1..=16).collect())
+        );
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_MATCH, value.to_owned()))
+                .insert_header((header::IF_NONE_MATCH, value.to_owned()))
+                .to_http_request()
+        };
+        let long = req(&list(MAX_ENTITY_TAGS + 1));
+        for err in [
+            Precondition::from_request(&long).unwrap_err(),
+            Held::from_request(&long).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("17 entity-tags"), "{err}");
+        }
+        let commas = format!("\"{}\"", ",".repeat(40));
+        assert!(Precondition::from_request(&req(&commas)).is_ok(), "one tag");
     }
 }

@@ -6,9 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
+use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
-use super::precondition::{IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, Precondition, etag};
+use super::precondition::{
+    Held, IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, IF_NONE_MATCH_ON_GET, Precondition, etag,
+};
 use super::store::TaskStore;
 use crate::throttle::Throttle;
 
@@ -69,6 +72,15 @@ mod responses {
     )]
     pub(super) struct StaleVersion(ErrorBody);
 
+    /// A change refused for the client's rate.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        description = "Too many changes (PATCH, DELETE) from this client (RATE_LIMITS)",
+        headers(("retry-after" = u64, description = "Seconds until a change is accepted again"))
+    )]
+    pub(super) struct TooManyChanges(ErrorBody);
+
     /// A body that is too large, or not JSON.
     #[derive(IntoResponses)]
     pub(super) enum UnreadableBody {
@@ -79,7 +91,7 @@ mod responses {
     }
 }
 
-use responses::{NoSuchTask, StaleVersion, StoreUnavailable, UnreadableBody};
+use responses::{NoSuchTask, StaleVersion, StoreUnavailable, TooManyChanges, UnreadableBody};
 
 /// How the OpenAPI document describes the `{id}` path parameter.
 const TASK_ID: &str = "The task's UUID";
@@ -122,21 +134,27 @@ pub async fn list_tasks(
     Ok(HttpResponse::Ok().json(TaskPage::new(page, found)))
 }
 
-/// Create a task.
+/// Create a task. With an `Idempotency-Key`, at most once per key: a retry gets the first answer.
 #[utoipa::path(
     tag = "tasks",
+    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DESCRIPTION)),
     request_body = NewTask,
     responses(
         StoreUnavailable,
-        (status = 201, description = "Created, and committed: the task survives a restart", body = Task,
+        (status = 201, description = "Created, and committed: the task survives a restart. \
+            With an Idempotency-Key seen before (same body), the first create's answer again", body = Task,
             headers(
                 ("location" = String, description = "The new task's URL"),
-                ("etag" = String, description = "The task's version, for If-Match")
+                ("etag" = String, description = "The task's version, for If-Match"),
+                ("idempotent-replayed" = String, description = "true when this answer replays an earlier create with the same Idempotency-Key")
             )),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 409, description = "MAX_TASKS tasks are already stored", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a malformed Idempotency-Key", body = ErrorBody),
+        (status = 409, description = "MAX_TASKS tasks are already stored, or a create with this \
+            Idempotency-Key is still in flight (retry after Retry-After seconds)", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait, when the key is in flight"))),
         UnreadableBody,
-        (status = 422, description = "Invalid title or unknown field", body = ErrorBody),
+        (status = 422, description = "Invalid title or unknown field, or an Idempotency-Key already \
+            used with another body", body = ErrorBody),
         (status = 429, description = "Too many creates from this client (RATE_LIMITS)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds until a create is accepted again")))
     )
@@ -146,27 +164,42 @@ pub async fn create_task(
     req: HttpRequest,
     store: web::Data<dyn TaskStore>,
     throttle: web::Data<Throttle>,
+    keys: web::Data<IdempotencySettings>,
+    KeyHeader(key): KeyHeader,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     // One client cannot fill the shared store for everyone.
     if let Err(throttled) = throttle.check_create(throttle.client(&req)) {
         return Ok(throttled.response("creates"));
     }
-    let task = store.create(body.into_inner()).await?;
+    let new = body.into_inner();
+    let (task, replayed) = match key {
+        Some(key) => {
+            let once = keys.keyed(key, &new);
+            let created = store.create_once(new, once).await?;
+            (created.task, created.replayed)
+        }
+        None => (store.create(new).await?, false),
+    };
     let mut res = HttpResponse::Created();
     res.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
+    if replayed {
+        res.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
     Ok(task_response(res, &task))
 }
 
-/// Read one task.
+/// Read one task. With `If-None-Match` naming its current version, 304 and no body.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = TASK_ID)),
+    params(("id" = Uuid, Path, description = TASK_ID), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_GET)),
     responses(
         StoreUnavailable,
         (status = 200, description = "The task", body = Task,
             headers(("etag" = String, description = "The task's version, for If-Match"))),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 304, description = "If-None-Match names the task's current version: no body",
+            headers(("etag" = String, description = "The task's version"))),
+        (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask
     )
 )]
@@ -174,8 +207,14 @@ pub async fn create_task(
 pub async fn get_task(
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
+    held: Held,
 ) -> Result<HttpResponse, ApiError> {
     let task = store.get(task_id(&id)?).await?;
+    if held.has(task.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(etag(&task)))
+            .finish());
+    }
     Ok(task_response(HttpResponse::Ok(), &task))
 }
 
@@ -189,20 +228,27 @@ pub async fn get_task(
         StoreUnavailable,
         (status = 200, description = "The updated task", body = Task,
             headers(("etag" = String, description = "The task's new version"))),
-        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 400, description = "Malformed id or JSON, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask,
         StaleVersion,
         UnreadableBody,
-        (status = 422, description = "Invalid or empty patch", body = ErrorBody)
+        (status = 422, description = "Invalid or empty patch", body = ErrorBody),
+        TooManyChanges
     )
 )]
 #[patch("/tasks/{id}")]
 pub async fn update_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
+    throttle: web::Data<Throttle>,
     id: web::Path<String>,
     expected: Precondition,
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // One client cannot make everyone's writes to a task queue behind its own.
+    if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
+        return Ok(throttled.response("changes"));
+    }
     let task = store
         .update(task_id(&id)?, body.into_inner(), expected)
         .await?;
@@ -216,17 +262,24 @@ pub async fn update_task(
     responses(
         StoreUnavailable,
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
         NoSuchTask,
-        StaleVersion
+        StaleVersion,
+        TooManyChanges
     )
 )]
 #[delete("/tasks/{id}")]
 pub async fn delete_task(
+    req: HttpRequest,
     store: web::Data<dyn TaskStore>,
+    throttle: web::Data<Throttle>,
     id: web::Path<String>,
     expected: Precondition,
 ) -> Result<HttpResponse, ApiError> {
+    // One client cannot empty the shared store for everyone.
+    if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
+        return Ok(throttled.response("changes"));
+    }
     store.delete(task_id(&id)?, expected).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -79,7 +79,8 @@ async fn without_a_configured_key_the_endpoint_is_unavailable_never_open() {
 #[tokio::test]
 async fn a_very_long_or_non_ascii_api_key_is_a_json_401() {
     let app = spawn_app().await;
-    let long = "k".repeat(64 * 1024);
+    // Long, and inside the 16 KiB a request head may take (past it, 431: tests/api/platform/limits.rs).
+    let long = "k".repeat(12 * 1024);
     let long_prefix = format!("{API_KEY}{}", "x".repeat(600));
     let keys = [
         HeaderValue::from_str(&long).unwrap(),

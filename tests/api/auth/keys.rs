@@ -61,7 +61,10 @@ fn prod_starts_with_a_key_and_refuses_to_start_without_one() {
     // DATABASE_URL as prod sets it (the database store reads it; the in-memory one ignores it).
     let prod = [
         ("APP_ENV", "prod"),
-        ("DATABASE_URL", "postgres://api_app@db.example:5432/tasks"),
+        (
+            "DATABASE_URL",
+            "postgres://api_app@db.example:5432/tasks?sslmode=require",
+        ),
     ];
     let with_key: Vec<_> = prod
         .iter()

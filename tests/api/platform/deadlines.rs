@@ -212,8 +212,34 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
     );
 }
 
+/// Opens `n` connections to `address` that each start a POST whose body never comes: busy, never
+/// idle, so neither evicted nor cut before the request deadline.
+pub(super) fn busy_connections(address: &str, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(address).unwrap();
+            s.write_all(
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Whether the server has closed `s` (end of stream or reset), looking for up to `within`.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0_u8; 2048];
+    matches!(s.read(&mut buf), Ok(0) | Err(_)) && {
+        // A timeout is not a close.
+        s.set_nonblocking(true).unwrap();
+        !matches!(s.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock)
+    }
+}
+
 #[tokio::test]
-async fn connections_beyond_max_connections_wait_until_one_closes() {
+async fn at_max_connections_the_longest_idle_keep_alive_connection_makes_room() {
     let app = RealBinary::spawn(
         "api-app",
         &[
@@ -223,7 +249,7 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
         ],
     );
     let address = app.address.trim_start_matches("http://").to_owned();
-    // Sixteen keep-alive connections, each served once and then idle.
+    // Sixteen keep-alive connections, each served once and then idle, the first the longest.
     let mut held: Vec<TcpStream> = (0..16)
         .map(|_| {
             let mut s = TcpStream::connect(&address).unwrap();
@@ -232,18 +258,58 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = [0_u8; 2048];
             assert!(s.read(&mut buf).unwrap() > 0);
+            std::thread::sleep(Duration::from_millis(20));
             s
         })
         .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let url = format!("{}/api/health", app.address);
+    let res = client.get(&url).send().await;
+    assert_eq!(
+        res.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "the 17th connection is served within a second"
+    );
+    assert!(
+        closed_within(&mut held[0], Duration::from_secs(2)),
+        "the longest-idle connection was closed to make room"
+    );
+    for s in &mut held[1..] {
+        assert!(
+            !closed_within(s, Duration::from_millis(10)),
+            "only one went"
+        );
+    }
+    drop(held);
+    app.stop();
+}
+
+#[tokio::test]
+async fn at_max_connections_held_by_busy_clients_a_new_one_waits_for_a_slot() {
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("MAX_CONNECTIONS", "16"),
+            ("WORKERS", "1"),
+            ("REQUEST_DEADLINE_SECS", "30"),
+        ],
+    );
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // Sixteen connections in the middle of a request (a body still to come): not idle.
+    let mut held = busy_connections(&address, 16);
+    std::thread::sleep(Duration::from_millis(200));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(700))
         .build()
         .unwrap();
     let url = format!("{}/api/health", app.address);
-    let refused = client.get(&url).send().await;
+    let waited = client.get(&url).send().await;
     assert!(
-        refused.as_ref().is_err_and(reqwest::Error::is_timeout),
-        "the 17th connection waits in the backlog: {refused:?}"
+        waited.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the 17th connection waits: {waited:?}"
     );
     held.pop();
     let client = reqwest::Client::builder()

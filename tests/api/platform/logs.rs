@@ -15,7 +15,7 @@ async fn requests_are_answered_while_stdout_is_not_read_and_dropped_lines_are_co
         .build()
         .unwrap();
     let metrics = || async {
-        let res = client.get(app.url("/metrics")).send().await.unwrap();
+        let res = client.get(app.admin_url("/metrics")).send().await.unwrap();
         res.text().await.unwrap()
     };
     assert_eq!(
@@ -43,7 +43,7 @@ async fn requests_are_answered_while_stdout_is_not_read_and_dropped_lines_are_co
 #[test]
 fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
     let app = RealBinary::spawn("api-app", &[("LOG_FORMAT", "pretty")]);
-    assert_eq!(status_of(&app.url("/healthz"), &[]), Some(200));
+    assert_eq!(status_of(&app.admin_url("/healthz"), &[]), Some(200));
     let logs = app.stop();
     assert!(logs.contains("listening"), "{logs}");
     assert!(

@@ -17,7 +17,7 @@ async fn ids_never_become_metric_labels() {
             .unwrap();
         app.get(&format!("/random/{id}")).await;
     }
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.admin_get("/metrics").await.text().await.unwrap();
     let series: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("http_requests_total{"))
@@ -47,7 +47,7 @@ async fn ids_never_become_metric_labels() {
 async fn metrics_expose_prometheus_text_with_latency_and_process_series() {
     let app = spawn_app().await;
     app.get("/api/health").await;
-    let res = app.get("/metrics").await;
+    let res = app.admin_get("/metrics").await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"]
@@ -76,7 +76,7 @@ async fn refused_and_unknown_requests_keep_bounded_route_labels() {
         .send()
         .await
         .unwrap();
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.admin_get("/metrics").await.text().await.unwrap();
     assert!(
         text.contains(
             r#"http_requests_total{method="GET",route="/api/protected/stats",status="401"} 1"#

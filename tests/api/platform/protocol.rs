@@ -57,8 +57,6 @@ async fn head_is_answered_on_every_get_route_with_headers_and_no_body() {
         "/api/tasks".to_owned(),
         format!("/api/tasks/{id}"),
         "/api/echo?message=hi".to_owned(),
-        "/healthz".to_owned(),
-        "/metrics".to_owned(),
     ] {
         let get = app.get(&path).await;
         assert_eq!(get.status(), 200, "GET {path}");
@@ -218,4 +216,51 @@ async fn oversized_query_strings_get_a_4xx_and_the_server_keeps_serving() {
         .await;
     assert_error(res, 400, "invalid_query").await;
     assert_eq!(app.get("/api/health").await.status(), 200, "still serving");
+}
+
+/// `GET path` on a fresh connection to `address`, as sent (no client normalises it).
+async fn get_raw(address: &str, path: &str) -> String {
+    let (address, request) = (
+        address.to_owned(),
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    tokio::task::spawn_blocking(move || {
+        raw_exchange(&address, request.as_bytes(), Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_path_spelled_with_percent_escapes_is_refused_on_both_ports_and_never_aliases_a_route() {
+    let app = spawn_app().await;
+    for (address, path) in [
+        (&app.address, "/%61pi/tasks"),
+        (&app.address, "/api/t%61sks"),
+        (&app.address, "/%6detrics"),
+        (&app.address, "/api/%2e%2e/tasks"),
+        (&app.admin_address, "/healt%68z"),
+        (&app.admin_address, "/%6detrics"),
+    ] {
+        let answer = get_raw(address, path).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"invalid_path""#),
+            "{path}: {answer}"
+        );
+    }
+    // Escapes the router keeps as they are alias nothing: they match no route.
+    for path in ["/api/tasks%2F", "/api%2Ftasks"] {
+        let answer = get_raw(&app.address, path).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+    // A character a path cannot hold as it is has only its escaped spelling: its route judges it.
+    let answer = get_raw(&app.address, "/api/tasks/%7Bid%7D").await;
+    assert!(answer.contains(r#""code":"invalid_id""#), "{answer}");
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"route="unmatched",status="400""#),
+        "refused paths count as unmatched: {text}"
+    );
+    assert!(!text.contains("%61") && !text.contains("%6d"), "{text}");
 }

@@ -17,7 +17,7 @@ async fn probes_report_ok_once_started() {
         platform::probes::LIVENESS_PATH,
         platform::probes::READINESS_PATH,
     ] {
-        let res = app.get(path).await;
+        let res = app.admin_get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
     }
@@ -115,7 +115,7 @@ async fn shutdown_timeout_secs_bounds_how_long_in_flight_requests_may_take() {
 #[test]
 fn sigterm_drains_and_exits_zero() {
     let mut app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", "1")]);
-    let ready = app.url("/readyz");
+    let ready = app.admin_url("/readyz");
     assert_eq!(status_of(&ready, &[]), Some(200));
 
     let started = Instant::now();
@@ -137,7 +137,7 @@ fn sigterm_drains_and_exits_zero() {
 /// readiness 503 while it still listens.
 fn draining(drain_secs: &str, signal: &str) -> RealBinary {
     let app = RealBinary::spawn("api-app", &[("SHUTDOWN_DRAIN_SECS", drain_secs)]);
-    let readyz = app.url("/readyz");
+    let readyz = app.admin_url("/readyz");
     assert_eq!(status_of(&readyz, &[]), Some(200));
     app.signal(signal);
     wait_until(Duration::from_secs(5), "readiness turns 503", || {

@@ -41,6 +41,26 @@ fn a_cluster_environment_without_a_database_stops_the_process_naming_database_ur
 }
 
 #[test]
+fn a_cluster_database_url_without_an_encrypted_sslmode_stops_the_process_naming_it() {
+    let key = integration_tests::api::API_KEY;
+    for url in [
+        "postgres://api_app@db.invalid:5432/tasks",
+        "postgres://api_app@db.invalid:5432/tasks?sslmode=prefer",
+    ] {
+        let (code, stderr) = start_failure(
+            "api-app",
+            &[("APP_ENV", "dev"), ("API_KEY", key), ("DATABASE_URL", url)],
+        );
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains("DATABASE_URL") && stderr.contains("encrypted sslmode"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_port_in_use_stops_the_process_with_one_line_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();

@@ -106,12 +106,12 @@ async fn the_task_gauge_follows_creates_and_deletes() {
     let a = app.create_task("a").await;
     app.create_task("b").await;
     app.delete_task(a["id"].as_str().unwrap()).await;
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.admin_get("/metrics").await.text().await.unwrap();
     assert!(text.lines().any(|l| l == "tasks_stored 1"), "{text}");
 }
 
 async fn tasks_stored(app: &TestApp) -> u64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.admin_get("/metrics").await.text().await.unwrap();
     integration_tests::sample(&text, "tasks_stored ")
         .unwrap_or_else(|| panic!("no tasks_stored in {text}"))
 }

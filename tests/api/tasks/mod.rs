@@ -2,6 +2,7 @@
 
 mod capacity;
 mod crud;
+mod idempotency;
 mod paging;
 mod preconditions;
 mod titles;

@@ -176,3 +176,116 @@ async fn concurrent_patch_and_delete_of_one_task_end_consistently() {
         json!({ "total": 0, "completed": 0 })
     );
 }
+
+/// A task at version 5 (created, then changed four times); returns its id and `ETag` (`"5"`).
+async fn task_at_version_5(app: &integration_tests::api::TestApp) -> (String, String) {
+    let (id, _) = create_tagged(app, "five").await;
+    let mut tag = String::new();
+    for i in 0..4 {
+        let res = app
+            .patch_task(&id, &json!({ "title": format!("v{}", i + 2) }))
+            .await;
+        tag = etag(&res);
+    }
+    assert_eq!(tag, r#""5""#);
+    (id, tag)
+}
+
+#[tokio::test]
+async fn entity_tags_compare_byte_for_byte_so_05_is_not_5() {
+    let app = spawn_app().await;
+    let (id, tag) = task_at_version_5(&app).await;
+    for other in [r#""05""#, r#""+5""#, r#""005""#] {
+        assert_error(
+            patch_if_match(&app, &id, other, &json!({ "title": "spelled" })).await,
+            412,
+            "precondition_failed",
+        )
+        .await;
+        assert_error(
+            delete_if_match(&app, &id, other).await,
+            412,
+            "precondition_failed",
+        )
+        .await;
+    }
+    assert_eq!(app.task(&id).await["title"], "v5", "nothing changed");
+    assert_eq!(delete_if_match(&app, &id, &tag).await.status(), 204);
+}
+
+#[tokio::test]
+async fn an_if_match_list_past_16_tags_is_a_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (id, tag) = create_tagged(&app, "listed").await;
+    let others = |n: usize| {
+        (100..100 + n)
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+    };
+    let long = [others(16), vec![tag.clone()]].concat().join(", ");
+    let message = assert_error(
+        patch_if_match(&app, &id, &long, &json!({ "title": "listed long" })).await,
+        400,
+        "too_many_etags",
+    )
+    .await;
+    assert!(message.contains("17 entity-tags"), "{message}");
+    assert_error(
+        delete_if_match(&app, &id, &long).await,
+        400,
+        "too_many_etags",
+    )
+    .await;
+    let sixteen = [others(15), vec![tag]].concat().join(", ");
+    let res = patch_if_match(&app, &id, &sixteen, &json!({ "title": "sixteen" })).await;
+    assert_eq!(res.status(), 200, "16 tags are compared");
+}
+
+async fn get_if_none_match(
+    app: &integration_tests::api::TestApp,
+    id: &str,
+    if_none_match: &str,
+) -> reqwest::Response {
+    app.client
+        .get(app.replica_url(&format!("/api/tasks/{id}")))
+        .header("if-none-match", if_none_match)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn if_none_match_naming_the_current_version_is_a_304_with_the_etag_and_no_body() {
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "cached").await;
+    for held in [
+        v1.clone(),
+        format!("W/{v1}"),
+        format!(r#""7", {v1}"#),
+        "*".to_owned(),
+    ] {
+        let res = get_if_none_match(&app, &id, &held).await;
+        assert_eq!(res.status(), 304, "{held}");
+        assert_eq!(etag(&res), v1, "{held}");
+        assert!(res.bytes().await.unwrap().is_empty(), "{held}: no body");
+    }
+    let patched = app.patch_task(&id, &json!({ "completed": true })).await;
+    let v2 = etag(&patched);
+    let stale = get_if_none_match(&app, &id, &v1).await;
+    assert_eq!(stale.status(), 200, "a stale tag gets the task");
+    assert_eq!(etag(&stale), v2);
+    let body: Value = stale.json().await.unwrap();
+    assert_eq!(body["completed"], true);
+    let spelled = get_if_none_match(&app, &id, &v2.replace('"', "\"0")).await;
+    assert_eq!(spelled.status(), 200, "\"02\" is not \"2\"");
+    let many = (0..17)
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_error(
+        get_if_none_match(&app, &id, &many).await,
+        400,
+        "too_many_etags",
+    )
+    .await;
+}

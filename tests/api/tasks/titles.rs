@@ -94,3 +94,36 @@ async fn a_body_that_is_not_a_json_object_says_an_object_was_expected() {
         );
     }
 }
+
+#[tokio::test]
+async fn default_ignorable_characters_and_titles_of_only_combining_marks_are_a_422() {
+    let app = spawn_app().await;
+    // What the issue found accepted: each renders as nothing, yet none is a format character.
+    for title in [
+        "a\u{034F}b",
+        "ok\u{FE0F}",
+        "ok\u{E0100}",
+        "ok\u{180B}",
+        "\u{3164}ok",
+        "\u{2800}\u{2800}",
+        "ok\u{115F}",
+        "ok\u{17B4}",
+        "ok\u{FFA0}",
+        "\u{0301}\u{0308}",
+        "\u{20DD}",
+    ] {
+        let res = app
+            .post_json("/api/tasks", &json!({ "title": title }))
+            .await;
+        let message = assert_error(res, 422, "validation_failed").await;
+        assert!(message.contains("visible"), "{title:?}: {message}");
+        let task = app.create_task("patch target").await;
+        let id = task["id"].as_str().unwrap();
+        let res = app.patch_task(id, &json!({ "title": title })).await;
+        assert_error(res, 422, "validation_failed").await;
+    }
+    // A mark on a base character, and a visible character next to a blank one, are fine.
+    for title in ["e\u{0301}", "\u{2800}x"] {
+        app.create_task(title).await;
+    }
+}

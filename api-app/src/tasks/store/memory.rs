@@ -3,15 +3,18 @@
 //! process's memory: the zero-setup default for `make demo`.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use futures_util::future::{FutureExt as _, ready};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::creation_order::CreationOrder;
 use super::metrics::StoreMetrics;
 use super::port::{StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::remembered_keys::RememberedKeys;
+use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
@@ -21,6 +24,8 @@ use crate::tasks::precondition::Precondition;
 #[derive(Debug)]
 pub struct InMemoryTaskStore {
     inner: RwLock<Inner>,
+    /// Idempotency keys; taken before `inner` (never after), so a key and its task go in together.
+    keys: Mutex<RememberedKeys>,
     max_tasks: usize,
     metrics: Option<StoreMetrics>,
 }
@@ -38,6 +43,7 @@ impl InMemoryTaskStore {
     pub fn new(max_tasks: usize) -> Self {
         Self {
             inner: RwLock::new(Inner::default()),
+            keys: Mutex::new(RememberedKeys::default()),
             max_tasks,
             metrics: None,
         }
@@ -104,6 +110,23 @@ impl InMemoryTaskStore {
         drop(inner);
         self.stored(total);
         Ok(task)
+    }
+
+    fn create_once_now(&self, new: NewTask, once: KeyedCreate) -> Result<Created, StoreError> {
+        let mut keys = self.keys.lock();
+        let now = Instant::now();
+        if let Some(task) = keys.look_up(&once, now)? {
+            return Ok(Created {
+                task,
+                replayed: true,
+            });
+        }
+        let task = self.create_now(new)?;
+        keys.remember(once, task.clone(), now);
+        Ok(Created {
+            task,
+            replayed: false,
+        })
     }
 
     fn update_now(
@@ -178,6 +201,10 @@ impl TaskStore for InMemoryTaskStore {
         ready(self.create_now(new)).boxed()
     }
 
+    fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created> {
+        ready(self.create_once_now(new, once)).boxed()
+    }
+
     fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
         ready(self.update_now(id, &patch, &expected)).boxed()
     }
@@ -203,10 +230,7 @@ mod tests {
     use crate::tasks::title::TaskTitle;
 
     fn new_task(title: &str, completed: bool) -> NewTask {
-        NewTask {
-            title: TaskTitle::parse(title).unwrap(),
-            completed,
-        }
+        NewTask::for_tests(title, completed)
     }
 
     #[tokio::test]

@@ -1,8 +1,16 @@
 //! Forward-only schema migrations, embedded in the binary and applied at start-up. A session-level
 //! advisory lock makes exactly one replica migrate while the others wait; each migration runs in its
 //! own transaction, so a failure leaves the schema as it was and the process exits non-zero.
+//!
+//! Every wait for a lock is bounded by [`MigrationTimeouts::lock`], so a migration stuck behind a
+//! long transaction gives up (and is retried) instead of queueing every write to the table behind
+//! it; every statement by [`MigrationTimeouts::statement`], so a long migration fails loudly instead
+//! of holding its locks: long operations run outside start-up (api-app/README.md#migrations).
+
+use std::time::Duration;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::pool::describe;
 
@@ -21,7 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0001_tasks.sql",
         sql: include_str!("migrations/0001_tasks.sql"),
     },
-    // 0002 is reserved for the idempotency keys (issue 21), which land separately.
+    Migration {
+        version: 2,
+        name: "0002_idempotency_keys.sql",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
     Migration {
         version: 3,
         name: "0003_counter_shards.sql",
@@ -30,7 +42,28 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The advisory lock every api-app replica takes to migrate ("api-app:migrate" as a number).
-const LOCK_KEY: i64 = 0x6170_692d_6d69_6772;
+pub const LOCK_KEY: i64 = 0x6170_692d_6d69_6772;
+
+/// How long migrating may wait and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationTimeouts {
+    /// PostgreSQL's `lock_timeout`: the longest wait for the advisory lock (another replica
+    /// migrating) or for a table lock a migration needs. Past it the attempt is retried later.
+    pub lock: Duration,
+    /// PostgreSQL's `statement_timeout` for each migration statement. Past it the migration is
+    /// rolled back and the process stops: such a change belongs outside start-up. Longer than
+    /// `lock`, which a statement's lock wait counts against too.
+    pub statement: Duration,
+}
+
+impl MigrationTimeouts {
+    /// What api-app uses: a lock wait short enough that writes queued behind a waiting `ALTER`
+    /// stall for seconds, not minutes; statements well inside a rollout's progress deadline.
+    pub const DEFAULT: Self = Self {
+        lock: Duration::from_secs(5),
+        statement: Duration::from_secs(30),
+    };
+}
 
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +83,14 @@ pub enum MigrationError {
 }
 
 impl MigrationError {
-    /// Whether retrying later can help (the database was unreachable), as opposed to a broken
-    /// migration, which only a new release fixes.
+    /// Whether retrying later can help (the database was unreachable, or a lock was held past the
+    /// lock timeout), as opposed to a broken or too long migration, which only a new release fixes.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Connection(_))
+        match self {
+            Self::Connection(_) => true,
+            Self::Failed { source, .. } => source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE),
+            Self::Changed { .. } => false,
+        }
     }
 }
 
@@ -68,17 +105,30 @@ fn connection(e: tokio_postgres::Error) -> MigrationError {
     }
 }
 
-/// Applies the migrations the database lacks, under the lock; returns the versions it applied.
-/// A database migrated by a newer release (versions this binary does not know) is left alone: the
-/// expand/contract rule keeps it compatible with the release before.
+/// Applies the migrations the database lacks, under the lock and within
+/// [`MigrationTimeouts::DEFAULT`]; returns the versions it applied. A database migrated by a newer
+/// release (versions this binary does not know) is left alone: the expand/contract rule keeps it
+/// compatible with the release before.
 pub async fn migrate(
     client: &mut Client,
     migrations: &[Migration],
 ) -> Result<Vec<i64>, MigrationError> {
-    // Waiting for another replica's migration, and a migration itself, may outlast the statement
-    // timeout the pool's connections carry.
+    migrate_within(client, migrations, MigrationTimeouts::DEFAULT).await
+}
+
+/// [`migrate`] with other timeouts (tests shorten them).
+pub async fn migrate_within(
+    client: &mut Client,
+    migrations: &[Migration],
+    timeouts: MigrationTimeouts,
+) -> Result<Vec<i64>, MigrationError> {
+    // This session's own limits, not the pool's: the lock wait is bounded apart from the statements.
     client
-        .batch_execute("SET statement_timeout = 0")
+        .batch_execute(&format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            timeouts.lock.as_millis(),
+            timeouts.statement.as_millis()
+        ))
         .await
         .map_err(connection)?;
     client
@@ -145,6 +195,89 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<i64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An index a migration builds: on which table, and whether `CONCURRENTLY` or `IF NOT EXISTS`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Index {
+        table: String,
+        concurrently: bool,
+        if_not_exists: bool,
+    }
+
+    /// The names of the tables `CREATE TABLE` makes in `sql`, lower-cased, and the indexes
+    /// `CREATE INDEX` builds.
+    fn created_and_indexed(sql: &str) -> (Vec<String>, Vec<Index>) {
+        let words: Vec<String> = sql
+            .lines()
+            .map(|line| line.split("--").next().unwrap_or_default())
+            .flat_map(|line| line.split(|c: char| c.is_whitespace() || c == '('))
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let mut created = Vec::new();
+        let mut indexed = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            if w == "table" && i > 0 && words[i - 1] == "create" {
+                let name = words[i + 1..]
+                    .iter()
+                    .find(|w| !["if", "not", "exists"].contains(&w.as_str()));
+                created.extend(name.cloned());
+            }
+            if w == "index" && words[..i].iter().rev().take(2).any(|w| w == "create") {
+                let on = words[i..].iter().position(|w| w == "on");
+                let head = &words[i..i + on.unwrap_or(0)];
+                if let Some(table) = on.and_then(|at| words.get(i + at + 1)) {
+                    indexed.push(Index {
+                        table: table.clone(),
+                        concurrently: head.iter().any(|w| w == "concurrently"),
+                        if_not_exists: head.iter().any(|w| w == "exists"),
+                    });
+                }
+            }
+        }
+        (created, indexed)
+    }
+
+    /// Why `sql` may not be an embedded migration, if it builds an index the wrong way: a plain
+    /// `CREATE INDEX` on a table with rows blocks its writes for as long as the build takes, at
+    /// start-up. Such an index is built `CONCURRENTLY` by hand first and recorded with
+    /// `IF NOT EXISTS` (api-app/README.md#migrations).
+    fn index_rule_broken(sql: &str) -> Option<String> {
+        let (created, indexed) = created_and_indexed(sql);
+        indexed.into_iter().find_map(|index| {
+            if index.concurrently {
+                Some("CONCURRENTLY cannot run in a migration's transaction".to_owned())
+            } else if !created.contains(&index.table) && !index.if_not_exists {
+                Some(format!(
+                    "a plain CREATE INDEX on {}, which an earlier migration created",
+                    index.table
+                ))
+            } else {
+                None
+            }
+        })
+    }
+
+    #[test]
+    fn an_embedded_migration_builds_no_index_on_an_existing_table() {
+        for m in MIGRATIONS {
+            assert_eq!(index_rule_broken(m.sql), None, "{}", m.name);
+        }
+        for fine in [
+            "CREATE TABLE keys (id int);\nCREATE UNIQUE INDEX keys_id ON keys (id);",
+            "-- CREATE INDEX ON tasks (title)\nCREATE TABLE notes (id int);",
+            "CREATE INDEX IF NOT EXISTS tasks_title ON tasks (title);",
+        ] {
+            assert_eq!(index_rule_broken(fine), None, "{fine}");
+        }
+        for broken in [
+            "CREATE INDEX tasks_title ON tasks (title);",
+            "create unique index tasks_title on only tasks (title);",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS tasks_title ON tasks (title);",
+        ] {
+            assert!(index_rule_broken(broken).is_some(), "{broken}");
+        }
+    }
 
     #[test]
     fn every_file_in_migrations_is_embedded_in_order() {

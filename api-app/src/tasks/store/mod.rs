@@ -5,9 +5,11 @@ mod creation_order;
 mod memory;
 mod metrics;
 mod migrate;
+mod opening;
 mod pool;
 mod port;
 mod postgres;
+mod remembered_keys;
 mod settings;
 mod shards;
 mod tls;
@@ -15,10 +17,15 @@ mod tls;
 use std::sync::Arc;
 
 use platform::config::{AppEnv, ConfigError};
+use platform::probes::Health;
+use tokio_postgres::config::SslMode;
 
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
-pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
+pub use migrate::{
+    LOCK_KEY, MIGRATIONS, Migration, MigrationError, MigrationTimeouts, migrate, migrate_within,
+};
+pub use opening::OpeningStore;
 pub use pool::{connect_once, describe};
 pub use port::{
     CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
@@ -48,12 +55,24 @@ impl StoreSettings {
                 why: "when APP_ENV=dev or prod (the in-memory store is for local runs only)",
             });
         }
-        PgSettings::parse(&PgVars { url, ..*vars }).map(|pg| Self::Postgres(Box::new(pg)))
+        let pg = PgSettings::parse(&PgVars { url, ..*vars })?;
+        // libpq's default, `prefer`, silently falls back to plain text; a cluster must ask for
+        // encryption in so many words (`verify-ca`/`verify-full` arrive here as `require`).
+        if app_env != AppEnv::Local && pg.config.get_ssl_mode() != SslMode::Require {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_URL",
+                reason: "must set an encrypted sslmode explicitly when APP_ENV=dev or prod \
+                         (sslmode=verify-full with sslrootcert, or sslmode=require)"
+                    .into(),
+            });
+        }
+        Ok(Self::Postgres(Box::new(pg)))
     }
 }
 
 /// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with
 /// backoff until it answers; its migrations then run under a lock, and a failed one is an error.
+/// api-app runs this in the background ([`open_in_background`]), after binding its ports.
 pub async fn open(
     settings: &StoreSettings,
     max_tasks: usize,
@@ -70,6 +89,39 @@ pub async fn open(
             Ok(Arc::new(PgTaskStore::open(pg, max_tasks, registry).await?))
         }
     }
+}
+
+/// Starts opening the store `settings` name in the background and returns at once, so api-app
+/// can bind its ports first. Until it is open the returned store answers
+/// [`StoreError::Opening`] and readiness (`health`) waits; a failure that retrying cannot mend (a
+/// broken migration) comes out of the receiver, and api-app stops.
+pub fn open_in_background(
+    settings: &StoreSettings,
+    max_tasks: usize,
+    registry: &prometheus::Registry,
+    health: Arc<Health>,
+) -> (Arc<OpeningStore>, tokio::sync::oneshot::Receiver<OpenError>) {
+    let kind = match settings {
+        StoreSettings::Memory => StoreKind::Memory,
+        StoreSettings::Postgres(_) => StoreKind::Postgres,
+    };
+    let store = Arc::new(OpeningStore::new(kind));
+    let (failed, failure) = tokio::sync::oneshot::channel();
+    health.await_dependency();
+    let (settings, registry, opening) = (settings.clone(), registry.clone(), store.clone());
+    tokio::spawn(async move {
+        match open(&settings, max_tasks, &registry).await {
+            Ok(opened) => {
+                opening.opened(opened);
+                health.dependency_ready();
+                tracing::info!(store = ?kind, "the task store is open; ready");
+            }
+            Err(e) => {
+                let _ = failed.send(e);
+            }
+        }
+    });
+    (store, failure)
 }
 
 #[cfg(test)]
@@ -89,9 +141,39 @@ mod tests {
             StoreSettings::parse(AppEnv::Local, &vars("  ")),
             Ok(StoreSettings::Memory)
         ));
-        let pg = StoreSettings::parse(AppEnv::Dev, &vars(" postgres://api_app@db.example/tasks\n"));
+        let pg = StoreSettings::parse(
+            AppEnv::Dev,
+            &vars(" postgres://api_app@db.example/tasks?sslmode=require\n"),
+        );
         assert!(matches!(pg, Ok(StoreSettings::Postgres(_))), "{pg:?}");
         let err = StoreSettings::parse(AppEnv::Dev, &vars("")).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn outside_local_the_url_must_ask_for_encryption_in_so_many_words() {
+        for env in [AppEnv::Dev, AppEnv::Prod] {
+            for query in ["", "?sslmode=prefer", "?sslmode=disable"] {
+                let url = format!("postgres://api_app@db.example/tasks{query}");
+                let msg = StoreSettings::parse(env, &vars(&url))
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    msg.contains("DATABASE_URL")
+                        && msg.contains("encrypted sslmode")
+                        && !msg.contains('\n')
+                        && !msg.contains("db.example"),
+                    "{env} {query:?}: {msg}"
+                );
+            }
+            let url = "postgres://api_app@db.example/tasks?sslmode=require";
+            assert!(StoreSettings::parse(env, &vars(url)).is_ok(), "{env}");
+        }
+        let local =
+            StoreSettings::parse(AppEnv::Local, &vars("postgres://api_app@db.example/tasks"));
+        assert!(
+            matches!(local, Ok(StoreSettings::Postgres(_))),
+            "local keeps libpq's default"
+        );
     }
 }

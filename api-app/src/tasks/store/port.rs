@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use super::migrate::MigrationError;
 
+use crate::tasks::idempotency::{
+    Created, IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_REUSED, KeyedCreate,
+};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest};
 use crate::tasks::precondition::Precondition;
@@ -44,6 +47,15 @@ pub enum StoreError {
     Full { max: usize },
     #[error("the task has changed since the If-Match version was read")]
     PreconditionFailed,
+    /// A keyed create whose key was used for a create with another body.
+    #[error("this Idempotency-Key was used for a create with another body")]
+    KeyReused,
+    /// A keyed create whose key another request is creating with right now.
+    #[error("a create with this Idempotency-Key is still in flight")]
+    KeyInFlight,
+    /// The store is still opening (api-app binds its port first; PostgreSQL may not answer yet).
+    #[error("the task store is not open yet")]
+    Opening,
     /// The database cannot be reached, or refused the connection.
     #[error("the task store is unavailable")]
     Unavailable,
@@ -69,9 +81,9 @@ impl StoreError {
     /// The `kind` label of `store_errors_total`, for the failures that are the store's, not the caller's.
     pub fn metric_kind(&self) -> Option<&'static str> {
         match self {
-            Self::NotFound | Self::Full { .. } => None,
+            Self::NotFound | Self::Full { .. } | Self::KeyReused | Self::KeyInFlight => None,
             Self::PreconditionFailed | Self::Conflict => Some("conflict"),
-            Self::Unavailable => Some("unavailable"),
+            Self::Opening | Self::Unavailable => Some("unavailable"),
             Self::Unauthenticated => Some("auth"),
             Self::Timeout => Some("timeout"),
             Self::Other => Some("other"),
@@ -85,6 +97,12 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found(e.to_string()),
             StoreError::Full { .. } => ApiError::new(CAPACITY_EXCEEDED, e.to_string()),
             StoreError::PreconditionFailed => ApiError::new(PRECONDITION_FAILED, e.to_string()),
+            StoreError::KeyReused => ApiError::new(IDEMPOTENCY_KEY_REUSED, e.to_string()),
+            StoreError::KeyInFlight => ApiError::new(IDEMPOTENCY_KEY_IN_USE, e.to_string())
+                .with_retry_after(RETRY_AFTER_SECS),
+            // The server is up but cannot take the request yet: readiness is 503 too.
+            StoreError::Opening => ApiError::new(ErrorCode::UNAVAILABLE, e.to_string())
+                .with_retry_after(RETRY_AFTER_SECS),
             // Transient: the client may retry the same request; a conflict that PostgreSQL broke
             // by aborting one transaction is retryable too.
             StoreError::Unavailable
@@ -124,6 +142,11 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn list(&self, page: PageRequest) -> StoreFuture<'_, Page>;
     fn get(&self, id: Uuid) -> StoreFuture<'_, Task>;
     fn create(&self, new: NewTask) -> StoreFuture<'_, Task>;
+    /// Creates `new` once per key (`tasks::idempotency`): the key is stored with the task, in the
+    /// same transaction, so a create that committed is found by its key however its answer was
+    /// lost. The same key and body again replay the first task; another body is `KeyReused`; a
+    /// retry while the first is in flight is `KeyInFlight`. An expired key is as good as new.
+    fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created>;
     /// Applies `patch` if the stored version satisfies `expected`; the version then grows by one.
     fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task>;
     fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()>;
@@ -132,7 +155,8 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     fn check(&self) -> StoreFuture<'_, ()>;
 }
 
-/// Why the store could not be opened; the process exits non-zero rather than serve without it.
+/// Why the store could not be opened, for good (a broken migration, not an unreachable database,
+/// which is retried): the process exits non-zero rather than serve without it.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("registering the store metrics failed: {0}")]

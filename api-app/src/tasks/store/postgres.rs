@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool, PoolError};
 use futures_util::future::FutureExt as _;
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
+
+mod idempotency;
+mod rows;
 
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
@@ -16,13 +18,11 @@ use super::pool::{connect_once, describe, pool};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
 use super::shards;
+use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
-use crate::tasks::title::TaskTitle;
-
-/// The columns every task query returns, in the order [`task`] reads them.
-const TASK_COLUMNS: &str = "id, title, completed, created_at, updated_at, version";
+use rows::{TASK_COLUMNS, count, task};
 
 /// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
 /// and the total. Skipping reads every task it skips (the documented cost of `offset`), but an
@@ -46,8 +46,9 @@ pub const LIST_AFTER: &str = concat!(
 
 /// How often the background check refreshes `store_up` when no request does.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// Longest wait between two connection attempts at start-up.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts to open the store: readiness follows a database that comes
+/// back within about a second (the port is bound already, so waiting costs nothing else).
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Tasks in PostgreSQL.
 #[derive(Debug)]
@@ -88,7 +89,7 @@ impl PgTaskStore {
                         attempt,
                         retry_in_ms = delay.as_millis(),
                         error = %e,
-                        "database not reachable yet; retrying"
+                        "the store cannot open yet (database unreachable or locked); retrying"
                     );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_BACKOFF);
@@ -107,6 +108,10 @@ impl PgTaskStore {
         tokio::spawn(keep_checking(
             store.pool.clone(),
             store.metrics.clone(),
+            store.op_timeout,
+        ));
+        tokio::spawn(idempotency::sweep_expired(
+            store.pool.clone(),
             store.op_timeout,
         ));
         Ok(store)
@@ -215,27 +220,6 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         classify(&e)
     }
-}
-
-fn count(n: i64) -> usize {
-    usize::try_from(n).unwrap_or(0)
-}
-
-/// A task from a row whose first columns are [`TASK_COLUMNS`].
-fn task(row: &Row) -> Result<Task, StoreError> {
-    let title: String = row.try_get(1)?;
-    let title = TaskTitle::parse(&title).map_err(|reason| {
-        tracing::error!(reason, "a stored title breaks the title rule");
-        StoreError::Other
-    })?;
-    Ok(Task {
-        id: row.try_get(0)?,
-        title,
-        completed: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        updated_at: row.try_get(4)?,
-        version: row.try_get(5)?,
-    })
 }
 
 /// Locks the row a conditional write changes and checks its version: returns whether the task is
@@ -350,6 +334,21 @@ impl TaskStore for PgTaskStore {
                 .await?;
             self.metrics.set_tasks_stored(count(total));
             Ok(task)
+        }
+        .boxed()
+    }
+
+    fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created> {
+        let id = Uuid::new_v4();
+        let max = self.max_tasks;
+        async move {
+            let (created, total) = self
+                .run(move |c| idempotency::create_once(c, id, new, once, max).boxed())
+                .await?;
+            if let Some(total) = total {
+                self.metrics.set_tasks_stored(count(total));
+            }
+            Ok(created)
         }
         .boxed()
     }

@@ -9,6 +9,7 @@
 
 use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// The shard rows migration 0003 creates.
@@ -34,23 +35,63 @@ pub(super) const STORED_COUNTS: &str = "SELECT (c.total - s.budget + s.total)::b
      (SELECT sum(budget) AS budget, sum(total) AS total, sum(completed) AS completed \
       FROM task_count_shards) s";
 
-/// A create, in one statement: the first shard from `$5` on that has budget under this `MAX_TASKS`
-/// (`$4`) and that no other transaction holds is locked and counts the task, which is inserted with
-/// its shard. One clock reading is both timestamps. Returns the task's columns, then the stored
-/// total after it; no row when no shard could take it.
+/// The two CTEs that count a create in a shard: `pick` locks the first shard from `$5` on that has
+/// budget under this `MAX_TASKS` (`$4`) and that no other transaction holds, and `counted` counts
+/// the task there (`$3`: completed). `$gate` is one more condition for picking (and so for
+/// creating) at all.
+macro_rules! shard_ctes {
+    ($gate:literal) => {
+        concat!(
+            "pick AS (SELECT shard FROM task_count_shards WHERE total < budget AND max_tasks = $4",
+            $gate,
+            " ORDER BY shard < $5, shard LIMIT 1 FOR UPDATE SKIP LOCKED), \
+             counted AS (UPDATE task_count_shards s SET total = s.total + 1, \
+               completed = s.completed + CASE WHEN $3 THEN 1 ELSE 0 END \
+               FROM pick WHERE s.shard = pick.shard RETURNING s.shard)"
+        )
+    };
+}
+pub(super) use shard_ctes;
+
+/// Inserts the task `counted` counted, with its shard (`$1` id, `$2` title, `$3` completed), and
+/// returns its columns (`TASK_COLUMNS`). One clock reading is both timestamps.
+macro_rules! insert_counted {
+    () => {
+        "INSERT INTO tasks (id, title, completed, created_at, updated_at, shard) \
+         SELECT $1, $2, $3, clock.at, clock.at, clock.shard \
+         FROM (SELECT clock_timestamp() AS at, shard FROM counted) clock \
+         RETURNING id, title, completed, created_at, updated_at, version"
+    };
+}
+pub(super) use insert_counted;
+
+/// The stored total once the statement's create has committed (its snapshot does not see it).
+macro_rules! total_after_create {
+    () => {
+        concat!(
+            "(SELECT total + 1 FROM (",
+            $crate::tasks::store::shards::stored_total!(),
+            ") n)"
+        )
+    };
+}
+pub(super) use total_after_create;
+
+/// A create, in one statement ([`shard_ctes`] then [`insert_counted`]): returns the task's columns,
+/// then the stored total after it; no row when no shard could take it.
 const CREATE_IN_A_SHARD: &str = concat!(
-    "WITH pick AS (SELECT shard FROM task_count_shards WHERE total < budget AND max_tasks = $4 \
-       ORDER BY shard < $5, shard LIMIT 1 FOR UPDATE SKIP LOCKED), \
-     counted AS (UPDATE task_count_shards s SET total = s.total + 1, \
-       completed = s.completed + CASE WHEN $3 THEN 1 ELSE 0 END \
-       FROM pick WHERE s.shard = pick.shard RETURNING s.shard) \
-     INSERT INTO tasks (id, title, completed, created_at, updated_at, shard) \
-     SELECT $1, $2, $3, clock.at, clock.at, clock.shard \
-     FROM (SELECT clock_timestamp() AS at, shard FROM counted) clock \
-     RETURNING id, title, completed, created_at, updated_at, version, (SELECT total + 1 FROM (",
-    stored_total!(),
-    ") n)"
+    "WITH ",
+    shard_ctes!(""),
+    " ",
+    insert_counted!(),
+    ", ",
+    total_after_create!()
 );
+
+/// Where a create's search for a free shard starts (its `$5`): spread by the new id's random bits.
+pub(super) fn first_shard(id: Uuid) -> i16 {
+    i16::from(id.as_bytes()[0] % SHARDS)
+}
 
 /// Inserts task `id`, counted in a shard. Returns the row of [`CREATE_IN_A_SHARD`], or `None` when
 /// `max` tasks are stored already.
@@ -61,13 +102,29 @@ pub(super) async fn create(
     completed: bool,
     max: i64,
 ) -> Result<Option<Row>, tokio_postgres::Error> {
-    // Where the search for a free shard starts: spread by the new id's random bits.
-    let start = i16::from(id.as_bytes()[0] % SHARDS);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&id, &title, &completed, &max, &start];
+    let start = first_shard(id);
+    create_with(
+        client,
+        CREATE_IN_A_SHARD,
+        &[&id, &title, &completed, &max, &start],
+        max,
+    )
+    .await
+}
+
+/// Runs `sql`, a statement that creates through [`shard_ctes`] with `params` (`$1`-`$5` as
+/// [`CREATE_IN_A_SHARD`]'s, any more after them), and that returns no row exactly when no shard
+/// could take the create. Then it shares out budgets and runs `sql` again, until it returns a row
+/// or `max` tasks are stored (`None`).
+pub(super) async fn create_with(
+    client: &mut Object,
+    sql: &'static str,
+    params: &[&(dyn ToSql + Sync)],
+    max: i64,
+) -> Result<Option<Row>, tokio_postgres::Error> {
     for _ in 0..SHARING_WAITS {
-        let stmt = client.prepare_cached(CREATE_IN_A_SHARD).await?;
-        if let Some(row) = client.query_opt(&stmt, &params).await? {
+        let stmt = client.prepare_cached(sql).await?;
+        if let Some(row) = client.query_opt(&stmt, params).await? {
             return Ok(Some(row));
         }
         // No free shard with budget. Wait for the ledger: if another create was sharing out
@@ -84,14 +141,14 @@ pub(super) async fn create(
             .await?
             .is_some();
         if !budget_left {
-            return share_and_create(tx, &params, max).await;
+            return share_and_create(tx, sql, params, max).await;
         }
         tx.rollback().await?;
     }
     // Every shard with budget stayed held (more creates in flight than shards): share out, which
     // waits for them.
     let tx = client.transaction().await?;
-    share_and_create(tx, &params, max).await
+    share_and_create(tx, sql, params, max).await
 }
 
 /// How often a create that found no free shard goes back to the shards before it shares out.
@@ -101,7 +158,8 @@ const SHARING_WAITS: usize = 3;
 /// it was shared to another: the ledger row, then every shard in order, then the counts are exact.
 async fn share_and_create(
     tx: deadpool_postgres::Transaction<'_>,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync); 5],
+    sql: &'static str,
+    params: &[&(dyn ToSql + Sync)],
     max: i64,
 ) -> Result<Option<Row>, tokio_postgres::Error> {
     let ledger: i64 = tx
@@ -134,7 +192,7 @@ async fn share_and_create(
     .await?;
     tx.execute("UPDATE task_counts SET total = $1", &[&shared.ledger])
         .await?;
-    let stmt = tx.prepare_cached(CREATE_IN_A_SHARD).await?;
+    let stmt = tx.prepare_cached(sql).await?;
     let row = tx.query_opt(&stmt, params).await?;
     tx.commit().await?;
     Ok(row)

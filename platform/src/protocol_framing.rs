@@ -1,0 +1,408 @@
+//! Where each request head starts and ends in the bytes a connection reads, so that the connection
+//! wrapper ([`crate::deadline_io`]) can cap a head at [`MAX_HEAD_BYTES`] (actix-http accepts up to
+//! 128 KiB and keeps a buffer that size) before actix buffers it.
+//!
+//! It follows HTTP/1.1 message framing just far enough: a head ends at an empty line; its body is
+//! `Content-Length` bytes or a chunked body; a request that switches protocols (`Upgrade`,
+//! `CONNECT`) or whose framing it cannot read ends the tracking, and actix's own parser, which sees
+//! the same bytes, refuses what is malformed.
+
+/// The largest request head either app reads: request line, headers and the empty line that ends
+/// them. Past it the request gets 431 `headers_too_large` and the connection closes.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// A head this large or larger is served, and then the connection closes: the read buffer it grew
+/// is released with the connection instead of staying for the keep-alive.
+pub const LARGE_HEAD_BYTES: usize = 8 * 1024;
+
+/// The bytes of a header line read to find its name and a short value (`content-length`,
+/// `transfer-encoding`, `upgrade`); the rest of a longer line is counted, not kept.
+const LINE_PREFIX: usize = 64;
+
+/// What one call to [`Framing::feed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fed {
+    /// How many of the bytes fed it followed: all of them, unless it stopped after the last head
+    /// it was allowed, or at a head too large.
+    pub consumed: usize,
+    /// Heads completed.
+    pub heads: usize,
+    /// The head being read went past [`MAX_HEAD_BYTES`] at this offset of the bytes fed.
+    pub too_large_at: Option<usize>,
+    /// A head of [`LARGE_HEAD_BYTES`] or more was completed.
+    pub large_head: bool,
+}
+
+/// The framing state of one connection's incoming bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framing {
+    state: State,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Self {
+            state: State::Head(Head::default()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Head(Head),
+    /// `remaining` bytes of a `Content-Length` body.
+    Body(u64),
+    Chunked(Chunk),
+    /// Tracking stopped: a protocol switch, a refused head, or framing it cannot read.
+    Untracked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Head {
+    /// Bytes of the head so far (leading empty lines aside).
+    len: usize,
+    /// How far into a line ending the last bytes were: 1 after `\n`, 2 after `\n\r`.
+    after_newline: u8,
+    /// The start of the current line, lower-cased.
+    line: Vec<u8>,
+    /// Whether the current line is the request line.
+    request_line_done: bool,
+    content_length: Option<u64>,
+    chunked: bool,
+    /// `Upgrade`, `CONNECT`, or framing it cannot read: stop tracking after this head.
+    untrackable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a chunk-size line: the size so far, its digit count, and whether an extension began.
+    Size {
+        size: u64,
+        digits: u8,
+        extension: bool,
+    },
+    /// `remaining` bytes of chunk data, then its line ending.
+    Data(u64),
+    DataEnd,
+    /// Trailer lines after the last chunk; `line_start` when nothing of the line has come yet.
+    Trailers {
+        line_start: bool,
+    },
+}
+
+impl Framing {
+    /// Whether the next byte begins a request head (nothing of one has been read yet).
+    pub fn at_head_start(&self) -> bool {
+        matches!(&self.state, State::Head(head) if head.len == 0)
+    }
+
+    /// Follows `bytes`, the next bytes read from the connection, stopping where a head would
+    /// start once it has completed `heads_allowed` heads (the rest is for later; the body of the
+    /// last head allowed is followed).
+    pub fn feed(&mut self, bytes: &[u8], heads_allowed: usize) -> Fed {
+        let mut fed = Fed::default();
+        let mut at = 0;
+        while at < bytes.len() {
+            if fed.heads >= heads_allowed && self.at_head_start() {
+                break;
+            }
+            match &mut self.state {
+                State::Untracked => break,
+                State::Body(remaining) => {
+                    let take = usize::try_from(*remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len() - at);
+                    at += take;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        self.state = State::Head(Head::default());
+                    }
+                }
+                State::Chunked(Chunk::Data(remaining)) => {
+                    let take = usize::try_from(*remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len() - at);
+                    at += take;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        self.state = State::Chunked(Chunk::DataEnd);
+                    }
+                }
+                State::Chunked(chunk) => {
+                    let byte = bytes[at];
+                    at += 1;
+                    if let Some(next) = chunk_byte(chunk, byte) {
+                        self.state = next;
+                    }
+                }
+                State::Head(head) => {
+                    let byte = bytes[at];
+                    at += 1;
+                    // Empty lines before a request line are ignored (RFC 9112, 2.2).
+                    if head.len == 0 && (byte == b'\r' || byte == b'\n') {
+                        continue;
+                    }
+                    head.len += 1;
+                    if head.len > MAX_HEAD_BYTES {
+                        fed.too_large_at = Some(at - 1);
+                        self.state = State::Untracked;
+                        break;
+                    }
+                    if let Some(next) = head_byte(head, byte) {
+                        fed.large_head |= head.len >= LARGE_HEAD_BYTES;
+                        fed.heads += 1;
+                        self.state = next;
+                    }
+                }
+            }
+        }
+        fed.consumed = if matches!(self.state, State::Untracked) && fed.too_large_at.is_none() {
+            bytes.len()
+        } else {
+            at
+        };
+        fed
+    }
+}
+
+/// One byte of a head; the next state once the head has ended.
+fn head_byte(head: &mut Head, byte: u8) -> Option<State> {
+    match byte {
+        b'\n' if head.after_newline > 0 => return Some(after_head(head)),
+        b'\n' => {
+            end_line(head);
+            head.after_newline = 1;
+        }
+        b'\r' if head.after_newline == 1 => head.after_newline = 2,
+        b'\r' => {}
+        _ => {
+            head.after_newline = 0;
+            if head.line.len() < LINE_PREFIX {
+                head.line.push(byte.to_ascii_lowercase());
+            }
+        }
+    }
+    None
+}
+
+/// A header line (or the request line) is complete: note what framing it sets.
+fn end_line(head: &mut Head) {
+    let line = std::mem::take(&mut head.line);
+    if !head.request_line_done {
+        head.request_line_done = true;
+        head.untrackable |= line.starts_with(b"connect ");
+        return;
+    }
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return;
+    };
+    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+    let truncated = line.len() >= LINE_PREFIX;
+    match name {
+        b"content-length" => {
+            let parsed = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok());
+            match (parsed, head.content_length) {
+                (Some(n), None) if !truncated => head.content_length = Some(n),
+                // Two lengths, or one it cannot read: actix refuses the request.
+                _ => head.untrackable = true,
+            }
+        }
+        b"transfer-encoding" => {
+            if truncated {
+                head.untrackable = true;
+            } else if value.ends_with(b"chunked") {
+                head.chunked = true;
+            } else {
+                head.untrackable = true;
+            }
+        }
+        b"upgrade" => head.untrackable = true,
+        _ => {}
+    }
+}
+
+fn after_head(head: &Head) -> State {
+    if head.untrackable {
+        State::Untracked
+    } else if head.chunked {
+        State::Chunked(Chunk::Size {
+            size: 0,
+            digits: 0,
+            extension: false,
+        })
+    } else {
+        match head.content_length {
+            Some(n) if n > 0 => State::Body(n),
+            _ => State::Head(Head::default()),
+        }
+    }
+}
+
+/// One byte of a chunked body outside chunk data; the next state when the state changes kind.
+fn chunk_byte(chunk: &mut Chunk, byte: u8) -> Option<State> {
+    match chunk {
+        Chunk::Size {
+            size,
+            digits,
+            extension,
+        } => match byte {
+            b'\n' if *digits == 0 => Some(State::Untracked),
+            b'\n' if *size == 0 => {
+                *chunk = Chunk::Trailers { line_start: true };
+                None
+            }
+            b'\n' => {
+                *chunk = Chunk::Data(*size);
+                None
+            }
+            _ if *extension => None,
+            b';' | b'\r' | b' ' | b'\t' => {
+                *extension = true;
+                None
+            }
+            _ => match char::from(byte).to_digit(16) {
+                Some(d) if *digits < 15 => {
+                    *size = *size * 16 + u64::from(d);
+                    *digits += 1;
+                    None
+                }
+                _ => Some(State::Untracked),
+            },
+        },
+        Chunk::DataEnd => (byte == b'\n').then_some(State::Chunked(Chunk::Size {
+            size: 0,
+            digits: 0,
+            extension: false,
+        })),
+        Chunk::Trailers { line_start } => match byte {
+            b'\n' if *line_start => Some(State::Head(Head::default())),
+            b'\n' => {
+                *line_start = true;
+                None
+            }
+            b'\r' => None,
+            _ => {
+                *line_start = false;
+                None
+            }
+        },
+        Chunk::Data(_) => unreachable!("chunk data is skipped in bulk"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bytes` in pieces of `step` bytes and returns the first offset (in `bytes`) where a
+    /// head went past the cap, and whether a large head was completed.
+    fn feed_in(bytes: &[u8], step: usize) -> (Framing, Option<usize>, bool) {
+        let mut framing = Framing::default();
+        let (mut too_large, mut large) = (None, false);
+        for (i, piece) in bytes.chunks(step).enumerate() {
+            let fed = framing.feed(piece, usize::MAX);
+            too_large = too_large.or(fed.too_large_at.map(|at| i * step + at));
+            large |= fed.large_head;
+            if too_large.is_none() {
+                assert_eq!(fed.consumed, piece.len());
+            }
+        }
+        (framing, too_large, large)
+    }
+
+    fn head_of(len: usize) -> Vec<u8> {
+        let start = b"GET / HTTP/1.1\r\nHost: x\r\nx-pad: ";
+        let mut head = start.to_vec();
+        head.resize(len - 4, b'a');
+        head.extend_from_slice(b"\r\n\r\n");
+        head
+    }
+
+    #[test]
+    fn a_head_at_the_cap_passes_and_one_byte_more_does_not() {
+        for step in [1, 7, 4096, usize::MAX] {
+            let (framing, too_large, large) = feed_in(&head_of(MAX_HEAD_BYTES), step);
+            assert_eq!(too_large, None, "step {step}");
+            assert!(large, "step {step}");
+            assert_eq!(framing, Framing::default(), "ready for the next head");
+            let (_, too_large, _) = feed_in(&head_of(MAX_HEAD_BYTES + 1), step);
+            assert_eq!(too_large, Some(MAX_HEAD_BYTES), "step {step}");
+        }
+        let (_, _, large) = feed_in(&head_of(LARGE_HEAD_BYTES - 1), 100);
+        assert!(!large);
+    }
+
+    #[test]
+    fn bodies_are_skipped_so_every_pipelined_head_is_measured_from_its_start() {
+        let body = vec![b'x'; 3 * MAX_HEAD_BYTES];
+        let mut stream = format!(
+            "POST /api/tasks HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&body);
+        // A chunked body whose data would look like an endless head if it were not skipped.
+        stream.extend_from_slice(
+            b"POST /api/tasks HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n8000;ext=1\r\n",
+        );
+        stream.extend(std::iter::repeat_n(b'y', 0x8000));
+        stream.extend_from_slice(b"\r\n0\r\nx-trailer: t\r\n\r\n");
+        for _ in 0..3 {
+            stream.extend_from_slice(&head_of(MAX_HEAD_BYTES));
+        }
+        for step in [1, 13, 1500, usize::MAX] {
+            let (framing, too_large, _) = feed_in(&stream, step);
+            assert_eq!(too_large, None, "step {step}");
+            assert_eq!(framing, Framing::default(), "step {step}");
+        }
+        stream.extend_from_slice(&head_of(MAX_HEAD_BYTES + 100));
+        let (_, too_large, _) = feed_in(&stream, 1000);
+        assert_eq!(too_large, Some(stream.len() - 100));
+    }
+
+    #[test]
+    fn it_stops_after_the_heads_it_is_allowed_and_goes_on_from_there() {
+        let one = b"GET / HTTP/1.1\r\n\r\n";
+        let with_body = b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc";
+        let mut stream = [&one[..], with_body, one, one].concat();
+        let mut framing = Framing::default();
+        let fed = framing.feed(&stream, 2);
+        assert_eq!((fed.heads, fed.consumed), (2, one.len() + with_body.len()));
+        stream.drain(..fed.consumed);
+        let fed = framing.feed(&stream, 0);
+        assert_eq!((fed.heads, fed.consumed), (0, 0));
+        let fed = framing.feed(&stream, 5);
+        assert_eq!((fed.heads, fed.consumed), (2, stream.len()));
+    }
+
+    #[test]
+    fn leading_empty_lines_and_bare_newlines_are_read_like_actix_reads_them() {
+        let (framing, too_large, _) = feed_in(b"\r\n\r\nGET / HTTP/1.1\nHost: x\n\nGET /", 3);
+        assert_eq!(too_large, None);
+        let State::Head(head) = framing.state else {
+            panic!("in the second head: {framing:?}");
+        };
+        assert_eq!(head.len, 5);
+    }
+
+    #[test]
+    fn upgrades_connect_and_unreadable_framing_stop_the_tracking() {
+        for head in [
+            &b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"[..],
+            b"CONNECT example.com:443 HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n",
+            b"POST / HTTP/1.1\r\ncontent-length: lots\r\n\r\n",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
+        ] {
+            let (framing, _, _) = feed_in(head, 5);
+            assert_eq!(
+                framing.state,
+                State::Untracked,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+}

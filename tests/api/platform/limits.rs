@@ -1,0 +1,154 @@
+//! What one connection may cost, against the real binary: its request heads are capped (431 in the
+//! JSON envelope), a large one closes the connection after its answer, and a client that pipelines
+//! requests without reading the answers holds about one answer, not one per request.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use integration_tests::{RealBinary, counter, raw_exchange};
+use platform::protocol_framing::{LARGE_HEAD_BYTES, MAX_HEAD_BYTES};
+
+/// A GET of `/api/health` whose head is exactly `len` bytes.
+fn head_of(len: usize) -> Vec<u8> {
+    let mut head = b"GET /api/health HTTP/1.1\r\nHost: x\r\nx-pad: ".to_vec();
+    head.resize(len - 4, b'a');
+    head.extend_from_slice(b"\r\n\r\n");
+    head
+}
+
+#[tokio::test]
+async fn a_head_over_16_kib_gets_a_json_431_after_the_answers_before_it_and_the_connection_closes()
+{
+    let app = RealBinary::spawn("api-app", &[]);
+    let at_cap = raw_exchange(
+        &app.address,
+        &[
+            &head_of(MAX_HEAD_BYTES)[..],
+            b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ]
+        .concat(),
+        Duration::from_secs(5),
+    );
+    assert!(at_cap.starts_with("HTTP/1.1 200"), "{at_cap}");
+    // A request, then one whose head is a byte over the cap, on one connection.
+    let request = [
+        &b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &head_of(MAX_HEAD_BYTES + 1),
+    ]
+    .concat();
+    let answer = raw_exchange(&app.address, &request, Duration::from_secs(5));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the first is answered: {answer}"
+    );
+    let (_, refused) = answer.split_once("HTTP/1.1 431").expect("then a 431");
+    assert!(refused.contains("connection: close"), "{refused}");
+    assert!(refused.contains("application/json"), "{refused}");
+    assert!(
+        refused.ends_with(r#"{"error":{"code":"headers_too_large","message":"the request head is larger than 16384 bytes"}}"#),
+        "the JSON envelope, and the connection closed after it: {refused}"
+    );
+    // A 125 KB head, as in the issue: refused the same way, without reading it all.
+    let answer = raw_exchange(&app.address, &head_of(125_000), Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let text = app.metrics().await;
+    assert!(
+        counter(&text, "http_protocol_errors_total{kind=\"head_too_large\"}") >= 2,
+        "{text}"
+    );
+}
+
+#[test]
+fn after_a_large_head_the_answer_closes_the_connection_and_a_small_one_keeps_it() {
+    let app = RealBinary::spawn("api-app", &[]);
+    let address = app.address.trim_start_matches("http://");
+    let ask = |head: &[u8]| {
+        let mut s = TcpStream::connect(address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.write_all(head).unwrap();
+        let mut answer = Vec::new();
+        // Until the server closes, or the keep-alive connection stays open past the timeout.
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let large = ask(&head_of(LARGE_HEAD_BYTES));
+    assert!(large.starts_with("HTTP/1.1 200"), "{large}");
+    assert!(
+        large.contains("connection: close"),
+        "a large head's connection closes, and its read buffer with it: {large}"
+    );
+    let small = ask(&head_of(LARGE_HEAD_BYTES - 1));
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    assert!(!small.contains("connection: close"), "{small}");
+}
+
+/// Seeds `n` tasks with titles of 200 characters, so a page of them is large.
+async fn seed(app: &RealBinary, n: usize) {
+    for _ in 0..n {
+        app.create_task(&"t".repeat(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_pipelining_requests_it_never_reads_holds_one_answer_and_then_gets_them_all() {
+    let app = RealBinary::spawn("api-app", &[("REQUEST_DEADLINE_SECS", "30")]);
+    seed(&app, 500).await;
+    let page = app
+        .get("/api/tasks?limit=1000")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(page.len() > 170_000, "{}", page.len());
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let pipelined = 40;
+    let mut stream = {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        // A small receive window, as in the issue.
+        s.set_recv_buffer_size(4096).unwrap();
+        let addr: std::net::SocketAddr = address.parse().unwrap();
+        s.connect(&addr.into()).unwrap();
+        TcpStream::from(s)
+    };
+    let one = b"GET /api/tasks?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    stream.write_all(&one.repeat(pipelined)).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let served = |text: &str| {
+        counter(
+            text,
+            r#"http_requests_total{method="GET",route="/api/tasks",status="200"}"#,
+        )
+    };
+    let text = app.metrics().await;
+    // The page read above, and the first pipelined answer: the rest wait until it is read.
+    assert!(
+        served(&text) <= 2,
+        "answers were made for a client that reads none: {}",
+        served(&text)
+    );
+    // Now read: every answer arrives, whole and in order.
+    let mut all = Vec::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = vec![0_u8; 256 * 1024];
+    let complete = |all: &[u8]| {
+        let text = String::from_utf8_lossy(all);
+        text.matches("HTTP/1.1 200").count() == pipelined
+            && text
+                .rsplit_once("\r\n\r\n")
+                .is_some_and(|(_, body)| body.len() == page.len())
+    };
+    while !complete(&all) {
+        let n = stream.read(&mut buf).expect("the answers keep coming");
+        assert!(n > 0, "closed early");
+        all.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(all).unwrap();
+    assert_eq!(
+        text.matches(&*String::from_utf8_lossy(&page)).count(),
+        pipelined
+    );
+    assert_eq!(served(&app.metrics().await), 1 + pipelined as u64);
+}
