@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use platform::config::{AppEnv, ConfigError};
 use platform::probes::Health;
-use tokio_postgres::config::SslMode;
 
 pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
@@ -58,7 +57,7 @@ impl StoreSettings {
         let pg = PgSettings::parse(&PgVars { url, ..*vars })?;
         // libpq's default, `prefer`, silently falls back to plain text; a cluster must ask for
         // encryption in so many words (`verify-ca`/`verify-full` arrive here as `require`).
-        if app_env != AppEnv::Local && pg.config.get_ssl_mode() != SslMode::Require {
+        if app_env != AppEnv::Local && !pg.demands_encryption() {
             return Err(ConfigError::Invalid {
                 var: "DATABASE_URL",
                 reason: "must set an encrypted sslmode explicitly when APP_ENV=dev or prod \

@@ -117,6 +117,12 @@ impl PgSettings {
             statement_timeout,
         })
     }
+
+    /// Whether the URL demands encryption (`require`; `verify-ca`/`verify-full` arrive as it), as
+    /// opposed to libpq's default `prefer`, which silently falls back to plain text.
+    pub(crate) fn demands_encryption(&self) -> bool {
+        self.config.get_ssl_mode() == SslMode::Require
+    }
 }
 
 /// Reads the password file as it is now: a rotated secret is picked up by the next connection.
