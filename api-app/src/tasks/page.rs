@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::openapi::query_parameter;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::schema::{SchemaType, Type};
 use utoipa::{IntoParams, Number, ToSchema};
 
 use super::model::{MAX_STORED_TASKS, Task};
@@ -19,6 +20,10 @@ pub const DEFAULT_PAGE_LIMIT: usize = 100;
 pub const MAX_PAGE_LIMIT: usize = 1000;
 /// Largest `offset` accepted: no store holds more tasks than [`MAX_STORED_TASKS`].
 pub const MAX_PAGE_OFFSET: usize = MAX_STORED_TASKS;
+/// Every string [`Cursor::encode`] hands out, and only those, as the OpenAPI document publishes
+/// it: 9 bytes in unpadded base64url (12 characters) whose first byte is [`Cursor::VERSION`] 1
+/// (`A` then one of `Q`-`f`). Any such string is a cursor (after a task, or past them all).
+pub const CURSOR_PATTERN: &str = "^A[Q-Za-f][A-Za-z0-9_-]{10}$";
 
 /// Which page of tasks to return: `limit` (1 to [`MAX_PAGE_LIMIT`], default [`DEFAULT_PAGE_LIMIT`])
 /// items, either after a `cursor` from an earlier page or from `offset` (0 to [`MAX_PAGE_OFFSET`],
@@ -172,6 +177,11 @@ pub(crate) fn document_bounds(doc: &mut OpenApi) {
             schema.default = Some(default.into());
         }
     }
+    if let Some(schema) = query_parameter(doc, PATH, "cursor") {
+        // A plain string: an absent cursor is not a `null` one (a fuzzer would send the text "null").
+        schema.schema_type = SchemaType::Type(Type::String);
+        schema.pattern = Some(CURSOR_PATTERN.to_owned());
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +235,31 @@ mod tests {
             "a b",
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The published pattern is exactly the cursors: every one handed out matches it, and
+        /// every string that matches it reads back as a cursor that encodes to the same string.
+        #[test]
+        fn the_cursor_pattern_is_exactly_the_cursors_handed_out(
+            seq in proptest::prelude::any::<u64>(),
+            text in "A[Q-Za-f][A-Za-z0-9_-]{10}",
+        ) {
+            let pattern = CURSOR_PATTERN.trim_start_matches('^').trim_end_matches('$');
+            proptest::prop_assert_eq!(pattern, "A[Q-Za-f][A-Za-z0-9_-]{10}");
+            let encoded = Cursor(seq).encode();
+            proptest::prop_assert_eq!(encoded.len(), 12);
+            proptest::prop_assert!(encoded.starts_with('A'), "{}", encoded);
+            proptest::prop_assert!(
+                matches!(encoded.as_bytes()[1], b'Q'..=b'Z' | b'a'..=b'f'),
+                "{}",
+                encoded
+            );
+            proptest::prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            let read = Cursor::decode(&text);
+            proptest::prop_assert!(read.is_some(), "{} matches the pattern", text);
+            proptest::prop_assert_eq!(read.unwrap().encode(), text);
         }
     }
 

@@ -295,3 +295,29 @@ async fn a_forged_cursor_or_a_cursor_with_an_offset_is_refused() {
         assert!(message.contains("cursor"), "{bad}: {message}");
     }
 }
+
+/// The document says which strings are cursors, so a client (or a fuzzer) that keeps to it is never
+/// refused: any string of the published pattern is a cursor, one past every task included.
+#[tokio::test]
+async fn the_openapi_document_publishes_which_strings_are_cursors() {
+    let app = spawn_app().await;
+    app.create_task("one").await;
+    let doc = app.get_json("/api/openapi.json").await;
+    let param = doc["paths"]["/api/tasks"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cursor")
+        .expect("cursor is documented");
+    assert_eq!(param["schema"]["type"], "string", "never null: {param}");
+    assert_eq!(
+        param["schema"]["pattern"],
+        api_app::tasks::page::CURSOR_PATTERN
+    );
+    let handed_out = app.get_json("/api/tasks?limit=1").await;
+    assert!(handed_out["next_cursor"].is_null());
+    for cursor in ["AQAAAAAAAAAA", "Af__________", "AQ-_aZ09AQ-_"] {
+        let page = app.get_json(&format!("/api/tasks?cursor={cursor}")).await;
+        assert!(page["items"].is_array(), "{cursor}: {page}");
+    }
+}
