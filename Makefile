@@ -8,7 +8,7 @@ demo: ## Run the local demo: api-app on :8080 and demo-app on :8081 (open http:/
 test: ## Every check CI runs: fmt, clippy, tests, deploy-bundle validators, drills, browser test
 	@scripts/test.sh
 
-bench: ## Load benchmark against release builds; writes bench/RESULTS.md
+bench: ## The performance table (api-app vs bare actix, Express, pgbench); writes bench/RESULTS.md and bench/ratios.json
 	@scripts/bench.sh
 
 soak: ## Minutes of mixed load; writes bench/SOAK.md

@@ -159,6 +159,33 @@ try {
     assert(!(await apiTasks()).some((t) => t.id === id), "the deleted task is still in the API");
   });
 
+  await step("past a page of tasks, Next and Previous page by the API's cursors", async () => {
+    // Enough tasks for a second page of the page's 100; the last one created is on it.
+    const stored = (await apiTasks()).length;
+    let last = "";
+    for (let i = stored; i <= 100; i++) {
+      last = `paging ${i} ${Date.now()}`;
+      const res = await fetch(`${API_URL}/api/tasks`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title: last, completed: false }),
+      });
+      assert(res.status === 201, `POST /api/tasks answered ${res.status}`);
+    }
+    const cursors = [];
+    page.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.pathname === "/api/tasks" && url.searchParams.has("cursor")) cursors.push(url.search);
+    });
+    await page.locator("#task-next:not([disabled])").click();
+    await page.locator("#task-list li", { hasText: last }).waitFor();
+    await waitForText(page, "#task-page", "Page 2");
+    assert(cursors.length > 0, "the second page was not asked for by cursor");
+    await page.locator("#task-prev").click();
+    await waitForText(page, "#task-page", "Page 1");
+    await page.locator("#task-list li", { hasText: last }).waitFor({ state: "detached" });
+  });
+
   await step("echo shows the API's answer", async () => {
     await page.fill("#echo-input", "hello from the browser");
     await page.click("#echo-form button[type=submit]");

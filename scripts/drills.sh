@@ -60,7 +60,8 @@ fuzz() {
 
   # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a lambda) can fail
   # with "SystemError: AST constructor recursion depth mismatch", a crash of the tool, not of the API.
-  # The hooks give each schema-valid Idempotency-Key a per-request suffix (see the file).
+  # The hooks give each schema-valid Idempotency-Key a per-request suffix, and keep a cursor rather
+  # than a cursor with an offset (see the file).
   if ! (cd "$WORK" && PYTHONPATH="$HOOKS" SCHEMATHESIS_HOOKS=schemathesis_hooks \
     schemathesis --config-file "$CONFIG" run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks all --header "x-api-key: $KEY" --seed "$SEED" --max-examples "$EXAMPLES" \

@@ -1,6 +1,10 @@
 //! `GET /api/health`: a human-facing health summary, including whether the task store answers;
 //! 503 while shutting down or while the store is unreachable.
 
+use std::cell::RefCell;
+
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
 use platform::probes::Health;
 use serde::Serialize;
@@ -10,7 +14,7 @@ use crate::info::ServiceInfo;
 use crate::tasks::store::{StoreKind, TaskStore};
 
 /// The API's health.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HealthReport {
     /// `ok`; `store_unavailable` while the task store does not answer; `shutting_down` while the
     /// process drains.
@@ -24,7 +28,7 @@ pub struct HealthReport {
 }
 
 /// The task store, as this request found it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct StoreHealth {
     pub kind: StoreKind,
     /// Whether the store answered a check just now, within its timeouts.
@@ -62,9 +66,30 @@ pub async fn health(
             reachable,
         },
     };
-    if status == "ok" {
-        HttpResponse::Ok().json(report)
+    let mut res = if status == "ok" {
+        HttpResponse::Ok()
     } else {
-        HttpResponse::ServiceUnavailable().json(report)
+        HttpResponse::ServiceUnavailable()
+    };
+    res.insert_header(ContentType::json())
+        .body(report.to_json())
+}
+
+impl HealthReport {
+    /// The report as JSON. Every request of the same second with the same findings gets the same
+    /// bytes, so each worker serialises a report once per second and hands out a shared copy.
+    fn to_json(self) -> Bytes {
+        thread_local! {
+            static LAST: RefCell<Option<(HealthReport, Bytes)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| match last {
+            Some((report, body)) if *report == self => body.clone(),
+            _ => {
+                // A struct of strings, numbers and a bool always serialises.
+                let body = Bytes::from(serde_json::to_vec(&self).unwrap_or_default());
+                *last = Some((self, body.clone()));
+                body
+            }
+        })
     }
 }

@@ -134,14 +134,24 @@ async function pollApi() {
 
 let knownTaskIds = null;
 
-/** The newest page of tasks: the API lists in creation order, so fetch the tail when there are many. */
+// Pages in creation order, by the cursors the API hands out: `pageStarts[i]` is the cursor page i
+// starts after (null for the first), so "Previous" goes back without an offset, and a page costs the
+// API the same however deep it is.
+let pageStarts = [null];
+let nextCursor = null;
+
+/** The page the reader is on, refreshed in place; an emptied page falls back to the one before. */
 async function fetchTasks() {
-  let res = await request(`/api/tasks?limit=${TASK_PAGE}`);
-  if (res.ok && res.body && res.body.total > res.body.items.length) {
-    const offset = Math.max(0, res.body.total - TASK_PAGE);
-    res = await request(`/api/tasks?limit=${TASK_PAGE}&offset=${offset}`);
+  for (;;) {
+    const start = pageStarts[pageStarts.length - 1];
+    const query = start === null ? "" : `&cursor=${encodeURIComponent(start)}`;
+    const res = await request(`/api/tasks?limit=${TASK_PAGE}${query}`);
+    if (res.ok && res.body && res.body.items.length === 0 && pageStarts.length > 1) {
+      pageStarts.pop();
+      continue;
+    }
+    return res;
   }
-  return res;
 }
 
 async function refreshTasks() {
@@ -154,9 +164,16 @@ async function refreshTasks() {
   return res;
 }
 
+async function turnPage(step) {
+  if (step > 0 && nextCursor !== null) pageStarts.push(nextCursor);
+  if (step < 0 && pageStarts.length > 1) pageStarts.pop();
+  knownTaskIds = null; // another page's tasks are not news
+  await refreshTasks();
+}
+
 function renderTasks(page) {
   const list = $("task-list");
-  const items = [...page.items].reverse(); // newest first
+  const items = page.items; // creation order, as the API pages them
   const ids = new Set(items.map((t) => t.id));
   const existing = new Map([...list.children].map((li) => [li.dataset.id, li]));
 
@@ -176,9 +193,16 @@ function renderTasks(page) {
 
   const shown = items.length;
   const done = items.filter((t) => t.completed).length;
+  const pageNumber = pageStarts.length;
   $("task-count").textContent =
-    page.total > shown ? `${shown} of ${page.total} shown` : `${page.total} total · ${done} done`;
+    page.total > shown ? `page ${pageNumber} · ${shown} of ${page.total}` : `${page.total} total · ${done} done`;
   $("task-empty").hidden = page.total > 0;
+
+  nextCursor = page.next_cursor;
+  $("task-pager").hidden = pageNumber === 1 && nextCursor === null;
+  $("task-prev").disabled = pageNumber === 1;
+  $("task-next").disabled = nextCursor === null;
+  $("task-page").textContent = `Page ${pageNumber}`;
 }
 
 function createTaskItem(task) {
@@ -316,6 +340,8 @@ function every(ms, fn) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("task-form").addEventListener("submit", addTask);
+  $("task-prev").addEventListener("click", () => turnPage(-1));
+  $("task-next").addEventListener("click", () => turnPage(1));
   $("task-title").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("echo-form").addEventListener("submit", echo);
   $("stats-form").addEventListener("submit", loadStats);

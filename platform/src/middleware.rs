@@ -10,8 +10,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use futures_util::FutureExt as _;
-use tracing::Span;
-use tracing_actix_web::RootSpanBuilder;
+use tracing::Instrument as _;
 
 use crate::connection::RequestDeadline;
 use crate::error::{ApiError, ErrorCode};
@@ -40,9 +39,15 @@ impl RequestId {
 }
 
 /// A fresh version-7 (time-ordered) UUID as the request id. uuid's `fast-rng` feature draws the
-/// random bits from a per-thread generator, so minting one costs no syscall.
+/// random bits from a per-thread generator, so minting one costs no syscall; it is encoded into a
+/// stack buffer rather than through `Display`.
 fn new_request_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    // No shared context: ids of the same millisecond differ by their random bits, not by a counter
+    // behind a lock that every worker would take.
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
+    id.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// The request deadline where the connection did not set one (in-process test services).
@@ -69,7 +74,20 @@ pub async fn observe(
     let deadline = req
         .conn_data::<RequestDeadline>()
         .map_or(DEFAULT_DEADLINE, |d| d.0);
-    let call = AssertUnwindSafe(next.call(req)).catch_unwind();
+    // The request's tracing span, parent of every event its handler logs. Debug level: the
+    // access-log line carries the same fields at info, and a span per request at info cost a tenth
+    // of the health throughput. Its fields are only computed when it is enabled.
+    let span = tracing::debug_span!(
+        "request",
+        request_id = request_id.0.as_str(),
+        method = method.as_str(),
+        route = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let route = req.match_pattern();
+        span.record("route", route.as_deref().unwrap_or(UNMATCHED_ROUTE));
+    }
+    let call = AssertUnwindSafe(next.call(req).instrument(span)).catch_unwind();
     let outcome = match tokio::time::timeout(deadline, call).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_panic)) => {
@@ -105,13 +123,14 @@ pub async fn observe(
     if let Some(metrics) = metrics {
         metrics.observe(method.as_str(), &route, status, elapsed.as_secs_f64());
     }
+    // Plain strings, not `%` values: the JSON line writes them without the formatting machinery.
     tracing::info!(
-        target: "access",
-        request_id = %request_id.0,
-        method = %method,
-        route = %route,
+        target: crate::telemetry::ACCESS_TARGET,
+        request_id = request_id.0.as_str(),
+        method = method.as_str(),
+        route = route.as_str(),
         status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        latency_ms = millis(elapsed),
         "request served"
     );
     match outcome {
@@ -130,7 +149,17 @@ pub async fn observe(
     }
 }
 
+/// A duration in milliseconds, to the microsecond.
+fn millis(d: std::time::Duration) -> f64 {
+    // Microseconds of one request fit in an f64 exactly.
+    #[allow(clippy::cast_precision_loss)]
+    let micros = d.as_micros() as f64;
+    micros / 1000.0
+}
+
 fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
+    // Room for all of them at once, rather than growing the map while inserting.
+    headers.reserve(6);
     if let Ok(v) = HeaderValue::from_str(&request_id.0) {
         headers.insert(REQUEST_ID_HEADER, v);
     }
@@ -155,50 +184,19 @@ fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
 }
 
 /// Wraps an actix `App` in the platform's middleware, in the one order that works: [`observe`]
-/// outermost (it must see panics and every final status), then the request span, then the safety
-/// net that turns any non-JSON error response into the envelope (with `$codes`, the app's own error
-/// codes), then the protocol rules (no upgrades, HEAD as GET). Both apps use this, so neither can
-/// get the order wrong or miss a layer.
+/// outermost (it must see panics and every final status; it also opens the request span), then
+/// the safety net that turns any non-JSON error response into the envelope (with `$codes`, the
+/// app's own error codes), then the protocol rules (no upgrades, HEAD as GET). Both apps use this,
+/// so neither can get the order wrong or miss a layer.
 #[macro_export]
 macro_rules! wrap_platform_middleware {
     ($app:expr, $codes:expr) => {
         $app.wrap(::actix_web::middleware::from_fn($crate::protocol::rules))
             .wrap($crate::error::json_error_bodies($codes))
-            .wrap($crate::middleware::request_span())
             .wrap(::actix_web::middleware::from_fn(
                 $crate::middleware::observe,
             ))
     };
-}
-
-/// The tracing span around each request, carrying the same request id as the access log and the
-/// response header (tracing-actix-web's default would mint a second id).
-#[derive(Debug, Clone, Copy)]
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
-        // Debug level: every request already gets an info-level access-log line with these fields,
-        // and building a span per request at info cost about a tenth of the health throughput.
-        tracing::debug_span!(
-            "request",
-            request_id = %request_id,
-            method = %request.method(),
-            route = %request.match_pattern().unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
-        )
-    }
-
-    fn on_request_end<B: MessageBody>(_span: Span, _outcome: &Result<ServiceResponse<B>, Error>) {}
-}
-
-/// tracing-actix-web's logger with [`RequestSpan`].
-pub fn request_span() -> tracing_actix_web::TracingLogger<RequestSpan> {
-    tracing_actix_web::TracingLogger::<RequestSpan>::new()
 }
 
 #[cfg(test)]
@@ -218,6 +216,54 @@ mod tests {
             let uuid = uuid::Uuid::parse_str(id).unwrap();
             assert_eq!(uuid.get_version_num(), 7, "{id}");
         }
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use actix_web::{App, HttpResponse, get, test};
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::observe;
+    use crate::telemetry::tests::Lines;
+
+    #[get("/inside/{id}")]
+    async fn inside() -> HttpResponse {
+        tracing::debug!("handler at work");
+        HttpResponse::Ok().finish()
+    }
+
+    #[actix_web::test]
+    async fn events_of_a_handler_are_inside_a_request_span_with_the_response_request_id() {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(lines.clone())
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(observe))
+                .service(inside),
+        )
+        .await;
+        let req = test::TestRequest::get().uri("/inside/7").to_request();
+        let res = test::call_service(&app, req).await;
+        let id = res.headers().get("x-request-id").unwrap().to_str().unwrap();
+        let logged = lines.text();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("handler at work"))
+            .unwrap_or_else(|| panic!("the handler's event: {logged}"));
+        assert!(
+            line.contains(&format!(
+                "request{{request_id=\"{id}\" method=\"GET\" route=\"/inside/{{id}}\"}}"
+            )),
+            "{line}"
+        );
     }
 }
 

@@ -7,6 +7,10 @@ schema-valid key therefore gets a per-request suffix, as a real client's key wou
 generated to break the schema are sent as they are, and must still be refused (400). What a key
 means (replay, 422, 409, expiry) is tested by tests/api/tasks/idempotency.rs and
 tests/postgres/idempotency.rs.
+
+`GET /api/tasks` takes `cursor` or `offset`, never both (400, tests/api/tasks/paging.rs), a rule
+between two parameters that the document states in words but a schema cannot: a schema-valid case
+that sets both keeps its cursor only, as a client following `next_cursor` sends it.
 """
 
 import uuid
@@ -20,6 +24,10 @@ MAX_KEY_CHARS = 255  # api-app's tasks::idempotency::MAX_KEY_CHARS
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    query = case.query or {}
+    negative_query = case.meta is not None and case.meta.is_negative_at(ParameterLocation.QUERY)
+    if "cursor" in query and "offset" in query and not negative_query:
+        del case.query["offset"]
     key = (case.headers or {}).get(KEY)
     negative = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
     if not isinstance(key, str) or negative:

@@ -5,6 +5,7 @@ mod admission;
 mod alarms;
 mod apply;
 mod argocd;
+mod bench;
 mod bootstrap;
 mod canary;
 mod cluster_facts;

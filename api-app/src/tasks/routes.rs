@@ -121,7 +121,7 @@ fn task_id(raw: &str) -> Result<Uuid, TaskError> {
     responses(
         StoreUnavailable,
         (status = 200, description = "A page of tasks and the total", body = TaskPage),
-        (status = 400, description = "Invalid limit or offset", body = ErrorBody)
+        (status = 400, description = "Invalid limit, offset or cursor, or both offset and cursor", body = ErrorBody)
     )
 )]
 #[get("/tasks")]
@@ -131,7 +131,7 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.into_inner()).map_err(TaskError::InvalidPage)?;
     let found = store.list(page).await?;
-    Ok(HttpResponse::Ok().json(TaskPage::new(page, found.items, found.total)))
+    Ok(HttpResponse::Ok().json(TaskPage::new(page, found)))
 }
 
 /// Create a task. With an `Idempotency-Key`, at most once per key: a retry gets the first answer.

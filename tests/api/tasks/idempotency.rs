@@ -203,6 +203,57 @@ async fn concurrent_creates_with_one_key_make_one_task_and_the_others_replay_or_
     assert_eq!(total(&app).await, 1);
 }
 
+/// Keyed creates count against `MAX_TASKS` as plain ones do (on PostgreSQL in the counter shards,
+/// so budgets a plain create shared out never make them refuse room that is free), a retry of a
+/// stored key still replays at the cap, and keyed tasks list by cursor like any other.
+#[tokio::test]
+async fn keyed_creates_fill_the_store_to_exactly_max_tasks_and_walk_by_cursor() {
+    const MAX: usize = 100;
+    let app = spawn_app_with(&[("MAX_TASKS", "100")]).await;
+    // A plain create first: on PostgreSQL it shares budgets out to every shard.
+    let mut created = vec![app.create_task("plain first").await["id"].clone()];
+    for i in 1..MAX {
+        let res = create_keyed(
+            &app,
+            &format!("fill-{i}"),
+            &json!({ "title": format!("keyed {i}") }),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "keyed create {i} of {MAX}, below the cap"
+        );
+        created.push(res.json::<Value>().await.unwrap()["id"].clone());
+    }
+    let full = create_keyed(&app, "one-too-many", &json!({ "title": "one too many" })).await;
+    assert_error(full, 409, "capacity_exceeded").await;
+    let retry = create_keyed(&app, "fill-7", &json!({ "title": "keyed 7" })).await;
+    assert_eq!(retry.status(), 201, "a stored key replays at the cap");
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(total(&app).await, 100);
+    let (mut walked, mut cursor) = (Vec::new(), Value::Null);
+    loop {
+        let path = match cursor.as_str() {
+            Some(c) => format!("/api/tasks?limit=7&cursor={c}"),
+            None => "/api/tasks?limit=7".to_owned(),
+        };
+        let page = app.get_json(&path).await;
+        walked.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].clone()),
+        );
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(walked, created, "every task once, in creation order");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_the_key_and_its_answers() {
     let app = spawn_app().await;

@@ -1,4 +1,5 @@
-//! Listing tasks: pages in creation order, `next_offset`, and the bounds of `limit` and `offset`.
+//! Listing tasks: pages in creation order, `next_cursor` and `next_offset`, and the bounds of `limit`,
+//! `offset` and `cursor`.
 
 use integration_tests::api::spawn_app;
 use integration_tests::assert_error;
@@ -142,4 +143,181 @@ async fn tasks_created_in_one_burst_list_in_one_stable_order() {
     );
     let again: Value = app.get("/api/tasks?limit=40").await.json().await.unwrap();
     assert_eq!(ids(&again), ids(&whole), "the order is the same every time");
+}
+
+/// The ids on a page.
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| t["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// The next page's path: `limit` tasks after `cursor`, or the first page.
+fn after(cursor: &Value, limit: usize) -> String {
+    match cursor.as_str() {
+        Some(c) => format!("/api/tasks?limit={limit}&cursor={c}"),
+        None => format!("/api/tasks?limit={limit}"),
+    }
+}
+
+#[tokio::test]
+async fn following_next_cursor_visits_each_task_once_while_tasks_are_created_and_deleted() {
+    let app = spawn_app().await;
+    let mut present = Vec::new();
+    for i in 0..40 {
+        present.push(
+            app.create_task(&format!("walk {i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // A fixed pseudo-random plan, so a failure replays: between pages, delete a task ahead of the
+    // walk or behind it, or create one (it lands at the end, where the walk will find it).
+    let mut state = 0x2545_f491_u32;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let (mut deleted, mut created) = (Vec::new(), Vec::new());
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let limit = 1 + usize::try_from(next() % 9).unwrap();
+        let page = app.get_json(&after(&cursor, limit)).await;
+        pages += 1;
+        assert!(page["offset"].is_null() || cursor.is_null(), "{page}");
+        seen.extend(ids(&page));
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+        match next() % 3 {
+            0 if !present.is_empty() => {
+                let victim = present.remove(usize::try_from(next()).unwrap() % present.len());
+                assert_eq!(app.delete_task(&victim).await.status(), 204);
+                deleted.push(victim);
+            }
+            _ => {
+                let id = app.create_task(&format!("during {pages}")).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                present.push(id.clone());
+                created.push(id);
+            }
+        }
+    }
+    assert!(pages > 5, "the walk took several pages: {pages}");
+    assert!(
+        !deleted.is_empty() && !created.is_empty(),
+        "the plan did both"
+    );
+    let unique: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no task twice");
+    for id in &present {
+        assert!(
+            seen.contains(id),
+            "{id} lived through the walk and was never visited"
+        );
+    }
+    let seen_in_order: Vec<&String> = seen.iter().filter(|id| present.contains(id)).collect();
+    let listed = ids(&app.get_json("/api/tasks?limit=1000").await);
+    assert_eq!(
+        seen_in_order,
+        listed.iter().collect::<Vec<_>>(),
+        "in creation order"
+    );
+}
+
+#[tokio::test]
+async fn next_cursor_is_null_exactly_on_the_last_page() {
+    let app = spawn_app().await;
+    let empty = app.get_json("/api/tasks").await;
+    assert_eq!(empty["next_cursor"], Value::Null, "an empty store");
+    for i in 0..20 {
+        app.create_task(&format!("t{i}")).await;
+    }
+    for limit in [1, 7, 10, 19, 20, 21, 1000] {
+        let (mut cursor, mut walked) = (Value::Null, Vec::new());
+        loop {
+            let page = app.get_json(&after(&cursor, limit)).await;
+            let got = ids(&page);
+            assert!(
+                !got.is_empty(),
+                "a cursor never leads to an empty page (limit {limit})"
+            );
+            walked.extend(got);
+            cursor = page["next_cursor"].clone();
+            if cursor.is_null() {
+                break;
+            }
+        }
+        assert_eq!(walked.len(), 20, "limit {limit}");
+    }
+    // An offset page hands out the cursor to continue from it, too.
+    let page = app.get_json("/api/tasks?limit=5&offset=10").await;
+    let rest = app.get_json(&after(&page["next_cursor"], 1000)).await;
+    assert_eq!(ids(&rest).len(), 5);
+    assert_eq!(rest["offset"], Value::Null);
+    assert_eq!(rest["next_offset"], Value::Null);
+    assert_eq!(rest["total"], 20);
+}
+
+#[tokio::test]
+async fn a_forged_cursor_or_a_cursor_with_an_offset_is_refused() {
+    let app = spawn_app().await;
+    app.create_task("one").await;
+    app.create_task("two").await;
+    let cursor = app.get_json("/api/tasks?limit=1").await["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = assert_error(
+        app.get(&format!("/api/tasks?cursor={cursor}&offset=0"))
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert!(message.contains("cursor and offset"), "{message}");
+    for bad in ["", "1", "not-a-cursor", "AQAAAAAAAAAy%3D", &cursor[1..]] {
+        let message = assert_error(
+            app.get(&format!("/api/tasks?cursor={bad}")).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+        assert!(message.contains("cursor"), "{bad}: {message}");
+    }
+}
+
+/// The document says which strings are cursors, so a client (or a fuzzer) that keeps to it is never
+/// refused: any string of the published pattern is a cursor, one past every task included.
+#[tokio::test]
+async fn the_openapi_document_publishes_which_strings_are_cursors() {
+    let app = spawn_app().await;
+    app.create_task("one").await;
+    let doc = app.get_json("/api/openapi.json").await;
+    let param = doc["paths"]["/api/tasks"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cursor")
+        .expect("cursor is documented");
+    assert_eq!(param["schema"]["type"], "string", "never null: {param}");
+    assert_eq!(
+        param["schema"]["pattern"],
+        api_app::tasks::page::CURSOR_PATTERN
+    );
+    let handed_out = app.get_json("/api/tasks?limit=1").await;
+    assert!(handed_out["next_cursor"].is_null());
+    for cursor in ["AQAAAAAAAAAA", "Af__________", "AQ-_aZ09AQ-_"] {
+        let page = app.get_json(&format!("/api/tasks?cursor={cursor}")).await;
+        assert!(page["items"].is_array(), "{cursor}: {page}");
+    }
 }

@@ -65,27 +65,63 @@ impl CreationOrder {
         true
     }
 
-    /// Up to `limit` ids from position `offset`, in creation order.
-    pub(crate) fn page(&self, offset: usize, limit: usize) -> impl Iterator<Item = Uuid> + '_ {
+    /// Up to `limit` entries (sequence number, id) from position `offset`, in creation order. An
+    /// offset at or past the end is answered without looking at a chunk.
+    pub(crate) fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> impl Iterator<Item = (u64, Uuid)> + '_ {
         let mut skip = offset;
+        let first = if offset >= self.len {
+            self.chunks.len()
+        } else {
+            self.chunks
+                .iter()
+                .position(|c| {
+                    if skip < c.len() {
+                        true
+                    } else {
+                        skip -= c.len();
+                        false
+                    }
+                })
+                .unwrap_or(self.chunks.len())
+        };
+        self.entries(first, skip, limit)
+    }
+
+    /// Up to `limit` entries created after sequence number `seq`, in creation order: two binary
+    /// searches, whatever the depth.
+    pub(crate) fn page_after(
+        &self,
+        seq: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = (u64, Uuid)> + '_ {
+        // Chunks are non-empty and ordered: the first whose last entry is past `seq` holds the start.
         let first = self
             .chunks
-            .iter()
-            .position(|c| {
-                if skip < c.len() {
-                    true
-                } else {
-                    skip -= c.len();
-                    false
-                }
-            })
-            .unwrap_or(self.chunks.len());
+            .partition_point(|c| c.last().is_some_and(|last| last.0 <= seq));
+        let skip = self
+            .chunks
+            .get(first)
+            .map_or(0, |c| c.partition_point(|e| e.0 <= seq));
+        self.entries(first, skip, limit)
+    }
+
+    /// Up to `limit` entries from entry `skip` of chunk `first` on.
+    fn entries(
+        &self,
+        first: usize,
+        skip: usize,
+        limit: usize,
+    ) -> impl Iterator<Item = (u64, Uuid)> + '_ {
         self.chunks[first..]
             .iter()
             .flatten()
             .skip(skip)
             .take(limit)
-            .map(|e| e.1)
+            .copied()
     }
 
     /// Drops chunk `at` if it is empty, or merges it into a neighbour when the two fit in one.
@@ -198,7 +234,8 @@ mod tests {
         for seq in 0..3 * CHUNK as u64 {
             order.push(seq, id(seq));
         }
-        let page = |offset: usize, limit| order.page(offset, limit).collect::<Vec<_>>();
+        let page =
+            |offset: usize, limit| order.page(offset, limit).map(|e| e.1).collect::<Vec<_>>();
         let ids = |seqs: std::ops::Range<usize>| seqs.map(|s| id(s as u64)).collect::<Vec<_>>();
         assert_eq!(page(CHUNK - 1, 3), ids(CHUNK - 1..CHUNK + 2));
         assert_eq!(page(2 * CHUNK + 5, 2), ids(2 * CHUNK + 5..2 * CHUNK + 7));
@@ -222,7 +259,7 @@ mod tests {
             "{}",
             order.chunks.len()
         );
-        let page: Vec<Uuid> = order.page(5, 3).collect();
+        let page: Vec<Uuid> = order.page(5, 3).map(|e| e.1).collect();
         assert_eq!(page, [id(50), id(60), id(70)]);
     }
 
@@ -250,8 +287,78 @@ mod tests {
             }
             prop_assert_eq!(order.len(), model.len());
             prop_assert_eq!(chunk_sizes_hold(&order), Ok(()));
-            let got: Vec<Uuid> = order.page(offset, limit).collect();
+            let got: Vec<Uuid> = order.page(offset, limit).map(|e| e.1).collect();
             let want: Vec<Uuid> = model.iter().skip(offset).take(limit).map(|s| id(*s)).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        /// Walking the cursors visits every entry that lives through the walk exactly once, in
+        /// creation order, while entries are created and removed between pages; an entry removed
+        /// during the walk is visited at most once.
+        #[test]
+        fn walking_cursors_visits_each_live_entry_once(
+            initial in 0..3000_u64,
+            limit in 1..400_usize,
+            between in proptest::collection::vec((0..3_u8, 0..5000_usize), 0..80),
+        ) {
+            let mut order = CreationOrder::default();
+            let mut live: std::collections::BTreeSet<u64> = (0..initial).collect();
+            for seq in 0..initial {
+                order.push(seq, id(seq));
+            }
+            let mut next = initial;
+            let mut seen = Vec::new();
+            let mut cursor: Option<u64> = None;
+            let mut steps = between.into_iter();
+            loop {
+                let page: Vec<(u64, Uuid)> = match cursor {
+                    None => order.page(0, limit).collect(),
+                    Some(after) => order.page_after(after, limit).collect(),
+                };
+                let Some(last) = page.last() else { break };
+                cursor = Some(last.0);
+                seen.extend(page.iter().map(|e| e.0));
+                match steps.next() {
+                    Some((0, pick)) if !live.is_empty() => {
+                        let victim = *live.iter().nth(pick % live.len()).unwrap();
+                        live.remove(&victim);
+                        prop_assert!(order.remove(victim));
+                    }
+                    Some(_) => {
+                        order.push(next, id(next));
+                        live.insert(next);
+                        next += 1;
+                    }
+                    None => {}
+                }
+            }
+            prop_assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+            for seq in &live {
+                prop_assert!(seen.binary_search(seq).is_ok(), "{seq} was never visited");
+            }
+        }
+
+        /// A page after a cursor is the page a plain vector gives after that sequence number.
+        #[test]
+        fn pages_after_a_cursor_match_a_plain_vector(
+            removed in proptest::collection::btree_set(0..3000_u64, 0..2500),
+            after in 0..3100_u64,
+            limit in 1..1200_usize,
+        ) {
+            let mut order = CreationOrder::default();
+            for seq in 0..3000 {
+                order.push(seq, id(seq));
+            }
+            for seq in &removed {
+                prop_assert!(order.remove(*seq));
+            }
+            let got: Vec<u64> = order.page_after(after, limit).map(|e| e.0).collect();
+            let want: Vec<u64> = (after + 1..3000)
+                .filter(|s| !removed.contains(s))
+                .take(limit)
+                .collect();
             prop_assert_eq!(got, want);
         }
     }

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::creation_order::CreationOrder;
 use super::metrics::StoreMetrics;
-use super::port::{Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::port::{StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::remembered_keys::RememberedKeys;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::PageRequest;
+use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
 
 /// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(page), or at
@@ -65,14 +65,23 @@ impl InMemoryTaskStore {
 
     fn list_now(&self, page: PageRequest) -> Page {
         let inner = self.inner.read();
-        let items = inner
-            .order
-            .page(page.offset, page.limit)
-            .filter_map(|id| inner.tasks.get(&id).map(|(_, task)| task.clone()))
+        // One entry more than the page, to know whether another page follows.
+        let mut entries: Vec<(u64, Uuid)> = match page.start {
+            PageStart::Offset(offset) => inner.order.page(offset, page.limit + 1).collect(),
+            PageStart::After(cursor) => inner.order.page_after(cursor.0, page.limit + 1).collect(),
+        };
+        let next = (entries.len() > page.limit).then(|| {
+            entries.truncate(page.limit);
+            Cursor(entries[page.limit - 1].0)
+        });
+        let items = entries
+            .iter()
+            .filter_map(|(_, id)| inner.tasks.get(id).map(|(_, task)| task.clone()))
             .collect();
         Page {
             items,
             total: inner.tasks.len(),
+            next,
         }
     }
 
@@ -236,7 +245,7 @@ mod tests {
         let page = store
             .list(PageRequest {
                 limit: 3,
-                offset: 4,
+                start: PageStart::Offset(4),
             })
             .await
             .unwrap();
@@ -250,7 +259,7 @@ mod tests {
         let past_end = store
             .list(PageRequest {
                 limit: 3,
-                offset: 50,
+                start: PageStart::Offset(50),
             })
             .await
             .unwrap();

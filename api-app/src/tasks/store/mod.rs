@@ -11,6 +11,7 @@ mod port;
 mod postgres;
 mod remembered_keys;
 mod settings;
+mod shards;
 mod tls;
 
 use std::sync::Arc;
@@ -26,10 +27,10 @@ pub use migrate::{
 pub use opening::OpeningStore;
 pub use pool::{connect_once, describe};
 pub use port::{
-    CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, Page, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
+    CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
     StoreError, StoreKind, TaskCounts, TaskStore,
 };
-pub use postgres::PgTaskStore;
+pub use postgres::{LIST_AFTER, LIST_BY_OFFSET, PgTaskStore};
 pub use settings::{PgSettings, PgVars};
 
 /// Which store to run, from `DATABASE_URL` and friends.
@@ -56,7 +57,7 @@ impl StoreSettings {
         let pg = PgSettings::parse(&PgVars { url, ..*vars })?;
         // libpq's default, `prefer`, silently falls back to plain text; a cluster must ask for
         // encryption in so many words (`verify-ca`/`verify-full` arrive here as `require`).
-        if app_env != AppEnv::Local && !pg.encrypted() {
+        if app_env != AppEnv::Local && !pg.demands_encryption() {
             return Err(ConfigError::Invalid {
                 var: "DATABASE_URL",
                 reason: "must set an encrypted sslmode explicitly when APP_ENV=dev or prod \

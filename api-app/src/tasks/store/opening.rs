@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 use futures_util::FutureExt as _;
 use uuid::Uuid;
 
-use super::port::{Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::port::{StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::PageRequest;
+use crate::tasks::page::{Page, PageRequest};
 use crate::tasks::precondition::Precondition;
 
 /// The task store handlers speak to from the first request on: [`StoreError::Opening`] until the

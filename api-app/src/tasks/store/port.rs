@@ -13,7 +13,7 @@ use crate::tasks::idempotency::{
     Created, IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_REUSED, KeyedCreate,
 };
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::PageRequest;
+use crate::tasks::page::{Page, PageRequest};
 use crate::tasks::precondition::Precondition;
 
 /// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.
@@ -121,13 +121,6 @@ impl From<StoreError> for ApiError {
 pub struct TaskCounts {
     pub total: usize,
     pub completed: usize,
-}
-
-/// A page of tasks in creation order plus the total.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Task>,
-    pub total: usize,
 }
 
 /// Which backend holds the tasks.

@@ -1,6 +1,6 @@
 //! The PostgreSQL store: one database shared by every replica. Each write is one transaction and
-//! returns only after its commit; a single counter row, updated in the same transaction, holds the
-//! totals and serialises creates, so `MAX_TASKS` is exact however many replicas insert at once.
+//! returns only after its commit; the counts are updated in the same transaction, in counter shards
+//! that let creates commit together while `MAX_TASKS` stays exact across replicas (`shards.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,34 @@ mod rows;
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
 use super::pool::{connect_once, describe, pool};
-use super::port::{OpenError, Page, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
+use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
+use super::shards;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::PageRequest;
+use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
-use rows::{CREATE, TASK_COLUMNS, count, task};
+use rows::{TASK_COLUMNS, count, task};
+
+/// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
+/// and the total. Skipping reads every task it skips (the documented cost of `offset`), but an
+/// offset at or past the total never touches `tasks`: the scan sits behind a one-time filter on
+/// the total, so `?offset=10000000` costs what an empty table does.
+pub const LIST_BY_OFFSET: &str = concat!(
+    "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
+    shards::stored_total!(),
+    ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
+     FROM tasks WHERE $2 < n.total ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
+);
+
+/// A page by cursor, with the total: `$1` rows created after the task whose `seq` is `$2`. One
+/// range read of the `seq` index, at any depth.
+pub const LIST_AFTER: &str = concat!(
+    "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, t.seq, n.total FROM (",
+    shards::stored_total!(),
+    ") n LEFT JOIN LATERAL (SELECT id, title, completed, created_at, updated_at, version, seq \
+     FROM tasks WHERE seq > $2 ORDER BY seq LIMIT $1) t ON true"
+);
 
 /// How often the background check refreshes `store_up` when no request does.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -202,14 +223,15 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// The row a conditional write locks and checks: (completed, version), or 404.
+/// Locks the row a conditional write changes and checks its version: returns whether the task is
+/// completed and the shard that counts it, or 404.
 async fn lock_for_write(
     tx: &deadpool_postgres::Transaction<'_>,
     id: Uuid,
     expected: &Precondition,
-) -> Result<bool, StoreError> {
+) -> Result<(bool, Option<i16>), StoreError> {
     let stmt = tx
-        .prepare_cached("SELECT completed, version FROM tasks WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT completed, version, shard FROM tasks WHERE id = $1 FOR UPDATE")
         .await?;
     let row = tx
         .query_opt(&stmt, &[&id])
@@ -219,7 +241,7 @@ async fn lock_for_write(
     if !expected.admits(version) {
         return Err(StoreError::PreconditionFailed);
     }
-    Ok(row.try_get(0)?)
+    Ok((row.try_get(0)?, row.try_get(2)?))
 }
 
 impl TaskStore for PgTaskStore {
@@ -228,37 +250,48 @@ impl TaskStore for PgTaskStore {
     }
 
     fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
-        // One statement, one snapshot: the page and the total agree. The total is the counter row,
-        // never a COUNT(*), and the page walks the `seq` index, so the cost does not grow with the table.
-        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+        // One statement, one snapshot: the page and the total agree. The total is never a
+        // COUNT(*), and the page walks the `seq` index, so its cost does not grow with the table
+        // (except by offset: see LIST_BY_OFFSET). One row more than the page tells whether
+        // another follows.
+        let limit = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
+        let (sql, from) = match page.start {
+            PageStart::Offset(offset) => (LIST_BY_OFFSET, i64::try_from(offset)),
+            PageStart::After(cursor) => (LIST_AFTER, i64::try_from(cursor.0)),
+        };
+        let from = from.unwrap_or(i64::MAX);
         async move {
-            let page = self
+            let found = self
                 .run(|c| {
                     async move {
-                        let stmt = c
-                            .prepare_cached(&format!(
-                                "SELECT t.id, t.title, t.completed, t.created_at, t.updated_at, t.version, c.total \
-                                 FROM task_counts c LEFT JOIN LATERAL \
-                                 (SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq LIMIT $1 OFFSET $2) t ON true"
-                            ))
-                            .await?;
-                        let rows = c.query(&stmt, &[&limit, &offset]).await?;
-                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(6))?;
+                        let stmt = c.prepare_cached(sql).await?;
+                        let rows = c.query(&stmt, &[&limit, &from]).await?;
+                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(7))?;
                         let mut items = Vec::with_capacity(rows.len());
                         for row in &rows {
-                            if row.try_get::<_, Option<Uuid>>(0)?.is_some() {
-                                items.push(task(row)?);
+                            if let Some(seq) = row.try_get::<_, Option<i64>>(6)? {
+                                items.push((seq, task(row)?));
                             }
                         }
-                        Ok(Page {
-                            items,
-                            total: count(total),
-                        })
+                        Ok((items, total))
                     }
                     .boxed()
                 })
                 .await?;
+            let (mut items, total) = found;
+            let next = (items.len() > page.limit).then(|| {
+                items.truncate(page.limit);
+                Cursor(
+                    items
+                        .last()
+                        .map_or(0, |(seq, _)| u64::try_from(*seq).unwrap_or(0)),
+                )
+            });
+            let page = Page {
+                items: items.into_iter().map(|(_, task)| task).collect(),
+                total: count(total),
+                next,
+            };
             self.metrics.set_tasks_stored(page.total);
             Ok(page)
         }
@@ -289,10 +322,10 @@ impl TaskStore for PgTaskStore {
             let (task, total) = self
                 .run(move |c| {
                     async move {
-                        let stmt = c.prepare_cached(CREATE).await?;
+                        // Counted in a shard, in the insert's own transaction: the 201 comes after
+                        // the commit, and the cap holds (see shards.rs).
                         let title: &str = new.title.as_ref();
-                        let row = c
-                            .query_opt(&stmt, &[&id, &title, &new.completed, &max])
+                        let row = shards::create(c, id, title, new.completed, max)
                             .await?
                             .ok_or(StoreError::Full { max: count(max) })?;
                         Ok((task(&row)?, row.try_get::<_, i64>(6)?))
@@ -325,7 +358,7 @@ impl TaskStore for PgTaskStore {
         self.run(move |c| {
             async move {
                 let tx = c.transaction().await?;
-                let was_completed = lock_for_write(&tx, id, &expected).await?;
+                let (was_completed, shard) = lock_for_write(&tx, id, &expected).await?;
                 let stmt = tx
                     .prepare_cached(&format!(
                         "UPDATE tasks SET title = COALESCE($2, title), completed = COALESCE($3, completed), \
@@ -337,10 +370,7 @@ impl TaskStore for PgTaskStore {
                 let task = task(&row)?;
                 if task.completed != was_completed {
                     let delta: i64 = if task.completed { 1 } else { -1 };
-                    let stmt = tx
-                        .prepare_cached("UPDATE task_counts SET completed = completed + $1")
-                        .await?;
-                    tx.execute(&stmt, &[&delta]).await?;
+                    shards::count_completion(&tx, shard, delta).await?;
                 }
                 tx.commit().await?;
                 Ok(task)
@@ -356,18 +386,12 @@ impl TaskStore for PgTaskStore {
                 .run(move |c| {
                     async move {
                         let tx = c.transaction().await?;
-                        let completed = lock_for_write(&tx, id, &expected).await?;
+                        let (completed, shard) = lock_for_write(&tx, id, &expected).await?;
                         let stmt = tx.prepare_cached("DELETE FROM tasks WHERE id = $1").await?;
                         tx.execute(&stmt, &[&id]).await?;
-                        let stmt = tx
-                            .prepare_cached(
-                                "UPDATE task_counts SET total = total - 1, completed = completed - $1 \
-                                 RETURNING total",
-                            )
-                            .await?;
-                        let row = tx.query_one(&stmt, &[&i64::from(completed)]).await?;
+                        let total = shards::uncount(&tx, shard, completed).await?;
                         tx.commit().await?;
-                        Ok(row.try_get::<_, i64>(0)?)
+                        Ok(total)
                     }
                     .boxed()
                 })
@@ -383,9 +407,7 @@ impl TaskStore for PgTaskStore {
             let counts = self
                 .run(|c| {
                     async move {
-                        let stmt = c
-                            .prepare_cached("SELECT total, completed FROM task_counts")
-                            .await?;
+                        let stmt = c.prepare_cached(shards::STORED_COUNTS).await?;
                         let row = c.query_one(&stmt, &[]).await?;
                         Ok(TaskCounts {
                             total: count(row.try_get(0)?),

@@ -9,43 +9,52 @@ use deadpool_postgres::{Object, Pool};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::rows::{count, create_ctes, task_at};
+use super::rows::{count, task_at};
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::NewTask;
 use crate::tasks::store::port::StoreError;
+use crate::tasks::store::shards::{self, insert_counted, shard_ctes, total_after_create};
 
 /// A keyed create in one statement. `lock` takes a transaction-level advisory lock on the key
 /// without waiting: a replica handling the same key holds it, and this answer is then "in flight".
 /// With the lock, `found` is the key's live row (replay, or another body), `purged` deletes an
-/// expired one, and only when neither is there does `go` let the create's CTEs count and insert;
-/// `remembered` stores the key with the task as created, to expire `$7` seconds later.
+/// expired one, and only when neither is there does `go` let the create count itself in a shard
+/// and insert (`shards::shard_ctes`, as every create); `remembered` stores the key with the task as
+/// created, to expire `$8` seconds later.
 ///
 /// The statement's snapshot is taken before the lock: a create with the same key that commits in
 /// between is invisible to `found`, and then the key's primary key refuses `remembered`, which
 /// undoes the whole statement (a unique violation, answered as "in flight"; the retry sees it).
 ///
-/// Parameters: `$1`-`$4` as [`super::CREATE`], `$5` key, `$6` fingerprint, `$7` TTL in seconds.
+/// No row comes back exactly when the lock was taken, the key is new and no shard could take the
+/// create: `shards::create_with` then shares out budgets and runs it again, in the sharing's
+/// transaction, so the key, the task and its count still commit together.
+///
+/// Parameters: `$1`-`$5` as a plain create's, `$6` key, `$7` fingerprint, `$8` TTL in seconds.
 /// Columns: 0-5 the created task, 6 the stored total, 7-12 the remembered task, 13 its
 /// fingerprint, 14 whether the lock was taken.
 const CREATE_ONCE: &str = concat!(
-    "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtextextended($5, 0)) AS held), \
+    "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtextextended($6, 0)) AS held), \
      found AS MATERIALIZED (SELECT k.task_id, k.title, k.completed, k.created_at, k.updated_at, \
        k.version, k.fingerprint FROM idempotency_keys k, lock \
-       WHERE lock.held AND k.key = $5 AND k.expires_at > clock_timestamp()), \
+       WHERE lock.held AND k.key = $6 AND k.expires_at > clock_timestamp()), \
      purged AS (DELETE FROM idempotency_keys k USING lock \
-       WHERE lock.held AND k.key = $5 AND k.expires_at <= clock_timestamp() RETURNING 1), \
+       WHERE lock.held AND k.key = $6 AND k.expires_at <= clock_timestamp() RETURNING 1), \
      go AS MATERIALIZED (SELECT 1 FROM lock WHERE lock.held \
        AND NOT EXISTS (SELECT 1 FROM found) AND (SELECT count(*) FROM purged) >= 0), ",
-    create_ctes!(" AND EXISTS (SELECT 1 FROM go)"),
-    ", remembered AS (INSERT INTO idempotency_keys (key, fingerprint, task_id, title, completed, \
+    shard_ctes!(" AND EXISTS (SELECT 1 FROM go)"),
+    ", created AS (",
+    insert_counted!(),
+    "), remembered AS (INSERT INTO idempotency_keys (key, fingerprint, task_id, title, completed, \
        created_at, updated_at, version, expires_at) \
-       SELECT $5, $6, id, title, completed, created_at, updated_at, version, \
-       created_at + make_interval(secs => $7) FROM created RETURNING 1) \
-     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, \
-       (SELECT total FROM counted), \
-       f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
+       SELECT $6, $7, id, title, completed, created_at, updated_at, version, \
+       created_at + make_interval(secs => $8) FROM created RETURNING 1) \
+     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, ",
+    total_after_create!(),
+    ", f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
        lock.held \
-     FROM lock LEFT JOIN created c ON true LEFT JOIN found f ON true"
+     FROM lock LEFT JOIN created c ON true LEFT JOIN found f ON true \
+     WHERE NOT lock.held OR c.id IS NOT NULL OR f.task_id IS NOT NULL"
 );
 
 /// Creates task `id` from `new` once per key; returns what was created or replayed, and the stored
@@ -57,24 +66,35 @@ pub(super) async fn create_once(
     once: KeyedCreate,
     max: i64,
 ) -> Result<(Created, Option<i64>), StoreError> {
-    let stmt = c.prepare_cached(CREATE_ONCE).await?;
     let title: &str = new.title.as_ref();
     let key: &str = once.key.as_ref();
     let fingerprint: &[u8] = &once.fingerprint.0;
     let ttl = once.ttl.as_secs_f64();
-    let row = c
-        .query_one(
-            &stmt,
-            &[&id, &title, &new.completed, &max, &key, &fingerprint, &ttl],
-        )
-        .await
-        .map_err(|e| {
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                StoreError::KeyInFlight
-            } else {
-                e.into()
-            }
-        })?;
+    let start = shards::first_shard(id);
+    let row = shards::create_with(
+        c,
+        CREATE_ONCE,
+        &[
+            &id,
+            &title,
+            &new.completed,
+            &max,
+            &start,
+            &key,
+            &fingerprint,
+            &ttl,
+        ],
+        max,
+    )
+    .await
+    .map_err(|e| {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::KeyInFlight
+        } else {
+            e.into()
+        }
+    })?
+    .ok_or(StoreError::Full { max: count(max) })?;
     if !row.try_get::<_, bool>(14)? {
         return Err(StoreError::KeyInFlight);
     }
@@ -94,7 +114,8 @@ pub(super) async fn create_once(
             Ok((replayed, None))
         }
         Some(_) => Err(StoreError::KeyReused),
-        None => Err(StoreError::Full { max: count(max) }),
+        // The statement returns a row only with the lock and then a task created or a key found.
+        None => Err(StoreError::Other),
     }
 }
 
