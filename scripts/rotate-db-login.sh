@@ -39,6 +39,11 @@ stored=$(aws secretsmanager get-secret-value --secret-id "$secret_id" --query Se
 [[ $stored == "$active" ]] ||
   fail "an earlier rotation is half done: $secret_id names ${stored:-no user}, the pods log in as $active. Finish it: argocd app sync api-app-$env, then force-sync ExternalSecret api-app-db (terraform/README.md)"
 next=$(other_user "$active") || fail "the pods log in as $active, which is not one of two alternating users (<owner>_a, <owner>_b)"
+# Step 2's sync applies all of Git, not only the hook: in prod (manual sync) that would also release
+# whatever was merged and not synced yet, so the rotation starts only from a synced app.
+sync_status=$(argocd app get "api-app-$env" -o json | jq -r '.status.sync.status')
+[[ $sync_status == Synced ]] ||
+  fail "api-app-$env is ${sync_status:-of unknown status}, not Synced: its sync would also release what Git changed. Sync (or revert) that first"
 
 # 1. The new value, written from a private file: the password never appears in a process's arguments.
 work=$(umask 077 && mktemp -d)

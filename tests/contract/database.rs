@@ -1247,6 +1247,7 @@ impl RotationWorld {
             &format!(r#"{{"username":"{stored}","password":"old"}}"#),
         );
         world.put("refresh", "1");
+        world.put("sync", "Synced");
         world.put("log", "");
         let w = world.dir.display();
         for (tool, body) in [
@@ -1279,9 +1280,13 @@ esac"#
             (
                 "argocd",
                 format!(
-                    r#"[ "$*" = "app sync api-app-dev" ] || {{ echo "unexpected argocd $*" >&2; exit 1; }}
-echo "sync sets the password of $(jq -j .username {w}/stored)" >>{w}/log
-exit {sync_rc}"#
+                    r#"case "$*" in
+  "app get api-app-dev -o json") printf '{{"status":{{"sync":{{"status":"%s"}}}}}}' "$(cat {w}/sync)" ;;
+  "app sync api-app-dev")
+    echo "sync sets the password of $(jq -j .username {w}/stored)" >>{w}/log
+    exit {sync_rc} ;;
+  *) echo "unexpected argocd $*" >&2; exit 1 ;;
+esac"#
                 ),
             ),
         ] {
@@ -1327,7 +1332,8 @@ impl Drop for RotationWorld {
 /// Issues 20 and 27: the rotation moves to the inactive user, and in the order that refuses no
 /// connection: the new value is put, the sync's hook sets it on that user, and only then are the pods'
 /// files (`ExternalSecret` api-app-db) forced to it. A failed sync stops before the pods move; a
-/// half-done earlier rotation is refused rather than built on; the password is never printed.
+/// half-done earlier rotation, or an app with unsynced changes its sync would release, is refused
+/// rather than built on; the password is never printed.
 #[test]
 fn the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order() {
     let world = RotationWorld::new("api_app_a", "api_app_a", 0);
@@ -1354,6 +1360,12 @@ fn the_rotation_script_moves_to_the_inactive_user_in_the_gapless_order() {
     assert!(!ok && out.contains("sync failed"), "{out}");
     assert_eq!(failing_sync.get("pods"), "api_app_a", "the pods stay");
     assert!(!failing_sync.get("log").contains("force-sync"));
+
+    let out_of_sync = RotationWorld::new("api_app_a", "api_app_a", 0);
+    out_of_sync.put("sync", "OutOfSync");
+    let (ok, out) = out_of_sync.rotate();
+    assert!(!ok && out.contains("not Synced"), "{out}");
+    assert_eq!(out_of_sync.get("log"), "", "nothing changed");
 
     let half_done = RotationWorld::new("api_app_a", "api_app_b", 0);
     let (ok, out) = half_done.rotate();
