@@ -57,7 +57,7 @@ impl StoreSettings {
         let pg = PgSettings::parse(&PgVars { url, ..*vars })?;
         // libpq's default, `prefer`, silently falls back to plain text; a cluster must ask for
         // encryption in so many words (`verify-ca`/`verify-full` arrive here as `require`).
-        if app_env != AppEnv::Local && !pg.demands_encryption() {
+        if app_env != AppEnv::Local && !pg.encrypted() {
             return Err(ConfigError::Invalid {
                 var: "DATABASE_URL",
                 reason: "must set an encrypted sslmode explicitly when APP_ENV=dev or prod \

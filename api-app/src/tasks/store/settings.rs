@@ -1,7 +1,8 @@
 //! PostgreSQL settings from `DATABASE_*`: a libpq-style `DATABASE_URL` without a password, the
-//! file the password is read from, the pool's size and the timeouts, parsed once at start-up.
+//! files the user and the password are read from, the pool's size and the timeouts, parsed once at
+//! start-up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use platform::config::{ConfigError, parse_bounded};
@@ -15,6 +16,8 @@ use super::tls::{take_tls_params, tls_connector};
 pub struct PgSettings {
     /// The URL's settings (host, port, user, database, sslmode), never a password.
     pub(crate) config: tokio_postgres::Config,
+    /// Overrides the URL's user, read for every new connection (alternating-users rotation).
+    pub(crate) user_file: Option<PathBuf>,
     pub(crate) password_file: Option<PathBuf>,
     pub(crate) tls: MakeRustlsConnect,
     pub pool_max: usize,
@@ -28,6 +31,7 @@ impl std::fmt::Debug for PgSettings {
             .field("hosts", &self.config.get_hosts())
             .field("dbname", &self.config.get_dbname())
             .field("user", &self.config.get_user())
+            .field("user_file", &self.user_file)
             .field("password_file", &self.password_file)
             .field("pool_max", &self.pool_max)
             .field("acquire_timeout", &self.acquire_timeout)
@@ -40,6 +44,7 @@ impl std::fmt::Debug for PgSettings {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PgVars<'a> {
     pub url: &'a str,
+    pub user_file: Option<&'a str>,
     pub password_file: Option<&'a str>,
     pub pool_max: Option<&'a str>,
     pub acquire_timeout_ms: Option<&'a str>,
@@ -72,16 +77,15 @@ impl PgSettings {
                 "must name the database (postgres://user@host/dbname)",
             ));
         }
-        let password_file = vars
-            .password_file
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from);
-        if let Some(path) = &password_file {
-            read_password(path).map_err(|e| ConfigError::Invalid {
-                var: "DATABASE_PASSWORD_FILE",
-                reason: format!("cannot be read: {}", e.kind()),
-            })?;
+        let password_file = secret_file("DATABASE_PASSWORD_FILE", vars.password_file)?;
+        let user_file = secret_file("DATABASE_USER_FILE", vars.user_file)?;
+        if let Some(path) = &user_file
+            && read_secret(path).is_ok_and(|user| user.is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_USER_FILE",
+                reason: "names an empty file: it must hold the user to log in as".into(),
+            });
         }
         let pool_max = parse_bounded("DATABASE_POOL_MAX", vars.pool_max, 10, 1..=200)?;
         let acquire_timeout = Duration::from_millis(parse_bounded(
@@ -110,6 +114,7 @@ impl PgSettings {
         let tls = tls_connector(verify.as_ref()).map_err(|r| invalid(&r))?;
         Ok(Self {
             config,
+            user_file,
             password_file,
             tls,
             pool_max,
@@ -118,17 +123,31 @@ impl PgSettings {
         })
     }
 
-    /// Whether the URL demands encryption (`require`; `verify-ca`/`verify-full` arrive as it), as
-    /// opposed to libpq's default `prefer`, which silently falls back to plain text.
-    pub(crate) fn demands_encryption(&self) -> bool {
-        self.config.get_ssl_mode() == SslMode::Require
+    /// Whether the URL asks for an encrypted session in so many words: `require`, `verify-ca` or
+    /// `verify-full` (the last two arrive as `require`), not libpq's default `prefer`.
+    pub fn encrypted(&self) -> bool {
+        self.config.get_ssl_mode() == tokio_postgres::config::SslMode::Require
     }
 }
 
-/// Reads the password file as it is now: a rotated secret is picked up by the next connection.
-pub(crate) fn read_password(path: &PathBuf) -> std::io::Result<String> {
+/// The path in `var`, if set, after checking at start-up that it can be read (the error names the
+/// variable and the kind of failure, never the file's content).
+fn secret_file(var: &'static str, value: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(path) = value.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    read_secret(&path).map_err(|e| ConfigError::Invalid {
+        var,
+        reason: format!("cannot be read: {}", e.kind()),
+    })?;
+    Ok(Some(path))
+}
+
+/// Reads a mounted secret file as it is now: a rotated secret is picked up by the next connection.
+pub(crate) fn read_secret(path: &Path) -> std::io::Result<String> {
     let raw = std::fs::read_to_string(path)?;
-    // Secrets are often written with a trailing newline; the password itself never ends in one.
+    // Secrets are often written with a trailing newline; the value itself never ends in one.
     Ok(raw.trim_end_matches(['\n', '\r']).to_owned())
 }
 
@@ -217,5 +236,22 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("DATABASE_PASSWORD_FILE"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_user_file_is_a_config_error_naming_it() {
+        let empty = std::env::temp_dir().join(format!("user-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&empty, "\n").unwrap();
+        for path in ["/nonexistent/username", empty.to_str().unwrap()] {
+            let err = PgSettings::parse(&PgVars {
+                url: "postgres://api_app@db/tasks",
+                user_file: Some(path),
+                ..PgVars::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("DATABASE_USER_FILE"), "{path}: {err}");
+        }
+        std::fs::remove_file(empty).unwrap();
     }
 }
