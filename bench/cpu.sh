@@ -23,13 +23,7 @@ TICKS=$(getconf CLK_TCK)
 command -v wrk >/dev/null || { echo "cpu: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --locked --quiet --profile "$PROFILE" -p api-app --bin api-app
 
-WORK=$(mktemp -d)
-APP_PID=
-cleanup() {
-  if [[ -n $APP_PID ]] && kill -0 "$APP_PID" 2>/dev/null; then kill "$APP_PID"; wait "$APP_PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_for_app # WORK, and APP_PID once an app runs: both cleaned up on exit
 
 "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "CREATE DATABASE cpu"
 PORT=$(free_port) ADMIN_PORT=$(free_port)

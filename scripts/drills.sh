@@ -24,13 +24,7 @@ EXAMPLES=${DRILL_EXAMPLES:-100}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 CONFIG=$PWD/scripts/drills/schemathesis.toml
 HOOKS=$PWD/scripts/drills
-WORK=$(mktemp -d)
-APP_PID=
-cleanup() {
-  if [[ -n $APP_PID ]] && kill -0 "$APP_PID" 2>/dev/null; then kill "$APP_PID"; wait "$APP_PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_for_app # WORK, and APP_PID once an app runs: both cleaned up on exit
 
 for tool in schemathesis wrk python3 prometheus kubectl; do
   command -v "$tool" >/dev/null || { echo "drills: $tool is not installed (scripts/install-tools.sh, apt wrk prometheus)" >&2; exit 1; }

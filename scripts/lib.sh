@@ -8,6 +8,18 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# scratch_for_app: sets WORK to a new temporary directory and APP_PID to empty; on exit, the process
+# APP_PID names (the app under test, once the caller starts it) is stopped and WORK removed.
+scratch_for_app() {
+  WORK=$(mktemp -d)
+  APP_PID=
+  trap stop_app_and_remove_scratch EXIT
+}
+stop_app_and_remove_scratch() {
+  if [[ -n $APP_PID ]] && kill -0 "$APP_PID" 2>/dev/null; then kill "$APP_PID"; wait "$APP_PID" || true; fi
+  rm -rf "$WORK"
+}
+
 # logged_port LOG FIELD: the `"FIELD":N` of the JSON line a service started with PORT=0 and
 # ADMIN_PORT=0 logs once listening (its LOG_FORMAT=json output must reach LOG, at info level for its
 # startup module). Waits up to 10 s.

@@ -27,13 +27,7 @@ KEY=soak-key-0123456789abcdef
 command -v wrk >/dev/null || { echo "soak: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --locked --quiet --profile "$PROFILE" -p api-app --bin api-app
 
-WORK=$(mktemp -d)
-APP_PID=
-cleanup() {
-  if [[ -n $APP_PID ]] && kill -0 "$APP_PID" 2>/dev/null; then kill "$APP_PID"; wait "$APP_PID" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_for_app # WORK, and APP_PID once an app runs: both cleaned up on exit
 
 PORT=$(free_port) ADMIN_PORT=$(free_port)
 env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" ADMIN_PORT="$ADMIN_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
