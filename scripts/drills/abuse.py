@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 
 # The drill beside this one reads the ports an app logs the same way.
-from shutdown_under_load import listening_ports
+from shutdown_under_load import drill_env, listening_ports
 
 HOST = "127.0.0.1"
 TASKS = 1000
@@ -289,12 +289,8 @@ def main() -> None:
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
         raise SystemExit(f"abuse: needs {need} file descriptors (ulimit -n), has {soft}")
 
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOST": HOST, "PORT": "0", "ADMIN_PORT": "0", "APP_ENV": "local", "LOG_FORMAT": "json",
-        "RUST_LOG": "warn,api_app::startup=info", "WORKERS": "2", "SHUTDOWN_DRAIN_SECS": "0",
-        "MAX_CONNECTIONS": str(args.max_connections), "API_KEY": "abuse-drill-key-0123456789",
-    }
+    env = drill_env("api-app", WORKERS="2", SHUTDOWN_DRAIN_SECS="0",
+                    MAX_CONNECTIONS=str(args.max_connections), API_KEY="abuse-drill-key-0123456789")
     log_path = args.log or os.path.join(tempfile.mkdtemp(), "api-app.log")
     log = open(log_path, "wb")
     proc = subprocess.Popen([args.bin], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -39,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import yaml
-from shutdown_under_load import listening_ports, wait_ready  # the JSON line an app logs once listening
+from shutdown_under_load import drill_env, listening_ports, wait_ready  # start an app, read its ports
 
 HOST = "127.0.0.1"
 NAMESPACE = "api-app-drill"
@@ -181,18 +181,7 @@ def free_port() -> int:
 def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_port: str) -> tuple[subprocess.Popen, int, int]:
     """Starts api-app on free ports and waits until it is ready (its store open): the process, the port
     clients call, the port Prometheus scrapes (`scrape_port`: the container port's name, http or admin)."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOST": HOST,
-        "PORT": "0",
-        "ADMIN_PORT": "0",
-        "APP_ENV": "local",
-        "LOG_FORMAT": "json",
-        "RUST_LOG": "warn,api_app::startup=info",
-        "SHUTDOWN_DRAIN_SECS": "0",
-        "WORKERS": "1",
-        **extra,
-    }
+    env = drill_env("api-app", SHUTDOWN_DRAIN_SECS="0", WORKERS="1", **extra)
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
     ports = dict(zip(("http", "admin"), listening_ports(log_path, proc, 15)))

@@ -53,6 +53,21 @@ class Recorder:
             self.outcomes.append(outcome)
 
 
+def drill_env(app: str, **settings: str) -> dict[str, str]:
+    """What every drill starts an app with: loopback, port 0 for both ports (the start-up line, above
+    the warn level of the rest, says which it bound), JSON logs, APP_ENV=local; then `settings`."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOST": HOST,
+        "PORT": "0",
+        "ADMIN_PORT": "0",
+        "APP_ENV": "local",
+        "LOG_FORMAT": "json",
+        "RUST_LOG": f"warn,{app.replace('-', '_')}::startup=info",
+        **settings,
+    }
+
+
 def listening_ports(log_path: str, proc: subprocess.Popen, deadline_s: float) -> tuple[int, int]:
     """The public and admin ports an app started with PORT=0 and ADMIN_PORT=0 bound, from the JSON
     line it logs once listening."""
@@ -231,19 +246,8 @@ def main() -> int:
     ap.add_argument("--database-url", default=None, help="api-app: run on PostgreSQL (DATABASE_URL)")
     args = ap.parse_args()
 
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOST": HOST,
-        # Port 0, and the start-up line (the port it bound) above the warn level of the rest.
-        "PORT": "0",
-        "ADMIN_PORT": "0",
-        "APP_ENV": "local",
-        "LOG_FORMAT": "json",
-        "RUST_LOG": f"warn,{args.app.replace('-', '_')}::startup=info",
-        "WORKERS": "2",
-        "SHUTDOWN_DRAIN_SECS": str(args.drain),
-        "SHUTDOWN_TIMEOUT_SECS": str(args.timeout),
-    }
+    env = drill_env(args.app, WORKERS="2", SHUTDOWN_DRAIN_SECS=str(args.drain),
+                    SHUTDOWN_TIMEOUT_SECS=str(args.timeout))
     if args.app == "api-app":
         env.update(API_KEY="drill-key-0123456789abcdef", MAX_TASKS="1000000")
         if args.database_url:
