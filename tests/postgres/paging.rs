@@ -35,12 +35,15 @@ fn tasks_read(node: &Value) -> u64 {
         .map_or(0, |plans| plans.iter().map(tasks_read).sum())
 }
 
-/// How many rows of `tasks` the statement read, run with `(limit, from)`, from its actual plan.
+/// How many rows of `tasks` the statement read, run with `(limit, from)`, from its actual plan:
+/// the generic plan, the one api-app's connections use (`plan_cache_mode` in
+/// `api-app/src/tasks/store/settings.rs`), which does not know the values it runs with.
 async fn task_rows_read(db: &str, statement: &str, limit: i64, from: i64) -> u64 {
     let plan = pg::query_strings(
         db,
         &format!(
-            "PREPARE page(bigint, bigint) AS {statement}; \
+            "SET plan_cache_mode = force_generic_plan; \
+             PREPARE page(bigint, bigint) AS {statement}; \
              EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page({limit}, {from});"
         ),
     )

@@ -102,8 +102,13 @@ impl PgSettings {
         )?);
         // The server enforces the statement timeout on its side; connecting is bounded by the
         // acquire timeout, so an unreachable host never holds a request longer than that.
+        // Every statement the store prepares is a lookup by key or a range of the `seq` index,
+        // whose best plan does not depend on the values bound: planned once per connection, not
+        // once per execution. Left to choose (`auto`), PostgreSQL keeps re-planning the page
+        // statements, because the generic plan's `LIMIT $1` looks dear to the planner: 8.2k
+        // pages/s under pgbench instead of 14-15k (bench/STORE.md).
         let options = format!(
-            "{} -c statement_timeout={}",
+            "{} -c statement_timeout={} -c plan_cache_mode=force_generic_plan",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis()
         );
@@ -195,12 +200,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_the_statement_timeout_reach_the_connection() {
+    fn defaults_the_statement_timeout_and_the_plan_mode_reach_the_connection() {
         let s = parse("postgres://api_app@db.example:5432/tasks?sslmode=require").unwrap();
         assert_eq!(s.pool_max, 10);
         assert_eq!(s.acquire_timeout, Duration::from_secs(2));
         assert_eq!(s.config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(s.config.get_options(), Some("-c statement_timeout=2000"));
+        assert_eq!(
+            s.config.get_options(),
+            Some("-c statement_timeout=2000 -c plan_cache_mode=force_generic_plan")
+        );
         assert_eq!(
             s.config.get_connect_timeout(),
             Some(&Duration::from_secs(2))
