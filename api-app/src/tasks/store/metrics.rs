@@ -87,6 +87,12 @@ impl StoreMetrics {
         self.tasks_stored
             .set(i64::try_from(total).unwrap_or(i64::MAX));
     }
+
+    /// One task more than last seen: a create reads no total (every list, count and delete sets
+    /// the gauge to the stored total again).
+    pub fn task_created(&self) {
+        self.tasks_stored.inc();
+    }
 }
 
 /// Reads the pool's state at scrape time, so the gauges are never stale.

@@ -319,7 +319,7 @@ impl TaskStore for PgTaskStore {
         let id = Uuid::new_v4();
         let max = self.max_tasks;
         async move {
-            let (task, total) = self
+            let task = self
                 .run(move |c| {
                     async move {
                         // Counted in a shard, in the insert's own transaction: the 201 comes after
@@ -328,12 +328,12 @@ impl TaskStore for PgTaskStore {
                         let row = shards::create(c, id, title, new.completed, max)
                             .await?
                             .ok_or(StoreError::Full { max: count(max) })?;
-                        Ok((task(&row)?, row.try_get::<_, i64>(6)?))
+                        task(&row)
                     }
                     .boxed()
                 })
                 .await?;
-            self.metrics.set_tasks_stored(count(total));
+            self.metrics.task_created();
             Ok(task)
         }
         .boxed()
@@ -343,11 +343,11 @@ impl TaskStore for PgTaskStore {
         let id = Uuid::new_v4();
         let max = self.max_tasks;
         async move {
-            let (created, total) = self
+            let created = self
                 .run(move |c| idempotency::create_once(c, id, new, once, max).boxed())
                 .await?;
-            if let Some(total) = total {
-                self.metrics.set_tasks_stored(count(total));
+            if !created.replayed {
+                self.metrics.task_created();
             }
             Ok(created)
         }

@@ -13,7 +13,7 @@ use super::rows::{count, task_at};
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::NewTask;
 use crate::tasks::store::port::StoreError;
-use crate::tasks::store::shards::{self, insert_counted, shard_ctes, total_after_create};
+use crate::tasks::store::shards::{self, insert_counted, shard_ctes};
 
 /// A keyed create in one statement. `lock` takes a transaction-level advisory lock on the key
 /// without waiting: a replica handling the same key holds it, and this answer is then "in flight".
@@ -31,8 +31,8 @@ use crate::tasks::store::shards::{self, insert_counted, shard_ctes, total_after_
 /// transaction, so the key, the task and its count still commit together.
 ///
 /// Parameters: `$1`-`$5` as a plain create's, `$6` key, `$7` fingerprint, `$8` TTL in seconds.
-/// Columns: 0-5 the created task, 6 the stored total, 7-12 the remembered task, 13 its
-/// fingerprint, 14 whether the lock was taken.
+/// Columns: 0-5 the created task, 6-11 the remembered task, 12 its fingerprint, 13 whether the
+/// lock was taken.
 const CREATE_ONCE: &str = concat!(
     "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtextextended($6, 0)) AS held), \
      found AS MATERIALIZED (SELECT k.task_id, k.title, k.completed, k.created_at, k.updated_at, \
@@ -49,23 +49,20 @@ const CREATE_ONCE: &str = concat!(
        created_at, updated_at, version, expires_at) \
        SELECT $6, $7, id, title, completed, created_at, updated_at, version, \
        created_at + make_interval(secs => $8) FROM created RETURNING 1) \
-     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, ",
-    total_after_create!(),
-    ", f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
+     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
        lock.held \
      FROM lock LEFT JOIN created c ON true LEFT JOIN found f ON true \
      WHERE NOT lock.held OR c.id IS NOT NULL OR f.task_id IS NOT NULL"
 );
 
-/// Creates task `id` from `new` once per key; returns what was created or replayed, and the stored
-/// total when this call created the task.
+/// Creates task `id` from `new` once per key; returns what was created or replayed.
 pub(super) async fn create_once(
     c: &mut Object,
     id: Uuid,
     new: NewTask,
     once: KeyedCreate,
     max: i64,
-) -> Result<(Created, Option<i64>), StoreError> {
+) -> Result<Created, StoreError> {
     let title: &str = new.title.as_ref();
     let key: &str = once.key.as_ref();
     let fingerprint: &[u8] = &once.fingerprint.0;
@@ -95,24 +92,20 @@ pub(super) async fn create_once(
         }
     })?
     .ok_or(StoreError::Full { max: count(max) })?;
-    if !row.try_get::<_, bool>(14)? {
+    if !row.try_get::<_, bool>(13)? {
         return Err(StoreError::KeyInFlight);
     }
     if row.try_get::<_, Option<Uuid>>(0)?.is_some() {
-        let created = Created {
+        return Ok(Created {
             task: task_at(&row, 0)?,
             replayed: false,
-        };
-        return Ok((created, Some(row.try_get(6)?)));
+        });
     }
-    match row.try_get::<_, Option<&[u8]>>(13)? {
-        Some(seen) if seen == fingerprint => {
-            let replayed = Created {
-                task: task_at(&row, 7)?,
-                replayed: true,
-            };
-            Ok((replayed, None))
-        }
+    match row.try_get::<_, Option<&[u8]>>(12)? {
+        Some(seen) if seen == fingerprint => Ok(Created {
+            task: task_at(&row, 6)?,
+            replayed: true,
+        }),
         Some(_) => Err(StoreError::KeyReused),
         // The statement returns a row only with the lock and then a task created or a key found.
         None => Err(StoreError::Other),
