@@ -31,7 +31,7 @@ pub use port::{
     StoreError, StoreKind, TaskCounts, TaskStore,
 };
 pub use postgres::{LIST_AFTER, LIST_BY_OFFSET, PgTaskStore};
-pub use settings::{PgSettings, PgVars};
+pub use settings::{PgSettings, PgVars, SESSION_SETTINGS};
 
 /// Which store to run, from `DATABASE_URL` and friends.
 #[derive(Debug, Clone)]

@@ -11,6 +11,18 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{take_tls_params, tls_connector};
 
+/// What every api-app session sets when it connects, besides the statement timeout.
+///
+/// Every statement the store prepares is a lookup by key or a range of the `seq` index, whose best
+/// plan does not depend on the values bound, so it is planned once per connection
+/// (`plan_cache_mode`): left to choose, PostgreSQL kept re-planning the page statements at every
+/// execution, because the generic plan's `LIMIT $1` looks dear to the planner (8.2k pages/s under
+/// pgbench instead of 14-15k, bench/STORE.md). For the same reason the generic plan's estimated
+/// cost can pass `jit_above_cost`, and compiling it at every execution made a page of 100 000
+/// tasks take tens of milliseconds: these statements never gain from JIT (`jit`).
+pub const SESSION_SETTINGS: [(&str, &str); 2] =
+    [("plan_cache_mode", "force_generic_plan"), ("jit", "off")];
+
 /// Typed PostgreSQL settings, parsed once at start-up.
 #[derive(Clone)]
 pub struct PgSettings {
@@ -102,16 +114,14 @@ impl PgSettings {
         )?);
         // The server enforces the statement timeout on its side; connecting is bounded by the
         // acquire timeout, so an unreachable host never holds a request longer than that.
-        // Every statement the store prepares is a lookup by key or a range of the `seq` index,
-        // whose best plan does not depend on the values bound: planned once per connection, not
-        // once per execution. Left to choose (`auto`), PostgreSQL keeps re-planning the page
-        // statements, because the generic plan's `LIMIT $1` looks dear to the planner: 8.2k
-        // pages/s under pgbench instead of 14-15k (bench/STORE.md).
-        let options = format!(
-            "{} -c statement_timeout={} -c plan_cache_mode=force_generic_plan",
+        let mut options = format!(
+            "{} -c statement_timeout={}",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis()
         );
+        for (name, value) in SESSION_SETTINGS {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         config
             .options(options.trim())
             .connect_timeout(acquire_timeout)
@@ -207,7 +217,7 @@ mod tests {
         assert_eq!(s.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(
             s.config.get_options(),
-            Some("-c statement_timeout=2000 -c plan_cache_mode=force_generic_plan")
+            Some("-c statement_timeout=2000 -c plan_cache_mode=force_generic_plan -c jit=off")
         );
         assert_eq!(
             s.config.get_connect_timeout(),
