@@ -2,6 +2,8 @@
 //! past the total never reads a task (issue 21, item 11), and a cursor page reads only its own rows
 //! however deep it is.
 
+use std::fmt::Write as _;
+
 use api_app::tasks::store::{LIST_AFTER, LIST_BY_OFFSET, SESSION_SETTINGS};
 use integration_tests::pg;
 use serde_json::Value;
@@ -40,10 +42,10 @@ fn tasks_read(node: &Value) -> u64 {
 /// with), from its actual plan. No plan is compiled: JIT at every execution cost a page tens of
 /// milliseconds.
 async fn task_rows_read(db: &str, statement: &str, limit: i64, from: i64) -> u64 {
-    let session: String = SESSION_SETTINGS
-        .iter()
-        .map(|(name, value)| format!("SET {name} = {value}; "))
-        .collect();
+    let mut session = String::new();
+    for (name, value) in SESSION_SETTINGS {
+        let _ = write!(session, "SET {name} = {value}; ");
+    }
     let plan = pg::query_strings(
         db,
         &format!(
@@ -53,7 +55,10 @@ async fn task_rows_read(db: &str, statement: &str, limit: i64, from: i64) -> u64
     )
     .await;
     let plan: Value = serde_json::from_str(&plan[0]).unwrap();
-    assert!(plan[0].get("JIT").is_none(), "the plan was compiled: {plan}");
+    assert!(
+        plan[0].get("JIT").is_none(),
+        "the plan was compiled: {plan}"
+    );
     tasks_read(&plan[0]["Plan"])
 }
 

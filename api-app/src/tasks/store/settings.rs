@@ -2,6 +2,7 @@
 //! files the user and the password are read from, the pool's size and the timeouts, parsed once at
 //! start-up.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -120,7 +121,7 @@ impl PgSettings {
             statement_timeout.as_millis()
         );
         for (name, value) in SESSION_SETTINGS {
-            options.push_str(&format!(" -c {name}={value}"));
+            let _ = write!(options, " -c {name}={value}");
         }
         config
             .options(options.trim())
