@@ -134,3 +134,22 @@ async fn the_task_gauge_never_counts_refused_creates_or_deletes() {
     );
     assert_eq!(tasks_stored(&app).await, 1);
 }
+
+#[tokio::test]
+async fn the_task_gauge_counts_a_keyed_create_once_however_often_it_is_replayed() {
+    let app = spawn_app().await;
+    let body = json!({ "title": "counted once" });
+    for attempt in 0..3 {
+        let res = app
+            .client
+            .post(app.url("/api/tasks"))
+            .header("idempotency-key", "c1d4a0f2-5b7e-4e8a-9f61-2a3b4c5d6e7f")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "attempt {attempt}");
+    }
+    // Read before any list, count or delete could set the gauge to the stored total again.
+    assert_eq!(tasks_stored(&app).await, 1);
+}
