@@ -49,7 +49,8 @@ const CREATE_ONCE: &str = concat!(
        created_at, updated_at, version, expires_at) \
        SELECT $6, $7, id, title, completed, created_at, updated_at, version, \
        created_at + make_interval(secs => $8) FROM created RETURNING 1) \
-     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
+     SELECT c.id, c.title, c.completed, c.created_at, c.updated_at, c.version, \
+       f.task_id, f.title, f.completed, f.created_at, f.updated_at, f.version, f.fingerprint, \
        lock.held \
      FROM lock LEFT JOIN created c ON true LEFT JOIN found f ON true \
      WHERE NOT lock.held OR c.id IS NOT NULL OR f.task_id IS NOT NULL"
