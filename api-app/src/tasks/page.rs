@@ -81,6 +81,27 @@ impl PageRequest {
         Ok(Self { limit, start })
     }
 
+    /// How many entries a store reads for this page: one more than it returns, to know whether
+    /// another page follows.
+    pub(crate) fn entries_to_read(&self) -> usize {
+        self.limit + 1
+    }
+
+    /// Keeps this page's share of what a store read (at most [`Self::entries_to_read`] entries, in
+    /// creation order, `seq` giving each one's sequence number) and returns where the next page
+    /// starts: after the last entry kept, or nowhere when no entry followed it.
+    pub(crate) fn keep_page<T>(
+        &self,
+        read: &mut Vec<T>,
+        seq: impl Fn(&T) -> u64,
+    ) -> Option<Cursor> {
+        if read.len() <= self.limit {
+            return None;
+        }
+        read.truncate(self.limit);
+        read.last().map(|last| Cursor(seq(last)))
+    }
+
     /// The offset asked for, if the page starts at one.
     pub fn offset(&self) -> Option<usize> {
         match self.start {
@@ -260,6 +281,27 @@ mod tests {
             let read = Cursor::decode(&text);
             proptest::prop_assert!(read.is_some(), "{} matches the pattern", text);
             proptest::prop_assert_eq!(read.unwrap().encode(), text);
+        }
+    }
+
+    #[test]
+    fn a_store_reads_one_entry_more_and_the_next_page_starts_after_the_last_kept() {
+        let page = PageRequest {
+            limit: 3,
+            start: PageStart::Offset(0),
+        };
+        assert_eq!(page.entries_to_read(), 4);
+        let mut read = vec![10_u64, 11, 15, 20];
+        assert_eq!(page.keep_page(&mut read, |s| *s), Some(Cursor(15)));
+        assert_eq!(
+            read,
+            [10, 11, 15],
+            "the extra entry is not part of the page"
+        );
+        for mut last_page in [vec![10_u64, 11, 15], vec![10], vec![]] {
+            let kept = last_page.clone();
+            assert_eq!(page.keep_page(&mut last_page, |s| *s), None);
+            assert_eq!(last_page, kept);
         }
     }
 

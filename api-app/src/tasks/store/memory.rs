@@ -16,7 +16,7 @@ use super::port::{StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::remembered_keys::RememberedKeys;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
+use crate::tasks::page::{Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
 
 /// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(page), or at
@@ -65,15 +65,12 @@ impl InMemoryTaskStore {
 
     fn list_now(&self, page: PageRequest) -> Page {
         let inner = self.inner.read();
-        // One entry more than the page, to know whether another page follows.
+        let read = page.entries_to_read();
         let mut entries: Vec<(u64, Uuid)> = match page.start {
-            PageStart::Offset(offset) => inner.order.page(offset, page.limit + 1).collect(),
-            PageStart::After(cursor) => inner.order.page_after(cursor.0, page.limit + 1).collect(),
+            PageStart::Offset(offset) => inner.order.page(offset, read).collect(),
+            PageStart::After(cursor) => inner.order.page_after(cursor.0, read).collect(),
         };
-        let next = (entries.len() > page.limit).then(|| {
-            entries.truncate(page.limit);
-            Cursor(entries[page.limit - 1].0)
-        });
+        let next = page.keep_page(&mut entries, |(seq, _)| *seq);
         let items = entries
             .iter()
             .filter_map(|(_, id)| inner.tasks.get(id).map(|(_, task)| task.clone()))

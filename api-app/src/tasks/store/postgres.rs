@@ -20,7 +20,7 @@ use super::settings::{PgSettings, ssl_mode_name};
 use super::shards;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::{Cursor, Page, PageRequest, PageStart};
+use crate::tasks::page::{Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
 use rows::{TASK_COLUMNS, count, task};
 
@@ -252,9 +252,8 @@ impl TaskStore for PgTaskStore {
     fn list(&self, page: PageRequest) -> StoreFuture<'_, Page> {
         // One statement, one snapshot: the page and the total agree. The total is never a
         // COUNT(*), and the page walks the `seq` index, so its cost does not grow with the table
-        // (except by offset: see LIST_BY_OFFSET). One row more than the page tells whether
-        // another follows.
-        let limit = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
+        // (except by offset: see LIST_BY_OFFSET).
+        let limit = i64::try_from(page.entries_to_read()).unwrap_or(i64::MAX);
         let (sql, from) = match page.start {
             PageStart::Offset(offset) => (LIST_BY_OFFSET, i64::try_from(offset)),
             PageStart::After(cursor) => (LIST_AFTER, i64::try_from(cursor.0)),
@@ -279,14 +278,7 @@ impl TaskStore for PgTaskStore {
                 })
                 .await?;
             let (mut items, total) = found;
-            let next = (items.len() > page.limit).then(|| {
-                items.truncate(page.limit);
-                Cursor(
-                    items
-                        .last()
-                        .map_or(0, |(seq, _)| u64::try_from(*seq).unwrap_or(0)),
-                )
-            });
+            let next = page.keep_page(&mut items, |(seq, _)| u64::try_from(*seq).unwrap_or(0));
             let page = Page {
                 items: items.into_iter().map(|(_, task)| task).collect(),
                 total: count(total),
