@@ -211,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_the_statement_timeout_and_the_plan_mode_reach_the_connection() {
+    fn defaults_and_the_session_settings_reach_the_connection() {
         let s = parse("postgres://api_app@db.example:5432/tasks?sslmode=require").unwrap();
         assert_eq!(s.pool_max, 10);
         assert_eq!(s.acquire_timeout, Duration::from_secs(2));
