@@ -162,3 +162,75 @@ async fn the_cap_holds_while_the_previous_release_writes_to_the_same_database() 
     );
     assert_eq!(stored().await, CAP);
 }
+
+/// A metric's value in a Prometheus text page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task() {
+    const N: usize = 300;
+    const KEY: &str = "batch-test-key-4Hq8Vn2Xc6Tz1Lp9";
+    let db = pg::fresh_database().await;
+    let app = RealBinary::spawn(
+        "api-app",
+        &[("DATABASE_URL", db.as_str()), ("API_KEY", KEY)],
+    );
+    let client = test_client();
+    let creates = (0..N).map(|i| {
+        let (client, url) = (client.clone(), app.url("/api/tasks"));
+        tokio::spawn(async move {
+            let title = format!("together {i}");
+            let res = client
+                .post(url)
+                .json(&json!({ "title": title, "completed": i % 3 == 0 }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            let task: Value = res.json().await.unwrap();
+            // Each request gets the task it sent, not a neighbour's from the same statement.
+            assert_eq!(task["title"], title.as_str());
+            assert_eq!(task["completed"], i % 3 == 0);
+            task["id"].as_str().unwrap().to_owned()
+        })
+    });
+    let mut ids: Vec<String> = futures_util::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every create got a task of its own");
+
+    let page = app.admin_get("/metrics").await.text().await.unwrap();
+    let statements = metric(&page, "store_create_batch_size_count");
+    let batched = metric(&page, "store_create_batch_size_sum");
+    assert_eq!(batched, N as f64, "every create went through a batch");
+    assert!(
+        statements < N as f64,
+        "{N} creates at once took {statements} statements: none went together"
+    );
+
+    // The counts agree with the table, completed ones included, and every task reads back.
+    let stored = pg::query_strings(
+        &db,
+        "SELECT count(*)::text || ' ' || count(*) FILTER (WHERE completed)::text FROM tasks",
+    )
+    .await;
+    assert_eq!(stored, [format!("{N} {}", N.div_ceil(3))]);
+    let stats: Value = app.stats_with_key(Some(KEY)).await.json().await.unwrap();
+    assert_eq!(
+        stats["tasks"],
+        json!({"total": N, "completed": N.div_ceil(3)})
+    );
+    let listed: Value = app.get("/api/tasks?limit=1000").await.json().await.unwrap();
+    assert_eq!(listed["total"], N);
+    assert_eq!(listed["items"].as_array().unwrap().len(), N);
+}

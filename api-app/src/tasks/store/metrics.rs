@@ -17,6 +17,7 @@ pub struct StoreMetrics {
     errors: IntCounterVec,
     tasks_stored: IntGauge,
     acquire: Option<Histogram>,
+    create_batches: Option<Histogram>,
 }
 
 impl StoreMetrics {
@@ -38,8 +39,8 @@ impl StoreMetrics {
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(tasks_stored.clone()))?;
-        let acquire = match pool {
-            None => None,
+        let (acquire, create_batches) = match pool {
+            None => (None, None),
             Some(pool) => {
                 let acquire = Histogram::with_opts(
                     HistogramOpts::new(
@@ -50,9 +51,17 @@ impl StoreMetrics {
                         0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0,
                     ]),
                 )?;
+                let create_batches = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "store_create_batch_size",
+                        "Plain creates committed by one statement (1: the create went alone)",
+                    )
+                    .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+                )?;
                 registry.register(Box::new(acquire.clone()))?;
+                registry.register(Box::new(create_batches.clone()))?;
                 registry.register(Box::new(PoolCollector::new(pool.clone())?))?;
-                Some(acquire)
+                (Some(acquire), Some(create_batches))
             }
         };
         up.set(1);
@@ -61,6 +70,7 @@ impl StoreMetrics {
             errors,
             tasks_stored,
             acquire,
+            create_batches,
         })
     }
 
@@ -80,6 +90,13 @@ impl StoreMetrics {
     pub fn observe_acquire(&self, seconds: f64) {
         if let Some(h) = &self.acquire {
             h.observe(seconds);
+        }
+    }
+
+    /// One batch of plain creates, of `size` creates, went to the store (`postgres/batch.rs`).
+    pub fn observe_create_batch(&self, size: usize) {
+        if let Some(h) = &self.create_batches {
+            h.observe(f64::from(u32::try_from(size).unwrap_or(u32::MAX)));
         }
     }
 

@@ -2,19 +2,19 @@
 //! returns only after its commit; the counts are updated in the same transaction, in counter shards
 //! that let creates commit together while `MAX_TASKS` stays exact across replicas (`shards.rs`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use deadpool_postgres::{Object, Pool, PoolError};
 use futures_util::future::FutureExt as _;
-use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+mod batch;
+mod db;
 mod idempotency;
 mod rows;
 
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
-use super::pool::{connect_once, describe, pool};
+use super::pool::{connect_once, pool};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
 use super::shards;
@@ -22,6 +22,7 @@ use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
+use db::{Db, keep_checking};
 use rows::{TASK_COLUMNS, count, task};
 
 /// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
@@ -44,8 +45,6 @@ pub const LIST_AFTER: &str = concat!(
      FROM tasks WHERE seq > $2 ORDER BY seq LIMIT $1) t ON true"
 );
 
-/// How often the background check refreshes `store_up` when no request does.
-const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait between two attempts to open the store: readiness follows a database that comes
 /// back within about a second (the port is bound already, so waiting costs nothing else).
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -53,12 +52,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Tasks in PostgreSQL.
 #[derive(Debug)]
 pub struct PgTaskStore {
-    pool: Pool,
+    db: Db,
     max_tasks: i64,
-    /// How long one operation may take once it has a connection: the statement timeout, plus a
-    /// margin for the network. It also covers a server that stopped answering altogether.
-    op_timeout: Duration,
-    metrics: StoreMetrics,
+    /// Where plain creates wait to commit together (`postgres/batch.rs`).
+    creates: batch::CreateQueue,
 }
 
 impl PgTaskStore {
@@ -98,48 +95,27 @@ impl PgTaskStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        let store = Self {
+        let db = Db {
             pool,
-            max_tasks: i64::try_from(max_tasks).unwrap_or(i64::MAX),
             op_timeout: settings.statement_timeout + Duration::from_millis(500),
             metrics,
         };
+        let max_tasks = i64::try_from(max_tasks).unwrap_or(i64::MAX);
+        let store = Self {
+            creates: batch::CreateQueue::start(db.clone(), max_tasks),
+            db,
+            max_tasks,
+        };
         // Seeds `tasks_stored`; a failure here is only a stale gauge.
         let _ = store.counts().await;
+        let db = &store.db;
         tokio::spawn(keep_checking(
-            store.pool.clone(),
-            store.metrics.clone(),
-            store.op_timeout,
+            db.pool.clone(),
+            db.metrics.clone(),
+            db.op_timeout,
         ));
-        tokio::spawn(idempotency::sweep_expired(
-            store.pool.clone(),
-            store.op_timeout,
-        ));
+        tokio::spawn(idempotency::sweep_expired(db.pool.clone(), db.op_timeout));
         Ok(store)
-    }
-
-    /// Runs `op` on a pooled connection, bounded by the acquire timeout (the pool) and the
-    /// operation timeout (here), and records the outcome in the metrics.
-    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(&'c mut Object) -> StoreFuture<'c, T>,
-    {
-        let outcome = async {
-            let mut client = acquire(&self.pool, &self.metrics).await?;
-            if let Ok(result) = tokio::time::timeout(self.op_timeout, op(&mut client)).await {
-                return result;
-            }
-            // The connection may be stuck mid-query on a dead network: never reuse it.
-            drop(Object::take(client));
-            tracing::warn!(
-                timeout_ms = self.op_timeout.as_millis(),
-                "store operation timed out"
-            );
-            Err(StoreError::Timeout)
-        }
-        .await;
-        self.metrics.record(&outcome);
-        outcome
     }
 }
 
@@ -148,79 +124,6 @@ async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError>
         .await
         .map_err(MigrationError::Connection)?;
     migrate(&mut client, MIGRATIONS).await
-}
-
-async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreError> {
-    let started = Instant::now();
-    let got = pool.get().await;
-    metrics.observe_acquire(started.elapsed().as_secs_f64());
-    got.map_err(|e| match e {
-        PoolError::Timeout(_) => {
-            tracing::warn!(error = %e, "no database connection within the acquire timeout");
-            StoreError::Timeout
-        }
-        PoolError::Backend(e) => classify(&e),
-        PoolError::Closed => StoreError::Unavailable,
-        e => {
-            tracing::error!(error = %e, "database pool failed");
-            StoreError::Other
-        }
-    })
-}
-
-/// Keeps `store_up` current while no request touches the store.
-async fn keep_checking(pool: Pool, metrics: StoreMetrics, op_timeout: Duration) {
-    loop {
-        tokio::time::sleep(CHECK_EVERY).await;
-        let outcome = async {
-            let client = acquire(&pool, &metrics).await?;
-            match tokio::time::timeout(op_timeout, client.simple_query("SELECT 1")).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(classify(&e)),
-                Err(_) => {
-                    drop(Object::take(client));
-                    Err(StoreError::Timeout)
-                }
-            }
-        }
-        .await;
-        metrics.record(&outcome);
-    }
-}
-
-/// One [`StoreError`] for each way PostgreSQL can fail; the cause goes to the log.
-fn classify(e: &tokio_postgres::Error) -> StoreError {
-    let Some(code) = e.code() else {
-        // No SQLSTATE: the connection failed, closed, or TLS or authentication set-up did.
-        tracing::warn!(error = %describe(e), "database connection failed");
-        return StoreError::Unavailable;
-    };
-    let class = &code.code()[..2];
-    let kind = if *code == SqlState::QUERY_CANCELED {
-        StoreError::Timeout
-    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
-        || *code == SqlState::T_R_DEADLOCK_DETECTED
-    {
-        StoreError::Conflict
-    } else if class == "28" {
-        // Invalid authorization (28P01: wrong password), counted apart so a rotation race alerts.
-        StoreError::Unauthenticated
-    } else if matches!(class, "08" | "53" | "57" | "3D") {
-        // Connection exceptions, exhausted resources, an operator's shutdown, a database that does
-        // not exist (yet).
-        StoreError::Unavailable
-    } else {
-        tracing::error!(error = %describe(e), "unexpected database error");
-        return StoreError::Other;
-    };
-    tracing::warn!(error = %describe(e), "database error");
-    kind
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        classify(&e)
-    }
 }
 
 /// Locks the row a conditional write changes and checks its version: returns whether the task is
@@ -261,6 +164,7 @@ impl TaskStore for PgTaskStore {
         let from = from.unwrap_or(i64::MAX);
         async move {
             let found = self
+                .db
                 .run(|c| {
                     async move {
                         let stmt = c.prepare_cached(sql).await?;
@@ -284,51 +188,34 @@ impl TaskStore for PgTaskStore {
                 total: count(total),
                 next,
             };
-            self.metrics.set_tasks_stored(page.total);
+            self.db.metrics.set_tasks_stored(page.total);
             Ok(page)
         }
         .boxed()
     }
 
     fn get(&self, id: Uuid) -> StoreFuture<'_, Task> {
-        self.run(move |c| {
-            async move {
-                let stmt = c
-                    .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
-                    .await?;
-                let row = c
-                    .query_opt(&stmt, &[&id])
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                task(&row)
-            }
+        self.db
+            .run(move |c| {
+                async move {
+                    let stmt = c
+                        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+                        .await?;
+                    let row = c
+                        .query_opt(&stmt, &[&id])
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    task(&row)
+                }
+                .boxed()
+            })
             .boxed()
-        })
-        .boxed()
     }
 
     fn create(&self, new: NewTask) -> StoreFuture<'_, Task> {
-        let id = Uuid::new_v4();
-        let max = self.max_tasks;
-        async move {
-            let task = self
-                .run(move |c| {
-                    async move {
-                        // Counted in a shard, in the insert's own transaction: the 201 comes after
-                        // the commit, and the cap holds (see shards.rs).
-                        let title: &str = new.title.as_ref();
-                        let row = shards::create(c, id, title, new.completed, max)
-                            .await?
-                            .ok_or(StoreError::Full { max: count(max) })?;
-                        task(&row)
-                    }
-                    .boxed()
-                })
-                .await?;
-            self.metrics.task_created();
-            Ok(task)
-        }
-        .boxed()
+        // Counted in a shard, in the insert's own transaction, with the creates that arrive with
+        // it: the 201 comes after the commit, and the cap holds (see shards.rs and batch.rs).
+        self.creates.create(Uuid::new_v4(), new).boxed()
     }
 
     fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created> {
@@ -336,10 +223,11 @@ impl TaskStore for PgTaskStore {
         let max = self.max_tasks;
         async move {
             let created = self
+                .db
                 .run(move |c| idempotency::create_once(c, id, new, once, max).boxed())
                 .await?;
             if !created.replayed {
-                self.metrics.task_created();
+                self.db.metrics.task_created();
             }
             Ok(created)
         }
@@ -347,7 +235,7 @@ impl TaskStore for PgTaskStore {
     }
 
     fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
-        self.run(move |c| {
+        self.db.run(move |c| {
             async move {
                 let tx = c.transaction().await?;
                 let (was_completed, shard) = lock_for_write(&tx, id, &expected).await?;
@@ -375,6 +263,7 @@ impl TaskStore for PgTaskStore {
     fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
         async move {
             let total = self
+                .db
                 .run(move |c| {
                     async move {
                         let tx = c.transaction().await?;
@@ -388,7 +277,7 @@ impl TaskStore for PgTaskStore {
                     .boxed()
                 })
                 .await?;
-            self.metrics.set_tasks_stored(count(total));
+            self.db.metrics.set_tasks_stored(count(total));
             Ok(())
         }
         .boxed()
@@ -397,6 +286,7 @@ impl TaskStore for PgTaskStore {
     fn counts(&self) -> StoreFuture<'_, TaskCounts> {
         async move {
             let counts = self
+                .db
                 .run(|c| {
                     async move {
                         let stmt = c.prepare_cached(shards::STORED_COUNTS).await?;
@@ -409,20 +299,21 @@ impl TaskStore for PgTaskStore {
                     .boxed()
                 })
                 .await?;
-            self.metrics.set_tasks_stored(counts.total);
+            self.db.metrics.set_tasks_stored(counts.total);
             Ok(counts)
         }
         .boxed()
     }
 
     fn check(&self) -> StoreFuture<'_, ()> {
-        self.run(|c| {
-            async move {
-                c.simple_query("SELECT 1").await?;
-                Ok(())
-            }
+        self.db
+            .run(|c| {
+                async move {
+                    c.simple_query("SELECT 1").await?;
+                    Ok(())
+                }
+                .boxed()
+            })
             .boxed()
-        })
-        .boxed()
     }
 }

@@ -36,18 +36,25 @@ pub(super) const STORED_COUNTS: &str = "SELECT (c.total - s.budget + s.total)::b
       FROM task_count_shards) s";
 
 /// The two CTEs that count a create in a shard: `pick` locks the first shard from `$5` on that has
-/// budget under this `MAX_TASKS` (`$4`) and that no other transaction holds, and `counted` counts
-/// the task there (`$3`: completed). `$gate` is one more condition for picking (and so for
-/// creating) at all.
+/// budget for `$tasks` more under this `MAX_TASKS` (`$4`) and that no other transaction holds, and
+/// `counted` counts them there, `$completed` of them completed. A single create counts one task,
+/// completed when `$3` is. `$gate` is one more condition for picking (and so for creating) at all.
 macro_rules! shard_ctes {
     ($gate:literal) => {
+        shard_ctes!("1", "CASE WHEN $3 THEN 1 ELSE 0 END", $gate)
+    };
+    ($tasks:literal, $completed:literal, $gate:literal) => {
         concat!(
-            "pick AS (SELECT shard FROM task_count_shards WHERE total < budget AND max_tasks = $4",
+            "pick AS (SELECT shard FROM task_count_shards WHERE total + ",
+            $tasks,
+            " <= budget AND max_tasks = $4",
             $gate,
             " ORDER BY shard < $5, shard LIMIT 1 FOR UPDATE SKIP LOCKED), \
-             counted AS (UPDATE task_count_shards s SET total = s.total + 1, \
-               completed = s.completed + CASE WHEN $3 THEN 1 ELSE 0 END \
-               FROM pick WHERE s.shard = pick.shard RETURNING s.shard)"
+             counted AS (UPDATE task_count_shards s SET total = s.total + ",
+            $tasks,
+            ", completed = s.completed + ",
+            $completed,
+            " FROM pick WHERE s.shard = pick.shard RETURNING s.shard)"
         )
     };
 }
@@ -71,6 +78,21 @@ pub(super) use insert_counted;
 /// grew by one.
 const CREATE_IN_A_SHARD: &str = concat!("WITH ", shard_ctes!(""), " ", insert_counted!());
 
+/// Creates that arrive together (`postgres/batch.rs`), in one statement: one shard with budget for
+/// all of them (`$6` tasks, `$7` of them completed) counts them, and they are inserted in the order
+/// given (`$1` ids, `$2` titles, `$3` completed, as arrays). Returns their columns; no row when no
+/// shard has room for all of them. One clock reading is every timestamp.
+const CREATE_TOGETHER: &str = concat!(
+    "WITH ",
+    shard_ctes!("$6::bigint", "$7::bigint", ""),
+    " INSERT INTO tasks (id, title, completed, created_at, updated_at, shard) \
+     SELECT n.id, n.title, n.completed, clock.at, clock.at, clock.shard \
+     FROM (SELECT clock_timestamp() AS at, shard FROM counted) clock, \
+     unnest($1::uuid[], $2::text[], $3::boolean[]) WITH ORDINALITY AS n(id, title, completed, ord) \
+     ORDER BY n.ord \
+     RETURNING id, title, completed, created_at, updated_at, version"
+);
+
 /// Where a create's search for a free shard starts (its `$5`): spread by the new id's random bits.
 pub(super) fn first_shard(id: Uuid) -> i16 {
     i16::from(id.as_bytes()[0] % SHARDS)
@@ -93,6 +115,29 @@ pub(super) async fn create(
         max,
     )
     .await
+}
+
+/// Inserts the tasks `ids` (with their `titles` and `completed`) counted together in one shard, in
+/// one statement. Returns their rows, in no particular order, or none at all when no shard has
+/// budget for every one of them: [`create`] then takes them one at a time (and shares out budgets
+/// when it must), so the cap stays as exact as for single creates.
+pub(super) async fn create_together(
+    client: &mut Object,
+    ids: &[Uuid],
+    titles: &[String],
+    completed: &[bool],
+    max: i64,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let start = ids.first().map_or(0, |id| first_shard(*id));
+    let tasks = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    let done = i64::try_from(completed.iter().filter(|c| **c).count()).unwrap_or(i64::MAX);
+    let stmt = client.prepare_cached(CREATE_TOGETHER).await?;
+    client
+        .query(
+            &stmt,
+            &[&ids, &titles, &completed, &max, &start, &tasks, &done],
+        )
+        .await
 }
 
 /// Runs `sql`, a statement that creates through [`shard_ctes`] with `params` (`$1`-`$5` as

@@ -1,0 +1,184 @@
+//! Creates that arrive together commit together. A plain create joins a queue; a batcher hands the
+//! queue to PostgreSQL as one statement per batch (`shards::create_together`): one shard counts the
+//! whole batch, one commit (one WAL flush) makes it durable, and every waiting request gets its own
+//! task after that commit, never before. A create that finds a lane free goes alone, through the
+//! single create's statement, so a quiet server answers exactly as without batching; batches form
+//! only while [`LANES`] statements are in flight already. bench/STORE.md has the measurements.
+//!
+//! The cap stays exact: a batch is counted in one shard whose budget covers all of it, or, when no
+//! shard's does, its creates go one by one through the single create (which shares out budgets
+//! under the ledger's lock). A batch that fails fails every create in it, and none of them was
+//! answered 201: nothing acknowledged is lost.
+
+use std::sync::Arc;
+
+use futures_util::future::{FutureExt as _, join_all};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::db::Db;
+use super::rows::{count, task};
+use crate::tasks::model::{NewTask, Task};
+use crate::tasks::store::port::StoreError;
+use crate::tasks::store::shards;
+
+/// Statements of creates in flight at once. While every lane is busy, arrivals wait and go
+/// together in the next batch. Two keep PostgreSQL's two halves busy (one batch executes while
+/// the other commits) on the 2-core machine bench/STORE.md measures.
+const LANES: usize = 2;
+/// Most creates in one statement.
+const MAX_BATCH: usize = 64;
+/// Most creates waiting for a lane; a request past it waits to join the queue, under its deadline.
+const QUEUE: usize = 1024;
+
+/// A create waiting for its batch.
+struct Pending {
+    id: Uuid,
+    new: NewTask,
+    reply: oneshot::Sender<Result<Task, StoreError>>,
+}
+
+/// The queue plain creates join.
+#[derive(Debug)]
+pub(super) struct CreateQueue {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl CreateQueue {
+    /// Starts the batcher on the current runtime, taking from `db` under `max` tasks.
+    pub(super) fn start(db: Db, max: i64) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(batch_creates(receiver, db, max));
+        Self { sender }
+    }
+
+    /// Creates task `id` from `new`; returns once its batch has committed (or failed).
+    pub(super) async fn create(&self, id: Uuid, new: NewTask) -> Result<Task, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending { id, new, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        // A batch that ended without answering (it panicked) dropped the sender.
+        answer.await.unwrap_or(Err(StoreError::Other))
+    }
+}
+
+/// Takes creates off the queue: as soon as a lane is free, the creates waiting then (up to
+/// [`MAX_BATCH`]) go as one batch in a task of their own, so a request that gives up waiting never
+/// cancels a statement other creates share.
+async fn batch_creates(mut queue: mpsc::Receiver<Pending>, db: Db, max: i64) {
+    let lanes = Arc::new(Semaphore::new(LANES));
+    loop {
+        let Ok(lane) = Arc::clone(&lanes).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            let Ok(next) = queue.try_recv() else { break };
+            batch.push(next);
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            run_batch(&db, batch, max).await;
+            drop(lane);
+        });
+    }
+}
+
+/// Creates `batch` and answers each of its requests.
+async fn run_batch(db: &Db, batch: Vec<Pending>, max: i64) {
+    db.metrics.observe_create_batch(batch.len());
+    if batch.len() > 1 {
+        match create_together(db, &batch, max).await {
+            Ok(Some(tasks)) => {
+                for (pending, task) in batch.into_iter().zip(tasks) {
+                    answer(db, pending.reply, Ok(task));
+                }
+                return;
+            }
+            Err(e) => {
+                for pending in batch {
+                    answer(db, pending.reply, Err(e.clone()));
+                }
+                return;
+            }
+            // No shard has budget for all of them: one at a time, below.
+            Ok(None) => {}
+        }
+    }
+    let creates = batch
+        .into_iter()
+        .map(|Pending { id, new, reply }| async move {
+            let created = create_one(db, id, new, max).await;
+            answer(db, reply, created);
+        });
+    join_all(creates).await;
+}
+
+/// Sends a create its outcome; a requester that stopped waiting no longer listens.
+fn answer(
+    db: &Db,
+    reply: oneshot::Sender<Result<Task, StoreError>>,
+    outcome: Result<Task, StoreError>,
+) {
+    if outcome.is_ok() {
+        db.metrics.task_created();
+    }
+    let _ = reply.send(outcome);
+}
+
+/// One create, counted in a shard in the insert's own transaction (`shards::create`).
+async fn create_one(db: &Db, id: Uuid, new: NewTask, max: i64) -> Result<Task, StoreError> {
+    db.run(move |c| {
+        async move {
+            let title: &str = new.title.as_ref();
+            let row = shards::create(c, id, title, new.completed, max)
+                .await?
+                .ok_or(StoreError::Full { max: count(max) })?;
+            task(&row)
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// The whole batch in one statement; its tasks in the batch's order, or `None` when no shard has
+/// budget for all of them.
+async fn create_together(
+    db: &Db,
+    batch: &[Pending],
+    max: i64,
+) -> Result<Option<Vec<Task>>, StoreError> {
+    let ids: Vec<Uuid> = batch.iter().map(|p| p.id).collect();
+    let titles: Vec<String> = batch
+        .iter()
+        .map(|p| p.new.title.as_ref().to_owned())
+        .collect();
+    let completed: Vec<bool> = batch.iter().map(|p| p.new.completed).collect();
+    db.run(move |c| {
+        async move {
+            let rows = shards::create_together(c, &ids, &titles, &completed, max).await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut tasks = rows.iter().map(task).collect::<Result<Vec<_>, _>>()?;
+            // RETURNING promises no order: put each task where its request waits.
+            tasks.sort_by_key(|task| ids.iter().position(|id| *id == task.id));
+            if tasks.len() != ids.len() || tasks.iter().zip(&ids).any(|(t, id)| t.id != *id) {
+                tracing::error!(
+                    sent = ids.len(),
+                    returned = tasks.len(),
+                    "a batch of creates returned other tasks than it inserted"
+                );
+                return Err(StoreError::Other);
+            }
+            Ok(Some(tasks))
+        }
+        .boxed()
+    })
+    .await
+}

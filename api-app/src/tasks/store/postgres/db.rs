@@ -1,0 +1,123 @@
+//! The connections, and what bounds, classifies and records each operation on one: every store
+//! operation, plain creates' batches included, runs through [`Db::run`].
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Object, Pool, PoolError};
+use tokio_postgres::error::SqlState;
+
+use crate::tasks::store::metrics::StoreMetrics;
+use crate::tasks::store::pool::describe;
+use crate::tasks::store::port::{StoreError, StoreFuture};
+
+/// How often the background check refreshes `store_up` when no request does.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// The connections and what bounds and records each operation on one.
+#[derive(Debug, Clone)]
+pub(super) struct Db {
+    pub(super) pool: Pool,
+    /// How long one operation may take once it has a connection: the statement timeout, plus a
+    /// margin for the network. It also covers a server that stopped answering altogether.
+    pub(super) op_timeout: Duration,
+    pub(super) metrics: StoreMetrics,
+}
+
+impl Db {
+    /// Runs `op` on a pooled connection, bounded by the acquire timeout (the pool) and the
+    /// operation timeout (here), and records the outcome in the metrics.
+    pub(super) async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut Object) -> StoreFuture<'c, T>,
+    {
+        let outcome = async {
+            let mut client = acquire(&self.pool, &self.metrics).await?;
+            if let Ok(result) = tokio::time::timeout(self.op_timeout, op(&mut client)).await {
+                return result;
+            }
+            // The connection may be stuck mid-query on a dead network: never reuse it.
+            drop(Object::take(client));
+            tracing::warn!(
+                timeout_ms = self.op_timeout.as_millis(),
+                "store operation timed out"
+            );
+            Err(StoreError::Timeout)
+        }
+        .await;
+        self.metrics.record(&outcome);
+        outcome
+    }
+}
+
+async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreError> {
+    let started = Instant::now();
+    let got = pool.get().await;
+    metrics.observe_acquire(started.elapsed().as_secs_f64());
+    got.map_err(|e| match e {
+        PoolError::Timeout(_) => {
+            tracing::warn!(error = %e, "no database connection within the acquire timeout");
+            StoreError::Timeout
+        }
+        PoolError::Backend(e) => classify(&e),
+        PoolError::Closed => StoreError::Unavailable,
+        e => {
+            tracing::error!(error = %e, "database pool failed");
+            StoreError::Other
+        }
+    })
+}
+
+/// Keeps `store_up` current while no request touches the store.
+pub(super) async fn keep_checking(pool: Pool, metrics: StoreMetrics, op_timeout: Duration) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let outcome = async {
+            let client = acquire(&pool, &metrics).await?;
+            match tokio::time::timeout(op_timeout, client.simple_query("SELECT 1")).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => {
+                    drop(Object::take(client));
+                    Err(StoreError::Timeout)
+                }
+            }
+        }
+        .await;
+        metrics.record(&outcome);
+    }
+}
+
+/// One [`StoreError`] for each way PostgreSQL can fail; the cause goes to the log.
+fn classify(e: &tokio_postgres::Error) -> StoreError {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection failed, closed, or TLS or authentication set-up did.
+        tracing::warn!(error = %describe(e), "database connection failed");
+        return StoreError::Unavailable;
+    };
+    let class = &code.code()[..2];
+    let kind = if *code == SqlState::QUERY_CANCELED {
+        StoreError::Timeout
+    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+    {
+        StoreError::Conflict
+    } else if class == "28" {
+        // Invalid authorization (28P01: wrong password), counted apart so a rotation race alerts.
+        StoreError::Unauthenticated
+    } else if matches!(class, "08" | "53" | "57" | "3D") {
+        // Connection exceptions, exhausted resources, an operator's shutdown, a database that does
+        // not exist (yet).
+        StoreError::Unavailable
+    } else {
+        tracing::error!(error = %describe(e), "unexpected database error");
+        return StoreError::Other;
+    };
+    tracing::warn!(error = %describe(e), "database error");
+    kind
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        classify(&e)
+    }
+}
