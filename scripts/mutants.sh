@@ -34,7 +34,8 @@ postgres_files=(api-app/src/tasks/store/postgres.rs api-app/src/tasks/store/pool
   api-app/src/tasks/store/migrate.rs api-app/src/tasks/store/metrics.rs
   api-app/src/tasks/store/settings.rs api-app/src/tasks/store/tls.rs
   api-app/src/tasks/store/shards.rs api-app/src/tasks/store/postgres/idempotency.rs
-  api-app/src/tasks/store/postgres/rows.rs)
+  api-app/src/tasks/store/postgres/rows.rs api-app/src/tasks/store/postgres/batch.rs
+  api-app/src/tasks/store/postgres/db.rs)
 out=${MUTANTS_OUT:-mutants.out}
 
 # `-f FILE` picks files: each pass takes its share (the postgres pass runs only if one is its own).

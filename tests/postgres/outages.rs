@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use integration_tests::{RealBinary, pg};
+use integration_tests::{Http, RealBinary, pg};
 use serde_json::Value;
 
 use crate::proxy::Proxy;
@@ -138,6 +138,54 @@ async fn a_hung_database_is_bounded_by_the_acquire_and_statement_timeouts() {
         metric(&metrics, r#"store_errors_total{kind="timeout"} "#) >= 1,
         "{metrics}"
     );
+}
+
+/// Creates that queue while the database hangs go to it together, and the batch's failure is every
+/// one of its creates' answer: a bounded 503, never a 201, and the queue works again once the
+/// database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_that_wait_together_on_a_hung_database_all_get_a_bounded_503() {
+    const N: usize = 12;
+    let (server, dbname) = server_and_database().await;
+    let mut proxy = Proxy::start(server).await;
+    let app = app_through(&proxy, &dbname).await;
+    app.create_task("warm the pool").await;
+
+    proxy.freeze();
+    let creates = (0..N).map(|i| {
+        let http = Http::clone(&app);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let res = http.post_task(&format!("while hung {i}")).await;
+            (
+                started.elapsed(),
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap(),
+            )
+        })
+    });
+    for outcome in futures_util::future::join_all(creates).await {
+        let (took, status, body) = outcome.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "store_unavailable");
+        // Two statement bounds at most: one lane's create, then the batch behind it.
+        assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    }
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    let batches = metric(&metrics, "store_create_batch_size_count ");
+    let creates = metric(&metrics, "store_create_batch_size_sum ");
+    assert_eq!(creates, 1 + N as u64);
+    assert!(batches < creates, "some creates waited together: {metrics}");
+
+    proxy.up().await;
+    let started = Instant::now();
+    while app.post_task("after the hang").await.status() != 201 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "recovers on its own"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The start-up drill (issue 27.1): the real binary started while PostgreSQL is stopped binds its
