@@ -188,6 +188,60 @@ async fn creates_that_wait_together_on_a_hung_database_all_get_a_bounded_503() {
     }
 }
 
+/// A create whose request gave up while it waited for a lane (its deadline passed) was answered
+/// without a task, so none is created for it when its turn comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_gave_up_while_it_waited_is_never_created() {
+    let db = pg::fresh_database().await;
+    // The statement bound is longer than the request's: the lanes stay busy past the deadline.
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", db.as_str()),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "8000"),
+        ("REQUEST_DEADLINE_SECS", "1"),
+    ])
+    .await;
+    app.create_task("before").await;
+
+    // Another transaction keeps every insert waiting.
+    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE tasks IN SHARE MODE")
+        .await
+        .unwrap();
+    let send = |title: &'static str| {
+        let http = Http::clone(&app);
+        tokio::spawn(async move { http.post_task(title).await.status().as_u16() })
+    };
+    // Two creates take the two lanes, one after the other, and wait for the lock; the rest wait
+    // in the queue.
+    let first = send("in a lane");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let in_lanes = [first, send("in a lane")];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queued: Vec<_> = (0..6).map(|_| send("queued")).collect();
+    for request in in_lanes.into_iter().chain(queued) {
+        let status = request.await.unwrap();
+        assert_ne!(status, 201, "nothing is acknowledged while inserts wait");
+    }
+    // Every request has given up. The lock goes: the lanes' statements, sent before their requests
+    // gave up, commit; the queued creates, whose requests gave up first, are never sent.
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let started = Instant::now();
+    while app.post_task("after").await.status() != 201 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "creates work again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let titles = pg::query_strings(&db, "SELECT title FROM tasks ORDER BY title").await;
+    assert_eq!(titles, ["after", "before", "in a lane", "in a lane"]);
+}
+
 /// The start-up drill (issue 27.1): the real binary started while PostgreSQL is stopped binds its
 /// ports at once, is live but not ready within a second (the clock starts at the spawn, after the
 /// binary is built), answers store-backed routes with 503 `unavailable`, and is ready within 2 s of

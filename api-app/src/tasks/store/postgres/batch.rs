@@ -65,8 +65,9 @@ impl CreateQueue {
 }
 
 /// Takes creates off the queue: as soon as a lane is free, the creates waiting then (up to
-/// [`MAX_BATCH`]) go as one batch in a task of their own, so a request that gives up waiting never
-/// cancels a statement other creates share.
+/// [`MAX_BATCH`]) go as one batch in a task of their own, so a request that gives up once its
+/// statement is sent never cancels a statement other creates share. One that gave up before is
+/// left out.
 async fn batch_creates(mut queue: mpsc::Receiver<Pending>, db: Db, max: i64) {
     let lanes = Arc::new(Semaphore::new(LANES));
     loop {
@@ -76,10 +77,17 @@ async fn batch_creates(mut queue: mpsc::Receiver<Pending>, db: Db, max: i64) {
         let Some(first) = queue.recv().await else {
             return;
         };
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(queue.len().min(MAX_BATCH) + 1);
+        batch.push(first);
         while batch.len() < MAX_BATCH {
             let Ok(next) = queue.try_recv() else { break };
             batch.push(next);
+        }
+        // A request that gave up while it waited (its deadline, a client gone) was answered
+        // without a task: none is created for it.
+        batch.retain(|pending| !pending.reply.is_closed());
+        if batch.is_empty() {
+            continue;
         }
         let db = db.clone();
         tokio::spawn(async move {
