@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{RealBinary, pg, sample, test_client};
+use integration_tests::{Http, RealBinary, pg, sample, test_client};
 use serde_json::{Value, json};
 
 /// Creates `n` tasks on `app` at once, each bounded by `within`, every other one with an
@@ -172,6 +172,8 @@ async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task
         "api-app",
         &[("DATABASE_URL", db.as_str()), ("API_KEY", KEY)],
     );
+    // The first create shares out the shards' budgets; until then a batch has no shard to go to.
+    let first = app.create_task("first").await;
     let client = test_client();
     let creates = (0..N).map(|i| {
         let (client, url) = (client.clone(), app.url("/api/tasks"));
@@ -196,17 +198,30 @@ async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task
         .into_iter()
         .map(Result::unwrap)
         .collect();
+    ids.push(first["id"].as_str().unwrap().to_owned());
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), N, "every create got a task of its own");
+    assert_eq!(ids.len(), N + 1, "every create got a task of its own");
 
     let page = app.admin_get("/metrics").await.text().await.unwrap();
-    let statements = sample(&page, "store_create_batch_size_count ").unwrap();
-    let batched = sample(&page, "store_create_batch_size_sum ").unwrap();
+    // Less the first create, which went alone.
+    let statements = sample(&page, "store_create_batch_size_count ").unwrap() - 1;
+    let batched = sample(&page, "store_create_batch_size_sum ").unwrap() - 1;
     assert_eq!(batched, N as u64, "every create went through a batch");
     assert!(
         statements < N as u64,
         "{N} creates at once took {statements} statements: none went together"
+    );
+    // A statement reads the clock once for all its tasks: no more creation times than statements.
+    let times = pg::query_strings(
+        &db,
+        "SELECT count(DISTINCT created_at)::text FROM tasks WHERE title <> 'first'",
+    )
+    .await;
+    let times: u64 = times[0].parse().unwrap();
+    assert!(
+        times <= statements,
+        "{times} creation times from {statements} statements: creates that waited together went one by one"
     );
 
     // The counts agree with the table, completed ones included, and every task reads back.
@@ -215,13 +230,63 @@ async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task
         "SELECT count(*)::text || ' ' || count(*) FILTER (WHERE completed)::text FROM tasks",
     )
     .await;
-    assert_eq!(stored, [format!("{N} {}", N.div_ceil(3))]);
+    assert_eq!(stored, [format!("{} {}", N + 1, N.div_ceil(3))]);
     let stats: Value = app.stats_with_key(Some(KEY)).await.json().await.unwrap();
     assert_eq!(
         stats["tasks"],
-        json!({"total": N, "completed": N.div_ceil(3)})
+        json!({"total": N + 1, "completed": N.div_ceil(3)})
     );
     let listed: Value = app.get("/api/tasks?limit=1000").await.json().await.unwrap();
-    assert_eq!(listed["total"], N);
-    assert_eq!(listed["items"].as_array().unwrap().len(), N);
+    assert_eq!(listed["total"], N + 1);
+    assert_eq!(listed["items"].as_array().unwrap().len(), N + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_at_most_64_creates_and_the_rest_go_in_the_next() {
+    const QUEUED: usize = 150;
+    let db = pg::fresh_database().await;
+    let app = RealBinary::spawn("api-app", &[("DATABASE_URL", db.as_str())]);
+    app.create_task("first").await;
+    // Another transaction keeps every insert waiting while the queue fills.
+    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE tasks IN SHARE MODE")
+        .await
+        .unwrap();
+    let send = || {
+        let http = Http::clone(&app);
+        tokio::spawn(async move { http.post_task("queued").await.status().as_u16() })
+    };
+    // One create in each lane, then the queue behind them.
+    let mut creates = vec![send()];
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    creates.push(send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    creates.extend((0..QUEUED).map(|_| send()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    for create in creates {
+        assert_eq!(create.await.unwrap(), 201);
+    }
+
+    let page = app.admin_get("/metrics").await.text().await.unwrap();
+    let batches = |le: &str| {
+        sample(
+            &page,
+            &format!("store_create_batch_size_bucket{{le=\"{le}\"}} "),
+        )
+        .unwrap()
+    };
+    assert_eq!(batches("64"), batches("+Inf"), "no batch over 64: {page}");
+    assert!(
+        batches("64") > batches("32"),
+        "{QUEUED} queued creates went in batches of 64 at most, and some of 64: {page}"
+    );
+    assert_eq!(
+        sample(&page, "store_create_batch_size_sum ").unwrap(),
+        3 + QUEUED as u64
+    );
 }

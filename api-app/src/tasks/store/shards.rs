@@ -85,10 +85,11 @@ const CREATE_IN_A_SHARD: &str = concat!("WITH ", shard_ctes!(""), " ", insert_co
 const CREATE_TOGETHER: &str = concat!(
     "WITH ",
     shard_ctes!("$6::bigint", "$7::bigint", ""),
-    " INSERT INTO tasks (id, title, completed, created_at, updated_at, shard) \
+    // Materialized: joined to the tasks, a subquery would read the clock again for each of them.
+    ", clock AS MATERIALIZED (SELECT clock_timestamp() AS at, shard FROM counted) \
+     INSERT INTO tasks (id, title, completed, created_at, updated_at, shard) \
      SELECT n.id, n.title, n.completed, clock.at, clock.at, clock.shard \
-     FROM (SELECT clock_timestamp() AS at, shard FROM counted) clock, \
-     unnest($1::uuid[], $2::text[], $3::boolean[]) WITH ORDINALITY AS n(id, title, completed, ord) \
+     FROM clock, unnest($1::uuid[], $2::text[], $3::boolean[]) WITH ORDINALITY AS n(id, title, completed, ord) \
      ORDER BY n.ord \
      RETURNING id, title, completed, created_at, updated_at, version"
 );

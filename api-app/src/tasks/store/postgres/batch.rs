@@ -102,9 +102,14 @@ async fn run_batch(db: &Db, batch: Vec<Pending>, max: i64) {
     db.metrics.observe_create_batch(batch.len());
     if batch.len() > 1 {
         match create_together(db, &batch, max).await {
-            Ok(Some(tasks)) => {
-                for (pending, task) in batch.into_iter().zip(tasks) {
-                    answer(db, pending.reply, Ok(task));
+            Ok(Some(mut tasks)) => {
+                for pending in batch {
+                    // RETURNING promises no order: each request takes the task with its id.
+                    let task = tasks
+                        .iter()
+                        .position(|task| task.id == pending.id)
+                        .map(|at| tasks.swap_remove(at));
+                    answer(db, pending.reply, task.ok_or(StoreError::Other));
                 }
                 return;
             }
@@ -154,8 +159,8 @@ async fn create_one(db: &Db, id: Uuid, new: NewTask, max: i64) -> Result<Task, S
     .await
 }
 
-/// The whole batch in one statement; its tasks in the batch's order, or `None` when no shard has
-/// budget for all of them.
+/// The whole batch in one statement; its tasks, in no particular order, or `None` when no shard
+/// has budget for all of them.
 async fn create_together(
     db: &Db,
     batch: &[Pending],
@@ -173,17 +178,7 @@ async fn create_together(
             if rows.is_empty() {
                 return Ok(None);
             }
-            let mut tasks = rows.iter().map(task).collect::<Result<Vec<_>, _>>()?;
-            // RETURNING promises no order: put each task where its request waits.
-            tasks.sort_by_key(|task| ids.iter().position(|id| *id == task.id));
-            if tasks.len() != ids.len() || tasks.iter().zip(&ids).any(|(t, id)| t.id != *id) {
-                tracing::error!(
-                    sent = ids.len(),
-                    returned = tasks.len(),
-                    "a batch of creates returned other tasks than it inserted"
-                );
-                return Err(StoreError::Other);
-            }
+            let tasks = rows.iter().map(task).collect::<Result<Vec<_>, _>>()?;
             Ok(Some(tasks))
         }
         .boxed()
