@@ -23,8 +23,8 @@ use crate::tasks::store::port::StoreError;
 use crate::tasks::store::shards;
 
 /// Statements of creates in flight at once. While every lane is busy, arrivals wait and go
-/// together in the next batch. Two keep PostgreSQL's two halves busy (one batch executes while
-/// the other commits) on the 2-core machine bench/STORE.md measures.
+/// together in the next batch. With two, one batch executes while the other waits for its commit;
+/// four measured no better (bench/STORE.md).
 const LANES: usize = 2;
 /// Most creates in one statement.
 const MAX_BATCH: usize = 64;
