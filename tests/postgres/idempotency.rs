@@ -99,18 +99,11 @@ async fn a_key_another_transaction_holds_is_a_409_in_flight_until_it_is_released
     let db = pg::fresh_database().await;
     let app = spawn_app_with(&[("DATABASE_URL", db.as_str())]).await;
     // What a replica holds while it creates with this key: the key's advisory lock.
-    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    holder.batch_execute("BEGIN").await.unwrap();
-    holder
-        .execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            &[&"held-key"],
-        )
-        .await
-        .unwrap();
+    let holder = pg::hold(
+        &db,
+        "SELECT pg_advisory_xact_lock(hashtextextended('held-key', 0))",
+    )
+    .await;
     let res = create_keyed(&app, "held-key", "waits its turn").await;
     assert_eq!(res.headers()["retry-after"], "1");
     assert_error(res, 409, "idempotency_key_in_use").await;

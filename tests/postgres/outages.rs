@@ -8,6 +8,7 @@ use integration_tests::{Http, RealBinary, pg};
 use serde_json::Value;
 
 use crate::proxy::Proxy;
+use crate::shards::take_both_lanes;
 use integration_tests::api::{API_KEY, TestApp, spawn_app_with};
 use integration_tests::{assert_error, sample};
 
@@ -45,6 +46,18 @@ async fn assert_unavailable_within(app: &TestApp, path: &str, bound: Duration) {
     assert!(took < bound, "{path} took {took:?}, over {bound:?}");
     assert_eq!(res.headers()["retry-after"], "1");
     assert_error(res, 503, "store_unavailable").await;
+}
+
+/// Creates `title` until it is answered 201: the store takes creates again within 10 s.
+async fn created_again(app: &Http, title: &str) {
+    let started = Instant::now();
+    while app.post_task(title).await.status() != 201 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "creates work again on their own"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A sample's value, read as a whole number (every series checked here counts or is 0/1).
@@ -178,14 +191,7 @@ async fn creates_that_wait_together_on_a_hung_database_all_get_a_bounded_503() {
     assert!(batches < creates, "some creates waited together: {metrics}");
 
     proxy.up().await;
-    let started = Instant::now();
-    while app.post_task("after the hang").await.status() != 201 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "recovers on its own"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    created_again(&app, "after the hang").await;
 }
 
 /// A create whose request gave up while it waited for a lane (its deadline passed) was answered
@@ -203,24 +209,13 @@ async fn a_create_that_gave_up_while_it_waited_is_never_created() {
     app.create_task("before").await;
 
     // Another transaction keeps every insert waiting.
-    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    holder
-        .batch_execute("BEGIN; LOCK TABLE tasks IN SHARE MODE")
-        .await
-        .unwrap();
+    let holder = pg::hold(&db, "LOCK TABLE tasks IN SHARE MODE").await;
     let send = |title: &'static str| {
         let http = Http::clone(&app);
         tokio::spawn(async move { http.post_task(title).await.status().as_u16() })
     };
-    // Two creates take the two lanes, one after the other, and wait for the lock; the rest wait
-    // in the queue.
-    let first = send("in a lane");
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let in_lanes = [first, send("in a lane")];
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two creates take the two lanes and wait for the lock; the rest wait in the queue.
+    let in_lanes = take_both_lanes(|| send("in a lane")).await;
     let queued: Vec<_> = (0..6).map(|_| send("queued")).collect();
     for request in in_lanes.into_iter().chain(queued) {
         let status = request.await.unwrap();
@@ -229,14 +224,7 @@ async fn a_create_that_gave_up_while_it_waited_is_never_created() {
     // Every request has given up. The lock goes: the lanes' statements, sent before their requests
     // gave up, commit; the queued creates, whose requests gave up first, are never sent.
     holder.batch_execute("ROLLBACK").await.unwrap();
-    let started = Instant::now();
-    while app.post_task("after").await.status() != 201 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "creates work again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    created_again(&app, "after").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let titles = pg::query_strings(&db, "SELECT title FROM tasks ORDER BY title").await;
     assert_eq!(titles, ["after", "before", "in a lane", "in a lane"]);

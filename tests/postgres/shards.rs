@@ -37,17 +37,12 @@ async fn creates_do_not_wait_for_another_transaction_on_the_counters() {
     assert_eq!(create_all(&app, 1, Duration::from_secs(10)).await, [201]);
     // Another transaction holds the ledger row, as a create of the previous release would until its
     // commit, and half the shard rows, as creates in flight on other replicas would.
-    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    holder
-        .batch_execute(
-            "BEGIN; SELECT 1 FROM task_counts FOR UPDATE; \
-             SELECT 1 FROM task_count_shards WHERE shard < 16 FOR UPDATE;",
-        )
-        .await
-        .unwrap();
+    let holder = pg::hold(
+        &db,
+        "SELECT 1 FROM task_counts FOR UPDATE; \
+         SELECT 1 FROM task_count_shards WHERE shard < 16 FOR UPDATE;",
+    )
+    .await;
     let statuses = create_all(&app, 20, Duration::from_secs(5)).await;
     assert!(
         statuses.iter().all(|s| *s == 201),
@@ -241,6 +236,16 @@ async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task
     assert_eq!(listed["items"].as_array().unwrap().len(), N + 1);
 }
 
+/// Sends two creates one after the other, so each goes alone into one of the batcher's two lanes;
+/// creates sent after this returns wait in the queue while those two are in flight.
+pub async fn take_both_lanes<T>(send: impl Fn() -> T) -> [T; 2] {
+    let first = send();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = send();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    [first, second]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_takes_at_most_64_creates_and_the_rest_go_in_the_next() {
     const QUEUED: usize = 150;
@@ -248,23 +253,13 @@ async fn a_batch_takes_at_most_64_creates_and_the_rest_go_in_the_next() {
     let app = RealBinary::spawn("api-app", &[("DATABASE_URL", db.as_str())]);
     app.create_task("first").await;
     // Another transaction keeps every insert waiting while the queue fills.
-    let (holder, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    holder
-        .batch_execute("BEGIN; LOCK TABLE tasks IN SHARE MODE")
-        .await
-        .unwrap();
+    let holder = pg::hold(&db, "LOCK TABLE tasks IN SHARE MODE").await;
     let send = || {
         let http = Http::clone(&app);
         tokio::spawn(async move { http.post_task("queued").await.status().as_u16() })
     };
     // One create in each lane, then the queue behind them.
-    let mut creates = vec![send()];
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    creates.push(send());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut creates = Vec::from(take_both_lanes(send).await);
     creates.extend((0..QUEUED).map(|_| send()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     holder.batch_execute("ROLLBACK").await.unwrap();

@@ -68,6 +68,21 @@ pub async fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> 
     result
 }
 
+/// Another session on `url` that opens a transaction and runs `sql` in it (taking its locks), as a
+/// writer elsewhere would; it holds them until the caller ends it (`ROLLBACK` or `COMMIT`) or drops
+/// the client.
+pub async fn hold(url: &str, sql: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("BEGIN; {sql}"))
+        .await
+        .expect("the holding transaction runs");
+    client
+}
+
 /// Connects with `url` and returns the first column of every row of `sql` as text.
 pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
