@@ -22,7 +22,7 @@ use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
-use db::{Db, keep_checking};
+use db::Db;
 use rows::{TASK_COLUMNS, count, task};
 
 /// A page by offset, with the total: `$1` rows after skipping `$2`, in creation order, then `seq`
@@ -109,11 +109,7 @@ impl PgTaskStore {
         // Seeds `tasks_stored`; a failure here is only a stale gauge.
         let _ = store.counts().await;
         let db = &store.db;
-        tokio::spawn(keep_checking(
-            db.pool.clone(),
-            db.metrics.clone(),
-            db.op_timeout,
-        ));
+        tokio::spawn(db.clone().keep_checking());
         tokio::spawn(idempotency::sweep_expired(db.pool.clone(), db.op_timeout));
         Ok(store)
     }
@@ -306,14 +302,6 @@ impl TaskStore for PgTaskStore {
     }
 
     fn check(&self) -> StoreFuture<'_, ()> {
-        self.db
-            .run(|c| {
-                async move {
-                    c.simple_query("SELECT 1").await?;
-                    Ok(())
-                }
-                .boxed()
-            })
-            .boxed()
+        self.db.check().boxed()
     }
 }

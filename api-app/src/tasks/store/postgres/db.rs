@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool, PoolError};
+use futures_util::future::FutureExt as _;
 use tokio_postgres::error::SqlState;
 
 use crate::tasks::store::metrics::StoreMetrics;
@@ -47,6 +48,26 @@ impl Db {
         self.metrics.record(&outcome);
         outcome
     }
+
+    /// Asks the database for nothing but an answer, as any operation does: `store_up` follows.
+    pub(super) async fn check(&self) -> Result<(), StoreError> {
+        self.run(|c| {
+            async move {
+                c.simple_query("SELECT 1").await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Keeps `store_up` current while no request touches the store.
+    pub(super) async fn keep_checking(self) {
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            let _ = self.check().await;
+        }
+    }
 }
 
 async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreError> {
@@ -65,26 +86,6 @@ async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreErr
             StoreError::Other
         }
     })
-}
-
-/// Keeps `store_up` current while no request touches the store.
-pub(super) async fn keep_checking(pool: Pool, metrics: StoreMetrics, op_timeout: Duration) {
-    loop {
-        tokio::time::sleep(CHECK_EVERY).await;
-        let outcome = async {
-            let client = acquire(&pool, &metrics).await?;
-            match tokio::time::timeout(op_timeout, client.simple_query("SELECT 1")).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(classify(&e)),
-                Err(_) => {
-                    drop(Object::take(client));
-                    Err(StoreError::Timeout)
-                }
-            }
-        }
-        .await;
-        metrics.record(&outcome);
-    }
 }
 
 /// One [`StoreError`] for each way PostgreSQL can fail; the cause goes to the log.
