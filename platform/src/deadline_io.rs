@@ -50,6 +50,9 @@ pub struct ConnectionState {
     drained: AtomicWaker,
     /// The read side, waiting for the unsent responses to drain or for an eviction.
     reader: AtomicWaker,
+    /// The read side stopped because [`QUEUED_REQUESTS`] wait unstarted: a request that starts
+    /// wakes it. Only then, so an ordinary request costs its connection no extra wake-up.
+    queue_full: AtomicBool,
     /// Take no more requests: finish what was read, then close.
     closing: AtomicBool,
     /// When the connection last became idle (every response written, nothing read since), in ms
@@ -100,7 +103,9 @@ impl ConnectionState {
     /// The dispatcher hands one more request to the app: one fewer waits in its queue.
     pub fn request_started(&self) {
         self.started.fetch_add(1, Ordering::AcqRel);
-        self.reader.wake();
+        if self.queue_full.swap(false, Ordering::AcqRel) {
+            self.reader.wake();
+        }
     }
 
     /// How many more request heads may be read before [`QUEUED_REQUESTS`] wait unstarted.
@@ -246,9 +251,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
         }
         // Wake-ups come from the writes draining, a request starting, or an eviction.
         this.state.reader.register(cx.waker());
-        let allowed = this.state.heads_allowed();
-        if this.state.over_budget() || (allowed == 0 && this.framing.at_head_start()) {
+        if this.state.over_budget() {
             return Poll::Pending;
+        }
+        let mut allowed = this.state.heads_allowed();
+        if allowed == 0 && this.framing.at_head_start() {
+            // Noted before looking again, so a request that starts in between wakes this read.
+            this.state.queue_full.store(true, Ordering::Release);
+            allowed = this.state.heads_allowed();
+            if allowed == 0 {
+                return Poll::Pending;
+            }
         }
         let before = buf.filled().len();
         if this.held.is_empty() {

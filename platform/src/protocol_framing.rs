@@ -64,13 +64,68 @@ struct Head {
     /// How far into a line ending the last bytes were: 1 after `\n`, 2 after `\n\r`.
     after_newline: u8,
     /// The start of the current line, lower-cased.
-    line: Vec<u8>,
+    line: LinePrefix,
     /// Whether the current line is the request line.
     request_line_done: bool,
     content_length: Option<u64>,
     chunked: bool,
     /// `Upgrade`, `CONNECT`, or framing it cannot read: stop tracking after this head.
     untrackable: bool,
+}
+
+/// The first [`LINE_PREFIX`] bytes of a line, kept in place: following a head allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LinePrefix {
+    bytes: [u8; LINE_PREFIX],
+    len: usize,
+}
+
+impl Default for LinePrefix {
+    fn default() -> Self {
+        Self {
+            bytes: [0; LINE_PREFIX],
+            len: 0,
+        }
+    }
+}
+
+impl LinePrefix {
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Where a head's bytes took it.
+enum Step {
+    /// The head ended with the byte before this offset.
+    Ended(usize),
+    /// The head went past [`MAX_HEAD_BYTES`] at this offset.
+    TooLarge(usize),
+    /// Every byte belongs to the head, which goes on.
+    More,
+}
+
+impl Head {
+    /// Follows `bytes`, which continue this head (its first byte is not a leading empty line).
+    fn follow(&mut self, bytes: &[u8]) -> Step {
+        for (i, &byte) in bytes.iter().enumerate() {
+            self.len += 1;
+            if self.len > MAX_HEAD_BYTES {
+                return Step::TooLarge(i);
+            }
+            if head_byte(self, byte) {
+                return Step::Ended(i + 1);
+            }
+        }
+        Step::More
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,22 +191,30 @@ impl Framing {
                     }
                 }
                 State::Head(head) => {
-                    let byte = bytes[at];
-                    at += 1;
                     // Empty lines before a request line are ignored (RFC 9112, 2.2).
-                    if head.len == 0 && (byte == b'\r' || byte == b'\n') {
-                        continue;
+                    if head.len == 0 {
+                        at += bytes[at..]
+                            .iter()
+                            .take_while(|&&b| b == b'\r' || b == b'\n')
+                            .count();
+                        if at == bytes.len() {
+                            break;
+                        }
                     }
-                    head.len += 1;
-                    if head.len > MAX_HEAD_BYTES {
-                        fed.too_large_at = Some(at - 1);
-                        self.state = State::Untracked;
-                        break;
-                    }
-                    if let Some(next) = head_byte(head, byte) {
-                        fed.large_head |= head.len >= LARGE_HEAD_BYTES;
-                        fed.heads += 1;
-                        self.state = next;
+                    match head.follow(&bytes[at..]) {
+                        Step::Ended(taken) => {
+                            at += taken;
+                            fed.large_head |= head.len >= LARGE_HEAD_BYTES;
+                            fed.heads += 1;
+                            self.state = after_head(head);
+                        }
+                        Step::TooLarge(offset) => {
+                            fed.too_large_at = Some(at + offset);
+                            at += offset + 1;
+                            self.state = State::Untracked;
+                            break;
+                        }
+                        Step::More => at = bytes.len(),
                     }
                 }
             }
@@ -165,10 +228,10 @@ impl Framing {
     }
 }
 
-/// One byte of a head; the next state once the head has ended.
-fn head_byte(head: &mut Head, byte: u8) -> Option<State> {
+/// One byte of a head; true when it ends the head.
+fn head_byte(head: &mut Head, byte: u8) -> bool {
     match byte {
-        b'\n' if head.after_newline > 0 => return Some(after_head(head)),
+        b'\n' if head.after_newline > 0 => return true,
         b'\n' => {
             end_line(head);
             head.after_newline = 1;
@@ -177,17 +240,16 @@ fn head_byte(head: &mut Head, byte: u8) -> Option<State> {
         b'\r' => {}
         _ => {
             head.after_newline = 0;
-            if head.line.len() < LINE_PREFIX {
-                head.line.push(byte.to_ascii_lowercase());
-            }
+            head.line.push(byte.to_ascii_lowercase());
         }
     }
-    None
+    false
 }
 
 /// A header line (or the request line) is complete: note what framing it sets.
 fn end_line(head: &mut Head) {
-    let line = std::mem::take(&mut head.line);
+    let kept = std::mem::take(&mut head.line);
+    let line = kept.as_slice();
     if !head.request_line_done {
         head.request_line_done = true;
         head.untrackable |= line.starts_with(b"connect ");

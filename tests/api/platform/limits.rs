@@ -152,3 +152,39 @@ async fn a_client_pipelining_requests_it_never_reads_holds_one_answer_and_then_g
     );
     assert_eq!(served(&app.metrics().await), 1 + pipelined as u64);
 }
+
+#[test]
+fn more_small_requests_pipelined_than_a_connection_queues_are_all_answered_in_order() {
+    let app = RealBinary::spawn("api-app", &[]);
+    let address = app.address.trim_start_matches("http://");
+    // Three times the requests a connection parses ahead, in one write, each answered at once: the
+    // rest wait in the connection wrapper, and a request that starts must let them in.
+    let pipelined = 3 * platform::deadline_io::QUEUED_REQUESTS;
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let ids: Vec<String> = (0..pipelined).map(|i| format!("pipelined-{i}")).collect();
+    let requests: Vec<u8> = ids
+        .iter()
+        .flat_map(|id| {
+            format!("GET /api/health HTTP/1.1\r\nHost: x\r\nx-request-id: {id}\r\n\r\n")
+                .into_bytes()
+        })
+        .collect();
+    stream.write_all(&requests).unwrap();
+    let mut answers = String::new();
+    let mut buf = [0_u8; 16 * 1024];
+    while answers.matches("HTTP/1.1 200").count() < pipelined {
+        let n = stream
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}; answered so far: {answers}"));
+        assert!(n > 0, "closed early: {answers}");
+        answers.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let order: Vec<&str> = answers
+        .lines()
+        .filter_map(|line| line.strip_prefix("x-request-id: "))
+        .collect();
+    assert_eq!(order, ids, "every answer, in the order asked");
+}
