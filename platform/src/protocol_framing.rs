@@ -113,18 +113,50 @@ enum Step {
 }
 
 impl Head {
-    /// Follows `bytes`, which continue this head (its first byte is not a leading empty line).
+    /// Follows `bytes`, which continue this head (its first byte is not a leading empty line),
+    /// a line at a time.
     fn follow(&mut self, bytes: &[u8]) -> Step {
-        for (i, &byte) in bytes.iter().enumerate() {
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let run = newline.unwrap_or(rest.len());
+            // The byte that takes the head past the cap, if this line (its `\n` included) has it.
+            let room = MAX_HEAD_BYTES - self.len;
+            if run > room || (run == room && newline.is_some()) {
+                self.len = MAX_HEAD_BYTES + 1;
+                return Step::TooLarge(at + room);
+            }
+            self.len += run;
+            self.take_line_bytes(&rest[..run]);
+            let Some(newline) = newline else {
+                return Step::More;
+            };
             self.len += 1;
-            if self.len > MAX_HEAD_BYTES {
-                return Step::TooLarge(i);
+            at += newline + 1;
+            if self.after_newline > 0 {
+                return Step::Ended(at);
             }
-            if head_byte(self, byte) {
-                return Step::Ended(i + 1);
-            }
+            end_line(self);
+            self.after_newline = 1;
         }
         Step::More
+    }
+
+    /// Bytes of a line before its `\n`. A `\r` counts towards a line ending (`\n\r`); any other
+    /// byte is content, whose first [`LINE_PREFIX`] bytes are kept lower-cased.
+    fn take_line_bytes(&mut self, run: &[u8]) {
+        let mut content = run.iter().copied().filter(|&b| b != b'\r').peekable();
+        if content.peek().is_none() {
+            if !run.is_empty() && self.after_newline == 1 {
+                self.after_newline = 2;
+            }
+            return;
+        }
+        self.after_newline = 0;
+        for byte in content.take(LINE_PREFIX - self.line.len) {
+            self.line.push(byte.to_ascii_lowercase());
+        }
     }
 }
 
@@ -226,24 +258,6 @@ impl Framing {
         };
         fed
     }
-}
-
-/// One byte of a head; true when it ends the head.
-fn head_byte(head: &mut Head, byte: u8) -> bool {
-    match byte {
-        b'\n' if head.after_newline > 0 => return true,
-        b'\n' => {
-            end_line(head);
-            head.after_newline = 1;
-        }
-        b'\r' if head.after_newline == 1 => head.after_newline = 2,
-        b'\r' => {}
-        _ => {
-            head.after_newline = 0;
-            head.line.push(byte.to_ascii_lowercase());
-        }
-    }
-    false
 }
 
 /// A header line (or the request line) is complete: note what framing it sets.
