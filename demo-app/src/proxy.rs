@@ -140,7 +140,7 @@ pub async fn forward(
         Some(query) => format!("{}{}?{query}", upstream.base, req.path()),
         None => format!("{}{}", upstream.base, req.path()),
     };
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let request_id = req.extensions().get::<RequestId>().cloned();
 
     let mut outgoing = upstream
         .client
@@ -154,10 +154,8 @@ pub async fn forward(
             outgoing = outgoing.append_header((name.clone(), value.clone()));
         }
     }
-    if let Some(id) = request_id.as_deref()
-        && let Ok(value) = HeaderValue::from_str(id)
-    {
-        outgoing = outgoing.insert_header((REQUEST_ID_HEADER, value));
+    if let Some(id) = request_id {
+        outgoing = outgoing.insert_header((REQUEST_ID_HEADER, id.header_value().clone()));
     }
 
     let call = async {

@@ -17,9 +17,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::headers::REQUEST_ID_HEADER;
 use crate::metrics::{HttpMetrics, UNMATCHED_ROUTE};
 
-/// The id that ties a request's logs, its response and any upstream call together.
+/// The id that ties a request's logs, its response and any upstream call together. Kept as the
+/// header value it is answered with, so answering with it (or passing it on) copies nothing.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// A caller's id is kept when it is short and printable; anything else is replaced, so a client
@@ -27,27 +28,41 @@ impl RequestId {
     fn from_request(req: &ServiceRequest) -> Self {
         req.headers()
             .get(&REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
             .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= 128
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                let id = v.as_bytes();
+                !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
             })
-            .map_or_else(|| Self(new_request_id()), |v| Self(v.to_owned()))
+            .map_or_else(|| Self(new_request_id()), |v| Self(v.clone()))
+    }
+
+    /// The id as text (letters, digits and `-_.:` only).
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as the `x-request-id` header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
     }
 }
 
 /// A fresh version-7 (time-ordered) UUID as the request id. uuid's `fast-rng` feature draws the
 /// random bits from a per-thread generator, so minting one costs no syscall; it is encoded into a
 /// stack buffer rather than through `Display`.
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     // No shared context: ids of the same millisecond differ by their random bits, not by a counter
     // behind a lock that every worker would take.
     let id = uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
-    id.hyphenated()
+    let text = id
+        .hyphenated()
         .encode_lower(&mut uuid::Uuid::encode_buffer())
-        .to_owned()
+        .to_owned();
+    // Hex digits and hyphens: always a valid header value.
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("invalid-request-id"))
 }
 
 /// The request deadline where the connection did not set one (in-process test services).
@@ -79,7 +94,7 @@ pub async fn observe(
     // of the health throughput. Its fields are only computed when it is enabled.
     let span = tracing::debug_span!(
         "request",
-        request_id = request_id.0.as_str(),
+        request_id = request_id.as_str(),
         method = method.as_str(),
         route = tracing::field::Empty,
     );
@@ -91,7 +106,10 @@ pub async fn observe(
     let outcome = match tokio::time::timeout(deadline, call).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_panic)) => {
-            tracing::error!(request_id = %request_id.0, "handler panicked; answered 500");
+            tracing::error!(
+                request_id = request_id.as_str(),
+                "handler panicked; answered 500"
+            );
             Err(ApiError::internal().into())
         }
         // A body that never finishes, or a handler that never returns: the request is dropped.
@@ -126,7 +144,7 @@ pub async fn observe(
     // Plain strings, not `%` values: the JSON line writes them without the formatting machinery.
     tracing::info!(
         target: crate::telemetry::ACCESS_TARGET,
-        request_id = request_id.0.as_str(),
+        request_id = request_id.as_str(),
         method = method.as_str(),
         route = route.as_str(),
         status = status.as_u16(),
@@ -160,9 +178,7 @@ fn millis(d: std::time::Duration) -> f64 {
 fn secure_headers(headers: &mut HeaderMap, request_id: &RequestId) {
     // Room for all of them at once, rather than growing the map while inserting.
     headers.reserve(6);
-    if let Ok(v) = HeaderValue::from_str(&request_id.0) {
-        headers.insert(REQUEST_ID_HEADER, v);
-    }
+    headers.insert(REQUEST_ID_HEADER, request_id.0.clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -205,9 +221,10 @@ mod tests {
 
     #[test]
     fn generated_request_ids_are_unique_time_ordered_uuids() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_request_id()).collect();
+        let text = |id: HeaderValue| id.to_str().unwrap().to_owned();
+        let ids: Vec<String> = (0..10_000).map(|_| text(new_request_id())).collect();
         let other_thread: Vec<String> =
-            std::thread::spawn(|| (0..10_000).map(|_| new_request_id()).collect())
+            std::thread::spawn(move || (0..10_000).map(|_| text(new_request_id())).collect())
                 .join()
                 .unwrap();
         let unique: std::collections::HashSet<&String> = ids.iter().chain(&other_thread).collect();
