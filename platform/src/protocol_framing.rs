@@ -63,9 +63,16 @@ struct Head {
     len: usize,
     /// How far into a line ending the last bytes were: 1 after `\n`, 2 after `\n\r`.
     after_newline: u8,
-    /// The start of the current line, lower-cased.
+    /// The start of the current line, kept while the line goes on in a later read.
     line: LinePrefix,
-    /// Whether the current line is the request line.
+    /// What the lines so far said about the framing.
+    facts: Facts,
+}
+
+/// What a head's lines say about how its request is framed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Facts {
+    /// Whether the request line has been read.
     request_line_done: bool,
     content_length: Option<u64>,
     chunked: bool,
@@ -73,7 +80,7 @@ struct Head {
     untrackable: bool,
 }
 
-/// The first [`LINE_PREFIX`] bytes of a line, kept in place: following a head allocates nothing.
+/// The first [`LINE_PREFIX`] content bytes (any but `\r`) of a line that goes on in a later read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LinePrefix {
     bytes: [u8; LINE_PREFIX],
@@ -90,10 +97,16 @@ impl Default for LinePrefix {
 }
 
 impl LinePrefix {
-    fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
+    /// Keeps the content bytes of `run` while there is room.
+    fn extend(&mut self, run: &[u8]) {
+        for &byte in run {
+            if self.len == LINE_PREFIX {
+                break;
+            }
+            if byte != b'\r' {
+                self.bytes[self.len] = byte;
+                self.len += 1;
+            }
         }
     }
 
@@ -119,17 +132,23 @@ impl Head {
         let mut at = 0;
         while at < bytes.len() {
             let rest = &bytes[at..];
-            let newline = rest.iter().position(|&b| b == b'\n');
-            let run = newline.unwrap_or(rest.len());
+            let newline = memchr::memchr(b'\n', rest);
+            let run = &rest[..newline.unwrap_or(rest.len())];
             // The byte that takes the head past the cap, if this line (its `\n` included) has it.
             let room = MAX_HEAD_BYTES - self.len;
-            if run > room || (run == room && newline.is_some()) {
+            if run.len() > room || (run.len() == room && newline.is_some()) {
                 self.len = MAX_HEAD_BYTES + 1;
                 return Step::TooLarge(at + room);
             }
-            self.len += run;
-            self.take_line_bytes(&rest[..run]);
+            self.len += run.len();
+            // A `\r` goes towards a line ending (`\n\r`); any other byte is content.
+            if run.iter().any(|&b| b != b'\r') {
+                self.after_newline = 0;
+            } else if !run.is_empty() && self.after_newline == 1 {
+                self.after_newline = 2;
+            }
             let Some(newline) = newline else {
+                self.line.extend(run);
                 return Step::More;
             };
             self.len += 1;
@@ -137,26 +156,18 @@ impl Head {
             if self.after_newline > 0 {
                 return Step::Ended(at);
             }
-            end_line(self);
+            // A line read whole with no `\r` but its last byte is its own content: read in place.
+            let whole = run.strip_suffix(b"\r").unwrap_or(run);
+            if self.line.len == 0 && memchr::memchr(b'\r', whole).is_none() {
+                self.facts.note_line(whole);
+            } else {
+                self.line.extend(run);
+                self.facts.note_line(self.line.as_slice());
+                self.line = LinePrefix::default();
+            }
             self.after_newline = 1;
         }
         Step::More
-    }
-
-    /// Bytes of a line before its `\n`. A `\r` counts towards a line ending (`\n\r`); any other
-    /// byte is content, whose first [`LINE_PREFIX`] bytes are kept lower-cased.
-    fn take_line_bytes(&mut self, run: &[u8]) {
-        let mut content = run.iter().copied().filter(|&b| b != b'\r').peekable();
-        if content.peek().is_none() {
-            if !run.is_empty() && self.after_newline == 1 {
-                self.after_newline = 2;
-            }
-            return;
-        }
-        self.after_newline = 0;
-        for byte in content.take(LINE_PREFIX - self.line.len) {
-            self.line.push(byte.to_ascii_lowercase());
-        }
     }
 }
 
@@ -260,56 +271,59 @@ impl Framing {
     }
 }
 
-/// A header line (or the request line) is complete: note what framing it sets.
-fn end_line(head: &mut Head) {
-    let kept = std::mem::take(&mut head.line);
-    let line = kept.as_slice();
-    if !head.request_line_done {
-        head.request_line_done = true;
-        head.untrackable |= line.starts_with(b"connect ");
-        return;
-    }
-    let Some(colon) = line.iter().position(|&b| b == b':') else {
-        return;
-    };
-    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-    let truncated = line.len() >= LINE_PREFIX;
-    match name {
-        b"content-length" => {
+impl Facts {
+    /// A header line (or the request line) is complete, `line` its content bytes: note what
+    /// framing it sets. Names and values are matched without regard to case.
+    fn note_line(&mut self, line: &[u8]) {
+        let truncated = line.len() >= LINE_PREFIX;
+        let line = &line[..line.len().min(LINE_PREFIX)];
+        if !self.request_line_done {
+            self.request_line_done = true;
+            self.untrackable |= line
+                .get(..8)
+                .is_some_and(|start| start.eq_ignore_ascii_case(b"connect "));
+            return;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"content-length") {
             let parsed = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok());
-            match (parsed, head.content_length) {
-                (Some(n), None) if !truncated => head.content_length = Some(n),
+            match (parsed, self.content_length) {
+                (Some(n), None) if !truncated => self.content_length = Some(n),
                 // Two lengths, or one it cannot read: actix refuses the request.
-                _ => head.untrackable = true,
+                _ => self.untrackable = true,
             }
-        }
-        b"transfer-encoding" => {
-            if truncated {
-                head.untrackable = true;
-            } else if value.ends_with(b"chunked") {
-                head.chunked = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let chunked = value
+                .len()
+                .checked_sub(7)
+                .is_some_and(|at| value[at..].eq_ignore_ascii_case(b"chunked"));
+            if chunked && !truncated {
+                self.chunked = true;
             } else {
-                head.untrackable = true;
+                self.untrackable = true;
             }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            self.untrackable = true;
         }
-        b"upgrade" => head.untrackable = true,
-        _ => {}
     }
 }
 
 fn after_head(head: &Head) -> State {
-    if head.untrackable {
+    if head.facts.untrackable {
         State::Untracked
-    } else if head.chunked {
+    } else if head.facts.chunked {
         State::Chunked(Chunk::Size {
             size: 0,
             digits: 0,
             extension: false,
         })
     } else {
-        match head.content_length {
+        match head.facts.content_length {
             Some(n) if n > 0 => State::Body(n),
             _ => State::Head(Head::default()),
         }
