@@ -52,17 +52,17 @@ impl RequestId {
 
 /// A fresh version-7 (time-ordered) UUID as the request id. uuid's `fast-rng` feature draws the
 /// random bits from a per-thread generator, so minting one costs no syscall; it is encoded into a
-/// stack buffer rather than through `Display`.
+/// stack buffer rather than through `Display`, and that buffer becomes the header value's one
+/// shared allocation (a value made from a `String` would allocate again when first cloned).
 fn new_request_id() -> HeaderValue {
     // No shared context: ids of the same millisecond differ by their random bits, not by a counter
     // behind a lock that every worker would take.
     let id = uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
-    let text = id
-        .hyphenated()
-        .encode_lower(&mut uuid::Uuid::encode_buffer())
-        .to_owned();
+    let mut text = uuid::Uuid::encode_buffer();
+    let len = id.hyphenated().encode_lower(&mut text).len();
     // Hex digits and hyphens: always a valid header value.
-    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("invalid-request-id"))
+    HeaderValue::from_maybe_shared(web::Bytes::from_owner(text).slice(..len))
+        .unwrap_or(HeaderValue::from_static("invalid-request-id"))
 }
 
 /// The request deadline where the connection did not set one (in-process test services).
@@ -219,6 +219,12 @@ macro_rules! wrap_platform_middleware {
 mod tests {
     use super::*;
 
+    /// Held by each test that sends requests through [`observe`]. tracing caches a callsite's
+    /// interest for every thread when the callsite first registers, and a test that registers the
+    /// request span with no subscriber, while another sets its subscriber up, can leave the span
+    /// off for both ("never"): they take turns instead.
+    pub(super) static THROUGH_OBSERVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[test]
     fn generated_request_ids_are_unique_time_ordered_uuids() {
         let text = |id: HeaderValue| id.to_str().unwrap().to_owned();
@@ -253,6 +259,7 @@ mod span_tests {
 
     #[actix_web::test]
     async fn events_of_a_handler_are_inside_a_request_span_with_the_response_request_id() {
+        let _one_at_a_time = super::tests::THROUGH_OBSERVE.lock().await;
         let lines = Lines::default();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -261,6 +268,9 @@ mod span_tests {
                 .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
         );
         let _guard = tracing::subscriber::set_default(subscriber);
+        // An earlier test may have registered the request span's callsite with no subscriber, and
+        // tracing cached that ("never") for every thread: ask again now that this one exists.
+        tracing::callsite::rebuild_interest_cache();
         let app = test::init_service(
             App::new()
                 .wrap(actix_web::middleware::from_fn(observe))
@@ -303,6 +313,7 @@ mod panic_tests {
 
     #[actix_web::test]
     async fn a_panicking_handler_answers_a_json_500_and_the_service_keeps_serving() {
+        let _one_at_a_time = super::tests::THROUGH_OBSERVE.lock().await;
         let metrics = web::Data::new(HttpMetrics::new().unwrap());
         let app = test::init_service(
             App::new()
