@@ -27,7 +27,9 @@ pub struct Fed {
     pub consumed: usize,
     /// Heads completed.
     pub heads: usize,
-    /// The head being read went past [`MAX_HEAD_BYTES`] at this offset of the bytes fed.
+    /// The head being read went past [`MAX_HEAD_BYTES`] at this offset of the bytes fed: the
+    /// first byte it has no room for, or their length when the bytes fed fill the cap and the head
+    /// has not ended (the next byte, whatever it is, would be past it).
     pub too_large_at: Option<usize>,
     /// A head of [`LARGE_HEAD_BYTES`] or more was completed.
     pub large_head: bool,
@@ -130,21 +132,21 @@ impl Head {
     /// a line at a time.
     fn follow(&mut self, bytes: &[u8]) -> Step {
         let mut at = 0;
-        while at < bytes.len() {
+        loop {
             let rest = &bytes[at..];
             let newline = memchr::memchr(b'\n', rest);
             let run = &rest[..newline.unwrap_or(rest.len())];
-            // The byte that takes the head past the cap, if this line (its `\n` included) has it.
+            // A head that fills the cap before the `\n` that would end it can never end within
+            // it: refused where its bytes run out of room, without waiting for another byte.
             let room = MAX_HEAD_BYTES - self.len;
-            if run.len() > room || (run.len() == room && newline.is_some()) {
-                self.len = MAX_HEAD_BYTES + 1;
+            if run.len() >= room {
                 return Step::TooLarge(at + room);
             }
             self.len += run.len();
             // A `\r` goes towards a line ending (`\n\r`); any other byte is content.
             if run.iter().any(|&b| b != b'\r') {
                 self.after_newline = 0;
-            } else if !run.is_empty() && self.after_newline == 1 {
+            } else if self.after_newline == 1 {
                 self.after_newline = 2;
             }
             let Some(newline) = newline else {
@@ -167,7 +169,6 @@ impl Head {
             }
             self.after_newline = 1;
         }
-        Step::More
     }
 }
 
@@ -253,7 +254,7 @@ impl Framing {
                         }
                         Step::TooLarge(offset) => {
                             fed.too_large_at = Some(at + offset);
-                            at += offset + 1;
+                            at = bytes.len().min(at + offset + 1);
                             self.state = State::Untracked;
                             break;
                         }
@@ -425,6 +426,23 @@ mod tests {
     }
 
     #[test]
+    fn a_head_that_fills_the_cap_without_ending_is_refused_without_waiting_for_more() {
+        let full = head_of(MAX_HEAD_BYTES + 1);
+        // Every byte up to the cap, its last one not the `\n` that would end the head.
+        let unfinished = &full[..MAX_HEAD_BYTES];
+        let mut framing = Framing::default();
+        let fed = framing.feed(unfinished, usize::MAX);
+        assert_eq!(fed.too_large_at, Some(MAX_HEAD_BYTES), "{fed:?}");
+        assert_eq!(fed.consumed, MAX_HEAD_BYTES);
+        // One byte short of the cap, the head may still end.
+        let mut framing = Framing::default();
+        let fed = framing.feed(&unfinished[..MAX_HEAD_BYTES - 1], usize::MAX);
+        assert_eq!(fed.too_large_at, None, "{fed:?}");
+        let fed = framing.feed(b"\n", usize::MAX);
+        assert_eq!((fed.heads, fed.too_large_at), (1, None), "{fed:?}");
+    }
+
+    #[test]
     fn bodies_are_skipped_so_every_pipelined_head_is_measured_from_its_start() {
         let body = vec![b'x'; 3 * MAX_HEAD_BYTES];
         let mut stream = format!(
@@ -475,6 +493,12 @@ mod tests {
             panic!("in the second head: {framing:?}");
         };
         assert_eq!(head.len, 5);
+        // Empty lines are not a request of their own, and the request line after them is read as
+        // the request line.
+        let mut framing = Framing::default();
+        let fed = framing.feed(b"\r\n\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\n", usize::MAX);
+        assert_eq!(fed.heads, 1, "{fed:?}");
+        assert_eq!(framing.state, State::Untracked);
     }
 
     #[test]
