@@ -23,7 +23,7 @@ const LINE_PREFIX: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Fed {
     /// How many of the bytes fed it followed: all of them, unless it stopped after the last head
-    /// it was allowed, or at a head too large.
+    /// it was allowed, or at a head too large (then up to [`Fed::too_large_at`]).
     pub consumed: usize,
     /// Heads completed.
     pub heads: usize,
@@ -253,8 +253,8 @@ impl Framing {
                             self.state = after_head(head);
                         }
                         Step::TooLarge(offset) => {
-                            fed.too_large_at = Some(at + offset);
-                            at = bytes.len().min(at + offset + 1);
+                            at += offset;
+                            fed.too_large_at = Some(at);
                             self.state = State::Untracked;
                             break;
                         }
@@ -421,6 +421,8 @@ mod tests {
             let (_, too_large, _) = feed_in(&head_of(MAX_HEAD_BYTES + 1), step);
             assert_eq!(too_large, Some(MAX_HEAD_BYTES), "step {step}");
         }
+        // The caps as the module's documentation states them: 16 KiB refused, 8 KiB large.
+        assert_eq!((MAX_HEAD_BYTES, LARGE_HEAD_BYTES), (16 * 1024, 8 * 1024));
         let (_, _, large) = feed_in(&head_of(LARGE_HEAD_BYTES - 1), 100);
         assert!(!large);
     }
@@ -509,6 +511,9 @@ mod tests {
             b"POST / HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n",
             b"POST / HTTP/1.1\r\ncontent-length: lots\r\n\r\n",
             b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
+            // A length on a line too long to keep whole: not read from the part that was kept.
+            b"POST / HTTP/1.1\r\ncontent-length: 00000000000000000000000000000000000000000000000005\r\n\r\n",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: chunked                                              \r\n\r\n",
         ] {
             let (framing, _, _) = feed_in(head, 5);
             assert_eq!(
