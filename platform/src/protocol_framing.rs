@@ -485,6 +485,13 @@ mod tests {
         assert_eq!((fed.heads, fed.consumed), (0, 0));
         let fed = framing.feed(&stream, 5);
         assert_eq!((fed.heads, fed.consumed), (2, stream.len()));
+        // After a head with an empty body, the next byte begins a head: reading can stop there.
+        let empty_body = b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n";
+        let mut framing = Framing::default();
+        let fed = framing.feed(empty_body, 1);
+        assert_eq!((fed.heads, fed.consumed), (1, empty_body.len()));
+        assert!(framing.at_head_start());
+        assert_eq!(framing.feed(one, 0).consumed, 0);
     }
 
     #[test]
