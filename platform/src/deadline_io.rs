@@ -441,6 +441,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_the_queue_full_nothing_more_is_read_so_the_client_backs_up() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        const ONE: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+        // A pipe that holds one request: whether the server read it shows in the client's writes.
+        let (client, server) = tokio::io::duplex(ONE.len());
+        let mut io = DeadlineIo::new(server, Duration::from_secs(5));
+        let state = io.state();
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        let mut buf = [0_u8; 256];
+        for _ in 0..QUEUED_REQUESTS {
+            client_write.write_all(ONE).await.unwrap();
+            let n = io.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], ONE);
+        }
+        // The queue is full (none of them started): the next request stays in the socket.
+        client_write.write_all(ONE).await.unwrap();
+        let read = tokio::time::timeout(Duration::from_millis(100), io.read(&mut buf)).await;
+        assert!(
+            read.is_err(),
+            "nothing is passed on while the queue is full"
+        );
+        let next = tokio::time::timeout(Duration::from_millis(100), client_write.write_all(ONE));
+        assert!(
+            next.await.is_err(),
+            "the client's next write waits: the request before it was not read"
+        );
+        // A request starts: the waiting one is read and passed on.
+        state.request_started();
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], ONE);
+    }
+
+    #[tokio::test]
     async fn reading_stops_while_over_the_budget_is_unsent_and_resumes_when_it_drains() {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let (client, server) = tokio::io::duplex(1024);
