@@ -473,6 +473,25 @@ mod tests {
     }
 
     #[test]
+    fn chunk_sizes_data_and_trailers_are_followed_to_the_next_head() {
+        // A 0x1f-byte chunk whose data looks like the end of a head, two trailer lines, then a GET.
+        let data = b"0\r\n\r\nGET /x HTTP/1.1\r\n\r\n0123456";
+        assert_eq!(data.len(), 0x1f);
+        let mut stream = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n1f\r\n".to_vec();
+        stream.extend_from_slice(data);
+        stream.extend_from_slice(b"\r\n0\r\na: 1\r\nb: 2\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        for step in [1, 5, 64, usize::MAX] {
+            let mut framing = Framing::default();
+            let heads: usize = stream
+                .chunks(step.min(stream.len()))
+                .map(|piece| framing.feed(piece, usize::MAX).heads)
+                .sum();
+            assert_eq!(heads, 2, "step {step}");
+            assert_eq!(framing, Framing::default(), "step {step}");
+        }
+    }
+
+    #[test]
     fn it_stops_after_the_heads_it_is_allowed_and_goes_on_from_there() {
         let one = b"GET / HTTP/1.1\r\n\r\n";
         let with_body = b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc";
@@ -518,6 +537,9 @@ mod tests {
             b"POST / HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n",
             b"POST / HTTP/1.1\r\ncontent-length: lots\r\n\r\n",
             b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
+            // A chunk-size line with no digits, and one with more than 15.
+            b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n\r\n",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n1000000000000000\r\n",
             // A length on a line too long to keep whole: not read from the part that was kept.
             b"POST / HTTP/1.1\r\ncontent-length: 00000000000000000000000000000000000000000000000005\r\n\r\n",
             b"POST / HTTP/1.1\r\ntransfer-encoding: chunked                                              \r\n\r\n",
