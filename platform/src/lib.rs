@@ -10,6 +10,7 @@ pub mod deadline_io;
 pub mod error;
 pub mod extractors;
 pub mod headers;
+mod log_writer;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

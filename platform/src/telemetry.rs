@@ -55,16 +55,17 @@ pub struct LogGuard {
 
 /// Installs the global subscriber writing to stdout. Call once, first thing in `main`.
 ///
-/// Lines are handed to a dedicated thread that writes them in batches, so a request never waits on
-/// stdout. When stdout stalls (a full pipe, a stuck log collector) and the queue of
-/// [`LOG_QUEUE_LINES`] is full, new lines are dropped and counted (`log_lines_dropped_total`) rather
-/// than making request handlers wait: a stalled log sink must not stall the service.
+/// Lines are handed to a dedicated thread that writes them in batches
+/// ([`Batched`](crate::log_writer::Batched)), so a request never waits on stdout. When stdout
+/// stalls (a full pipe, a stuck log collector) and the queue of [`LOG_QUEUE_LINES`] is full, new
+/// lines are dropped and counted (`log_lines_dropped_total`) rather than making request handlers
+/// wait: a stalled log sink must not stall the service.
 pub fn init(format: LogFormat, filter: &str) -> LogGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stdout()));
+        .finish(crate::log_writer::Batched::new(std::io::stdout()));
     let _ = DROPPED_LINES.set(writer.error_counter());
     // Colour only for a person at a terminal, never in a file or a log collector.
     install(format, filter, writer, std::io::stdout().is_terminal());
