@@ -131,7 +131,7 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.into_inner()).map_err(TaskError::InvalidPage)?;
     let found = store.list(page).await?;
-    Ok(HttpResponse::Ok().json(TaskPage::new(page, found)))
+    Ok(TaskPage::new(page, found).into_response())
 }
 
 /// Create a task. With an `Idempotency-Key`, at most once per key: a retry gets the first answer.
