@@ -88,6 +88,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
     let (store, store_failure) = store::open_in_background(
         &config.store,
         config.max_tasks,
+        Limits::public(&config.server).workers,
         metrics.registry(),
         bound.health(),
     );
@@ -137,6 +138,8 @@ fn build_server(
         &config.server,
         Limits::public(&config.server),
         move || {
+            // Each worker builds its app on its own thread: it takes a pool of connections of its own.
+            store::claim_pool();
             let app = App::new()
                 .into_utoipa_app()
                 .app_data(store.clone())

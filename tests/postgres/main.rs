@@ -13,6 +13,7 @@ mod idempotency;
 mod migrations;
 mod outages;
 mod paging;
+mod pools;
 mod proxy;
 mod replicas;
 mod rotation;

@@ -1,10 +1,10 @@
 //! The store's Prometheus metrics; their names are a contract with the alerts and the dashboard.
 
-use deadpool_postgres::Pool;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use super::pool::Pools;
 use super::port::StoreError;
 
 /// Every `kind` of `store_errors_total`, created at zero so a rate over them exists from the start.
@@ -22,7 +22,10 @@ pub struct StoreMetrics {
 
 impl StoreMetrics {
     /// Registers the store metrics, and the pool's when there is one (PostgreSQL).
-    pub fn register(registry: &Registry, pool: Option<&Pool>) -> Result<Self, prometheus::Error> {
+    pub(crate) fn register(
+        registry: &Registry,
+        pool: Option<&Pools>,
+    ) -> Result<Self, prometheus::Error> {
         let up = IntGauge::new(
             "store_up",
             "1 when the last store operation or check succeeded, else 0",
@@ -114,14 +117,14 @@ impl StoreMetrics {
 
 /// Reads the pool's state at scrape time, so the gauges are never stale.
 struct PoolCollector {
-    pool: Pool,
+    pool: Pools,
     connections: IntGaugeVec,
     max: IntGauge,
     descs: Vec<Desc>,
 }
 
 impl PoolCollector {
-    fn new(pool: Pool) -> Result<Self, prometheus::Error> {
+    fn new(pool: Pools) -> Result<Self, prometheus::Error> {
         let connections = IntGaugeVec::new(
             Opts::new(
                 "store_pool_connections",
@@ -180,7 +183,7 @@ mod tests {
     use prometheus::{IntGauge, Registry};
 
     use super::StoreMetrics;
-    use crate::tasks::store::pool::pool;
+    use crate::tasks::store::pool::Pools;
     use crate::tasks::store::settings::{PgSettings, PgVars};
 
     #[test]
@@ -190,7 +193,7 @@ mod tests {
             ..PgVars::default()
         })
         .unwrap();
-        let pool = pool(&settings).unwrap();
+        let pool = Pools::new(&settings, 2).unwrap();
         let registry = Registry::new();
         StoreMetrics::register(&registry, Some(&pool)).unwrap();
         for name in ["store_pool_connections", "store_pool_max_connections"] {

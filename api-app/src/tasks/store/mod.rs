@@ -25,7 +25,7 @@ pub use migrate::{
     LOCK_KEY, MIGRATIONS, Migration, MigrationError, MigrationTimeouts, migrate, migrate_within,
 };
 pub use opening::OpeningStore;
-pub use pool::{connect_once, describe};
+pub use pool::{claim_pool, connect_once, describe};
 pub use port::{
     CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
     StoreError, StoreKind, TaskCounts, TaskStore,
@@ -71,10 +71,13 @@ impl StoreSettings {
 
 /// Opens the configured store and registers its metrics in `registry`. PostgreSQL is retried with
 /// backoff until it answers; its migrations then run under a lock, and a failed one is an error.
+/// PostgreSQL's connections are split in one pool per worker (`workers`, each of which calls
+/// [`claim_pool`]).
 /// api-app runs this in the background ([`open_in_background`]), after binding its ports.
 pub async fn open(
     settings: &StoreSettings,
     max_tasks: usize,
+    workers: usize,
     registry: &prometheus::Registry,
 ) -> Result<Arc<dyn TaskStore>, OpenError> {
     match settings {
@@ -84,9 +87,9 @@ pub async fn open(
                 max_tasks, metrics,
             )))
         }
-        StoreSettings::Postgres(pg) => {
-            Ok(Arc::new(PgTaskStore::open(pg, max_tasks, registry).await?))
-        }
+        StoreSettings::Postgres(pg) => Ok(Arc::new(
+            PgTaskStore::open(pg, max_tasks, workers, registry).await?,
+        )),
     }
 }
 
@@ -97,6 +100,7 @@ pub async fn open(
 pub fn open_in_background(
     settings: &StoreSettings,
     max_tasks: usize,
+    workers: usize,
     registry: &prometheus::Registry,
     health: Arc<Health>,
 ) -> (Arc<OpeningStore>, tokio::sync::oneshot::Receiver<OpenError>) {
@@ -109,7 +113,7 @@ pub fn open_in_background(
     health.await_dependency();
     let (settings, registry, opening) = (settings.clone(), registry.clone(), store.clone());
     tokio::spawn(async move {
-        match open(&settings, max_tasks, &registry).await {
+        match open(&settings, max_tasks, workers, &registry).await {
             Ok(opened) => {
                 opening.opened(opened);
                 health.dependency_ready();

@@ -1,4 +1,4 @@
-//! The connection pool: the user and password re-read from `DATABASE_USER_FILE` and
+//! The connection pools, one per worker ([`Pools`]): the user and password re-read from `DATABASE_USER_FILE` and
 //! `DATABASE_PASSWORD_FILE` for every new connection (so a rotated secret, even one that switches to
 //! the other of two alternating users, is used with no restart), bounded waits, and one line for a
 //! database error.
@@ -11,8 +11,91 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::{PgSettings, read_secret};
 
-/// Builds the pool. No connection is opened until the first is needed.
-pub(crate) fn pool(settings: &PgSettings) -> Result<Pool, String> {
+/// The connections, in one pool per worker thread. tokio-postgres drives each connection from a
+/// task on the runtime that opened it, and every actix worker is a runtime of its own: a query on
+/// a connection another worker opened crossed threads twice (the query to that worker, the rows
+/// back), each a wake-up of a thread that may have gone to sleep. A worker takes connections from
+/// its own pool ([`claim_pool`]), so they stay on the thread that opened them (`bench/STORE.md`).
+/// When its pool has every connection in use and no room for another, it takes one from another
+/// pool (an idle one first, else room for a new one) before it waits, as one shared pool would.
+/// Together the pools hold at most `DATABASE_POOL_MAX` connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Pools(std::sync::Arc<[Pool]>);
+
+thread_local! {
+    /// The pool this thread claimed. A thread that claimed none (the runtime that opened the
+    /// store, which runs its background work) takes from the first.
+    static OWN_POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Claims the calling thread a pool of its own in every PostgreSQL store. Each worker calls it
+/// once, as it builds its app: consecutive claims take consecutive pools.
+pub fn claim_pool() {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    OWN_POOL.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+}
+
+impl Pools {
+    /// `settings.pool_max` connections in one pool per worker, as even as they divide (fewer pools
+    /// when there are fewer connections than workers). No connection is opened yet.
+    pub(crate) fn new(settings: &PgSettings, workers: usize) -> Result<Self, String> {
+        let pools = workers.clamp(1, settings.pool_max.max(1));
+        let (share, extra) = (settings.pool_max / pools, settings.pool_max % pools);
+        (0..pools)
+            .map(|n| pool(settings, share + usize::from(n < extra)))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// A connection from the calling thread's pool; when that one has every connection in use and
+    /// no room, one from another pool that has it at once; else the wait, in its own pool, for
+    /// one to come back (bounded by the acquire timeout).
+    pub(crate) async fn get(
+        &self,
+    ) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
+        let own = &self.0[OWN_POOL.get() % self.0.len()];
+        let status = own.status();
+        if status.available == 0 && status.size >= status.max_size {
+            let others = || self.0.iter().filter(|p| !std::ptr::eq(*p, own));
+            let idle_first = others()
+                .filter(|p| p.status().available > 0)
+                .chain(others());
+            for other in idle_first {
+                let at_once = deadpool_postgres::Timeouts {
+                    wait: Some(std::time::Duration::ZERO),
+                    ..other.timeouts()
+                };
+                if let Ok(client) = other.timeout_get(&at_once).await {
+                    return Ok(client);
+                }
+            }
+        }
+        own.get().await
+    }
+
+    /// The pools' state, added up.
+    pub(crate) fn status(&self) -> deadpool_postgres::Status {
+        let sum = deadpool_postgres::Status {
+            max_size: 0,
+            size: 0,
+            available: 0,
+            waiting: 0,
+        };
+        self.0
+            .iter()
+            .map(Pool::status)
+            .fold(sum, |sum, s| deadpool_postgres::Status {
+                max_size: sum.max_size + s.max_size,
+                size: sum.size + s.size,
+                available: sum.available + s.available,
+                waiting: sum.waiting + s.waiting,
+            })
+    }
+}
+
+/// Builds one worker's pool of at most `max` connections. No connection is opened until the first
+/// is needed.
+fn pool(settings: &PgSettings, max: usize) -> Result<Pool, String> {
     let manager = Manager::from_connect(
         settings.config.clone(),
         CredentialFileConnect {
@@ -26,7 +109,7 @@ pub(crate) fn pool(settings: &PgSettings) -> Result<Pool, String> {
         },
     );
     Pool::builder(manager)
-        .max_size(settings.pool_max)
+        .max_size(max)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(settings.acquire_timeout))
         .create_timeout(Some(settings.acquire_timeout))
@@ -158,6 +241,30 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::store::settings::PgVars;
+
+    /// The size of each pool `DATABASE_POOL_MAX` of `max` is split into for `workers`.
+    fn split(max: &str, workers: usize) -> Vec<usize> {
+        let settings = PgSettings::parse(&PgVars {
+            url: "postgres://api_app@db.example:5432/tasks",
+            pool_max: Some(max),
+            ..PgVars::default()
+        })
+        .unwrap();
+        let pools = Pools::new(&settings, workers).unwrap();
+        assert_eq!(pools.status().max_size, settings.pool_max, "the total");
+        pools.0.iter().map(|p| p.status().max_size).collect()
+    }
+
+    #[test]
+    fn the_pool_max_is_shared_out_between_the_workers_and_never_exceeded() {
+        assert_eq!(split("16", 2), [8, 8]);
+        assert_eq!(split("10", 4), [3, 3, 2, 2]);
+        assert_eq!(split("7", 1), [7]);
+        // Fewer connections than workers: a pool of one each, and workers share them.
+        assert_eq!(split("2", 4), [1, 1]);
+        assert_eq!(split("1", 0), [1]);
+    }
 
     fn files(user: Option<&Path>, password: &Path) -> CredentialFiles {
         CredentialFiles {

@@ -14,7 +14,7 @@ mod rows;
 
 use super::metrics::StoreMetrics;
 use super::migrate::{MIGRATIONS, MigrationError, migrate};
-use super::pool::{connect_once, pool};
+use super::pool::{Pools, connect_once};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
 use super::shards;
@@ -64,9 +64,10 @@ impl PgTaskStore {
     pub async fn open(
         settings: &PgSettings,
         max_tasks: usize,
+        workers: usize,
         registry: &prometheus::Registry,
     ) -> Result<Self, OpenError> {
-        let pool = pool(settings).map_err(OpenError::Pool)?;
+        let pool = Pools::new(settings, workers).map_err(OpenError::Pool)?;
         let metrics = StoreMetrics::register(registry, Some(&pool))?;
         tracing::info!(
             sslmode = ssl_mode_name(&settings.config),

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Object, Pool, PoolError};
+use deadpool_postgres::{Object, PoolError};
 use futures_util::future::FutureExt as _;
 use tokio_postgres::error::SqlState;
 
 use crate::tasks::store::metrics::StoreMetrics;
-use crate::tasks::store::pool::describe;
+use crate::tasks::store::pool::{Pools, describe};
 use crate::tasks::store::port::{StoreError, StoreFuture};
 
 /// How often the background check refreshes `store_up` when no request does.
@@ -17,7 +17,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// The connections and what bounds and records each operation on one.
 #[derive(Debug, Clone)]
 pub(super) struct Db {
-    pub(super) pool: Pool,
+    pub(super) pool: Pools,
     /// How long one operation may take once it has a connection: the statement timeout, plus a
     /// margin for the network. It also covers a server that stopped answering altogether.
     pub(super) op_timeout: Duration,
@@ -70,7 +70,7 @@ impl Db {
     }
 }
 
-async fn acquire(pool: &Pool, metrics: &StoreMetrics) -> Result<Object, StoreError> {
+async fn acquire(pool: &Pools, metrics: &StoreMetrics) -> Result<Object, StoreError> {
     let started = Instant::now();
     let got = pool.get().await;
     metrics.observe_acquire(started.elapsed().as_secs_f64());

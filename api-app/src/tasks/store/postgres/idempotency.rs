@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::Object;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::rows::{count, task_at};
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::NewTask;
+use crate::tasks::store::pool::Pools;
 use crate::tasks::store::port::StoreError;
 use crate::tasks::store::shards::{self, insert_counted, shard_ctes};
 
@@ -125,7 +126,7 @@ const SWEEP: &str = "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM 
 
 /// Keeps the key table to the keys that still count. Expired keys never change an answer (a create
 /// ignores and replaces them), so a sweep that fails or falls behind costs space, never correctness.
-pub(super) async fn sweep_expired(pool: Pool, op_timeout: Duration) {
+pub(super) async fn sweep_expired(pool: Pools, op_timeout: Duration) {
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
         // Batch after batch while they come back full, one pooled connection at a time.
