@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures_util::TryStreamExt as _;
 use futures_util::future::FutureExt as _;
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ use super::settings::{PgSettings, ssl_mode_name};
 use super::shards;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
-use crate::tasks::page::{Page, PageRequest, PageStart};
+use crate::tasks::page::{DEFAULT_PAGE_LIMIT, Page, PageRequest, PageStart};
 use crate::tasks::precondition::Precondition;
 use db::Db;
 use rows::{TASK_COLUMNS, count, task};
@@ -159,18 +160,23 @@ impl TaskStore for PgTaskStore {
             PageStart::After(cursor) => (LIST_AFTER, i64::try_from(cursor.0)),
         };
         let from = from.unwrap_or(i64::MAX);
+        // Room for a whole page, up to a typical one's size: an empty table allocates little.
+        let capacity = page.entries_to_read().min(DEFAULT_PAGE_LIMIT + 1);
         async move {
             let found = self
                 .db
                 .run(|c| {
                     async move {
                         let stmt = c.prepare_cached(sql).await?;
-                        let rows = c.query(&stmt, &[&limit, &from]).await?;
-                        let total = rows.first().map_or(Ok(0), |r| r.try_get::<_, i64>(7))?;
-                        let mut items = Vec::with_capacity(rows.len());
-                        for row in &rows {
+                        // Each row becomes a task as it is read: no vector of rows in between.
+                        let rows = c.query_raw(&stmt, [&limit, &from]).await?;
+                        let mut rows = std::pin::pin!(rows);
+                        let mut items = Vec::with_capacity(capacity);
+                        let mut total = 0;
+                        while let Some(row) = rows.try_next().await? {
+                            total = row.try_get::<_, i64>(7)?;
                             if let Some(seq) = row.try_get::<_, Option<i64>>(6)? {
-                                items.push((seq, task(row)?));
+                                items.push((seq, task(&row)?));
                             }
                         }
                         Ok((items, total))
