@@ -10,7 +10,7 @@ use std::time::Duration;
 pub(crate) const LOG_LINGER: Duration = Duration::from_millis(5);
 
 /// Room for the lines of one linger: a batch is written in one `write`, not a `write` per 8 KiB.
-const BATCH_BYTES: usize = 64 * 1024;
+const BATCH_BYTES: usize = 65_536;
 
 /// The log writer thread's sink. tracing-appender's thread writes every line it finds queued and
 /// then flushes. Under load it used to find one line each time, so each request cost it a wake-up

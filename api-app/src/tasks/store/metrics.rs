@@ -163,15 +163,15 @@ impl Collector for PoolCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let status = self.pool.status();
+        let usage = self.pool.usage();
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.connections
             .with_label_values(&["idle"])
-            .set(gauge(status.available));
+            .set(gauge(usage.idle));
         self.connections
             .with_label_values(&["in_use"])
-            .set(gauge(status.size.saturating_sub(status.available)));
-        self.max.set(gauge(status.max_size));
+            .set(gauge(usage.open.saturating_sub(usage.idle)));
+        self.max.set(gauge(usage.max));
         let mut families = self.connections.collect();
         families.extend(self.max.collect());
         families

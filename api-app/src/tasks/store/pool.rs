@@ -35,6 +35,22 @@ pub fn claim_pool() {
     OWN_POOL.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
 }
 
+/// Which of `pools` pools the calling thread takes from.
+fn own_pool(pools: usize) -> usize {
+    OWN_POOL.get() % pools
+}
+
+/// How many connections the pools hold, added up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// The most they may open: `DATABASE_POOL_MAX`.
+    pub(crate) max: usize,
+    /// Open now, idle or in use.
+    pub(crate) open: usize,
+    /// Open and idle.
+    pub(crate) idle: usize,
+}
+
 impl Pools {
     /// `settings.pool_max` connections in one pool per worker, as even as they divide (fewer pools
     /// when there are fewer connections than workers). No connection is opened yet.
@@ -53,7 +69,7 @@ impl Pools {
     pub(crate) async fn get(
         &self,
     ) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
-        let own = &self.0[OWN_POOL.get() % self.0.len()];
+        let own = &self.0[own_pool(self.0.len())];
         let status = own.status();
         if status.available == 0 && status.size >= status.max_size {
             let others = || self.0.iter().filter(|p| !std::ptr::eq(*p, own));
@@ -61,9 +77,11 @@ impl Pools {
                 .filter(|p| p.status().available > 0)
                 .chain(others());
             for other in idle_first {
+                let timeouts = other.timeouts();
                 let at_once = deadpool_postgres::Timeouts {
                     wait: Some(std::time::Duration::ZERO),
-                    ..other.timeouts()
+                    create: timeouts.create,
+                    recycle: timeouts.recycle,
                 };
                 if let Ok(client) = other.timeout_get(&at_once).await {
                     return Ok(client);
@@ -73,23 +91,14 @@ impl Pools {
         own.get().await
     }
 
-    /// The pools' state, added up.
-    pub(crate) fn status(&self) -> deadpool_postgres::Status {
-        let sum = deadpool_postgres::Status {
-            max_size: 0,
-            size: 0,
-            available: 0,
-            waiting: 0,
-        };
-        self.0
-            .iter()
-            .map(Pool::status)
-            .fold(sum, |sum, s| deadpool_postgres::Status {
-                max_size: sum.max_size + s.max_size,
-                size: sum.size + s.size,
-                available: sum.available + s.available,
-                waiting: sum.waiting + s.waiting,
-            })
+    /// The pools' connections, added up.
+    pub(crate) fn usage(&self) -> Usage {
+        let each = || self.0.iter().map(Pool::status);
+        Usage {
+            max: each().map(|s| s.max_size).sum(),
+            open: each().map(|s| s.size).sum(),
+            idle: each().map(|s| s.available).sum(),
+        }
     }
 }
 
@@ -252,8 +261,25 @@ mod tests {
         })
         .unwrap();
         let pools = Pools::new(&settings, workers).unwrap();
-        assert_eq!(pools.status().max_size, settings.pool_max, "the total");
+        assert_eq!(pools.usage().max, settings.pool_max, "the total");
         pools.0.iter().map(|p| p.status().max_size).collect()
+    }
+
+    #[test]
+    fn consecutive_claims_take_the_pools_in_turn() {
+        // A thread of its own: the claim stays with it.
+        std::thread::spawn(|| {
+            let taken: Vec<usize> = (0..3)
+                .map(|_| {
+                    claim_pool();
+                    own_pool(2)
+                })
+                .collect();
+            assert!(taken.iter().all(|&p| p < 2), "{taken:?}");
+            assert!(taken[0] != taken[1] && taken[1] != taken[2], "{taken:?}");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

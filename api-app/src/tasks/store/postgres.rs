@@ -160,8 +160,8 @@ impl TaskStore for PgTaskStore {
             PageStart::After(cursor) => (LIST_AFTER, i64::try_from(cursor.0)),
         };
         let from = from.unwrap_or(i64::MAX);
-        // Room for a whole page, up to a typical one's size: an empty table allocates little.
-        let capacity = page.entries_to_read().min(DEFAULT_PAGE_LIMIT + 1);
+        // Room for a whole page, up to the default page's size: an empty table allocates little.
+        let capacity = page.entries_to_read().min(DEFAULT_PAGE_LIMIT);
         async move {
             let found = self
                 .db
