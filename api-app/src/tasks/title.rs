@@ -24,10 +24,18 @@ pub const MAX_TITLE_CHARS: usize = 200;
 // The OpenAPI schema states that rule exactly, as `TITLE_PATTERN`, rather than as `maxLength`:
 // surrounding whitespace is trimmed and does not count, so a client reading the spec (or a fuzzer
 // generating from it) gets the same answer as `TaskTitle::parse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(try_from = "String")]
 #[schema(value_type = String, min_length = 1, example = "Write the runbook")]
 pub struct TaskTitle(String);
+
+/// Written as the string it holds. (`#[serde(into = "String")]` would clone it first: an
+/// allocation and a copy for every task of every page.)
+impl Serialize for TaskTitle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 /// Rust's `char::is_whitespace` set (what `trim` removes), as the body of a regex character class.
 macro_rules! title_space {
