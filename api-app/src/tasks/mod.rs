@@ -24,6 +24,7 @@ macro_rules! read_from_head {
 }
 
 pub mod idempotency;
+mod json;
 pub mod model;
 pub mod page;
 pub mod precondition;

@@ -184,29 +184,6 @@ impl TaskPage {
     }
 }
 
-impl TaskPage {
-    /// The page as a `200` JSON response, written into a buffer sized for it up front: grown by
-    /// doubling from empty (as `HttpResponse::json` does), a page of 50 was copied a dozen times.
-    pub fn into_response(self) -> actix_web::HttpResponse {
-        // A task's JSON is about 160 bytes besides its title (id, times, keys, quotes).
-        let size = 160
-            + self
-                .items
-                .iter()
-                .map(|t| 170 + AsRef::<str>::as_ref(&t.title).len())
-                .sum::<usize>();
-        let mut body = Vec::with_capacity(size);
-        match serde_json::to_writer(&mut body, &self) {
-            Ok(()) => actix_web::HttpResponse::Ok()
-                .content_type(mime::APPLICATION_JSON)
-                .body(body),
-            Err(e) => actix_web::HttpResponse::from_error(
-                actix_web::error::JsonPayloadError::Serialize(e),
-            ),
-        }
-    }
-}
-
 /// Publishes the bounds of `limit` and `offset` on `GET /api/tasks` from the constants that enforce
 /// them (utoipa's attributes take only literals, which would say each number twice).
 pub(crate) fn document_bounds(doc: &mut OpenApi) {

@@ -7,6 +7,7 @@ use platform::error::{ApiError, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
 use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
+use super::json;
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
 use super::precondition::{
@@ -98,7 +99,8 @@ const TASK_ID: &str = "The task's UUID";
 
 /// A single task as a response: the task, with its version as a strong `ETag`.
 fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpResponse {
-    res.insert_header(header::ETag(etag(task))).json(task)
+    res.insert_header(header::ETag(etag(task)));
+    json::respond(res, json::task(task))
 }
 
 /// Parses a task id from the path: only the canonical form the API hands out (lowercase,
@@ -131,7 +133,8 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.into_inner()).map_err(TaskError::InvalidPage)?;
     let found = store.list(page).await?;
-    Ok(TaskPage::new(page, found).into_response())
+    let page = TaskPage::new(page, found);
+    Ok(json::respond(HttpResponse::Ok(), json::page(&page)))
 }
 
 /// Create a task. With an `Idempotency-Key`, at most once per key: a retry gets the first answer.
