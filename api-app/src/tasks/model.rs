@@ -84,9 +84,10 @@ pub(crate) fn rfc3339_text(
     ] {
         buf[at] = separator;
     }
-    // The fraction without its trailing zeros, and without the point when it is zero.
+    // The fraction without its trailing zeros (the point stops the search), and without the point
+    // when it is zero.
     let mut len = 29;
-    while buf[len - 1] == b'0' && len > 20 {
+    while buf[len - 1] == b'0' {
         len -= 1;
     }
     if len == 20 {
