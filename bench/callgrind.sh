@@ -1,8 +1,22 @@
 # What bench/profile-health.sh and bench/profile-page.sh share: running a server under valgrind's
 # callgrind and counting the instructions of a number of requests. Source it after setting
-# REQUESTS (requests counted) and REQUEST_PATH (what each one GETs); it makes WORK, a scratch
-# directory removed on exit with the server still running, if any.
+# REQUESTS (requests counted) and REQUEST_PATH (what each one GETs); it sets TARGET, where
+# build_with_symbols builds, and makes WORK, a scratch directory removed on exit with the server
+# still running, if any.
 # shellcheck shell=bash
+
+command -v valgrind >/dev/null || { echo "$(basename "$0"): valgrind is not installed" >&2; exit 1; }
+# Their builds, with symbols, in a directory of their own (symbols change every crate's build
+# flags), where the raw profiles are kept too.
+TARGET=$PWD/target/prof
+
+# build_with_symbols CARGO_TARGETS...: api-app's package built as `make bench` builds it, with line
+# tables and unstripped, into $TARGET.
+build_with_symbols() {
+  echo "building with symbols into $TARGET" >&2
+  CARGO_TARGET_DIR=$TARGET CARGO_PROFILE_BENCH_LOCAL_STRIP=none CARGO_PROFILE_BENCH_LOCAL_DEBUG=line-tables-only \
+    cargo build --locked --quiet --profile bench-local -p api-app "$@"
+}
 
 WORK=$(mktemp -d)
 PID=

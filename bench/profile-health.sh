@@ -15,15 +15,9 @@ cd "$(dirname "$0")/.."
 
 REQUESTS=${PROFILE_REQUESTS:-3000}
 OUT=${PROFILE_OUT:-bench/PROFILE-RAW.txt}
-TARGET=$PWD/target/prof   # its own directory: symbols change every crate's build flags
-command -v valgrind >/dev/null || { echo "profile-health: valgrind is not installed" >&2; exit 1; }
-
-echo "building with symbols into $TARGET" >&2
-CARGO_TARGET_DIR=$TARGET CARGO_PROFILE_BENCH_LOCAL_STRIP=none CARGO_PROFILE_BENCH_LOCAL_DEBUG=line-tables-only \
-  cargo build --locked --quiet --profile bench-local -p api-app --bin api-app --example baseline
-
 REQUEST_PATH=/api/health
 . bench/callgrind.sh
+build_with_symbols --bin api-app --example baseline
 
 echo "api-app under callgrind" >&2
 port=$(free_port)

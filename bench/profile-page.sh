@@ -19,15 +19,9 @@ cd "$(dirname "$0")/.."
 REQUESTS=${PROFILE_REQUESTS:-300}
 OUT=${PROFILE_OUT:-bench/PROFILE-PAGE-RAW.txt}
 TASKS=1000
-TARGET=$PWD/target/prof   # shared with profile-health.sh: the same build flags
-command -v valgrind >/dev/null || { echo "profile-page: valgrind is not installed" >&2; exit 1; }
-
-echo "building with symbols into $TARGET" >&2
-CARGO_TARGET_DIR=$TARGET CARGO_PROFILE_BENCH_LOCAL_STRIP=none CARGO_PROFILE_BENCH_LOCAL_DEBUG=line-tables-only \
-  cargo build --locked --quiet --profile bench-local -p api-app --bin api-app
-
 REQUEST_PATH="/api/tasks?limit=50"
 . bench/callgrind.sh
+build_with_symbols --bin api-app
 
 "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$TEST_DATABASE_URL" -c "CREATE DATABASE profile"
 DB_URL="${TEST_DATABASE_URL%/*}/profile"
@@ -46,16 +40,7 @@ port=$(free_port) admin=$(free_port)
 run_api "$port" "$admin" >"$WORK/seed.log" 2>&1 &
 PID=$!
 wait_ready "http://127.0.0.1:$admin/readyz"
-python3 - "$port" "$TASKS" <<'PY'
-import http.client, json, sys
-conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
-for n in range(int(sys.argv[2])):
-    body = json.dumps({"title": f"profiled task {n}"})
-    conn.request("POST", "/api/tasks", body, {"Content-Type": "application/json"})
-    res = conn.getresponse()
-    res.read()
-    assert res.status == 201, res.status
-PY
+seed_http "$port" "$TASKS" "profiled task"
 kill "$PID"
 wait "$PID" 2>/dev/null || true
 PID=

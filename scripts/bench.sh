@@ -135,20 +135,6 @@ wrk.body = '{"title":"benchmark task","completed":false}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-# seed_http PORT N: N tasks created through the API (the in-memory store).
-seed_http() {
-  python3 - "$1" "$2" <<'PY'
-import http.client, sys
-conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
-for i in range(int(sys.argv[2])):
-    conn.request("POST", "/api/tasks", body=f'{{"title":"seed task {i}"}}',
-                 headers={"content-type": "application/json"})
-    res = conn.getresponse()
-    res.read()
-    assert res.status == 201, res.status
-PY
-}
-
 # ==== 1. GET /api/health: api-app, the bare actix-web baseline and the Express peer ===============
 echo "health: api-app, baseline, express" >&2
 start_api

@@ -53,6 +53,21 @@ wait_ready() {
   return 1
 }
 
+# seed_http PORT N [TITLE]: N tasks created through the API on PORT, titled "TITLE 0" to "TITLE N-1"
+# (default "seed task"), each answered 201.
+seed_http() {
+  python3 - "$1" "$2" "${3:-seed task}" <<'PY'
+import http.client, json, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+for n in range(int(sys.argv[2])):
+    body = json.dumps({"title": f"{sys.argv[3]} {n}"})
+    conn.request("POST", "/api/tasks", body, {"Content-Type": "application/json"})
+    res = conn.getresponse()
+    res.read()
+    assert res.status == 201, res.status
+PY
+}
+
 # The headless browser for the end-to-end test: $CHROMIUM if set, else Debian's chromium, else a
 # Chrome or Chromium already on the machine (GitHub's Ubuntu runners ship google-chrome, and
 # Ubuntu's own chromium package is only a snap shim). Prints nothing when none is found.
