@@ -172,14 +172,17 @@ impl TaskStore for PgTaskStore {
                         let rows = c.query_raw(&stmt, [&limit, &from]).await?;
                         let mut rows = std::pin::pin!(rows);
                         let mut items = Vec::with_capacity(capacity);
-                        let mut total = 0;
+                        let mut total = None;
                         while let Some(row) = rows.try_next().await? {
-                            total = row.try_get::<_, i64>(7)?;
+                            if total.is_none() {
+                                // Every row carries the same total: read it once.
+                                total = Some(row.try_get::<_, i64>(7)?);
+                            }
                             if let Some(seq) = row.try_get::<_, Option<i64>>(6)? {
                                 items.push((seq, task(&row)?));
                             }
                         }
-                        Ok((items, total))
+                        Ok((items, total.unwrap_or(0)))
                     }
                     .boxed()
                 })
