@@ -85,14 +85,16 @@ impl Application {
 pub async fn build(config: Config) -> Result<Application, StartupError> {
     let metrics = HttpMetrics::new()?;
     let (listener, bound) = platform::server::bind(&config.server, &metrics)?;
+    // Read once: the store shares its connections out between exactly these workers.
+    let limits = Limits::public(&config.server);
     let (store, store_failure) = store::open_in_background(
         &config.store,
         config.max_tasks,
-        Limits::public(&config.server).workers,
+        limits.workers,
         metrics.registry(),
         bound.health(),
     );
-    let server = build_server(listener, &config, bound.health(), metrics, store)?;
+    let server = build_server(listener, &config, limits, bound.health(), metrics, store)?;
     tracing::info!(
         service = "api-app",
         port = bound.port(),
@@ -111,6 +113,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
 fn build_server(
     listener: std::net::TcpListener,
     config: &Config,
+    limits: Limits,
     health: Arc<Health>,
     metrics: HttpMetrics,
     store: Arc<dyn TaskStore>,
@@ -136,7 +139,7 @@ fn build_server(
     Ok(platform::connection::serve(
         listener,
         &config.server,
-        Limits::public(&config.server),
+        limits,
         move || {
             // Each worker builds its app on its own thread: it takes a pool of connections of its own.
             store::claim_pool();
