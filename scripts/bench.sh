@@ -68,11 +68,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
-# cpu_ticks PID -> the CPU time the process has used (user + system, all threads), in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 TICKS=$(getconf CLK_TCK)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 
 # start_api [VAR=VALUE...] -> API_PID, API_PORT, API_ADMIN_PORT, READY_MS (spawn until /readyz on
 # the admin port answers 200)

@@ -68,6 +68,12 @@ for n in range(int(sys.argv[2])):
 PY
 }
 
+# cpu_ticks PID: the CPU time the process has used (user + system, all threads), in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# mean NUMBERS...: their mean, rounded to a whole number.
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
+
 # The headless browser for the end-to-end test: $CHROMIUM if set, else Debian's chromium, else a
 # Chrome or Chromium already on the machine (GitHub's Ubuntu runners ship google-chrome, and
 # Ubuntu's own chromium package is only a snap shim). Prints nothing when none is found.
