@@ -50,6 +50,8 @@ fn pull_requests_touching_rust_run_the_benchmark_check_without_permissions() {
         "**/Cargo.toml",
         "Cargo.lock",
         "scripts/bench.sh",
+        // The helpers it sources.
+        "scripts/lib.sh",
         RECORDED,
         ".github/workflows/bench.yml",
     ] {
