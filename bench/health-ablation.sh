@@ -11,8 +11,9 @@
 #
 #   bench/health-ablation.sh      # 4 rounds of 8 s; ABLATION_ROUNDS, ABLATION_DURATION change it
 #
-# Builds the committed code (HEAD; a git worktree for no-layers). Needs wrk. Not part of `make test`
-# or `make bench`: bench/PROFILE.md records what it found.
+# api-app and the baseline are built from the working tree, no-layers from HEAD in a git worktree:
+# commit a change before comparing it. Needs wrk. Not part of `make test` or `make bench`:
+# bench/PROFILE.md records what it found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
