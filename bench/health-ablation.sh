@@ -67,7 +67,7 @@ NAMES=(api no-log no-layers base)
 body=
 for name in "${NAMES[@]}"; do
   url="http://127.0.0.1:${PORT[$name]}/api/health"
-  for _ in $(seq 250); do curl -fs -o /dev/null "$url" && break; sleep 0.02; done
+  wait_ready "$url"
   # The same report from each (the uptime aside), as in `make bench`.
   got=$(curl -fsS "$url" | sed 's/"uptime_seconds":[0-9]*/"uptime_seconds":0/')
   [[ -z $body || $got == "$body" ]] || { echo "health-ablation: $name answers another body: $got" >&2; exit 1; }

@@ -152,7 +152,7 @@ PORT=$EXPRESS_PORT BODY=$HEALTH_BODY NODE_PATH="$PWD/tools/node_modules" NODE_EN
 EXPRESS_PID=$!
 PIDS+=("$EXPRESS_PID")
 for port in "$BASE_PORT" "$EXPRESS_PORT"; do
-  for _ in $(seq 250); do curl -fs -o /dev/null "http://127.0.0.1:$port/api/health" && break; sleep 0.02; done
+  wait_ready "http://127.0.0.1:$port/api/health"
   [[ $(curl -fsS "http://127.0.0.1:$port/api/health") == "$HEALTH_BODY" ]] || fail "the peer on $port does not answer api-app's bytes"
 done
 for port in "$MEM_PORT" "$BASE_PORT" "$EXPRESS_PORT"; do

@@ -41,8 +41,8 @@ logged_port() {
 listening_port() { logged_port "$1" port; }
 admin_port() { logged_port "$1" admin_port; }
 
-# wait_ready URL: polls URL (a /readyz, on the admin port) every 0.1 s until it answers 2xx; fails
-# after 10 s.
+# wait_ready URL: polls URL (a service's /readyz on its admin port, or a peer's only route) every
+# 0.1 s until it answers 2xx; fails after 10 s.
 wait_ready() {
   local url=$1
   for _ in $(seq 1 100); do
