@@ -30,9 +30,9 @@ pub(crate) fn write_task(out: &mut Vec<u8>, task: &Task) -> serde_json::Result<(
     } else {
         br#","completed":false,"created_at":""#
     });
-    time(out, task.created_at)?;
+    timestamp(out, task.created_at)?;
     out.extend_from_slice(br#"","updated_at":""#);
-    time(out, task.updated_at)?;
+    timestamp(out, task.updated_at)?;
     out.extend_from_slice(br#""}"#);
     Ok(())
 }
@@ -96,7 +96,7 @@ fn value(out: &mut Vec<u8>, value: &impl Serialize) -> serde_json::Result<()> {
 }
 
 /// A time's RFC 3339 text, which needs no escaping (digits, `-`, `:`, `.`, `T`, `Z`, `+`).
-fn time(out: &mut Vec<u8>, at: OffsetDateTime) -> serde_json::Result<()> {
+fn timestamp(out: &mut Vec<u8>, at: OffsetDateTime) -> serde_json::Result<()> {
     let mut text = [0u8; RFC3339_MAX];
     let text = rfc3339_text(at, &mut text).map_err(serde::ser::Error::custom)?;
     out.extend_from_slice(text);
