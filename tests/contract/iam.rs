@@ -1186,7 +1186,6 @@ fn infrastructure_requests(env: &str) -> Vec<Request<'static>> {
     );
     let project = arn_in("codebuild", &format!("project/gitops-{env}-ci-apply"));
     let zone = "arn:aws:route53:::hostedzone/Z0123456789";
-    let internal = leak(format!("postgres.gitops-{env}.internal"));
     let public = leak(format!("gitops-{env}.example.com"));
     let validation = leak(format!("_0123456789abcdef.gitops-{env}.example.com"));
     let certificate = arn_in("acm", "certificate/00000000-0000-4000-8000-000000000000");
@@ -1217,10 +1216,6 @@ fn infrastructure_requests(env: &str) -> Vec<Request<'static>> {
         tagged(Request::new("scheduler:UpdateSchedule", schedule)),
         tagged(Request::new("codebuild:UpdateProject", project)),
         tagged(Request::new("codebuild:StartBuild", project)),
-        Request::new("route53:ChangeResourceRecordSets", zone).with(
-            "route53:ChangeResourceRecordSetsNormalizedRecordNames",
-            &[internal],
-        ),
         Request::new("route53:ChangeResourceRecordSets", zone).with(
             "route53:ChangeResourceRecordSetsNormalizedRecordNames",
             &[public, validation],
