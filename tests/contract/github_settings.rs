@@ -541,38 +541,96 @@ fn apply_refuses_a_missing_app_or_reviewer_before_it_writes_anything() {
     );
 }
 
-/// Every environment a workflow job runs in: a literal name, the quoted names of an expression,
-/// and `format('terraform-{0}', inputs.env)` for each env.
+/// Every environment a workflow job runs in.
 fn workflow_environments() -> std::collections::BTreeSet<String> {
+    crate::workflows::workflow_names()
+        .iter()
+        .flat_map(|name| {
+            let wf = crate::workflows::workflow(name);
+            crate::workflows::jobs(&wf)
+                .into_iter()
+                .flat_map(|(_, job)| job_environments(job))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The environments one job may run in: a literal name, the quoted names of an expression, and
+/// `format('terraform-{0}', inputs.env)` for each env.
+fn job_environments(job: &serde_yaml_ng::Value) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
-    for name in crate::workflows::workflow_names() {
-        let wf = crate::workflows::workflow(&name);
-        for (_, job) in crate::workflows::jobs(&wf) {
-            let env = &job["environment"];
-            let Some(value) = env.as_str().or_else(|| env["name"].as_str()) else {
-                continue;
-            };
-            if !value.contains("${{") {
-                names.insert(value.to_owned());
-                continue;
-            }
-            // A quoted literal is a value the expression yields when it follows `&&` or `||`
-            // (not `==`), or when it is format()'s pattern.
-            let parts: Vec<&str> = value.split('\'').collect();
-            for (before, quoted) in parts.iter().zip(&parts[1..]).step_by(2) {
-                let before = before.trim_end();
-                if let Some(prefix) = quoted
-                    .strip_suffix("{0}")
-                    .filter(|_| before.ends_with("format("))
-                {
-                    names.extend(ENVS.iter().map(|env| format!("{prefix}{env}")));
-                } else if !quoted.is_empty() && (before.ends_with("&&") || before.ends_with("||")) {
-                    names.insert((*quoted).to_owned());
-                }
-            }
+    let env = &job["environment"];
+    let Some(value) = env.as_str().or_else(|| env["name"].as_str()) else {
+        return names;
+    };
+    if !value.contains("${{") {
+        names.insert(value.to_owned());
+        return names;
+    }
+    // A quoted literal is a value the expression yields when it follows `&&` or `||` (not `==`),
+    // or when it is format()'s pattern.
+    let parts: Vec<&str> = value.split('\'').collect();
+    for (before, quoted) in parts.iter().zip(&parts[1..]).step_by(2) {
+        let before = before.trim_end();
+        if let Some(prefix) = quoted
+            .strip_suffix("{0}")
+            .filter(|_| before.ends_with("format("))
+        {
+            names.extend(ENVS.iter().map(|env| format!("{prefix}{env}")));
+        } else if !quoted.is_empty() && (before.ends_with("&&") || before.ends_with("||")) {
+            names.insert((*quoted).to_owned());
         }
     }
     names
+}
+
+/// The secrets .github/README.md keeps in environments, and which environments hold each: its
+/// table rows `| `NAME` | secret | environment(s) `a` and `b` | …`.
+fn environment_secrets() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    read_text(".github/README.md")
+        .lines()
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (name, kind, place) = (cells.get(1)?, cells.get(2)?, cells.get(3)?);
+            if *kind != "secret" || !place.starts_with("environment") {
+                return None;
+            }
+            let holders = place
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect();
+            Some((name.trim_matches('`').to_owned(), holders))
+        })
+        .collect()
+}
+
+/// An environment secret is empty to a job outside its environments: the job would run on, with
+/// a blank key, and fail where it is used (terraform-lock's App token did, outside `gitops-bot`).
+#[test]
+fn a_job_that_reads_an_environment_secret_runs_only_where_it_is_kept() {
+    let held = environment_secrets();
+    assert!(
+        held.contains_key("GITOPS_APP_PRIVATE_KEY") && held.contains_key("DOCKERHUB_TOKEN"),
+        "the reader finds the README's environment secrets: {held:?}"
+    );
+    for name in crate::workflows::workflow_names() {
+        let wf = crate::workflows::workflow(&name);
+        for (id, job) in crate::workflows::jobs(&wf) {
+            let text = serde_yaml_ng::to_string(job).unwrap();
+            for (secret, holders) in &held {
+                if !text.contains(&format!("secrets.{secret}")) {
+                    continue;
+                }
+                let runs_in = job_environments(job);
+                assert!(
+                    !runs_in.is_empty() && runs_in.is_subset(holders),
+                    "{name}.yml job {id} reads {secret}, kept in {holders:?}, but runs in {runs_in:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
