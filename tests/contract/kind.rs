@@ -233,7 +233,40 @@ fn the_kind_job_runs_for_release_changes_with_read_only_rights_and_reports_its_t
         Some("${{ github.event.pull_request.head.sha }}"),
         "Argo CD syncs the pull request's own commit"
     );
+    let checkout = job["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|st| {
+            st["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/checkout@"))
+        })
+        .unwrap();
+    assert_eq!(
+        checkout["with"]["ref"], up["env"]["REVISION"],
+        "the images are built from the commit whose manifests Argo CD syncs"
+    );
     let text = read_text(".github/workflows/canary-kind.yml");
+    // Every repository file a step names starts the job when it changes.
+    let covered = |file: &str| {
+        paths.iter().any(|p| match p.strip_suffix("/**") {
+            Some(dir) => file == dir || file.starts_with(&format!("{dir}/")),
+            None => *p == file,
+        })
+    };
+    let named: std::collections::BTreeSet<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "/._-".contains(c)))
+        .filter(|w| w.starts_with("scripts/") || w.starts_with("tools/"))
+        .map(|w| w.trim_end_matches(['.', '/']))
+        .collect();
+    assert!(named.contains("tools/requirements.txt"), "{named:?}");
+    for file in named {
+        assert!(
+            covered(file),
+            "the job reads {file} but does not run when it changes"
+        );
+    }
     assert!(
         text.matches(">> \"$GITHUB_STEP_SUMMARY\"").count()
             + text.matches("tee -a \"$GITHUB_STEP_SUMMARY\"").count()
