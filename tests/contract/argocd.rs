@@ -316,3 +316,45 @@ fn the_root_app_and_its_project_have_one_owner() {
         );
     }
 }
+
+/// Argo CD renders an Application again only when a commit changes a file under one of its
+/// `manifest-generate-paths` (relative to its source path, or to the repository with a leading
+/// `/`); for any other commit it reuses what it rendered before. So every file the Application's
+/// kustomization reads must lie under one of them, or a change to it never reaches the cluster
+/// (the root apps once listed only `.`, and missed `k8s/admission` and the ALB component).
+#[test]
+fn every_application_renders_again_when_a_file_it_reads_changes() {
+    for env in ENVS {
+        let docs = installed(env);
+        let applications: Vec<&Value> = of_kind(&docs, "Application").collect();
+        assert!(applications.len() > APPS.len(), "{env}: the root app too");
+        for a in applications {
+            let source = repo_root().join(s(&a["spec"]["source"]["path"]));
+            let watched: Vec<String> =
+                s(&a["metadata"]["annotations"]["argocd.argoproj.io/manifest-generate-paths"])
+                    .split(';')
+                    .map(|p| match p.strip_prefix('/') {
+                        Some(from_root) => repo_root().join(from_root),
+                        None => source.join(p),
+                    })
+                    .map(|p| {
+                        let p = p.canonicalize().unwrap_or_else(|e| {
+                            panic!("{}: {} does not exist: {e}", name(a), p.display())
+                        });
+                        crate::review::rel(&p)
+                    })
+                    .collect();
+            let mut read = BTreeSet::new();
+            crate::review::kustomize_inputs(&source, &mut read);
+            for file in &read {
+                assert!(
+                    watched
+                        .iter()
+                        .any(|w| w.is_empty() || file.starts_with(&format!("{w}/"))),
+                    "{}: reads {file}, under none of its manifest-generate-paths {watched:?}",
+                    name(a)
+                );
+            }
+        }
+    }
+}

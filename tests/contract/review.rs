@@ -45,7 +45,7 @@ fn owners_of(rules: &[(String, Vec<String>)], path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn rel(path: &Path) -> String {
+pub(crate) fn rel(path: &Path) -> String {
     path.strip_prefix(repo_root())
         .unwrap()
         .to_string_lossy()
@@ -53,7 +53,7 @@ fn rel(path: &Path) -> String {
 }
 
 /// Every local file a kustomization reads: itself, its resources, components and patch files.
-fn kustomize_inputs(dir: &Path, out: &mut BTreeSet<String>) {
+pub(crate) fn kustomize_inputs(dir: &Path, out: &mut BTreeSet<String>) {
     let dir = dir.canonicalize().unwrap();
     let file = dir.join("kustomization.yaml");
     if !out.insert(rel(&file)) {
