@@ -148,6 +148,47 @@ fn a_release_pushes_new_tags_and_a_rerun_of_the_same_commit_reuses_its_image() {
     assert_eq!(out.trim(), format!("digest={A}"));
 }
 
+/// `gh run list …`: the JSON of `$FAKE_DIR/runs` when asked for the newest successful release run
+/// on main, a failure when that file is absent (the API did not answer).
+fn fake_runs(runs: Option<&str>) -> FakeTools {
+    let tools = FakeTools::new("runs");
+    if let Some(runs) = runs {
+        tools.file("runs", runs);
+    }
+    tools.tool(
+        "gh",
+        r#"[[ "$*" == "run list --workflow release.yml --branch main --status success --limit 1 --json number" ]] ||
+  { echo "unexpected: gh $*" >&2; exit 3; }
+[[ -f $FAKE_DIR/runs ]] || { echo "HTTP 502" >&2; exit 1; }
+cat "$FAKE_DIR/runs""#,
+    );
+    tools
+}
+
+#[test]
+fn a_rerun_of_an_old_release_never_pins_dev_behind_a_newer_one() {
+    // The newest successful release is this run itself (a re-run), an older one, or none yet.
+    for runs in [r#"[{"number":7}]"#, r#"[{"number":6}]"#, "[]"] {
+        let (ok, _, err) = fake_runs(Some(runs)).run("newer-release.sh", &["7"], &[], "");
+        assert!(ok, "{runs}: {err}");
+    }
+    // Run 8 released after run 7 failed at its bump: re-running 7's bump would roll dev back.
+    let (ok, _, err) =
+        fake_runs(Some(r#"[{"number":8}]"#)).run("newer-release.sh", &["7"], &[], "");
+    assert!(!ok, "a newer release deployed dev");
+    assert!(
+        err.contains("release run 8") && err.contains("(7)") && err.lines().count() == 1,
+        "{err}"
+    );
+    // Not knowing is refusing.
+    let (ok, _, err) = fake_runs(None).run("newer-release.sh", &["7"], &[], "");
+    assert!(!ok && err.contains("cannot list"), "{err}");
+    let (ok, _, err) = fake_runs(Some("<html>")).run("newer-release.sh", &["7"], &[], "");
+    assert!(!ok && err.contains("cannot read"), "{err}");
+    let (ok, _, _) = fake_runs(Some("[]")).run("newer-release.sh", &["seven"], &[], "");
+    assert!(!ok, "a run number is a number");
+}
+
 #[test]
 fn a_release_never_moves_a_tag_nor_guesses_when_the_registry_does_not_answer() {
     let tags = "docker.io/ns/api-app:1.0.7\ndocker.io/ns/api-app:sha-1234567\n";

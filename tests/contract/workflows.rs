@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use integration_tests::facts::ENVS;
-use integration_tests::k8s::{container, overlay, s};
+use integration_tests::k8s::{container, overlay, s, seq};
 use integration_tests::{read_text, read_yaml, repo_root};
 use serde_yaml_ng::Value;
 
@@ -192,6 +192,37 @@ fn bump_job_edits_exactly_the_dev_overlays() {
     let bump = release_job(&release, "bump-dev");
     let pr = &step_using(bump, "peter-evans/create-pull-request@")["with"];
     assert_eq!(lines(&pr["add-paths"]), kustomization_paths("dev"));
+
+    // Before any pin is written, the guard against a re-run of an older release.
+    let runs: Vec<&str> = seq(&bump["steps"])
+        .iter()
+        .filter_map(|st| st["run"].as_str())
+        .collect();
+    let guard = runs
+        .iter()
+        .position(|r| r.contains(r#"scripts/newer-release.sh "$RUN_NUMBER""#))
+        .expect("bump-dev runs scripts/newer-release.sh");
+    let edit = runs
+        .iter()
+        .position(|r| r.contains("kustomize edit set image"))
+        .unwrap();
+    assert!(
+        guard < edit,
+        "the guard runs before the overlays are edited"
+    );
+    let guard_step = seq(&bump["steps"])
+        .iter()
+        .find(|st| st["run"].as_str() == Some(runs[guard]))
+        .unwrap();
+    assert_eq!(
+        guard_step["env"]["RUN_NUMBER"].as_str(),
+        Some("${{ github.run_number }}")
+    );
+    assert_eq!(
+        bump["permissions"]["actions"].as_str(),
+        Some("read"),
+        "listing the release runs needs actions: read"
+    );
 
     let script = run_scripts(bump);
     assert!(script.contains("kustomize edit set image"));
