@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use integration_tests::facts::{APPS, ENVS, REPO_URL};
-use integration_tests::k8s::{argocd, name, named, one, overlay, s, seq};
-use integration_tests::{kustomize, of_kind, read_yaml, repo_root};
+use integration_tests::k8s::{argocd, kustomize_inputs, name, named, one, overlay, s, seq};
+use integration_tests::{kustomize, of_kind, read_yaml, repo_relative, repo_root};
 use serde_yaml_ng::Value;
 
 /// What runs in one cluster's `argocd` namespace: what terraform/ installs (the root Application
@@ -329,23 +329,17 @@ fn every_application_renders_again_when_a_file_it_reads_changes() {
         let applications: Vec<&Value> = of_kind(&docs, "Application").collect();
         assert!(applications.len() > APPS.len(), "{env}: the root app too");
         for a in applications {
-            let source = repo_root().join(s(&a["spec"]["source"]["path"]));
+            let source = s(&a["spec"]["source"]["path"]);
             let watched: Vec<String> =
                 s(&a["metadata"]["annotations"]["argocd.argoproj.io/manifest-generate-paths"])
                     .split(';')
                     .map(|p| match p.strip_prefix('/') {
                         Some(from_root) => repo_root().join(from_root),
-                        None => source.join(p),
+                        None => repo_root().join(source).join(p),
                     })
-                    .map(|p| {
-                        let p = p.canonicalize().unwrap_or_else(|e| {
-                            panic!("{}: {} does not exist: {e}", name(a), p.display())
-                        });
-                        crate::review::rel(&p)
-                    })
+                    .map(|p| repo_relative(&p))
                     .collect();
-            let mut read = BTreeSet::new();
-            crate::review::kustomize_inputs(&source, &mut read);
+            let read = kustomize_inputs(source);
             for file in &read {
                 assert!(
                     watched

@@ -408,32 +408,6 @@ fn argo_cd_records_this_platforms_failures_rollbacks_and_recoveries_and_they_mea
     }
 }
 
-/// The folders a kustomization pulls in (its `resources` and `components` that are folders),
-/// recursively, repo-relative with a trailing `/`, the kustomization's own folder included.
-fn kustomize_inputs(dir: &str, out: &mut BTreeSet<String>) {
-    let normal = integration_tests::repo_root()
-        .join(dir)
-        .canonicalize()
-        .unwrap();
-    let rel = normal
-        .strip_prefix(integration_tests::repo_root().canonicalize().unwrap())
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    if !out.insert(format!("{rel}/")) {
-        return;
-    }
-    let kustomization = &read_yaml(&format!("{rel}/kustomization.yaml"))[0];
-    for key in ["resources", "components"] {
-        for entry in kustomization[key].as_sequence().into_iter().flatten() {
-            let path = format!("{rel}/{}", entry.as_str().unwrap());
-            if integration_tests::repo_root().join(&path).is_dir() {
-                kustomize_inputs(&path, out);
-            }
-        }
-    }
-}
-
 #[test]
 fn lead_time_knows_everything_each_application_deploys() {
     use delivery_metrics::applications::{self, APPLICATIONS};
@@ -460,8 +434,12 @@ fn lead_time_knows_everything_each_application_deploys() {
                 Some(overlay.as_str()),
                 "{name} deploys the overlay lead time assumes"
             );
-            let mut inputs = BTreeSet::new();
-            kustomize_inputs(&overlay, &mut inputs);
+            // The folders its kustomization pulls in, besides the overlay's own.
+            let mut inputs: BTreeSet<String> = integration_tests::k8s::kustomize_inputs(&overlay)
+                .iter()
+                .filter_map(|file| file.strip_suffix("kustomization.yaml"))
+                .map(str::to_owned)
+                .collect();
             inputs.remove(&format!("{overlay}/"));
             for input in &inputs {
                 assert!(

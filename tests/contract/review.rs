@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_root};
+use integration_tests::k8s::kustomize_inputs;
+use integration_tests::{kustomize, of_kind, read_text, read_yaml, repo_relative, repo_root};
 
 const PROD_APPROVERS: &str = "@gitops-platform/prod-approvers";
 
@@ -45,53 +46,12 @@ fn owners_of(rules: &[(String, Vec<String>)], path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) fn rel(path: &Path) -> String {
-    path.strip_prefix(repo_root())
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Every local file a kustomization reads: itself, its resources, components and patch files.
-pub(crate) fn kustomize_inputs(dir: &Path, out: &mut BTreeSet<String>) {
-    let dir = dir.canonicalize().unwrap();
-    let file = dir.join("kustomization.yaml");
-    if !out.insert(rel(&file)) {
-        return;
-    }
-    let k = &read_yaml(&rel(&file))[0];
-    let listed = ["resources", "components"]
-        .iter()
-        .flat_map(|key| k[*key].as_sequence().cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .chain(
-            k["patches"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["path"].as_str().map(str::to_owned)),
-        );
-    for entry in listed {
-        assert!(
-            !entry.contains("://"),
-            "{}: remote input {entry}",
-            rel(&file)
-        );
-        let path = dir.join(&entry);
-        if path.is_dir() {
-            kustomize_inputs(&path, out);
-        } else {
-            out.insert(rel(&path.canonicalize().unwrap()));
-        }
-    }
-}
-
 /// Every `.tf` file of a root and of the local modules it calls.
 fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
     let dir = dir.canonicalize().unwrap();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|x| x == "tf") && out.insert(rel(&path)) {
+        if path.extension().is_some_and(|x| x == "tf") && out.insert(repo_relative(&path)) {
             let body: hcl::Body = hcl::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             for module in body.blocks().filter(|b| b.identifier() == "module") {
                 let source = module
@@ -124,7 +84,7 @@ fn files_that_render_prod() -> BTreeSet<String> {
     }
     for app in of_kind(&argocd, "Application") {
         let path = app["spec"]["source"]["path"].as_str().unwrap();
-        kustomize_inputs(&root.join(path), &mut files);
+        files.extend(kustomize_inputs(path));
     }
     terraform_inputs(&root.join("terraform/envs/prod"), &mut files);
     files

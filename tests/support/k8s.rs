@@ -6,7 +6,44 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_yaml_ng::Value;
 
 use crate::facts::ENVS;
-use crate::{kustomize, of_kind};
+use crate::{kustomize, of_kind, read_yaml, repo_relative, repo_root};
+
+/// Every local file the kustomization in `dir` (repo-relative) reads, recursively: itself, its
+/// resources, components and patch files, repo-relative. A remote input fails the test: nothing
+/// Argo CD renders may come from outside the repository.
+pub fn kustomize_inputs(dir: &str) -> BTreeSet<String> {
+    fn walk(dir: &str, out: &mut BTreeSet<String>) {
+        let file = repo_relative(&repo_root().join(dir).join("kustomization.yaml"));
+        if !out.insert(file.clone()) {
+            return;
+        }
+        let dir = file.trim_end_matches("kustomization.yaml");
+        let k = &read_yaml(&file)[0];
+        let listed = ["resources", "components"]
+            .iter()
+            .flat_map(|key| k[*key].as_sequence().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .chain(
+                k["patches"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["path"].as_str().map(str::to_owned)),
+            );
+        for entry in listed {
+            assert!(!entry.contains("://"), "{file}: remote input {entry}");
+            let path = repo_root().join(dir).join(&entry);
+            if path.is_dir() {
+                walk(&repo_relative(&path), out);
+            } else {
+                out.insert(repo_relative(&path));
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, &mut out);
+    out
+}
 
 /// One app's overlay for one environment, rendered.
 pub fn overlay(env: &str, app: &str) -> Vec<Value> {

@@ -54,6 +54,21 @@ pub fn kustomize(dir: &str) -> Vec<serde_yaml_ng::Value> {
     parse_yaml_stream(&String::from_utf8(out.stdout).expect("kustomize prints UTF-8"))
 }
 
+/// `path` relative to the repository root, with symbolic links and `..` resolved; the path must exist.
+pub fn repo_relative(path: &Path) -> String {
+    let full = path
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    full.strip_prefix(
+        repo_root()
+            .canonicalize()
+            .expect("the repository root exists"),
+    )
+    .unwrap_or_else(|_| panic!("{} is outside the repository", full.display()))
+    .to_string_lossy()
+    .into_owned()
+}
+
 /// Reads a YAML file (one or more documents) relative to the repo root.
 pub fn read_yaml(rel: &str) -> Vec<serde_yaml_ng::Value> {
     let text = std::fs::read_to_string(repo_root().join(rel))
