@@ -105,7 +105,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
         "listening"
     );
     Ok(Application {
-        serving: bound.serving(server, config.server.drain_delay),
+        serving: bound.serving(server, &config.server),
         store_failure,
     })
 }

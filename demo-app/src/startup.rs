@@ -41,7 +41,7 @@ pub async fn build(config: Config) -> Result<Application, StartupError> {
         api_proxy = config.api_url.as_deref().unwrap_or("off"),
         "listening"
     );
-    Ok(bound.serving(server, config.server.drain_delay))
+    Ok(bound.serving(server, &config.server))
 }
 
 fn build_server(
