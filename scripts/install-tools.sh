@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every tool `make test` needs, at pinned versions, from the package registries alone:
-# Debian packages (chromium, wrk, promtool), PyPI validators into .tools/venv, npm packages into tools/node_modules,
+# Debian packages (chromium, wrk, promtool, jq), PyPI validators into .tools/venv, npm packages into tools/node_modules,
 # and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +10,11 @@ root=$PWD
 log() { printf '==> %s\n' "$*"; }
 
 # Debian packages: the browser for the end-to-end test (unless the machine already has one), the
-# load generator for the drills, promtool (Debian ships it in `prometheus`) for the alert tests, and a
+# load generator for the drills, promtool (Debian ships it in `prometheus`) for the alert tests, jq for
+# the dashboards' and rules' checks (scripts/check-monitoring.sh), and a
 # PostgreSQL server for the store tests (unless one is already installed, as on GitHub's ubuntu runners;
 # scripts/with-postgres.sh finds it), and openssl for that server's throwaway TLS certificates.
-apt_pkgs=(wrk curl procps prometheus openssl)
+apt_pkgs=(wrk curl procps prometheus openssl jq)
 [[ -n $(find_browser) ]] || apt_pkgs+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 missing=()
@@ -25,15 +26,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# PyPI tools, pinned in tools/requirements.txt. Reinstalled only when the pins change.
+# PyPI tools, pinned in tools/requirements.txt, their dependencies by tools/constraints.txt, pip itself
+# here. Reinstalled only when the pins change.
+pip_version=26.3
 venv=$root/.tools/venv
 stamp=$venv/.requirements.sha256
-want=$(sha256sum tools/requirements.txt | cut -d' ' -f1)
+want=$(cat tools/requirements.txt tools/constraints.txt | sha256sum | cut -d' ' -f1)-pip$pip_version
 if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  log "pip install -r tools/requirements.txt"
+  log "pip install -r tools/requirements.txt -c tools/constraints.txt"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check "pip==$pip_version" >/dev/null
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt -c tools/constraints.txt
   echo "$want" >"$stamp"
 fi
 
