@@ -14,6 +14,8 @@ cluster=${KIND_CLUSTER:-gitops-canary}
 kind create cluster --name "$cluster" --wait 120s
 kind load docker-image --name "$cluster" "$@"
 
+# Read first: a failure of versions.sh inside `< <(...)` would go unnoticed and leave charts out.
+charts=$(scripts/kind/versions.sh)
 while read -r name repository chart version; do
   case $name in
     kube-prometheus-stack)
@@ -32,7 +34,7 @@ while read -r name repository chart version; do
   echo "up.sh: $chart $version into $namespace"
   helm upgrade --install "$name" "$chart" --repo "$repository" --version "$version" \
     --namespace "$namespace" --create-namespace --wait --timeout 10m "$@"
-done < <(scripts/kind/versions.sh)
+done <<<"$charts"
 
 kubectl apply -f - <<YAML
 apiVersion: argoproj.io/v1alpha1
