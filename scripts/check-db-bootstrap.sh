@@ -179,7 +179,13 @@ in_session "SELECT count(*) FROM old"
 [[ $(as_role legacy_app_a legacy-pw legacy "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'new'") == legacy_app ]] ||
   fail "what legacy_app_a creates must belong to legacy_app"
 end_session
-sleep 0.2
+# The server notices the closed session a moment later; the sync closes the role only once it has.
+for _ in $(seq 250); do
+  [[ $(as_superuser "SELECT count(*) FROM pg_stat_activity WHERE usename = 'legacy_app'") == 0 ]] && break
+  sleep 0.02
+done
+[[ $(as_superuser "SELECT count(*) FROM pg_stat_activity WHERE usename = 'legacy_app'") == 0 ]] ||
+  fail "legacy_app's session is still open 5 s after it was closed"
 bootstrap "$work/admin" legacy_app legacy || fail "the sync after the upgrade failed"
 [[ $(as_superuser "SELECT rolcanlogin::text || (rolpassword IS NULL)::text FROM pg_authid WHERE rolname = 'legacy_app'") == falsetrue ]] ||
   fail "legacy_app must be NOLOGIN with no password once no session of it is open"
