@@ -34,14 +34,17 @@ pinned_at() {
 }
 
 # Newest first (GitHub lists deployments by creation, newest first).
-mapfile -t deployments < <(gh api "repos/$repo/deployments?environment=$app-dev&per_page=$records" \
-  --jq '.[] | "\(.id) \(.sha) \(.created_at)"')
+listed=$(gh api "repos/$repo/deployments?environment=$app-dev&per_page=$records" \
+  --jq '.[] | "\(.id) \(.sha) \(.created_at)"') || refuse "cannot read dev's deployment records"
+mapfile -t deployments <<<"$listed"
 for line in "${deployments[@]}"; do
+  [[ -n $line ]] || continue
   read -r id sha created <<<"$line"
   [[ $(pinned_at "$sha") == "$digest" ]] || continue
   # shellcheck disable=SC2016 # $s is jq's, not the shell's
   status=$(gh api "repos/$repo/deployments/$id/statuses?per_page=100" \
-    --jq '([.[] | select(.state != "inactive")][0] // {}) as $s | "\($s.state // "-") \(.[0].state == "inactive") \($s.created_at // "-") \($s.description // "")"')
+    --jq '([.[] | select(.state != "inactive")][0] // {}) as $s | "\($s.state // "-") \(.[0].state == "inactive") \($s.created_at // "-") \($s.description // "")"') ||
+    refuse "cannot read the statuses of $app-dev deployment $id"
   read -r state replaced at description <<<"$status"
   case $state in
     success)

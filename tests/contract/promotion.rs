@@ -207,6 +207,24 @@ fn only_a_digest_whose_dev_canary_completed_is_offered_to_prod_and_every_refusal
         !ok && out.contains("replaced it before its rollout finished"),
         "{out}"
     );
+
+    // GitHub not answering is a refusal that says so, never "dev never ran it".
+    let dev = Dev::new("unanswered");
+    let sha = dev.pin(GOOD);
+    let (ok, out) = dev.verify(GOOD);
+    assert!(
+        !ok && out.contains("cannot read dev's deployment records"),
+        "{out}"
+    );
+    dev.respond(
+        &format!("repos/{REPO}/deployments?environment=api-app-dev&per_page=100"),
+        &json!([{"id": 5, "sha": sha, "environment": "api-app-dev", "created_at": "2026-12-01T10:00:00Z"}]),
+    );
+    let (ok, out) = dev.verify(GOOD);
+    assert!(
+        !ok && out.contains("cannot read the statuses of api-app-dev deployment 5"),
+        "{out}"
+    );
 }
 
 #[test]
