@@ -22,7 +22,7 @@ case ${1:-} in
   --check) MODE=check ;;
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
-[[ -n ${TEST_DATABASE_URL:-} ]] || PG_DURABLE=1 exec scripts/with-postgres.sh "$0" "$@"
+[[ -n ${TEST_DATABASE_URL:-} ]] || PG_DURABLE=1 exec scripts/with-postgres.sh "scripts/$(basename "$0")" "$@"
 . scripts/lib.sh
 
 RECORDED=bench/ratios.json            # the recorded values --check compares against

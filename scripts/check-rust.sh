@@ -5,7 +5,7 @@
 # (scripts/with-postgres.sh) serves the postgres test binary and that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "$0" "$@"
+[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "scripts/$(basename "$0")" "$@"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The binary tests (tests/support/process.rs) build the real executables if stale; building them

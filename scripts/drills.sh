@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The PostgreSQL runs need a server: start a throwaway one for the whole script.
-[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "$0" "$@"
+[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "scripts/$(basename "$0")" "$@"
 . scripts/lib.sh
 export PATH="$PWD/.tools/venv/bin:$PATH"
 

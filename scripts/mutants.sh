@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One throwaway server for both passes (its URL in TEST_DATABASE_URL).
-[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "$0" "$@"
+[[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "scripts/$(basename "$0")" "$@"
 
 mutants_version=27.1.0
 nextest_version=0.9.143
