@@ -14,7 +14,7 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use platform::error::{ApiError, ErrorCode};
-use platform::headers::{API_KEY_HEADER, REQUEST_ID_HEADER};
+use platform::headers::{API_KEY_HEADER, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, REQUEST_ID_HEADER};
 use platform::middleware::RequestId;
 
 /// The largest request body the proxy forwards; bigger ones get a JSON 413.
@@ -22,17 +22,21 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 /// The largest response body it relays (the API docs' Swagger UI bundle is the biggest one).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Request headers the browser may send on to the API. `x-request-id` is set separately.
-const REQUEST_HEADERS: [HeaderName; 5] = [
+/// Request headers the browser may send on to the API. `x-request-id` is set separately. The
+/// preconditions and the idempotency key are part of the API's write semantics: without them a
+/// stale update would win and a retried create would create twice.
+const REQUEST_HEADERS: [HeaderName; 7] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     header::IF_NONE_MATCH,
     header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    IDEMPOTENCY_KEY,
     API_KEY_HEADER,
 ];
 
 /// Response headers the API may send back. `location` is filtered further by [`same_origin_location`].
-const RESPONSE_HEADERS: [HeaderName; 12] = [
+const RESPONSE_HEADERS: [HeaderName; 13] = [
     header::CONTENT_TYPE,
     header::CONTENT_ENCODING,
     header::CONTENT_LANGUAGE,
@@ -46,6 +50,7 @@ const RESPONSE_HEADERS: [HeaderName; 12] = [
     // api-app's own policy for its pages (Swagger UI), exactly as the ALB serves them in clusters.
     header::CONTENT_SECURITY_POLICY,
     header::LOCATION,
+    IDEMPOTENT_REPLAYED,
 ];
 
 /// Methods worth forwarding; anything else (TRACE, CONNECT, inventions) stops here.

@@ -226,6 +226,7 @@ async fn record(req: HttpRequest, body: web::Bytes, seen: web::Data<Recorder>) -
             .insert_header(("cache-control", "max-age=5"))
             .insert_header(("www-authenticate", "ApiKey"))
             .insert_header(("retry-after", "3"))
+            .insert_header(("idempotent-replayed", "true"))
             .insert_header(("set-cookie", "session=upstream"))
             .insert_header(("x-powered-by", "fake"))
             .insert_header(("x-upstream-internal", "10.0.0.7"))

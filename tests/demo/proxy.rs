@@ -18,6 +18,9 @@ async fn method_body_content_type_key_request_id_and_query_pass_through() {
         .header("accept", "application/json")
         .header("x-api-key", KEY)
         .header("x-request-id", "trace-me-123")
+        // The write's own semantics: a stale update must fail upstream, a retried create replay.
+        .header("if-match", "\"3\"")
+        .header("idempotency-key", "create-once-1")
         .body(r#"{"completed":true}"#)
         .send()
         .await
@@ -36,6 +39,8 @@ async fn method_body_content_type_key_request_id_and_query_pass_through() {
     assert_eq!(seen.header("accept"), Some("application/json"));
     assert_eq!(seen.header("x-api-key"), Some(KEY));
     assert_eq!(seen.header("x-request-id"), Some("trace-me-123"));
+    assert_eq!(seen.header("if-match"), Some("\"3\""));
+    assert_eq!(seen.header("idempotency-key"), Some("create-once-1"));
     assert!(
         seen.header("host")
             .is_some_and(|h| h.ends_with(&format!(":{}", api.port))),
@@ -155,6 +160,7 @@ async fn hop_by_hop_and_unlisted_response_headers_are_dropped() {
         ("cache-control", "max-age=5"),
         ("www-authenticate", "ApiKey"),
         ("retry-after", "3"),
+        ("idempotent-replayed", "true"),
         ("content-type", "application/json"),
     ] {
         assert_eq!(

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
 use platform::config::{ConfigError, parse_bounded};
 use platform::error::{ApiError, ErrorCode};
 use sha2::{Digest as _, Sha256};
@@ -17,10 +16,7 @@ use utoipa::openapi::{OpenApi, RefOr};
 
 use super::model::{NewTask, Task};
 
-/// The request header (RFC 9110 field names are case-insensitive; this is the draft's spelling).
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// Set to `true` on a response that replays a create made earlier with the same key (as Stripe does).
-pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub use platform::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 /// The longest key, in characters (Stripe's bound).
 pub const MAX_KEY_CHARS: usize = 255;
 /// One character of a key: visible ASCII but `"` and `\`, as a regex class.
