@@ -7,7 +7,8 @@ use platform::server::{exit_code, shutdown_signal, startup_failed};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_vars(std::env::vars()) {
+    let vars = platform::config::environment(&demo_app::config::env_var_names());
+    let config = match vars.and_then(Config::from_vars) {
         Ok(config) => config,
         Err(e) => return startup_failed("demo-app", &e),
     };

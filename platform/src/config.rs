@@ -26,6 +26,9 @@ pub enum ConfigError {
     },
     #[error("invalid configuration: {0}")]
     Environment(String),
+    /// A variable the service reads holds bytes that are not UTF-8. Named, never shown.
+    #[error("invalid configuration: {0} is not valid UTF-8")]
+    NotUtf8(String),
 }
 
 /// Reads the variables named by `T`'s fields (upper-cased) from `vars`. Unknown variables are ignored.
@@ -199,6 +202,33 @@ where
     Ok((ServerSettings::parse(&server, ports)?, app))
 }
 
+/// The process environment as text, for a service's `from_vars`; `names` are the variables it reads
+/// (its `env_var_names`). `std::env::vars` panics on a variable that is not UTF-8 and prints the
+/// value (a key, a password) in the panic message. Here such a variable is an error naming it, never
+/// showing it, when the service reads it, and is left out when it does not.
+pub fn environment(names: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    text_vars(std::env::vars_os(), names)
+}
+
+fn text_vars(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    names: &[String],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut text = Vec::new();
+    for (name, value) in vars {
+        // A name that is not UTF-8 is none a service reads.
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => text.push((name, value)),
+            Err(_) if names.contains(&name) => return Err(ConfigError::NotUtf8(name)),
+            Err(_) => {}
+        }
+    }
+    Ok(text)
+}
+
 /// Every environment variable a service whose own variables are `A` reads: the shared ones first.
 /// The contract tests check manifests against this list.
 pub fn service_env_var_names<A: DeserializeOwned>() -> Vec<String> {
@@ -298,6 +328,28 @@ fn parse_log_filter(raw: Option<&str>) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_named_when_read_and_left_out_when_not() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt as _;
+        let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let secret = b"s3cr3t-\xff-key";
+        let names = vec!["API_KEY".to_owned(), "PORT".to_owned()];
+        let vars = |key: &[u8]| {
+            vec![
+                (bytes(b"PORT"), bytes(b"8080")),
+                (bytes(key), bytes(secret)),
+                (bytes(b"UNRELATED"), bytes(secret)),
+                (bytes(b"NAME_\xfe"), bytes(b"x")),
+            ]
+        };
+        let err = text_vars(vars(b"API_KEY"), &names).unwrap_err().to_string();
+        assert_eq!(err, "invalid configuration: API_KEY is not valid UTF-8");
+        // Unread variables with such bytes, in their name or value, are simply not there.
+        let text = text_vars(vars(b"OTHER"), &names).unwrap();
+        assert_eq!(text, [("PORT".to_owned(), "8080".to_owned())]);
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<ServerSettings, ConfigError> {
         let vars = pairs

@@ -40,7 +40,7 @@ pub fn binary_path(name: &str) -> PathBuf {
 
 /// A command for binary `name` with a clean environment: loopback, OS-chosen ports, JSON logs
 /// and no drain delay, then `env` on top.
-fn command(name: &str, env: &[(&str, &str)]) -> Command {
+fn command<V: AsRef<std::ffi::OsStr>>(name: &str, env: &[(&str, V)]) -> Command {
     let mut cmd = Command::new(binary_path(name));
     cmd.env_clear()
         .env("HOST", "127.0.0.1")
@@ -48,7 +48,7 @@ fn command(name: &str, env: &[(&str, &str)]) -> Command {
         .env("ADMIN_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_DRAIN_SECS", "0")
-        .envs(env.iter().copied())
+        .envs(env.iter().map(|(k, v)| (k, v.as_ref())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -57,7 +57,10 @@ fn command(name: &str, env: &[(&str, &str)]) -> Command {
 
 /// A binary that should fail to start: its exit code and what it wrote to stderr. A process
 /// still running after the timeout is killed and the test fails.
-pub fn start_failure(name: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+pub fn start_failure<V: AsRef<std::ffi::OsStr>>(
+    name: &str,
+    env: &[(&str, V)],
+) -> (Option<i32>, String) {
     let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
     // Read on a thread: a process that never exits must fail the test at the timeout, not hold
     // it on a read that waits for EOF.

@@ -28,6 +28,39 @@ fn a_bad_variable_stops_the_process_with_one_line_naming_it() {
     }
 }
 
+/// Bytes that are not UTF-8 in a variable the app reads: one line naming it, never the value (the
+/// standard library's reader would panic and print it, a key or a password, with a backtrace).
+#[test]
+fn a_variable_that_is_not_utf8_stops_the_process_with_one_line_naming_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let value = std::ffi::OsStr::from_bytes(b"s3cr3t-\xff-key-0123456789abcdef");
+    for app in ["api-app", "demo-app"] {
+        let (code, stderr) = start_failure(
+            app,
+            &[
+                ("LOG_FORMAT", std::ffi::OsStr::new("json")),
+                ("RUST_LOG", value),
+            ],
+        );
+        assert_eq!(code, Some(2), "{app}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains("RUST_LOG") && stderr.contains("UTF-8"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cr3t"),
+            "the value is never printed: {stderr}"
+        );
+    }
+    let (code, stderr) = start_failure("api-app", &[("API_KEY", value)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("API_KEY") && !stderr.contains("s3cr3t"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_cluster_environment_without_a_database_stops_the_process_naming_database_url() {
     for env in ["dev", "prod"] {
