@@ -1,6 +1,7 @@
 //! TLS for the database connections, by rustls with libpq's `sslmode` meaning: `require` encrypts
 //! without checking who answers; `verify-ca`/`verify-full` check the certificate against
-//! `sslrootcert`.
+//! `sslrootcert`. An `sslrootcert` without them is refused: libpq would check the certificate
+//! against it, and silently not checking would be weaker than asked.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +38,14 @@ pub(crate) fn take_tls_params(url: &str) -> Result<(String, Option<Verify>), Str
         }
     }
     let verify = match (verify, root_cert) {
-        (false, _) => None,
+        (false, None) => None,
+        // libpq would check the certificate against it (require then acts as verify-ca); ignoring it
+        // would encrypt without the check the operator asked for. Said instead of guessed.
+        (false, Some(_)) => {
+            return Err(
+                "names sslrootcert, which is used only with sslmode=verify-ca or verify-full: set one of those to check the server's certificate".into(),
+            );
+        }
         (true, Some(root_cert)) => Some(Verify { root_cert }),
         (true, None) => {
             return Err(
@@ -151,5 +159,23 @@ mod tests {
             })
         );
         assert!(take_tls_params("postgres://u@h/d?sslmode=verify-ca").is_err());
+    }
+
+    #[test]
+    fn a_root_certificate_without_a_verifying_sslmode_is_refused_not_ignored() {
+        for url in [
+            "postgres://u@h/d?sslmode=require&sslrootcert=/ca.pem",
+            "postgres://u@h/d?sslrootcert=/ca.pem",
+        ] {
+            let err = take_tls_params(url).unwrap_err();
+            assert!(
+                err.contains("sslrootcert") && err.contains("verify-full"),
+                "{url}: {err}"
+            );
+        }
+        assert_eq!(
+            take_tls_params("postgres://u@h/d?sslmode=require").unwrap(),
+            ("postgres://u@h/d?sslmode=require".to_owned(), None)
+        );
     }
 }
