@@ -83,9 +83,17 @@ fn parse_api_url(raw: &str) -> Result<String, ConfigError> {
             "must start with http:// (the proxy is for local runs)",
         ));
     }
-    let Some(authority) = uri.authority() else {
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
         return Err(invalid("must name a host"));
     };
+    // What follows the host is a port, and every request would fail on one out of range.
+    let port = authority
+        .as_str()
+        .strip_prefix(authority.host())
+        .and_then(|rest| rest.strip_prefix(':'));
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|p| p > 0)) {
+        return Err(invalid("must have a port from 1 to 65535"));
+    }
     if authority.as_str().contains('@') || raw.contains('#') || uri.query().is_some() {
         return Err(invalid("must not carry credentials, a query or a fragment"));
     }
@@ -110,6 +118,13 @@ mod tests {
     fn api_url_is_normalised_without_a_trailing_slash() {
         let cfg = with_api_url("http://127.0.0.1:8080/").unwrap();
         assert_eq!(cfg.api_url.as_deref(), Some("http://127.0.0.1:8080"));
+        for fine in [
+            "http://[::1]:8080",
+            "http://api-app",
+            "http://localhost:65535/base",
+        ] {
+            assert!(with_api_url(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
@@ -127,6 +142,10 @@ mod tests {
             "http://host/?q=1",
             "not a url",
             "/relative",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "http://:8080",
         ] {
             let msg = with_api_url(bad).unwrap_err().to_string();
             assert!(msg.contains("API_URL"), "{bad}: {msg}");
