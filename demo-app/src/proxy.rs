@@ -146,10 +146,9 @@ pub async fn forward(
         None => format!("{}{}", upstream.base, req.path()),
     };
     let request_id = req.extensions().get::<RequestId>().cloned();
+    let method = platform::protocol::client_method(&req);
 
-    let mut outgoing = upstream
-        .client
-        .request(platform::protocol::client_method(&req), url);
+    let mut outgoing = upstream.client.request(method.clone(), url);
     let hop_by_hop = connection_tokens(req.headers());
     for name in &REQUEST_HEADERS {
         if hop_by_hop.contains(name) {
@@ -202,6 +201,23 @@ pub async fn forward(
                 res.append_header((name.clone(), value.clone()));
             }
         }
+    }
+    // A HEAD answer has no body, but its Content-Length says how long the GET's would be: the
+    // relayed one must say the same, not the length of the empty body read here. actix writes the
+    // length its body reports (and sends none of it, for HEAD).
+    let head_length = (method == Method::HEAD)
+        .then(|| {
+            headers
+                .get(header::CONTENT_LENGTH)?
+                .to_str()
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        })
+        .flatten();
+    if let Some(length) = head_length {
+        let nothing = futures_util::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+        return Ok(res.body(actix_web::body::SizedStream::new(length, nothing)));
     }
     Ok(res.body(bytes))
 }
@@ -256,9 +272,14 @@ fn has_dot_segment(path: &str) -> bool {
 
 /// A redirect is relayed only when it stays on this origin: a path, or an absolute URL on the
 /// upstream itself (rewritten to its path). Anything else is dropped, so the API cannot send the
-/// browser to another site through demo-app.
+/// browser to another site through demo-app. So is a location holding a control character: a
+/// browser deletes tabs and newlines from a URL before reading it (WHATWG URL), so `/\t/evil` would
+/// become the off-origin `//evil`.
 fn same_origin_location(value: &HeaderValue, base: &str) -> Option<HeaderValue> {
     let location = value.to_str().ok()?;
+    if location.bytes().any(|b| b.is_ascii_control()) {
+        return None;
+    }
     let path = if let Some(rest) = location.strip_prefix(base) {
         if rest.is_empty() { "/" } else { rest }
     } else {
@@ -307,6 +328,10 @@ mod tests {
         assert!(loc("//evil.example/").is_none());
         assert!(loc("/\\evil.example/").is_none());
         assert!(loc("http://127.0.0.1:8080.evil.example/").is_none());
+        // Browsers drop the tab and read //evil.example/ and /\\evil.example/: off-origin.
+        assert!(loc("/\t/evil.example/").is_none());
+        assert!(loc("/\t\\evil.example/").is_none());
+        assert!(loc("http://127.0.0.1:8080/\t/evil.example/").is_none());
     }
 
     #[test]

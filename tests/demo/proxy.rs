@@ -290,6 +290,37 @@ async fn absolute_form_and_host_tricks_still_reach_only_api_url() {
     assert!(seen.iter().all(|s| s.path.starts_with("/api/")), "{seen:?}");
 }
 
+/// A HEAD answer relays the length the GET's body would have, as the API itself says it.
+#[tokio::test]
+async fn a_head_answer_keeps_the_upstreams_content_length() {
+    let api = FakeApi::start();
+    let demo = spawn_demo(Some(&api.address)).await;
+    let length = |res: reqwest::Response| {
+        res.headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let direct = demo
+        .client
+        .head(format!("{}/api/headers", api.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        length(direct),
+        Some("2".to_owned()),
+        "the fake API's own HEAD"
+    );
+    let proxied = demo
+        .client
+        .head(demo.url("/api/headers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    assert_eq!(length(proxied), Some("2".to_owned()));
+}
+
 #[tokio::test]
 async fn redirects_are_never_followed_and_foreign_locations_are_dropped() {
     let api = FakeApi::start();
