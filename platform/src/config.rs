@@ -418,9 +418,29 @@ mod tests {
 
     #[test]
     fn a_bad_log_filter_names_rust_log() {
-        let raw = [("RUST_LOG", "info,=[bad")];
-        let msg = parse(&raw).unwrap_err().to_string();
-        assert!(msg.contains("RUST_LOG"), "{msg}");
+        // A mistyped level would otherwise read as a target and switch every other target off.
+        for bad in [
+            "info,=[bad",
+            "warning",
+            "inf",
+            "info,api_app=warning",
+            "debug,tokio",
+        ] {
+            let raw = [("RUST_LOG", bad)];
+            let msg = parse(&raw).unwrap_err().to_string();
+            assert!(msg.contains("RUST_LOG"), "{bad}: {msg}");
+        }
+        for good in [
+            "warn",
+            "INFO",
+            "info,api_app=debug",
+            "off",
+            "api_app=trace,platform=debug",
+            "[request]=debug",
+        ] {
+            let raw = [("RUST_LOG", good)];
+            assert!(parse(&raw).is_ok(), "{good}");
+        }
     }
 
     #[test]

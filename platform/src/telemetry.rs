@@ -411,9 +411,16 @@ impl Visit for Message {
     }
 }
 
-/// True when `directive` is a valid `RUST_LOG` filter.
+/// True when `directive` is a valid `RUST_LOG` filter whose every part is a level (`info`), names
+/// its level (`api_app=debug`) or selects spans (`[request]`). `EnvFilter` reads a bare word that is not a level as a target
+/// switched fully on, with every other target off: `RUST_LOG=warning` (a typo) would silence the
+/// process, errors included, and still start.
 pub fn is_valid_filter(directive: &str) -> bool {
-    EnvFilter::try_new(directive).is_ok()
+    let names_a_level = |part: &str| {
+        let part = part.trim();
+        part.is_empty() || part.contains(['=', '[']) || part.parse::<LevelFilter>().is_ok()
+    };
+    directive.split(',').all(names_a_level) && EnvFilter::try_new(directive).is_ok()
 }
 
 #[cfg(test)]
