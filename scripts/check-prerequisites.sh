@@ -14,7 +14,7 @@ have make || need "make" "apt-get install make"
 have curl || need "curl" "apt-get install curl"
 have cargo || need "cargo" "install rustup from https://rustup.rs; rust-toolchain.toml pins the version"
 # rustc links through the system C compiler, and `ring` (TLS) compiles C: rustup brings neither.
-have cc || need "a C compiler (cc)" "apt-get install gcc"
+have cc || need "cc (a C compiler)" "apt-get install gcc"
 if ! have python3; then
   need "python3 3.11+" "apt-get install python3"
 elif ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
