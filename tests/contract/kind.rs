@@ -109,7 +109,9 @@ fn kind_installs_the_charts_at_the_versions_terraform_pins() {
     }
     // up.sh installs each chart versions.sh lists, and nothing at a version of its own.
     let up = read_text("scripts/kind/up.sh");
-    assert!(up.contains("done < <(scripts/kind/versions.sh)"));
+    // Read whole first, so that a failing versions.sh stops up.sh rather than leaving charts out.
+    assert!(up.contains("charts=$(scripts/kind/versions.sh)"));
+    assert!(up.contains(r#"done <<<"$charts""#));
     assert_eq!(
         up.matches("--version").count(),
         1,
