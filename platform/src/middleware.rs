@@ -356,7 +356,7 @@ mod panic_tests {
                 .gather()
                 .iter()
                 .filter(|family| family.name() == "http_requests_total")
-                .flat_map(|family| family.get_metric())
+                .flat_map(prometheus::proto::MetricFamily::get_metric)
                 .filter(|m| {
                     let label = |name: &str| {
                         m.get_label()
