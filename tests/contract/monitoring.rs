@@ -21,6 +21,7 @@ use integration_tests::facts::ENVS;
 /// docs/metrics/workload/{pod,deployment}-metrics.md.
 const KUBE_STATE_METRICS: &[&str] = &[
     "kube_pod_status_ready",
+    "kube_pod_status_phase",
     "kube_pod_container_info",
     "kube_deployment_metadata_generation",
     "kube_pod_container_status_last_terminated_reason",
