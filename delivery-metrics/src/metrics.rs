@@ -20,7 +20,8 @@
 //!   environment: a change to the Application's manifests rides the rollout of any later commit;
 //!   a change to its image's inputs rides the rollout of a commit whose pinned image was built
 //!   from it or later (the bump names that source commit; prod runs what dev ran when promoted;
-//!   where no pin in the history names one, the rollout's own commit stands in).
+//!   where no pin in the history names one, the rollout's own commit stands in); a change to both
+//!   rides the later of the two, the one whose image carries its code.
 //!   Only changes to what the Application deploys count ([`crate::applications`]). The first
 //!   rollout seen in an environment is the baseline: what it carries is not timed.
 
@@ -288,8 +289,10 @@ fn lead_times(
             if delivered.contains(&i) || !commit.is_change() {
                 continue;
             }
+            // Delivered once all of it this application deploys is out: a commit that changes the
+            // code and a manifest is out when the image built from it is, not with the manifest.
             let t = touches(commit);
-            if t.manifests || (t.image && i >= source) {
+            if (t.manifests || t.image) && (!t.image || i >= source) {
                 delivered.insert(i);
                 if !baseline && window.contains(succeeded_at) {
                     lead_times.push(succeeded_at - commit.commit.committer.date);

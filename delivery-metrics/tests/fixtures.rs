@@ -160,6 +160,14 @@ fn several_deploys_of_one_commit_are_one_deployment() {
 }
 
 #[test]
+fn a_commit_of_code_and_manifests_is_delivered_with_its_image_not_its_manifest() {
+    // C (10:00) changes api-app's code and its Deployment. Its own sync (10:05) rolls out the
+    // manifest with the previous image; the bump that pins the image built from C does at 10:45.
+    let [dev] = <[_; 1]>::try_from(metrics("code-and-manifests", &["api-app-dev"])).unwrap();
+    assert_eq!((dev.changes, dev.lead_time), (1, Some(minutes(45))));
+}
+
+#[test]
 fn no_deployments_means_zero_and_no_rates() {
     assert!(metrics("none", &[]).is_empty());
     let [dev] = <[_; 1]>::try_from(metrics("none", &["api-app-dev"])).unwrap();
