@@ -74,6 +74,14 @@ impl HttpMetrics {
         self.duration.with_label_values(&labels).observe(seconds);
     }
 
+    /// The requests served so far with these labels, as [`Self::observe`] writes them.
+    #[cfg(test)]
+    pub(crate) fn requests_with(&self, method: &str, route: &str, status: StatusCode) -> u64 {
+        self.requests
+            .with_label_values(&[method_label(method), route, status.as_str()])
+            .get()
+    }
+
     /// The number of requests served so far, over every label.
     pub fn requests_served(&self) -> u64 {
         self.requests

@@ -412,9 +412,9 @@ impl Visit for Message {
 }
 
 /// True when `directive` is a valid `RUST_LOG` filter whose every part is a level (`info`), names
-/// its level (`api_app=debug`) or selects spans (`[request]`). `EnvFilter` reads a bare word that is not a level as a target
-/// switched fully on, with every other target off: `RUST_LOG=warning` (a typo) would silence the
-/// process, errors included, and still start.
+/// its level (`api_app=debug`) or selects spans (`[request]`). `EnvFilter` reads a bare word that
+/// is not a level as a target switched fully on, with every other target off: `RUST_LOG=warning`
+/// (a typo) would silence the process, errors included, and still start.
 pub fn is_valid_filter(directive: &str) -> bool {
     let names_a_level = |part: &str| {
         let part = part.trim();
