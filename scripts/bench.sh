@@ -72,23 +72,34 @@ TICKS=$(getconf CLK_TCK)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # start_api [VAR=VALUE...] -> API_PID, API_PORT, API_ADMIN_PORT, READY_MS (spawn until /readyz on
-# the admin port answers 200)
+# the admin port answers 200). It binds port 0 and logs the ports it got (lib.sh's `logged_port`),
+# so no other process can take them between choosing and binding; each start logs to its own file.
+API_STARTS=0
 start_api() {
-  API_PORT=$(free_port) API_ADMIN_PORT=$(free_port)
+  API_STARTS=$((API_STARTS + 1))
+  API_LOG=$WORK/api-app-$API_STARTS.log
+  API_PORT='' API_ADMIN_PORT=''
   local started
   started=$(now_ns)
-  env -i PATH="$PATH" HOST=127.0.0.1 PORT="$API_PORT" ADMIN_PORT="$API_ADMIN_PORT" APP_ENV=local \
+  env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 APP_ENV=local \
     LOG_FORMAT=json RUST_LOG=info WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" \
     MAX_TASKS=10000000 "$@" \
-    "$API_BIN" >>"$WORK/api-app.log" 2>&1 &
+    "$API_BIN" >"$API_LOG" 2>&1 &
   API_PID=$!
   PIDS+=("$API_PID")
+  # Polled every 5 ms, not with lib.sh's 0.1 s waits: READY_MS is a measured row.
   for _ in $(seq 2000); do
-    if curl -fs -o /dev/null "http://127.0.0.1:$API_ADMIN_PORT/readyz" 2>/dev/null; then
+    if [[ -z $API_ADMIN_PORT ]]; then
+      # Empty until the line is there (grep finding nothing is not a failure here).
+      API_ADMIN_PORT=$(grep -o '"admin_port":[1-9][0-9]*' "$API_LOG" | head -n 1 | cut -d: -f2 || true)
+      API_PORT=$(grep -o '"port":[1-9][0-9]*' "$API_LOG" | head -n 1 | cut -d: -f2 || true)
+    fi
+    if [[ -n $API_ADMIN_PORT && -n $API_PORT ]] &&
+      curl -fs -o /dev/null "http://127.0.0.1:$API_ADMIN_PORT/readyz" 2>/dev/null; then
       READY_MS=$((($(now_ns) - started) / 1000000))
       return 0
     fi
-    kill -0 "$API_PID" 2>/dev/null || fail "api-app exited; see its log: $(tail -n 3 "$WORK/api-app.log")"
+    kill -0 "$API_PID" 2>/dev/null || fail "api-app exited; see its log: $(tail -n 3 "$API_LOG")"
     sleep 0.005
   done
   fail "api-app was not ready within 10 s"

@@ -29,11 +29,13 @@ cargo build --locked --quiet --profile "$PROFILE" -p api-app --bin api-app
 
 scratch_for_app # WORK, and APP_PID once an app runs: both cleaned up on exit
 
-PORT=$(free_port) ADMIN_PORT=$(free_port)
-env -i PATH="$PATH" HOST=127.0.0.1 PORT="$PORT" ADMIN_PORT="$ADMIN_PORT" APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
+# Port 0: the app binds what the kernel gives and logs it, so nothing can take it in between.
+env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 APP_ENV=local LOG_FORMAT=json RUST_LOG=info \
   WORKERS="$WORKERS" SHUTDOWN_DRAIN_SECS=0 API_KEY="$KEY" MAX_TASKS=100000 \
   "$TARGET/$PROFILE/api-app" >"$WORK/api-app.log" 2>&1 &
 APP_PID=$!
+PORT=$(listening_port "$WORK/api-app.log")
+ADMIN_PORT=$(admin_port "$WORK/api-app.log")
 wait_ready "http://127.0.0.1:$ADMIN_PORT/readyz"
 
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$APP_PID/status"; }
