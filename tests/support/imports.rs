@@ -35,16 +35,124 @@ fn module_of(rel: &Path) -> String {
     }
 }
 
-/// `source` without its `#[cfg(test)]` items and its comments.
-fn production_code(source: &str) -> String {
-    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
-    code.lines()
-        .map(|line| match line.find("//") {
-            Some(at) => &line[..at],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// `source` without its comments and its `#[cfg(test)]` items (a test module, and a test-only
+/// method or impl anywhere in the file: everything the attribute applies to, up to the `;` or the
+/// `}` that closes the item), so the code after a test-only helper still counts. Line breaks
+/// outside the test items are kept.
+pub fn production_code(source: &str) -> String {
+    let code = without_comments(source);
+    let mut kept = String::with_capacity(code.len());
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        kept.push_str(&rest[..at]);
+        rest = &rest[at + "#[cfg(test)]".len()..];
+        rest = &rest[item_end(rest)..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
+/// The length of the string or character literal at the start of `code` (which starts with `"`,
+/// `r"`, `r#"` or `'`), or 0 when it is not one (a lifetime, or an `r` that starts a name).
+fn literal_len(code: &str) -> usize {
+    let bytes = code.as_bytes();
+    match bytes.first() {
+        Some(b'"') => {
+            let mut i = 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            (i + 1).min(bytes.len())
+        }
+        Some(b'r') => {
+            let hashes = bytes[1..].iter().take_while(|&&b| b == b'#').count();
+            if bytes.get(1 + hashes) != Some(&b'"') {
+                return 0;
+            }
+            let close = format!("\"{}", "#".repeat(hashes));
+            code[2 + hashes..]
+                .find(&close)
+                .map_or(code.len(), |at| 2 + hashes + at + close.len())
+        }
+        Some(b'\'') => {
+            // '{' or '\'' or '\u{7b}'; anything else is a lifetime.
+            if bytes.get(1) == Some(&b'\\') {
+                code[2..].find('\'').map_or(0, |at| at + 3)
+            } else {
+                let width = code[1..].chars().next().map_or(0, char::len_utf8);
+                if bytes.get(1 + width) == Some(&b'\'') { width + 2 } else { 0 }
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// The length of the literal that starts at byte `i` of `code`, or 0: an `r` that ends a name
+/// (`for"`) does not start a raw string.
+fn literal_at(code: &str, i: usize) -> usize {
+    let name_before = code[..i]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c == '_' || c.is_alphanumeric());
+    if code[i..].starts_with('r') && name_before {
+        0
+    } else {
+        literal_len(&code[i..])
+    }
+}
+
+/// `source` without `//` and `/* */` comments (literals kept whole, so a `//` in a URL stays).
+fn without_comments(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    while i < source.len() {
+        let rest = &source[i..];
+        let literal = literal_at(source, i);
+        if literal > 0 {
+            out.push_str(&rest[..literal]);
+            i += literal;
+        } else if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            let end = rest.find("*/").map_or(rest.len(), |at| at + 2);
+            // Keep its line breaks, so line counts stay true.
+            out.extend(rest[..end].chars().filter(|&c| c == '\n'));
+            i += end;
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Where the item at the start of `code` (comments already removed) ends: the byte after its `;`
+/// or its closing `}`, brackets inside literals not counted.
+fn item_end(code: &str) -> usize {
+    let mut depth = 0_usize;
+    let mut i = 0;
+    while i < code.len() {
+        let literal = literal_at(code, i);
+        if literal > 0 {
+            i += literal;
+            continue;
+        }
+        match code.as_bytes()[i] {
+            b'[' | b'(' | b'{' => depth += 1,
+            b']' | b')' => depth = depth.saturating_sub(1),
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b';' if depth == 0 => return i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    code.len()
 }
 
 /// Every path in `code` that starts with `head` followed by `::` (and is not itself the tail of a
