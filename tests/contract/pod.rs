@@ -75,8 +75,20 @@ fn container_ports_are_the_apps_default_public_and_admin_ports() {
                     "{env}/{app} must not override {var}"
                 );
             }
-            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones): the same numbers.
+            // NetworkPolicies use numeric ports (the VPC CNI agent mishandles named ones), in
+            // ingress and egress rules alike; ingress admits the same numbers.
             for policy in of_kind(&docs, "NetworkPolicy") {
+                for direction in ["ingress", "egress"] {
+                    for rule in seq(&policy["spec"][direction]) {
+                        for port in seq(&rule["ports"]) {
+                            assert!(
+                                port.get("port").is_none_or(serde_yaml_ng::Value::is_u64),
+                                "{env}/{app}: {} names a port in {direction}: {port:?}",
+                                name(policy)
+                            );
+                        }
+                    }
+                }
                 for port in admitted_ports(policy) {
                     assert!(
                         port == public || port == admin,
