@@ -9,7 +9,8 @@ use crate::facts::ENVS;
 use crate::{kustomize, of_kind, read_yaml, repo_relative, repo_root};
 
 /// Every local file the kustomization in `dir` (repo-relative) reads, recursively: itself, its
-/// resources, components and patch files, repo-relative. A remote input fails the test: nothing
+/// resources, components and patch files, and the files and env files its ConfigMap and Secret
+/// generators read, repo-relative. A remote input fails the test: nothing
 /// Argo CD renders may come from outside the repository.
 pub fn kustomize_inputs(dir: &str) -> BTreeSet<String> {
     fn walk(dir: &str, out: &mut BTreeSet<String>) {
@@ -29,7 +30,8 @@ pub fn kustomize_inputs(dir: &str) -> BTreeSet<String> {
                     .into_iter()
                     .flatten()
                     .filter_map(|p| p["path"].as_str().map(str::to_owned)),
-            );
+            )
+            .chain(generator_files(k));
         for entry in listed {
             assert!(!entry.contains("://"), "{file}: remote input {entry}");
             let path = repo_root().join(dir).join(&entry);
@@ -43,6 +45,53 @@ pub fn kustomize_inputs(dir: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk(dir, &mut out);
     out
+}
+
+/// The files a kustomization's `configMapGenerator` and `secretGenerator` read: `files` (`key=path`
+/// or `path`), `envs` and the older `env`.
+fn generator_files(k: &Value) -> Vec<String> {
+    ["configMapGenerator", "secretGenerator"]
+        .iter()
+        .flat_map(|g| seq(&k[*g]).to_vec())
+        .flat_map(|generator| {
+            let files = seq(&generator["files"])
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|f| f.rsplit_once('=').map_or(f, |(_, path)| path).to_owned())
+                .collect::<Vec<_>>();
+            let envs = seq(&generator["envs"])
+                .iter()
+                .chain(std::iter::once(&generator["env"]))
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            files.into_iter().chain(envs)
+        })
+        .collect()
+}
+
+/// Whether a label selector (`matchLabels` and `matchExpressions` with `In`, `NotIn`, `Exists`,
+/// `DoesNotExist`, as Kubernetes evaluates them: every term must hold) picks an object with
+/// `labels`. An empty selector picks everything.
+pub fn selector_picks(selector: &Value, labels: &Value) -> bool {
+    let label = |key: &str| labels[key].as_str();
+    let by_labels = selector["matchLabels"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .all(|(key, value)| label(s(key)) == value.as_str());
+    let by_expressions = seq(&selector["matchExpressions"]).iter().all(|expr| {
+        let actual = label(s(&expr["key"]));
+        let listed = |v: &str| seq(&expr["values"]).iter().any(|x| x.as_str() == Some(v));
+        match s(&expr["operator"]) {
+            "In" => actual.is_some_and(listed),
+            "NotIn" => !actual.is_some_and(listed),
+            "Exists" => actual.is_some(),
+            "DoesNotExist" => actual.is_none(),
+            other => panic!("unknown selector operator {other}"),
+        }
+    });
+    by_labels && by_expressions
 }
 
 /// One app's overlay for one environment, rendered.
