@@ -46,12 +46,39 @@ fn owners_of(rules: &[(String, Vec<String>)], path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every `.tf` file of a root and of the local modules it calls.
+/// Every file a Terraform root and the local modules it calls read: their `.tf` files, and the
+/// other files beside them (templates under `iam/`, a provisioner's script, the lock file), but not
+/// their docs or test files.
 fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
+    fn beside(dir: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let holds_tf = std::fs::read_dir(&path)
+                    .unwrap()
+                    .any(|e| e.unwrap().path().extension().is_some_and(|x| x == "tf"));
+                // A folder of .tf files is a module of its own (walked if called); a .terraform
+                // folder is a local download.
+                if !holds_tf && name != ".terraform" && name != "tests" {
+                    beside(&path, out);
+                }
+            } else if !name.ends_with(".md") && !name.ends_with(".tftest.hcl") {
+                out.insert(repo_relative(&path));
+            }
+        }
+    }
     let dir = dir.canonicalize().unwrap();
+    let visited = std::fs::read_dir(&dir)
+        .unwrap()
+        .any(|e| out.contains(&repo_relative(&e.unwrap().path())));
+    if visited {
+        return;
+    }
+    beside(&dir, out);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|x| x == "tf") && out.insert(repo_relative(&path)) {
+        if path.extension().is_some_and(|x| x == "tf") {
             let body: hcl::Body = hcl::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             for module in body.blocks().filter(|b| b.identifier() == "module") {
                 let source = module
