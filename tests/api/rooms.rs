@@ -54,7 +54,10 @@ fn the_feature_rooms_use_platform_and_the_store_port_and_nothing_above_them() {
         files += 1;
         let code = production_code(&read_text(&file));
         for backend in ["InMemoryTaskStore", "PgTaskStore"] {
-            assert!(!code.contains(backend), "{file} names {backend}, not the port");
+            assert!(
+                !code.contains(backend),
+                "{file} names {backend}, not the port"
+            );
         }
     }
     assert!(files > 10, "the handlers' files are found: {files}");
@@ -113,11 +116,32 @@ mod tests {
 }
 "#;
     let code = production_code(source);
-    for kept in ["crate::a", "fn get", "'{'", "\"http://x/{\"", "crate::b::f()", "crate::e::h()"] {
+    for kept in [
+        "crate::a",
+        "fn get",
+        "'{'",
+        "\"http://x/{\"",
+        "crate::b::f()",
+        "crate::e::h()",
+    ] {
         assert!(code.contains(kept), "{kept} is production code:\n{code}");
     }
-    for left_out in ["fn len", "crate::c", "crate::d", "for_tests", "crate::f", "#[cfg(test)]"] {
-        assert!(!code.contains(left_out), "{left_out} is test code or a comment:\n{code}");
+    for left_out in [
+        "fn len",
+        "crate::c",
+        "crate::d",
+        "for_tests",
+        "crate::f",
+        "#[cfg(test)]",
+    ] {
+        assert!(
+            !code.contains(left_out),
+            "{left_out} is test code or a comment:\n{code}"
+        );
     }
-    assert_eq!(code.lines().count(), 11, "the lines of the production items are kept:\n{code}");
+    assert_eq!(
+        code.lines().count(),
+        11,
+        "the lines of the production items are kept:\n{code}"
+    );
 }

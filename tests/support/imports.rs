@@ -80,7 +80,11 @@ fn literal_len(code: &str) -> usize {
                 code[2..].find('\'').map_or(0, |at| at + 3)
             } else {
                 let width = code[1..].chars().next().map_or(0, char::len_utf8);
-                if bytes.get(1 + width) == Some(&b'\'') { width + 2 } else { 0 }
+                if bytes.get(1 + width) == Some(&b'\'') {
+                    width + 2
+                } else {
+                    0
+                }
             }
         }
         _ => 0,
