@@ -53,6 +53,12 @@ impl Precondition {
             return Ok(Self::None);
         }
         bounded(req, &header::IF_MATCH)?;
+        match star(req, &header::IF_MATCH) {
+            Star::Alone => return Ok(Self::None),
+            // `*` beside tags is no list of entity tags (actix would read only the first line).
+            Star::AmongTags => return Ok(Self::VersionIn(Vec::new())),
+            Star::Absent => {}
+        }
         Ok(match IfMatch::parse(req) {
             Ok(IfMatch::Any) => Self::None,
             Ok(IfMatch::Items(tags)) => Self::VersionIn(
@@ -92,6 +98,11 @@ impl Held {
             return Ok(Self::Nothing);
         }
         bounded(req, &header::IF_NONE_MATCH)?;
+        match star(req, &header::IF_NONE_MATCH) {
+            Star::Alone => return Ok(Self::Any),
+            Star::AmongTags => return Ok(Self::Nothing),
+            Star::Absent => {}
+        }
         Ok(match IfNoneMatch::parse(req) {
             Ok(IfNoneMatch::Any) => Self::Any,
             Ok(IfNoneMatch::Items(tags)) => {
@@ -126,6 +137,35 @@ fn version_named(tag: &str) -> Option<i64> {
     tag.parse::<i64>()
         .ok()
         .filter(|version| version.to_string() == tag)
+}
+
+/// Where `*` stands in a precondition header's lines.
+enum Star {
+    /// Not there.
+    Absent,
+    /// The one value of the one line: any current version.
+    Alone,
+    /// Beside other lines: not a valid value (RFC 9110: `*` or a list of tags, never both).
+    AmongTags,
+}
+
+/// Where `*` stands in `name`'s lines. Read here, over every line, because actix's parser looks
+/// for `*` in the first line only and then ignores the rest: `If-Match: *` followed by a stale
+/// tag would drop the condition.
+fn star(req: &HttpRequest, name: &HeaderName) -> Star {
+    let lines = req.headers().get_all(name);
+    let (mut count, mut stars) = (0, 0);
+    for line in lines {
+        count += 1;
+        if line.as_bytes().trim_ascii() == b"*" {
+            stars += 1;
+        }
+    }
+    match (stars, count) {
+        (0, _) => Star::Absent,
+        (1, 1) => Star::Alone,
+        _ => Star::AmongTags,
+    }
 }
 
 /// Refuses a list of more than [`MAX_ENTITY_TAGS`] entries in `name`'s lines, counted before any
@@ -187,6 +227,41 @@ mod tests {
         assert_eq!(read("3"), Precondition::VersionIn(vec![]));
         assert!(!read("3").admits(3));
         assert!(Precondition::None.admits(7));
+    }
+
+    #[test]
+    fn a_star_beside_other_lines_keeps_the_condition_in_either_order() {
+        let two_lines = |name: HeaderName, first: &str, second: &str| {
+            TestRequest::default()
+                .append_header((name.clone(), first.to_owned()))
+                .append_header((name, second.to_owned()))
+                .to_http_request()
+        };
+        for (first, second) in [("*", r#""1""#), (r#""1""#, "*"), ("*", "*")] {
+            let req = two_lines(header::IF_MATCH, first, second);
+            let condition = Precondition::from_request(&req).unwrap();
+            assert_eq!(
+                condition,
+                Precondition::VersionIn(vec![]),
+                "{first} then {second}"
+            );
+            assert!(
+                !condition.admits(2),
+                "a stale write with {first} then {second}"
+            );
+            let req = two_lines(header::IF_NONE_MATCH, first, second);
+            assert_eq!(
+                Held::from_request(&req).unwrap(),
+                Held::Nothing,
+                "{first} then {second}"
+            );
+        }
+        assert_eq!(
+            read(" * "),
+            Precondition::None,
+            "one line, spaces around it"
+        );
+        assert_eq!(held("*").unwrap(), Held::Any);
     }
 
     #[test]
