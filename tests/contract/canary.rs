@@ -239,7 +239,7 @@ fn on_eks_the_alb_splits_requests_and_argo_cd_leaves_the_weights_to_rollouts() {
                 "{env}/{app}: the rule forwards by the action the controller weights"
             );
             // The resting state Git holds: everything to stable, the canary's target group at 0
-            // (so it exists, with its readiness gate, before any canary pod).
+            // (so it exists before any canary pod).
             let key = format!("alb.ingress.kubernetes.io/actions.{root}");
             let action: serde_json::Value =
                 serde_json::from_str(s(&ingress["metadata"]["annotations"][&key]))

@@ -436,20 +436,21 @@ impl<'d> Platform<'d> {
         });
     }
 
-    /// External Secrets: the pod-identity module merges its source documents into one policy.
-    fn external_secrets(&mut self) {
-        let what = "module.external_secrets_pod_identity";
-        let eso = self.body(&["external_secrets_pod_identity"]);
+    /// A controller whose pod-identity module (External Secrets, Argo Rollouts) merges its source
+    /// documents into one policy.
+    fn custom_pod_identity(&mut self, module: &str) {
+        let what = &format!("module.{module}");
+        let body = self.body(&[module]);
         let mut statements = Vec::new();
-        for doc in strings_of(&eval(eso, "source_policy_documents", &self.ctx, what)) {
+        for doc in strings_of(&eval(body, "source_policy_documents", &self.ctx, what)) {
             statements.extend(statements_of_text(&doc));
         }
         let role = NewRole {
-            owner: eval(eso, "name", &self.ctx, what)
+            owner: eval(body, "name", &self.ctx, what)
                 .as_str()
                 .unwrap()
                 .to_owned(),
-            boundary: eval(eso, "permissions_boundary_arn", &self.ctx, what),
+            boundary: eval(body, "permissions_boundary_arn", &self.ctx, what),
             identity: vec![(
                 "custom",
                 format!("{PLATFORM}/identities.tf"),
@@ -643,10 +644,12 @@ fn statements_of_text(doc: &Json) -> Vec<Json> {
         .unwrap_or_default()
 }
 
-/// modules/platform-cluster for one env: ESO's role, the runners', the scheduler's, and the keys.
+/// modules/platform-cluster for one env: the controllers' roles, the runners', the scheduler's, and
+/// the keys.
 fn render_platform(env: &'static str, docs: &mut Vec<Doc>, roles: &mut Vec<Role>) {
     let mut platform = Platform::load(env, docs, roles);
-    platform.external_secrets();
+    platform.custom_pod_identity("external_secrets_pod_identity");
+    platform.custom_pod_identity("argo_rollouts_pod_identity");
     platform.load_balancer_controller();
     platform.runners();
     platform.scheduler();
@@ -904,12 +907,13 @@ fn every_iam_document_renders_to_json_for_cloudsplaining() {
     )
     .unwrap();
 
-    // Each env: the two CI roles, ESO, two runner pools, Chatbot's, dev's scheduler; a boundary, four keys.
+    // Each env: the two CI roles, three controllers (ESO, the Load Balancer Controller, Argo
+    // Rollouts), two runner pools, Chatbot's, dev's scheduler; a boundary, four keys.
     for env in ENVS {
         let count = roles.iter().filter(|r| r.env == env).count();
         assert_eq!(
             count,
-            if env == "dev" { 8 } else { 7 },
+            if env == "dev" { 9 } else { 8 },
             "{env}: roles rendered"
         );
     }
@@ -1051,6 +1055,10 @@ fn every_role_terraform_creates_carries_its_envs_boundary() {
             vec!["permissions_boundary_arn"],
         ),
         ("aws_lbc_pod_identity", vec!["permissions_boundary_arn"]),
+        (
+            "argo_rollouts_pod_identity",
+            vec!["permissions_boundary_arn"],
+        ),
     ] {
         let body = block(&platform, "module", &[module]).body();
         for input in inputs {

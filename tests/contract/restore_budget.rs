@@ -80,6 +80,10 @@ struct Rollout {
     pre_stop_s: u32,
     deregistration_delay_s: u32,
     gated: bool,
+    /// How long the old ReplicaSet stays after the controller has seen the new pods registered.
+    scale_down_delay_s: u32,
+    /// The ALB's health checks of a newly registered target.
+    health_checks_s: u32,
 }
 
 fn rollout(env: &str, app: &str) -> Rollout {
@@ -166,7 +170,7 @@ fn rollout(env: &str, app: &str) -> Rollout {
                 source: "allowance".into(),
             },
             Term {
-                what: "ALB health checks pass (readiness gate opens)",
+                what: "ALB health checks pass",
                 seconds: interval * healthy,
                 source: format!(
                     "healthcheck-interval-seconds {interval} × healthy-threshold-count {healthy}"
@@ -186,6 +190,8 @@ fn rollout(env: &str, app: &str) -> Rollout {
         ),
         deregistration_delay_s: dereg,
         gated,
+        scale_down_delay_s: int(&ru["scaleDownDelaySeconds"], "canary.scaleDownDelaySeconds"),
+        health_checks_s: interval * healthy,
     }
 }
 
@@ -420,9 +426,40 @@ fn budget(env: &str) -> Vec<Term> {
         .max_by_key(|(_, r)| r.steps * r.per_step.iter().map(|t| t.seconds).sum::<u32>())
         .unwrap();
     let (app, r) = slowest;
+    // The readiness gate holds only pods created while a Service with a TargetGroupBinding selects
+    // them: the first ones. The Rollout points the stable Service at a new ReplicaSet only once it
+    // has an available pod, so a new revision's pods run ungated, and what holds the old pods is
+    // the controller's target group verification (it sees every new pod registered first) and the
+    // scale-down delay after it, which must cover the ALB's health checks of the new targets.
     assert!(
         r.gated,
-        "{env}/{app}: without the ALB readiness gate old pods stop before new ones receive traffic"
+        "{env}/{app}: without the ALB readiness gate the first pods take traffic unchecked"
+    );
+    let (_, rollouts) = helm_release(env, "argo_rollouts");
+    let controller = &rollouts["controller"];
+    assert!(
+        controller["extraArgs"]
+            .as_array()
+            .is_some_and(|args| args.iter().any(|a| a == "--aws-verify-target-group")),
+        "{env}: the Rollouts controller must verify target groups, or old pods stop before new ones are registered: {controller}"
+    );
+    // The verification reads the ALB through the AWS API, in the cluster's region.
+    let region = controller["extraEnv"]
+        .as_array()
+        .and_then(|vars| vars.iter().find(|v| v["name"] == "AWS_REGION"))
+        .map(|v| v["value"].clone());
+    let region_var =
+        integration_tests::terraform::addons_vars(env, &platform_locals(env))["region"].clone();
+    assert_eq!(
+        region,
+        Some(region_var),
+        "{env}: the Rollouts controller's AWS_REGION is the add-ons' var.region"
+    );
+    assert!(
+        r.scale_down_delay_s >= r.health_checks_s,
+        "{env}/{app}: scaleDownDelaySeconds ({} s) must cover the ALB's health checks of the new targets ({} s)",
+        r.scale_down_delay_s,
+        r.health_checks_s
     );
     assert!(
         r.pre_stop_s >= ALB_KEEPS_ROUTING_S,

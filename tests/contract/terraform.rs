@@ -185,6 +185,7 @@ fn eso_policy_reads_exactly_the_envs_own_secrets() {
 #[test]
 fn pod_identity_bindings_match_helm_releases_and_k8s() {
     let expected = serde_json::json!({
+        "argo_rollouts": { "namespace": "argo-rollouts", "service_account": "argo-rollouts" },
         "aws_load_balancer_controller": { "namespace": "kube-system", "service_account": "aws-load-balancer-controller" },
         "external_secrets": { "namespace": "external-secrets", "service_account": "external-secrets" },
     });
@@ -194,13 +195,14 @@ fn pod_identity_bindings_match_helm_releases_and_k8s() {
         assert_eq!(
             pod_identities_output(&locals),
             expected,
-            "{env}: the contract's two Pod Identity bindings"
+            "{env}: the contract's Pod Identity bindings"
         );
 
         // The associations Terraform creates use exactly those bindings.
         let module = serde_json::json!({ "eks": { "cluster_name": format!("gitops-{env}") } });
         let ctx = context(&EnvRoot::load(env).platform_vars(), &locals, &module);
         for (module_name, key) in [
+            ("argo_rollouts_pod_identity", "argo_rollouts"),
             ("aws_lbc_pod_identity", "aws_load_balancer_controller"),
             ("external_secrets_pod_identity", "external_secrets"),
         ] {
@@ -219,6 +221,7 @@ fn pod_identity_bindings_match_helm_releases_and_k8s() {
 
         // The charts install into the same namespaces and create the same service accounts.
         for (release, key) in [
+            ("argo_rollouts", "argo_rollouts"),
             (
                 "aws_load_balancer_controller",
                 "aws_load_balancer_controller",

@@ -2,21 +2,21 @@
 # and stops a release whose canary fails its analysis against Prometheus (k8s/base/canary-analysis).
 # Git supplies the Rollouts and the AnalysisTemplate; this release supplies the controller and its CRDs.
 #
-# No AWS identity: the controller only edits Kubernetes objects (the Services' selectors and the
-# Ingress's forward action, which the Load Balancer Controller turns into ALB weights). TargetGroup
-# verification (--aws-verify-target-group), which would need ELB Describe rights through Pod Identity,
-# stays off: the ALB readiness gate already holds every pod until its target is healthy.
-
-locals {
-  rollouts_namespace = "argo-rollouts"
-}
+# Target group verification (--aws-verify-target-group): the ALB readiness gate cannot hold a release's
+# pods. The Load Balancer Controller's webhook injects the gate only into a pod that a Service with a
+# TargetGroupBinding selects when the pod is created, and the Rollout points the stable and canary
+# Services at a new ReplicaSet only after it has an available pod: every pod of a new revision (a
+# release, a rollback, a Reloader restart) is created ungated. So the controller itself checks, through the AWS API, that the pods behind
+# the stable Service are registered in its target group before it scales down the old ReplicaSet,
+# and that the ALB carries each weight it sets. Its identity (modules/platform-cluster,
+# identities.tf) may only Describe the load balancers; the region comes from AWS_REGION.
 
 resource "helm_release" "argo_rollouts" {
   name             = "argo-rollouts"
   repository       = "https://argoproj.github.io/argo-helm"
   chart            = "argo-rollouts"
   version          = "2.41.0"
-  namespace        = local.rollouts_namespace
+  namespace        = var.pod_identities.argo_rollouts.namespace
   create_namespace = true
 
   wait            = var.wait_for_pods
@@ -27,7 +27,11 @@ resource "helm_release" "argo_rollouts" {
     installCRDs = true
     # Deleting the release must never delete the Rollouts it runs (and with them every app pod).
     keepCRDs = true
+    # The service account Pod Identity binds the controller's AWS role to.
+    serviceAccount = { create = true, name = var.pod_identities.argo_rollouts.service_account }
     controller = {
+      extraArgs = ["--aws-verify-target-group"]
+      extraEnv  = [{ name = "AWS_REGION", value = var.region }]
       # Two replicas with leader election, and a PodDisruptionBudget: a node drain never leaves a
       # release without the controller that would abort it.
       replicas = 2

@@ -30,6 +30,7 @@ variable "vpc_id" {
 
 variable "pod_identities" {
   type = object({
+    argo_rollouts                = object({ namespace = string, service_account = string })
     aws_load_balancer_controller = object({ namespace = string, service_account = string })
     external_secrets             = object({ namespace = string, service_account = string })
   })

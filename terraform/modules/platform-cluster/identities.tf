@@ -1,9 +1,14 @@
 # Per-environment AWS identities for in-cluster controllers, bound to exact service accounts through EKS Pod Identity.
 
 locals {
-  # The only two service accounts with AWS identities. The Helm releases (modules/cluster-addons) install
-  # into exactly these namespaces and service accounts; tests/contract/terraform.rs holds both to k8s/.
+  # The only service accounts with AWS identities. The Helm releases (modules/cluster-addons) install
+  # into exactly these namespaces and service accounts; tests/contract/terraform.rs holds them to k8s/.
   pod_identities = {
+    argo_rollouts = {
+      role_name       = "${local.name}-argo-rollouts"
+      namespace       = "argo-rollouts"
+      service_account = "argo-rollouts"
+    }
     aws_load_balancer_controller = {
       role_name       = "${local.name}-aws-lbc"
       namespace       = "kube-system"
@@ -36,6 +41,51 @@ locals {
       Resource = [local.api_secret_arn_pattern, local.registry_secret_arn_pattern, local.ops_secret_arn_pattern]
     }]
   })
+
+  # Argo Rollouts' target group verification (modules/cluster-addons/rollouts.tf): before it scales
+  # down the old ReplicaSet it reads the ALB's target groups, their health and the listener rules,
+  # to see the new pods registered and the weights applied. The ELB Describe actions take no
+  # resource-level permissions, so "*" is the narrowest resource; the actions are read-only.
+  argo_rollouts_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "ReadLoadBalancers"
+      Effect = "Allow"
+      Action = [
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+      ]
+      Resource = "*"
+    }]
+  })
+}
+
+module "argo_rollouts_pod_identity" {
+  source  = "terraform-aws-modules/eks-pod-identity/aws"
+  version = "2.8.1"
+
+  name                     = local.pod_identities.argo_rollouts.role_name
+  use_name_prefix          = false
+  permissions_boundary_arn = local.permissions_boundary_arn
+  description              = "Argo Rollouts controller in ${local.name}: reads the ALB's target groups to verify a release's pods are registered"
+
+  attach_custom_policy      = true
+  source_policy_documents   = [local.argo_rollouts_policy]
+  custom_policy_description = "Describe the ALB, its listeners, rules, target groups and target health, nothing else"
+
+  associations = {
+    argo_rollouts = {
+      cluster_name    = module.eks.cluster_name
+      namespace       = local.pod_identities.argo_rollouts.namespace
+      service_account = local.pod_identities.argo_rollouts.service_account
+    }
+  }
+
+  tags = local.tags
 }
 
 module "external_secrets_pod_identity" {

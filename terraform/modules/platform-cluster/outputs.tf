@@ -43,6 +43,7 @@ output "pod_identities" {
   # times out. module.eks covers the node group and every add-on (CoreDNS included).
   depends_on = [
     module.eks,
+    module.argo_rollouts_pod_identity,
     module.aws_lbc_pod_identity,
     module.external_secrets_pod_identity,
   ]
@@ -51,6 +52,11 @@ output "pod_identities" {
 output "external_secrets_role_arn" {
   description = "IAM role External Secrets Operator assumes through Pod Identity (reads this env's API secret only)."
   value       = module.external_secrets_pod_identity.iam_role_arn
+}
+
+output "argo_rollouts_role_arn" {
+  description = "IAM role the Argo Rollouts controller assumes through Pod Identity (reads the ALB's target groups, for target group verification)."
+  value       = module.argo_rollouts_pod_identity.iam_role_arn
 }
 
 output "aws_load_balancer_controller_role_arn" {
@@ -90,6 +96,7 @@ output "resource_names" {
     node_group            = "${local.name}-default"
     external_secrets_role = local.pod_identities.external_secrets.role_name
     aws_lbc_role          = local.pod_identities.aws_load_balancer_controller.role_name
+    argo_rollouts_role    = local.pod_identities.argo_rollouts.role_name
     api_secret            = local.api_secret_name
     node_scale_actions    = [for k, _ in local.node_scale_actions : "${local.name}-nodes-${k}"]
   }

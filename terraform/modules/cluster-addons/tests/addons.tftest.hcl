@@ -7,6 +7,7 @@ variables {
   cluster_name = "gitops-dev"
   vpc_id       = "vpc-0123456789abcdef0"
   pod_identities = {
+    argo_rollouts                = { namespace = "argo-rollouts", service_account = "argo-rollouts" }
     aws_load_balancer_controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
     external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
   }
@@ -162,5 +163,10 @@ run "argo_rollouts_metrics_name_the_rollouts_own_namespace" {
   assert {
     condition     = helm_release.argo_rollouts.namespace == "argo-rollouts" && yamldecode(helm_release.argo_rollouts.values[0]).keepCRDs
     error_message = "Argo Rollouts lives in argo-rollouts, and deleting the release must keep the Rollouts."
+  }
+
+  assert {
+    condition     = contains(yamldecode(helm_release.argo_rollouts.values[0]).controller.extraArgs, "--aws-verify-target-group") && yamldecode(helm_release.argo_rollouts.values[0]).serviceAccount.name == "argo-rollouts"
+    error_message = "The Rollouts controller verifies target groups (a new revision's pods get no readiness gate), as the service account its Pod Identity binds."
   }
 }

@@ -227,16 +227,17 @@ run "names_follow_the_gitops_env_seed" {
   }
 
   assert {
-    condition     = output.resource_names.external_secrets_role == "gitops-dev-external-secrets" && output.resource_names.aws_lbc_role == "gitops-dev-aws-lbc"
-    error_message = "Controller roles must be gitops-<env>-external-secrets and gitops-<env>-aws-lbc."
+    condition     = output.resource_names.external_secrets_role == "gitops-dev-external-secrets" && output.resource_names.aws_lbc_role == "gitops-dev-aws-lbc" && output.resource_names.argo_rollouts_role == "gitops-dev-argo-rollouts"
+    error_message = "Controller roles must be gitops-<env>-external-secrets, gitops-<env>-aws-lbc and gitops-<env>-argo-rollouts."
   }
 
   assert {
     condition = output.pod_identities == {
+      argo_rollouts                = { namespace = "argo-rollouts", service_account = "argo-rollouts" }
       aws_load_balancer_controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller" }
       external_secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
     }
-    error_message = "Pod Identity must bind exactly kube-system/aws-load-balancer-controller and external-secrets/external-secrets."
+    error_message = "Pod Identity must bind exactly argo-rollouts/argo-rollouts, kube-system/aws-load-balancer-controller and external-secrets/external-secrets."
   }
 
   assert {
