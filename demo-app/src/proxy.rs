@@ -179,6 +179,20 @@ pub async fn forward(
                 tracing::warn!(error = %e, "reading the upstream response failed");
                 upstream_unavailable()
             })?;
+        // awc ends the body without an error when the connection closes early, so a cut answer
+        // would be relayed as a whole one: its length must be the one it announced. (A chunked
+        // answer cut between chunks cannot be told from a whole one this way; api-app sizes every
+        // answer it sends.)
+        if let Some(announced) = announced_length(&method, status, &headers)
+            && announced != bytes.len() as u64
+        {
+            tracing::warn!(
+                announced,
+                received = bytes.len(),
+                "the upstream response ended before its content-length"
+            );
+            return Err(upstream_unavailable());
+        }
         Ok::<_, ApiError>((status, headers, bytes))
     };
     let (status, headers, bytes) = match tokio::time::timeout(upstream.timeout, call).await {
@@ -206,20 +220,37 @@ pub async fn forward(
     // relayed one must say the same, not the length of the empty body read here. actix writes the
     // length its body reports (and sends none of it, for HEAD).
     let head_length = (method == Method::HEAD)
-        .then(|| {
-            headers
-                .get(header::CONTENT_LENGTH)?
-                .to_str()
-                .ok()?
-                .parse::<u64>()
-                .ok()
-        })
+        .then(|| content_length(&headers))
         .flatten();
     if let Some(length) = head_length {
         let nothing = futures_util::stream::empty::<Result<Bytes, std::convert::Infallible>>();
         return Ok(res.body(actix_web::body::SizedStream::new(length, nothing)));
     }
     Ok(res.body(bytes))
+}
+
+/// The body length an upstream answer announces with `Content-Length`, when it has a body at all
+/// (not the answer to a HEAD, not 1xx, 204 or 304).
+fn announced_length(method: &Method, status: StatusCode, headers: &HeaderMap) -> Option<u64> {
+    let bodiless = *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if bodiless {
+        return None;
+    }
+    content_length(headers)
+}
+
+/// An answer's `Content-Length`, when it has a readable one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Reads the request body, refusing anything over [`MAX_REQUEST_BODY_BYTES`] before buffering it.

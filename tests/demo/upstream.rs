@@ -12,7 +12,7 @@ use demo_app::config::Config;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_demo, spawn_demo_from};
+use crate::helpers::{assert_error, logs, spawn_demo, spawn_demo_from};
 
 /// An upstream that answers every request with the same bytes, written exactly as given, so a test
 /// controls what an actix server would never send (a `Connection` header naming other headers, a
@@ -24,14 +24,19 @@ struct CannedApi {
 
 impl CannedApi {
     fn start(head: &str, body: &[u8]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = format!("http://{}", listener.local_addr().expect("address"));
         let mut response = format!(
             "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
         response.extend_from_slice(body);
+        Self::answering(response)
+    }
+
+    /// An upstream that writes `response` as it is, then closes the connection.
+    fn answering(response: Vec<u8>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
         let response: Arc<[u8]> = response.into();
         let heads = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&heads);
@@ -330,4 +335,27 @@ async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
         .await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(api.seen().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_cut_short_by_the_upstream_is_a_502_not_a_success() {
+    // Announced 100 bytes, sent 7, closed; and a whole answer beside it, which passes.
+    let cut = CannedApi::answering(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"id\":".to_vec(),
+    );
+    let demo = spawn_demo(Some(&cut.address)).await;
+    assert_error(demo.get("/api/tasks").await, 502, "upstream_unavailable").await;
+    assert!(
+        logs().contains("the upstream response ended before its content-length"),
+        "the cut is logged"
+    );
+
+    let whole = CannedApi::start(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json",
+        br#"{"id":"1"}"#,
+    );
+    let demo = spawn_demo(Some(&whole.address)).await;
+    let res = demo.get("/api/tasks").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), r#"{"id":"1"}"#);
 }
