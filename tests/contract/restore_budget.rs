@@ -79,8 +79,7 @@ struct Rollout {
     per_step: Vec<Term>,
     pre_stop_s: u32,
     deregistration_delay_s: u32,
-    gated: bool,
-    /// How long the old ReplicaSet stays after the controller has seen the new pods registered.
+    /// How long the old `ReplicaSet` stays after the controller has seen the new pods registered.
     scale_down_delay_s: u32,
     /// The ALB's health checks of a newly registered target.
     health_checks_s: u32,
@@ -127,17 +126,6 @@ fn rollout(env: &str, app: &str) -> Rollout {
                 .find_map(|kv| kv.strip_prefix("deregistration_delay.timeout_seconds="))
         })
         .map_or(300, |v| v.parse().unwrap());
-    let application = kustomize(&format!("k8s/argocd/{env}"))
-        .into_iter()
-        .find(|d| {
-            d["kind"] == "Application"
-                && d["metadata"]["name"].as_str() == Some(&format!("{app}-{env}"))
-        })
-        .unwrap_or_else(|| panic!("Application {app}-{env}"));
-    let gated = application["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
-        ["elbv2.k8s.aws/pod-readiness-gate-inject"]
-        .as_str()
-        == Some("enabled");
     let interval = alb("healthcheck-interval-seconds");
     let healthy = alb("healthy-threshold-count");
     Rollout {
@@ -189,7 +177,6 @@ fn rollout(env: &str, app: &str) -> Rollout {
             "preStop.sleep.seconds",
         ),
         deregistration_delay_s: dereg,
-        gated,
         scale_down_delay_s: int(&ru["scaleDownDelaySeconds"], "canary.scaleDownDelaySeconds"),
         health_checks_s: interval * healthy,
     }
@@ -364,6 +351,55 @@ fn dev_rollback_merges_itself() -> bool {
         })
 }
 
+/// The readiness gate holds only pods created while a Service with a `TargetGroupBinding` selects
+/// them: the first ones. The Rollout points the stable Service at a new `ReplicaSet` only once it
+/// has an available pod, so a new revision's pods run ungated, and what holds the old pods is the
+/// controller's target group verification (it sees every new pod registered first) and the
+/// scale-down delay after it, which must cover the ALB's health checks of the new targets.
+fn assert_old_pods_wait_for_new_targets(env: &str, app: &str, r: &Rollout) {
+    let application = kustomize(&format!("k8s/argocd/{env}"))
+        .into_iter()
+        .find(|d| {
+            d["kind"] == "Application"
+                && d["metadata"]["name"].as_str() == Some(&format!("{app}-{env}"))
+        })
+        .unwrap_or_else(|| panic!("Application {app}-{env}"));
+    let gated = application["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        ["elbv2.k8s.aws/pod-readiness-gate-inject"]
+        .as_str()
+        == Some("enabled");
+    assert!(
+        gated,
+        "{env}/{app}: without the ALB readiness gate the first pods take traffic unchecked"
+    );
+    let (_, rollouts) = helm_release(env, "argo_rollouts");
+    let controller = &rollouts["controller"];
+    assert!(
+        controller["extraArgs"]
+            .as_array()
+            .is_some_and(|args| args.iter().any(|a| a == "--aws-verify-target-group")),
+        "{env}: the Rollouts controller must verify target groups, or old pods stop before new ones are registered: {controller}"
+    );
+    // The verification reads the ALB through the AWS API, in the cluster's region.
+    let region = controller["extraEnv"]
+        .as_array()
+        .and_then(|vars| vars.iter().find(|v| v["name"] == "AWS_REGION"))
+        .map(|v| v["value"].clone());
+    let region_var =
+        integration_tests::terraform::addons_vars(env, &platform_locals(env))["region"].clone();
+    assert_eq!(
+        region,
+        Some(region_var),
+        "{env}: the Rollouts controller's AWS_REGION is the add-ons' var.region"
+    );
+    assert!(
+        r.scale_down_delay_s >= r.health_checks_s,
+        "{env}/{app}: scaleDownDelaySeconds ({} s) must cover the ALB's health checks of the new targets ({} s)",
+        r.scale_down_delay_s,
+        r.health_checks_s
+    );
+}
+
 /// The budget of one env: the terms, each app's rollout running in parallel (the slower one counts).
 fn budget(env: &str) -> Vec<Term> {
     let mut terms = Vec::new();
@@ -426,41 +462,7 @@ fn budget(env: &str) -> Vec<Term> {
         .max_by_key(|(_, r)| r.steps * r.per_step.iter().map(|t| t.seconds).sum::<u32>())
         .unwrap();
     let (app, r) = slowest;
-    // The readiness gate holds only pods created while a Service with a TargetGroupBinding selects
-    // them: the first ones. The Rollout points the stable Service at a new ReplicaSet only once it
-    // has an available pod, so a new revision's pods run ungated, and what holds the old pods is
-    // the controller's target group verification (it sees every new pod registered first) and the
-    // scale-down delay after it, which must cover the ALB's health checks of the new targets.
-    assert!(
-        r.gated,
-        "{env}/{app}: without the ALB readiness gate the first pods take traffic unchecked"
-    );
-    let (_, rollouts) = helm_release(env, "argo_rollouts");
-    let controller = &rollouts["controller"];
-    assert!(
-        controller["extraArgs"]
-            .as_array()
-            .is_some_and(|args| args.iter().any(|a| a == "--aws-verify-target-group")),
-        "{env}: the Rollouts controller must verify target groups, or old pods stop before new ones are registered: {controller}"
-    );
-    // The verification reads the ALB through the AWS API, in the cluster's region.
-    let region = controller["extraEnv"]
-        .as_array()
-        .and_then(|vars| vars.iter().find(|v| v["name"] == "AWS_REGION"))
-        .map(|v| v["value"].clone());
-    let region_var =
-        integration_tests::terraform::addons_vars(env, &platform_locals(env))["region"].clone();
-    assert_eq!(
-        region,
-        Some(region_var),
-        "{env}: the Rollouts controller's AWS_REGION is the add-ons' var.region"
-    );
-    assert!(
-        r.scale_down_delay_s >= r.health_checks_s,
-        "{env}/{app}: scaleDownDelaySeconds ({} s) must cover the ALB's health checks of the new targets ({} s)",
-        r.scale_down_delay_s,
-        r.health_checks_s
-    );
+    assert_old_pods_wait_for_new_targets(env, app, &r);
     assert!(
         r.pre_stop_s >= ALB_KEEPS_ROUTING_S,
         "{env}/{app}: preStop ({} s) must outlast the ALB's {ALB_KEEPS_ROUTING_S} s of routing to a deregistering target, or requests reach a closed port",

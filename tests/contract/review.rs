@@ -63,7 +63,7 @@ fn terraform_inputs(dir: &Path, out: &mut BTreeSet<String>) {
                 if !holds_tf && name != ".terraform" && name != "tests" {
                     beside(&path, out);
                 }
-            } else if !name.ends_with(".md") && !name.ends_with(".tftest.hcl") {
+            } else if path.extension().is_none_or(|x| x != "md") && !name.ends_with(".tftest.hcl") {
                 out.insert(repo_relative(&path));
             }
         }

@@ -9,7 +9,7 @@ use crate::facts::ENVS;
 use crate::{kustomize, of_kind, read_yaml, repo_relative, repo_root};
 
 /// Every local file the kustomization in `dir` (repo-relative) reads, recursively: itself, its
-/// resources, components and patch files, and the files and env files its ConfigMap and Secret
+/// resources, components and patch files, and the files and env files its `ConfigMap` and `Secret`
 /// generators read, repo-relative. A remote input fails the test: nothing
 /// Argo CD renders may come from outside the repository.
 pub fn kustomize_inputs(dir: &str) -> BTreeSet<String> {
