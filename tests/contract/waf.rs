@@ -31,18 +31,24 @@ fn each_env_attaches_the_web_acl_terraform_creates_for_it() {
         );
         let (_, values) =
             integration_tests::terraform::helm_release(env, "aws_load_balancer_controller");
-        let arn = values["ingressClassParams"]["spec"]["wafv2AclArn"]
-            .as_str()
-            .expect("the IngressClassParams attach a web ACL");
-        // arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let region = EnvRoot::load(env).module_arg("platform", "region");
-        assert_eq!(parts[3], region.as_str().unwrap(), "{env}: {arn}");
-        let resource: Vec<&str> = parts[5].split('/').collect();
+        let arn = &values["ingressClassParams"]["spec"]["wafv2AclArn"];
+        // The add-ons' var.web_acl_arn, unchanged (the harness supplies it; the env root passes
+        // the platform's output, checked above and below).
         assert_eq!(
-            resource[..3],
-            ["regional", "webacl", acl_name.as_str()],
-            "{env}: {arn}"
+            *arn,
+            integration_tests::terraform::addons_vars(env, &locals)["web_acl_arn"],
+            "{env}: the IngressClassParams attach var.web_acl_arn"
+        );
+    }
+    // The ACL behind that output: a regional one (an ALB cannot take a CloudFront ACL), named
+    // for the env.
+    let acl =
+        integration_tests::terraform::block(&platform, "resource", &["aws_wafv2_web_acl", "alb"]);
+    for (attr, value) in [("scope", "\"REGIONAL\""), ("name", "local.web_acl_name")] {
+        assert_eq!(
+            integration_tests::terraform::attr_text(acl.body(), attr),
+            value,
+            "aws_wafv2_web_acl.alb.{attr}"
         );
     }
 }

@@ -158,7 +158,7 @@ output "set_database_password_command" {
 }
 
 output "web_acl_arn" {
-  description = "ARN of the ALB's WAF web ACL, for the alb.ingress.kubernetes.io/wafv2-acl-arn annotation in k8s/overlays/<env>/api-app."
+  description = "ARN of the ALB's WAF web ACL; modules/cluster-addons puts it in the IngressClassParams (wafv2AclArn) every Ingress uses."
   value       = aws_wafv2_web_acl.alb.arn
 }
 

@@ -1,10 +1,10 @@
 # AWS WAF in front of the cluster's one ALB: a per-client rate limit and AWS's managed rule groups.
-# The Load Balancer Controller attaches it through the Ingress annotation
-# alb.ingress.kubernetes.io/wafv2-acl-arn (k8s/overlays/<env>/api-app; tests/contract/waf.rs).
+# The Load Balancer Controller attaches it to the ALB through the IngressClassParams' wafv2AclArn
+# (modules/cluster-addons main.tf, fed output web_acl_arn by the env root; tests/contract/waf.rs).
 # Prod blocks; dev counts, so a false positive shows in the metrics and logs before it blocks prod.
 
 locals {
-  # Must equal the web ACL name in the Ingress annotation (tests/contract/waf.rs).
+  # The name in the ARN the IngressClassParams carry (tests/contract/waf.rs).
   web_acl_name = "${local.name}-alb"
   waf_blocks   = var.waf_mode == "block"
 
