@@ -52,13 +52,26 @@ impl FakeTools {
         env: &[(&str, &str)],
         stdin: &str,
     ) -> (bool, String, String) {
+        self.run_in(&repo_root(), script, args, env, stdin)
+    }
+
+    /// [`Self::run`] on the copy of the repository at `root` (scripts read their files relative
+    /// to their own folder).
+    pub(crate) fn run_in(
+        &self,
+        root: &std::path::Path,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: &str,
+    ) -> (bool, String, String) {
         use std::io::Write as _;
         let path = format!(
             "{}:{}",
             self.dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut child = Command::new(repo_root().join("scripts").join(script))
+        let mut child = Command::new(root.join("scripts").join(script))
             .args(args)
             .env("PATH", path)
             .env("FAKE_DIR", &self.dir)
@@ -273,7 +286,12 @@ fn the_signature_check_verifies_each_digest_against_release_yml_on_main() {
 fn the_signature_check_covers_every_overlay_pin_and_only_the_seed_is_exempt() {
     // Today's overlays carry the seed (no release yet): nothing to verify, and nothing refused.
     let tools = fake_cosign(&[]);
-    let env = [("GITHUB_REPOSITORY", "someone/fork")];
+    let python = repo_root().join(".tools/venv/bin/python");
+    let python = python.to_str().unwrap();
+    let env = [
+        ("GITHUB_REPOSITORY", "someone/fork"),
+        ("GITOPS_PYTHON", python),
+    ];
     let (ok, out, err) = tools.run(
         "verify-signature.sh",
         &["--overlays", "dev", "prod"],
@@ -288,6 +306,66 @@ fn the_signature_check_covers_every_overlay_pin_and_only_the_seed_is_exempt() {
         4,
         "every pin of both apps in dev and prod is judged: {out}"
     );
+
+    // A copy of the repository whose overlays pin released images: each digest goes to cosign,
+    // an unsigned one and a bare tag are refused.
+    let repository = std::process::Command::new(repo_root().join("scripts/image-repository.sh"))
+        .output()
+        .unwrap();
+    let namespace = String::from_utf8(repository.stdout).unwrap();
+    let copy = tools.path().join("repo");
+    for file in [
+        "scripts/verify-signature.sh",
+        "scripts/lib.sh",
+        "scripts/image-repository.sh",
+        ".github/registry.env",
+    ] {
+        std::fs::create_dir_all(copy.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(repo_root().join(file), copy.join(file)).unwrap();
+    }
+    let pin = |env: &str, app: &str, pin: &str| {
+        let dir = copy.join(format!("k8s/overlays/{env}/{app}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let image = format!("{}/{app}", namespace.trim());
+        std::fs::write(
+            dir.join("kustomization.yaml"),
+            format!("images:\n  - name: {app}\n    newName: {image}\n{pin}\n"),
+        )
+        .unwrap();
+    };
+    let run = |envs: &[&str]| {
+        std::fs::write(tools.path().join("cosign.log"), "").unwrap();
+        let args: Vec<&str> = std::iter::once("--overlays")
+            .chain(envs.iter().copied())
+            .collect();
+        let result = tools.run_in(&copy, "verify-signature.sh", &args, &env, "");
+        let log = std::fs::read_to_string(tools.path().join("cosign.log")).unwrap();
+        (result, log)
+    };
+    pin("dev", "api-app", &format!("    digest: {A}"));
+    pin("dev", "demo-app", "    newTag: unreleased");
+    let ((ok, out, err), log) = run(&["dev"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        log.contains(&format!("api-app@{A}")),
+        "the digest is verified: {log}"
+    );
+    assert_eq!(log.lines().count(), 1, "the seed is not: {log}");
+
+    pin("prod", "api-app", &format!("    digest: {B}"));
+    pin("prod", "demo-app", "    newTag: unreleased");
+    tools.file("unsigned", B);
+    let ((ok, _, err), log) = run(&["prod"]);
+    assert!(
+        !ok && err.contains("no valid signature"),
+        "an unsigned digest: {err}"
+    );
+    assert!(log.contains(&format!("api-app@{B}")), "{log}");
+
+    pin("prod", "api-app", &format!("    digest: {A}"));
+    pin("prod", "demo-app", "    newTag: 1.0.7");
+    let ((ok, _, err), _) = run(&["prod"]);
+    assert!(!ok && err.contains("without a digest"), "a bare tag: {err}");
 }
 
 /// ci.yml's `needs` for a change: every job with its result, and the classifier's outputs.
