@@ -6,7 +6,7 @@
 use actix_web::http::Method;
 use actix_web::http::header::CONTENT_SECURITY_POLICY;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, guard, web};
 use platform::unmatched::KnownRoutes;
 use serde::Serialize;
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -42,17 +42,33 @@ async fn serve_openapi(json: web::Data<OpenApiJson>) -> HttpResponse {
 /// `/api/openapi.json` and the Swagger UI under `/api/docs/`, for the route table. Both are static
 /// prefixes, so the API's own requests pay no pattern match for them.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(OPENAPI_PATH).route(web::get().to(serve_openapi)))
-        .service(
-            web::scope(DOCS_PATH.trim_end_matches('/'))
-                .wrap(DefaultHeaders::new().add((CONTENT_SECURITY_POLICY, DOCS_CSP)))
-                // `/api/docs` without the slash: where a person typing the address lands.
-                .service(web::resource("").get(|| async { web::Redirect::to(DOCS_PATH) }))
-                .service(
+    // Another method on these answers as on every other route: 405 with `Allow: GET, HEAD` from
+    // the app's unmatched handler, not actix's bare resource default.
+    cfg.service(
+        web::resource(OPENAPI_PATH)
+            .route(web::get().to(serve_openapi))
+            .default_service(platform::unmatched::default_service()),
+    )
+    .service(
+        web::scope(DOCS_PATH.trim_end_matches('/'))
+            .wrap(DefaultHeaders::new().add((CONTENT_SECURITY_POLICY, DOCS_CSP)))
+            // `/api/docs` without the slash: where a person typing the address lands.
+            .service(
+                web::resource("")
+                    .get(|| async { web::Redirect::to(DOCS_PATH) })
+                    .default_service(platform::unmatched::default_service()),
+            )
+            // The Swagger UI's resource takes GET only; other methods stop here first.
+            .service(
+                web::resource("/{_:.*}")
+                    .guard(guard::Not(guard::Get()))
+                    .to(platform::unmatched::unmatched),
+            )
+            .service(
                     utoipa_swagger_ui::SwaggerUi::new("/{_:.*}")
                         .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
                 ),
-        );
+    );
 }
 
 #[derive(OpenApi)]

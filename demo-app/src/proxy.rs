@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, BytesMut};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError as _};
 use futures_util::StreamExt as _;
 use platform::error::{ApiError, ErrorCode};
 use platform::headers::{API_KEY_HEADER, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, REQUEST_ID_HEADER};
@@ -128,10 +128,21 @@ pub async fn forward(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     if !METHODS.contains(req.method()) {
-        return Err(ApiError::new(
+        let allow = METHODS
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut res = ApiError::new(
             ErrorCode::METHOD_NOT_ALLOWED,
-            format!("{} is not forwarded to the API", req.method()),
-        ));
+            format!("{} is not forwarded to the API; use {allow}", req.method()),
+        )
+        .error_response();
+        // RFC 9110: a 405 lists the methods the resource takes.
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(header::ALLOW, value);
+        }
+        return Ok(res);
     }
     if has_dot_segment(req.path()) {
         return Err(ApiError::new(

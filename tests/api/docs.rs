@@ -203,3 +203,37 @@ async fn the_document_publishes_the_bounds_the_api_enforces() {
         *api_app::tasks::TITLE_PATTERN
     );
 }
+
+#[tokio::test]
+async fn another_method_on_the_docs_is_a_405_that_says_get_and_head() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("POST", "/api/openapi.json"),
+        ("PUT", "/api/docs"),
+        ("DELETE", "/api/docs/"),
+        ("PUT", "/api/docs/swagger-initializer.js"),
+    ] {
+        let res = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some("GET, HEAD"),
+            "{method} {path}"
+        );
+        let message = assert_error(res, 405, "method_not_allowed").await;
+        assert_eq!(
+            message,
+            format!("{method} is not allowed here; use GET, HEAD"),
+            "{method} {path}"
+        );
+    }
+    // GET still reaches them.
+    assert_eq!(
+        app.get("/api/docs/swagger-initializer.js").await.status(),
+        200
+    );
+}

@@ -367,6 +367,11 @@ async fn dot_segments_and_odd_methods_are_refused_before_the_api() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        trace.headers()["allow"],
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+        "a 405 says what is forwarded"
+    );
     assert_error(trace, 405, "method_not_allowed").await;
     assert!(api.seen().await.is_empty());
 }
