@@ -128,21 +128,7 @@ pub async fn forward(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     if !METHODS.contains(req.method()) {
-        let allow = METHODS
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut res = ApiError::new(
-            ErrorCode::METHOD_NOT_ALLOWED,
-            format!("{} is not forwarded to the API; use {allow}", req.method()),
-        )
-        .error_response();
-        // RFC 9110: a 405 lists the methods the resource takes.
-        if let Ok(value) = HeaderValue::from_str(&allow) {
-            res.headers_mut().insert(header::ALLOW, value);
-        }
-        return Ok(res);
+        return Ok(not_forwarded(req.method()));
     }
     if has_dot_segment(req.path()) {
         return Err(ApiError::new(
@@ -238,6 +224,24 @@ pub async fn forward(
         return Ok(res.body(actix_web::body::SizedStream::new(length, nothing)));
     }
     Ok(res.body(bytes))
+}
+
+/// The 405 for a method the proxy does not forward, with the `Allow` RFC 9110 asks of a 405.
+fn not_forwarded(method: &Method) -> HttpResponse {
+    let allow = METHODS
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = ApiError::new(
+        ErrorCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not forwarded to the API; use {allow}"),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, value);
+    }
+    res
 }
 
 /// The body length an upstream answer announces with `Content-Length`, when it has a body at all
