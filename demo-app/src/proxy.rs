@@ -24,9 +24,11 @@ pub const MAX_RESPONSE_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Request headers the browser may send on to the API. `x-request-id` is set separately. The
 /// preconditions and the idempotency key are part of the API's write semantics: without them a
-/// stale update would win and a retried create would create twice.
-const REQUEST_HEADERS: [HeaderName; 7] = [
+/// stale update would win and a retried create would create twice. `content-encoding` describes
+/// the body: dropped, compressed bytes would reach the API as if they were JSON.
+const REQUEST_HEADERS: [HeaderName; 8] = [
     header::CONTENT_TYPE,
+    header::CONTENT_ENCODING,
     header::ACCEPT,
     header::IF_NONE_MATCH,
     header::IF_MODIFIED_SINCE,

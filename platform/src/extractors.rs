@@ -1,8 +1,12 @@
 //! The extractor configurations that answer bad input with the JSON envelope: JSON bodies (size,
-//! content type, shape), query strings and path segments.
+//! content type, shape), query strings and path segments; and [`PlainJson`], the check that a
+//! JSON body is sent as it is.
+
+use std::future::{Ready, ready};
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::web;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{FromRequest, HttpRequest, dev, web};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -52,6 +56,43 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
+/// A JSON body sent as it is: one `Content-Type` line and no content coding, else a JSON 415.
+/// actix's JSON extractor reads only the first `Content-Type` line and ignores `Content-Encoding`,
+/// so gzip bytes would be parsed as JSON (a misleading `malformed_json`), a `br` label would be
+/// ignored, and a second, different type would pass: a proxy or WAF in front may read such a
+/// request otherwise. A handler takes it before its `web::Json<T>` argument.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainJson;
+
+impl FromRequest for PlainJson {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        ready(plain_json(req.headers()).map(|()| Self))
+    }
+}
+
+fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.get_all(header::CONTENT_TYPE).nth(1).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type is sent more than once; send it once, as application/json",
+        ));
+    }
+    let coded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .flat_map(|line| line.as_bytes().split(|&b| b == b','))
+        .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    if coded {
+        return Err(ApiError::new(
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-encoding is not supported; send the JSON body uncompressed",
+        ));
+    }
+    Ok(())
+}
+
 /// Query strings: a bad or missing parameter is a JSON 400.
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
@@ -72,4 +113,59 @@ fn path_config() -> web::PathConfig {
         };
         ApiError::new(ErrorCode::INVALID_PATH, message).into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn headers(lines: &[(HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in lines {
+            map.append(name.clone(), HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn one_content_type_and_no_coding_is_plain_json() {
+        let json = (header::CONTENT_TYPE, "application/json");
+        assert!(plain_json(&headers(std::slice::from_ref(&json))).is_ok());
+        assert!(
+            plain_json(&headers(&[])).is_ok(),
+            "no type: the JSON extractor's 415"
+        );
+        for identity in ["identity", " Identity ", "identity, identity"] {
+            let coding = (header::CONTENT_ENCODING, identity);
+            assert!(
+                plain_json(&headers(&[json.clone(), coding])).is_ok(),
+                "{identity}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_content_type_or_any_coding_is_refused_415() {
+        let json = (header::CONTENT_TYPE, "application/json");
+        let refused = [
+            vec![json.clone(), (header::CONTENT_TYPE, "text/plain")],
+            vec![json.clone(), json.clone()],
+            vec![json.clone(), (header::CONTENT_ENCODING, "gzip")],
+            vec![json.clone(), (header::CONTENT_ENCODING, "identity, br")],
+            vec![
+                json.clone(),
+                (header::CONTENT_ENCODING, "identity"),
+                (header::CONTENT_ENCODING, "deflate"),
+            ],
+        ];
+        for lines in refused {
+            let err = plain_json(&headers(&lines)).expect_err(&format!("{lines:?}"));
+            assert!(
+                err.to_string().starts_with("unsupported_media_type (415)"),
+                "{lines:?}: {err}"
+            );
+        }
+    }
 }

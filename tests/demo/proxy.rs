@@ -21,6 +21,8 @@ async fn method_body_content_type_key_request_id_and_query_pass_through() {
         // The write's own semantics: a stale update must fail upstream, a retried create replay.
         .header("if-match", "\"3\"")
         .header("idempotency-key", "create-once-1")
+        // What the body is: dropped, a compressed body would reach the API as if it were JSON.
+        .header("content-encoding", "identity")
         .body(r#"{"completed":true}"#)
         .send()
         .await
@@ -41,6 +43,7 @@ async fn method_body_content_type_key_request_id_and_query_pass_through() {
     assert_eq!(seen.header("x-request-id"), Some("trace-me-123"));
     assert_eq!(seen.header("if-match"), Some("\"3\""));
     assert_eq!(seen.header("idempotency-key"), Some("create-once-1"));
+    assert_eq!(seen.header("content-encoding"), Some("identity"));
     assert!(
         seen.header("host")
             .is_some_and(|h| h.ends_with(&format!(":{}", api.port))),

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::error::{ApiError, ErrorBody, ErrorCode};
+use platform::extractors::PlainJson;
 use uuid::Uuid;
 
 use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
@@ -169,6 +170,7 @@ pub async fn create_task(
     throttle: web::Data<Throttle>,
     keys: web::Data<IdempotencySettings>,
     KeyHeader(key): KeyHeader,
+    _plain: PlainJson,
     body: web::Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     // One client cannot fill the shared store for everyone.
@@ -246,6 +248,7 @@ pub async fn update_task(
     throttle: web::Data<Throttle>,
     id: web::Path<String>,
     expected: Precondition,
+    _plain: PlainJson,
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
     // One client cannot make everyone's writes to a task queue behind its own.

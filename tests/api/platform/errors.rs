@@ -120,6 +120,57 @@ async fn json_bodies_are_accepted_up_to_exactly_16_kib_and_refused_above() {
 }
 
 #[tokio::test]
+async fn a_coded_body_or_a_second_content_type_is_415_and_creates_nothing() {
+    let app = spawn_app().await;
+    let cases: [&[(&str, &str)]; 4] = [
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "br"),
+        ],
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        &[
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ],
+        &[
+            ("content-type", "text/plain"),
+            ("content-type", "application/json"),
+        ],
+    ];
+    for headers in cases {
+        for (method, path) in [
+            ("POST", "/api/tasks".to_owned()),
+            ("PATCH", format!("/api/tasks/{}", uuid::Uuid::nil())),
+        ] {
+            let mut req = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .body(r#"{"title":"a"}"#);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            assert_error(req.send().await.unwrap(), 415, "unsupported_media_type").await;
+        }
+    }
+    let page = app.get_json("/api/tasks").await;
+    assert_eq!(page["total"], 0, "nothing was created: {page}");
+    // identity is no coding at all.
+    let res = app
+        .client
+        .post(app.url("/api/tasks"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "identity")
+        .body(r#"{"title":"a"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
 async fn non_json_content_types_are_415() {
     let app = spawn_app().await;
     for content_type in [
