@@ -38,6 +38,16 @@ connection: close\r\n\
 content-length: 94\r\n\r\n\
 {\"error\":{\"code\":\"headers_too_large\",\"message\":\"the request head is larger than 16384 bytes\"}}";
 
+/// The answer to a head with more than [`crate::protocol_framing::MAX_HEADER_FIELDS`] header
+/// fields, like [`HEADERS_TOO_LARGE`].
+const TOO_MANY_HEADER_FIELDS: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
+content-type: application/json\r\n\
+x-content-type-options: nosniff\r\n\
+cache-control: no-store\r\n\
+connection: close\r\n\
+content-length: 98\r\n\r\n\
+{\"error\":{\"code\":\"headers_too_large\",\"message\":\"the request head has more than 96 header fields\"}}";
+
 /// What the rest of the server knows about one connection: how much of its responses is unsent,
 /// whether it is idle between requests, and whether it should take no more requests. Shared with
 /// the service in front of the app (through the connection's data) and with the connection
@@ -177,8 +187,9 @@ pub struct DeadlineIo<T> {
     expired: bool,
     framing: Framing,
     state: Arc<ConnectionState>,
-    /// A head went over the cap: how much of the 431 has been written so far, once closing.
-    refused: Option<usize>,
+    /// A head went over a cap: the 431 to answer, and how much of it has been written so far,
+    /// once closing.
+    refused: Option<(&'static [u8], usize)>,
     /// Closing after a refused head: the write side is shut, and this much of what the client
     /// sent after the head's first 16 KiB has been read and dropped.
     lingering: Option<usize>,
@@ -285,7 +296,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
             // The dispatcher never sees the head past the cap, so it never buffers it.
             buf.set_filled(before + at);
             this.held.clear();
-            this.refused = Some(0);
+            let answer = if fed.too_many_fields {
+                TOO_MANY_HEADER_FIELDS
+            } else {
+                HEADERS_TOO_LARGE
+            };
+            this.refused = Some((answer, 0));
             count("head_too_large");
         } else if before + fed.consumed < buf.filled().len() {
             // The start of a request the dispatcher may not queue yet: held here until it may.
@@ -348,14 +364,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // Every earlier response is written (the dispatcher flushes before closing): now the 431.
-        while let Some(written) = this.refused.filter(|w| *w < HEADERS_TOO_LARGE.len()) {
+        while let Some((answer, written)) = this.refused.filter(|(a, w)| *w < a.len()) {
             if this.expired(cx) {
                 return Poll::Ready(Err(deadline_passed()));
             }
-            match Pin::new(&mut this.io).poll_write(cx, &HEADERS_TOO_LARGE[written..]) {
+            match Pin::new(&mut this.io).poll_write(cx, &answer[written..]) {
                 // The client went away: nothing more to tell it.
                 Poll::Ready(Ok(0) | Err(_)) => break,
-                Poll::Ready(Ok(n)) => this.refused = Some(written + n),
+                Poll::Ready(Ok(n)) => this.refused = Some((answer, written + n)),
                 Poll::Pending => {
                     this.arm();
                     if this.expired(cx) {
@@ -420,24 +436,33 @@ mod tests {
     }
 
     #[test]
-    fn the_431_is_the_json_envelope_with_its_length() {
-        let text = std::str::from_utf8(HEADERS_TOO_LARGE).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(
-            head.contains(&format!("content-length: {}", body.len())),
-            "{head}"
-        );
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(
-            json["error"]["code"],
-            crate::error::ErrorCode::HEADERS_TOO_LARGE.as_str()
-        );
-        assert!(
-            json["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&crate::protocol_framing::MAX_HEAD_BYTES.to_string())
-        );
+    fn each_431_is_the_json_envelope_with_its_length() {
+        for (answer, limit) in [
+            (HEADERS_TOO_LARGE, crate::protocol_framing::MAX_HEAD_BYTES),
+            (
+                TOO_MANY_HEADER_FIELDS,
+                crate::protocol_framing::MAX_HEADER_FIELDS,
+            ),
+        ] {
+            let text = std::str::from_utf8(answer).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.contains(&format!("content-length: {}", body.len())),
+                "{head}"
+            );
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                json["error"]["code"],
+                crate::error::ErrorCode::HEADERS_TOO_LARGE.as_str()
+            );
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!(" {limit} ")),
+                "{body}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -104,7 +104,7 @@ impl ErrorCode {
     pub const HEADERS_TOO_LARGE: Self = Self::new(
         "headers_too_large",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "A request head (request line and headers) over 16 KiB; the answers before it on the connection are sent, then this one, and the connection closes.",
+        "A request head (request line and headers) over 16 KiB, or with more than 96 header fields; the answers before it on the connection are sent, then this one, and the connection closes.",
     );
     pub const INTERNAL: Self = Self::new(
         "internal_error",

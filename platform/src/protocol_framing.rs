@@ -11,6 +11,10 @@
 /// them. Past it the request gets 431 `headers_too_large` and the connection closes.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
+/// The most header fields a request head may have: actix-http's parser holds 96 and answers a bare
+/// 431 past them, so the connection wrapper refuses the 97th itself, in the JSON envelope.
+pub const MAX_HEADER_FIELDS: usize = 96;
+
 /// A head this large or larger is served, and then the connection closes: the read buffer it grew
 /// is released with the connection instead of staying for the keep-alive.
 pub const LARGE_HEAD_BYTES: usize = 8 * 1024;
@@ -29,10 +33,15 @@ pub struct Fed {
     pub heads: usize,
     /// The head being read went past [`MAX_HEAD_BYTES`] at this offset of the bytes fed: the
     /// first byte it has no room for, or their length when the bytes fed fill the cap and the head
-    /// has not ended (the next byte, whatever it is, would be past it).
+    /// has not ended (the next byte, whatever it is, would be past it). Or, with
+    /// [`Fed::too_many_fields`], its field past [`MAX_HEADER_FIELDS`] starts here (or at 0, when
+    /// it began in an earlier read).
     pub too_large_at: Option<usize>,
     /// A head of [`LARGE_HEAD_BYTES`] or more was completed.
     pub large_head: bool,
+    /// The head refused at [`Fed::too_large_at`] had more than [`MAX_HEADER_FIELDS`] fields (it
+    /// may be short in bytes).
+    pub too_many_fields: bool,
 }
 
 /// The framing state of one connection's incoming bytes.
@@ -76,6 +85,8 @@ struct Head {
 struct Facts {
     /// Whether the request line has been read.
     request_line_done: bool,
+    /// Header fields read so far.
+    fields: usize,
     content_length: Option<u64>,
     chunked: bool,
     /// `Upgrade`, `CONNECT`, or framing it cannot read: stop tracking after this head.
@@ -123,6 +134,9 @@ enum Step {
     Ended(usize),
     /// The head went past [`MAX_HEAD_BYTES`] at this offset.
     TooLarge(usize),
+    /// The head's field past [`MAX_HEADER_FIELDS`] starts at this offset (or began in an
+    /// earlier read, at 0).
+    TooManyFields(usize),
     /// Every byte belongs to the head, which goes on.
     More,
 }
@@ -133,6 +147,7 @@ impl Head {
     fn follow(&mut self, bytes: &[u8]) -> Step {
         let mut at = 0;
         loop {
+            let line_start = at;
             let rest = &bytes[at..];
             let newline = memchr::memchr(b'\n', rest);
             let run = &rest[..newline.unwrap_or(rest.len())];
@@ -166,6 +181,11 @@ impl Head {
                 self.line.extend(run);
                 self.facts.note_line(self.line.as_slice());
                 self.line = LinePrefix::default();
+            }
+            if self.facts.fields > MAX_HEADER_FIELDS {
+                // Cut where the field's line starts in these bytes: actix's parser, given all of
+                // it, would answer its own bare 431 before this one.
+                return Step::TooManyFields(line_start);
             }
             self.after_newline = 1;
         }
@@ -258,6 +278,13 @@ impl Framing {
                             self.state = State::Untracked;
                             break;
                         }
+                        Step::TooManyFields(offset) => {
+                            at += offset;
+                            fed.too_large_at = Some(at);
+                            fed.too_many_fields = true;
+                            self.state = State::Untracked;
+                            break;
+                        }
                         Step::More => at = bytes.len(),
                     }
                 }
@@ -285,6 +312,7 @@ impl Facts {
                 .is_some_and(|start| start.eq_ignore_ascii_case(b"connect "));
             return;
         }
+        self.fields += 1;
         let Some(colon) = memchr::memchr(b':', line) else {
             return;
         };
@@ -425,6 +453,44 @@ mod tests {
         assert_eq!((MAX_HEAD_BYTES, LARGE_HEAD_BYTES), (16 * 1024, 8 * 1024));
         let (_, _, large) = feed_in(&head_of(LARGE_HEAD_BYTES - 1), 100);
         assert!(!large);
+    }
+
+    /// A head with `fields` header fields (`Host` and `x-h1`...), in a few hundred bytes.
+    fn head_with_fields(fields: usize) -> Vec<u8> {
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for n in 1..fields {
+            head.extend_from_slice(format!("x-h{n}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    #[test]
+    fn a_head_with_the_most_fields_passes_and_one_more_is_refused_before_actix_holds_it() {
+        for step in [1, 7, 4096, usize::MAX] {
+            let (framing, too_large, _) = feed_in(&head_with_fields(MAX_HEADER_FIELDS), step);
+            assert_eq!(too_large, None, "step {step}");
+            assert_eq!(framing, Framing::default(), "ready for the next head");
+            let head = head_with_fields(MAX_HEADER_FIELDS + 1);
+            let (_, too_large, _) = feed_in(&head, step);
+            // Cut where the 97th field's line starts, or where the piece that ends it starts
+            // when the line began in an earlier one: actix never holds all 97 fields.
+            let last_line = format!("x-h{}: v\r\n", MAX_HEADER_FIELDS);
+            let start = head.len() - 2 - last_line.len();
+            let end = head.len() - 3;
+            let piece_start = end / step.min(head.len()) * step.min(head.len());
+            assert_eq!(too_large, Some(start.max(piece_start)), "step {step}");
+        }
+        let mut framing = Framing::default();
+        let fed = framing.feed(&head_with_fields(MAX_HEADER_FIELDS + 1), usize::MAX);
+        assert!(fed.too_many_fields, "{fed:?}");
+        let fed = Framing::default().feed(&head_of(MAX_HEAD_BYTES + 1), usize::MAX);
+        assert!(
+            !fed.too_many_fields,
+            "a long head is too large, not too many: {fed:?}"
+        );
+        // actix-http's own limit, which this one must not exceed.
+        assert_eq!(MAX_HEADER_FIELDS, 96);
     }
 
     #[test]

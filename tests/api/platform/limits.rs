@@ -60,6 +60,31 @@ async fn a_head_over_16_kib_gets_a_json_431_after_the_answers_before_it_and_the_
 }
 
 #[test]
+fn a_head_with_more_than_96_fields_gets_the_json_431_not_a_bare_one() {
+    let app = RealBinary::spawn("api-app", &[]);
+    let head = |fields: usize| {
+        let mut head = b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_vec();
+        for n in 2..fields {
+            head.extend_from_slice(format!("x-h{n}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    };
+    let most = raw_exchange(&app.address, &head(96), Duration::from_secs(5));
+    assert!(
+        most.starts_with("HTTP/1.1 200"),
+        "96 fields are served: {most}"
+    );
+    let over = raw_exchange(&app.address, &head(97), Duration::from_secs(5));
+    assert!(over.starts_with("HTTP/1.1 431"), "{over}");
+    assert!(over.contains("application/json"), "{over}");
+    assert!(
+        over.ends_with(r#"{"error":{"code":"headers_too_large","message":"the request head has more than 96 header fields"}}"#),
+        "the JSON envelope: {over}"
+    );
+}
+
+#[test]
 fn after_a_large_head_the_answer_closes_the_connection_and_a_small_one_keeps_it() {
     let app = RealBinary::spawn("api-app", &[]);
     let address = app.address.trim_start_matches("http://");
