@@ -475,7 +475,7 @@ mod tests {
             let (_, too_large, _) = feed_in(&head, step);
             // Cut where the 97th field's line starts, or where the piece that ends it starts
             // when the line began in an earlier one: actix never holds all 97 fields.
-            let last_line = format!("x-h{}: v\r\n", MAX_HEADER_FIELDS);
+            let last_line = format!("x-h{MAX_HEADER_FIELDS}: v\r\n");
             let start = head.len() - 2 - last_line.len();
             let end = head.len() - 3;
             let piece_start = end / step.min(head.len()) * step.min(head.len());
