@@ -40,6 +40,7 @@ fn the_pod_identities_output_waits_for_nodes_addons_and_associations() {
     // module.eks holds the managed node group and the EKS add-ons (CoreDNS, VPC CNI, the agent).
     for module in [
         "module.eks",
+        "module.argo_rollouts_pod_identity",
         "module.aws_lbc_pod_identity",
         "module.external_secrets_pod_identity",
     ] {
@@ -49,7 +50,11 @@ fn the_pod_identities_output_waits_for_nodes_addons_and_associations() {
         );
     }
     // Those modules are the ones that create the associations.
-    for module in ["aws_lbc_pod_identity", "external_secrets_pod_identity"] {
+    for module in [
+        "argo_rollouts_pod_identity",
+        "aws_lbc_pod_identity",
+        "external_secrets_pod_identity",
+    ] {
         let block = platform
             .iter()
             .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == module)
