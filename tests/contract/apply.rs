@@ -428,6 +428,27 @@ fn every_pr_plans_each_env_and_main_applies_dev_then_prod_behind_reviewers() {
         .map(text)
         .collect();
     assert!(prs.contains(&"terraform/**".to_owned()));
+    // The static job installs checkov and cloudsplaining from these pins and runs this script:
+    // a change to any of them is checked here before it reaches main.
+    let text_of_workflow = read_text(".github/workflows/terraform.yml");
+    for read in [
+        "tools/requirements.txt",
+        "tools/constraints.txt",
+        "scripts/check-terraform.sh",
+    ] {
+        assert!(
+            text_of_workflow.contains(read),
+            "terraform.yml reads {read}"
+        );
+        assert!(
+            prs.contains(&read.to_owned()),
+            "a change to {read} runs terraform.yml"
+        );
+    }
+    assert!(
+        prs.contains(&"scripts/check-iam.py".to_owned()),
+        "check-terraform.sh runs it"
+    );
     for env in ENVS {
         let upper = env.to_uppercase();
         let plan = &wf["jobs"][format!("plan-{env}").as_str()];
