@@ -65,9 +65,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .to(platform::unmatched::unmatched),
             )
             .service(
-                    utoipa_swagger_ui::SwaggerUi::new("/{_:.*}")
-                        .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
-                ),
+                utoipa_swagger_ui::SwaggerUi::new("/{_:.*}")
+                    .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
+            ),
     );
 }
 
