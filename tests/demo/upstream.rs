@@ -359,3 +359,20 @@ async fn an_answer_cut_short_by_the_upstream_is_a_502_not_a_success() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), r#"{"id":"1"}"#);
 }
+
+#[tokio::test]
+async fn a_bodiless_answer_may_announce_a_length_it_does_not_send() {
+    // A 304 may carry the Content-Length of the representation it stands for (RFC 9110, 8.6);
+    // a 204 should not, but a wrong one sends no body either. Neither is an answer cut short.
+    for (status, reason) in [(304, "Not Modified"), (204, "No Content")] {
+        let api = CannedApi::answering(
+            format!(
+                "HTTP/1.1 {status} {reason}\r\ncontent-length: 25\r\nconnection: close\r\n\r\n"
+            )
+            .into_bytes(),
+        );
+        let demo = spawn_demo(Some(&api.address)).await;
+        let res = demo.get("/api/tasks/1").await;
+        assert_eq!(res.status(), status, "relayed as it is");
+    }
+}
