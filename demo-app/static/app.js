@@ -8,7 +8,8 @@ const TASK_PAGE = 100;
 
 const $ = (id) => document.getElementById(id);
 
-/** Fetches a same-origin path and parses JSON; never throws for HTTP errors, only for network ones. */
+/** Fetches a same-origin path and parses JSON; never throws: a network failure, or an answer cut
+ * off mid-body, comes back as a result like an HTTP error does. */
 async function request(path, { method = "GET", body, headers = {} } = {}) {
   const init = { method, headers: { accept: "application/json", ...headers }, cache: "no-store" };
   if (body !== undefined) {
@@ -22,7 +23,13 @@ async function request(path, { method = "GET", body, headers = {} } = {}) {
     return { ok: false, status: 0, body: null, network: true };
   }
   let parsed = null;
-  const text = await res.text();
+  let text;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // The status arrived but the body did not: whether a write happened is unknown.
+    return { ok: false, status: res.status, body: null, cut: true };
+  }
   if (text) {
     try {
       parsed = JSON.parse(text);
@@ -36,10 +43,14 @@ async function request(path, { method = "GET", body, headers = {} } = {}) {
 /** One readable sentence for a failed call, from the platform's {"error": {code, message}} shape. */
 function describeError(res) {
   if (res.network) return "The page could not reach demo-app. Is it still running?";
+  if (res.cut) return `The answer (HTTP ${res.status}) was cut off; the list shows what the API holds.`;
   const error = res.body && res.body.error;
   if (error && typeof error.message === "string") {
     return `${capitalise(error.message)} (HTTP ${res.status}, ${error.code}).`;
   }
+  // The health check's own answer: {"status": "store_unavailable" | "shutting_down", ...}.
+  const status = res.body && res.body.status;
+  if (typeof status === "string") return `The API reports ${status.replaceAll("_", " ")} (HTTP ${res.status}).`;
   return `The API answered HTTP ${res.status}.`;
 }
 
@@ -154,8 +165,14 @@ async function fetchTasks() {
   }
 }
 
+// Each list request's number: only the newest one's answer is drawn, so a slow poll cannot draw
+// the page the reader just left under the page they turned to.
+let taskRequests = 0;
+
 async function refreshTasks() {
+  const mine = ++taskRequests;
   const res = await fetchTasks();
+  if (mine !== taskRequests) return res;
   if (!res.ok || !res.body) {
     $("task-count").textContent = "unavailable";
     return res;
@@ -164,11 +181,25 @@ async function refreshTasks() {
   return res;
 }
 
+let turning = false;
+
 async function turnPage(step) {
+  // One turn at a time: a double click would push the same cursor twice.
+  if (turning) return;
+  turning = true;
+  $("task-prev").disabled = true;
+  $("task-next").disabled = true;
   if (step > 0 && nextCursor !== null) pageStarts.push(nextCursor);
   if (step < 0 && pageStarts.length > 1) pageStarts.pop();
+  nextCursor = null; // the old page's; the new page's comes with it
   knownTaskIds = null; // another page's tasks are not news
-  await refreshTasks();
+  try {
+    await refreshTasks();
+  } finally {
+    turning = false;
+    $("task-prev").disabled = pageStarts.length === 1;
+    $("task-next").disabled = nextCursor === null;
+  }
 }
 
 function renderTasks(page) {
@@ -243,18 +274,39 @@ function updateTaskItem(li, task) {
   del.setAttribute("aria-label", `Delete task: ${task.title}`);
 }
 
+// The create being attempted: its title and the Idempotency-Key every try of it sends, so a
+// retry after a lost answer replays the first create instead of adding the task twice. A new
+// title is a new create; a success ends it.
+let pendingCreate = null;
+
+/** A random Idempotency-Key (getRandomValues works where randomUUID needs a secure context). */
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function addTask(event) {
   event.preventDefault();
   const input = $("task-title");
   const button = event.submitter || $("task-form").querySelector("button");
   button.disabled = true;
+  const title = input.value;
+  if (!pendingCreate || pendingCreate.title !== title) pendingCreate = { title, key: newKey() };
   // Sent as typed: the API owns validation, and the page shows its answer.
-  const res = await request("/api/tasks", { method: "POST", body: { title: input.value, completed: false } });
+  const res = await request("/api/tasks", {
+    method: "POST",
+    headers: { "idempotency-key": pendingCreate.key },
+    body: { title, completed: false },
+  });
   button.disabled = false;
   if (res.ok) {
+    pendingCreate = null;
     input.value = "";
     clearTaskError();
     await refreshTasks();
+    // The list is in creation order: past the first page, a new task is on the last one.
+    const shown = res.body && knownTaskIds !== null && knownTaskIds.has(res.body.id);
+    showNotice($("task-status"), shown ? "" : `Added “${title.trim()}”: it is on the last page.`);
   } else {
     input.setAttribute("aria-invalid", "true");
     showNotice($("task-error"), describeError(res));
@@ -264,12 +316,15 @@ async function addTask(event) {
 
 async function toggleTask(li, box) {
   const wanted = box.checked;
+  // Disabling the box takes the keyboard's focus away from it: it is given back after.
+  const focused = document.activeElement === box;
   box.disabled = true;
   const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, {
     method: "PATCH",
     body: { completed: wanted },
   });
   box.disabled = false;
+  if (focused && li.isConnected) box.focus();
   if (res.ok && res.body) {
     clearTaskError();
     updateTaskItem(li, res.body);
@@ -281,14 +336,19 @@ async function toggleTask(li, box) {
 }
 
 async function deleteTask(li, button) {
+  const focused = document.activeElement === button;
   button.disabled = true;
   const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, { method: "DELETE" });
   if (res.ok || res.status === 404) {
     clearTaskError();
+    // The keyboard's place moves to the neighbouring task (or the title field), not to the page.
+    const neighbour = li.nextElementSibling || li.previousElementSibling;
     li.remove();
+    if (focused) (neighbour ? neighbour.querySelector("input") : $("task-title")).focus();
     await refreshTasks();
   } else {
     button.disabled = false;
+    if (focused) button.focus();
     showNotice($("task-error"), describeError(res));
   }
 }
@@ -313,8 +373,15 @@ async function echo(event) {
 async function loadStats(event) {
   event.preventDefault();
   const key = $("stats-key").value;
-  const res = await request("/api/protected/stats", { headers: { "x-api-key": key } });
   const result = $("stats-result");
+  // A header carries visible ASCII only; the browser would refuse to send anything else, which
+  // would read as "could not reach demo-app".
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    result.hidden = true;
+    showNotice($("stats-error"), "An API key is letters, digits and punctuation (visible ASCII), with no spaces.");
+    return;
+  }
+  const res = await request("/api/protected/stats", { headers: { "x-api-key": key } });
   if (res.ok && res.body) {
     showNotice($("stats-error"), "");
     const s = res.body;
@@ -342,7 +409,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("task-form").addEventListener("submit", addTask);
   $("task-prev").addEventListener("click", () => turnPage(-1));
   $("task-next").addEventListener("click", () => turnPage(1));
-  $("task-title").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
+  $("task-title").addEventListener("input", (e) => {
+    e.target.removeAttribute("aria-invalid");
+    showNotice($("task-status"), "");
+  });
   $("echo-form").addEventListener("submit", echo);
   $("stats-form").addEventListener("submit", loadStats);
   loadInfo();
