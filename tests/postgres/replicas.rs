@@ -8,7 +8,15 @@ async fn max_tasks_holds_exactly_across_two_processes_under_concurrent_creates()
     const CAP: usize = 30;
     let db = pg::fresh_database().await;
     let cap = CAP.to_string();
-    let env = [("DATABASE_URL", db.as_str()), ("MAX_TASKS", cap.as_str())];
+    // 60 creates at once per process, 10 connections each: on a loaded 2-core runner (the mutation
+    // job runs the suites in parallel) a create may wait past the default 2 s for a connection and
+    // get a 503. This test is about the cap, so the waits are long enough never to decide it.
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("MAX_TASKS", cap.as_str()),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "30000"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "30000"),
+    ];
     let (a, b) = (
         RealBinary::spawn("api-app", &env),
         RealBinary::spawn("api-app", &env),
