@@ -151,12 +151,18 @@ let knownTaskIds = null;
 let pageStarts = [null];
 let nextCursor = null;
 
-/** The page the reader is on, refreshed in place; an emptied page falls back to the one before. */
-async function fetchTasks() {
+// Each list request's number: only the newest one's answer is drawn, so a slow poll cannot draw
+// the page the reader just left under the page they turned to.
+let taskRequests = 0;
+
+/** The page the reader is on, refreshed in place; an emptied page falls back to the one before.
+ * `mine` is the request's number: a request overtaken by a newer one changes nothing. */
+async function fetchTasks(mine) {
   for (;;) {
     const start = pageStarts[pageStarts.length - 1];
     const query = start === null ? "" : `&cursor=${encodeURIComponent(start)}`;
     const res = await request(`/api/tasks?limit=${TASK_PAGE}${query}`);
+    if (mine !== taskRequests) return { superseded: true };
     if (res.ok && res.body && res.body.items.length === 0 && pageStarts.length > 1) {
       pageStarts.pop();
       continue;
@@ -165,20 +171,17 @@ async function fetchTasks() {
   }
 }
 
-// Each list request's number: only the newest one's answer is drawn, so a slow poll cannot draw
-// the page the reader just left under the page they turned to.
-let taskRequests = 0;
-
+/** Draws the current page: "drawn", "failed", or "superseded" (a newer request draws it). */
 async function refreshTasks() {
   const mine = ++taskRequests;
-  const res = await fetchTasks();
-  if (mine !== taskRequests) return res;
+  const res = await fetchTasks(mine);
+  if (res.superseded) return "superseded";
   if (!res.ok || !res.body) {
     $("task-count").textContent = "unavailable";
-    return res;
+    return "failed";
   }
   renderTasks(res.body);
-  return res;
+  return "drawn";
 }
 
 let turning = false;
@@ -189,12 +192,18 @@ async function turnPage(step) {
   turning = true;
   $("task-prev").disabled = true;
   $("task-next").disabled = true;
+  // Where the reader is, should the turn fail: the page stays as it was drawn.
+  const before = { starts: [...pageStarts], next: nextCursor, known: knownTaskIds };
   if (step > 0 && nextCursor !== null) pageStarts.push(nextCursor);
   if (step < 0 && pageStarts.length > 1) pageStarts.pop();
   nextCursor = null; // the old page's; the new page's comes with it
   knownTaskIds = null; // another page's tasks are not news
   try {
-    await refreshTasks();
+    if ((await refreshTasks()) === "failed") {
+      pageStarts = before.starts;
+      nextCursor = before.next;
+      knownTaskIds = before.known;
+    }
   } finally {
     turning = false;
     $("task-prev").disabled = pageStarts.length === 1;
@@ -274,10 +283,10 @@ function updateTaskItem(li, task) {
   del.setAttribute("aria-label", `Delete task: ${task.title}`);
 }
 
-// The create being attempted: its title and the Idempotency-Key every try of it sends, so a
-// retry after a lost answer replays the first create instead of adding the task twice. A new
-// title is a new create; a success ends it.
-let pendingCreate = null;
+// The creates not known to have succeeded, by title: every try of a title sends its one
+// Idempotency-Key, so a retry after a lost answer replays the first create instead of adding the
+// task twice, even after other titles were tried in between. A success ends it.
+const pendingCreates = new Map();
 
 /** A random Idempotency-Key (getRandomValues works where randomUUID needs a secure context). */
 function newKey() {
@@ -291,16 +300,16 @@ async function addTask(event) {
   const button = event.submitter || $("task-form").querySelector("button");
   button.disabled = true;
   const title = input.value;
-  if (!pendingCreate || pendingCreate.title !== title) pendingCreate = { title, key: newKey() };
+  if (!pendingCreates.has(title)) pendingCreates.set(title, newKey());
   // Sent as typed: the API owns validation, and the page shows its answer.
   const res = await request("/api/tasks", {
     method: "POST",
-    headers: { "idempotency-key": pendingCreate.key },
+    headers: { "idempotency-key": pendingCreates.get(title) },
     body: { title, completed: false },
   });
   button.disabled = false;
   if (res.ok) {
-    pendingCreate = null;
+    pendingCreates.delete(title);
     input.value = "";
     clearTaskError();
     await refreshTasks();
