@@ -83,7 +83,9 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let coded = headers
         .get_all(header::CONTENT_ENCODING)
         .flat_map(|line| line.as_bytes().split(|&b| b == b','))
-        .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"));
+        .map(<[u8]>::trim_ascii)
+        // Empty list elements do not count (RFC 9110 5.6.1).
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
     if coded {
         return Err(ApiError::new(
             ErrorCode::UNSUPPORTED_MEDIA_TYPE,
@@ -137,7 +139,13 @@ mod tests {
             plain_json(&headers(&[])).is_ok(),
             "no type: the JSON extractor's 415"
         );
-        for identity in ["identity", " Identity ", "identity, identity"] {
+        for identity in [
+            "identity",
+            " Identity ",
+            "identity, identity",
+            "identity,",
+            "",
+        ] {
             let coding = (header::CONTENT_ENCODING, identity);
             assert!(
                 plain_json(&headers(&[json.clone(), coding])).is_ok(),

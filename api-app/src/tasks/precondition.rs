@@ -139,50 +139,56 @@ fn version_named(tag: &str) -> Option<i64> {
         .filter(|version| version.to_string() == tag)
 }
 
-/// Where `*` stands in a precondition header's lines.
+/// Where `*` stands among a precondition header's elements.
 enum Star {
     /// Not there.
     Absent,
-    /// The one value of the one line: any current version.
+    /// The one element: any current version.
     Alone,
-    /// Beside other lines: not a valid value (RFC 9110: `*` or a list of tags, never both).
+    /// Beside tags: not a valid value (RFC 9110: `*` or a list of tags, never both).
     AmongTags,
 }
 
-/// Where `*` stands in `name`'s lines. Read here, over every line, because actix's parser looks
-/// for `*` in the first line only and then ignores the rest: `If-Match: *` followed by a stale
-/// tag would drop the condition.
+/// Where `*` stands among `name`'s elements, over every line. Read here because actix's parser
+/// looks for `*` in the first line only and then ignores the rest (`If-Match: *` then a stale tag
+/// dropped the condition), and within a line drops a `*` beside tags.
 fn star(req: &HttpRequest, name: &HeaderName) -> Star {
-    let lines = req.headers().get_all(name);
-    let (mut count, mut stars) = (0, 0);
-    for line in lines {
-        count += 1;
-        if line.as_bytes().trim_ascii() == b"*" {
-            stars += 1;
-        }
-    }
-    match (stars, count) {
+    let elements = elements(req, name);
+    let stars = elements.iter().filter(|e| **e == b"*").count();
+    match (stars, elements.len()) {
         (0, _) => Star::Absent,
         (1, 1) => Star::Alone,
         _ => Star::AmongTags,
     }
 }
 
-/// Refuses a list of more than [`MAX_ENTITY_TAGS`] entries in `name`'s lines, counted before any
-/// parsing: commas outside quoted tags separate entries.
-fn bounded(req: &HttpRequest, name: &HeaderName) -> Result<(), ApiError> {
-    let mut entries = 0;
+/// The elements of `name`'s lines as RFC 9110's list syntax reads them: split at commas outside
+/// quoted tags, trimmed, empty ones left out.
+fn elements<'r>(req: &'r HttpRequest, name: &HeaderName) -> Vec<&'r [u8]> {
+    let mut out = Vec::new();
     for value in req.headers().get_all(name) {
-        let mut quoted = false;
-        entries += 1;
-        for b in value.as_bytes() {
+        let bytes = value.as_bytes();
+        let (mut quoted, mut start) = (false, 0);
+        for (i, b) in bytes.iter().enumerate() {
             match b {
                 b'"' => quoted = !quoted,
-                b',' if !quoted => entries += 1,
+                b',' if !quoted => {
+                    out.push(bytes[start..i].trim_ascii());
+                    start = i + 1;
+                }
                 _ => {}
             }
         }
+        out.push(bytes[start..].trim_ascii());
     }
+    out.retain(|e| !e.is_empty());
+    out
+}
+
+/// Refuses a list of more than [`MAX_ENTITY_TAGS`] elements in `name`'s lines, counted before any
+/// parsing: commas outside quoted tags separate them.
+fn bounded(req: &HttpRequest, name: &HeaderName) -> Result<(), ApiError> {
+    let entries = elements(req, name).len();
     if entries > MAX_ENTITY_TAGS {
         return Err(ApiError::new(
             TOO_MANY_ETAGS,
@@ -262,6 +268,15 @@ mod tests {
             "one line, spaces around it"
         );
         assert_eq!(held("*").unwrap(), Held::Any);
+        // Within one line too, and empty elements do not count (RFC 9110 5.6.1).
+        assert_eq!(read(r#"*, "1""#), Precondition::VersionIn(vec![]));
+        assert_eq!(read("*, ,"), Precondition::None);
+        assert_eq!(held(r#""1", *"#).unwrap(), Held::Nothing);
+        let star_then_empty = two_lines(header::IF_MATCH, "*", " ");
+        assert_eq!(
+            Precondition::from_request(&star_then_empty).unwrap(),
+            Precondition::None
+        );
     }
 
     #[test]
