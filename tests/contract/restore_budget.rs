@@ -390,7 +390,16 @@ fn assert_old_pods_wait_for_new_targets(env: &str, app: &str, r: &Rollout) {
     assert_eq!(
         region,
         Some(region_var),
-        "{env}: the Rollouts controller's AWS_REGION is the add-ons' var.region"
+        "{env}: the Rollouts controller's AWS_REGION"
+    );
+    // The harness's region is a constant, so a literal would also pass above: the expression
+    // itself must be the module's variable.
+    let source: String = read_text("terraform/modules/cluster-addons/rollouts.tf")
+        .split_whitespace()
+        .collect();
+    assert!(
+        source.contains(r#"extraEnv=[{name="AWS_REGION",value=var.region}]"#),
+        "AWS_REGION comes from var.region"
     );
     assert!(
         r.scale_down_delay_s >= r.health_checks_s,
