@@ -14,6 +14,7 @@ local json = { ["Content-Type"] = "application/json" }
 local ids, head, tail = {}, 1, 0   -- this thread's tasks, oldest first
 local counter = 0
 unexpected, server_errors = 0, 0
+by_status = {} -- the unexpected ones, by status, so a failed soak says what it saw
 
 function init(args)
   math.randomseed(os.time() + (id or 0) * 7919)
@@ -65,18 +66,25 @@ function response(status, headers, body)
     end
   elseif status >= 300 then
     unexpected = unexpected + 1
+    by_status[status] = (by_status[status] or 0) + 1
     if status >= 500 then server_errors = server_errors + 1 end
   end
 end
 
 function done(summary, latency, requests)
-  local bad, fives = 0, 0
+  local bad, fives, counts = 0, 0, {}
   for _, thread in ipairs(threads) do
     bad = bad + (thread:get("unexpected") or 0)
     fives = fives + (thread:get("server_errors") or 0)
+    for status, n in pairs(thread:get("by_status") or {}) do
+      counts[status] = (counts[status] or 0) + n
+    end
   end
   if bad > 0 then
-    io.write(string.format("soak: unexpected statuses: %d (5xx: %d)\n", bad, fives))
+    local statuses = {}
+    for status, n in pairs(counts) do table.insert(statuses, string.format("%d x %d", n, status)) end
+    table.sort(statuses)
+    io.write(string.format("soak: unexpected statuses: %d (5xx: %d; %s)\n", bad, fives, table.concat(statuses, ", ")))
   else
     io.write("soak: every response had an expected status (0 unexpected, 0 5xx)\n")
   end
