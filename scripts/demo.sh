@@ -16,6 +16,10 @@ cargo build --locked --bins -p api-app -p demo-app
 bin=${CARGO_TARGET_DIR:-target}/debug
 
 pids=()
+# Each app in a process group of its own: a signal to this script's group (Ctrl-C, `timeout`, a
+# closing terminal) reaches this script only, which passes one SIGTERM on. Reaching the apps
+# directly as well, it would be their second signal, which stops them without a drain.
+set -m
 stop() {
   trap - INT TERM EXIT
   ((${#pids[@]})) && kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -23,14 +27,17 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-APP_ENV=local PORT=$api_port ADMIN_PORT=$api_admin_port API_KEY=$api_key SHUTDOWN_DRAIN_SECS=0 "$bin/api-app" &
+# The pod name a cluster's runtime would set: the page shows which host answered.
+host=$(hostname)
+HOSTNAME=$host APP_ENV=local PORT=$api_port ADMIN_PORT=$api_admin_port API_KEY=$api_key \
+  SHUTDOWN_DRAIN_SECS=0 "$bin/api-app" &
 pids+=($!)
-wait_ready "http://127.0.0.1:$api_admin_port/readyz"
+wait_ready "http://127.0.0.1:$api_admin_port/readyz" "$!"
 
-APP_ENV=local PORT=$demo_port ADMIN_PORT=$demo_admin_port API_URL="http://127.0.0.1:$api_port" \
+HOSTNAME=$host APP_ENV=local PORT=$demo_port ADMIN_PORT=$demo_admin_port API_URL="http://127.0.0.1:$api_port" \
   SHUTDOWN_DRAIN_SECS=0 "$bin/demo-app" &
 pids+=($!)
-wait_ready "http://127.0.0.1:$demo_admin_port/readyz"
+wait_ready "http://127.0.0.1:$demo_admin_port/readyz" "$!"
 
 cat <<MSG
 

@@ -41,12 +41,16 @@ logged_port() {
 listening_port() { logged_port "$1" port; }
 admin_port() { logged_port "$1" admin_port; }
 
-# wait_ready URL: polls URL (a service's /readyz on its admin port, or a peer's only route) every
-# 0.1 s until it answers 2xx; fails after 10 s.
+# wait_ready URL [PID]: polls URL (a service's /readyz on its admin port, or a peer's only route)
+# every 0.1 s until it answers 2xx; fails after 10 s, or at once when process PID has exited.
 wait_ready() {
-  local url=$1
+  local url=$1 pid=${2:-}
   for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "$(basename "$0"): the process serving $url exited (its error is above)" >&2
+      return 1
+    fi
     sleep 0.1
   done
   echo "$(basename "$0"): $url did not become ready within 10 s" >&2
