@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # What `make test` cannot install itself, checked before anything runs: each missing prerequisite
 # is named on one line with how to get it, instead of a failure deep inside a later stage.
+# `--demo`: only what `make demo` needs (the first four).
 set -uo pipefail
 
+target="test"
+[[ ${1:-} == --demo ]] && target="demo"
 missing=0
 need() { # need WHAT HOW
-  echo "make test: missing prerequisite: $1 ($2)" >&2
+  echo "make $target: missing prerequisite: $1 ($2)" >&2
   missing=1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -15,6 +18,7 @@ have curl || need "curl" "apt-get install curl"
 have cargo || need "cargo" "install rustup from https://rustup.rs; rust-toolchain.toml pins the version"
 # rustc links through the system C compiler, and `ring` (TLS) compiles C: rustup brings neither.
 have cc || need "cc (a C compiler)" "apt-get install gcc"
+[[ $target == demo ]] && exit "$missing"
 if ! have python3; then
   need "python3 3.11+" "apt-get install python3"
 elif ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

@@ -12,6 +12,7 @@ demo_admin_port=${DEMO_ADMIN_PORT:-9081}
 # A key for the local demo only; clusters get theirs from AWS Secrets Manager.
 api_key=${API_KEY:-local-demo-key-not-a-secret}
 
+scripts/check-prerequisites.sh --demo || exit 1
 cargo build --locked --bins -p api-app -p demo-app
 bin=${CARGO_TARGET_DIR:-target}/debug
 
