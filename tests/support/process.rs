@@ -1,5 +1,7 @@
 //! The real binaries as child processes: built fresh, started on a free port, read line by line,
-//! and killed when the handle drops, so a failed test never leaves a process running.
+//! and killed when the handle drops, so a failed test never leaves a process running; and where
+//! `setpriv` can, also sent SIGTERM when the thread that started them ends, so a test process that
+//! is itself killed (a test runner's timeout) leaves none either.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read};
@@ -38,10 +40,37 @@ pub fn binary_path(name: &str) -> PathBuf {
         .clone()
 }
 
+/// util-linux's `setpriv`, when it can set the parent-death signal: a killed test process
+/// runs no `Drop`, and its servers would otherwise run on under PID 1 (a mutation run left one).
+/// Setting it in the child ourselves needs `unsafe` `pre_exec`, which the workspace forbids.
+fn setpriv() -> Option<&'static str> {
+    static SETPRIV: LazyLock<Option<&'static str>> = LazyLock::new(|| {
+        let path = "/usr/bin/setpriv";
+        Command::new(path)
+            .args(["--pdeathsig", "TERM", "--", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            .then_some(path)
+    });
+    *SETPRIV
+}
+
 /// A command for binary `name` with a clean environment: loopback, OS-chosen ports, JSON logs
-/// and no drain delay, then `env` on top.
+/// and no drain delay, then `env` on top. Under `setpriv` (which execs it: the process id is the
+/// binary's) it gets SIGTERM, and drains, if the thread that started it ends first.
 fn command<V: AsRef<std::ffi::OsStr>>(name: &str, env: &[(&str, V)]) -> Command {
-    let mut cmd = Command::new(binary_path(name));
+    let binary = binary_path(name);
+    let mut cmd = match setpriv() {
+        Some(setpriv) => {
+            let mut cmd = Command::new(setpriv);
+            cmd.args(["--pdeathsig", "TERM", "--"]).arg(&binary);
+            cmd
+        }
+        None => Command::new(&binary),
+    };
     cmd.env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
