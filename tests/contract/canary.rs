@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use integration_tests::facts::{APPS, ENVS};
-use integration_tests::k8s::{all_renderings, argocd, name, named, one, overlay, s, seq};
+use integration_tests::k8s::{
+    all_renderings, argocd, name, named, one, overlay, s, selector_picks, seq,
+};
 use integration_tests::terraform::{attr_text, block, blocks_in, helm_release};
 use integration_tests::{kustomize, of_kind, read_text};
 use serde_yaml_ng::Value;
@@ -33,11 +35,6 @@ fn labels(v: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Whether a `matchLabels` selector picks an object with `labels`.
-fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 fn monitoring_rules(env: &str) -> Vec<Value> {
@@ -100,9 +97,9 @@ fn every_app_runs_from_a_rollout_whose_template_is_a_deployment_at_zero_replicas
                 "{env}/{app}"
             );
             assert!(
-                selects(
-                    &selector,
-                    &labels(&deploy["spec"]["template"]["metadata"]["labels"])
+                selector_picks(
+                    &rollout["spec"]["selector"],
+                    &deploy["spec"]["template"]["metadata"]["labels"]
                 ),
                 "{env}/{app}: the Rollout's selector picks the template's pods"
             );
@@ -160,10 +157,7 @@ fn the_stable_and_canary_services_select_the_rollouts_pods_and_the_scrape_takes_
             let monitor = one(&docs, "ServiceMonitor");
             let picked: Vec<&Value> = of_kind(&docs, "Service")
                 .filter(|svc| {
-                    selects(
-                        &labels(&monitor["spec"]["selector"]["matchLabels"]),
-                        &labels(&svc["metadata"]["labels"]),
-                    )
+                    selector_picks(&monitor["spec"]["selector"], &svc["metadata"]["labels"])
                 })
                 .collect();
             let picked_names: Vec<&str> = picked.iter().map(|svc| name(svc)).collect();
@@ -204,9 +198,8 @@ fn the_stable_and_canary_services_select_the_rollouts_pods_and_the_scrape_takes_
 /// `jobLabel` label, or the Service's name without one.
 fn scraped_job(docs: &[Value]) -> &str {
     let monitor = one(docs, "ServiceMonitor");
-    let selector = labels(&monitor["spec"]["selector"]["matchLabels"]);
     let svc = of_kind(docs, "Service")
-        .find(|svc| selects(&selector, &labels(&svc["metadata"]["labels"])))
+        .find(|svc| selector_picks(&monitor["spec"]["selector"], &svc["metadata"]["labels"]))
         .expect("the ServiceMonitor selects a Service");
     match monitor["spec"]["jobLabel"].as_str() {
         Some(key) => s(&svc["metadata"]["labels"][key]),
