@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, dev, web};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::headers::list_elements;
 
 /// Largest JSON body either app accepts, in bytes.
 pub const JSON_LIMIT_BYTES: usize = 16 * 1024;
@@ -80,12 +81,9 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
             "content-type is sent more than once; send it once, as application/json",
         ));
     }
-    let coded = headers
-        .get_all(header::CONTENT_ENCODING)
-        .flat_map(|line| line.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        // Empty list elements do not count (RFC 9110 5.6.1).
-        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
+    let coded = list_elements(headers, &header::CONTENT_ENCODING)
+        .iter()
+        .any(|coding| !coding.eq_ignore_ascii_case(b"identity"));
     if coded {
         return Err(ApiError::new(
             ErrorCode::UNSUPPORTED_MEDIA_TYPE,

@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, EntityTag, Header as _, HeaderName, IfMatch, IfNoneMatch};
 use platform::error::{ApiError, ErrorCode};
+use platform::headers::list_elements;
 
 use super::model::Task;
 
@@ -52,8 +53,7 @@ impl Precondition {
         if !req.headers().contains_key(header::IF_MATCH) {
             return Ok(Self::None);
         }
-        bounded(req, &header::IF_MATCH)?;
-        match star(req, &header::IF_MATCH) {
+        match bounded_star(req, &header::IF_MATCH)? {
             Star::Alone => return Ok(Self::None),
             // `*` beside tags is no list of entity tags (actix would read only the first line).
             Star::AmongTags => return Ok(Self::VersionIn(Vec::new())),
@@ -97,8 +97,7 @@ impl Held {
         if !req.headers().contains_key(header::IF_NONE_MATCH) {
             return Ok(Self::Nothing);
         }
-        bounded(req, &header::IF_NONE_MATCH)?;
-        match star(req, &header::IF_NONE_MATCH) {
+        match bounded_star(req, &header::IF_NONE_MATCH)? {
             Star::Alone => return Ok(Self::Any),
             Star::AmongTags => return Ok(Self::Nothing),
             Star::Absent => {}
@@ -149,53 +148,25 @@ enum Star {
     AmongTags,
 }
 
-/// Where `*` stands among `name`'s elements, over every line. Read here because actix's parser
-/// looks for `*` in the first line only and then ignores the rest (`If-Match: *` then a stale tag
-/// dropped the condition), and within a line drops a `*` beside tags.
-fn star(req: &HttpRequest, name: &HeaderName) -> Star {
-    let elements = elements(req, name);
-    let stars = elements.iter().filter(|e| **e == b"*").count();
-    match (stars, elements.len()) {
-        (0, _) => Star::Absent,
-        (1, 1) => Star::Alone,
-        _ => Star::AmongTags,
-    }
-}
-
-/// The elements of `name`'s lines as RFC 9110's list syntax reads them: split at commas outside
-/// quoted tags, trimmed, empty ones left out.
-fn elements<'r>(req: &'r HttpRequest, name: &HeaderName) -> Vec<&'r [u8]> {
-    let mut out = Vec::new();
-    for value in req.headers().get_all(name) {
-        let bytes = value.as_bytes();
-        let (mut quoted, mut start) = (false, 0);
-        for (i, b) in bytes.iter().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => {
-                    out.push(bytes[start..i].trim_ascii());
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        out.push(bytes[start..].trim_ascii());
-    }
-    out.retain(|e| !e.is_empty());
-    out
-}
-
-/// Refuses a list of more than [`MAX_ENTITY_TAGS`] elements in `name`'s lines, counted before any
-/// parsing: commas outside quoted tags separate them.
-fn bounded(req: &HttpRequest, name: &HeaderName) -> Result<(), ApiError> {
-    let entries = elements(req, name).len();
+/// Reads `name`'s elements over every line, before any parsing: refuses more than
+/// [`MAX_ENTITY_TAGS`] of them, and says where `*` stands among them. Read here because actix's
+/// parser looks for `*` in the first line only and then ignores the rest (`If-Match: *` then a
+/// stale tag dropped the condition), and within a line drops a `*` beside tags.
+fn bounded_star(req: &HttpRequest, name: &HeaderName) -> Result<Star, ApiError> {
+    let elements = list_elements(req.headers(), name);
+    let entries = elements.len();
     if entries > MAX_ENTITY_TAGS {
         return Err(ApiError::new(
             TOO_MANY_ETAGS,
             format!("{name} lists {entries} entity-tags; at most {MAX_ENTITY_TAGS} are compared"),
         ));
     }
-    Ok(())
+    let stars = elements.iter().filter(|e| **e == b"*").count();
+    Ok(match (stars, entries) {
+        (0, _) => Star::Absent,
+        (1, 1) => Star::Alone,
+        _ => Star::AmongTags,
+    })
 }
 
 #[cfg(test)]
