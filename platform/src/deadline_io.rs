@@ -28,25 +28,36 @@ pub const UNSENT_BUDGET: usize = 64 * 1024;
 /// its read buffer holds into a queue, at several KiB each; past this many, no more are read.
 pub const QUEUED_REQUESTS: usize = 4;
 
-/// The answer to a head over [`crate::protocol_framing::MAX_HEAD_BYTES`], in the JSON envelope, written after every earlier
-/// response on the connection; the connection closes after it.
-const HEADERS_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
-content-type: application/json\r\n\
-x-content-type-options: nosniff\r\n\
-cache-control: no-store\r\n\
-connection: close\r\n\
-content-length: 94\r\n\r\n\
-{\"error\":{\"code\":\"headers_too_large\",\"message\":\"the request head is larger than 16384 bytes\"}}";
+/// A 431 `headers_too_large` in the JSON envelope with `$message`, closing the connection;
+/// `$length` is its body's length, which the test below holds to the body.
+macro_rules! headers_too_large {
+    ($length:literal, $message:literal) => {
+        concat!(
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            "content-type: application/json\r\n",
+            "x-content-type-options: nosniff\r\n",
+            "cache-control: no-store\r\n",
+            "connection: close\r\n",
+            "content-length: ",
+            $length,
+            "\r\n\r\n",
+            "{\"error\":{\"code\":\"headers_too_large\",\"message\":\"",
+            $message,
+            "\"}}"
+        )
+        .as_bytes()
+    };
+}
+
+/// The answer to a head over [`crate::protocol_framing::MAX_HEAD_BYTES`], written after every
+/// earlier response on the connection; the connection closes after it.
+const HEADERS_TOO_LARGE: &[u8] =
+    headers_too_large!(94, "the request head is larger than 16384 bytes");
 
 /// The answer to a head with more than [`crate::protocol_framing::MAX_HEADER_FIELDS`] header
 /// fields, like [`HEADERS_TOO_LARGE`].
-const TOO_MANY_HEADER_FIELDS: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
-content-type: application/json\r\n\
-x-content-type-options: nosniff\r\n\
-cache-control: no-store\r\n\
-connection: close\r\n\
-content-length: 98\r\n\r\n\
-{\"error\":{\"code\":\"headers_too_large\",\"message\":\"the request head has more than 96 header fields\"}}";
+const TOO_MANY_HEADER_FIELDS: &[u8] =
+    headers_too_large!(98, "the request head has more than 96 header fields");
 
 /// What the rest of the server knows about one connection: how much of its responses is unsent,
 /// whether it is idle between requests, and whether it should take no more requests. Shared with
