@@ -259,7 +259,7 @@ fn announced_length(method: &Method, status: StatusCode, headers: &HeaderMap) ->
     content_length(headers)
 }
 
-/// An answer's `Content-Length`, when it has a readable one.
+/// A message's `Content-Length`, when it has a readable one (a request's or an answer's).
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
@@ -278,12 +278,7 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<By
             format!("the request body must be at most {MAX_REQUEST_BODY_BYTES} bytes"),
         )
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES) {
+    if content_length(req.headers()).is_some_and(|n| n > MAX_REQUEST_BODY_BYTES as u64) {
         return Err(too_large());
     }
     let mut body = BytesMut::new();
