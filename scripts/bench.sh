@@ -90,9 +90,9 @@ start_api() {
   # Polled every 5 ms, not with lib.sh's 0.1 s waits: READY_MS is a measured row.
   for _ in $(seq 2000); do
     if [[ -z $API_ADMIN_PORT ]]; then
-      # Empty until the line is there (grep finding nothing is not a failure here).
-      API_ADMIN_PORT=$(grep -o '"admin_port":[1-9][0-9]*' "$API_LOG" 2>/dev/null | head -n 1 | cut -d: -f2 || true)
-      API_PORT=$(grep -o '"port":[1-9][0-9]*' "$API_LOG" 2>/dev/null | head -n 1 | cut -d: -f2 || true)
+      # Empty until the line is there.
+      API_ADMIN_PORT=$(port_in_log "$API_LOG" admin_port)
+      API_PORT=$(port_in_log "$API_LOG" port)
     fi
     if [[ -n $API_ADMIN_PORT && -n $API_PORT ]] &&
       curl -fs -o /dev/null "http://127.0.0.1:$API_ADMIN_PORT/readyz" 2>/dev/null; then

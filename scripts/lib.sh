@@ -26,7 +26,7 @@ stop_app_and_remove_scratch() {
 logged_port() {
   local log=$1 field=$2 port
   for _ in $(seq 1 100); do
-    port=$(grep -o "\"$field\":[1-9][0-9]*" "$log" 2>/dev/null | head -n 1 | cut -d: -f2)
+    port=$(port_in_log "$log" "$field")
     if [[ -n $port ]]; then
       echo "$port"
       return 0
@@ -35,6 +35,11 @@ logged_port() {
   done
   echo "$(basename "$0"): no $field in $log within 10 s" >&2
   return 1
+}
+
+# port_in_log LOG FIELD: the `"FIELD":N` in LOG as it is now, or nothing (no wait, no error).
+port_in_log() {
+  grep -o "\"$2\":[1-9][0-9]*" "$1" 2>/dev/null | head -n 1 | cut -d: -f2 || true
 }
 
 # listening_port LOG: the public port; admin_port LOG: the admin port (probes and /metrics).
