@@ -254,6 +254,40 @@ try {
     assert(focused, "the focus left the checkbox");
   });
 
+  await step("a toggle or delete of a task another client changed meanwhile writes nothing", async () => {
+    const id = await page.locator("#task-list li").first().getAttribute("data-id");
+    const item = page.locator(`#task-list li[data-id="${id}"]`);
+    for (const act of ["toggle", "delete"]) {
+      // The page's list refreshes are held, so it still shows the version it read.
+      let release;
+      const held = new Promise((resolve) => (release = resolve));
+      const lists = (url) => url.pathname === "/api/tasks";
+      await page.route(lists, async (route) => {
+        if (route.request().method() === "GET") await held;
+        await route.fallback();
+      });
+      const renamed = `renamed elsewhere (${act}) ${Date.now()}`;
+      const res = await fetch(`${API_URL}/api/tasks/${id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title: renamed }),
+      });
+      assert(res.status === 200, `PATCH /api/tasks/${id} answered ${res.status}`);
+      const before = await res.json();
+      if (act === "toggle") await item.locator("input[type=checkbox]").click();
+      else await item.getByRole("button", { name: /delete/i }).click();
+      await waitForText(page, "#task-error", "changed this task first", "nothing was written");
+      release();
+      await page.unroute(lists);
+      await item.locator("label", { hasText: renamed }).waitFor();
+      const checked = await item.locator("input[type=checkbox]").isChecked();
+      assert(checked === before.completed, `after the refused ${act} the box shows ${checked}`);
+      const stored = (await apiTasks()).find((t) => t.id === id);
+      assert(stored && stored.version === before.version && stored.completed === before.completed,
+        `the refused ${act} changed the task: ${JSON.stringify(stored)}`);
+    }
+  });
+
   await step("echo shows the API's answer", async () => {
     await page.fill("#echo-input", "hello from the browser");
     await page.click("#echo-form button[type=submit]");

@@ -281,6 +281,19 @@ function updateTaskItem(li, task) {
     time.textContent = created.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
   del.setAttribute("aria-label", `Delete task: ${task.title}`);
+  // The version the page shows, sent back as If-Match: a write never undoes a change it did not see.
+  if (Number.isInteger(task.version)) li.dataset.version = String(task.version);
+}
+
+/** If-Match for the version of the task the page shows (none from an API that lists no versions). */
+function ifShown(li) {
+  return li.dataset.version ? { "if-match": `"${li.dataset.version}"` } : {};
+}
+
+/** A write refused because the task changed first: the message, then the task as it is now. */
+async function changedElsewhere() {
+  showNotice($("task-error"), "Another client changed this task first, so nothing was written. The list now shows it as it is.");
+  await refreshTasks();
 }
 
 // The creates not known to have succeeded, by title: every try of a title sends its one
@@ -330,6 +343,7 @@ async function toggleTask(li, box) {
   box.disabled = true;
   const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, {
     method: "PATCH",
+    headers: ifShown(li),
     body: { completed: wanted },
   });
   box.disabled = false;
@@ -340,14 +354,18 @@ async function toggleTask(li, box) {
     await refreshTasks();
   } else {
     box.checked = !wanted;
-    showNotice($("task-error"), describeError(res));
+    if (res.status === 412) await changedElsewhere();
+    else showNotice($("task-error"), describeError(res));
   }
 }
 
 async function deleteTask(li, button) {
   const focused = document.activeElement === button;
   button.disabled = true;
-  const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, { method: "DELETE" });
+  const res = await request(`/api/tasks/${encodeURIComponent(li.dataset.id)}`, {
+    method: "DELETE",
+    headers: ifShown(li),
+  });
   if (res.ok || res.status === 404) {
     clearTaskError();
     // The keyboard's place moves to the neighbouring task (or the title field), not to the page.
@@ -358,7 +376,8 @@ async function deleteTask(li, button) {
   } else {
     button.disabled = false;
     if (focused) button.focus();
-    showNotice($("task-error"), describeError(res));
+    if (res.status === 412) await changedElsewhere();
+    else showNotice($("task-error"), describeError(res));
   }
 }
 

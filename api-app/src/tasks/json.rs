@@ -33,7 +33,9 @@ pub(crate) fn write_task(out: &mut Vec<u8>, task: &Task) -> serde_json::Result<(
     timestamp(out, task.created_at)?;
     out.extend_from_slice(br#"","updated_at":""#);
     timestamp(out, task.updated_at)?;
-    out.extend_from_slice(br#""}"#);
+    out.extend_from_slice(br#"","version":"#);
+    value(out, &task.version)?;
+    out.push(b'}');
     Ok(())
 }
 
@@ -44,10 +46,10 @@ pub(crate) fn task(task: &Task) -> serde_json::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// About how long `task`'s JSON is: its title and 170 bytes, the rest (id, times, keys, quotes)
-/// being about 150, rounded up so a title that needs escaping rarely makes the buffer grow.
+/// About how long `task`'s JSON is: its title and 190 bytes, the rest (id, times, version, keys,
+/// quotes) being about 165, rounded up so a title that needs escaping rarely makes the buffer grow.
 fn estimated_len(task: &Task) -> usize {
-    170 + task.title.as_ref().len()
+    190 + task.title.as_ref().len()
 }
 
 /// The JSON of `page`, in a buffer sized for it up front (grown by doubling from empty, as
@@ -256,7 +258,7 @@ mod tests {
         let written = super::task(&task).unwrap();
         assert_eq!(
             std::str::from_utf8(&written).unwrap(),
-            r#"{"id":"01234567-89ab-cdef-0123-456789abcdef","title":"say \"hi\"\n","completed":true,"created_at":"2026-12-07T06:32:11.408966Z","updated_at":"2026-12-07T06:32:12Z"}"#
+            r#"{"id":"01234567-89ab-cdef-0123-456789abcdef","title":"say \"hi\"\n","completed":true,"created_at":"2026-12-07T06:32:11.408966Z","updated_at":"2026-12-07T06:32:12Z","version":3}"#
         );
     }
 

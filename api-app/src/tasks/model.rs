@@ -27,8 +27,10 @@ pub struct Task {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-26T04:00:00Z")]
     pub updated_at: OffsetDateTime,
-    /// Starts at 1 and grows by one with every change; the `ETag` carries it, the body does not.
-    #[serde(skip)]
+    /// Starts at 1 and grows by one with every change. The `ETag` is this number in quotes, so a
+    /// client that read the task from a list can still write it conditionally:
+    /// `If-Match: "<version>"`.
+    #[schema(minimum = 1, example = 3)]
     pub version: i64,
 }
 

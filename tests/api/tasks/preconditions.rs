@@ -67,6 +67,58 @@ async fn every_task_response_carries_an_etag_that_changes_with_the_task() {
     assert_eq!(etag(&app.get(&format!("/api/tasks/{id}")).await), v2);
 }
 
+/// A task's `version` field: the number its `ETag` quotes.
+fn version_tag(task: &Value) -> String {
+    format!(
+        "\"{}\"",
+        task["version"]
+            .as_i64()
+            .expect("a task has a numeric version")
+    )
+}
+
+#[tokio::test]
+async fn a_listed_task_carries_its_version_so_a_write_from_a_list_is_conditional() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json("/api/tasks", &json!({ "title": "listed" }))
+        .await;
+    let v1 = etag(&created);
+    let task: Value = created.json().await.unwrap();
+    assert_eq!(task["version"], 1, "a new task is version 1");
+    assert_eq!(version_tag(&task), v1, "the body's version is the ETag's");
+    let id = task["id"].as_str().unwrap().to_owned();
+
+    let patched = app.patch_task(&id, &json!({"completed": true})).await;
+    let v2 = etag(&patched);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["version"], 2, "a change adds one");
+    assert_eq!(version_tag(&patched), v2);
+
+    // A client that only read the list (no ETag there) writes conditionally with the item's version.
+    let page: Value = app.get("/api/tasks").await.json().await.unwrap();
+    let listed = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .expect("the task is listed")
+        .clone();
+    assert_eq!(
+        listed, patched,
+        "the list shows the task as its own answer does"
+    );
+    let stale = patch_if_match(&app, &id, &version_tag(&task), &json!({"title": "lost"})).await;
+    assert_error(stale, 412, "precondition_failed").await;
+    let current = patch_if_match(&app, &id, &version_tag(&listed), &json!({"title": "kept"})).await;
+    assert_eq!(current.status(), 200);
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(
+        (current["title"].as_str(), current["version"].as_i64()),
+        (Some("kept"), Some(3))
+    );
+}
+
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_changes_nothing() {
     let app = spawn_app().await;
