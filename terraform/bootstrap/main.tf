@@ -88,7 +88,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
   }
 }
 
-data "aws_iam_policy_document" "tls_only" {
+data "aws_iam_policy_document" "state_bucket" {
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
@@ -109,11 +109,31 @@ data "aws_iam_policy_document" "tls_only" {
       values   = ["false"]
     }
   }
+
+  # State and lock objects are written under the state key only (the env backends name it): a write
+  # that asks for SSE-S3, or for no encryption at all, is refused rather than stored outside KMS.
+  statement {
+    sid       = "DenyWritesNotEncryptedWithKms"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "state" {
   bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.tls_only.json
+  policy = data.aws_iam_policy_document.state_bucket.json
 
   depends_on = [aws_s3_bucket_public_access_block.state]
 }

@@ -289,7 +289,11 @@ fn render_bootstrap(docs: &mut Vec<Doc>, roles: &mut Vec<Role>) {
         kind: Kind::Resource,
         source: format!("{BOOTSTRAP}/main.tf"),
         json: policy_document(
-            block(&blocks, "data", &["aws_iam_policy_document", "tls_only"]),
+            block(
+                &blocks,
+                "data",
+                &["aws_iam_policy_document", "state_bucket"],
+            ),
             &ctx,
         ),
     });
@@ -941,7 +945,7 @@ fn assert_inventory_is_complete(docs: &[Doc]) {
             "terraform/bootstrap/iam/boundary.json.tftpl",
         ),
         (
-            ("aws_iam_policy_document", "tls_only"),
+            ("aws_iam_policy_document", "state_bucket"),
             "terraform/bootstrap/main.tf",
         ),
         (
@@ -1387,6 +1391,21 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
             Request::new("iam:CreateRole", &new_role)
                 .with("iam:PermissionsBoundary", &[&other_boundary]),
             Request::new("iam:DeleteRolePermissionsBoundary", &new_role),
+            // The state's history is the bucket's versioning; only the lock object is deleted.
+            Request::new(
+                "s3:DeleteObject",
+                &format!("arn:aws:s3:::{STATE_BUCKET}/gitops/{env}/terraform.tfstate"),
+            ),
+            // Snapshots of the env's disks and database are never shared with another account.
+            Request::new(
+                "ec2:ModifySnapshotAttribute",
+                "arn:aws:ec2:eu-west-1::snapshot/snap-0123456789abcdef0",
+            )
+            .with(own_tag.0, &[own_tag.1]),
+            Request::new(
+                "rds:ModifyDBSnapshotAttribute",
+                &format!("arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:gitops-{env}-final"),
+            ),
             Request::new(
                 "secretsmanager:GetSecretValue",
                 &format!(
@@ -1448,6 +1467,43 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
                 "{} may {action} on itself",
                 role.arn
             );
+        }
+    }
+}
+
+/// The state bucket's policy keeps every state and lock object under KMS: the env backends name the
+/// state key, and a write asking for SSE-S3 (what `encrypt = true` alone sends) or for nothing is
+/// refused, whoever sends it.
+#[test]
+fn state_and_lock_objects_are_written_under_kms_only() {
+    let (docs, _) = render();
+    let policy = &docs
+        .iter()
+        .find(|d| d.owner == "gitops-tfstate" && d.name == "bucket-policy")
+        .expect("the state bucket's policy is rendered")
+        .json;
+    let denied = |request: &Request<'_>| {
+        statements(policy)
+            .iter()
+            .any(|s| s["Effect"] == "Deny" && statement_applies(s, request, &role_arn("anyone")))
+    };
+    for env in ENVS {
+        let state = format!("arn:aws:s3:::{STATE_BUCKET}/gitops/{env}/terraform.tfstate");
+        for object in [state.clone(), format!("{state}.tflock")] {
+            let put =
+                || Request::new("s3:PutObject", &object).with("aws:SecureTransport", &["true"]);
+            assert!(
+                !denied(&put().with("s3:x-amz-server-side-encryption", &["aws:kms"])),
+                "a KMS write of {object} is refused"
+            );
+            for sse in [&["AES256"][..], &[]] {
+                let request = if sse.is_empty() {
+                    put()
+                } else {
+                    put().with("s3:x-amz-server-side-encryption", sse)
+                };
+                assert!(denied(&request), "{object} written with {sse:?} is allowed");
+            }
         }
     }
 }

@@ -419,6 +419,11 @@ fn dev_runs_at_most_one_kubernetes_minor_ahead_of_prod() {
 #[test]
 fn each_env_has_its_own_locked_s3_state() {
     let mut keys = BTreeSet::new();
+    let bootstrap = blocks_in("terraform/bootstrap");
+    let state_key_alias = attr_text(
+        block(&bootstrap, "resource", &["aws_kms_alias", "state"]).body(),
+        "name",
+    );
     for env in ENVS {
         let root = EnvRoot::load(env);
         let tf = root
@@ -441,6 +446,12 @@ fn each_env_has_its_own_locked_s3_state() {
             "{env}: S3-native locking"
         );
         assert_eq!(attr_text(backend.body(), "encrypt"), "true");
+        // `encrypt` alone writes with SSE-S3; the state key must be named (the bucket refuses less).
+        assert_eq!(
+            attr_text(backend.body(), "kms_key_id"),
+            state_key_alias,
+            "{env}: state written under the bootstrap's state key"
+        );
         let key = attr_text(backend.body(), "key");
         assert!(key.contains(&format!("/{env}/")), "{env}: state key {key}");
         keys.insert(key);
