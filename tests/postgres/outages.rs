@@ -158,7 +158,8 @@ async fn a_hung_database_is_bounded_by_the_acquire_and_statement_timeouts() {
 /// database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_that_wait_together_on_a_hung_database_all_get_a_bounded_503() {
-    const N: usize = 12;
+    // More than the two lanes and two full batches take: most creates queue behind several batches.
+    const N: usize = 400;
     let (server, dbname) = server_and_database().await;
     let mut proxy = Proxy::start(server).await;
     let app = app_through(&proxy, &dbname).await;
@@ -181,13 +182,16 @@ async fn creates_that_wait_together_on_a_hung_database_all_get_a_bounded_503() {
         let (took, status, body) = outcome.unwrap();
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "store_unavailable");
-        // Two statement bounds at most: one lane's create, then the batch behind it.
-        assert!(took < Duration::from_secs(5), "answered after {took:?}");
+        // One operation's bound (500 ms to connect, 1 s for the statement) and a margin, however
+        // many batches are queued ahead; each holds its lane up to that bound on a hung database,
+        // and a create that waited for them in turn took over 2 s here.
+        assert!(took < Duration::from_secs(2), "answered after {took:?}");
     }
     let metrics = app.admin_get("/metrics").await.text().await.unwrap();
     let batches = metric(&metrics, "store_create_batch_size_count ");
     let creates = metric(&metrics, "store_create_batch_size_sum ");
-    assert_eq!(creates, 1 + N as u64);
+    // Creates that gave up while they waited for a lane never joined a batch.
+    assert!(creates <= 1 + N as u64, "{creates} creates batched");
     assert!(batches < creates, "some creates waited together: {metrics}");
 
     proxy.up().await;

@@ -104,7 +104,11 @@ impl PgTaskStore {
         };
         let max_tasks = i64::try_from(max_tasks).unwrap_or(i64::MAX);
         let store = Self {
-            creates: batch::CreateQueue::start(db.clone(), max_tasks),
+            creates: batch::CreateQueue::start(
+                db.clone(),
+                max_tasks,
+                settings.acquire_timeout + db.op_timeout,
+            ),
             db,
             max_tasks,
         };

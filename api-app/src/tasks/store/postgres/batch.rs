@@ -11,6 +11,7 @@
 //! answered 201: nothing acknowledged is lost.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::{FutureExt as _, join_all};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -42,25 +43,43 @@ struct Pending {
 #[derive(Debug)]
 pub(super) struct CreateQueue {
     sender: mpsc::Sender<Pending>,
+    /// The longest a create waits for its answer, queue included.
+    within: Duration,
 }
 
 impl CreateQueue {
-    /// Starts the batcher on the current runtime, taking from `db` under `max` tasks.
-    pub(super) fn start(db: Db, max: i64) -> Self {
+    /// Starts the batcher on the current runtime, taking from `db` under `max` tasks. A create is
+    /// answered within `within`, the bound of one operation (a connection, then its statement).
+    pub(super) fn start(db: Db, max: i64, within: Duration) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(batch_creates(receiver, db, max));
-        Self { sender }
+        Self { sender, within }
     }
 
-    /// Creates task `id` from `new`; returns once its batch has committed (or failed).
+    /// Creates task `id` from `new`; returns once its batch has committed (or failed), or with
+    /// [`StoreError::Timeout`] once the queue's bound has passed. With the database hung, each batch
+    /// holds its lane for a whole operation bound, so a create queued behind a few batches would
+    /// otherwise wait for each in turn, past every bound the API states. One that gives up while it
+    /// waits for a lane is never created; one whose batch was already sent may still commit, as any
+    /// timed-out write may (the answer is 503, never 201).
     pub(super) async fn create(&self, id: Uuid, new: NewTask) -> Result<Task, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Pending { id, new, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable)?;
-        // A batch that ended without answering (it panicked) dropped the sender.
-        answer.await.unwrap_or(Err(StoreError::Other))
+        let waited = tokio::time::timeout(self.within, async {
+            self.sender
+                .send(Pending { id, new, reply })
+                .await
+                .map_err(|_| StoreError::Unavailable)?;
+            // A batch that ended without answering (it panicked) dropped the sender.
+            answer.await.unwrap_or(Err(StoreError::Other))
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            tracing::warn!(
+                timeout_ms = self.within.as_millis(),
+                "a create waited for its batch past the operation bound"
+            );
+            Err(StoreError::Timeout)
+        })
     }
 }
 
