@@ -156,6 +156,10 @@ mod tests {
             ("APP_ENV", "prod"),
             ("API_KEY", GENERATED),
             ("DATABASE_URL", DATABASE_URL),
+            (
+                "DATABASE_PASSWORD_FILE",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ),
             ("DATABASE_POOL_MAX", "4"),
         ]))
         .unwrap();

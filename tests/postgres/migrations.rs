@@ -67,6 +67,111 @@ async fn waiting_for_another_replicas_migration_gives_up_at_the_lock_timeout_to_
     assert_eq!(applied.len(), MIGRATIONS.len());
 }
 
+/// The server going away mid-migration (a restart or failover ends every session with 57P01) is
+/// the database being unreachable, retried: not a migration that failed, which stops the process.
+/// Staged twice: while waiting for another replica's lock, and while a migration's SQL runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_by_the_server_mid_migration_is_retried_not_a_failed_migration() {
+    let db = pg::empty_database().await;
+    let admin = session(&db).await;
+    // The migrating session runs in a task of its own, which needs the list for good.
+    let slow: &'static [Migration] = Box::leak(with_next("SELECT pg_sleep(5);").into_boxed_slice());
+    for (holding_the_lock, migrations) in [(true, MIGRATIONS), (false, slow)] {
+        if holding_the_lock {
+            admin
+                .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+                .await
+                .unwrap();
+        }
+        let mut client = session(&db).await;
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let timeouts = MigrationTimeouts {
+            lock: Duration::from_secs(5),
+            statement: Duration::from_secs(10),
+        };
+        let migrating =
+            tokio::spawn(async move { migrate_within(&mut client, migrations, timeouts).await });
+        let waiting = if holding_the_lock {
+            "pg_advisory_lock"
+        } else {
+            "pg_sleep"
+        };
+        integration_tests::eventually(
+            Duration::from_secs(5),
+            "the migration session is waiting",
+            || {
+                let admin = &admin;
+                async move {
+                    let row = admin
+                        .query_one(
+                            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE $2",
+                            &[&pid, &format!("%{waiting}%")],
+                        )
+                        .await
+                        .ok()?;
+                    (row.get::<_, i64>(0) == 1).then_some(())
+                }
+            },
+        )
+        .await;
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let err = tokio::time::timeout(Duration::from_secs(10), migrating)
+            .await
+            .expect("the ended session is noticed")
+            .unwrap()
+            .expect_err("the session was ended");
+        assert!(err.is_transient(), "retried later: {err}");
+        assert!(
+            err.to_string().contains("could not be reached"),
+            "named as the database going away: {err}"
+        );
+        if holding_the_lock {
+            admin
+                .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A server that stops answering mid-migration (frozen, or a proxy that lost it) never fires its own
+/// timeouts: the session gives up a margin past them, and the attempt is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_mid_migration_is_given_up_on_and_retried() {
+    let db = pg::empty_database().await;
+    let url: tokio_postgres::Config = db.parse().unwrap();
+    let tokio_postgres::config::Host::Tcp(host) = &url.get_hosts()[0] else {
+        panic!("a TCP host");
+    };
+    let server = format!("{host}:{}", url.get_ports()[0]).parse().unwrap();
+    let proxy = crate::proxy::Proxy::start(server).await;
+    let mut client = session(&proxy.url(url.get_user().unwrap(), url.get_dbname().unwrap())).await;
+    proxy.freeze();
+    let started = Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        migrate_within(&mut client, MIGRATIONS, SHORT),
+    )
+    .await
+    .expect("a silent server does not hold the migration")
+    .expect_err("nothing answered");
+    assert!(err.is_transient(), "retried later: {err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    // The statement bound (1 s) and the 2 s margin.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_behind_a_long_transaction_gives_up_and_never_holds_writes_for_long() {
     let db = pg::fresh_database().await;

@@ -293,6 +293,60 @@ async fn started_against_a_stopped_database_it_is_live_at_once_and_ready_within_
     let _ = app.stop();
 }
 
+/// A database that takes the connection and then says nothing (frozen, or behind a proxy that lost
+/// it) does not hold the start-up for good: the attempt gives up at the acquire timeout, and the
+/// next one gets through once new connections are answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_against_a_silent_database_it_retries_and_is_ready_once_it_answers() {
+    let (server, dbname) = server_and_database().await;
+    let proxy = Proxy::start(server).await;
+    proxy.freeze();
+    let url = proxy.url("postgres", &dbname);
+    integration_tests::binary_path("api-app");
+    let app = tokio::task::spawn_blocking(move || {
+        RealBinary::spawn_listening(
+            "api-app",
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let ready = || {
+        let client = client.clone();
+        let url = app.admin_url("/readyz");
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        }
+    };
+    // The first attempt's connection is taken and never answered.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ready().await, Some(503), "not ready while nothing answers");
+    proxy.thaw();
+    integration_tests::eventually(
+        Duration::from_secs(5),
+        "ready once new connections are answered",
+        || async { (ready().await? == 200).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        app.create_task("after the silence").await["title"],
+        "after the silence"
+    );
+    let _ = app.stop();
+}
+
 #[test]
 fn the_start_up_retries_back_off_from_200_ms_doubling_to_1_s() {
     // Nothing listens on port 1: every attempt is refused at once, so only the backoff sets the pace.

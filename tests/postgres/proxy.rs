@@ -57,6 +57,12 @@ impl Proxy {
         self.frozen.store(true, Ordering::SeqCst);
     }
 
+    /// New connections are forwarded again; those taken while frozen stay silent for good, as a
+    /// proxy or load balancer that lost its backend leaves them.
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
+    }
+
     /// The database is back, on the same port.
     pub async fn up(&mut self) {
         self.down();

@@ -58,12 +58,16 @@ fn the_configuration_prints_keys_only_as_redacted() {
 
 #[test]
 fn prod_starts_with_a_key_and_refuses_to_start_without_one() {
-    // DATABASE_URL as prod sets it (the database store reads it; the in-memory one ignores it).
+    // DATABASE_URL and the password file as prod sets them (the database store reads them).
     let prod = [
         ("APP_ENV", "prod"),
         (
             "DATABASE_URL",
             "postgres://api_app@db.example:5432/tasks?sslmode=require",
+        ),
+        (
+            "DATABASE_PASSWORD_FILE",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
         ),
     ];
     let with_key: Vec<_> = prod

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use super::pool::describe;
+use super::pool::{describe, unavailable};
 
 /// One versioned SQL file from `migrations/`, next to this file.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +63,18 @@ impl MigrationTimeouts {
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(30),
     };
+
+    /// How long a round trip of `sql` may go unanswered: the server's own bound for each of its
+    /// statements (a count of `;` that errs long), and a margin. Past it the server is not
+    /// answering at all (frozen, or a proxy lost it), and its own timeouts will never fire.
+    fn answer_within(&self, sql: &str) -> Duration {
+        let statements = u32::try_from(sql.matches(';').count() + 1).unwrap_or(u32::MAX);
+        self.statement.saturating_mul(statements) + ANSWER_MARGIN
+    }
 }
+
+/// What a round trip may take beyond the server's own bounds: the network and a busy server.
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +91,9 @@ pub enum MigrationError {
         "migration {name} differs from the one applied to this database; applied migrations never change, add a new one"
     )]
     Changed { name: &'static str },
+    /// The database took the connection but did not answer in time: starting again may work.
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    Unanswered(Duration),
 }
 
 impl MigrationError {
@@ -87,22 +101,37 @@ impl MigrationError {
     /// lock timeout), as opposed to a broken or too long migration, which only a new release fixes.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connection(_) => true,
+            Self::Connection(_) | Self::Unanswered(_) => true,
             Self::Failed { source, .. } => source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE),
             Self::Changed { .. } => false,
         }
     }
 }
 
-fn connection(e: tokio_postgres::Error) -> MigrationError {
-    if e.as_db_error().is_some() {
-        MigrationError::Failed {
-            name: "(bookkeeping)",
-            source: e,
-        }
-    } else {
-        MigrationError::Connection(e)
+/// What an error of the migration session means: the database going away (no SQLSTATE: the
+/// connection closed or broke; or one that says the server is unavailable, such as 57P01 when it
+/// shuts down or restarts) is [`MigrationError::Connection`], retried; anything else is `name`
+/// failing.
+fn failure(name: &'static str, e: tokio_postgres::Error) -> MigrationError {
+    match e.code() {
+        Some(code) if !unavailable(code) => MigrationError::Failed { name, source: e },
+        _ => MigrationError::Connection(e),
     }
+}
+
+/// An error of the bookkeeping around the migrations (the lock, the ledger).
+fn connection(e: tokio_postgres::Error) -> MigrationError {
+    failure("(bookkeeping)", e)
+}
+
+/// `call`'s outcome, or [`MigrationError::Unanswered`] once `within` has passed without one.
+async fn answered<T>(
+    within: Duration,
+    call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Result<T, tokio_postgres::Error>, MigrationError> {
+    tokio::time::timeout(within, call)
+        .await
+        .map_err(|_| MigrationError::Unanswered(within))
 }
 
 /// Applies the migrations the database lacks, under the lock and within
@@ -123,48 +152,67 @@ pub async fn migrate_within(
     timeouts: MigrationTimeouts,
 ) -> Result<Vec<i64>, MigrationError> {
     // This session's own limits, not the pool's: the lock wait is bounded apart from the statements.
-    client
-        .batch_execute(&format!(
-            "SET lock_timeout = {}; SET statement_timeout = {}",
-            timeouts.lock.as_millis(),
-            timeouts.statement.as_millis()
-        ))
-        .await
-        .map_err(connection)?;
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await
-        .map_err(connection)?;
-    let applied = apply(client, migrations).await;
+    let limits = format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}",
+        timeouts.lock.as_millis(),
+        timeouts.statement.as_millis()
+    );
+    answered(
+        timeouts.answer_within(&limits),
+        client.batch_execute(&limits),
+    )
+    .await?
+    .map_err(connection)?;
+    let (lock, unlock) = (
+        "SELECT pg_advisory_lock($1)",
+        "SELECT pg_advisory_unlock($1)",
+    );
+    answered(
+        timeouts.answer_within(lock),
+        client.execute(lock, &[&LOCK_KEY]),
+    )
+    .await?
+    .map_err(connection)?;
+    let applied = apply(client, migrations, timeouts).await;
+    if let Err(MigrationError::Unanswered(_)) = applied {
+        // Nobody is answering: the lock ends with the session this error drops.
+        return applied;
+    }
     // The lock also ends with the session; unlocking lets the next replica go at once.
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await;
+    let unlocked = answered(
+        timeouts.answer_within(unlock),
+        client.execute(unlock, &[&LOCK_KEY]),
+    )
+    .await;
     let applied = applied?;
-    unlocked.map_err(connection)?;
+    unlocked?.map_err(connection)?;
     Ok(applied)
 }
 
-async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<i64>, MigrationError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    bigint PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   bytea NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )",
-        )
-        .await
+async fn apply(
+    client: &mut Client,
+    migrations: &[Migration],
+    timeouts: MigrationTimeouts,
+) -> Result<Vec<i64>, MigrationError> {
+    let ledger = "CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    bigint PRIMARY KEY,
+        name       text NOT NULL,
+        checksum   bytea NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )";
+    answered(timeouts.answer_within(ledger), client.batch_execute(ledger))
+        .await?
         .map_err(connection)?;
+    let (check, record) = (
+        "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1",
+        "INSERT INTO schema_migrations (version, name, checksum)
+         VALUES ($1, $2, sha256(convert_to($3, 'UTF8')))",
+    );
+    let one = timeouts.answer_within("");
     let mut done = Vec::new();
     for m in migrations {
-        let same: Option<bool> = client
-            .query_opt(
-                "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1",
-                &[&m.version, &m.sql],
-            )
-            .await
+        let same: Option<bool> = answered(one, client.query_opt(check, &[&m.version, &m.sql]))
+            .await?
             .map_err(connection)?
             .map(|row| row.get(0));
         match same {
@@ -172,20 +220,17 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<i64>
             Some(false) => return Err(MigrationError::Changed { name: m.name }),
             None => {}
         }
-        let failed = |source| MigrationError::Failed {
-            name: m.name,
-            source,
-        };
-        let tx = client.transaction().await.map_err(connection)?;
-        tx.batch_execute(m.sql).await.map_err(failed)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, checksum)
-             VALUES ($1, $2, sha256(convert_to($3, 'UTF8')))",
-            &[&m.version, &m.name, &m.sql],
-        )
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        let failed = |e| failure(m.name, e);
+        let tx = answered(one, client.transaction())
+            .await?
+            .map_err(connection)?;
+        answered(timeouts.answer_within(m.sql), tx.batch_execute(m.sql))
+            .await?
+            .map_err(failed)?;
+        answered(one, tx.execute(record, &[&m.version, &m.name, &m.sql]))
+            .await?
+            .map_err(failed)?;
+        answered(one, tx.commit()).await?.map_err(failed)?;
         tracing::info!(migration = m.name, "migration applied");
         done.push(m.version);
     }

@@ -65,6 +65,13 @@ impl StoreSettings {
                     .into(),
             });
         }
+        // Without it a server that asks for a password is retried forever as "unreachable".
+        if app_env != AppEnv::Local && pg.password_file.is_none() {
+            return Err(ConfigError::Missing {
+                var: "DATABASE_PASSWORD_FILE",
+                why: "when APP_ENV=dev or prod (the URL never holds the password)",
+            });
+        }
         Ok(Self::Postgres(Box::new(pg)))
     }
 }
@@ -131,11 +138,39 @@ pub fn open_in_background(
 mod tests {
     use super::*;
 
+    /// A readable file, standing in for the mounted password.
+    const PASSWORD_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+
     fn vars(url: &str) -> PgVars<'_> {
         PgVars {
             url,
+            password_file: Some(PASSWORD_FILE),
             ..PgVars::default()
         }
+    }
+
+    #[test]
+    fn outside_local_the_password_file_is_required() {
+        let url = "postgres://api_app@db.example/tasks?sslmode=require";
+        let without = PgVars {
+            url,
+            ..PgVars::default()
+        };
+        for env in [AppEnv::Dev, AppEnv::Prod] {
+            let msg = StoreSettings::parse(env, &without).unwrap_err().to_string();
+            assert!(
+                msg.contains("DATABASE_PASSWORD_FILE") && !msg.contains('\n'),
+                "{env}: {msg}"
+            );
+            assert!(StoreSettings::parse(env, &vars(url)).is_ok(), "{env}");
+        }
+        assert!(
+            matches!(
+                StoreSettings::parse(AppEnv::Local, &without),
+                Ok(StoreSettings::Postgres(_))
+            ),
+            "a local server may trust its loopback"
+        );
     }
 
     #[test]

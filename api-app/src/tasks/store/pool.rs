@@ -232,6 +232,15 @@ impl deadpool_postgres::Connect for CredentialFileConnect {
     }
 }
 
+/// Whether a SQLSTATE says the database is not there to answer (a connection exception, exhausted
+/// resources, an operator's or a crash's shutdown, a database that does not exist yet) rather than
+/// that the statement failed: waiting and trying again can help. A cancelled statement (57014, the
+/// statement timeout) is the statement's own failure.
+pub fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
+    *code != tokio_postgres::error::SqlState::QUERY_CANCELED
+        && matches!(&code.code()[..2], "08" | "53" | "57" | "3D")
+}
+
 /// A database error in one line, with PostgreSQL's own message and SQLSTATE (tokio-postgres's
 /// `Display` says only "db error"). Never holds a password: the server does not echo one.
 pub fn describe(e: &tokio_postgres::Error) -> String {

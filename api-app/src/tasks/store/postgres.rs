@@ -122,8 +122,11 @@ impl PgTaskStore {
 }
 
 async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError> {
-    let mut client = connect_once(settings)
+    // The connect timeout bounds the TCP handshake only: a server (or a proxy) that takes the
+    // connection and then says nothing would hold TLS and the start-up exchange forever.
+    let mut client = tokio::time::timeout(settings.acquire_timeout, connect_once(settings))
         .await
+        .map_err(|_| MigrationError::Unanswered(settings.acquire_timeout))?
         .map_err(MigrationError::Connection)?;
     migrate(&mut client, MIGRATIONS).await
 }

@@ -8,7 +8,7 @@ use futures_util::future::FutureExt as _;
 use tokio_postgres::error::SqlState;
 
 use crate::tasks::store::metrics::StoreMetrics;
-use crate::tasks::store::pool::{Pools, describe};
+use crate::tasks::store::pool::{Pools, describe, unavailable};
 use crate::tasks::store::port::{StoreError, StoreFuture};
 
 /// How often the background check refreshes `store_up` when no request does.
@@ -105,9 +105,7 @@ fn classify(e: &tokio_postgres::Error) -> StoreError {
     } else if class == "28" {
         // Invalid authorization (28P01: wrong password), counted apart so a rotation race alerts.
         StoreError::Unauthenticated
-    } else if matches!(class, "08" | "53" | "57" | "3D") {
-        // Connection exceptions, exhausted resources, an operator's shutdown, a database that does
-        // not exist (yet).
+    } else if unavailable(code) {
         StoreError::Unavailable
     } else {
         tracing::error!(error = %describe(e), "unexpected database error");
