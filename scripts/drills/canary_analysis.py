@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """Canary analysis on a real Prometheus: a healthy canary passes, a faulty one is stopped in time.
 
-Starts three real api-app processes, a stable one and two canaries (one healthy, one with
-INJECT_ERROR_PERCENT), and a real Prometheus server (Debian's package) that scrapes them, labelled the
-way prometheus-operator labels the pods of a Rollout (the pod's rollouts-pod-template-hash through
-relabelling, as the ServiceMonitor's podTargetLabels does), with the clusters' own recording rules
-loaded. Traffic flows to all three. Then it runs the AnalysisTemplate exactly as rendered for dev
-(k8s/base/canary-analysis): each metric's query with the Rollout's arguments substituted, through
-Prometheus's HTTP API, at the template's interval, count and failureLimit, each result judged by the
-template's successCondition. Passes only when
+Starts four real api-app processes, a stable one and three canaries (one healthy, one with
+INJECT_ERROR_PERCENT, one whose process is killed and started again), and a real Prometheus server
+(Debian's package) that scrapes them, labelled the way prometheus-operator labels the pods of a Rollout
+(the pod's rollouts-pod-template-hash through relabelling, as the ServiceMonitor's podTargetLabels
+does), with the clusters' own recording rules loaded. As after a Rollout's setWeight, the canaries get
+their first requests when the analysis starts (about 20 a second each, a 20 % share of a small
+service): their counters start at zero, and a route's first 5xx is as new a series as in a cluster.
+It runs the AnalysisTemplate exactly as rendered for dev (k8s/base/canary-analysis): each metric's
+query with the Rollout's arguments substituted, through Prometheus's HTTP API, at the template's
+interval, count and failureLimit, each result judged by the template's successCondition. Passes only
+when
 
   * the healthy canary passes every measurement of every metric;
-  * the faulty canary's analysis fails within interval x failureLimit of its first measurement, on
-    the availability metric, while the same queries for stable's hash pass (its errors are its own).
+  * the faulty canary's analysis fails on the availability metric within (failureLimit + 1) x
+    interval (at this rate its 100-request sample is in before the second measurement), while the
+    same queries for stable's hash pass (its errors are its own);
+  * the restarted canary fails on its restart within two measurements.
 
 Prometheus scrapes and evaluates every second here (the clusters: 5 s): only the drill's copy of the
 configuration is faster; the template's own timing is used as it is. Traffic goes to the public port
@@ -43,7 +48,7 @@ from shutdown_under_load import drill_env, listening_ports, wait_ready  # start 
 
 HOST = "127.0.0.1"
 NAMESPACE = "api-app-drill"
-STABLE, GOOD, BAD = "stable0001", "good00002", "faulty003"
+STABLE, GOOD, BAD, RESTARTED = "stable0001", "good00002", "faulty003", "restart04"
 # Argo Rollouts' default: this many consecutive measurement errors make a metric an Error.
 CONSECUTIVE_ERROR_LIMIT = 4
 
@@ -62,6 +67,8 @@ def judge(condition: str, result: list[float]) -> bool:
     False
     >>> judge("result[0] >= 1", [2.0])
     True
+    >>> judge("result[0] == 0", [1.0])
+    False
     >>> judge("result[0] >= 1", [])
     Traceback (most recent call last):
     ...
@@ -71,13 +78,19 @@ def judge(condition: str, result: list[float]) -> bool:
     ...
     ValueError: unsupported successCondition: all(result, # < 1)
     """
-    match = re.fullmatch(r"result\[0\] (<=|>=|<|>) ([0-9.]+)", condition.strip())
+    match = re.fullmatch(r"result\[0\] (<=|>=|==|<|>) ([0-9.]+)", condition.strip())
     if not match:
         raise ValueError(f"unsupported successCondition: {condition}")
     if not result:
         raise ValueError("no result: the query must always yield one number")
     value, op, threshold = result[0], match.group(1), float(match.group(2))
-    return {"<=": value <= threshold, ">=": value >= threshold, "<": value < threshold, ">": value > threshold}[op]
+    return {
+        "<=": value <= threshold,
+        ">=": value >= threshold,
+        "==": value == threshold,
+        "<": value < threshold,
+        ">": value > threshold,
+    }[op]
 
 
 def substitute(query: str, args: dict[str, str]) -> str:
@@ -178,9 +191,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_port: str) -> tuple[subprocess.Popen, int, int]:
-    """Starts api-app on free ports and waits until it is ready (its store open): the process, the port
-    clients call, the port Prometheus scrapes (`scrape_port`: the container port's name, http or admin)."""
+def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_port: str) -> tuple[subprocess.Popen, dict[str, int]]:
+    """Starts api-app (on free ports, unless `extra` names them) and waits until it is ready (its store
+    open): the process and its ports by name, `http` (clients) and `admin`; `scrape_port`, the
+    container port the ServiceMonitor scrapes, must be one of them."""
     env = drill_env("api-app", SHUTDOWN_DRAIN_SECS="0", WORKERS="1", **extra)
     log = open(log_path, "w")  # noqa: SIM115 - the process writes to it until the end
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -188,7 +202,7 @@ def start_app(binary: str, log_path: str, extra: dict[str, str], scrape_port: st
     wait_ready(ports["admin"], proc, 15)  # as kubelet's readiness probe does: no traffic before
     if scrape_port not in ports:
         sys.exit(f"canary-analysis: the ServiceMonitor scrapes port {scrape_port!r}, which api-app does not name")
-    return proc, ports["http"], ports[scrape_port]
+    return proc, ports
 
 
 def wait_until(what: str, check, deadline_s: float) -> None:
@@ -203,19 +217,18 @@ def wait_until(what: str, check, deadline_s: float) -> None:
     sys.exit(f"canary-analysis: {what} within {deadline_s:.0f} s")
 
 
-def traffic(ports: list[int], stop: threading.Event) -> None:
-    """About 40 API requests per second to each process, until told to stop."""
+def traffic(port: int, stop: threading.Event) -> None:
+    """About 20 API requests a second to one process, over three routes, until told to stop."""
     paths = ["/api/echo?message=canary", "/api/tasks?limit=5", "/api/health"]
     n = 0
     while not stop.is_set():
-        for port in ports:
-            try:
-                with urllib.request.urlopen(f"http://{HOST}:{port}{paths[n % len(paths)]}", timeout=2):
-                    pass
-            except OSError:
-                pass  # the injected 500s land here, as HTTPError
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}{paths[n % len(paths)]}", timeout=2):
+                pass
+        except OSError:
+            pass  # the injected 500s land here, as HTTPError
         n += 1
-        time.sleep(0.025)
+        time.sleep(0.05)
 
 
 def rendered(kustomization: str) -> list[dict]:
@@ -283,12 +296,18 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     stop = threading.Event()
     try:
-        targets, clients = {}, []
-        for hash_, extra in [(STABLE, {}), (GOOD, {}), (BAD, {"INJECT_ERROR_PERCENT": str(opts.error_percent)})]:
-            proc, port, scraped = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra, scrape_port)
+        targets, clients, ports_of = {}, [], {}
+        for hash_, extra in [
+            (STABLE, {}),
+            (GOOD, {}),
+            (BAD, {"INJECT_ERROR_PERCENT": str(opts.error_percent)}),
+            (RESTARTED, {}),
+        ]:
+            proc, ports = start_app(opts.bin, f"{work}/api-app-{hash_}.log", extra, scrape_port)
             procs.append(proc)
-            targets[hash_] = scraped
-            clients.append(port)
+            ports_of[hash_] = (proc, ports)
+            targets[hash_] = ports[scrape_port]
+            clients.append(ports["http"])
         # As prometheus-operator generates it for the ServiceMonitor: the job from its jobLabel, the
         # endpoint's path; namespace and the pod's rollouts-pod-template-hash come from Kubernetes
         # discovery labels.
@@ -337,23 +356,34 @@ def main() -> None:
         )
         prometheus = f"http://{HOST}:{prom_port}"
         wait_until("Prometheus was not ready", lambda: urllib.request.urlopen(f"{prometheus}/-/ready", timeout=1).status == 200, 20)
-        threading.Thread(target=traffic, args=(clients, stop), daemon=True).start()
 
-        # Both canaries measured, as in a cluster once the canary's first samples are in (the restore
-        # budget counts that wait separately): the faulty one has an error ratio on record.
-        args = {"job": job_arg, "namespace": NAMESPACE}
+        # One canary's process dies and starts again once Prometheus has seen it, on the same ports
+        # (a container restarted in its pod): nothing but the restart tells its counters started over.
+        started = f'process_start_time_seconds{{rollouts_pod_template_hash="{RESTARTED}"}}'
+        wait_until("the canary to be restarted was not scraped", lambda: query(prometheus, started), 20)
+        old, ports = ports_of[RESTARTED]
+        old.kill()
+        old.wait(timeout=10)
+        again = {"PORT": str(ports["http"]), "ADMIN_PORT": str(ports["admin"])}
+        procs.append(start_app(opts.bin, f"{work}/api-app-{RESTARTED}-again.log", again, scrape_port)[0])
+
+        # Every process scraped since (the restore budget counts discovery before the analysis).
         wait_until(
-            "the faulty canary's error ratio was not recorded",
-            lambda: query(prometheus, f'pod_template:http_errors:ratio_rate1m{{rollouts_pod_template_hash="{BAD}"}}'),
+            "Prometheus did not scrape every process",
+            lambda: query(prometheus, f'count(up{{job="{job}"}} == 1)') == [float(len(targets))],
             20,
         )
+        # As after setWeight: the requests begin as the analysis does.
+        for port in clients:
+            threading.Thread(target=traffic, args=(port, stop), daemon=True).start()
+        args = {"job": job_arg, "namespace": NAMESPACE}
         verdicts = {}
         threads = []
 
         def run(hash_: str) -> None:
             verdicts[hash_] = analyse(prometheus, template, {**args, "canary-hash": hash_}, log)
 
-        for hash_ in (GOOD, BAD, STABLE):
+        for hash_ in (GOOD, BAD, STABLE, RESTARTED):
             t = threading.Thread(target=run, args=(hash_,))
             t.start()
             threads.append(t)
@@ -379,11 +409,20 @@ def main() -> None:
     bad_phase, bad_s, bad_runs = verdicts[BAD]
     failed = [r for r in bad_runs if r.phase() == "Failed"]
     availability = next(r for r in bad_runs if r.name.startswith("availability"))
-    allowed = duration_s(availability.spec["interval"]) * int(availability.spec["failureLimit"])
+    allowed = duration_s(availability.spec["interval"]) * (int(availability.spec["failureLimit"]) + 1)
     if bad_phase != "Failed" or availability not in failed:
         problems.append(f"the faulty canary was judged {bad_phase}, not Failed on its 5xx ratio")
     elif bad_s > allowed + 2:  # 2 s for the queries themselves
-        problems.append(f"the faulty canary failed after {bad_s:.1f} s, over interval x failureLimit = {allowed:.0f} s")
+        problems.append(f"the faulty canary failed after {bad_s:.1f} s, over (failureLimit + 1) x interval = {allowed:.0f} s")
+    restarted_phase, restarted_s, restarted_runs = verdicts[RESTARTED]
+    restart = next((r for r in restarted_runs if "restart" in r.name), None)
+    within = duration_s(restart.spec["interval"]) if restart else 0
+    if restart is None:
+        problems.append("no metric of the template judges a canary's restarts")
+    elif restarted_phase != "Failed" or restart.phase() != "Failed":
+        problems.append(f"the restarted canary was judged {restarted_phase}, not Failed on its restart")
+    elif restarted_s > within + 2:
+        problems.append(f"the restarted canary failed after {restarted_s:.1f} s, over two measurements ({within:.0f} s)")
     if problems:
         print("\n".join(log_lines))
         for name in sorted(os.listdir(work)):
@@ -395,7 +434,8 @@ def main() -> None:
         f"canary analysis (real Prometheus, AnalysisTemplate {template['metadata']['name']}): healthy canary passed "
         f"{sum(len(r.phases) for r in good_runs)} measurements in {good_s:.0f} s; a canary with "
         f"{opts.error_percent} % injected 5xx failed {availability.name} after {bad_s:.1f} s "
-        f"(interval x failureLimit = {allowed:.0f} s); stable's pods passed"
+        f"((failureLimit + 1) x interval = {allowed:.0f} s); a restarted canary failed {restart.name} after "
+        f"{restarted_s:.1f} s; stable's pods passed"
     )
 
 

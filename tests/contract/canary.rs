@@ -18,14 +18,27 @@ const HASH_LABEL: &str = "rollouts-pod-template-hash";
 /// The analysis's per-ReplicaSet rules and the burn-rate rules (5-minute window) they must equal.
 const PER_REPLICASET: [(&str, &str); 2] = [
     (
-        "pod_template:http_errors:ratio_rate1m",
+        "pod_template:http_errors:ratio",
         "slo:api_errors:ratio_rate5m",
     ),
-    (
-        "pod_template:http_slow:ratio_rate1m",
-        "slo:api_slow:ratio_rate5m",
-    ),
+    ("pod_template:http_slow:ratio", "slo:api_slow:ratio_rate5m"),
 ];
+/// The canary's sample: the requests the ratios above divide by.
+const SAMPLE: &str = "pod_template:http_requests:sum";
+
+/// The requests an analysis query waits for before it judges a ratio: the `N` of its
+/// `pod_template:http_requests:sum{...} >= N`, if it has one.
+pub(crate) fn judged_from_requests(query: &str) -> Option<u32> {
+    squash(query)
+        .split(SAMPLE)
+        .nth(1)?
+        .split(">= ")
+        .nth(1)?
+        .split([')', ' '])
+        .next()?
+        .parse()
+        .ok()
+}
 
 fn labels(v: &Value) -> BTreeMap<String, String> {
     v.as_mapping()
@@ -389,9 +402,9 @@ fn the_analysis_measures_the_canarys_own_pods_through_the_slo_recording_rules() 
                         "{env}/{app} {}: {query}",
                         s(&metric["name"])
                     );
-                    if let Some(record) = query
+                    for record in query
                         .split(['(', '{', ' '])
-                        .find(|w| w.starts_with("pod_template:"))
+                        .filter(|w| w.starts_with("pod_template:"))
                     {
                         assert!(
                             !rule(&rules, record).is_empty(),
@@ -436,6 +449,15 @@ fn the_canary_thresholds_are_the_fast_burn_pages() {
             continue;
         };
         judged += 1;
+        // Judged only past a sample in which one error stays under the threshold: a good canary is
+        // never aborted by its first unlucky request.
+        let sample = f64::from(judged_from_requests(query).unwrap_or_else(|| {
+            panic!("{metric_name}: judged only from `{SAMPLE}{{...}} >= N` requests: {query}")
+        }));
+        assert!(
+            1.0 / sample <= expected,
+            "{metric_name}: one error in {sample} requests is over {expected}, so a good canary fails"
+        );
         let condition = s(&metric["successCondition"]);
         let threshold: f64 = condition
             .strip_prefix("result[0] <= ")
@@ -455,26 +477,44 @@ fn the_canary_thresholds_are_the_fast_burn_pages() {
 }
 
 /// api-app's per-ReplicaSet rules are the burn-rate rules' SLIs: the same selectors and the same
-/// arithmetic, with only the grouping and the window changed. A change to one SLI must reach both.
+/// arithmetic, with only the grouping changed and the counters read as they stand instead of as a
+/// rate (a canary's counters are its whole sample, and a rate never sees a series' first value).
+/// The sample is the errors' denominator. A change to one SLI must reach every one.
 #[test]
-fn the_per_replicaset_rules_are_the_burn_rate_rules_with_another_grouping_and_window() {
+fn the_per_replicaset_rules_are_the_burn_rate_rules_over_the_canarys_whole_counters() {
     let rules = monitoring_rules("dev");
-    for (per_replicaset, burn_rate) in PER_REPLICASET {
-        let canary = rule(&rules, per_replicaset)
+    let for_api = |record: &str| {
+        let found = rule(&rules, record)
             .into_iter()
             .find(|r| s(&r["expr"]).contains(r#"job="api-app""#))
-            .unwrap_or_else(|| panic!("{per_replicaset} for api-app"));
+            .unwrap_or_else(|| panic!("{record} for api-app"));
+        squash(s(&found["expr"]))
+    };
+    for (per_replicaset, burn_rate) in PER_REPLICASET {
         let alerting = squash(s(&rule(&rules, burn_rate)[0]["expr"]))
             .replace(
                 "sum by (namespace)",
                 "sum by (namespace, job, rollouts_pod_template_hash)",
             )
-            .replace("[5m]", "[1m]");
-        assert_eq!(squash(s(&canary["expr"])), alerting, "{per_replicaset}");
+            .replace("rate(", "")
+            .replace("[5m])", "");
+        assert!(!alerting.contains("rate("), "{alerting}");
+        assert_eq!(for_api(per_replicaset), alerting, "{per_replicaset}");
     }
-    // Both apps' per-ReplicaSet rules exist, and the canary group refreshes faster than it measures.
+    let errors = for_api(PER_REPLICASET[0].0);
+    let denominator = errors.split(" / ").nth(1).expect("a ratio");
+    assert_eq!(
+        for_api(SAMPLE),
+        denominator,
+        "the sample is what the ratios divide by"
+    );
+    // Both apps' per-ReplicaSet rules exist.
     for app in APPS {
-        for (record, _) in PER_REPLICASET {
+        for record in PER_REPLICASET
+            .map(|(record, _)| record)
+            .into_iter()
+            .chain([SAMPLE])
+        {
             assert!(
                 rule(&rules, record)
                     .iter()

@@ -606,6 +606,9 @@ const CANARY_BUDGET_S: u32 = 60;
 const CANARY_MAX_WEIGHT: u64 = 20;
 /// Prometheus's discovery manager hands new targets to the scrape loops in batches every 5 s.
 const PROMETHEUS_DISCOVERY_S: u32 = 5;
+/// The canary's API requests a second the budget assumes while it waits for its sample (at a 20 %
+/// weight, 50 a second in all). Slower traffic takes longer to judge, and exposes fewer requests.
+const CANARY_REQUESTS_PER_S: u32 = 10;
 /// After Argo Rollouts rewrites the Ingress's forward action, the Load Balancer Controller reconciles
 /// the `IngressGroup` and modifies the listener rule.
 const LBC_APPLY_S: u32 = 10;
@@ -648,6 +651,19 @@ fn canary_path(env: &str, app: &str) -> CanaryPath {
     let template = of_kind(&docs, "AnalysisTemplate")
         .find(|t| t["metadata"]["name"].as_str() == Some(template_name))
         .unwrap_or_else(|| panic!("{env}/{app}: AnalysisTemplate {template_name}"));
+    let sample = slo_metrics(template)
+        .into_iter()
+        .map(|m| {
+            let query = m["provider"]["prometheus"]["query"].as_str().unwrap();
+            crate::canary::judged_from_requests(query).unwrap_or_else(|| {
+                panic!(
+                    "{env}/{app}: {} judges a ratio from a sample",
+                    m["name"].as_str().unwrap()
+                )
+            })
+        })
+        .max()
+        .expect("the template judges an SLO");
     let detection = slo_metrics(template)
         .into_iter()
         .map(|m| {
@@ -697,9 +713,17 @@ fn canary_path(env: &str, app: &str) -> CanaryPath {
                 source: "allowance".into(),
             },
             Term {
-                what: "two scrapes give the canary a rate",
-                seconds: 2 * scrape,
-                source: format!("2 × ServiceMonitor interval {scrape} s"),
+                what: "the canary serves the requests a ratio is judged on",
+                seconds: sample.div_ceil(CANARY_REQUESTS_PER_S),
+                source: format!(
+                    "{sample} requests at {CANARY_REQUESTS_PER_S}/s (its {first_weight} % of {} a second)",
+                    u64::from(CANARY_REQUESTS_PER_S) * 100 / first_weight
+                ),
+            },
+            Term {
+                what: "a scrape records the canary's counters",
+                seconds: scrape,
+                source: format!("ServiceMonitor interval {scrape} s"),
             },
             Term {
                 what: "the per-ReplicaSet ratio is recorded",
