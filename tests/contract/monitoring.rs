@@ -681,3 +681,61 @@ fn runbooks_read_every_pods_logs_and_the_previous_run_of_a_crash() {
         );
     }
 }
+
+/// The multiwindow, multi-burn-rate recipe (SRE workbook, ch. 5, table 5-8) for an SLO with `budget`:
+/// each alert and its arms, as (short window, long window, burn rate).
+const BURN_RATE_ARMS: [(&str, [(&str, &str, f64); 2]); 2] = [
+    ("BudgetBurnFast", [("5m", "1h", 14.4), ("30m", "6h", 6.0)]),
+    ("BudgetBurnSlow", [("2h", "1d", 3.0), ("6h", "3d", 1.0)]),
+];
+
+/// Every window of an SLI is its 5-minute rule with only the window changed, and each burn-rate
+/// alert is exactly the recipe's arms over them: both windows of an arm above burn rate × budget,
+/// the arms or-ed. A threshold, a window or an arm that drifts (promtool's scenario tests pass
+/// with a tripled threshold or an arm left out) fails here.
+#[test]
+fn the_burn_rate_alerts_are_the_workbooks_recipe_over_one_sli_per_slo() {
+    let docs = monitoring("dev");
+    let rules = rules(&docs);
+    let expr_of = |name: &str| -> String {
+        let found: Vec<_> = rules
+            .iter()
+            .filter(|r| r["record"].as_str() == Some(name) || r["alert"].as_str() == Some(name))
+            .collect();
+        assert_eq!(found.len(), 1, "one rule named {name}");
+        found[0]["expr"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (sli, alert_prefix, budget) in [
+        ("slo:api_errors", "ApiAppError", 0.001),
+        ("slo:api_slow", "ApiAppLatency", 0.01),
+    ] {
+        let five = expr_of(&format!("{sli}:ratio_rate5m"));
+        assert!(five.contains("[5m]"), "{five}");
+        for (alert, arms) in BURN_RATE_ARMS {
+            let mut expected = Vec::new();
+            for (short, long, rate) in arms {
+                for window in [short, long] {
+                    assert_eq!(
+                        expr_of(&format!("{sli}:ratio_rate{window}")),
+                        five.replace("[5m]", &format!("[{window}]")),
+                        "{sli} over {window} is the 5-minute SLI with only the window changed"
+                    );
+                }
+                let threshold = format!("{}", (rate * budget * 1e6).round() / 1e6);
+                expected.push(format!(
+                    "({sli}:ratio_rate{short} > {threshold} and {sli}:ratio_rate{long} > {threshold})"
+                ));
+            }
+            assert_eq!(
+                expr_of(&format!("{alert_prefix}{alert}")),
+                expected.join(" or "),
+                "{alert_prefix}{alert}: the workbook's arms for a budget of {budget}"
+            );
+        }
+    }
+}
