@@ -1412,6 +1412,11 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
                 &format!("arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:gitops-{env}-final-20261207"),
             ),
             Request::new(
+                "ec2:CreateNetworkInterfacePermission",
+                "arn:aws:ec2:eu-west-1:111122223333:network-interface/eni-0123456789abcdef0",
+            )
+            .with(own_tag.0, &[own_tag.1]),
+            Request::new(
                 "rds:CreateDBInstanceReadReplica",
                 &format!("arn:aws:rds:{REGION}:{ACCOUNT}:db:gitops-{env}"),
             ),
