@@ -1810,7 +1810,7 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
 
 /// What the CI roles are granted beyond the calls `actions.json` maps for the types they manage, each
 /// with its reason: a wildcard (and what it must cover), a call the mappings miss (with the code or
-/// document that makes it), or a grant not yet confirmed either way (with the CloudTrail check that
+/// document that makes it), or a grant not yet confirmed either way (with the `CloudTrail` check that
 /// would settle it). A grant with no mapped call and no row here fails
 /// `every_ci_grant_is_a_mapped_call_or_has_its_reason`, and so does a row nothing needs any more.
 const BEYOND_THE_MAPPINGS: &[(&str, &str)] = &[

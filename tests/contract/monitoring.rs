@@ -682,9 +682,12 @@ fn runbooks_read_every_pods_logs_and_the_previous_run_of_a_crash() {
     }
 }
 
+/// One arm of a burn-rate alert: (short window, long window, burn rate).
+type Arm = (&'static str, &'static str, f64);
+
 /// The multiwindow, multi-burn-rate recipe (SRE workbook, ch. 5, table 5-8) for an SLO with `budget`:
-/// each alert and its arms, as (short window, long window, burn rate).
-const BURN_RATE_ARMS: [(&str, [(&str, &str, f64); 2]); 2] = [
+/// each alert and its arms.
+const BURN_RATE_ARMS: [(&str, [Arm; 2]); 2] = [
     ("BudgetBurnFast", [("5m", "1h", 14.4), ("30m", "6h", 6.0)]),
     ("BudgetBurnSlow", [("2h", "1d", 3.0), ("6h", "3d", 1.0)]),
 ];

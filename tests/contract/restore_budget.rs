@@ -633,6 +633,23 @@ fn slo_metrics(template: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// The most requests an SLO metric of `template` waits for before it judges its ratio.
+fn judged_sample(template: &Value, what: &str) -> u32 {
+    slo_metrics(template)
+        .into_iter()
+        .map(|m| {
+            let query = m["provider"]["prometheus"]["query"].as_str().unwrap();
+            crate::canary::judged_from_requests(query).unwrap_or_else(|| {
+                panic!(
+                    "{what}: {} judges a ratio from a sample",
+                    m["name"].as_str().unwrap()
+                )
+            })
+        })
+        .max()
+        .expect("the template judges an SLO")
+}
+
 fn canary_path(env: &str, app: &str) -> CanaryPath {
     let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
     let rollout = of_kind(&docs, "Rollout").next().expect("a Rollout");
@@ -651,19 +668,7 @@ fn canary_path(env: &str, app: &str) -> CanaryPath {
     let template = of_kind(&docs, "AnalysisTemplate")
         .find(|t| t["metadata"]["name"].as_str() == Some(template_name))
         .unwrap_or_else(|| panic!("{env}/{app}: AnalysisTemplate {template_name}"));
-    let sample = slo_metrics(template)
-        .into_iter()
-        .map(|m| {
-            let query = m["provider"]["prometheus"]["query"].as_str().unwrap();
-            crate::canary::judged_from_requests(query).unwrap_or_else(|| {
-                panic!(
-                    "{env}/{app}: {} judges a ratio from a sample",
-                    m["name"].as_str().unwrap()
-                )
-            })
-        })
-        .max()
-        .expect("the template judges an SLO");
+    let sample = judged_sample(template, &format!("{env}/{app}"));
     let detection = slo_metrics(template)
         .into_iter()
         .map(|m| {

@@ -37,6 +37,18 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[("API_KEY", API_KEY), ("API_KEY_PREVIOUS", API_KEY_PREVIOUS)]).await
 }
 
+/// A password file for the suite's database URLs, as every cluster mounts one (dev and prod refuse
+/// to start without it). The throwaway server trusts its superuser on loopback and never asks for it.
+static PASSWORD_FILE: LazyLock<String> = LazyLock::new(|| {
+    let path = std::env::temp_dir().join(format!("api-suite-password-{}", std::process::id()));
+    std::fs::write(
+        &path,
+        "unused: the test server trusts its superuser on loopback\n",
+    )
+    .expect("the temporary directory is writable");
+    path.to_string_lossy().into_owned()
+});
+
 /// Starts api-app with extra environment variables (on top of HOST, PORT=0 and a zero drain delay).
 /// With `TEST_STORE=postgres` (scripts/check-rust.sh's second pass), every app gets a fresh
 /// PostgreSQL database of its own; with `TEST_STORE=postgres-replicas` (the third pass), two
@@ -49,9 +61,12 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     } else {
         None
     };
-    let store_vars = database
-        .iter()
-        .flat_map(|url| [("DATABASE_URL", url.as_str()), ("DATABASE_POOL_MAX", "4")]);
+    let own_password = vars.iter().any(|(k, _)| *k == "DATABASE_PASSWORD_FILE");
+    let store_vars = database.iter().flat_map(|url| {
+        [("DATABASE_URL", url.as_str()), ("DATABASE_POOL_MAX", "4")]
+            .into_iter()
+            .chain((!own_password).then(|| ("DATABASE_PASSWORD_FILE", PASSWORD_FILE.as_str())))
+    });
     let vars: Vec<(&str, &str)> = store_vars.chain(vars.iter().copied()).collect();
     let config = Config::from_vars(test_env(&vars)).expect("valid test configuration");
     let replica = if pg::api_suite_store() == pg::ApiSuiteStore::PostgresReplicas {
