@@ -11,6 +11,7 @@
 //! answered 201: nothing acknowledged is lost.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use futures_util::future::{FutureExt as _, join_all};
@@ -37,19 +38,40 @@ struct Pending {
     id: Uuid,
     new: NewTask,
     reply: oneshot::Sender<Result<Task, StoreError>>,
+    /// Whether a batch took it or its requester gave up first ([`Claim`]): never both.
+    claim: Arc<AtomicU8>,
+}
+
+/// Where a queued create stands; it moves from `QUEUED` to exactly one of the other two.
+struct Claim;
+
+impl Claim {
+    const QUEUED: u8 = 0;
+    /// A batch took it: the requester waits for that batch, which `Db::run` bounds.
+    const TAKEN: u8 = 1;
+    /// Its requester stopped waiting for a lane: no batch will take it.
+    const ABANDONED: u8 = 2;
+
+    /// Moves `claim` from queued to `to`; false if the other side got there first.
+    fn settle(claim: &AtomicU8, to: u8) -> bool {
+        claim
+            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// The queue plain creates join.
 #[derive(Debug)]
 pub(super) struct CreateQueue {
     sender: mpsc::Sender<Pending>,
-    /// The longest a create waits for its answer, queue included.
+    /// The longest a create waits in the queue for a lane.
     within: Duration,
 }
 
 impl CreateQueue {
-    /// Starts the batcher on the current runtime, taking from `db` under `max` tasks. A create is
-    /// answered within `within`, the bound of one operation (a connection, then its statement).
+    /// Starts the batcher on the current runtime, taking from `db` under `max` tasks. A create
+    /// waits at most `within` for a lane, the bound of one operation (a connection, then its
+    /// statement); its batch is then bounded like any operation.
     pub(super) fn start(db: Db, max: i64, within: Duration) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(batch_creates(receiver, db, max));
@@ -57,29 +79,47 @@ impl CreateQueue {
     }
 
     /// Creates task `id` from `new`; returns once its batch has committed (or failed), or with
-    /// [`StoreError::Timeout`] once the queue's bound has passed. With the database hung, each batch
-    /// holds its lane for a whole operation bound, so a create queued behind a few batches would
-    /// otherwise wait for each in turn, past every bound the API states. One that gives up while it
-    /// waits for a lane is never created; one whose batch was already sent may still commit, as any
-    /// timed-out write may (the answer is 503, never 201).
+    /// [`StoreError::Timeout`] if no batch took it within the queue's bound. With the database hung,
+    /// each batch holds its lane for a whole operation bound, so a create queued behind a few
+    /// batches would otherwise wait for each in turn, past every bound the API states. Giving up is
+    /// settled against the batcher ([`Claim`]): a create either gives up before any batch took it,
+    /// and is never created, or was taken and waits for its batch's answer, so a slow but healthy
+    /// database never turns a create it commits into a 503.
     pub(super) async fn create(&self, id: Uuid, new: NewTask) -> Result<Task, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let waited = tokio::time::timeout(self.within, async {
+        let (reply, mut answer) = oneshot::channel();
+        let claim = Arc::new(AtomicU8::new(Claim::QUEUED));
+        let pending = Pending {
+            id,
+            new,
+            reply,
+            claim: Arc::clone(&claim),
+        };
+        let queued = async move {
             self.sender
-                .send(Pending { id, new, reply })
+                .send(pending)
                 .await
-                .map_err(|_| StoreError::Unavailable)?;
-            // A batch that ended without answering (it panicked) dropped the sender.
-            answer.await.unwrap_or(Err(StoreError::Other))
+                .map_err(|_| StoreError::Unavailable)
+        };
+        let waited = tokio::time::timeout(self.within, async {
+            queued.await?;
+            Ok((&mut answer).await)
         })
         .await;
-        waited.unwrap_or_else(|_| {
-            tracing::warn!(
-                timeout_ms = self.within.as_millis(),
-                "a create waited for its batch past the operation bound"
-            );
-            Err(StoreError::Timeout)
-        })
+        let answered = match waited {
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(answered)) => answered,
+            Err(_) if Claim::settle(&claim, Claim::ABANDONED) => {
+                tracing::warn!(
+                    timeout_ms = self.within.as_millis(),
+                    "no lane for a create within the operation bound"
+                );
+                return Err(StoreError::Timeout);
+            }
+            // A batch took it meanwhile: its answer comes within that batch's own bound.
+            Err(_) => answer.await,
+        };
+        // A batch that ended without answering (it panicked) dropped the sender.
+        answered.unwrap_or(Err(StoreError::Other))
     }
 }
 
@@ -102,9 +142,11 @@ async fn batch_creates(mut queue: mpsc::Receiver<Pending>, db: Db, max: i64) {
             let Ok(next) = queue.try_recv() else { break };
             batch.push(next);
         }
-        // A request that gave up while it waited (its deadline, a client gone) was answered
-        // without a task: none is created for it.
-        batch.retain(|pending| !pending.reply.is_closed());
+        // A request that gave up while it waited (the queue's bound, its deadline, a client gone)
+        // was answered without a task: none is created for it. The rest are this batch's now.
+        batch.retain(|pending| {
+            !pending.reply.is_closed() && Claim::settle(&pending.claim, Claim::TAKEN)
+        });
         if batch.is_empty() {
             continue;
         }
@@ -144,7 +186,7 @@ async fn run_batch(db: &Db, batch: Vec<Pending>, max: i64) {
     }
     let creates = batch
         .into_iter()
-        .map(|Pending { id, new, reply }| async move {
+        .map(|Pending { id, new, reply, .. }| async move {
             let created = create_one(db, id, new, max).await;
             answer(db, reply, created);
         });
