@@ -110,10 +110,12 @@ data "aws_iam_policy_document" "state_bucket" {
     }
   }
 
-  # State and lock objects are written under the state key only (the env backends name it): a write
-  # that asks for SSE-S3, or for no encryption at all, is refused rather than stored outside KMS.
+  # State and lock objects are written under KMS only: a write that asks for other encryption (SSE-S3,
+  # what `encrypt = true` without kms_key_id sends) is refused rather than stored outside KMS. A write
+  # that asks for none gets the bucket's KMS default; so does each part of a multipart upload (the
+  # S3 backend splits a state over 5 MiB), which never carries the header, so absence must pass.
   statement {
-    sid       = "DenyWritesNotEncryptedWithKms"
+    sid       = "DenyWritesAskingForOtherEncryption"
     effect    = "Deny"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.state.arn}/*"]
@@ -121,6 +123,12 @@ data "aws_iam_policy_document" "state_bucket" {
     principals {
       type        = "*"
       identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["false"]
     }
 
     condition {

@@ -1486,8 +1486,9 @@ fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary
 }
 
 /// The state bucket's policy keeps every state and lock object under KMS: the env backends name the
-/// state key, and a write asking for SSE-S3 (what `encrypt = true` alone sends) or for nothing is
-/// refused, whoever sends it.
+/// state key, and a write asking for SSE-S3 (what `encrypt = true` alone sends) is refused, whoever
+/// sends it. A write asking for nothing gets the bucket's KMS default and passes: each part of a
+/// multipart upload (a state over 5 MiB) carries no encryption header.
 #[test]
 fn state_and_lock_objects_are_written_under_kms_only() {
     let (docs, _) = render();
@@ -1510,13 +1511,15 @@ fn state_and_lock_objects_are_written_under_kms_only() {
                 !denied(&put().with("s3:x-amz-server-side-encryption", &["aws:kms"])),
                 "a KMS write of {object} is refused"
             );
-            for sse in [&["AES256"][..], &[]] {
-                let request = if sse.is_empty() {
-                    put()
-                } else {
-                    put().with("s3:x-amz-server-side-encryption", sse)
-                };
-                assert!(denied(&request), "{object} written with {sse:?} is allowed");
+            assert!(
+                !denied(&put()),
+                "a part of a multipart upload of {object} (no header: the bucket's KMS default) is refused"
+            );
+            for other in ["AES256", "aws:kms:dsse"] {
+                assert!(
+                    denied(&put().with("s3:x-amz-server-side-encryption", &[other])),
+                    "{object} written with {other} is allowed"
+                );
             }
         }
     }
