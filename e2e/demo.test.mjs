@@ -288,6 +288,18 @@ try {
     }
   });
 
+  await step("a list answer older than the task's last change does not draw it back", async () => {
+    const drawn = await page.evaluate(() => {
+      const li = document.querySelector("#task-list li");
+      const version = Number(li.dataset.version);
+      const label = li.querySelector("label").textContent;
+      // As a list answer that left the API before the change this page just made would carry it.
+      updateTaskItem(li, { id: li.dataset.id, title: "an older title", completed: false, created_at: "", version: version - 1 });
+      return { before: [version, label], after: [Number(li.dataset.version), li.querySelector("label").textContent] };
+    });
+    assert(JSON.stringify(drawn.after) === JSON.stringify(drawn.before), `a stale answer was drawn: ${JSON.stringify(drawn)}`);
+  });
+
   await step("echo shows the API's answer", async () => {
     await page.fill("#echo-input", "hello from the browser");
     await page.click("#echo-form button[type=submit]");

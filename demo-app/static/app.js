@@ -271,6 +271,9 @@ function createTaskItem(task) {
 }
 
 function updateTaskItem(li, task) {
+  // A list answer that left the API before the task's last change (this page's own toggle, say)
+  // must not draw, or send back as If-Match, the version before it.
+  if (Number.isInteger(task.version) && Number(li.dataset.version) > task.version) return;
   const [box, label, time, del] = li.children;
   if (document.activeElement !== box || box.checked !== task.completed) box.checked = task.completed;
   label.textContent = task.title;
