@@ -806,7 +806,8 @@ fn a_bad_canary_is_stopped_within_a_minute_having_seen_at_most_a_fifth_of_the_re
     );
     let (seconds, weight) = canary_s("dev");
     let row = format!(
-        "**Canary stop** (no person, no commit): from a bad canary's first ready pod until every request goes to stable again: **{seconds} s**, with at most **{weight} %** of requests exposed"
+        "**Canary stop** (no person, no commit): from a bad canary's first ready pod until every request goes to stable again: **{seconds} s**, with at most **{weight} %** of requests exposed (at {} API requests a second or more",
+        u64::from(CANARY_REQUESTS_PER_S) * 100 / weight
     );
     assert!(
         read_text("README.md").contains(&row),
