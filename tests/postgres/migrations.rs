@@ -141,6 +141,24 @@ async fn a_session_ended_by_the_server_mid_migration_is_retried_not_a_failed_mig
     }
 }
 
+/// The client's bound is past the server's own: a migration statement that runs long but inside the
+/// statement timeout is answered, never taken for a server that stopped answering (the bound counts
+/// every statement of the file, one without a `;` too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_statement_inside_the_statement_timeout_is_waited_for() {
+    let db = pg::empty_database().await;
+    let mut client = session(&db).await;
+    let timeouts = MigrationTimeouts {
+        lock: Duration::from_secs(1),
+        statement: Duration::from_secs(10),
+    };
+    // 3 s: past the 2 s margin alone, well inside the 10 s statement timeout.
+    let applied = migrate_within(&mut client, &with_next("SELECT pg_sleep(3)"), timeouts)
+        .await
+        .expect("a statement inside its timeout is waited for");
+    assert_eq!(applied.len(), MIGRATIONS.len() + 1);
+}
+
 /// A server that stops answering mid-migration (frozen, or a proxy that lost it) never fires its own
 /// timeouts: the session gives up a margin past them, and the attempt is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
