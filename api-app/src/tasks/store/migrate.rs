@@ -124,14 +124,17 @@ fn connection(e: tokio_postgres::Error) -> MigrationError {
     failure("(bookkeeping)", e)
 }
 
-/// `call`'s outcome, or [`MigrationError::Unanswered`] once `within` has passed without one.
-async fn answered<T>(
+/// `call`'s outcome, its error read by `or`; or [`MigrationError::Unanswered`] once `within` has
+/// passed without one.
+pub(super) async fn answered<T>(
     within: Duration,
     call: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<Result<T, tokio_postgres::Error>, MigrationError> {
+    or: impl FnOnce(tokio_postgres::Error) -> MigrationError,
+) -> Result<T, MigrationError> {
     tokio::time::timeout(within, call)
         .await
-        .map_err(|_| MigrationError::Unanswered(within))
+        .map_err(|_| MigrationError::Unanswered(within))?
+        .map_err(or)
 }
 
 /// Applies the migrations the database lacks, under the lock and within
@@ -160,9 +163,9 @@ pub async fn migrate_within(
     answered(
         timeouts.answer_within(&limits),
         client.batch_execute(&limits),
+        connection,
     )
-    .await?
-    .map_err(connection)?;
+    .await?;
     let (lock, unlock) = (
         "SELECT pg_advisory_lock($1)",
         "SELECT pg_advisory_unlock($1)",
@@ -170,9 +173,9 @@ pub async fn migrate_within(
     answered(
         timeouts.answer_within(lock),
         client.execute(lock, &[&LOCK_KEY]),
+        connection,
     )
-    .await?
-    .map_err(connection)?;
+    .await?;
     let applied = apply(client, migrations, timeouts).await;
     if let Err(MigrationError::Unanswered(_)) = applied {
         // Nobody is answering: the lock ends with the session this error drops.
@@ -182,10 +185,11 @@ pub async fn migrate_within(
     let unlocked = answered(
         timeouts.answer_within(unlock),
         client.execute(unlock, &[&LOCK_KEY]),
+        connection,
     )
     .await;
     let applied = applied?;
-    unlocked?.map_err(connection)?;
+    unlocked?;
     Ok(applied)
 }
 
@@ -200,9 +204,12 @@ async fn apply(
         checksum   bytea NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
     )";
-    answered(timeouts.answer_within(ledger), client.batch_execute(ledger))
-        .await?
-        .map_err(connection)?;
+    answered(
+        timeouts.answer_within(ledger),
+        client.batch_execute(ledger),
+        connection,
+    )
+    .await?;
     let (check, record) = (
         "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1",
         "INSERT INTO schema_migrations (version, name, checksum)
@@ -211,26 +218,33 @@ async fn apply(
     let one = timeouts.answer_within("");
     let mut done = Vec::new();
     for m in migrations {
-        let same: Option<bool> = answered(one, client.query_opt(check, &[&m.version, &m.sql]))
-            .await?
-            .map_err(connection)?
-            .map(|row| row.get(0));
+        let same: Option<bool> = answered(
+            one,
+            client.query_opt(check, &[&m.version, &m.sql]),
+            connection,
+        )
+        .await?
+        .map(|row| row.get(0));
         match same {
             Some(true) => continue,
             Some(false) => return Err(MigrationError::Changed { name: m.name }),
             None => {}
         }
         let failed = |e| failure(m.name, e);
-        let tx = answered(one, client.transaction())
-            .await?
-            .map_err(connection)?;
-        answered(timeouts.answer_within(m.sql), tx.batch_execute(m.sql))
-            .await?
-            .map_err(failed)?;
-        answered(one, tx.execute(record, &[&m.version, &m.name, &m.sql]))
-            .await?
-            .map_err(failed)?;
-        answered(one, tx.commit()).await?.map_err(failed)?;
+        let tx = answered(one, client.transaction(), connection).await?;
+        answered(
+            timeouts.answer_within(m.sql),
+            tx.batch_execute(m.sql),
+            failed,
+        )
+        .await?;
+        answered(
+            one,
+            tx.execute(record, &[&m.version, &m.name, &m.sql]),
+            failed,
+        )
+        .await?;
+        answered(one, tx.commit(), failed).await?;
         tracing::info!(migration = m.name, "migration applied");
         done.push(m.version);
     }

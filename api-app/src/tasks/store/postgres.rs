@@ -14,7 +14,7 @@ mod idempotency;
 mod rows;
 
 use super::metrics::StoreMetrics;
-use super::migrate::{MIGRATIONS, MigrationError, migrate};
+use super::migrate::{MIGRATIONS, MigrationError, answered, migrate};
 use super::pool::{Pools, connect_once};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use super::settings::{PgSettings, ssl_mode_name};
@@ -124,10 +124,12 @@ impl PgTaskStore {
 async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError> {
     // The connect timeout bounds the TCP handshake only: a server (or a proxy) that takes the
     // connection and then says nothing would hold TLS and the start-up exchange forever.
-    let mut client = tokio::time::timeout(settings.acquire_timeout, connect_once(settings))
-        .await
-        .map_err(|_| MigrationError::Unanswered(settings.acquire_timeout))?
-        .map_err(MigrationError::Connection)?;
+    let mut client = answered(
+        settings.acquire_timeout,
+        connect_once(settings),
+        MigrationError::Connection,
+    )
+    .await?;
     migrate(&mut client, MIGRATIONS).await
 }
 

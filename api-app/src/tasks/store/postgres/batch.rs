@@ -94,14 +94,11 @@ impl CreateQueue {
             reply,
             claim: Arc::clone(&claim),
         };
-        let queued = async move {
+        let waited = tokio::time::timeout(self.within, async {
             self.sender
                 .send(pending)
                 .await
-                .map_err(|_| StoreError::Unavailable)
-        };
-        let waited = tokio::time::timeout(self.within, async {
-            queued.await?;
+                .map_err(|_| StoreError::Unavailable)?;
             Ok((&mut answer).await)
         })
         .await;
