@@ -70,6 +70,14 @@ fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
+/// The Terraform CI role of `env` in `mode` (`plan` or `apply`).
+fn ci_role<'a>(roles: &'a [Role], env: &str, mode: &str) -> &'a Role {
+    roles
+        .iter()
+        .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
+        .unwrap_or_else(|| panic!("gitops-{env}-terraform-{mode} is rendered"))
+}
+
 fn parse(doc: &Json, what: &str) -> Json {
     let text = doc
         .as_str()
@@ -1296,10 +1304,7 @@ fn no_role_of_one_env_reaches_the_other_envs_resources() {
 fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary() {
     let (_, roles) = render();
     for env in ENVS {
-        let apply = roles
-            .iter()
-            .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-apply")))
-            .unwrap();
+        let apply = ci_role(&roles, env, "apply");
         let boundary = format!("arn:aws:iam::{ACCOUNT}:policy/gitops-{env}-boundary");
         let other_boundary = format!(
             "arn:aws:iam::{ACCOUNT}:policy/gitops-{}-boundary",
@@ -1777,12 +1782,7 @@ fn the_ci_roles_cover_every_resource_type_ci_manages() {
     let (_, roles) = render();
     let withheld: BTreeMap<&str, &str> = WITHHELD.iter().copied().collect();
     for env in ENVS {
-        let role = |mode: &str| {
-            roles
-                .iter()
-                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
-                .unwrap()
-        };
+        let role = |mode: &str| ci_role(&roles, env, mode);
         for (action, t) in &plan_needs {
             assert!(
                 role("plan").grants(action),
@@ -1977,10 +1977,7 @@ fn every_ci_grant_is_a_mapped_call_or_has_its_reason() {
     let (mut unexplained, mut used) = (BTreeSet::new(), BTreeSet::new());
     for env in ENVS {
         for (mode, needs) in [("plan", &plan_needs), ("apply", &apply_needs)] {
-            let role = roles
-                .iter()
-                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
-                .unwrap();
+            let role = ci_role(&roles, env, mode);
             for statement in role.identity.iter().flat_map(statements) {
                 if statement["Effect"] != "Allow" {
                     continue;
@@ -2041,10 +2038,7 @@ fn no_ci_role_reads_a_secret_value_and_first_values_are_written_by_script() {
     let (_, roles) = render();
     for env in ENVS {
         for mode in ["plan", "apply"] {
-            let role = roles
-                .iter()
-                .find(|r| r.arn == role_arn(&format!("gitops-{env}-terraform-{mode}")))
-                .unwrap();
+            let role = ci_role(&roles, env, mode);
             for secret in [
                 format!("gitops/demo-api/{env}-AbCdEf"),
                 format!("gitops/demo-api/{env}/db-AbCdEf"),
