@@ -8,7 +8,7 @@ use integration_tests::{Http, RealBinary, pg};
 use serde_json::Value;
 
 use crate::proxy::Proxy;
-use crate::shards::take_both_lanes;
+use crate::shards::{create_in_background, take_both_lanes};
 use integration_tests::api::{API_KEY, TestApp, spawn_app_with};
 use integration_tests::{assert_error, sample};
 
@@ -218,10 +218,7 @@ async fn a_create_that_gave_up_while_it_waited_is_never_created() {
 
     // Another transaction keeps every insert waiting.
     let holder = pg::hold(&db, "LOCK TABLE tasks IN SHARE MODE").await;
-    let send = |title: &'static str| {
-        let http = Http::clone(&app);
-        tokio::spawn(async move { http.post_task(title).await.status().as_u16() })
-    };
+    let send = |title| create_in_background(&app, title);
     // Two creates take the two lanes and wait for the lock; the rest wait in the queue.
     let in_lanes = take_both_lanes(|| send("in a lane")).await;
     let queued: Vec<_> = (0..6).map(|_| send("queued")).collect();
@@ -262,10 +259,7 @@ async fn a_create_taken_by_a_slow_batch_waits_for_it_past_the_queue_bound() {
     )
     .await
     .unwrap();
-    let send = || {
-        let http = Http::clone(&app);
-        tokio::spawn(async move { http.post_task("slow").await.status().as_u16() })
-    };
+    let send = || create_in_background(&app, "slow");
     // Two creates take the lanes (2.5 s each); the rest are taken together when a lane frees and
     // committed at about 5 s, past the 4 s a create may wait for a lane.
     let mut creates = Vec::from(take_both_lanes(send).await);

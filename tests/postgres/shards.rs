@@ -236,6 +236,12 @@ async fn creates_that_arrive_together_commit_together_and_each_gets_its_own_task
     assert_eq!(listed["items"].as_array().unwrap().len(), N + 1);
 }
 
+/// Sends a create titled `title` from a task of its own, which ends with the answer's status.
+pub fn create_in_background(app: &Http, title: &'static str) -> tokio::task::JoinHandle<u16> {
+    let http = Http::clone(app);
+    tokio::spawn(async move { http.post_task(title).await.status().as_u16() })
+}
+
 /// Sends two creates one after the other, so each goes alone into one of the batcher's two lanes;
 /// creates sent after this returns wait in the queue while those two are in flight.
 pub async fn take_both_lanes<T>(send: impl Fn() -> T) -> [T; 2] {
@@ -254,10 +260,7 @@ async fn a_batch_takes_at_most_64_creates_and_the_rest_go_in_the_next() {
     app.create_task("first").await;
     // Another transaction keeps every insert waiting while the queue fills.
     let holder = pg::hold(&db, "LOCK TABLE tasks IN SHARE MODE").await;
-    let send = || {
-        let http = Http::clone(&app);
-        tokio::spawn(async move { http.post_task("queued").await.status().as_u16() })
-    };
+    let send = || create_in_background(&app, "queued");
     // One create in each lane, then the queue behind them.
     let mut creates = Vec::from(take_both_lanes(send).await);
     creates.extend((0..QUEUED).map(|_| send()));
