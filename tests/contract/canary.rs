@@ -50,7 +50,7 @@ fn labels(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn monitoring_rules(env: &str) -> Vec<Value> {
+pub(crate) fn monitoring_rules(env: &str) -> Vec<Value> {
     of_kind(
         &kustomize(&format!("k8s/overlays/{env}/monitoring")),
         "PrometheusRule",
@@ -61,14 +61,14 @@ fn monitoring_rules(env: &str) -> Vec<Value> {
 }
 
 /// The rule that records or alerts as `name`.
-fn rule<'a>(rules: &'a [Value], name: &str) -> Vec<&'a Value> {
+pub(crate) fn rule<'a>(rules: &'a [Value], name: &str) -> Vec<&'a Value> {
     rules
         .iter()
         .filter(|r| r["record"].as_str() == Some(name) || r["alert"].as_str() == Some(name))
         .collect()
 }
 
-fn squash(expr: &str) -> String {
+pub(crate) fn squash(expr: &str) -> String {
     expr.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

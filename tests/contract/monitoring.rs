@@ -17,6 +17,8 @@ use integration_tests::terraform::{local_str, platform_locals};
 
 use integration_tests::facts::ENVS;
 
+use crate::canary::{monitoring_rules, rule, squash};
+
 /// kube-state-metrics (the chart's dependency): the series this repo reads, as named in its
 /// docs/metrics/workload/{pod,deployment}-metrics.md.
 const KUBE_STATE_METRICS: &[&str] = &[
@@ -698,20 +700,11 @@ const BURN_RATE_ARMS: [(&str, [Arm; 2]); 2] = [
 /// with a tripled threshold or an arm left out) fails here.
 #[test]
 fn the_burn_rate_alerts_are_the_workbooks_recipe_over_one_sli_per_slo() {
-    let docs = monitoring("dev");
-    let rules = rules(&docs);
+    let rules = monitoring_rules("dev");
     let expr_of = |name: &str| -> String {
-        let found: Vec<_> = rules
-            .iter()
-            .filter(|r| r["record"].as_str() == Some(name) || r["alert"].as_str() == Some(name))
-            .collect();
+        let found = rule(&rules, name);
         assert_eq!(found.len(), 1, "one rule named {name}");
-        found[0]["expr"]
-            .as_str()
-            .unwrap()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        squash(found[0]["expr"].as_str().unwrap())
     };
     for (sli, alert_prefix, budget) in [
         ("slo:api_errors", "ApiAppError", 0.001),
