@@ -3,13 +3,13 @@
 //! Each room parses its own variables (`ApiKeys::from_vars`, `ThrottleSettings::parse`,
 //! `StoreSettings::parse`); this module reads the environment once and hands them their values.
 
-use platform::config::{self, ConfigError, DefaultPorts, ServerSettings};
+use platform::config::{self, AppEnv, ConfigError, DefaultPorts, ServerSettings};
 use serde::Deserialize;
 
 use crate::auth::ApiKeys;
 pub use crate::auth::SECRET_VARS;
 use crate::fault::FaultSettings;
-use crate::tasks::store::{PgVars, StoreSettings};
+use crate::tasks::store::{PgSettings, PgVars, StoreSettings};
 use crate::tasks::{IdempotencySettings, MAX_STORED_TASKS};
 use crate::throttle::{ThrottleSettings, ThrottleVars};
 
@@ -40,6 +40,7 @@ struct RawConfig {
     database_pool_max: Option<String>,
     database_acquire_timeout_ms: Option<String>,
     database_statement_timeout_ms: Option<String>,
+    database_migrations: Option<String>,
     inject_error_percent: Option<String>,
 }
 
@@ -75,6 +76,7 @@ impl Config {
             DEFAULT_MAX_TASKS,
             1..=MAX_STORED_TASKS,
         )?;
+        let store = store_settings(server.app_env, &raw)?;
         let api_keys = ApiKeys::from_vars(server.app_env, raw.api_key, raw.api_key_previous)?;
         let throttle = ThrottleSettings::parse(
             server.app_env,
@@ -87,17 +89,6 @@ impl Config {
             },
         )?;
         let idempotency = IdempotencySettings::parse(raw.idempotency_key_ttl_secs.as_deref())?;
-        let store = StoreSettings::parse(
-            server.app_env,
-            &PgVars {
-                url: raw.database_url.as_deref().unwrap_or_default(),
-                user_file: raw.database_user_file.as_deref(),
-                password_file: raw.database_password_file.as_deref(),
-                pool_max: raw.database_pool_max.as_deref(),
-                acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
-                statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
-            },
-        )?;
         let fault = FaultSettings::parse(server.app_env, raw.inject_error_percent.as_deref())?;
         Ok(Self {
             server,
@@ -108,6 +99,56 @@ impl Config {
             store,
             fault,
         })
+    }
+}
+
+/// The store `DATABASE_*` selects.
+fn store_settings(app_env: AppEnv, raw: &RawConfig) -> Result<StoreSettings, ConfigError> {
+    StoreSettings::parse(
+        app_env,
+        &PgVars {
+            url: raw.database_url.as_deref().unwrap_or_default(),
+            user_file: raw.database_user_file.as_deref(),
+            password_file: raw.database_password_file.as_deref(),
+            pool_max: raw.database_pool_max.as_deref(),
+            acquire_timeout_ms: raw.database_acquire_timeout_ms.as_deref(),
+            statement_timeout_ms: raw.database_statement_timeout_ms.as_deref(),
+            migrations: raw.database_migrations.as_deref(),
+        },
+    )
+}
+
+/// What `api-app migrate` reads: the shared settings (`APP_ENV`, the log's) and `DATABASE_*`, and
+/// nothing else, so the Job that runs it holds no API key.
+#[derive(Debug, Clone)]
+pub struct MigrateConfig {
+    pub server: ServerSettings,
+    pub database: PgSettings,
+}
+
+impl MigrateConfig {
+    /// Reads settings from `vars`, as [`Config::from_vars`] does; `DATABASE_URL` is required.
+    pub fn from_vars<I>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let (server, raw): (ServerSettings, RawConfig) = config::load(
+            vars,
+            DefaultPorts {
+                public: DEFAULT_PORT,
+                admin: DEFAULT_ADMIN_PORT,
+            },
+        )?;
+        match store_settings(server.app_env, &raw)? {
+            StoreSettings::Postgres(database) => Ok(Self {
+                server,
+                database: *database,
+            }),
+            StoreSettings::Memory => Err(ConfigError::Missing {
+                var: "DATABASE_URL",
+                why: "for `api-app migrate` (the in-memory store has no schema)",
+            }),
+        }
     }
 }
 
@@ -207,6 +248,7 @@ mod tests {
             "DATABASE_POOL_MAX",
             "DATABASE_ACQUIRE_TIMEOUT_MS",
             "DATABASE_STATEMENT_TIMEOUT_MS",
+            "DATABASE_MIGRATIONS",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),

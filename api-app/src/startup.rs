@@ -15,12 +15,12 @@ use tokio::sync::oneshot;
 use utoipa_actix_web::AppExt as _;
 
 use crate::auth::ApiKeyGuard;
-use crate::config::Config;
+use crate::config::{Config, MigrateConfig};
 use crate::docs::{self, OpenApiJson};
 use crate::fault::ErrorInjector;
 use crate::info::{ServiceInfo, StoreInfo};
 use crate::routes;
-use crate::tasks::store::{self, OpenError, TaskStore};
+use crate::tasks::store::{self, MigrationError, Migrations, OpenError, TaskStore};
 use crate::throttle::Throttle;
 
 /// Why api-app could not start: `main` prints it on one line and exits 2.
@@ -158,4 +158,11 @@ fn build_server(
             platform::wrap_platform_middleware!(app.into_app(), crate::error_codes())
         },
     )?)
+}
+
+/// `api-app migrate`: applies the migrations the database lacks, as the owner `DATABASE_URL`
+/// names, whichever login `DATABASE_USER_FILE` holds, and returns. Retries while the database is
+/// unreachable or another process holds the migration lock (the Job's deadline bounds the wait).
+pub async fn migrate(config: &MigrateConfig) -> Result<(), MigrationError> {
+    store::settle_schema(&config.database, Migrations::Apply).await
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use api_app::tasks::store::{
     LOCK_KEY, MIGRATIONS, Migration, MigrationTimeouts, migrate, migrate_within,
 };
-use integration_tests::{pg, start_failure};
+use integration_tests::{RealBinary, lines_containing, pg, run_to_exit, start_failure, status_of};
 
 /// A session of its own on `db`.
 async fn session(db: &str) -> tokio_postgres::Client {
@@ -322,6 +322,159 @@ fn a_migration_changed_after_it_was_applied_is_refused() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("applied migrations never change"),
+        "{stderr}"
+    );
+}
+
+/// Roles as the clusters' bootstrap makes them, on a database of their own: `owner` (NOLOGIN) owns
+/// it, `migrator` logs in as a member of it, and `outsider` logs in as nobody's member. Returns
+/// the database's URL as `owner` (as `DATABASE_URL` names it), the superuser's URL, and a
+/// directory with each login's `<role>.user` and `<role>.password` files.
+fn owned_database(rt: &tokio::runtime::Runtime) -> (String, String, std::path::PathBuf, String) {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let admin = pg::admin_url();
+    let owner = format!("o_{suffix}");
+    let files = std::env::temp_dir().join(format!("migrate-{suffix}"));
+    std::fs::create_dir_all(&files).unwrap();
+    rt.block_on(async {
+        for sql in [
+            format!("CREATE ROLE {owner} NOLOGIN"),
+            format!("CREATE ROLE m_{suffix} LOGIN PASSWORD 'pw-m' IN ROLE {owner}"),
+            format!("CREATE ROLE x_{suffix} LOGIN PASSWORD 'pw-x'"),
+            format!("CREATE DATABASE d_{suffix} OWNER {owner}"),
+            format!("GRANT CONNECT ON DATABASE d_{suffix} TO x_{suffix}"),
+        ] {
+            pg::execute(&admin, &sql).await.unwrap();
+        }
+    });
+    for (role, password) in [("m", "pw-m"), ("x", "pw-x")] {
+        std::fs::write(
+            files.join(format!("{role}.user")),
+            format!("{role}_{suffix}\n"),
+        )
+        .unwrap();
+        std::fs::write(files.join(format!("{role}.password")), password).unwrap();
+    }
+    let superuser = pg::url_for(&admin, &format!("d_{suffix}"));
+    let as_owner = superuser.replacen("postgres@", &format!("{owner}@"), 1);
+    (as_owner, superuser, files, owner)
+}
+
+/// `api-app migrate` as login `role` (`m` or `x`) of `owned_database`'s `files`.
+fn migrate_command(url: &str, files: &std::path::Path, role: &str) -> (Option<i32>, String) {
+    let user = files.join(format!("{role}.user"));
+    let password = files.join(format!("{role}.password"));
+    run_to_exit(
+        "api-app",
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url),
+            ("DATABASE_USER_FILE", user.to_str().unwrap()),
+            ("DATABASE_PASSWORD_FILE", password.to_str().unwrap()),
+        ],
+    )
+}
+
+#[test]
+fn api_app_migrate_applies_the_migrations_as_the_owner_the_url_names_and_exits() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, superuser, files, owner) = owned_database(&rt);
+    // A login that is not a member of the owner: what it created would not be the owner's.
+    let (code, stderr) = migrate_command(&url, &files, "x");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("api-app migrate: the login cannot act as ")
+            && stderr.contains(&owner)
+            && stderr.contains("DATABASE_URL")
+            && stderr.trim_end().lines().count() == 1,
+        "one line naming the owner and the variable: {stderr}"
+    );
+    let nothing = rt.block_on(pg::query_strings(
+        &superuser,
+        "SELECT count(*) FROM pg_class WHERE relname IN ('tasks', 'schema_migrations')",
+    ));
+    assert_eq!(nothing, ["0"], "the refused run created nothing");
+
+    let (code, stderr) = migrate_command(&url, &files, "m");
+    assert_eq!(code, Some(0), "{stderr}");
+    let owners = rt.block_on(pg::query_strings(
+        &superuser,
+        "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class \
+         WHERE relnamespace = 'public'::regnamespace",
+    ));
+    assert_eq!(
+        owners,
+        [owner],
+        "everything it created is the owner's"
+    );
+    let applied = rt.block_on(pg::query_strings(
+        &superuser,
+        "SELECT count(*) FROM schema_migrations",
+    ));
+    assert_eq!(applied, [MIGRATIONS.len().to_string()]);
+
+    let (code, stderr) = migrate_command(&url, &files, "m");
+    assert_eq!(code, Some(0), "a second run finds nothing to do: {stderr}");
+    let again = rt.block_on(pg::query_strings(
+        &superuser,
+        "SELECT count(*) FROM schema_migrations",
+    ));
+    assert_eq!(again, applied);
+}
+
+#[test]
+fn with_database_migrations_verify_the_app_changes_nothing_and_is_ready_once_migrated() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, superuser, files, _) = owned_database(&rt);
+    let verify = [
+        ("DATABASE_URL", superuser.as_str()),
+        ("DATABASE_MIGRATIONS", "verify"),
+    ];
+    // It says what it waits for, and keeps waiting (two attempts), not ready.
+    let waiting = lines_containing("api-app", &verify, "not applied yet", 2);
+    assert!(waiting[0].contains("0001_tasks.sql"), "{waiting:?}");
+    let app = RealBinary::spawn_listening("api-app", &verify);
+    assert_eq!(status_of(&app.admin_url("/readyz"), &[]), Some(503));
+    let created = rt.block_on(pg::query_strings(
+        &superuser,
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    ));
+    assert_eq!(
+        created,
+        ["0"],
+        "a verifying app creates nothing, not even the ledger"
+    );
+
+    let (code, stderr) = migrate_command(&url, &files, "m");
+    assert_eq!(code, Some(0), "{stderr}");
+    app.until_ready();
+    assert_eq!(status_of(&app.url("/api/tasks"), &[]), Some(200));
+}
+
+#[test]
+fn with_database_migrations_verify_a_changed_migration_stops_the_process_too() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(async {
+        let db = pg::fresh_database().await;
+        pg::execute(
+            &db,
+            "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 3",
+        )
+        .await
+        .unwrap();
+        db
+    });
+    let (code, stderr) = start_failure(
+        "api-app",
+        &[
+            ("DATABASE_URL", db.as_str()),
+            ("DATABASE_MIGRATIONS", "verify"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("0003_counter_shards.sql")
+            && stderr.contains("applied migrations never change"),
         "{stderr}"
     );
 }

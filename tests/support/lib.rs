@@ -14,7 +14,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 pub use process::{
-    RealBinary, binary_path, eventually, lines_containing, start_failure, status_of, wait_until,
+    RealBinary, binary_path, eventually, lines_containing, run_to_exit, start_failure, status_of,
+    wait_until,
 };
 
 /// The repository root (the workspace that holds `k8s/`, `terraform/` and `.github/`).

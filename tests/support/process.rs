@@ -90,7 +90,24 @@ pub fn start_failure<V: AsRef<std::ffi::OsStr>>(
     name: &str,
     env: &[(&str, V)],
 ) -> (Option<i32>, String) {
-    let mut child = KillOnDrop(command(name, env).spawn().expect("the binary starts"));
+    run_to_exit(name, &[], env)
+}
+
+/// Runs binary `name` with `args` until it exits on its own (a command such as `api-app
+/// migrate`): its exit code and what it wrote to stderr. A process still running after the
+/// timeout is killed and the test fails.
+pub fn run_to_exit<V: AsRef<std::ffi::OsStr>>(
+    name: &str,
+    args: &[&str],
+    env: &[(&str, V)],
+) -> (Option<i32>, String) {
+    let mut child = KillOnDrop(
+        command(name, env)
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the binary starts"),
+    );
     // Read on a thread: a process that never exits must fail the test at the timeout, not hold
     // it on a read that waits for EOF.
     let mut pipe = child.0.stderr.take().expect("piped");

@@ -1,6 +1,8 @@
-//! Forward-only schema migrations, embedded in the binary and applied at start-up. A session-level
-//! advisory lock makes exactly one replica migrate while the others wait; each migration runs in its
-//! own transaction, so a failure leaves the schema as it was and the process exits non-zero.
+//! Forward-only schema migrations, embedded in the binary and applied at start-up
+//! (`DATABASE_MIGRATIONS=apply`) or by `api-app migrate` before the release starts (`verify`, where
+//! api-app only checks them: [`verify`]). A session-level advisory lock makes exactly one process
+//! migrate while the others wait; each migration runs in its own transaction, so a failure leaves
+//! the schema as it was and the process exits non-zero.
 //!
 //! Every wait for a lock is bounded by [`MigrationTimeouts::lock`], so a migration stuck behind a
 //! long transaction gives up (and is retried) instead of queueing every write to the table behind
@@ -94,6 +96,19 @@ pub enum MigrationError {
     /// The database took the connection but did not answer in time: starting again may work.
     #[error("the database did not answer within {} ms", .0.as_millis())]
     Unanswered(Duration),
+    /// `DATABASE_MIGRATIONS=verify`, and the database lacks a migration this binary embeds: the
+    /// migrate step has not run yet, so waiting may work.
+    #[error(
+        "migration {name} is not applied yet (DATABASE_MIGRATIONS=verify: `api-app migrate` applies it, in the clusters the database bootstrap Job)"
+    )]
+    Pending { name: &'static str },
+    /// The login may not act as the owner the URL names, so what it created would not be the
+    /// owner's.
+    #[error("the login cannot act as {owner}, the owner DATABASE_URL names: {}", describe(.source))]
+    NotOwner {
+        owner: String,
+        source: tokio_postgres::Error,
+    },
 }
 
 impl MigrationError {
@@ -101,9 +116,10 @@ impl MigrationError {
     /// lock timeout), as opposed to a broken or too long migration, which only a new release fixes.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connection(_) | Self::Unanswered(_) => true,
+            Self::Connection(_) | Self::Unanswered(_) | Self::Pending { .. } => true,
             Self::Failed { source, .. } => source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE),
             Self::Changed { .. } => false,
+            Self::NotOwner { source, .. } => source.code().is_none_or(unavailable),
         }
     }
 }
@@ -135,6 +151,62 @@ pub(super) async fn answered<T>(
         .await
         .map_err(|_| MigrationError::Unanswered(within))?
         .map_err(or)
+}
+
+/// Whether the database holds migration `$1` with the text `$2`: no row when it lacks it.
+const SAME_AS_APPLIED: &str =
+    "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1";
+
+/// Whether the database holds `m`: `Some(true)` as embedded, `Some(false)` changed since, `None`
+/// not at all. A database without the ledger has never been migrated: [`MigrationError::Pending`].
+async fn applied_as(
+    client: &Client,
+    m: &Migration,
+    within: Duration,
+) -> Result<Option<bool>, MigrationError> {
+    let row = answered(
+        within,
+        client.query_opt(SAME_AS_APPLIED, &[&m.version, &m.sql]),
+        |e| match e.code() {
+            Some(code) if *code == SqlState::UNDEFINED_TABLE => {
+                MigrationError::Pending { name: m.name }
+            }
+            _ => connection(e),
+        },
+    )
+    .await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// Checks, and changes nothing, that the database holds every migration in `migrations` as
+/// embedded (`DATABASE_MIGRATIONS=verify`): [`MigrationError::Pending`] names the first it lacks,
+/// [`MigrationError::Changed`] one that differs. Reading the ledger is all the login needs.
+pub async fn verify(client: &Client, migrations: &[Migration]) -> Result<(), MigrationError> {
+    let within = MigrationTimeouts::DEFAULT.answer_within("");
+    for m in migrations {
+        match applied_as(client, m, within).await? {
+            Some(true) => {}
+            Some(false) => return Err(MigrationError::Changed { name: m.name }),
+            None => return Err(MigrationError::Pending { name: m.name }),
+        }
+    }
+    Ok(())
+}
+
+/// Makes the session act as `owner`, the role the URL names, so what the migrations create
+/// belongs to it whichever login runs them: one of the alternating users, or the database's admin
+/// (`api-app migrate` in the bootstrap Job). The login must be a member of `owner`.
+pub(super) async fn act_as_owner(client: &Client, owner: &str) -> Result<(), MigrationError> {
+    answered(
+        MigrationTimeouts::DEFAULT.answer_within(""),
+        client.execute("SELECT set_config('role', $1, false)", &[&owner]),
+        |source| MigrationError::NotOwner {
+            owner: owner.to_owned(),
+            source,
+        },
+    )
+    .await
+    .map(drop)
 }
 
 /// Applies the migrations the database lacks, under the lock and within
@@ -210,22 +282,12 @@ async fn apply(
         connection,
     )
     .await?;
-    let (check, record) = (
-        "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1",
-        "INSERT INTO schema_migrations (version, name, checksum)
-         VALUES ($1, $2, sha256(convert_to($3, 'UTF8')))",
-    );
+    let record = "INSERT INTO schema_migrations (version, name, checksum)
+         VALUES ($1, $2, sha256(convert_to($3, 'UTF8')))";
     let one = timeouts.answer_within("");
     let mut done = Vec::new();
     for m in migrations {
-        let same: Option<bool> = answered(
-            one,
-            client.query_opt(check, &[&m.version, &m.sql]),
-            connection,
-        )
-        .await?
-        .map(|row| row.get(0));
-        match same {
+        match applied_as(client, m, one).await? {
             Some(true) => continue,
             Some(false) => return Err(MigrationError::Changed { name: m.name }),
             None => {}

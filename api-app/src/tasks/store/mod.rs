@@ -23,6 +23,7 @@ pub use memory::InMemoryTaskStore;
 pub use metrics::StoreMetrics;
 pub use migrate::{
     LOCK_KEY, MIGRATIONS, Migration, MigrationError, MigrationTimeouts, migrate, migrate_within,
+    verify,
 };
 pub use opening::OpeningStore;
 pub use pool::{claim_pool, connect_once, describe};
@@ -30,8 +31,8 @@ pub use port::{
     CAPACITY_EXCEEDED, OpenError, PRECONDITION_FAILED, RETRY_AFTER_SECS, STORE_UNAVAILABLE,
     StoreError, StoreKind, TaskCounts, TaskStore,
 };
-pub use postgres::{LIST_AFTER, LIST_BY_OFFSET, PgTaskStore};
-pub use settings::{PgSettings, PgVars, SESSION_SETTINGS};
+pub use postgres::{LIST_AFTER, LIST_BY_OFFSET, PgTaskStore, settle_schema};
+pub use settings::{Migrations, PgSettings, PgVars, SESSION_SETTINGS};
 
 /// Which store to run, from `DATABASE_URL` and friends.
 #[derive(Debug, Clone)]

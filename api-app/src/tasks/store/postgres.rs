@@ -14,10 +14,10 @@ mod idempotency;
 mod rows;
 
 use super::metrics::StoreMetrics;
-use super::migrate::{MIGRATIONS, MigrationError, answered, migrate};
+use super::migrate::{MIGRATIONS, MigrationError, act_as_owner, answered, migrate, verify};
 use super::pool::{Pools, connect_once};
 use super::port::{OpenError, StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
-use super::settings::{PgSettings, ssl_mode_name};
+use super::settings::{Migrations, PgSettings, ssl_mode_name};
 use super::shards;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
@@ -61,7 +61,8 @@ pub struct PgTaskStore {
 
 impl PgTaskStore {
     /// Connects (retrying with backoff while the database is unreachable), migrates under the
-    /// lock, and returns the store. A migration that fails is an error: never serve half-migrated.
+    /// lock or checks the migrations (`DATABASE_MIGRATIONS`), and returns the store. A migration
+    /// that fails, or differs from the one applied, is an error: never serve half-migrated.
     pub async fn open(
         settings: &PgSettings,
         max_tasks: usize,
@@ -77,26 +78,7 @@ impl PgTaskStore {
             password_file = settings.password_file.is_some(),
             "opening the PostgreSQL store"
         );
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1_u32.. {
-            match migrate_once(settings).await {
-                Ok(applied) => {
-                    tracing::info!(applied = applied.len(), "database schema is current");
-                    break;
-                }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(
-                        attempt,
-                        retry_in_ms = delay.as_millis(),
-                        error = %e,
-                        "the store cannot open yet (database unreachable or locked); retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_BACKOFF);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        settle_schema(settings, settings.migrations).await?;
         let db = Db {
             pool,
             op_timeout: settings.statement_timeout + Duration::from_millis(500),
@@ -121,7 +103,35 @@ impl PgTaskStore {
     }
 }
 
-async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError> {
+/// Brings the schema up to date (`Apply`) or waits until it is (`Verify`), retrying with backoff
+/// while the database is unreachable, the migration lock is held, or (`Verify`) a migration is not
+/// applied yet. `api-app migrate` is this with `Apply`.
+pub async fn settle_schema(settings: &PgSettings, mode: Migrations) -> Result<(), MigrationError> {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1_u32.. {
+        match schema_once(settings, mode).await {
+            Ok(applied) => {
+                tracing::info!(applied, ?mode, "database schema is current");
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis(),
+                    error = %e,
+                    "the store cannot open yet (database unreachable, locked or not migrated); retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the attempts are counted by an unbounded range")
+}
+
+/// One attempt of [`settle_schema`]: how many migrations it applied.
+async fn schema_once(settings: &PgSettings, mode: Migrations) -> Result<usize, MigrationError> {
     // The connect timeout bounds the TCP handshake only: a server (or a proxy) that takes the
     // connection and then says nothing would hold TLS and the start-up exchange forever.
     let mut client = answered(
@@ -130,7 +140,13 @@ async fn migrate_once(settings: &PgSettings) -> Result<Vec<i64>, MigrationError>
         MigrationError::Connection,
     )
     .await?;
-    migrate(&mut client, MIGRATIONS).await
+    match mode {
+        Migrations::Verify => verify(&client, MIGRATIONS).await.map(|()| 0),
+        Migrations::Apply => {
+            act_as_owner(&client, settings.owner()).await?;
+            Ok(migrate(&mut client, MIGRATIONS).await?.len())
+        }
+    }
 }
 
 /// Locks the row a conditional write changes and checks its version: returns whether the task is

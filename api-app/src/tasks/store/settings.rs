@@ -36,6 +36,21 @@ pub struct PgSettings {
     pub pool_max: usize,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Whether api-app changes the schema as it opens the store, or only checks it.
+    pub migrations: Migrations,
+}
+
+/// `DATABASE_MIGRATIONS`: who brings the schema up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// api-app applies the migrations it lacks as it opens the store (the default, for local runs
+    /// and the test suite): its login must be able to act as the owner the URL names.
+    Apply,
+    /// Something else applies them (`api-app migrate`, the clusters' bootstrap Job, with the
+    /// database's admin login): api-app only checks that every migration it embeds is applied,
+    /// unchanged, and waits, not ready, until they are. Its login then needs no right to change
+    /// the schema.
+    Verify,
 }
 
 impl std::fmt::Debug for PgSettings {
@@ -49,6 +64,7 @@ impl std::fmt::Debug for PgSettings {
             .field("pool_max", &self.pool_max)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("migrations", &self.migrations)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +78,7 @@ pub struct PgVars<'a> {
     pub pool_max: Option<&'a str>,
     pub acquire_timeout_ms: Option<&'a str>,
     pub statement_timeout_ms: Option<&'a str>,
+    pub migrations: Option<&'a str>,
 }
 
 impl PgSettings {
@@ -113,6 +130,18 @@ impl PgSettings {
             2000,
             50..=600_000,
         )?);
+        let migrations = match vars.migrations.map(str::trim).unwrap_or_default() {
+            "" | "apply" => Migrations::Apply,
+            "verify" => Migrations::Verify,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: "DATABASE_MIGRATIONS",
+                    reason: "must be apply (api-app migrates as it starts) or verify (api-app \
+                             only checks the schema `api-app migrate` brought up to date)"
+                        .into(),
+                });
+            }
+        };
         // The server enforces the statement timeout on its side; connecting is bounded by the
         // acquire timeout, so an unreachable host never holds a request longer than that.
         let mut options = format!(
@@ -136,7 +165,13 @@ impl PgSettings {
             pool_max,
             acquire_timeout,
             statement_timeout,
+            migrations,
         })
+    }
+
+    /// The role the URL names: the owner of the schema, which migrations act as whoever logs in.
+    pub(crate) fn owner(&self) -> &str {
+        self.config.get_user().unwrap_or_default()
     }
 
     /// Whether the URL asks for an encrypted session in so many words: `require`, `verify-ca` or
@@ -214,6 +249,7 @@ mod tests {
     fn defaults_and_the_session_settings_reach_the_connection() {
         let s = parse("postgres://api_app@db.example:5432/tasks?sslmode=require").unwrap();
         assert_eq!(s.pool_max, 10);
+        assert_eq!(s.migrations, Migrations::Apply);
         assert_eq!(s.acquire_timeout, Duration::from_secs(2));
         assert_eq!(s.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(
@@ -272,5 +308,32 @@ mod tests {
             assert!(err.contains("DATABASE_USER_FILE"), "{path}: {err}");
         }
         std::fs::remove_file(empty).unwrap();
+    }
+
+    #[test]
+    fn database_migrations_is_apply_or_verify_and_anything_else_names_it() {
+        for (value, mode) in [
+            ("apply", Migrations::Apply),
+            (" verify ", Migrations::Verify),
+        ] {
+            let s = PgSettings::parse(&PgVars {
+                url: "postgres://api_app@db/tasks",
+                migrations: Some(value),
+                ..PgVars::default()
+            })
+            .unwrap();
+            assert_eq!(s.migrations, mode, "{value:?}");
+        }
+        let err = PgSettings::parse(&PgVars {
+            url: "postgres://api_app@db/tasks",
+            migrations: Some("skip"),
+            ..PgVars::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("DATABASE_MIGRATIONS") && !err.contains('\n'),
+            "{err}"
+        );
     }
 }
