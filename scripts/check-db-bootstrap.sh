@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs k8s/components/database-bootstrap against a real PostgreSQL, the way RDS sets it up: an admin with
 # CREATEROLE and CREATEDB but no superuser, owning the database RDS created (it sees who holds a session in
-# pg_stat_activity without pg_monitor, though RDS's rds_superuser has that too). Proves the alternating
-# users: a NOLOGIN owner api_app owns `tasks` and whatever either login user (api_app_a, api_app_b)
-# creates; a rotation to the other user leaves open sessions of the previous one working and refuses no
-# login at any point; a second run changes nothing; an install from before (one login role) upgrades
-# without refusing its live sessions; and it refuses a superuser role or a stray username.
+# pg_stat_activity without pg_monitor, though RDS's rds_superuser has that too), and then the Job's second
+# step, the real `api-app migrate` as that admin. Proves least privilege: a NOLOGIN owner api_app owns
+# `tasks` and everything the migrations create; the pods' login users (api_app_a, api_app_b) may read and
+# write rows and nothing more, and that is enough for api-app to serve (DATABASE_MIGRATIONS=verify). Proves
+# the alternating users: a rotation to the other user leaves open sessions of the previous one working and
+# refuses no login at any point; a second run changes nothing; installs from before (one login role; login
+# users acting as the owner) upgrade without refusing live sessions; and it refuses a superuser role or a
+# stray username.
 # Run under scripts/with-postgres.sh, which provides TEST_DATABASE_URL (superuser, loopback) and PG_BIN:
 #
 #   scripts/with-postgres.sh scripts/check-db-bootstrap.sh
@@ -37,6 +40,23 @@ bootstrap() {
     ADMIN_SECRET_DIR=$1 sh k8s/components/database-bootstrap/bootstrap.sh
 }
 secret() { printf '%s' "$1" >"$work/secret/username" && printf '%s' "$2" >"$work/secret/password"; }
+# The Job's second step: the release's `api-app migrate`, logged in as the admin, acting as owner $1 of
+# database $2 (default api_app, tasks).
+api_app=target/debug/api-app
+cargo build -q --locked --workspace --bin api-app
+migrate() {
+  env -i PATH="$PATH" LOG_FORMAT=json DATABASE_URL="postgres://${1:-api_app}@$server/${2:-tasks}?sslmode=disable" \
+    DATABASE_USER_FILE="$work/admin/username" DATABASE_PASSWORD_FILE="$work/admin/password" \
+    "$api_app" migrate >"$work/migrate.log" 2>&1 || fail "api-app migrate failed: $(cat "$work/migrate.log")"
+}
+# Every change a login user $1 (password $2) must not make in database $3, table $4 being one of the owner's.
+refused_ddl() {
+  local sql
+  for sql in "CREATE TABLE by_$1 (id int)" "ALTER TABLE $4 ADD COLUMN by_$1 int" "DROP TABLE $4" "TRUNCATE $4" \
+    "CREATE TEMP TABLE by_$1 (id int)" "CREATE INDEX ON $4 ((1))" "ALTER DATABASE $3 SET work_mem = '1GB'"; do
+    if as_role "$1" "$2" "$3" "$sql" >/dev/null 2>&1; then fail "$1 may $sql"; fi
+  done
+}
 # Everything the bootstrap decides about owner $1 and database $2, but the password hashes (SCRAM salts them
 # anew on every ALTER ROLE ... PASSWORD; which passwords work is checked by logging in).
 state() {
@@ -45,8 +65,11 @@ state() {
       (SELECT string_agg(m.roleid::regrole::text || '/' || m.admin_option, ',' ORDER BY m.roleid::regrole::text)
          FROM pg_auth_members m WHERE m.member = r.oid),
       (SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase = 0)
-    FROM pg_authid r WHERE r.rolname IN ('$1', '$1_a', '$1_b') ORDER BY 1"
+    FROM pg_authid r WHERE r.rolname IN ('$1', '$1_rw', '$1_a', '$1_b') ORDER BY 1"
   as_superuser "SELECT pg_get_userbyid(datdba), datacl FROM pg_database WHERE datname = '$2'"
+  "$PG_BIN/psql" -X -qAt -v ON_ERROR_STOP=1 -d "postgres://postgres@$server/$2?sslmode=disable" \
+    -c "SELECT defaclrole::regrole, defaclobjtype, defaclacl FROM pg_default_acl ORDER BY 1, 2" \
+    -c "SELECT relname, relacl FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1"
 }
 # A session held open as $1 (password $2) on database $3, fed one statement at a time by `in_session`, which
 # leaves the answer's first line in $reply (a coprocess's pipes do not reach a command substitution).
@@ -93,14 +116,44 @@ printf unused >"$work/superuser/password"
 secret api_app_a first-password
 bootstrap "$work/admin" || fail "the first run failed"
 attrs=$(as_superuser "SELECT string_agg(rolname || '=' || concat_ws('', rolcanlogin::int, rolsuper::int, rolcreatedb::int, rolcreaterole::int, rolreplication::int, rolbypassrls::int), ' ' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'api\_app%'")
-[[ $attrs == "api_app=000000 api_app_a=100000 api_app_b=100000" ]] ||
-  fail "api_app must be NOLOGIN and api_app_a, api_app_b login-only, have (login super createdb createrole replication bypassrls) $attrs"
+[[ $attrs == "api_app=000000 api_app_a=100000 api_app_b=100000 api_app_rw=000000" ]] ||
+  fail "api_app and api_app_rw must be NOLOGIN and api_app_a, api_app_b login-only, have (login super createdb createrole replication bypassrls) $attrs"
 owner=$(as_superuser "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'tasks'")
 [[ $owner == api_app ]] || fail "tasks is owned by $owner, not api_app"
-[[ $(as_role api_app_a first-password tasks "CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT count(*) FROM t") == 1 ]] ||
-  fail "api_app_a cannot create and use a table in tasks"
-[[ $(as_role api_app_a first-password tasks "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 't'") == api_app ]] ||
-  fail "a table api_app_a creates must belong to api_app"
+members=$(as_superuser "SELECT string_agg(m.member::regrole || '>' || m.roleid::regrole, ' ' ORDER BY 1) FROM pg_auth_members m WHERE m.member::regrole::text LIKE 'api\_app\__'")
+[[ $members == "api_app_a>api_app_rw api_app_b>api_app_rw" ]] || fail "the login users must hold api_app_rw and nothing else: $members"
+
+# The Job's second step, then what the pods' login may do: rows, in the tables the migrations made and in one
+# the owner makes later (default privileges), and no change to the schema or the database.
+migrate
+owners=$("$PG_BIN/psql" -X -qAt -d "postgres://postgres@$server/tasks?sslmode=disable" -c "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ' ') FROM pg_class WHERE relnamespace = 'public'::regnamespace")
+[[ $owners == api_app ]] || fail "what api-app migrate creates must belong to api_app, not $owners"
+as_role platform_admin admin-pw tasks "SET ROLE api_app; CREATE TABLE t (id int)" || fail "the admin cannot act as api_app"
+[[ $(as_role api_app_a first-password tasks "INSERT INTO t VALUES (1); UPDATE t SET id = 1; SELECT count(*) FROM t") == 1 ]] ||
+  fail "api_app_a cannot use the rows of a table api_app creates after the bootstrap"
+refused_ddl api_app_a first-password tasks t
+refused_ddl api_app_a first-password tasks tasks
+
+# And that is enough to serve: api-app as the pods run it, verifying the schema, logged in as api_app_a.
+read -r port admin_port < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
+env -i PATH="$PATH" LOG_FORMAT=json HOST=127.0.0.1 PORT="$port" ADMIN_PORT="$admin_port" SHUTDOWN_DRAIN_SECS=0 \
+  DATABASE_URL="postgres://api_app@$server/tasks?sslmode=disable" DATABASE_MIGRATIONS=verify \
+  DATABASE_USER_FILE="$work/secret/username" DATABASE_PASSWORD_FILE="$work/secret/password" \
+  "$api_app" >"$work/serve.log" 2>&1 &
+serving=$!
+for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null || fail "api-app as api_app_a never got ready: $(tail -3 "$work/serve.log")"
+api() { curl -sS -o "$work/answer" -w '%{http_code}' -H 'content-type: application/json' "$@"; }
+[[ $(api -X POST -d '{"title":"plain"}' "http://127.0.0.1:$port/api/tasks") == 201 ]] || fail "create as api_app_a: $(cat "$work/answer")"
+id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$work/answer")
+[[ $(api -X POST -H 'Idempotency-Key: k1' -d '{"title":"keyed"}' "http://127.0.0.1:$port/api/tasks") == 201 ]] || fail "keyed create as api_app_a: $(cat "$work/answer")"
+[[ $(api -X PATCH -d '{"completed":true}' "http://127.0.0.1:$port/api/tasks/$id") == 200 ]] || fail "update as api_app_a: $(cat "$work/answer")"
+[[ $(api "http://127.0.0.1:$port/api/tasks") == 200 ]] && grep -q '"total":2' "$work/answer" || fail "list as api_app_a: $(cat "$work/answer")"
+[[ $(api -X DELETE "http://127.0.0.1:$port/api/tasks/$id") == 204 ]] || fail "delete as api_app_a: $(cat "$work/answer")"
+kill -TERM "$serving" && wait "$serving" || fail "api-app as api_app_a did not drain: $(tail -3 "$work/serve.log")"
 if as_role api_app first-password tasks "SELECT 1" 2>/dev/null; then fail "the owner api_app can log in"; fi
 if as_role api_app_b first-password tasks "SELECT 1" 2>/dev/null; then fail "api_app_b got the password of api_app_a"; fi
 
@@ -130,8 +183,9 @@ for step in "api_app_a api_app_b second-password" "api_app_b api_app_a third-pas
   logins_go_by 5
   in_session "INSERT INTO t VALUES (2); SELECT count(*) FROM t"
   [[ $reply =~ ^[0-9]+$ ]] || fail "the held session failed: $reply"
-  [[ $(as_role "$to" "$password" tasks "CREATE TABLE IF NOT EXISTS by_$to (id int); SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'by_$to'") == api_app ]] ||
-    fail "what $to creates must belong to api_app"
+  [[ $(as_role "$to" "$password" tasks "INSERT INTO t VALUES (3); SELECT current_user") == "$to" ]] ||
+    fail "$to cannot write rows as itself"
+  refused_ddl "$to" "$password" tasks t
   previous=$password
 done
 touch "$work/stop"
@@ -141,7 +195,7 @@ for user in api_app_a api_app_b; do
   grep -q "^ok $user\$" "$work/logins" || fail "the login loop never logged in as $user"
 done
 in_session "SELECT current_user"
-[[ $reply == api_app ]] || fail "the held session of api_app_a stopped working, or is not acting as api_app"
+[[ $reply == api_app_a ]] || fail "the held session of api_app_a stopped working, or is not acting as itself"
 end_session
 [[ $(as_role api_app_b second-password tasks "SELECT 'ok'") == ok ]] || fail "api_app_b lost its password when the Secret moved back to api_app_a"
 rotated=$(state api_app tasks)
@@ -174,10 +228,9 @@ grep -q "keeps LOGIN until the next sync" "$work/upgrade.err" || fail "the upgra
   fail "legacy_app was refused while a session of it was still open"
 in_session "SELECT count(*) FROM old"
 [[ $reply == 1 ]] || fail "legacy_app's open session failed"
-[[ $(as_role legacy_app_a legacy-pw legacy "INSERT INTO old VALUES (2); CREATE TABLE new (id int); SELECT count(*) FROM old") == 2 ]] ||
+[[ $(as_role legacy_app_a legacy-pw legacy "INSERT INTO old VALUES (2); SELECT count(*) FROM old") == 2 ]] ||
   fail "legacy_app_a cannot use legacy_app's tables"
-[[ $(as_role legacy_app_a legacy-pw legacy "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'new'") == legacy_app ]] ||
-  fail "what legacy_app_a creates must belong to legacy_app"
+refused_ddl legacy_app_a legacy-pw legacy old
 end_session
 # The server notices the closed session a moment later; the sync closes the role only once it has.
 for _ in $(seq 250); do
@@ -195,4 +248,28 @@ upgraded=$(state legacy_app legacy)
 bootstrap "$work/admin" legacy_app legacy || fail "a rerun after the upgrade failed"
 [[ $(state legacy_app legacy) == "$upgraded" ]] || fail "a rerun after the upgrade changed something"
 
-echo "check-db-bootstrap: NOLOGIN api_app owns tasks through api_app_a and api_app_b; rotations refused none of $(wc -l <"$work/logins") logins; reruns, the upgrade and the refusals behave"
+# --- Upgrading an install from before the row role: the login users were members of the owner and started
+# each session as it. A pod of the previous release holds such a session during the upgrade sync.
+as_superuser "CREATE ROLE split_app NOLOGIN"
+as_superuser "CREATE ROLE split_app_a LOGIN PASSWORD 'split-pw' IN ROLE split_app"
+as_superuser "CREATE ROLE split_app_b LOGIN IN ROLE split_app"
+as_superuser "ALTER ROLE split_app_a SET role = split_app"
+as_superuser "ALTER ROLE split_app_b SET role = split_app"
+as_superuser "GRANT split_app TO platform_admin"
+as_superuser "CREATE DATABASE split OWNER split_app"
+as_superuser "REVOKE ALL ON DATABASE split FROM PUBLIC"
+as_role split_app_a split-pw split "CREATE TABLE old (id int); INSERT INTO old VALUES (1)"
+hold_session split_app_a split-pw split
+secret split_app_a split-pw
+bootstrap "$work/admin" split_app split || fail "the upgrade run from login users acting as the owner failed"
+in_session "INSERT INTO old VALUES (2); SELECT current_user"
+[[ $reply == split_app ]] || fail "the previous release's open session stopped working: $reply"
+end_session
+[[ $(as_role split_app_a split-pw split "INSERT INTO old VALUES (3); SELECT current_user || count(*) FROM old") == split_app_a3 ]] ||
+  fail "after the upgrade split_app_a must write rows, as itself"
+refused_ddl split_app_a split-pw split old
+split=$(state split_app split)
+bootstrap "$work/admin" split_app split || fail "a rerun after the split failed"
+[[ $(state split_app split) == "$split" ]] || fail "a rerun after the split changed something"
+
+echo "check-db-bootstrap: NOLOGIN api_app owns tasks and what api-app migrate made; api_app_a and api_app_b write rows only, and api-app serves so; rotations refused none of $(wc -l <"$work/logins") logins; reruns, both upgrades and the refusals behave"

@@ -71,6 +71,28 @@ fn find<'a>(docs: &'a [Json], kind: &str, name: &str) -> &'a Json {
         .unwrap_or_else(|| panic!("no {kind} named {name}"))
 }
 
+/// The bootstrap Job's step `name`: `bootstrap` (psql, an init container) or `migrate` (`api-app
+/// migrate`, the container that runs once it has succeeded).
+fn job_step<'a>(job: &'a Json, name: &str) -> &'a Json {
+    let pod = &job["spec"]["template"]["spec"];
+    let (list, expected) = if name == "bootstrap" {
+        ("initContainers", "an init container")
+    } else {
+        ("containers", "a container")
+    };
+    items(&pod[list])
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("the bootstrap Job's step {name} is {expected}"))
+}
+
+/// Every container of a pod spec, init containers first.
+fn all_containers(pod: &Json) -> impl Iterator<Item = &Json> {
+    items(&pod["initContainers"])
+        .iter()
+        .chain(items(&pod["containers"]))
+}
+
 fn items(v: &Json) -> &[Json] {
     v.as_array().map_or(&[], Vec::as_slice)
 }
@@ -352,10 +374,16 @@ fn database_url_names_the_host_port_role_and_database_terraform_builds() {
                 .iter()
                 .find(|v| is_named(&v["configMap"]["name"], "rds-ca"))
                 .unwrap_or_else(|| panic!("{env}: {kind} {name} mounts ConfigMap rds-ca"));
-            let mounted = items(&pod["containers"][0]["volumeMounts"])
-                .iter()
-                .any(|m| m["name"] == volume["name"] && m["mountPath"] == dir);
-            assert!(mounted, "{env}: {kind} {name} mounts rds-ca at {dir}");
+            for c in all_containers(pod) {
+                let mounted = items(&c["volumeMounts"])
+                    .iter()
+                    .any(|m| m["name"] == volume["name"] && m["mountPath"] == dir);
+                assert!(
+                    mounted,
+                    "{env}: {kind} {name}'s {} mounts rds-ca at {dir}",
+                    c["name"]
+                );
+            }
         }
     }
 
@@ -567,7 +595,7 @@ fn wave(d: &Json) -> i64 {
 /// The volume the bootstrap Job reads the app's login from: the one mounted where the app reads it.
 fn job_login_volume(job: &Json) -> &Json {
     let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
-    let mount = items(&job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+    let mount = items(&job_step(job, "bootstrap")["volumeMounts"])
         .iter()
         .find(|m| m["mountPath"] == dir)
         .expect("the Job reads the login where the app does");
@@ -592,10 +620,17 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
             "{env}: the Job runs before the pods"
         );
         // Everything the Job reads exists in an earlier wave.
-        let container = &job["spec"]["template"]["spec"]["containers"][0];
-        let mut needs: Vec<(&str, String)> = items(&container["env"])
-            .iter()
-            .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str())
+        let pod = &job["spec"]["template"]["spec"];
+        let mut needs: Vec<(&str, String)> = all_containers(pod)
+            .flat_map(|c| {
+                let by_key = items(&c["env"])
+                    .iter()
+                    .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str());
+                let whole = items(&c["envFrom"])
+                    .iter()
+                    .filter_map(|e| e["configMapRef"]["name"].as_str());
+                by_key.chain(whole)
+            })
             .map(|n| ("ConfigMap", n.to_owned()))
             .collect();
         for v in items(&job["spec"]["template"]["spec"]["volumes"]) {
@@ -621,7 +656,7 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
     for env in ["dev", "prod", "local"] {
         let docs = api_app(env);
         let job = find(&docs, "Job", "api-app-db-bootstrap");
-        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let container = job_step(job, "bootstrap");
         let config = text(
             &items(
                 &find(&docs, "Deployment", "api-app")["spec"]["template"]["spec"]["containers"][0]
@@ -643,6 +678,94 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
         assert!(
             volume["secret"]["secretName"].is_string(),
             "{env}: the login comes from a Secret ({volume})"
+        );
+    }
+}
+
+/// Least privilege for the pods' login: the Job's second step applies the release's migrations,
+/// logged in as the database's admin, before any pod of the release starts; the pods only check
+/// them (`DATABASE_MIGRATIONS=verify`), so their login needs no right to change the schema
+/// (`scripts/check-db-bootstrap.sh` proves the rights on a real server).
+#[test]
+fn the_release_migrates_in_the_job_as_the_admin_and_the_pods_only_verify() {
+    for env in ["dev", "prod", "local"] {
+        let docs = api_app(env);
+        let job = find(&docs, "Job", "api-app-db-bootstrap");
+        let bootstrap = job_step(job, "bootstrap");
+        let migrate = job_step(job, "migrate");
+        let app =
+            &find(&docs, "Deployment", "api-app")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            migrate["image"], app["image"],
+            "{env}: the release's own image"
+        );
+        assert_eq!(migrate["args"], serde_json::json!(["migrate"]), "{env}");
+        assert!(
+            migrate["command"].is_null(),
+            "{env}: the image's entrypoint"
+        );
+
+        // The app's settings, and no Secret but the admin's login: no API key reaches the Job.
+        let config: Vec<&Json> = items(&migrate["envFrom"])
+            .iter()
+            .map(|e| &e["configMapRef"]["name"])
+            .collect();
+        assert_eq!(
+            config,
+            [&items(&app["envFrom"])[0]["configMapRef"]["name"]],
+            "{env}"
+        );
+        assert!(
+            items(&migrate["envFrom"])
+                .iter()
+                .all(|e| e["secretRef"].is_null())
+                && items(&migrate["env"])
+                    .iter()
+                    .all(|e| e["valueFrom"].is_null()),
+            "{env}: {migrate}"
+        );
+        let admin_dir = items(&bootstrap["env"])
+            .iter()
+            .find(|e| e["name"] == "ADMIN_SECRET_DIR")
+            .map(|e| text(&e["value"]))
+            .expect("the bootstrap step names the admin's login");
+        let admin_volume = |c: &Json| {
+            items(&c["volumeMounts"])
+                .iter()
+                .find(|m| m["mountPath"] == admin_dir)
+                .map(|m| m["name"].clone())
+        };
+        assert_eq!(admin_volume(migrate), admin_volume(bootstrap), "{env}");
+        assert!(admin_volume(migrate).is_some(), "{env}: {migrate}");
+        for (var, file) in [(USER_FILE_VAR, "username"), (PASSWORD_FILE_VAR, "password")] {
+            let value = items(&migrate["env"])
+                .iter()
+                .find(|e| e["name"] == var)
+                .map(|e| text(&e["value"]));
+            assert_eq!(value, Some(format!("{admin_dir}/{file}").as_str()), "{env}");
+        }
+        let mounted: Vec<&Json> = items(&migrate["volumeMounts"])
+            .iter()
+            .map(|m| &m["name"])
+            .collect();
+        let login = items(&bootstrap["volumeMounts"])
+            .iter()
+            .find(|m| m["mountPath"] == USER_FILE.rsplit_once('/').unwrap().0)
+            .map(|m| &m["name"]);
+        assert!(
+            !mounted.iter().any(|m| Some(*m) == login),
+            "{env}: the migrate step never sees the pods' login"
+        );
+
+        assert_eq!(
+            config_value(&docs, "DATABASE_MIGRATIONS"),
+            "verify",
+            "{env}: the pods never migrate"
+        );
+        assert!(
+            api_app::config::env_var_names()
+                .iter()
+                .any(|n| n == "DATABASE_MIGRATIONS")
         );
     }
 }
@@ -686,9 +809,9 @@ fn the_bootstrap_job_reads_a_fresh_copy_of_the_login() {
     }
 }
 
-/// The `postgres:<major>-alpine@sha256:<digest>` image of a pod template.
-fn postgres_image(pod_template: &Json) -> String {
-    let image = text(&pod_template["spec"]["containers"][0]["image"]).to_owned();
+/// The `postgres:<major>-alpine@sha256:<digest>` image of a container.
+fn postgres_image(container: &Json) -> String {
+    let image = text(&container["image"]).to_owned();
     let (name, digest) = image
         .split_once("@sha256:")
         .unwrap_or_else(|| panic!("{image} is not pinned by digest"));
@@ -717,7 +840,7 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
     let postgres = local_namespace("postgres-local");
     let sts = find(&postgres, "StatefulSet", "postgres");
     let template = &sts["spec"]["template"];
-    let image = postgres_image(template);
+    let image = postgres_image(&template["spec"]["containers"][0]);
     assert!(
         image.contains(&format!("postgres:{}-alpine@", text(&major))),
         "{image}: PostgreSQL {major}, as on RDS"
@@ -726,7 +849,7 @@ fn local_postgres_and_rds_run_the_same_major_and_local_runs_non_root() {
         let docs = api_app(env);
         let job = find(&docs, "Job", "api-app-db-bootstrap");
         assert_eq!(
-            postgres_image(&job["spec"]["template"]),
+            postgres_image(job_step(job, "bootstrap")),
             image,
             "{env}: psql matches the server"
         );

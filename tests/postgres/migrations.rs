@@ -402,11 +402,7 @@ fn api_app_migrate_applies_the_migrations_as_the_owner_the_url_names_and_exits()
         "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class \
          WHERE relnamespace = 'public'::regnamespace",
     ));
-    assert_eq!(
-        owners,
-        [owner],
-        "everything it created is the owner's"
-    );
+    assert_eq!(owners, [owner], "everything it created is the owner's");
     let applied = rt.block_on(pg::query_strings(
         &superuser,
         "SELECT count(*) FROM schema_migrations",

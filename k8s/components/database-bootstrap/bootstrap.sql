@@ -1,20 +1,25 @@
--- Roles and database for api-app, run by bootstrap.sh as the admin. Alternating users, as Secrets Manager's
--- multi-user RDS rotation does: the NOLOGIN role :app_owner owns the database (and so, through
--- pg_database_owner, its public schema) and everything in it; the login users :app_owner_a and :app_owner_b
--- are members of it, and each starts its sessions as it (`SET role`), so what either creates (the
--- migrations) belongs to the owner. A rotation sets a new password on the user the app is not using and
--- then names that user in the Secret; the other user keeps its password, so no login is ever refused. None
--- of the three holds SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS. Every statement is idempotent.
+-- Roles and database for api-app, run by bootstrap.sh as the admin. Least privilege for the pods: the NOLOGIN
+-- role :app_owner owns the database (and so, through pg_database_owner, its public schema) and everything in
+-- it, and nobody logs in as it; the migrations run as it (`api-app migrate`, in this Job after this script,
+-- logged in as the admin, who is its member). The NOLOGIN role :app_owner_rw may read and write the rows of
+-- every table the owner creates (SELECT, INSERT, UPDATE, DELETE; no TRUNCATE, no DDL, no TEMP) and nothing
+-- else. The pods log in as one of two alternating users, :app_owner_a and :app_owner_b, members of
+-- :app_owner_rw only, as Secrets Manager's multi-user RDS rotation does: a rotation sets a new password on the
+-- user the app is not using and then names that user in the Secret; the other user keeps its password, so no
+-- login is ever refused. None of the four holds SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS.
+-- Every statement is idempotent.
 
 -- Read here, not passed on the command line, so the password never shows in a process list.
 \set app_password `cat :'password_file'`
 \set app_owner_a :app_owner '_a'
 \set app_owner_b :app_owner '_b'
+\set app_owner_rw :app_owner '_rw'
 
 -- The owner: NOLOGIN when new. An install from before the alternating users has it as a login role that
 -- running pods still use; it is closed at the end of this script, once the login users exist.
-SELECT format('CREATE ROLE %I NOLOGIN', :'app_owner')
-WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_owner') \gexec
+SELECT format('CREATE ROLE %I NOLOGIN', r)
+FROM unnest(ARRAY[:'app_owner', :'app_owner_rw']) AS r
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
 SELECT format('CREATE ROLE %I LOGIN', u)
 FROM unnest(ARRAY[:'app_owner_a', :'app_owner_b']) AS u
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = u) \gexec
@@ -23,28 +28,41 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = u) \gexec
 SELECT format('DO $$BEGIN RAISE EXCEPTION %L; END$$',
               format('role %s holds SUPERUSER, REPLICATION or BYPASSRLS; revoke it by hand', rolname))
 FROM pg_roles
-WHERE rolname IN (:'app_owner', :'app_owner_a', :'app_owner_b') AND (rolsuper OR rolreplication OR rolbypassrls)
+WHERE rolname IN (:'app_owner', :'app_owner_rw', :'app_owner_a', :'app_owner_b')
+  AND (rolsuper OR rolreplication OR rolbypassrls)
 \gexec
 
--- Granting the owner, and handing it a database, needs membership with ADMIN and SET (PostgreSQL 16 gives
--- the creator of a role ADMIN only; USAGE, membership that inherits, implies SET on 15 and later).
+-- Handing the owner a database, granting on its tables and running the migrations as it need membership with
+-- ADMIN and SET (PostgreSQL 16 gives the creator of a role ADMIN only; USAGE, membership that inherits, implies
+-- SET on 15 and later).
 SELECT format('GRANT %I TO CURRENT_USER', :'app_owner')
 WHERE NOT pg_has_role(current_user, :'app_owner', 'USAGE') \gexec
 
-SELECT format('GRANT %I TO %I', :'app_owner', u)
+-- The login users hold the row role, and no longer the owner. An install from before this split made them
+-- members of the owner that started each session as it: their open sessions keep acting as the owner until
+-- they end (the rollout after this hook replaces the pods), and their new ones act as themselves.
+SELECT format('GRANT %I TO %I', :'app_owner_rw', u)
 FROM unnest(ARRAY[:'app_owner_a', :'app_owner_b']) AS u
-WHERE NOT pg_has_role(u, :'app_owner', 'USAGE') \gexec
+WHERE NOT pg_has_role(u, :'app_owner_rw', 'USAGE') \gexec
+SELECT format('REVOKE %I FROM %I', :'app_owner', u)
+FROM unnest(ARRAY[:'app_owner_a', :'app_owner_b']) AS u
+WHERE EXISTS (
+  SELECT FROM pg_auth_members
+  WHERE roleid = (SELECT oid FROM pg_roles WHERE rolname = :'app_owner')
+    AND member = (SELECT oid FROM pg_roles WHERE rolname = u)
+) \gexec
 
 ALTER ROLE :"app_owner" WITH NOCREATEDB NOCREATEROLE;
+ALTER ROLE :"app_owner_rw" WITH NOLOGIN NOCREATEDB NOCREATEROLE;
 ALTER ROLE :"app_owner_a" WITH LOGIN NOCREATEDB NOCREATEROLE;
 ALTER ROLE :"app_owner_b" WITH LOGIN NOCREATEDB NOCREATEROLE;
--- Only when it differs, so a rerun writes nothing to pg_db_role_setting.
-SELECT format('ALTER ROLE %I SET role = %L', u, :'app_owner')
+-- Only when set, so a rerun writes nothing to pg_db_role_setting.
+SELECT format('ALTER ROLE %I RESET role', u)
 FROM unnest(ARRAY[:'app_owner_a', :'app_owner_b']) AS u
-WHERE NOT EXISTS (
+WHERE EXISTS (
   SELECT FROM pg_db_role_setting s
   WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = u) AND s.setdatabase = 0
-    AND format('role=%s', :'app_owner') = ANY (s.setconfig)
+    AND EXISTS (SELECT FROM unnest(s.setconfig) AS c WHERE c LIKE 'role=%')
 ) \gexec
 
 -- The password comes from the Secret on every run, and only the user the Secret names gets it: the other
@@ -55,8 +73,20 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_owner')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'app_db') \gexec
 
 ALTER DATABASE :"app_db" OWNER TO :"app_owner";
--- Nobody but the owner's members (and the admin) may connect.
+-- Nobody but the login users (and the admin) may connect, and none of them may create temporary tables.
 REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"app_db" TO :"app_owner_rw";
+
+-- The rows, in the database itself: of every table and sequence the owner has, and (default privileges) of
+-- every one its migrations create from now on. As the owner, which grants on what it owns.
+\connect :"app_db"
+SET ROLE :"app_owner";
+GRANT USAGE ON SCHEMA public TO :"app_owner_rw";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_owner_rw";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_owner_rw";
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_owner_rw";
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app_owner_rw";
+RESET ROLE;
 
 -- Upgrading an install from before the alternating users: the owner logged in itself. It stops only when
 -- no session of it is open, because pods of the previous release log in as it until the rollout that
