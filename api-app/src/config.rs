@@ -63,7 +63,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(
+        let (server, mut raw): (ServerSettings, RawConfig) = config::load(
             vars,
             DefaultPorts {
                 public: DEFAULT_PORT,
@@ -76,8 +76,11 @@ impl Config {
             DEFAULT_MAX_TASKS,
             1..=MAX_STORED_TASKS,
         )?;
-        let store = store_settings(server.app_env, &raw)?;
-        let api_keys = ApiKeys::from_vars(server.app_env, raw.api_key, raw.api_key_previous)?;
+        let api_keys = ApiKeys::from_vars(
+            server.app_env,
+            raw.api_key.take(),
+            raw.api_key_previous.take(),
+        )?;
         let throttle = ThrottleSettings::parse(
             server.app_env,
             &ThrottleVars {
@@ -89,6 +92,7 @@ impl Config {
             },
         )?;
         let idempotency = IdempotencySettings::parse(raw.idempotency_key_ttl_secs.as_deref())?;
+        let store = store_settings(server.app_env, &raw)?;
         let fault = FaultSettings::parse(server.app_env, raw.inject_error_percent.as_deref())?;
         Ok(Self {
             server,

@@ -26,6 +26,10 @@ const POD_START_S: u32 = 10;
 /// A Sync hook Job before the Deployment (api-app's database bootstrap): schedule, start a cached
 /// postgres image, connect and run its idempotent SQL.
 const HOOK_JOB_S: u32 = 15;
+/// Each further step of a hook Job, in the same pod (the bootstrap's `api-app migrate`): start the
+/// release's image (pulled here, so the new pods find it cached), connect, and find the migrations
+/// applied (a rollback's are).
+const HOOK_STEP_S: u32 = 5;
 /// The load balancer controller registers a new pod IP in the target group.
 const LBC_REGISTER_S: u32 = 5;
 /// How long an ALB may keep sending new requests to an IP target after the controller starts
@@ -438,30 +442,37 @@ fn budget(env: &str) -> Vec<Term> {
                 .collect();
             before.sort_unstable();
             before.dedup();
-            let hooks = of_kind(&docs, "Job")
+            // Each hook Job's steps: its init containers run one after another, then its containers.
+            let hooks: Vec<usize> = of_kind(&docs, "Job")
                 .filter(|job| {
                     matches!(
                         job["metadata"]["annotations"]["argocd.argoproj.io/hook"].as_str(),
                         Some("Sync" | "PreSync")
                     )
                 })
-                .count();
-            (
-                u32::try_from(before.len()).unwrap(),
-                u32::try_from(hooks).unwrap(),
-            )
+                .map(|job| {
+                    let pod = &job["spec"]["template"]["spec"];
+                    let count = |list: &str| pod[list].as_sequence().map_or(0, Vec::len);
+                    count("initContainers") + count("containers")
+                })
+                .collect();
+            let jobs = u32::try_from(hooks.len()).unwrap();
+            let steps = u32::try_from(hooks.iter().sum::<usize>()).unwrap();
+            (u32::try_from(before.len()).unwrap(), (jobs, steps))
         })
-        .fold((0, 0), |(w, h), (aw, ah)| (w.max(aw), h.max(ah)));
+        .fold((0, (0, 0)), |(w, h), (aw, ah)| (w.max(aw), h.max(ah)));
+    let (hooks, steps) = hooks;
     terms.push(Term {
         what: "sync waves before the Rollout",
         seconds: waves * SYNC_WAVE_DELAY_S,
         source: format!("{waves} × ARGOCD_SYNC_WAVE_DELAY"),
     });
     if hooks > 0 {
+        let more = steps - hooks;
         terms.push(Term {
-            what: "sync hook Jobs run (database bootstrap)",
-            seconds: hooks * HOOK_JOB_S,
-            source: format!("{hooks} × allowance"),
+            what: "sync hook Jobs run (database bootstrap, then migrate)",
+            seconds: hooks * HOOK_JOB_S + more * HOOK_STEP_S,
+            source: format!("{hooks} × allowance, and {more} more step × allowance"),
         });
     }
 

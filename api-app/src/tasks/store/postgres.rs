@@ -107,8 +107,9 @@ impl PgTaskStore {
 /// while the database is unreachable, the migration lock is held, or (`Verify`) a migration is not
 /// applied yet. `api-app migrate` is this with `Apply`.
 pub async fn settle_schema(settings: &PgSettings, mode: Migrations) -> Result<(), MigrationError> {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1_u32.. {
+    let (mut delay, mut attempt) = (Duration::from_millis(200), 0_u32);
+    loop {
+        attempt = attempt.saturating_add(1);
         match schema_once(settings, mode).await {
             Ok(applied) => {
                 tracing::info!(applied, ?mode, "database schema is current");
@@ -127,7 +128,6 @@ pub async fn settle_schema(settings: &PgSettings, mode: Migrations) -> Result<()
             Err(e) => return Err(e),
         }
     }
-    unreachable!("the attempts are counted by an unbounded range")
 }
 
 /// One attempt of [`settle_schema`]: how many migrations it applied.
