@@ -151,9 +151,11 @@ api() { curl -sS -o "$work/answer" -w '%{http_code}' -H 'content-type: applicati
 id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$work/answer")
 [[ $(api -X POST -H 'Idempotency-Key: k1' -d '{"title":"keyed"}' "http://127.0.0.1:$port/api/tasks") == 201 ]] || fail "keyed create as api_app_a: $(cat "$work/answer")"
 [[ $(api -X PATCH -d '{"completed":true}' "http://127.0.0.1:$port/api/tasks/$id") == 200 ]] || fail "update as api_app_a: $(cat "$work/answer")"
-[[ $(api "http://127.0.0.1:$port/api/tasks") == 200 ]] && grep -q '"total":2' "$work/answer" || fail "list as api_app_a: $(cat "$work/answer")"
+[[ $(api "http://127.0.0.1:$port/api/tasks") == 200 ]] || fail "list as api_app_a: $(cat "$work/answer")"
+grep -q '"total":2' "$work/answer" || fail "list as api_app_a counts $(cat "$work/answer"), not the 2 tasks created"
 [[ $(api -X DELETE "http://127.0.0.1:$port/api/tasks/$id") == 204 ]] || fail "delete as api_app_a: $(cat "$work/answer")"
-kill -TERM "$serving" && wait "$serving" || fail "api-app as api_app_a did not drain: $(tail -3 "$work/serve.log")"
+kill -TERM "$serving"
+wait "$serving" || fail "api-app as api_app_a did not drain: $(tail -3 "$work/serve.log")"
 if as_role api_app first-password tasks "SELECT 1" 2>/dev/null; then fail "the owner api_app can log in"; fi
 if as_role api_app_b first-password tasks "SELECT 1" 2>/dev/null; then fail "api_app_b got the password of api_app_a"; fi
 
