@@ -474,3 +474,27 @@ fn with_database_migrations_verify_a_changed_migration_stops_the_process_too() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_database_migrations_verify_a_login_that_cannot_read_the_ledger_stops_the_process() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, _, files, _) = owned_database(&rt);
+    let (code, stderr) = migrate_command(&url, &files, "m");
+    assert_eq!(code, Some(0), "{stderr}");
+    // `x` may connect but read nothing: a grant is missing, which no retry mends.
+    let (user, password) = (files.join("x.user"), files.join("x.password"));
+    let (code, stderr) = start_failure(
+        "api-app",
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("DATABASE_MIGRATIONS", "verify"),
+            ("DATABASE_USER_FILE", user.to_str().unwrap()),
+            ("DATABASE_PASSWORD_FILE", password.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code, Some(2), "stops, not waiting for ever: {stderr}");
+    assert!(
+        stderr.contains("ERROR 42501") && stderr.contains("schema_migrations"),
+        "{stderr}"
+    );
+}
