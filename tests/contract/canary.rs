@@ -11,8 +11,10 @@ use integration_tests::k8s::{
     all_renderings, argocd, name, named, one, overlay, s, selector_picks, seq,
 };
 use integration_tests::terraform::{attr_text, block, blocks_in, helm_release};
-use integration_tests::{kustomize, of_kind, read_text};
+use integration_tests::{of_kind, read_text};
 use serde_yaml_ng::Value;
+
+use crate::monitoring::{monitoring, rules};
 
 const HASH_LABEL: &str = "rollouts-pod-template-hash";
 /// The analysis's per-ReplicaSet rules and the burn-rate rules (5-minute window) they must equal.
@@ -50,14 +52,9 @@ fn labels(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Every rule of `env`'s monitoring overlay, owned (`monitoring.rs` renders and flattens it).
 pub(crate) fn monitoring_rules(env: &str) -> Vec<Value> {
-    of_kind(
-        &kustomize(&format!("k8s/overlays/{env}/monitoring")),
-        "PrometheusRule",
-    )
-    .flat_map(|r| seq(&r["spec"]["groups"]).to_vec())
-    .flat_map(|g| seq(&g["rules"]).to_vec())
-    .collect()
+    rules(&monitoring(env)).into_iter().cloned().collect()
 }
 
 /// The rule that records or alerts as `name`.

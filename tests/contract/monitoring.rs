@@ -152,11 +152,12 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 /// The rendered monitoring overlay of one env (rules, routing, dashboard).
-fn monitoring(env: &str) -> Vec<Value> {
+pub(crate) fn monitoring(env: &str) -> Vec<Value> {
     kustomize(&format!("k8s/overlays/{env}/monitoring"))
 }
 
-fn rules(docs: &[Value]) -> Vec<&Value> {
+/// Every rule of the `PrometheusRule`s in `docs`, each group's in order.
+pub(crate) fn rules(docs: &[Value]) -> Vec<&Value> {
     of_kind(docs, "PrometheusRule")
         .flat_map(|r| r["spec"]["groups"].as_sequence().expect("groups"))
         .flat_map(|g| g["rules"].as_sequence().expect("rules"))
