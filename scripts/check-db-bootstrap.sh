@@ -57,7 +57,7 @@ refused_ddl() {
     if as_role "$1" "$2" "$3" "$sql" >/dev/null 2>&1; then fail "$1 may $sql"; fi
   done
 }
-# Everything the bootstrap decides about owner $1 and database $2, but the password hashes (SCRAM salts them
+# Everything the bootstrap (and the Job's migrate step after it) decides about owner $1 and database $2, but the password hashes (SCRAM salts them
 # anew on every ALTER ROLE ... PASSWORD; which passwords work is checked by logging in).
 state() {
   as_superuser "SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication,
@@ -133,6 +133,12 @@ as_role platform_admin admin-pw tasks "SET ROLE api_app; CREATE TABLE t (id int)
   fail "api_app_a cannot use the rows of a table api_app creates after the bootstrap"
 refused_ddl api_app_a first-password tasks t
 refused_ddl api_app_a first-password tasks tasks
+# The ledger: read (api-app verifies), never written (a forged row would skip a migration).
+[[ $(as_role api_app_a first-password tasks "SELECT count(*) > 0 FROM schema_migrations") == t ]] || fail "api_app_a cannot read the ledger"
+for sql in "INSERT INTO schema_migrations (version, name, checksum) VALUES (99, 'forged', '')" \
+  "DELETE FROM schema_migrations" "UPDATE schema_migrations SET checksum = ''"; do
+  if as_role api_app_a first-password tasks "$sql" >/dev/null 2>&1; then fail "api_app_a may $sql"; fi
+done
 
 # And that is enough to serve: api-app as the pods run it, verifying the schema, logged in as api_app_a.
 read -r port admin_port < <(python3 -c 'import socket
@@ -164,6 +170,7 @@ if as_role bystander b tasks "SELECT 1" 2>/dev/null; then fail "a role other tha
 
 before=$(state api_app tasks)
 bootstrap "$work/admin" || fail "a second run failed"
+migrate
 [[ $(state api_app tasks) == "$before" ]] || fail "a second run changed roles or the database: $before -> $(state api_app tasks)"
 [[ $(as_role api_app_a first-password tasks "SELECT count(*) FROM t") == 1 ]] || fail "a second run changed the data or the password"
 
@@ -202,7 +209,8 @@ end_session
 [[ $(as_role api_app_b second-password tasks "SELECT 'ok'") == ok ]] || fail "api_app_b lost its password when the Secret moved back to api_app_a"
 rotated=$(state api_app tasks)
 bootstrap "$work/admin" || fail "a rerun after the rotations failed"
-[[ $(state api_app tasks) == "$rotated" ]] || fail "a rerun after the rotations changed something"
+migrate
+[[ $(state api_app tasks) == "$rotated" ]] || fail "a rerun after the rotations changed something: $(diff <(echo "$rotated") <(state api_app tasks))"
 
 # --- Refusals.
 secret api_app_c whatever
@@ -274,4 +282,4 @@ split=$(state split_app split)
 bootstrap "$work/admin" split_app split || fail "a rerun after the split failed"
 [[ $(state split_app split) == "$split" ]] || fail "a rerun after the split changed something"
 
-echo "check-db-bootstrap: NOLOGIN api_app owns tasks and what api-app migrate made; api_app_a and api_app_b write rows only, and api-app serves so; rotations refused none of $(wc -l <"$work/logins") logins; reruns, both upgrades and the refusals behave"
+echo "check-db-bootstrap: NOLOGIN api_app owns tasks and what api-app migrate made; api_app_a and api_app_b write rows only (the ledger's not even those), and api-app serves so; rotations refused none of $(wc -l <"$work/logins") logins; reruns, both upgrades and the refusals behave"

@@ -409,6 +409,17 @@ fn api_app_migrate_applies_the_migrations_as_the_owner_the_url_names_and_exits()
     ));
     assert_eq!(applied, [MIGRATIONS.len().to_string()]);
 
+    // Rows rights on every table, as the clusters' default privileges give the pods' login: on
+    // the ledger the next run leaves it only the reading.
+    let outsider = std::fs::read_to_string(files.join("x.user")).unwrap();
+    let outsider = outsider.trim();
+    rt.block_on(pg::execute(
+        &superuser,
+        &format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations, tasks TO {outsider}, PUBLIC"
+        ),
+    ))
+    .unwrap();
     let (code, stderr) = migrate_command(&url, &files, "m");
     assert_eq!(code, Some(0), "a second run finds nothing to do: {stderr}");
     let again = rt.block_on(pg::query_strings(
@@ -416,6 +427,22 @@ fn api_app_migrate_applies_the_migrations_as_the_owner_the_url_names_and_exits()
         "SELECT count(*) FROM schema_migrations",
     ));
     assert_eq!(again, applied);
+    let rights = rt.block_on(pg::query_strings(
+        &superuser,
+        &format!(
+            "SELECT t || ':' || string_agg(p, ',' ORDER BY p) FROM unnest(ARRAY['schema_migrations', 'tasks']) t, \
+             unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p \
+             WHERE has_table_privilege('{outsider}', t, p) GROUP BY t ORDER BY t"
+        ),
+    ));
+    assert_eq!(
+        rights,
+        [
+            "schema_migrations:SELECT",
+            "tasks:DELETE,INSERT,SELECT,TRUNCATE,UPDATE"
+        ],
+        "only the owner writes the ledger; the tables keep their grants"
+    );
 }
 
 #[test]

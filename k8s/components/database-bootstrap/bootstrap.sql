@@ -78,11 +78,18 @@ REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
 GRANT CONNECT ON DATABASE :"app_db" TO :"app_owner_rw";
 
 -- The rows, in the database itself: of every table and sequence the owner has, and (default privileges) of
--- every one its migrations create from now on. As the owner, which grants on what it owns.
+-- every one its migrations create from now on. As the owner, which grants on what it owns. The pods read the
+-- migrations' ledger (DATABASE_MIGRATIONS=verify) but never write it: a forged row would skip a migration.
 \connect :"app_db"
 SET ROLE :"app_owner";
 GRANT USAGE ON SCHEMA public TO :"app_owner_rw";
+-- All tables but the migrations' ledger, which only the owner writes (`api-app migrate` revokes the same after
+-- it creates it): in one transaction, so the ledger is never writable in between.
+BEGIN;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_owner_rw";
+SELECT format('REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM %I', :'app_owner_rw')
+WHERE to_regclass('public.schema_migrations') IS NOT NULL \gexec
+COMMIT;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_owner_rw";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_owner_rw";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app_owner_rw";

@@ -153,6 +153,27 @@ pub(super) async fn answered<T>(
         .map_err(or)
 }
 
+/// Only the owner writes the ledger: whoever else was granted a write on it (the pods' login role
+/// through the default privileges the clusters' bootstrap sets on every table) keeps only what else
+/// it holds, such as `SELECT`, which `DATABASE_MIGRATIONS=verify` needs. Otherwise a login that may
+/// write rows could forge a migration as applied, or delete one so it runs again.
+const LEDGER_OWNER_WRITES_ONLY: &str = "DO $$
+DECLARE
+    grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) a
+        LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid = 'schema_migrations'::regclass AND a.grantee <> c.relowner
+          AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+    LOOP
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM %s', grantee);
+    END LOOP;
+END
+$$";
+
 /// Whether the database holds migration `$1` with the text `$2`: no row when it lacks it.
 const SAME_AS_APPLIED: &str =
     "SELECT checksum = sha256(convert_to($2, 'UTF8')) FROM schema_migrations WHERE version = $1";
@@ -279,6 +300,12 @@ async fn apply(
     answered(
         timeouts.answer_within(ledger),
         client.batch_execute(ledger),
+        connection,
+    )
+    .await?;
+    answered(
+        timeouts.answer_within(LEDGER_OWNER_WRITES_ONLY),
+        client.batch_execute(LEDGER_OWNER_WRITES_ONLY),
         connection,
     )
     .await?;
