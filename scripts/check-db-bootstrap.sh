@@ -224,8 +224,11 @@ as_superuser "ALTER ROLE api_app_b NOSUPERUSER"
 
 # --- Upgrading an install from before the alternating users: legacy_app logs in itself, owns legacy and
 # its tables, and a pod of the previous release holds a session as it during the upgrade sync.
-as_superuser "CREATE ROLE legacy_app LOGIN PASSWORD 'legacy-pw'"
-as_superuser "GRANT legacy_app TO platform_admin"
+# The roles an earlier bootstrap made, made as it made them: by the admin, who so holds ADMIN on them (PostgreSQL
+# 16 and later let a CREATEROLE role alter only the roles it holds ADMIN on).
+as_admin() { as_role platform_admin admin-pw postgres "$1"; }
+as_admin "CREATE ROLE legacy_app LOGIN PASSWORD 'legacy-pw'"
+as_admin "GRANT legacy_app TO platform_admin"
 as_superuser "CREATE DATABASE legacy OWNER legacy_app"
 as_superuser "REVOKE ALL ON DATABASE legacy FROM PUBLIC"
 as_role legacy_app legacy-pw legacy "CREATE TABLE old (id int); INSERT INTO old VALUES (1)"
@@ -260,12 +263,13 @@ bootstrap "$work/admin" legacy_app legacy || fail "a rerun after the upgrade fai
 
 # --- Upgrading an install from before the row role: the login users were members of the owner and started
 # each session as it. A pod of the previous release holds such a session during the upgrade sync.
-as_superuser "CREATE ROLE split_app NOLOGIN"
-as_superuser "CREATE ROLE split_app_a LOGIN PASSWORD 'split-pw' IN ROLE split_app"
-as_superuser "CREATE ROLE split_app_b LOGIN IN ROLE split_app"
+as_admin "CREATE ROLE split_app NOLOGIN"
+as_admin "CREATE ROLE split_app_a LOGIN PASSWORD 'split-pw'"
+as_admin "CREATE ROLE split_app_b LOGIN"
+as_admin "GRANT split_app TO split_app_a, split_app_b"
 as_superuser "ALTER ROLE split_app_a SET role = split_app"
 as_superuser "ALTER ROLE split_app_b SET role = split_app"
-as_superuser "GRANT split_app TO platform_admin"
+as_admin "GRANT split_app TO platform_admin"
 as_superuser "CREATE DATABASE split OWNER split_app"
 as_superuser "REVOKE ALL ON DATABASE split FROM PUBLIC"
 as_role split_app_a split-pw split "CREATE TABLE old (id int); INSERT INTO old VALUES (1)"
