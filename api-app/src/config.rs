@@ -63,13 +63,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, mut raw): (ServerSettings, RawConfig) = config::load(
-            vars,
-            DefaultPorts {
-                public: DEFAULT_PORT,
-                admin: DEFAULT_ADMIN_PORT,
-            },
-        )?;
+        let (server, mut raw) = load(vars)?;
         let max_tasks = config::parse_bounded(
             "MAX_TASKS",
             raw.max_tasks.as_deref(),
@@ -106,6 +100,20 @@ impl Config {
     }
 }
 
+/// The shared settings and api-app's own variables, unparsed, from `vars`, with api-app's default ports.
+fn load<I>(vars: I) -> Result<(ServerSettings, RawConfig), ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    config::load(
+        vars,
+        DefaultPorts {
+            public: DEFAULT_PORT,
+            admin: DEFAULT_ADMIN_PORT,
+        },
+    )
+}
+
 /// The store `DATABASE_*` selects.
 fn store_settings(app_env: AppEnv, raw: &RawConfig) -> Result<StoreSettings, ConfigError> {
     StoreSettings::parse(
@@ -136,13 +144,7 @@ impl MigrateConfig {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (server, raw): (ServerSettings, RawConfig) = config::load(
-            vars,
-            DefaultPorts {
-                public: DEFAULT_PORT,
-                admin: DEFAULT_ADMIN_PORT,
-            },
-        )?;
+        let (server, raw) = load(vars)?;
         match store_settings(server.app_env, &raw)? {
             StoreSettings::Postgres(database) => Ok(Self {
                 server,
