@@ -306,24 +306,34 @@ fn a_failing_migration_stops_the_process_before_it_is_ready() {
 }
 
 #[test]
-fn a_migration_changed_after_it_was_applied_is_refused() {
+fn a_migration_changed_after_it_was_applied_is_refused_whether_applying_or_verifying() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(async {
-        let db = pg::fresh_database().await;
-        pg::execute(
-            &db,
-            "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1",
-        )
-        .await
-        .unwrap();
-        db
-    });
-    let (code, stderr) = start_failure("api-app", &[("DATABASE_URL", db.as_str())]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("applied migrations never change"),
-        "{stderr}"
-    );
+    for (mode, version, name) in [
+        ("apply", 1, "0001_tasks.sql"),
+        ("verify", 3, "0003_counter_shards.sql"),
+    ] {
+        let db = rt.block_on(async {
+            let db = pg::fresh_database().await;
+            pg::execute(
+                &db,
+                &format!(
+                    "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = {version}"
+                ),
+            )
+            .await
+            .unwrap();
+            db
+        });
+        let (code, stderr) = start_failure(
+            "api-app",
+            &[("DATABASE_URL", db.as_str()), ("DATABASE_MIGRATIONS", mode)],
+        );
+        assert_eq!(code, Some(2), "{mode}: {stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains("applied migrations never change"),
+            "{mode}: {stderr}"
+        );
+    }
 }
 
 /// Roles as the clusters' bootstrap makes them, on a database of their own: `owner` (NOLOGIN) owns
@@ -472,34 +482,6 @@ fn with_database_migrations_verify_the_app_changes_nothing_and_is_ready_once_mig
     assert_eq!(code, Some(0), "{stderr}");
     app.until_ready();
     assert_eq!(status_of(&app.url("/api/tasks"), &[]), Some(200));
-}
-
-#[test]
-fn with_database_migrations_verify_a_changed_migration_stops_the_process_too() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = rt.block_on(async {
-        let db = pg::fresh_database().await;
-        pg::execute(
-            &db,
-            "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 3",
-        )
-        .await
-        .unwrap();
-        db
-    });
-    let (code, stderr) = start_failure(
-        "api-app",
-        &[
-            ("DATABASE_URL", db.as_str()),
-            ("DATABASE_MIGRATIONS", "verify"),
-        ],
-    );
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("0003_counter_shards.sql")
-            && stderr.contains("applied migrations never change"),
-        "{stderr}"
-    );
 }
 
 #[test]
