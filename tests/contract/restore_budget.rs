@@ -430,7 +430,7 @@ fn budget(env: &str) -> Vec<Term> {
     });
     // Per app: the sync waves before its Rollout, and the hook Jobs that run on every sync (a
     // rollback's too) and that the Rollout waits for. Each overlay is rendered once.
-    let (waves, hooks) = APPS
+    let (waves, (hooks, steps)) = APPS
         .iter()
         .map(|app| {
             let docs = kustomize(&format!("k8s/overlays/{env}/{app}"));
@@ -461,7 +461,6 @@ fn budget(env: &str) -> Vec<Term> {
             (u32::try_from(before.len()).unwrap(), (jobs, steps))
         })
         .fold((0, (0, 0)), |(w, h), (aw, ah)| (w.max(aw), h.max(ah)));
-    let (hooks, steps) = hooks;
     terms.push(Term {
         what: "sync waves before the Rollout",
         seconds: waves * SYNC_WAVE_DELAY_S,
