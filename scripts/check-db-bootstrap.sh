@@ -14,6 +14,7 @@
 #   scripts/with-postgres.sh scripts/check-db-bootstrap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 : "${TEST_DATABASE_URL:?run me under scripts/with-postgres.sh}" "${PG_BIN:?run me under scripts/with-postgres.sh}"
 
 server=${TEST_DATABASE_URL#*@}
@@ -49,13 +50,18 @@ migrate() {
     DATABASE_USER_FILE="$work/admin/username" DATABASE_PASSWORD_FILE="$work/admin/password" \
     "$api_app" migrate >"$work/migrate.log" 2>&1 || fail "api-app migrate failed: $(cat "$work/migrate.log")"
 }
+# Fails if login $1 (password $2) may run, in database $3, any of the statements that follow.
+refused() {
+  local user=$1 password=$2 db=$3 sql
+  shift 3
+  for sql in "$@"; do
+    if as_role "$user" "$password" "$db" "$sql" >/dev/null 2>&1; then fail "$user may $sql"; fi
+  done
+}
 # Every change a login user $1 (password $2) must not make in database $3, table $4 being one of the owner's.
 refused_ddl() {
-  local sql
-  for sql in "CREATE TABLE by_$1 (id int)" "ALTER TABLE $4 ADD COLUMN by_$1 int" "DROP TABLE $4" "TRUNCATE $4" \
-    "CREATE TEMP TABLE by_$1 (id int)" "CREATE INDEX ON $4 ((1))" "ALTER DATABASE $3 SET work_mem = '1GB'"; do
-    if as_role "$1" "$2" "$3" "$sql" >/dev/null 2>&1; then fail "$1 may $sql"; fi
-  done
+  refused "$1" "$2" "$3" "CREATE TABLE by_$1 (id int)" "ALTER TABLE $4 ADD COLUMN by_$1 int" "DROP TABLE $4" \
+    "TRUNCATE $4" "CREATE TEMP TABLE by_$1 (id int)" "CREATE INDEX ON $4 ((1))" "ALTER DATABASE $3 SET work_mem = '1GB'"
 }
 # Everything the bootstrap (and the Job's migrate step after it) decides about owner $1 and database $2, but the password hashes (SCRAM salts them
 # anew on every ALTER ROLE ... PASSWORD; which passwords work is checked by logging in).
@@ -67,9 +73,8 @@ state() {
       (SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase = 0)
     FROM pg_authid r WHERE r.rolname IN ('$1', '$1_rw', '$1_a', '$1_b') ORDER BY 1"
   as_superuser "SELECT pg_get_userbyid(datdba), datacl FROM pg_database WHERE datname = '$2'"
-  "$PG_BIN/psql" -X -qAt -v ON_ERROR_STOP=1 -d "postgres://postgres@$server/$2?sslmode=disable" \
-    -c "SELECT defaclrole::regrole, defaclobjtype, defaclacl FROM pg_default_acl ORDER BY 1, 2" \
-    -c "SELECT relname, relacl FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1"
+  as_role postgres '' "$2" "SELECT defaclrole::regrole, defaclobjtype, defaclacl FROM pg_default_acl ORDER BY 1, 2"
+  as_role postgres '' "$2" "SELECT relname, relacl FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1"
 }
 # A session held open as $1 (password $2) on database $3, fed one statement at a time by `in_session`, which
 # leaves the answer's first line in $reply (a coprocess's pipes do not reach a command substitution).
@@ -126,7 +131,7 @@ members=$(as_superuser "SELECT string_agg(m.member::regrole || '>' || m.roleid::
 # The Job's second step, then what the pods' login may do: rows, in the tables the migrations made and in one
 # the owner makes later (default privileges), and no change to the schema or the database.
 migrate
-owners=$("$PG_BIN/psql" -X -qAt -d "postgres://postgres@$server/tasks?sslmode=disable" -c "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ' ') FROM pg_class WHERE relnamespace = 'public'::regnamespace")
+owners=$(as_role postgres '' tasks "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ' ') FROM pg_class WHERE relnamespace = 'public'::regnamespace")
 [[ $owners == api_app ]] || fail "what api-app migrate creates must belong to api_app, not $owners"
 as_role platform_admin admin-pw tasks "SET ROLE api_app; CREATE TABLE t (id int)" || fail "the admin cannot act as api_app"
 [[ $(as_role api_app_a first-password tasks "INSERT INTO t VALUES (1); UPDATE t SET id = 1; SELECT count(*) FROM t") == 1 ]] ||
@@ -135,23 +140,18 @@ refused_ddl api_app_a first-password tasks t
 refused_ddl api_app_a first-password tasks tasks
 # The ledger: read (api-app verifies), never written (a forged row would skip a migration).
 [[ $(as_role api_app_a first-password tasks "SELECT count(*) > 0 FROM schema_migrations") == t ]] || fail "api_app_a cannot read the ledger"
-for sql in "INSERT INTO schema_migrations (version, name, checksum) VALUES (99, 'forged', '')" \
-  "DELETE FROM schema_migrations" "UPDATE schema_migrations SET checksum = ''"; do
-  if as_role api_app_a first-password tasks "$sql" >/dev/null 2>&1; then fail "api_app_a may $sql"; fi
-done
+refused api_app_a first-password tasks "INSERT INTO schema_migrations (version, name, checksum) VALUES (99, 'forged', '')" \
+  "DELETE FROM schema_migrations" "UPDATE schema_migrations SET checksum = ''"
 
 # And that is enough to serve: api-app as the pods run it, verifying the schema, logged in as api_app_a.
-read -r port admin_port < <(python3 -c 'import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))')
-env -i PATH="$PATH" LOG_FORMAT=json HOST=127.0.0.1 PORT="$port" ADMIN_PORT="$admin_port" SHUTDOWN_DRAIN_SECS=0 \
+env -i PATH="$PATH" LOG_FORMAT=json HOST=127.0.0.1 PORT=0 ADMIN_PORT=0 SHUTDOWN_DRAIN_SECS=0 \
   DATABASE_URL="postgres://api_app@$server/tasks?sslmode=disable" DATABASE_MIGRATIONS=verify \
   DATABASE_USER_FILE="$work/secret/username" DATABASE_PASSWORD_FILE="$work/secret/password" \
   "$api_app" >"$work/serve.log" 2>&1 &
 serving=$!
-for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null || fail "api-app as api_app_a never got ready: $(tail -3 "$work/serve.log")"
+port=$(listening_port "$work/serve.log") || fail "api-app as api_app_a never listened: $(tail -3 "$work/serve.log")"
+wait_ready "http://127.0.0.1:$(admin_port "$work/serve.log")/readyz" "$serving" ||
+  fail "api-app as api_app_a never got ready: $(tail -3 "$work/serve.log")"
 api() { curl -sS -o "$work/answer" -w '%{http_code}' -H 'content-type: application/json' "$@"; }
 [[ $(api -X POST -d '{"title":"plain"}' "http://127.0.0.1:$port/api/tasks") == 201 ]] || fail "create as api_app_a: $(cat "$work/answer")"
 id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$work/answer")
