@@ -182,7 +182,8 @@ fn idle_clock() -> u64 {
 ///
 /// The clock starts at the first byte read after the last response byte was written, so it covers
 /// every request on a keep-alive connection: its head, its body and its handler. Writing a response
-/// stops it. The dispatcher sees a timed-out read and drops the connection (a slow client gets no
+/// stops it, unless a request's bytes are still arriving (a body answered early, a pipelined
+/// request). The dispatcher sees a timed-out read and drops the connection (a slow client gets no
 /// response: it is not reading one anyway).
 ///
 /// It also follows the request framing ([`Framing`]): a head over [`crate::protocol_framing::MAX_HEAD_BYTES`] is not passed
@@ -340,15 +341,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
         }
         match Pin::new(&mut this.io).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
+                // A response stops the clock only when nothing of a request is arriving. A body
+                // still arriving keeps it running to the cut: a request answered before its body
+                // came (the JSON 408 for a stalled upload, a 413) must not hold its connection
+                // and its slot under the cap for ever, waiting for the rest. So do the bytes of a
+                // request pipelined behind the answered one, whose clock thus starts no later
+                // than the earlier request's.
+                let between_requests = this.framing.at_head_start();
                 if n > 0 {
                     if is_bare_head_timeout(buf) {
                         count("head_timeout");
                     }
-                    this.armed = false;
+                    if between_requests {
+                        this.armed = false;
+                    }
                 }
                 // The dispatcher writes everything it holds, so what this write left is unsent.
                 this.state.set_unsent(buf.len() - n);
-                if n == buf.len() {
+                if n == buf.len() && between_requests {
                     this.state
                         .idle_since_ms
                         .store(idle_clock(), Ordering::Release);

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
@@ -116,15 +117,24 @@ pub async fn observe(
             );
             Err(ApiError::internal().into())
         }
-        // A body that never finishes, or a handler that never returns: the request is dropped.
-        Err(_elapsed) => Err(ApiError::new(
-            ErrorCode::REQUEST_TIMEOUT,
-            format!(
-                "the request was not completed within {} s",
-                deadline.as_secs()
-            ),
-        )
-        .into()),
+        // A body that never finishes, or a handler that never returns: the request is dropped,
+        // and the connection closes after the 408 (RFC 9110 15.5.9): whatever of the body is
+        // still to come is not read.
+        Err(_elapsed) => {
+            let mut err: Error = ApiError::new(
+                ErrorCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request was not completed within {} s",
+                    deadline.as_secs()
+                ),
+            )
+            .into();
+            err.add_response_mapper(|mut res| {
+                res.head_mut().set_connection_type(ConnectionType::Close);
+                res
+            });
+            Err(err)
+        }
     };
     let status = match &outcome {
         Ok(res) => res.status(),

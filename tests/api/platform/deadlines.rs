@@ -26,6 +26,10 @@ enum Slow {
     StalledBody,
     /// A body sent one byte at a time.
     TricklingBody,
+    /// A chunked body that stops inside its first chunk.
+    StalledChunkedBody,
+    /// A chunked body sent one byte at a time.
+    TricklingChunkedBody,
 }
 
 struct SlowClient {
@@ -61,6 +65,12 @@ impl SlowClient {
             Slow::TricklingBody => {
                 b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{\"title\":\""
             }
+            Slow::StalledChunkedBody => {
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n64\r\n{"
+            }
+            Slow::TricklingChunkedBody => {
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n2710\r\n{\"title\":\""
+            }
         };
         stream.write_all(opening).unwrap();
         stream.set_nonblocking(true).unwrap();
@@ -77,7 +87,10 @@ impl SlowClient {
         if self.closed_after.is_some() {
             return;
         }
-        let trickles = matches!(self.kind, Slow::TricklingSecondHead | Slow::TricklingBody);
+        let trickles = matches!(
+            self.kind,
+            Slow::TricklingSecondHead | Slow::TricklingBody | Slow::TricklingChunkedBody
+        );
         let mut closed = trickles && self.stream.write_all(b"a").is_err();
         let mut buf = [0_u8; 1024];
         loop {
@@ -140,6 +153,8 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
         Slow::TricklingSecondHead,
         Slow::StalledBody,
         Slow::TricklingBody,
+        Slow::StalledChunkedBody,
+        Slow::TricklingChunkedBody,
     ];
     let mut slow: Vec<SlowClient> = kinds
         .iter()
@@ -186,7 +201,7 @@ async fn slow_clients_of_every_kind_are_cut_by_the_deadline_while_normal_request
         "{} slow connections: RSS {rss_before} KiB -> peak {rss_peak} KiB; {served_meanwhile} normal requests served meanwhile",
         slow.len()
     );
-    // 600 slow connections; each costs tens of KiB at most, so the pod's 128 Mi is never near.
+    // 900 slow connections; each costs tens of KiB at most, so the pod's 128 Mi is never near.
     let grown_kib = rss_peak.saturating_sub(rss_before);
     assert!(
         grown_kib < 32 * 1024,
@@ -317,6 +332,64 @@ async fn at_max_connections_held_by_busy_clients_a_new_one_waits_for_a_slot() {
         .build()
         .unwrap();
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    drop(held);
+    app.stop();
+}
+
+/// A request answered before its body came (here the JSON 408 of a chunked upload that stalled)
+/// does not keep its connection: the 408 says `connection: close`, the connection is cut soon
+/// after, and its slot under the cap goes to the next client.
+#[tokio::test]
+async fn a_stalled_chunked_upload_gets_its_408_and_gives_up_its_slot() {
+    let app = RealBinary::spawn(
+        "api-app",
+        &[
+            ("MAX_CONNECTIONS", "16"),
+            ("WORKERS", "1"),
+            ("REQUEST_DEADLINE_SECS", "1"),
+        ],
+    );
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut held: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            s.write_all(
+                b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n64\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        // Returns at the end of the stream; an error that is not the read timeout is a reset.
+        let closed = match s.read_to_end(&mut answer) {
+            Ok(_) => true,
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        };
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 408"), "{answer}");
+        assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert!(
+            closed,
+            "the connection stayed open after its 408:\n{answer}"
+        );
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("{}/api/health", app.address))
+        .send()
+        .await;
+    assert_eq!(
+        res.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "a new client gets a slot"
+    );
     drop(held);
     app.stop();
 }
