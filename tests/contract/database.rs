@@ -592,6 +592,77 @@ fn wave(d: &Json) -> i64 {
         .unwrap()
 }
 
+/// On the local cluster Argo CD syncs the bootstrap hook too (the kind job's `local` Application), and
+/// there nothing else provides what it needs: no ExternalSecret, no RDS, no `CreateNamespace`. Argo CD
+/// starts a hook only once every earlier wave is healthy, and no later wave while it runs, so each
+/// of those must sync in an earlier wave, or the sync waits on the hook until its deadline.
+#[test]
+fn on_the_local_cluster_everything_the_bootstrap_hook_needs_syncs_before_it() {
+    let docs = k8s_docs_as_json(&kustomize("k8s/overlays/local"));
+    let job = find(&docs, "Job", "api-app-db-bootstrap");
+    let before_job = |d: &Json, why: &str| {
+        assert!(
+            wave(d) < wave(job),
+            "{} {} ({why}) is in wave {}, not before the bootstrap hook's {}",
+            d["kind"],
+            d["metadata"]["name"],
+            wave(d),
+            wave(job)
+        );
+    };
+    for ns in docs.iter().filter(|d| d["kind"] == "Namespace") {
+        let name = text(&ns["metadata"]["name"]);
+        for d in docs.iter().filter(|d| d["metadata"]["namespace"] == name) {
+            // In one wave Argo CD applies Namespaces first.
+            assert!(
+                wave(ns) <= wave(d),
+                "Namespace {name} must sync no later than {} {}",
+                d["kind"],
+                d["metadata"]["name"]
+            );
+        }
+    }
+    let pod = &job["spec"]["template"]["spec"];
+    let secrets: Vec<&str> = items(&pod["volumes"])
+        .iter()
+        .filter_map(|v| v["secret"]["secretName"].as_str())
+        .collect();
+    assert_eq!(secrets.len(), 2, "the login and the admin: {secrets:?}");
+    for name in secrets {
+        before_job(find(&docs, "Secret", name), "the hook mounts it");
+    }
+    let server = find(&docs, "StatefulSet", "postgres");
+    before_job(server, "the hook connects to it");
+    before_job(
+        find(&docs, "Service", "postgres"),
+        "the hook connects to it",
+    );
+    // The policies that let the hook reach the server, at both ends.
+    let ends = [
+        (&job["metadata"]["namespace"], &pod_labels(job)),
+        (&server["metadata"]["namespace"], &pod_labels(server)),
+    ];
+    for (namespace, labels) in ends {
+        let allowing: Vec<&Json> = docs
+            .iter()
+            .filter(|d| d["kind"] == "NetworkPolicy" && &d["metadata"]["namespace"] == namespace)
+            .filter(|d| {
+                !items(&d["spec"]["egress"]).is_empty() || !items(&d["spec"]["ingress"]).is_empty()
+            })
+            .filter(|d| selector_picks(&yaml(&d["spec"]["podSelector"]), &yaml(labels)))
+            .collect();
+        assert!(!allowing.is_empty(), "a policy lets {labels} connect");
+        for policy in allowing {
+            before_job(policy, "it lets the hook reach the server");
+        }
+    }
+}
+
+/// The labels of a workload's pods.
+fn pod_labels(workload: &Json) -> Json {
+    workload["spec"]["template"]["metadata"]["labels"].clone()
+}
+
 /// The volume the bootstrap Job reads the app's login from: the one mounted where the app reads it.
 fn job_login_volume(job: &Json) -> &Json {
     let (dir, _) = PASSWORD_FILE.rsplit_once('/').unwrap();
