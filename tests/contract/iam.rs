@@ -1300,6 +1300,76 @@ fn no_role_of_one_env_reaches_the_other_envs_resources() {
     }
 }
 
+/// Ways out of an env that no tag of the other env's marks: a principal the boundary cannot bind (an
+/// IAM user or group with keys and any policy, an identity provider), a change to a role or policy
+/// outside the env's names (an account administrator's role, say), and assuming a role not tagged
+/// for the env. A role of the env whose own policies gained `iam:*` (a pod role the apply role
+/// wrote, for instance) could take any of them to act on the other env.
+fn ways_out_of(env: &str) -> Vec<Request<'static>> {
+    let iam = |rest: &str| leak(format!("arn:aws:iam::{ACCOUNT}:{rest}"));
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    let (user, group) = (iam("user/x"), iam("group/x"));
+    let outsider = iam("role/OrganizationAccountAccessRole");
+    let other_named = iam(&format!("role/{env}-gitops-x"));
+    vec![
+        Request::new("iam:CreateUser", user),
+        Request::new("iam:AttachUserPolicy", user).with("iam:PolicyARN", &[admin]),
+        Request::new("iam:PutUserPolicy", user),
+        Request::new("iam:CreateAccessKey", user),
+        Request::new("iam:CreateLoginProfile", user),
+        Request::new("iam:CreateGroup", group),
+        Request::new("iam:AttachGroupPolicy", group).with("iam:PolicyARN", &[admin]),
+        Request::new("iam:AddUserToGroup", group),
+        Request::new("iam:CreateOpenIDConnectProvider", iam("oidc-provider/x")),
+        Request::new("iam:CreateSAMLProvider", iam("saml-provider/x")),
+        Request::new("iam:PutRolePolicy", outsider),
+        Request::new("iam:AttachRolePolicy", outsider).with("iam:PolicyARN", &[admin]),
+        Request::new("iam:UpdateAssumeRolePolicy", outsider),
+        Request::new("iam:PassRole", outsider),
+        Request::new("sts:AssumeRole", outsider),
+        Request::new("iam:CreateRole", other_named).with(
+            "iam:PermissionsBoundary",
+            &[iam(&format!("policy/gitops-{env}-boundary"))],
+        ),
+        Request::new("iam:CreatePolicyVersion", iam("policy/someone-elses")),
+        Request::new("iam:CreateInstanceProfile", iam("instance-profile/x")),
+    ]
+}
+
+#[test]
+fn the_boundary_alone_closes_every_way_out_of_the_env() {
+    let (_, roles) = render();
+    for role in &roles {
+        let boundary = role.boundary_only();
+        for request in ways_out_of(&role.env) {
+            assert!(
+                !boundary.may(&request),
+                "{}'s boundary allows {} on {} ({:?})",
+                role.arn,
+                request.action,
+                request.resource,
+                request.context
+            );
+            assert!(
+                !role.may(&request),
+                "{} may {} on {}",
+                role.arn,
+                request.action,
+                request.resource
+            );
+        }
+        // The same boundary still lets the env's own names be managed.
+        let own = leak(role_arn(&format!("gitops-{}-x", role.env)));
+        for action in ["iam:PutRolePolicy", "iam:PassRole", "iam:TagRole"] {
+            assert!(
+                boundary.may(&Request::new(action, own)),
+                "{}'s boundary stops {action} on {own}",
+                role.arn
+            );
+        }
+    }
+}
+
 #[test]
 fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary() {
     let (_, roles) = render();
