@@ -276,6 +276,15 @@ fn apply_protects_main_and_the_gitops_branches_with_no_admin_bypass() {
         review["required_approving_review_count"], 0,
         "the bot-written dev pins have no owner and merge themselves"
     );
+    // Approval of the last push asks for one approval by someone other than the pusher even with
+    // no approvals required (jordanconway/package-manager-hardening#29), so the App's bump and
+    // rollback PRs, which nobody reviews, would wait for a person. Stale approvals are dismissed on
+    // push instead, so a push after a code owner's review needs that review again.
+    assert_eq!(
+        review["require_last_push_approval"], false,
+        "nothing may stop the App's own dev PRs from merging themselves"
+    );
+    assert_eq!(review["dismiss_stale_reviews_on_push"], true);
     assert_eq!(review["allowed_merge_methods"], json!(["squash"]));
     for kind in ["deletion", "non_fast_forward"] {
         rule(&main, kind);
