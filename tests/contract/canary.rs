@@ -593,3 +593,55 @@ fn the_readme_release_diagram_says_what_the_manifests_do() {
         );
     }
 }
+
+/// A config change renames the ConfigMaps the pods read (their names carry a hash of their contents),
+/// while the stable ReplicaSet still names the old ones: after an aborted canary, or a rollback, its
+/// pods restart or are rescheduled from them, and one pruned at the sync that renamed it leaves them
+/// in `CreateContainerConfigError`. So Argo CD never prunes them, and the old copies do not mark the
+/// Application OutOfSync.
+#[test]
+fn the_configmaps_the_pods_read_outlive_the_sync_that_renames_them() {
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+            let mut read: Vec<&str> = seq(&pod["volumes"])
+                .iter()
+                .filter_map(|v| v["configMap"]["name"].as_str())
+                .collect();
+            for c in seq(&pod["containers"])
+                .iter()
+                .chain(seq(&pod["initContainers"]))
+            {
+                read.extend(
+                    seq(&c["envFrom"])
+                        .iter()
+                        .filter_map(|e| e["configMapRef"]["name"].as_str()),
+                );
+                read.extend(
+                    seq(&c["env"])
+                        .iter()
+                        .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str()),
+                );
+            }
+            read.sort_unstable();
+            read.dedup();
+            assert!(!read.is_empty(), "{env}/{app}: the pods read a ConfigMap");
+            for configmap in read {
+                let annotations = &named(&docs, "ConfigMap", configmap)["metadata"]["annotations"];
+                let says = |key: &str, option: &str| {
+                    annotations[key]
+                        .as_str()
+                        .is_some_and(|v| v.split(',').any(|o| o.trim() == option))
+                };
+                assert!(
+                    says("argocd.argoproj.io/sync-options", "Prune=false"),
+                    "{env}/{app}: ConfigMap {configmap} would be pruned while the stable pods need it"
+                );
+                assert!(
+                    says("argocd.argoproj.io/compare-options", "IgnoreExtraneous"),
+                    "{env}/{app}: the old copies of ConfigMap {configmap} would mark the app OutOfSync"
+                );
+            }
+        }
+    }
+}
