@@ -26,7 +26,12 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("rollback-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
-        for script in ["lib.sh", "rollback.sh", "overlay-only.sh"] {
+        for script in [
+            "lib.sh",
+            "rollback.sh",
+            "overlay-only.sh",
+            "rolled-back-since.sh",
+        ] {
             std::fs::copy(
                 repo_root().join("scripts").join(script),
                 dir.join("scripts").join(script),
@@ -127,6 +132,61 @@ fn rollback_reverts_the_newest_deploy_still_in_effect_then_the_one_before() {
     assert!(
         out.contains(&format!("commit={second}")),
         "a second press goes one deploy further back: {out}"
+    );
+}
+
+/// A release queued before dev was rolled back carries the code the rollback undid: its bump must
+/// not merge itself and redeploy that code minutes later. A release built after the rollback (the
+/// fix) arms as usual; a plain `git revert` of a deploy counts as a rollback too.
+#[test]
+fn a_release_built_before_dev_was_rolled_back_is_held_one_built_after_is_not() {
+    let repo = Scratch::new("held");
+    repo.write("src.txt", "the bad change\n");
+    repo.commit("feat: the bad change");
+    let bad = repo.deploy("2");
+    repo.write("README.md", "merged while the bad build ran\n");
+    let in_flight = repo.commit("docs: merged before the rollback");
+    let (ok, out) = repo.run("rollback.sh", &["dev"]);
+    assert!(ok, "{out}");
+    let rollback = repo.commit(&format!(
+        "rollback(dev): deploy(dev): 2 (#3)\n\nReverts {bad}"
+    ));
+
+    let (ok, out) = repo.run("rolled-back-since.sh", &[&in_flight]);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&format!("{rollback} rollback(dev): deploy(dev): 2 (#3)")),
+        "the in-flight release is held by the rollback: {out}"
+    );
+
+    repo.write("src.txt", "fixed\n");
+    let fix = repo.commit("fix: the bad change");
+    let (ok, out) = repo.run("rolled-back-since.sh", &[&fix]);
+    assert!(ok, "{out}");
+    assert!(out.trim().is_empty(), "the fix's release arms: {out}");
+
+    let fixed = repo.deploy("3");
+    let (ok, out) = repo.run("rolled-back-since.sh", &[&fix]);
+    assert!(
+        ok && out.trim().is_empty(),
+        "a deploy is no rollback: {out}"
+    );
+    repo.git(&["revert", "--no-edit", &fixed]);
+    let revert = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let (ok, out) = repo.run("rolled-back-since.sh", &[&fix]);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&revert),
+        "a plain git revert holds it too: {out}"
+    );
+
+    let (ok, out) = repo.run(
+        "rolled-back-since.sh",
+        &["0123456789abcdef0123456789abcdef01234567"],
+    );
+    assert!(
+        !ok,
+        "a commit not in the history is an error, not a pass: {out}"
     );
 }
 
