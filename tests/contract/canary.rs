@@ -594,11 +594,11 @@ fn the_readme_release_diagram_says_what_the_manifests_do() {
     }
 }
 
-/// A config change renames the ConfigMaps the pods read (their names carry a hash of their contents),
-/// while the stable ReplicaSet still names the old ones: after an aborted canary, or a rollback, its
-/// pods restart or are rescheduled from them, and one pruned at the sync that renamed it leaves them
-/// in `CreateContainerConfigError`. So Argo CD never prunes them, and the old copies do not mark the
-/// Application OutOfSync.
+/// A config change renames the `ConfigMap`s the pods read (their names carry a hash of their
+/// contents), while the stable `ReplicaSet` still names the old ones: after an aborted canary, or a
+/// rollback, its pods restart or are rescheduled from them, and one pruned at the sync that renamed
+/// it leaves them in `CreateContainerConfigError`. So Argo CD never prunes them, and the old copies
+/// do not mark the Application `OutOfSync`.
 #[test]
 fn the_configmaps_the_pods_read_outlive_the_sync_that_renames_them() {
     for app in APPS {

@@ -593,7 +593,7 @@ fn wave(d: &Json) -> i64 {
 }
 
 /// On the local cluster Argo CD syncs the bootstrap hook too (the kind job's `local` Application), and
-/// there nothing else provides what it needs: no ExternalSecret, no RDS, no `CreateNamespace`. Argo CD
+/// there nothing else provides what it needs: no `ExternalSecret`, no RDS, no `CreateNamespace`. Argo CD
 /// starts a hook only once every earlier wave is healthy, and no later wave while it runs, so each
 /// of those must sync in an earlier wave, or the sync waits on the hook until its deadline.
 #[test]
