@@ -30,7 +30,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::config::ServerSettings;
-use crate::deadline_io::{ConnectionState, DeadlineIo};
+use crate::connection_state::ConnectionState;
+use crate::deadline_io::DeadlineIo;
 
 /// How long the first request head on a new connection may take (actix answers 408 after it).
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -79,7 +80,7 @@ impl Limits {
 /// Binds the app built by `factory` (once per worker) to `listener` with the platform's connection
 /// policy: every request bounded by `settings.request_deadline` (head, body and handler), the first
 /// head by [`HEAD_DEADLINE`] and every head by [`crate::protocol_framing::MAX_HEAD_BYTES`], idle keep-alive by
-/// [`KEEP_ALIVE`], no new request started while a connection has over [`crate::deadline_io::UNSENT_BUDGET`] of
+/// [`KEEP_ALIVE`], no new request started while a connection has over [`crate::connection_state::UNSENT_BUDGET`] of
 /// responses unsent, and at most `limits.max_connections` open connections over all
 /// `limits.workers` (at the cap the longest-idle keep-alive connection makes room, else the new one
 /// waits). HTTP/1.1 only, like `HttpServer::listen`.
@@ -222,7 +223,7 @@ impl Registry {
     }
 }
 
-/// Starts no request while its connection has over [`crate::deadline_io::UNSENT_BUDGET`] of responses unsent, and
+/// Starts no request while its connection has over [`crate::connection_state::UNSENT_BUDGET`] of responses unsent, and
 /// closes a connection after the response to a large head ([`crate::protocol_framing`]), so its
 /// read buffer goes with it instead of staying for the keep-alive.
 #[derive(Debug)]

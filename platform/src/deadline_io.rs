@@ -1,32 +1,22 @@
 //! The socket wrapper under actix's HTTP/1 dispatcher: it sees every byte a connection reads and
 //! writes, so it bounds what the dispatcher alone does not. A request that takes longer than its
 //! deadline is cut; a request head over [`crate::protocol_framing::MAX_HEAD_BYTES`] gets 431 and the connection closes; no
-//! more requests are read while over [`UNSENT_BUDGET`] of responses are unsent; and a connection
+//! more requests are read while over [`crate::connection_state::UNSENT_BUDGET`] of responses are unsent; and a connection
 //! can be asked to take no more requests (evicted when idle, or closed after a large head).
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use crate::connection_state::{ConnectionState, idle_clock};
 use crate::protocol_errors::count;
 use crate::protocol_framing::Framing;
-
-/// Responses a connection may have unsent (written by the app, not yet taken by the socket) before
-/// it stops reading and starting new requests: a client that pipelines requests and never reads
-/// costs about one response and this much, not a response per request.
-pub const UNSENT_BUDGET: usize = 64 * 1024;
-
-/// Requests read but not started yet that a connection may hold. actix-http parses every request
-/// its read buffer holds into a queue, at several KiB each; past this many, no more are read.
-pub const QUEUED_REQUESTS: usize = 4;
 
 /// A 431 `headers_too_large` in the JSON envelope with `$message`, closing the connection;
 /// `$length` is its body's length, which the test below holds to the body.
@@ -59,124 +49,6 @@ const HEADERS_TOO_LARGE: &[u8] =
 const TOO_MANY_HEADER_FIELDS: &[u8] =
     headers_too_large!(98, "the request head has more than 96 header fields");
 
-/// What the rest of the server knows about one connection: how much of its responses is unsent,
-/// whether it is idle between requests, and whether it should take no more requests. Shared with
-/// the service in front of the app (through the connection's data) and with the connection
-/// registry.
-#[derive(Debug, Default)]
-pub struct ConnectionState {
-    /// Response bytes the socket has not taken yet, as of the last write.
-    unsent: AtomicUsize,
-    /// A request waiting for the unsent responses to drain.
-    drained: AtomicWaker,
-    /// The read side, waiting for the unsent responses to drain or for an eviction.
-    reader: AtomicWaker,
-    /// The read side stopped because [`QUEUED_REQUESTS`] wait unstarted: a request that starts
-    /// wakes it. Only then, so an ordinary request costs its connection no extra wake-up.
-    queue_full: AtomicBool,
-    /// Take no more requests: finish what was read, then close.
-    closing: AtomicBool,
-    /// When the connection last became idle (every response written, nothing read since), in ms
-    /// on [`idle_clock`]; 0 while it is not idle.
-    idle_since_ms: AtomicU64,
-    /// A request head of [`crate::protocol_framing::LARGE_HEAD_BYTES`] or more was read.
-    large_head: AtomicBool,
-    /// Told when the connection is gone, so one waiting for its slot under the cap gets in.
-    released: OnceLock<Arc<Notify>>,
-    /// Request heads passed to the dispatcher, and requests it started (handed to the app).
-    heads: AtomicUsize,
-    started: AtomicUsize,
-}
-
-impl Drop for ConnectionState {
-    fn drop(&mut self) {
-        if let Some(released) = self.released.get() {
-            released.notify_one();
-        }
-    }
-}
-
-impl ConnectionState {
-    /// Whether more than [`UNSENT_BUDGET`] of responses wait for the socket.
-    pub fn over_budget(&self) -> bool {
-        self.unsent.load(Ordering::Acquire) > UNSENT_BUDGET
-    }
-
-    /// Ready once the unsent responses are within [`UNSENT_BUDGET`].
-    pub fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.over_budget() {
-            return Poll::Ready(());
-        }
-        self.drained.register(cx.waker());
-        if self.over_budget() {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    }
-
-    /// The connection takes no more requests: what it has read is answered, then it closes.
-    pub fn close(&self) {
-        self.closing.store(true, Ordering::Release);
-        self.reader.wake();
-    }
-
-    /// The dispatcher hands one more request to the app: one fewer waits in its queue.
-    pub fn request_started(&self) {
-        self.started.fetch_add(1, Ordering::AcqRel);
-        if self.queue_full.swap(false, Ordering::AcqRel) {
-            self.reader.wake();
-        }
-    }
-
-    /// How many more request heads may be read before [`QUEUED_REQUESTS`] wait unstarted.
-    fn heads_allowed(&self) -> usize {
-        let waiting = self
-            .heads
-            .load(Ordering::Acquire)
-            .saturating_sub(self.started.load(Ordering::Acquire));
-        QUEUED_REQUESTS.saturating_sub(waiting)
-    }
-
-    /// Whether [`ConnectionState::close`] was called.
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
-    }
-
-    /// `released` is notified once when this connection is gone.
-    pub(crate) fn notify_when_released(&self, released: Arc<Notify>) {
-        let _ = self.released.set(released);
-    }
-
-    /// Whether a large request head was read, so the connection should close after its response.
-    pub fn read_large_head(&self) -> bool {
-        self.large_head.load(Ordering::Acquire)
-    }
-
-    /// How long the connection has been idle between requests, if it is.
-    pub fn idle_for(&self) -> Option<Duration> {
-        let since = self.idle_since_ms.load(Ordering::Acquire);
-        (since != 0).then(|| Duration::from_millis(idle_clock().saturating_sub(since)))
-    }
-
-    fn set_unsent(&self, unsent: usize) {
-        let before = self.unsent.swap(unsent, Ordering::AcqRel);
-        if before > UNSENT_BUDGET && unsent <= UNSENT_BUDGET {
-            self.drained.wake();
-            self.reader.wake();
-        }
-    }
-}
-
-/// Milliseconds since the first call (never 0), for idle times.
-fn idle_clock() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let start = START.get_or_init(std::time::Instant::now);
-    u64::try_from(start.elapsed().as_millis())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1)
-}
-
 /// A socket whose reads fail once a request has been arriving for longer than `limit` with no
 /// response written, or once a response write has stalled for longer than `limit`.
 ///
@@ -188,7 +60,7 @@ fn idle_clock() -> u64 {
 ///
 /// It also follows the request framing ([`Framing`]): a head over [`crate::protocol_framing::MAX_HEAD_BYTES`] is not passed
 /// on; the dispatcher sees the end of the stream instead, answers what it has, and on closing this
-/// socket writes the 431. While over [`UNSENT_BUDGET`] is unsent, and once the connection is
+/// socket writes the 431. While over [`crate::connection_state::UNSENT_BUDGET`] is unsent, and once the connection is
 /// closing, it reads nothing more.
 #[derive(Debug)]
 pub struct DeadlineIo<T> {
@@ -206,7 +78,7 @@ pub struct DeadlineIo<T> {
     /// sent after the head's first 16 KiB has been read and dropped.
     lingering: Option<usize>,
     /// Bytes read from the socket and not passed on yet: they begin a request beyond the
-    /// [`QUEUED_REQUESTS`] the dispatcher may hold.
+    /// [`crate::connection_state::QUEUED_REQUESTS`] the dispatcher may hold.
     held: Vec<u8>,
 }
 
@@ -243,9 +115,26 @@ impl<T> DeadlineIo<T> {
         }
     }
 
-    /// True once the deadline has passed; polling registers the wake-up for when it does.
+    /// True once the deadline has passed; polling registers the wake-up for when it does. A write
+    /// underway holds it ([`WriteUnderway`], whose end wakes the reader), and so does the grace for
+    /// the answer to one that ended after it.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.expired && self.armed && self.timer.as_mut().poll(cx).is_ready() {
+            if self.state.write_underway() {
+                self.state.held_by_write.store(true, Ordering::Release);
+                // The write may have ended in between, without seeing the flag.
+                if self.state.write_underway() {
+                    return false;
+                }
+            }
+            let answer_until = self.state.answer_until_ms.swap(0, Ordering::AcqRel);
+            let now = idle_clock();
+            if answer_until > now {
+                self.timer
+                    .as_mut()
+                    .reset(Instant::now() + Duration::from_millis(answer_until - now));
+                return self.expired(cx);
+            }
             self.expired = true;
             count("deadline");
         }
@@ -443,6 +332,7 @@ fn is_bare_head_timeout(written: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection_state::{QUEUED_REQUESTS, UNSENT_BUDGET};
 
     #[test]
     fn only_actix_bare_408_counts_as_a_head_timeout() {

@@ -84,7 +84,7 @@ impl ErrorCode {
     pub const REQUEST_TIMEOUT: Self = Self::new(
         "request_timeout",
         StatusCode::REQUEST_TIMEOUT,
-        "The request (its body and its handling) took longer than `REQUEST_DEADLINE_SECS`; the connection closes.",
+        "The request (its body and its handling) took longer than `REQUEST_DEADLINE_SECS`; the connection closes. Never for a create, update or delete the store has begun: that one is answered by the store, within its own timeouts, so a 408 means nothing was written.",
     );
     pub const PAYLOAD_TOO_LARGE: Self = Self::new(
         "payload_too_large",

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod build_info;
 pub mod config;
 pub mod connection;
+pub mod connection_state;
 pub mod deadline_io;
 pub mod error;
 pub mod extractors;

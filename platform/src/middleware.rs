@@ -2,6 +2,7 @@
 //! metrics and one access-log line.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -14,6 +15,7 @@ use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
 use crate::connection::RequestDeadline;
+use crate::connection_state::ConnectionState;
 use crate::error::{ApiError, ErrorCode};
 use crate::headers::REQUEST_ID_HEADER;
 use crate::metrics::{HttpMetrics, UNMATCHED_ROUTE};
@@ -90,6 +92,7 @@ pub async fn observe(
     let deadline = req
         .conn_data::<RequestDeadline>()
         .map_or(DEFAULT_DEADLINE, |d| d.0);
+    let connection = req.conn_data::<Arc<ConnectionState>>().cloned();
     // The route template, never the raw path, for the metrics, the span and the access line. Read
     // before the call (a walk of the route tree, about 600 instructions more than reading the
     // matched resource afterwards): a panic or a missed deadline drops the request, and must still
@@ -108,7 +111,14 @@ pub async fn observe(
         route = route.as_str(),
     );
     let call = AssertUnwindSafe(next.call(req).instrument(span)).catch_unwind();
-    let outcome = match tokio::time::timeout(deadline, call).await {
+    tokio::pin!(call);
+    let finished = match tokio::time::timeout(deadline, &mut call).await {
+        // A write the handler has begun is answered by the store, whose own timeouts bound it,
+        // never by a 408 while it may still commit.
+        Err(_) if connection.as_ref().is_some_and(|c| c.write_underway()) => Ok(call.await),
+        finished => finished,
+    };
+    let outcome = match finished {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_panic)) => {
             tracing::error!(

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use platform::connection_state::WriteUnderway;
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use platform::extractors::PlainJson;
 use uuid::Uuid;
@@ -178,6 +179,9 @@ pub async fn create_task(
         return Ok(throttled.response("creates"));
     }
     let new = body.into_inner();
+    // From here the request deadline waits for the store's answer: a create it gave up on could
+    // still commit.
+    let _write = WriteUnderway::begin(&req);
     let (task, replayed) = match key {
         Some(key) => {
             let once = keys.keyed(key, &new);
@@ -255,6 +259,7 @@ pub async fn update_task(
     if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
         return Ok(throttled.response("changes"));
     }
+    let _write = WriteUnderway::begin(&req);
     let task = store
         .update(task_id(&id)?, body.into_inner(), expected)
         .await?;
@@ -286,6 +291,7 @@ pub async fn delete_task(
     if let Err(throttled) = throttle.check_change(throttle.client(&req)) {
         return Ok(throttled.response("changes"));
     }
+    let _write = WriteUnderway::begin(&req);
     store.delete(task_id(&id)?, expected).await?;
     Ok(HttpResponse::NoContent().finish())
 }

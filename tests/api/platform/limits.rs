@@ -189,7 +189,7 @@ fn more_small_requests_pipelined_than_a_connection_queues_are_all_answered_in_or
     let address = app.address.trim_start_matches("http://");
     // Three times the requests a connection parses ahead, in one write, each answered at once: the
     // rest wait in the connection wrapper, and a request that starts must let them in.
-    let pipelined = 3 * platform::deadline_io::QUEUED_REQUESTS;
+    let pipelined = 3 * platform::connection_state::QUEUED_REQUESTS;
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
