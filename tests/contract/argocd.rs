@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use integration_tests::facts::{APPS, ENVS, REPO_URL};
-use integration_tests::k8s::{argocd, kustomize_inputs, name, named, one, overlay, s, seq};
+use integration_tests::k8s::{
+    argocd, kustomize_inputs, name, named, one, overlay, s, seq, sync_wave,
+};
 use integration_tests::{kustomize, of_kind, read_yaml, repo_relative, repo_root};
 use serde_yaml_ng::Value;
 
@@ -350,5 +352,34 @@ fn every_application_renders_again_when_a_file_it_reads_changes() {
                 );
             }
         }
+    }
+}
+
+/// Within one Argo CD folder, an `ExternalSecret` syncs in a later wave than the store it reads:
+/// in one wave Argo CD orders these kinds by name, and one applied before its store is Degraded,
+/// which fails the sync.
+#[test]
+fn every_external_secret_syncs_after_the_store_it_reads() {
+    for env in ENVS {
+        let docs = argocd(env);
+        let mut checked = 0;
+        for secret in of_kind(&docs, "ExternalSecret") {
+            let store_ref = &secret["spec"]["secretStoreRef"];
+            let store = named(&docs, s(&store_ref["kind"]), s(&store_ref["name"]));
+            assert!(
+                sync_wave(store) < sync_wave(secret),
+                "{env}: ExternalSecret {} (wave {}) must sync after {} {} (wave {})",
+                name(secret),
+                sync_wave(secret),
+                s(&store_ref["kind"]),
+                name(store),
+                sync_wave(store)
+            );
+            checked += 1;
+        }
+        assert!(
+            checked > 0,
+            "{env}: the webhook's ExternalSecret is checked"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use integration_tests::facts::{APPS, ENVS};
-use integration_tests::k8s::{local, named, one, overlay, pod_env, s, seq};
+use integration_tests::k8s::{local, named, one, overlay, pod_env, s, seq, sync_wave};
 use integration_tests::of_kind;
 use serde_yaml_ng::Value;
 
@@ -163,12 +163,6 @@ fn api_app_believes_forwarded_for_only_from_the_alb_subnets() {
             "{env}: a wider range lets a pod forge X-Forwarded-For and dodge the rate limits"
         );
     }
-}
-
-fn sync_wave(obj: &Value) -> i64 {
-    obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-        .as_str()
-        .map_or(0, |w| w.parse().unwrap())
 }
 
 /// The Load Balancer Controller's pod webhook fails open, so a pod created before its Service's

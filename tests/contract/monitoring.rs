@@ -16,6 +16,7 @@ use serde_yaml_ng::Value;
 use integration_tests::terraform::{local_str, platform_locals};
 
 use integration_tests::facts::ENVS;
+use integration_tests::k8s::sync_wave;
 
 use crate::canary::{monitoring_rules, rule, squash};
 
@@ -425,12 +426,6 @@ fn route_for<'a>(route: &'a Value, labels: &BTreeMap<&str, &str>) -> (&'a str, &
     (route["receiver"].as_str().unwrap(), route)
 }
 
-fn wave(d: &Value) -> i64 {
-    d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-        .as_str()
-        .map_or(0, |w| w.parse().unwrap())
-}
-
 /// The receiver called `name` of an `AlertmanagerConfig`.
 fn receiver<'a>(amc: &'a Value, name: &str) -> &'a Value {
     amc["spec"]["receivers"]
@@ -564,15 +559,15 @@ fn a_missing_receiver_secret_never_holds_back_the_rules() {
         let docs = monitoring(env);
         let first_receiver_wave = of_kind(&docs, "ExternalSecret")
             .chain(of_kind(&docs, "AlertmanagerConfig"))
-            .map(wave)
+            .map(sync_wave)
             .min()
             .expect("the receivers' objects");
         for rule in of_kind(&docs, "PrometheusRule") {
             assert!(
-                wave(rule) < first_receiver_wave,
+                sync_wave(rule) < first_receiver_wave,
                 "{env}: PrometheusRule {} (wave {}) must sync before the receivers (wave {first_receiver_wave})",
                 rule["metadata"]["name"].as_str().unwrap(),
-                wave(rule)
+                sync_wave(rule)
             );
         }
     }

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use integration_tests::k8s::sync_wave;
 use integration_tests::{kustomize, of_kind, read_text, read_yaml};
 use serde_yaml_ng::Value;
 
@@ -62,12 +63,6 @@ fn duration_s(text: &str) -> u32 {
 
 fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][format!("{ALB}{key}")].as_str()
-}
-
-fn sync_wave(obj: &Value) -> i32 {
-    obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
-        .as_str()
-        .map_or(0, |w| w.parse().unwrap())
 }
 
 /// One line of the budget: what it is, its seconds, and where the number comes from.

@@ -153,6 +153,13 @@ pub fn named<'a>(docs: &'a [Value], kind: &'a str, wanted: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} named {wanted}"))
 }
 
+/// An object's Argo CD sync wave (0 when it names none).
+pub fn sync_wave(obj: &Value) -> i64 {
+    obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .map_or(0, |w| w.parse().expect("a sync wave is a whole number"))
+}
+
 /// A sequence's items, or none when the value is absent.
 pub fn seq(v: &Value) -> &[Value] {
     v.as_sequence().map_or(&[], Vec::as_slice)
