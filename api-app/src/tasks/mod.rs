@@ -38,7 +38,7 @@ use utoipa::openapi::OpenApi;
 pub use idempotency::{IdempotencyKey, IdempotencySettings};
 pub use model::{MAX_STORED_TASKS, NewTask, Task, TaskPatch};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PAGE_OFFSET, PageQuery, PageRequest};
-pub use precondition::Precondition;
+pub use precondition::{Conditions, Precondition};
 pub use title::{MAX_TITLE_CHARS, TITLE_PATTERN, TaskTitle};
 
 /// Every code this room answers with, beyond the platform's own.

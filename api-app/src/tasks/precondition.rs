@@ -1,6 +1,8 @@
 //! Conditional requests (RFC 9110 section 13): every task response carries its version as a strong
-//! `ETag`; a write with `If-Match` applies only while the stored task is still at one of the
-//! versions named, and a read with `If-None-Match` naming the current version is a 304.
+//! `ETag`. A write applies only while the stored task is at a version its `If-Match` names and its
+//! `If-None-Match` does not (`*`: at no version, so never to a task that exists); otherwise 412 and
+//! nothing changes. A read whose `If-Match` fails is a 412, and one whose `If-None-Match` names the
+//! current version is a 304.
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
@@ -29,6 +31,13 @@ pub(crate) const IF_MATCH_ON_UPDATE: &str = "The ETag last read (e.g. \"3\"), or
 pub(crate) const IF_MATCH_ON_DELETE: &str = "The ETag last read (e.g. \"3\"), or *. When it no longer \
     matches, nothing is deleted and the answer is 412. Without it, the delete always applies. At \
     most 16 tags; weak tags never match a write.";
+/// How the OpenAPI document describes `If-None-Match` on `PATCH` and `DELETE`.
+pub(crate) const IF_NONE_MATCH_ON_WRITE: &str = "ETags (e.g. \"3\" or W/\"3\"), or *. When one names the \
+    task's current version (or * is sent, and the task exists), nothing changes and the answer is 412. \
+    At most 16 tags.";
+/// How the OpenAPI document describes `If-Match` on `GET`.
+pub(crate) const IF_MATCH_ON_GET: &str = "ETags (e.g. \"3\"), or *. When none names the task's \
+    current version, the answer is 412 and no body. At most 16 tags; weak tags never match.";
 /// How the OpenAPI document describes `If-None-Match` on `GET`.
 pub(crate) const IF_NONE_MATCH_ON_GET: &str = "ETags already held (e.g. \"3\" or W/\"3\"), or *. \
     When one names the task's current version, the answer is 304 with the ETag and no body. At most \
@@ -121,9 +130,44 @@ impl Held {
     }
 }
 
-// A handler takes the precondition and what the client holds as it takes its body: parsed before
-// it runs. An unreadable `If-Match` matches nothing; only an over-long list is refused.
-read_from_head!(Precondition, Held);
+/// Both preconditions of a request, which RFC 9110 (13.2.2) evaluates in this order: `If-Match`,
+/// then `If-None-Match`. The stores check [`Conditions::admits`] against the version they lock, so
+/// a write and its conditions are one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conditions {
+    /// `If-Match`: the versions the request may find.
+    pub matching: Precondition,
+    /// `If-None-Match`: the versions it must not find.
+    pub held: Held,
+}
+
+impl Conditions {
+    /// No condition: the last write wins.
+    pub const NONE: Self = Self {
+        matching: Precondition::None,
+        held: Held::Nothing,
+    };
+
+    /// Reads `If-Match` and `If-None-Match`; either listing more than [`MAX_ENTITY_TAGS`] is a 400.
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(Self {
+            matching: Precondition::from_request(req)?,
+            held: Held::from_request(req)?,
+        })
+    }
+
+    /// Whether a write may change a task at `version`: `If-Match` admits it (strong comparison)
+    /// and `If-None-Match` does not name it (weak comparison, RFC 9110 13.1.2; `*` names every
+    /// version a task that exists can have).
+    pub fn admits(&self, version: i64) -> bool {
+        self.matching.admits(version) && !self.held.has(version)
+    }
+}
+
+// A handler takes the conditions as it takes its body: parsed before it runs. An unreadable
+// `If-Match` matches nothing, an unreadable `If-None-Match` holds nothing; only an over-long list is
+// refused.
+read_from_head!(Conditions);
 
 /// The task's `ETag` value: its version, as a strong entity tag.
 pub fn etag(task: &Task) -> EntityTag {
@@ -269,6 +313,36 @@ mod tests {
             !held("not a tag").unwrap().has(1),
             "ignored: the full answer"
         );
+    }
+
+    #[test]
+    fn a_write_is_admitted_only_where_if_match_admits_and_if_none_match_does_not_name_the_version()
+    {
+        let conditions = |if_match: Option<&str>, if_none_match: Option<&str>| {
+            let mut req = TestRequest::default();
+            if let Some(v) = if_match {
+                req = req.insert_header((header::IF_MATCH, v.to_owned()));
+            }
+            if let Some(v) = if_none_match {
+                req = req.insert_header((header::IF_NONE_MATCH, v.to_owned()));
+            }
+            Conditions::from_request(&req.to_http_request()).unwrap()
+        };
+        assert_eq!(conditions(None, None), Conditions::NONE);
+        assert!(Conditions::NONE.admits(1));
+        // `*`: never a task that exists, whatever its version.
+        assert!(!conditions(None, Some("*")).admits(1));
+        // A held version, strong or weak, is refused; another one is not.
+        assert!(!conditions(None, Some(r#""4""#)).admits(4));
+        assert!(!conditions(None, Some(r#"W/"4""#)).admits(4));
+        assert!(conditions(None, Some(r#""3""#)).admits(4));
+        // Both must hold.
+        assert!(conditions(Some(r#""4""#), Some(r#""3""#)).admits(4));
+        assert!(!conditions(Some(r#""4""#), Some(r#""4""#)).admits(4));
+        assert!(!conditions(Some(r#""3""#), Some(r#""2""#)).admits(4));
+        // Unreadable: If-Match matches nothing, If-None-Match holds nothing.
+        assert!(!conditions(Some("3"), None).admits(3));
+        assert!(conditions(None, Some("not a tag")).admits(3));
     }
 
     #[test]

@@ -13,9 +13,10 @@ use super::json;
 use super::model::{NewTask, Task, TaskPatch};
 use super::page::{PageQuery, PageRequest, TaskPage};
 use super::precondition::{
-    Held, IF_MATCH_ON_DELETE, IF_MATCH_ON_UPDATE, IF_NONE_MATCH_ON_GET, Precondition, etag,
+    Conditions, IF_MATCH_ON_DELETE, IF_MATCH_ON_GET, IF_MATCH_ON_UPDATE, IF_NONE_MATCH_ON_GET,
+    IF_NONE_MATCH_ON_WRITE, etag,
 };
-use super::store::TaskStore;
+use super::store::{StoreError, TaskStore};
 use crate::throttle::Throttle;
 
 /// The code of a task id that is not one.
@@ -71,7 +72,8 @@ mod responses {
     #[derive(IntoResponses)]
     #[response(
         status = 412,
-        description = "If-Match does not name the task's current version"
+        description = "If-Match does not name the task's current version, or If-None-Match names it \
+            (* when the task exists): nothing was written"
     )]
     pub(super) struct StaleVersion(ErrorBody);
 
@@ -198,10 +200,15 @@ pub async fn create_task(
     Ok(task_response(res, &task))
 }
 
-/// Read one task. With `If-None-Match` naming its current version, 304 and no body.
+/// Read one task. With `If-Match` not naming its current version, 412; with `If-None-Match` naming
+/// it, 304 and no body (RFC 9110 13.2.2: in that order).
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = TASK_ID), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_GET)),
+    params(
+        ("id" = Uuid, Path, description = TASK_ID),
+        ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_GET),
+        ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_GET)
+    ),
     responses(
         StoreUnavailable,
         (status = 200, description = "The task", body = Task,
@@ -209,17 +216,21 @@ pub async fn create_task(
         (status = 304, description = "If-None-Match names the task's current version: no body",
             headers(("etag" = String, description = "The task's version"))),
         (status = 400, description = "Malformed id, or more than 16 entity-tags", body = ErrorBody),
-        NoSuchTask
+        NoSuchTask,
+        (status = 412, description = "If-Match does not name the task's current version", body = ErrorBody)
     )
 )]
 #[get("/tasks/{id}")]
 pub async fn get_task(
     store: web::Data<dyn TaskStore>,
     id: web::Path<String>,
-    held: Held,
+    conditions: Conditions,
 ) -> Result<HttpResponse, ApiError> {
     let task = store.get(task_id(&id)?).await?;
-    if held.has(task.version) {
+    if !conditions.matching.admits(task.version) {
+        return Err(StoreError::PreconditionFailed.into());
+    }
+    if conditions.held.has(task.version) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(etag(&task)))
             .finish());
@@ -227,11 +238,15 @@ pub async fn get_task(
     Ok(task_response(HttpResponse::Ok(), &task))
 }
 
-/// Change a task's title or completion. With `If-Match`, only if the task is still at that version;
-/// without it, the last write wins.
+/// Change a task's title or completion. With `If-Match`, only if the task is still at that version
+/// (with `If-None-Match`, only if it is not); without either, the last write wins.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_UPDATE)),
+    params(
+        ("id" = Uuid, Path, description = TASK_ID),
+        ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_UPDATE),
+        ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_WRITE)
+    ),
     request_body = TaskPatch,
     responses(
         StoreUnavailable,
@@ -251,7 +266,7 @@ pub async fn update_task(
     store: web::Data<dyn TaskStore>,
     throttle: web::Data<Throttle>,
     id: web::Path<String>,
-    expected: Precondition,
+    expected: Conditions,
     _plain: PlainJson,
     body: web::Json<TaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -266,10 +281,15 @@ pub async fn update_task(
     Ok(task_response(HttpResponse::Ok(), &task))
 }
 
-/// Delete a task. With `If-Match`, only if the task is still at that version.
+/// Delete a task. With `If-Match`, only if the task is still at that version; with `If-None-Match`,
+/// only if it is not.
 #[utoipa::path(
     tag = "tasks",
-    params(("id" = Uuid, Path, description = TASK_ID), ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_DELETE)),
+    params(
+        ("id" = Uuid, Path, description = TASK_ID),
+        ("If-Match" = Option<String>, Header, description = IF_MATCH_ON_DELETE),
+        ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_ON_WRITE)
+    ),
     responses(
         StoreUnavailable,
         (status = 204, description = "Deleted"),
@@ -285,7 +305,7 @@ pub async fn delete_task(
     store: web::Data<dyn TaskStore>,
     throttle: web::Data<Throttle>,
     id: web::Path<String>,
-    expected: Precondition,
+    expected: Conditions,
 ) -> Result<HttpResponse, ApiError> {
     // One client cannot empty the shared store for everyone.
     if let Err(throttled) = throttle.check_change(throttle.client(&req)) {

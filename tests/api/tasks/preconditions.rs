@@ -341,3 +341,100 @@ async fn if_none_match_naming_the_current_version_is_a_304_with_the_etag_and_no_
     )
     .await;
 }
+
+/// Sends `method` to `path` with `headers`, and a JSON `body` if there is one.
+async fn send_with(
+    app: &integration_tests::api::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = app.client.request(method, app.url(path));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    req.send().await.unwrap()
+}
+
+/// RFC 9110 13.1.2: on a write, `If-None-Match` is a condition too. `*` (the task exists) or a tag
+/// naming the current version, strong or weak, refuses the write with 412 and changes nothing; a
+/// tag naming another version lets it through. On a read, a failing `If-Match` is a 412, and it
+/// is evaluated before `If-None-Match` (13.2.2). A request that would be a 404 without its
+/// conditions stays a 404.
+#[tokio::test]
+async fn if_none_match_guards_writes_and_if_match_guards_reads() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let (id, v1) = create_tagged(&app, "guarded").await;
+    assert_eq!(v1, r#""1""#);
+    let path = format!("/api/tasks/{id}");
+    let done = json!({ "completed": true });
+
+    for held in ["*", r#""1""#, r#"W/"1""#, r#""7", "1""#] {
+        let res = send_with(
+            &app,
+            Method::PATCH,
+            &path,
+            &[("if-none-match", held)],
+            Some(&done),
+        )
+        .await;
+        assert_error(res, 412, "precondition_failed").await;
+        let res = send_with(
+            &app,
+            Method::DELETE,
+            &path,
+            &[("if-none-match", held)],
+            None,
+        )
+        .await;
+        assert_error(res, 412, "precondition_failed").await;
+    }
+    let unchanged = app.get(&path).await;
+    assert_eq!(etag(&unchanged), v1, "nothing changed");
+    assert_eq!(unchanged.json::<Value>().await.unwrap()["completed"], false);
+
+    let res = send_with(
+        &app,
+        Method::PATCH,
+        &path,
+        &[("if-none-match", r#""7""#)],
+        Some(&done),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(etag(&res), r#""2""#);
+
+    // Reads: a stale If-Match is a 412, before an If-None-Match that would be a 304.
+    let res = send_with(&app, Method::GET, &path, &[("if-match", r#""1""#)], None).await;
+    assert_error(res, 412, "precondition_failed").await;
+    let both = [("if-match", r#""1""#), ("if-none-match", r#""2""#)];
+    let res = send_with(&app, Method::GET, &path, &both, None).await;
+    assert_error(res, 412, "precondition_failed").await;
+    let res = send_with(&app, Method::GET, &path, &[("if-match", r#""2""#)], None).await;
+    assert_eq!(res.status(), 200);
+    let res = send_with(&app, Method::GET, &path, &[("if-match", "*")], None).await;
+    assert_eq!(res.status(), 200);
+
+    // A stale If-None-Match lets the delete through; then the task is gone, conditions or not.
+    let res = send_with(
+        &app,
+        Method::DELETE,
+        &path,
+        &[("if-none-match", r#""1""#)],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    for method in [Method::PATCH, Method::DELETE] {
+        let body = (method == Method::PATCH).then_some(&done);
+        let res = send_with(&app, method, &path, &[("if-none-match", "*")], body).await;
+        assert_error(res, 404, "not_found").await;
+    }
+    let res = send_with(&app, Method::GET, &path, &[("if-match", "*")], None).await;
+    assert_error(res, 404, "not_found").await;
+}

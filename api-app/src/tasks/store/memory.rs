@@ -17,7 +17,7 @@ use super::remembered_keys::RememberedKeys;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest, PageStart};
-use crate::tasks::precondition::Precondition;
+use crate::tasks::precondition::Conditions;
 
 /// The in-memory store, bounded by `max_tasks`. Every method takes the lock, does O(page), or at
 /// most O(√n), work, and releases it before returning a ready future: no lock is ever held across an `.await`.
@@ -130,7 +130,7 @@ impl InMemoryTaskStore {
         &self,
         id: Uuid,
         patch: &TaskPatch,
-        expected: &Precondition,
+        expected: &Conditions,
     ) -> Result<Task, StoreError> {
         let mut inner = self.inner.write();
         let (_, task) = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
@@ -155,7 +155,7 @@ impl InMemoryTaskStore {
         Ok(task)
     }
 
-    fn delete_now(&self, id: Uuid, expected: &Precondition) -> Result<(), StoreError> {
+    fn delete_now(&self, id: Uuid, expected: &Conditions) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         let version = inner.tasks.get(&id).ok_or(StoreError::NotFound)?.1.version;
         if !expected.admits(version) {
@@ -202,11 +202,11 @@ impl TaskStore for InMemoryTaskStore {
         ready(self.create_once_now(new, once)).boxed()
     }
 
-    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Conditions) -> StoreFuture<'_, Task> {
         ready(self.update_now(id, &patch, &expected)).boxed()
     }
 
-    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
+    fn delete(&self, id: Uuid, expected: Conditions) -> StoreFuture<'_, ()> {
         ready(self.delete_now(id, &expected)).boxed()
     }
 
@@ -228,6 +228,14 @@ mod tests {
 
     fn new_task(title: &str, completed: bool) -> NewTask {
         NewTask::for_tests(title, completed)
+    }
+
+    /// `If-Match` naming `version`, and no `If-None-Match`.
+    fn if_match(version: i64) -> Conditions {
+        Conditions {
+            matching: crate::tasks::precondition::Precondition::VersionIn(vec![version]),
+            held: crate::tasks::precondition::Held::Nothing,
+        }
     }
 
     #[tokio::test]
@@ -289,11 +297,11 @@ mod tests {
         // The clock must move for `updated_at` to; a millisecond is far more than its resolution.
         std::thread::sleep(std::time::Duration::from_millis(1));
         let patch = TaskPatch::new(None, Some(true)).unwrap();
-        let updated = store.update(t.id, patch, Precondition::None).await.unwrap();
+        let updated = store.update(t.id, patch, Conditions::NONE).await.unwrap();
         assert!(updated.completed && updated.updated_at > t.updated_at);
         assert_eq!(updated.created_at, t.created_at);
         assert_eq!(store.counts().await.unwrap().completed, 1);
-        store.delete(t.id, Precondition::None).await.unwrap();
+        store.delete(t.id, Conditions::NONE).await.unwrap();
         assert_eq!(
             store.counts().await.unwrap(),
             TaskCounts {
@@ -302,7 +310,7 @@ mod tests {
             }
         );
         assert_eq!(
-            store.delete(t.id, Precondition::None).await,
+            store.delete(t.id, Conditions::NONE).await,
             Err(StoreError::NotFound)
         );
     }
@@ -314,11 +322,11 @@ mod tests {
         let rename =
             |title: &str| TaskPatch::new(Some(TaskTitle::parse(title).unwrap()), None).unwrap();
         let v2 = store
-            .update(t.id, rename("b"), Precondition::VersionIn(vec![t.version]))
+            .update(t.id, rename("b"), if_match(t.version))
             .await
             .unwrap();
         assert_eq!(v2.version, t.version + 1);
-        let stale = Precondition::VersionIn(vec![t.version]);
+        let stale = if_match(t.version);
         assert_eq!(
             store.update(t.id, rename("c"), stale.clone()).await,
             Err(StoreError::PreconditionFailed)
@@ -328,9 +336,6 @@ mod tests {
             Err(StoreError::PreconditionFailed)
         );
         assert_eq!(store.get(t.id).await.unwrap(), v2);
-        store
-            .delete(t.id, Precondition::VersionIn(vec![v2.version]))
-            .await
-            .unwrap();
+        store.delete(t.id, if_match(v2.version)).await.unwrap();
     }
 }

@@ -11,7 +11,7 @@ use super::port::{StoreError, StoreFuture, StoreKind, TaskCounts, TaskStore};
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest};
-use crate::tasks::precondition::Precondition;
+use crate::tasks::precondition::Conditions;
 
 /// The task store handlers speak to from the first request on: [`StoreError::Opening`] until the
 /// store behind it is open, then that store.
@@ -69,12 +69,12 @@ impl TaskStore for OpeningStore {
             .map_or_else(not_open, |s| s.create_once(new, once))
     }
 
-    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Conditions) -> StoreFuture<'_, Task> {
         self.store()
             .map_or_else(not_open, |s| s.update(id, patch, expected))
     }
 
-    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
+    fn delete(&self, id: Uuid, expected: Conditions) -> StoreFuture<'_, ()> {
         self.store()
             .map_or_else(not_open, |s| s.delete(id, expected))
     }

@@ -14,7 +14,7 @@ use crate::tasks::idempotency::{
 };
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{Page, PageRequest};
-use crate::tasks::precondition::Precondition;
+use crate::tasks::precondition::Conditions;
 
 /// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -29,7 +29,7 @@ pub const CAPACITY_EXCEEDED: ErrorCode = ErrorCode::new(
 pub const PRECONDITION_FAILED: ErrorCode = ErrorCode::new(
     "precondition_failed",
     StatusCode::PRECONDITION_FAILED,
-    "`If-Match` does not name the task's current version: someone changed it first; nothing was written.",
+    "`If-Match` does not name the task's current version (someone changed it first), or `If-None-Match` names it (`*`: the task exists); nothing was written.",
 );
 /// The code of an operation the store could not answer in time.
 pub const STORE_UNAVAILABLE: ErrorCode = ErrorCode::new(
@@ -45,7 +45,7 @@ pub enum StoreError {
     NotFound,
     #[error("the store is full: at most {max} {} can be stored", tasks(*.max))]
     Full { max: usize },
-    #[error("the task has changed since the If-Match version was read")]
+    #[error("the task's current version fails the request's If-Match or If-None-Match")]
     PreconditionFailed,
     /// A keyed create whose key was used for a create with another body.
     #[error("this Idempotency-Key was used for a create with another body")]
@@ -148,8 +148,8 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// retry while the first is in flight is `KeyInFlight`. An expired key is as good as new.
     fn create_once(&self, new: NewTask, once: KeyedCreate) -> StoreFuture<'_, Created>;
     /// Applies `patch` if the stored version satisfies `expected`; the version then grows by one.
-    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task>;
-    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()>;
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Conditions) -> StoreFuture<'_, Task>;
+    fn delete(&self, id: Uuid, expected: Conditions) -> StoreFuture<'_, ()>;
     fn counts(&self) -> StoreFuture<'_, TaskCounts>;
     /// Whether the store answers right now (bounded by the store's own timeouts).
     fn check(&self) -> StoreFuture<'_, ()>;

@@ -22,7 +22,7 @@ use super::shards;
 use crate::tasks::idempotency::{Created, KeyedCreate};
 use crate::tasks::model::{NewTask, Task, TaskPatch};
 use crate::tasks::page::{DEFAULT_PAGE_LIMIT, Page, PageRequest, PageStart};
-use crate::tasks::precondition::Precondition;
+use crate::tasks::precondition::Conditions;
 use db::Db;
 use rows::{TASK_COLUMNS, count, task};
 
@@ -154,7 +154,7 @@ async fn schema_once(settings: &PgSettings, mode: Migrations) -> Result<usize, M
 async fn lock_for_write(
     tx: &deadpool_postgres::Transaction<'_>,
     id: Uuid,
-    expected: &Precondition,
+    expected: &Conditions,
 ) -> Result<(bool, Option<i16>), StoreError> {
     let stmt = tx
         .prepare_cached("SELECT completed, version, shard FROM tasks WHERE id = $1 FOR UPDATE")
@@ -265,7 +265,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn update(&self, id: Uuid, patch: TaskPatch, expected: Precondition) -> StoreFuture<'_, Task> {
+    fn update(&self, id: Uuid, patch: TaskPatch, expected: Conditions) -> StoreFuture<'_, Task> {
         self.db.run(move |c| {
             async move {
                 let tx = c.transaction().await?;
@@ -291,7 +291,7 @@ impl TaskStore for PgTaskStore {
         .boxed()
     }
 
-    fn delete(&self, id: Uuid, expected: Precondition) -> StoreFuture<'_, ()> {
+    fn delete(&self, id: Uuid, expected: Conditions) -> StoreFuture<'_, ()> {
         async move {
             let total = self
                 .db
