@@ -58,6 +58,8 @@ impl EchoMessage {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// An unknown parameter is a 400, as on /api/tasks: a misspelt `mesage` is not silently dropped.
+#[serde(deny_unknown_fields)]
 pub struct EchoQuery {
     /// The text to echo.
     // Required (the spec says so); an `Option` only so that a missing message gets our JSON 400.
@@ -80,7 +82,8 @@ pub struct Echo {
     params(EchoQuery),
     responses(
         (status = 200, description = "The message", body = Echo),
-        (status = 400, description = "Missing, empty or longer than maxLength characters", body = ErrorBody)
+        (status = 400, description = "Missing, empty or longer than maxLength characters, an unknown \
+            parameter, or percent-escapes that are not UTF-8", body = ErrorBody)
     )
 )]
 #[get("/echo")]

@@ -18,6 +18,9 @@ use crate::protocol_errors::count;
 /// - a path that percent-encodes a character it could have sent as it is gets a JSON 400
 ///   `invalid_path`: actix's router decodes such escapes, so `/%61pi/tasks` would be served as
 ///   `/api/tasks` while the ALB, the WAF and the logs see another path ([`aliased_path`]);
+/// - a query string whose percent-escapes decode to bytes that are not UTF-8 gets a JSON 400
+///   `invalid_query`: the query parser would replace them with U+FFFD, so `/api/echo?message=%ff`
+///   would answer with text the client never sent ([`query_not_utf8`]);
 /// - `HEAD` is served by the `GET` route; actix's encoder sends the headers (with the GET body's
 ///   length) and no body, because it remembers the request was HEAD.
 pub async fn rules(
@@ -41,6 +44,14 @@ pub async fn rules(
         let res = ApiError::new(
             ErrorCode::INVALID_PATH,
             "the path percent-encodes a character that must be sent as it is (a letter, a digit or one of -._~!$&'()*,;=:@)",
+        )
+        .error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if query_not_utf8(req.query_string()) {
+        let res = ApiError::new(
+            ErrorCode::INVALID_QUERY,
+            "the query string percent-encodes bytes that are not UTF-8",
         )
         .error_response();
         return Ok(req.into_response(res).map_into_right_body());
@@ -70,6 +81,33 @@ pub fn aliased_path(path: &str) -> bool {
                     decoded.is_ascii_alphanumeric() || b"-._~!$&'()*,;=:@".contains(&decoded)
                 })
     })
+}
+
+/// Whether `query` (as sent) percent-encodes bytes that do not decode to UTF-8 (a lone `%ff`, an
+/// encoded surrogate, a sequence cut short). A `%` without two hex digits is a `%`, as the query
+/// parser reads it. Nothing is decoded unless the query has a `%`.
+pub fn query_not_utf8(query: &str) -> bool {
+    if !query.contains('%') {
+        return false;
+    }
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            decoded.push(byte);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&decoded).is_err()
 }
 
 /// Marks a HEAD request that is being routed as GET.
@@ -116,6 +154,31 @@ mod tests {
             "/a%20b",
         ] {
             assert!(!aliased_path(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn only_escapes_that_decode_to_bytes_other_than_utf8_are_refused() {
+        for bad in [
+            "message=%ff",
+            "message=%ED%A0%80",
+            "message=%e2%82",
+            "a=1&message=%C3",
+            "%80=x",
+        ] {
+            assert!(query_not_utf8(bad), "{bad}");
+        }
+        for good in [
+            "",
+            "message=hello",
+            "message=%e2%82%ac",
+            "message=caf%C3%A9&limit=5",
+            "message=100%",
+            "message=%zz%4",
+            "message=%25ff",
+            "message=a+b",
+        ] {
+            assert!(!query_not_utf8(good), "{good}");
         }
     }
 }

@@ -62,3 +62,30 @@ async fn echo_counts_characters_not_bytes() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"message": message, "length": 13}));
 }
+
+/// What the query parser would turn into U+FFFD, or drop, is refused rather than echoed as text the
+/// client never sent: percent-escapes that are not UTF-8, and a parameter echo does not know.
+#[tokio::test]
+async fn escapes_that_are_not_utf8_and_unknown_parameters_are_a_400() {
+    let app = spawn_app().await;
+    for query in ["message=%ff", "message=%ED%A0%80", "message=ok&x=%C3"] {
+        let message = assert_error(
+            app.get(&format!("/api/echo?{query}")).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+        assert!(message.contains("not UTF-8"), "{query}: {message}");
+    }
+    let message = assert_error(
+        app.get("/api/echo?message=a&mesage=b").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert!(message.contains("mesage"), "names the parameter: {message}");
+    let res = app.get("/api/echo?message=%e2%82%ac%20ok").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"message": "€ ok", "length": 4}));
+}
