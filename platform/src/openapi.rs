@@ -2,6 +2,7 @@
 //! of a query parameter an app publishes bounds on.
 
 use actix_web::http::Method;
+use utoipa::openapi::path::Parameter;
 use utoipa::openapi::{Object, OpenApi, RefOr, Schema};
 
 /// Each operation of an OpenAPI document: its path, method and description.
@@ -40,4 +41,26 @@ pub fn query_parameter<'d>(doc: &'d mut OpenApi, path: &str, name: &str) -> Opti
         Some(RefOr::T(Schema::Object(object))) => Some(object),
         _ => None,
     }
+}
+
+/// Every inline parameter of every operation, for an app to complete what utoipa's attributes
+/// cannot say (a pattern, a plain string where `Option<String>` made a nullable one).
+pub fn parameters_mut(doc: &mut OpenApi) -> impl Iterator<Item = &mut Parameter> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .filter_map(|op| op.as_mut())
+        .filter_map(|op| op.parameters.as_mut())
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(p) => Some(p),
+            RefOr::Ref(_) => None,
+        })
+    })
 }

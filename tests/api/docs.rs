@@ -202,6 +202,46 @@ async fn the_document_publishes_the_bounds_the_api_enforces() {
         doc["components"]["schemas"]["TaskTitle"]["pattern"],
         *api_app::tasks::TITLE_PATTERN
     );
+    // A page's limit is the one it was asked for.
+    let page_limit = &doc["components"]["schemas"]["TaskPage"]["properties"]["limit"];
+    assert_eq!(
+        (&page_limit["minimum"], &page_limit["maximum"]),
+        (&json!(1), &json!(1000))
+    );
+    // The one spelling of a task id the API takes, and plain-string conditional headers (an absent
+    // header is not a null one) on every operation of a task.
+    for method in ["get", "patch", "delete"] {
+        let params = doc["paths"]["/api/tasks/{id}"][method]["parameters"]
+            .as_array()
+            .unwrap();
+        let named = |name: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{method} documents {name}"))
+        };
+        assert_eq!(
+            named("id")["schema"],
+            json!({"type": "string", "format": "uuid", "pattern": api_app::tasks::routes::TASK_ID_PATTERN}),
+            "{method}"
+        );
+        for header in ["If-Match", "If-None-Match"] {
+            assert_eq!(
+                named(header)["schema"],
+                json!({"type": "string"}),
+                "{method} {header}"
+            );
+        }
+    }
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    assert_error(app.get(&format!("/api/tasks/{id}")).await, 404, "not_found").await;
+    let upper = id.to_uppercase();
+    assert_error(
+        app.get(&format!("/api/tasks/{upper}")).await,
+        400,
+        "invalid_id",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use actix_web::http::StatusCode;
 use platform::config::{ConfigError, parse_bounded};
 use platform::error::{ApiError, ErrorCode};
 use sha2::{Digest as _, Sha256};
+use utoipa::openapi::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::{OpenApi, RefOr};
 
 use super::model::{NewTask, Task};
 
@@ -185,18 +185,8 @@ impl IdempotencySettings {
 /// Publishes the key's syntax on the `Idempotency-Key` parameter: its pattern and length, which
 /// the `params(...)` row of the handler cannot state.
 pub(crate) fn document_key(doc: &mut OpenApi) {
-    let params = doc
-        .paths
-        .paths
-        .values_mut()
-        .filter_map(|item| item.post.as_mut())
-        .filter_map(|op| op.parameters.as_mut())
-        .flatten()
-        .filter_map(|p| match p {
-            RefOr::T(p) => Some(p),
-            RefOr::Ref(_) => None,
-        })
-        // No other parameter of the API has this name, and this one is the header.
+    // No other parameter of the API has this name, and this one is the header.
+    let params = platform::openapi::parameters_mut(doc)
         .filter(|p| p.name.eq_ignore_ascii_case(IDEMPOTENCY_KEY.as_str()));
     for param in params {
         // A plain string: `Option<String>` makes the row optional, but an absent header is not a

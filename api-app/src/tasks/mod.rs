@@ -59,4 +59,6 @@ pub fn document(doc: &mut OpenApi) {
     title::document_pattern(doc);
     idempotency::document_key(doc);
     page::document_bounds(doc);
+    precondition::document_headers(doc);
+    routes::document_id(doc);
 }

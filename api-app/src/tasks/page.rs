@@ -5,8 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::openapi::query_parameter;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::OpenApi;
 use utoipa::openapi::schema::{SchemaType, Type};
+use utoipa::openapi::{OpenApi, RefOr, Schema};
 use utoipa::{IntoParams, Number, ToSchema};
 
 use super::model::{MAX_STORED_TASKS, Task};
@@ -202,6 +202,19 @@ pub(crate) fn document_bounds(doc: &mut OpenApi) {
         // A plain string: an absent cursor is not a `null` one (a fuzzer would send the text "null").
         schema.schema_type = SchemaType::Type(Type::String);
         schema.pattern = Some(CURSOR_PATTERN.to_owned());
+    }
+    // A page's own `limit` is the one it was asked for: within the same bounds.
+    let page_limit = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("TaskPage"))
+        .and_then(|s| match s {
+            RefOr::T(Schema::Object(page)) => page.properties.get_mut("limit"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Object(limit))) = page_limit {
+        limit.minimum = Some(Number::UInt(1));
+        limit.maximum = Some(Number::UInt(MAX_PAGE_LIMIT));
     }
 }
 

@@ -9,6 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, EntityTag, Header as _, HeaderName, IfMatch, IfNoneMatch};
 use platform::error::{ApiError, ErrorCode};
 use platform::headers::list_elements;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::model::Task;
 
@@ -168,6 +170,19 @@ impl Conditions {
 // `If-Match` matches nothing, an unreadable `If-None-Match` holds nothing; only an over-long list is
 // refused.
 read_from_head!(Conditions);
+
+/// Publishes `If-Match` and `If-None-Match` as plain strings: `Option<String>` makes each row
+/// optional, but an absent header is not a `null` one (a fuzzer would send the text "null").
+pub(crate) fn document_headers(doc: &mut OpenApi) {
+    let conditional = [header::IF_MATCH, header::IF_NONE_MATCH];
+    for param in platform::openapi::parameters_mut(doc).filter(|p| {
+        conditional
+            .iter()
+            .any(|h| p.name.eq_ignore_ascii_case(h.as_str()))
+    }) {
+        param.schema = Some(ObjectBuilder::new().schema_type(Type::String).into());
+    }
+}
 
 /// The task's `ETag` value: its version, as a strong entity tag.
 pub fn etag(task: &Task) -> EntityTag {

@@ -6,6 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use platform::connection_state::WriteUnderway;
 use platform::error::{ApiError, ErrorBody, ErrorCode};
 use platform::extractors::PlainJson;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use uuid::Uuid;
 
 use super::idempotency::{IDEMPOTENT_REPLAYED, IdempotencySettings, KEY_DESCRIPTION, KeyHeader};
@@ -110,6 +113,26 @@ fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpRe
 /// Parses a task id from the path: only the canonical form the API hands out (lowercase,
 /// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
 /// spellings are a 400, like any malformed id, not a 404.
+/// The one spelling of a task id [`task_id`] accepts, as the API writes it: a UUID, lowercase and
+/// hyphenated. The OpenAPI document publishes it on the `id` parameter.
+pub const TASK_ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+/// Publishes [`TASK_ID_PATTERN`] on every `id` path parameter: `format: uuid` alone admits spellings
+/// (upper case, braces, no hyphens) that are a 400 here.
+pub(super) fn document_id(doc: &mut OpenApi) {
+    for param in platform::openapi::parameters_mut(doc)
+        .filter(|p| p.name == "id" && p.parameter_in == ParameterIn::Path)
+    {
+        param.schema = Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                .pattern(Some(TASK_ID_PATTERN))
+                .into(),
+        );
+    }
+}
+
 fn task_id(raw: &str) -> Result<Uuid, TaskError> {
     let id = Uuid::try_parse(raw).map_err(|_| TaskError::InvalidId)?;
     let mut canonical = Uuid::encode_buffer();
