@@ -233,6 +233,75 @@ async fn a_create_past_its_request_deadline_is_answered_by_the_store_never_408_t
     assert_eq!(titles.len(), 9, "{titles:?}");
 }
 
+/// A write that ended past the deadline has its answer written, and no more: a request pipelined
+/// behind it that stalls is cut about a second later (`ANSWER_GRACE`), not left holding the
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_write_past_its_deadline_a_stalled_pipelined_request_is_cut() {
+    use std::io::{Read as _, Write as _};
+    let db = pg::fresh_database().await;
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", db.as_str()),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "8000"),
+        ("REQUEST_DEADLINE_SECS", "1"),
+    ])
+    .await;
+    app.create_task("before").await;
+    let holder = pg::hold(&db, "LOCK TABLE tasks IN SHARE MODE").await;
+    let port = app.port;
+    let client = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // A whole create, then the start of the next request's head, which never ends.
+        s.write_all(
+            b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 14\r\n\r\n{\"title\":\"ok\"}GET /api/health HTTP/1.1\r\nHost: x\r\n",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0_u8; 4096];
+        let mut answered_at = None;
+        loop {
+            match s.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    got.extend_from_slice(&buf[..n]);
+                    answered_at.get_or_insert_with(Instant::now);
+                }
+                Ok(_) => {
+                    return (
+                        String::from_utf8_lossy(&got).into_owned(),
+                        answered_at,
+                        true,
+                    );
+                }
+                Err(e) => {
+                    let closed = !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    );
+                    return (
+                        String::from_utf8_lossy(&got).into_owned(),
+                        answered_at,
+                        closed,
+                    );
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let (answer, answered_at, closed) = client.await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the write is answered: {answer}"
+    );
+    assert!(closed, "the stalled request behind it is cut: {answer}");
+    let held = answered_at.unwrap().elapsed();
+    assert!(
+        held < Duration::from_secs(3),
+        "cut {held:?} after the answer"
+    );
+}
+
 /// A create a batch has taken is answered by that batch, even past the queue's bound: on a slow but
 /// healthy database it commits, so it must be a 201, never a 503 for a task that then exists (a
 /// plain create has no key, and a client that retries a 503 would add it twice).

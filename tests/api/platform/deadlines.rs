@@ -394,6 +394,62 @@ async fn a_stalled_chunked_upload_gets_its_408_and_gives_up_its_slot() {
     app.stop();
 }
 
+/// Reads one response from `s`: its head, then as many body bytes as its `content-length` says.
+pub(super) fn read_response(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if got.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = s.read(&mut buf).expect("a response");
+        assert!(n > 0, "closed before a whole response: {text}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A finished write leaves nothing behind on its connection: a later request there whose body
+/// stalls is still answered 408 and cut, as on a connection that never wrote.
+#[tokio::test]
+async fn after_a_write_a_stalled_request_on_the_same_connection_is_still_cut() {
+    let app = RealBinary::spawn("api-app", &[("REQUEST_DEADLINE_SECS", "1")]);
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 14\r\n\r\n{\"title\":\"ok\"}",
+    )
+    .unwrap();
+    let created = read_response(&mut s);
+    assert!(created.starts_with("http/1.1 201"), "{created}");
+    s.write_all(
+        b"POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = match s.read_to_end(&mut answer) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 408"), "{answer}");
+    assert!(closed, "cut after its 408: {answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    app.stop();
+}
+
 #[tokio::test]
 async fn malformed_and_oversized_requests_are_counted_and_not_logged_as_errors() {
     let app = RealBinary::spawn("api-app", &[("RUST_LOG", "info")]);
