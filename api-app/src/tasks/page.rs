@@ -4,7 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::openapi::query_parameter;
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::openapi::schema::{SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Schema};
 use utoipa::{IntoParams, Number, ToSchema};
@@ -34,13 +35,38 @@ pub const CURSOR_PATTERN: &str = "^A[Q-Za-f][A-Za-z0-9_-]{10}$";
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// How many tasks to return.
+    #[serde(default, deserialize_with = "limit")]
     pub limit: Option<usize>,
     /// How many tasks to skip, in creation order. Each skipped task is read and thrown away, so a
     /// deep offset costs a scan of every task before it: follow `next_cursor` instead.
+    #[serde(default, deserialize_with = "offset")]
     pub offset: Option<usize>,
     /// Continue after the page that returned this `next_cursor` (an opaque string). Costs the same
     /// at any depth. Not together with `offset`.
     pub cursor: Option<String>,
+}
+
+/// `limit` as a whole number, or an error that names it and its bounds (the query parser's own
+/// says only "invalid digit found in string").
+fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    whole_number(d, "limit", 1, MAX_PAGE_LIMIT)
+}
+
+/// `offset` as a whole number, or an error that names it and its bounds.
+fn offset<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    whole_number(d, "offset", 0, MAX_PAGE_OFFSET)
+}
+
+fn whole_number<'de, D: Deserializer<'de>>(
+    d: D,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{name} must be a whole number, {min}-{max}")))
 }
 
 /// Where a page starts.

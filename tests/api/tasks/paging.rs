@@ -91,11 +91,23 @@ async fn a_bad_query_string_is_refused_with_a_message_naming_the_problem() {
         message.contains("lmit"),
         "names the unknown parameter: {message}"
     );
-    let message = assert_error(app.get("/api/tasks?limit=many").await, 400, "invalid_query").await;
-    assert!(
-        message.contains("invalid digit"),
-        "says what is wrong: {message}"
-    );
+    for (query, named) in [
+        ("limit=many", "limit must be a whole number, 1-1000"),
+        ("limit=-1", "limit must be a whole number, 1-1000"),
+        ("offset=1e3", "offset must be a whole number, 0-"),
+        ("limit=5&offset=", "offset must be a whole number, 0-"),
+    ] {
+        let message = assert_error(
+            app.get(&format!("/api/tasks?{query}")).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+        assert!(
+            message.contains(named),
+            "{query}: names the parameter and says what is wrong: {message}"
+        );
+    }
 }
 
 #[tokio::test]
