@@ -57,7 +57,8 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
-/// A JSON body sent as it is: one `Content-Type` line and no content coding, else a JSON 415.
+/// A JSON body sent as it is: one `Content-Type` line, no `charset` but UTF-8, and no content
+/// coding, else a JSON 415.
 /// actix's JSON extractor reads only the first `Content-Type` line and ignores `Content-Encoding`,
 /// so gzip bytes would be parsed as JSON (a misleading `malformed_json`), a `br` label would be
 /// ignored, and a second, different type would pass: a proxy or WAF in front may read such a
@@ -79,6 +80,22 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
         return Err(ApiError::new(
             ErrorCode::UNSUPPORTED_MEDIA_TYPE,
             "content-type is sent more than once; send it once, as application/json",
+        ));
+    }
+    // JSON is exchanged in UTF-8 (RFC 8259 8.1) and parsed as UTF-8 whatever the header says, so a
+    // body said to be in another charset is refused rather than misread.
+    let other_charset = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.get_param(mime::CHARSET)
+                .is_some_and(|c| !c.as_str().eq_ignore_ascii_case("utf-8"))
+        });
+    if other_charset {
+        return Err(ApiError::new(
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+            "a JSON body is read as UTF-8: send it with no charset, or charset=utf-8",
         ));
     }
     let coded = list_elements(headers, &header::CONTENT_ENCODING)

@@ -176,6 +176,9 @@ async fn non_json_content_types_are_415() {
     for content_type in [
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
+        // JSON is read as UTF-8, so a body said to be in another charset is refused, not misread.
+        Some("application/json; charset=utf-16"),
+        Some("application/json; charset=iso-8859-1"),
         None,
     ] {
         let mut req = app
@@ -186,6 +189,20 @@ async fn non_json_content_types_are_415() {
             req = req.header("content-type", ct);
         }
         assert_error(req.send().await.unwrap(), 415, "unsupported_media_type").await;
+    }
+    for utf8 in [
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+    ] {
+        let res = app
+            .client
+            .post(app.url("/api/tasks"))
+            .header("content-type", utf8)
+            .body(r#"{"title":"a"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{utf8}");
     }
 }
 
