@@ -166,14 +166,27 @@ pub fn test_client() -> reqwest::Client {
 /// Sends `request` as raw bytes to `address` (`http://host:port` or `host:port`) and returns
 /// everything the server answers until it closes the connection, or until `wait` passes.
 pub fn raw_exchange(address: &str, request: &[u8], wait: std::time::Duration) -> String {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     let mut stream = std::net::TcpStream::connect(address.trim_start_matches("http://"))
         .expect("the server accepts connections");
-    stream.set_read_timeout(Some(wait)).expect("a read timeout");
     let _ = stream.write_all(request);
+    read_until_closed(&mut stream, wait).0
+}
+
+/// Everything the server sends on `stream` until it closes the connection (the end of the stream,
+/// or a reset) or `wait` passes, and whether it closed: a read that merely timed out is no close.
+pub fn read_until_closed(
+    stream: &mut std::net::TcpStream,
+    wait: std::time::Duration,
+) -> (String, bool) {
+    use std::io::{ErrorKind, Read as _};
+    stream.set_read_timeout(Some(wait)).expect("a read timeout");
     let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
+    let closed = match stream.read_to_end(&mut answer) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
 }
 
 /// A server under test on 127.0.0.1, and a client for it. The test harnesses of both apps and of

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use integration_tests::{RealBinary, counter};
+use integration_tests::{RealBinary, counter, read_until_closed};
 
 /// `REQUEST_DEADLINE_SECS` for these tests, and the grace the connection-level cut adds to it.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -361,14 +361,8 @@ async fn a_stalled_chunked_upload_gets_its_408_and_gives_up_its_slot() {
         })
         .collect();
     for s in &mut held {
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut answer = Vec::new();
-        // Returns at the end of the stream; an error that is not the read timeout is a reset.
-        let closed = match s.read_to_end(&mut answer) {
-            Ok(_) => true,
-            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        };
-        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        let (answer, closed) = read_until_closed(s, Duration::from_secs(5));
+        let answer = answer.to_ascii_lowercase();
         assert!(answer.starts_with("http/1.1 408"), "{answer}");
         assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
         assert!(answer.contains("connection: close"), "{answer}");
@@ -395,7 +389,7 @@ async fn a_stalled_chunked_upload_gets_its_408_and_gives_up_its_slot() {
 }
 
 /// Reads one response from `s`: its head, then as many body bytes as its `content-length` says.
-pub(super) fn read_response(s: &mut TcpStream) -> String {
+fn read_response(s: &mut TcpStream) -> String {
     let mut got = Vec::new();
     let mut buf = [0_u8; 4096];
     loop {
@@ -434,12 +428,8 @@ async fn after_a_write_a_stalled_request_on_the_same_connection_is_still_cut() {
     )
     .unwrap();
     let started = Instant::now();
-    let mut answer = Vec::new();
-    let closed = match s.read_to_end(&mut answer) {
-        Ok(_) => true,
-        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-    };
-    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let (answer, closed) = read_until_closed(&mut s, Duration::from_secs(5));
+    let answer = answer.to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 408"), "{answer}");
     assert!(closed, "cut after its 408: {answer}");
     assert!(
