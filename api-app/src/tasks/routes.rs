@@ -110,9 +110,6 @@ fn task_response(mut res: actix_web::HttpResponseBuilder, task: &Task) -> HttpRe
     json::respond(res, json::task(task))
 }
 
-/// Parses a task id from the path: only the canonical form the API hands out (lowercase,
-/// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
-/// spellings are a 400, like any malformed id, not a 404.
 /// The one spelling of a task id [`task_id`] accepts, as the API writes it: a UUID, lowercase and
 /// hyphenated. The OpenAPI document publishes it on the `id` parameter.
 pub const TASK_ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
@@ -133,6 +130,9 @@ pub(super) fn document_id(doc: &mut OpenApi) {
     }
 }
 
+/// Parses a task id from the path: only the canonical form the API hands out (lowercase,
+/// hyphenated) names a task, so one task has one URL. Uppercase, braced, `urn:uuid:` and bare-hex
+/// spellings are a 400, like any malformed id, not a 404.
 fn task_id(raw: &str) -> Result<Uuid, TaskError> {
     let id = Uuid::try_parse(raw).map_err(|_| TaskError::InvalidId)?;
     let mut canonical = Uuid::encode_buffer();
