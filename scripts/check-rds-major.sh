@@ -7,6 +7,7 @@
 # tested here before it is deployed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 if [[ -z ${TEST_DATABASE_URL:-} ]]; then
   major=$(sed -n '/^variable "database_engine_version"/,/^}/s/^ *default *= *"\([0-9]*\)"$/\1/p' \
     terraform/modules/platform-cluster/variables.tf)
@@ -20,6 +21,6 @@ cargo test -p integration-tests --test postgres --locked 2>&1 | tee "$log"
 TEST_STORE=postgres cargo test -p integration-tests --test api --locked 2>&1 | tee -a "$log"
 scripts/check-db-bootstrap.sh
 version=$("$PG_BIN/postgres" --version | awk '{print $3}')
-read -r passed failed < <(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d %d\n", passed, failed }' "$log")
+read -r passed failed < <(rust_test_totals "$log")
 echo "check-rds-major: $passed Rust tests passed on PostgreSQL $version, $failed failed; the bootstrap check passed"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "$passed Rust tests on PostgreSQL $version" >>"$CHECK_COUNTS"

@@ -5,6 +5,7 @@
 # (scripts/with-postgres.sh) serves the postgres test binary and that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 [[ -n ${TEST_DATABASE_URL:-} ]] || exec scripts/with-postgres.sh "scripts/$(basename "$0")" "$@"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -20,6 +21,6 @@ TEST_STORE=postgres cargo test -p integration-tests --test api --locked 2>&1 | t
 TEST_STORE=postgres-replicas cargo test -p integration-tests --test api --locked 2>&1 | tee -a "$log"
 # The totals over every test binary (unit, integration, contract, and the API suite on each store),
 # for the summary line scripts/test.sh ends with.
-read -r passed failed < <(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d %d\n", passed, failed }' "$log")
+read -r passed failed < <(rust_test_totals "$log")
 echo "rust tests: $passed passed, $failed failed"
 [[ -z ${CHECK_COUNTS:-} ]] || echo "$passed Rust tests" >>"$CHECK_COUNTS"

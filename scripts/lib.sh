@@ -80,6 +80,10 @@ PY
 # cpu_ticks PID: the CPU time the process has used (user + system, all threads), in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
+# rust_test_totals LOG: "PASSED FAILED", the sums over every `test result:` line of cargo test's
+# output in LOG (every test binary it ran).
+rust_test_totals() { awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d %d\n", passed, failed }' "$1"; }
+
 # mean NUMBERS...: their mean, rounded to a whole number.
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 
