@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use integration_tests::facts::{APPS, ENVS};
 use integration_tests::k8s::{
-    all_renderings, argocd, name, named, one, overlay, s, selector_picks, seq,
+    all_renderings, argocd, configmaps_read, name, named, one, overlay, s, selector_picks, seq,
 };
 use integration_tests::terraform::{attr_text, block, blocks_in, helm_release};
 use integration_tests::{of_kind, read_text};
@@ -603,31 +603,10 @@ fn the_readme_release_diagram_says_what_the_manifests_do() {
 fn the_configmaps_the_pods_read_outlive_the_sync_that_renames_them() {
     for app in APPS {
         for (env, docs) in all_renderings(app) {
-            let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
-            let mut read: Vec<&str> = seq(&pod["volumes"])
-                .iter()
-                .filter_map(|v| v["configMap"]["name"].as_str())
-                .collect();
-            for c in seq(&pod["containers"])
-                .iter()
-                .chain(seq(&pod["initContainers"]))
-            {
-                read.extend(
-                    seq(&c["envFrom"])
-                        .iter()
-                        .filter_map(|e| e["configMapRef"]["name"].as_str()),
-                );
-                read.extend(
-                    seq(&c["env"])
-                        .iter()
-                        .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str()),
-                );
-            }
-            read.sort_unstable();
-            read.dedup();
+            let read = configmaps_read(&one(&docs, "Deployment")["spec"]["template"]["spec"]);
             assert!(!read.is_empty(), "{env}/{app}: the pods read a ConfigMap");
             for configmap in read {
-                let annotations = &named(&docs, "ConfigMap", configmap)["metadata"]["annotations"];
+                let annotations = &named(&docs, "ConfigMap", &configmap)["metadata"]["annotations"];
                 let says = |key: &str, option: &str| {
                     annotations[key]
                         .as_str()

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use hcl::Value;
 use hcl::eval::Evaluate;
 use integration_tests::facts::ENVS;
-use integration_tests::k8s::selector_picks;
+use integration_tests::k8s::{configmaps_read, selector_picks};
 use integration_tests::{kustomize, read_text};
 use serde_json::Value as Json;
 
@@ -692,22 +692,11 @@ fn bootstrap_runs_before_the_pods_with_the_apps_own_settings() {
         );
         // Everything the Job reads exists in an earlier wave.
         let pod = &job["spec"]["template"]["spec"];
-        let mut needs: Vec<(&str, String)> = all_containers(pod)
-            .flat_map(|c| {
-                let by_key = items(&c["env"])
-                    .iter()
-                    .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["name"].as_str());
-                let whole = items(&c["envFrom"])
-                    .iter()
-                    .filter_map(|e| e["configMapRef"]["name"].as_str());
-                by_key.chain(whole)
-            })
-            .map(|n| ("ConfigMap", n.to_owned()))
+        let mut needs: Vec<(&str, String)> = configmaps_read(&yaml(pod))
+            .into_iter()
+            .map(|n| ("ConfigMap", n))
             .collect();
-        for v in items(&job["spec"]["template"]["spec"]["volumes"]) {
-            if let Some(n) = v["configMap"]["name"].as_str() {
-                needs.push(("ConfigMap", n.to_owned()));
-            }
+        for v in items(&pod["volumes"]) {
             if let Some(n) = v["secret"]["secretName"].as_str() {
                 let es = docs
                     .iter()

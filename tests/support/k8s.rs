@@ -153,6 +153,30 @@ pub fn named<'a>(docs: &'a [Value], kind: &'a str, wanted: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} named {wanted}"))
 }
 
+/// The `ConfigMap`s a pod spec reads: mounted as volumes, or named by its containers' (init
+/// containers' too) `envFrom` and `env` keys.
+pub fn configmaps_read(pod: &Value) -> BTreeSet<String> {
+    let containers = seq(&pod["initContainers"])
+        .iter()
+        .chain(seq(&pod["containers"]));
+    let from_env = containers.flat_map(|c| {
+        let whole = seq(&c["envFrom"])
+            .iter()
+            .map(|e| &e["configMapRef"]["name"]);
+        let by_key = seq(&c["env"])
+            .iter()
+            .map(|e| &e["valueFrom"]["configMapKeyRef"]["name"]);
+        whole.chain(by_key)
+    });
+    seq(&pod["volumes"])
+        .iter()
+        .map(|v| &v["configMap"]["name"])
+        .chain(from_env)
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// An object's Argo CD sync wave (0 when it names none).
 pub fn sync_wave(obj: &Value) -> i64 {
     obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
