@@ -23,17 +23,38 @@ async fn create_tagged(app: &integration_tests::api::TestApp, title: &str) -> (S
     (task["id"].as_str().unwrap().to_owned(), tag)
 }
 
+/// Sends `method` to `path` with `headers`, and a JSON `body` if there is one.
+async fn send_with(
+    app: &integration_tests::api::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = app.client.request(method, app.url(path));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    req.send().await.unwrap()
+}
+
 async fn delete_if_match(
     app: &integration_tests::api::TestApp,
     id: &str,
     if_match: &str,
 ) -> reqwest::Response {
-    app.client
-        .delete(app.url(&format!("/api/tasks/{id}")))
-        .header("if-match", if_match)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/api/tasks/{id}");
+    send_with(
+        app,
+        reqwest::Method::DELETE,
+        &path,
+        &[("if-match", if_match)],
+        None,
+    )
+    .await
 }
 
 async fn patch_if_match(
@@ -42,13 +63,15 @@ async fn patch_if_match(
     if_match: &str,
     body: &Value,
 ) -> reqwest::Response {
-    app.client
-        .patch(app.url(&format!("/api/tasks/{id}")))
-        .header("if-match", if_match)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/api/tasks/{id}");
+    send_with(
+        app,
+        reqwest::Method::PATCH,
+        &path,
+        &[("if-match", if_match)],
+        Some(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -340,24 +363,6 @@ async fn if_none_match_naming_the_current_version_is_a_304_with_the_etag_and_no_
         "too_many_etags",
     )
     .await;
-}
-
-/// Sends `method` to `path` with `headers`, and a JSON `body` if there is one.
-async fn send_with(
-    app: &integration_tests::api::TestApp,
-    method: reqwest::Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let mut req = app.client.request(method, app.url(path));
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    if let Some(body) = body {
-        req = req.json(body);
-    }
-    req.send().await.unwrap()
 }
 
 /// RFC 9110 13.1.2: on a write, `If-None-Match` is a condition too. `*` (the task exists) or a tag
