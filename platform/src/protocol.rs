@@ -87,27 +87,10 @@ pub fn aliased_path(path: &str) -> bool {
 /// encoded surrogate, a sequence cut short). A `%` without two hex digits is a `%`, as the query
 /// parser reads it. Nothing is decoded unless the query has a `%`.
 pub fn query_not_utf8(query: &str) -> bool {
-    if !query.contains('%') {
-        return false;
-    }
-    let bytes = query.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        if let Some(byte) = escaped {
-            decoded.push(byte);
-            i += 3;
-        } else {
-            decoded.push(bytes[i]);
-            i += 1;
-        }
-    }
-    std::str::from_utf8(&decoded).is_err()
+    query.contains('%')
+        && percent_encoding::percent_decode_str(query)
+            .decode_utf8()
+            .is_err()
 }
 
 /// Marks a HEAD request that is being routed as GET.
