@@ -517,20 +517,23 @@ fn nothing_that_restores_service_waits_on_or_is_cancelled_by_a_release_or_promot
 fn a_rerun_of_the_release_still_arms_the_bump_prs_auto_merge() {
     let release = workflow("release");
     let bump = &release["jobs"]["bump-dev"];
-    let merge = steps(bump)
-        .into_iter()
-        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("gh pr merge")))
-        .expect("bump-dev arms auto-merge");
+    let all = steps(bump);
+    let at = |what: &str, pred: &dyn Fn(&Value) -> bool| {
+        all.iter()
+            .position(|s| pred(s))
+            .unwrap_or_else(|| panic!("bump-dev {what}"))
+    };
+    let merge = at("arms auto-merge", &|s| {
+        s["run"].as_str().is_some_and(|r| r.contains("gh pr merge"))
+    });
     // create-pull-request reports `none` when a re-run finds the PR as it left it.
     assert_eq!(
-        merge["if"].as_str(),
+        all[merge]["if"].as_str(),
         Some("steps.pr.outputs.pull-request-number != '' && steps.hold.outputs.rollback == ''"),
         "armed whenever the PR exists, whatever the operation, unless dev was rolled back since"
     );
     // The hold is decided before, from this release's commit, on the whole history of main.
-    let all = steps(bump);
-    let at = |pred: &dyn Fn(&Value) -> bool| all.iter().position(|s| pred(s)).unwrap();
-    let hold = at(&|s| s["id"].as_str() == Some("hold"));
+    let hold = at("decides the hold", &|s| s["id"].as_str() == Some("hold"));
     assert!(
         all[hold]["run"]
             .as_str()
@@ -538,14 +541,9 @@ fn a_rerun_of_the_release_still_arms_the_bump_prs_auto_merge() {
         "the hold asks scripts/rolled-back-since.sh"
     );
     assert_eq!(all[hold]["env"]["SHA"].as_str(), Some("${{ github.sha }}"));
-    assert!(hold < at(&|s| s["run"].as_str().is_some_and(|r| r.contains("gh pr merge"))));
-    let checkout = at(&|s| {
-        s["uses"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("actions/checkout@"))
-    });
+    assert!(hold < merge);
     assert_eq!(
-        all[checkout]["with"]["fetch-depth"].as_u64(),
+        step_using(bump, "actions/checkout@")["with"]["fetch-depth"].as_u64(),
         Some(0),
         "the history since the release's commit"
     );
