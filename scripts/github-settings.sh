@@ -8,14 +8,18 @@
 #       Once, by a repository admin (terraform/README.md, step 1; again after editing the spec):
 #       sets everything, idempotently, then runs the full check. ID is the GitOps App's numeric ID,
 #       the only actor allowed to write gitops/** branches; the reviewer approves every environment
-#       the spec gives required reviewers (production, terraform-prod).
+#       the spec gives required reviewers (production, terraform-prod, terraform-prod-plan).
 #   scripts/github-settings.sh check --app-id ID [--repo owner/name]
 #       Everything, as a repository admin: the environments, the rulesets (bypass actors included:
 #       GitHub shows them to admins only), the fork approval policy, and GitHub's CODEOWNERS
 #       errors (a line naming a team that does not exist is silently ignored by GitHub).
 #   scripts/github-settings.sh check --environment NAME [--repo owner/name]
 #       One environment, with a token that may only read Actions (terraform-env.yml, before every
-#       apply: the apply role trusts only that environment's tokens).
+#       job that runs in one: its role trusts only that environment's tokens).
+#
+# An environment deploys from the spec's branches, or from "any" branch: terraform-prod-plan, whose
+# jobs are pull requests' plans (GitHub matches their refs/pull/N/merge against no branch policy),
+# so its reviewers are its only gate.
 #
 # Required reviewers and self-review prevention exist only on public repositories and on
 # Enterprise plans: elsewhere GitHub drops them, and the check says so.
@@ -71,7 +75,7 @@ apply_environments() {
   case $reviewer in
     team:?*) type=Team id=$(gh api "orgs/${repo%%/*}/teams/${reviewer#team:}" --jq .id) ;;
     user:?*) type=User id=$(gh api "users/${reviewer#user:}" --jq .id) ;;
-    *) fail "--reviewer: team:<slug> or user:<login>, who approves production and terraform-prod" ;;
+    *) fail "--reviewer: team:<slug> or user:<login>, who approves production, terraform-prod and terraform-prod-plan" ;;
   esac
   for env in $(jq -r '.environments | keys[]' "$spec"); do
     want=$(jq -c --arg env "$env" '.environments[$env]' "$spec")
@@ -79,8 +83,13 @@ apply_environments() {
         prevent_self_review,
         can_admins_bypass,
         reviewers: (if .required_reviewers then [{type: $type, id: $id}] else [] end),
-        deployment_branch_policy: {protected_branches: false, custom_branch_policies: true}
+        deployment_branch_policy: (if .deployment_branches == "any" then null
+          else {protected_branches: false, custom_branch_policies: true} end)
       }' <<<"$want" | gh api --method PUT "repos/${repo}/environments/${env}" --input - >/dev/null
+    if [[ $(jq -r '.deployment_branches' <<<"$want") == any ]]; then
+      echo "github-settings: environment '$env' applied (any branch)"
+      continue
+    fi
     # Exactly the spec's branches: add the missing, delete the rest.
     policies=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies")
     for branch in $(jq -r '.deployment_branches[]' <<<"$want"); do
@@ -108,12 +117,17 @@ check_environment() {
   [[ -n $want ]] || fail "${spec##*/} does not describe environment $env"
   live=$(gh api "repos/${repo}/environments/${env}") ||
     { problems+=("environment $env does not exist (or the token may not read Actions): run scripts/github-settings.sh apply"); return; }
-  jq -e '.deployment_branch_policy == {protected_branches: false, custom_branch_policies: true}' <<<"$live" >/dev/null ||
-    problems+=("environment $env must deploy from selected branches only (deployment branch policy: $(jq -c .deployment_branch_policy <<<"$live"))")
-  got=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies" |
-    jq -c '[.branch_policies[] | "\(.type // "branch") \(.name)"] | sort')
-  [[ $got == "$(jq -c '[.deployment_branches[] | "branch \(.)"] | sort' <<<"$want")" ]] ||
-    problems+=("environment $env deploys from $got, not the branches $(jq -c .deployment_branches <<<"$want")")
+  if [[ $(jq -r '.deployment_branches' <<<"$want") == any ]]; then
+    jq -e '.deployment_branch_policy == null' <<<"$live" >/dev/null ||
+      problems+=("environment $env must deploy from any branch, as pull requests' plans do (deployment branch policy: $(jq -c .deployment_branch_policy <<<"$live"))")
+  else
+    jq -e '.deployment_branch_policy == {protected_branches: false, custom_branch_policies: true}' <<<"$live" >/dev/null ||
+      problems+=("environment $env must deploy from selected branches only (deployment branch policy: $(jq -c .deployment_branch_policy <<<"$live"))")
+    got=$(gh api "repos/${repo}/environments/${env}/deployment-branch-policies" |
+      jq -c '[.branch_policies[] | "\(.type // "branch") \(.name)"] | sort')
+    [[ $got == "$(jq -c '[.deployment_branches[] | "branch \(.)"] | sort' <<<"$want")" ]] ||
+      problems+=("environment $env deploys from $got, not the branches $(jq -c .deployment_branches <<<"$want")")
+  fi
   if [[ $(jq -r .can_admins_bypass <<<"$want") == false && $(jq -r .can_admins_bypass <<<"$live") != false ]]; then
     problems+=("environment $env lets administrators bypass its protection rules")
   fi

@@ -1,6 +1,6 @@
-# GitHub Actions' identities in AWS, per env: a read-only plan role (pull requests, main's drift
-# checks) and an apply role (the terraform-<env> GitHub environment). OIDC, so no AWS key is ever
-# stored. Every policy is a JSON template in iam/ (rendered with sample values and judged by
+# GitHub Actions' identities in AWS, per env: a read-only plan role (pull requests, prod's once a
+# reviewer lets them into the terraform-prod-plan environment; main's drift checks) and an apply
+# role (the terraform-<env> GitHub environment). OIDC, so no AWS key is ever stored. Every policy is a JSON template in iam/ (rendered with sample values and judged by
 # cloudsplaining in `make test`); every role carries its env's permissions boundary, the wall that
 # keeps one env's roles off the other env's resources whatever their own policies say.
 # terraform/modules/platform-cluster grants these same role names their EKS access entries.
@@ -25,11 +25,16 @@ locals {
       connection_arn    = aws_codeconnections_connection.github.arn
       oidc_provider_arn = "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.github_oidc}"
       subject_prefix    = var.github_subject_prefix
+      # Whose pull requests' plans the plan role trusts: dev's, any of this repository's; prod's
+      # (which read prod's state and resources) only those a reviewer other than the run's starter
+      # let into the terraform-prod-plan environment.
+      plan_pr_subject = env == "prod" ? "environment:terraform-prod-plan" : "pull_request"
     }
   }
 
-  # The trust of each role: plans for pull requests and main (drift), an apply only from a job in its
-  # env's GitHub environment (branch policy main; reviewers on prod: github-environments.json).
+  # The trust of each role: plans for pull requests (prod's through terraform-prod-plan) and main
+  # (drift), an apply only from a job in its env's GitHub environment (branch policy main; reviewers
+  # on prod: .github/github-settings.json).
   ci_trust = {
     for env in var.envs : env => {
       for mode in ["plan", "apply"] : mode => templatefile("${path.module}/iam/ci-${mode}-trust.json.tftpl", local.ci_template_vars[env])

@@ -68,13 +68,17 @@ fn allow_statements(doc: &Json) -> Vec<Json> {
 fn each_ci_role_trusts_only_its_own_trigger() {
     let (docs, _) = render();
     for env in ENVS {
+        // Prod's plan reads prod, and a pull request's code runs with it: only a job a reviewer let
+        // into terraform-prod-plan may assume it, never any pull request's.
+        let pull_requests = if env == "prod" {
+            format!("{SUBJECT}:environment:terraform-prod-plan")
+        } else {
+            format!("{SUBJECT}:pull_request")
+        };
         for (mode, subjects) in [
             (
                 "plan",
-                vec![
-                    format!("{SUBJECT}:pull_request"),
-                    format!("{SUBJECT}:ref:refs/heads/main"),
-                ],
+                vec![pull_requests, format!("{SUBJECT}:ref:refs/heads/main")],
             ),
             (
                 "apply",
@@ -473,6 +477,15 @@ fn every_pr_plans_each_env_and_main_applies_dev_then_prod_behind_reviewers() {
             );
             assert_eq!(text(&job["permissions"]["id-token"]), "write");
         }
+        // The environment each job runs in is the one its role trusts (above).
+        let (plan_environment, apply_environment) = if env == "prod" {
+            ("terraform-prod-plan", "terraform-prod")
+        } else {
+            ("", "terraform-dev")
+        };
+        let runs_in = |job: &Value| job["with"].get("environment").map(text).unwrap_or_default();
+        assert_eq!(runs_in(plan), plan_environment, "plan {env}");
+        assert_eq!(runs_in(apply), apply_environment, "apply {env}");
         let plan_if = text(&plan["if"]);
         assert!(
             plan_if.contains("github.event_name == 'pull_request'"),
@@ -498,8 +511,8 @@ fn every_pr_plans_each_env_and_main_applies_dev_then_prod_behind_reviewers() {
     let job = &workflow("terraform-env")["jobs"]["terraform"];
     assert_eq!(
         text(&job["environment"]),
-        "${{ inputs.apply && format('terraform-{0}', inputs.env) || '' }}",
-        "apply runs in terraform-<env>, the only environment its role trusts"
+        "${{ inputs.environment }}",
+        "each job runs in the environment its caller names, the only one its role trusts"
     );
     assert_eq!(
         text(&job["env"]["TF_VAR_cluster_admin_role_arns"]),
@@ -566,13 +579,13 @@ fn the_docs_name_every_variable_and_environment_the_terraform_workflows_use() {
 }
 
 #[test]
-fn every_apply_first_checks_its_environment_with_the_one_settings_script() {
+fn every_job_in_an_environment_first_checks_it_with_the_one_settings_script() {
     // How the environments are protected is .github/github-settings.json's business
-    // (tests/contract/github_settings.rs); here: the apply job runs only after the one script found
-    // the environment whose tokens the apply role trusts still protected as that file says.
+    // (tests/contract/github_settings.rs); here: an apply, or prod's plan, runs only after the one
+    // script found the environment whose tokens its role trusts still protected as that file says.
     let wf = workflow("terraform-env");
     let guard = &wf["jobs"]["protection"];
-    assert_eq!(text(&guard["if"]), "inputs.apply");
+    assert_eq!(text(&guard["if"]), "inputs.environment != ''");
     assert_eq!(
         text(&guard["runs-on"]),
         "ubuntu-24.04",
@@ -595,21 +608,21 @@ fn every_apply_first_checks_its_environment_with_the_one_settings_script() {
         .expect("a step runs scripts/github-settings.sh check --environment");
     assert_eq!(
         text(&check["env"]["ENVIRONMENT"]),
-        "terraform-${{ inputs.env }}"
+        "${{ inputs.environment }}"
     );
     let job = &wf["jobs"]["terraform"];
     assert_eq!(text(&job["needs"]), "protection");
     // The whole expression: a gate that merely contains both conditions could still run after a
-    // failed check (`always() || ...`). The protection job runs only for an apply; a plan finds
-    // it skipped.
+    // failed check (`always() || ...`). The protection job runs for every job in an environment;
+    // only dev's plan, in none, finds it skipped, and an apply in none never runs.
     assert_eq!(
         text(&job["if"]),
-        "${{ !cancelled() && (needs.protection.result == 'success' || (!inputs.apply && needs.protection.result == 'skipped')) }}",
-        "an apply never runs without the check"
+        "${{ !cancelled() && (needs.protection.result == 'success' || (inputs.environment == '' && !inputs.apply && needs.protection.result == 'skipped')) }}",
+        "no job in an environment runs without the check"
     );
     assert_eq!(
         text(&job["environment"]),
-        "${{ inputs.apply && format('terraform-{0}', inputs.env) || '' }}",
-        "the environment checked is the one the apply runs in"
+        "${{ inputs.environment }}",
+        "the environment checked is the one the job runs in"
     );
 }

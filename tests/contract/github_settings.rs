@@ -176,17 +176,26 @@ fn apply_protects_every_environment_as_the_spec_says_with_no_admin_bypass() {
             live["can_admins_bypass"], false,
             "{env}: administrators cannot skip its rules"
         );
-        assert_eq!(
-            live["deployment_branch_policy"],
-            json!({"protected_branches": false, "custom_branch_policies": true}),
-            "{env}: selected branches only"
-        );
-        let branches: Vec<String> = want["deployment_branches"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| format!("branch {}", b.as_str().unwrap()))
-            .collect();
+        let branches: Vec<String> = if want["deployment_branches"] == "any" {
+            assert_eq!(
+                live["deployment_branch_policy"],
+                Json::Null,
+                "{env}: any branch"
+            );
+            vec![]
+        } else {
+            assert_eq!(
+                live["deployment_branch_policy"],
+                json!({"protected_branches": false, "custom_branch_policies": true}),
+                "{env}: selected branches only"
+            );
+            want["deployment_branches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| format!("branch {}", b.as_str().unwrap()))
+                .collect()
+        };
         assert_eq!(
             branch_names(&repo.state(&format!("environments/{env}.policies.json"))),
             branches,
@@ -214,10 +223,12 @@ fn apply_protects_every_environment_as_the_spec_says_with_no_admin_bypass() {
     }
 
     // What the pipeline's promises need, as applied (so a setting dropped from the spec, or one the
-    // script stops sending, fails here). Every environment that holds a secret or a role's trust
-    // deploys from main only; prod's two wait for a reviewer who did not start the run. terraform-dev
-    // has none: what reaches main was reviewed, and the dev roles cannot touch prod
+    // script stops sending, fails here). Every environment that holds a secret or an apply role's
+    // trust deploys from main only; prod's three wait for a reviewer who did not start the run.
+    // terraform-dev has none: what reaches main was reviewed, and the dev roles cannot touch prod
     // (tests/contract/iam.rs), so its protection is the branch its apply role trusts.
+    // terraform-prod-plan is pull requests' (whose refs no branch policy names), so its reviewer
+    // is its one gate, before prod's plan role reads prod for a pull request's code.
     let mut names: Vec<&str> = envs.keys().map(String::as_str).collect();
     names.sort_unstable();
     assert_eq!(
@@ -227,17 +238,18 @@ fn apply_protects_every_environment_as_the_spec_says_with_no_admin_bypass() {
             "production",
             "registry",
             "terraform-dev",
-            "terraform-prod"
+            "terraform-prod",
+            "terraform-prod-plan"
         ]
     );
-    for env in names {
+    for env in names.iter().filter(|env| **env != "terraform-prod-plan") {
         assert_eq!(
             branch_names(&repo.state(&format!("environments/{env}.policies.json"))),
             ["branch main"],
             "{env} deploys from main only"
         );
     }
-    for env in ["production", "terraform-prod"] {
+    for env in ["production", "terraform-prod", "terraform-prod-plan"] {
         let live = repo.state(&format!("environments/{env}.json"));
         assert_eq!(
             find(&live["protection_rules"], "type", "required_reviewers")["prevent_self_review"],
@@ -368,7 +380,7 @@ fn assert_check_finds(drift: Drift, environment: Option<&str>, expected: &str) {
 
 #[test]
 fn the_check_names_every_environment_setting_that_drifted() {
-    let cases: [(Drift, &str, &str); 6] = [
+    let cases: [(Drift, &str, &str); 7] = [
         (
             |r| {
                 r.edit("environments/production.json", |e| {
@@ -406,6 +418,16 @@ fn the_check_names_every_environment_setting_that_drifted() {
             },
             "registry",
             "environment registry must deploy from selected branches only",
+        ),
+        (
+            |r| {
+                r.edit("environments/terraform-prod-plan.json", |e| {
+                    e["deployment_branch_policy"] =
+                        json!({"protected_branches": true, "custom_branch_policies": false});
+                });
+            },
+            "terraform-prod-plan",
+            "environment terraform-prod-plan must deploy from any branch, as pull requests' plans do",
         ),
         (
             |r| {
@@ -565,9 +587,13 @@ fn workflow_environments() -> std::collections::BTreeSet<String> {
 }
 
 /// The environments one job may run in: a literal name, the quoted names of an expression, and
-/// `format('terraform-{0}', inputs.env)` for each env.
+/// `format('terraform-{0}', inputs.env)` for each env; for a call of a reusable workflow, the
+/// `environment` it passes (terraform-env.yml runs its jobs in `${{ inputs.environment }}`).
 fn job_environments(job: &serde_yaml_ng::Value) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
+    if let Some(passed) = job["with"]["environment"].as_str() {
+        names.insert(passed.to_owned());
+    }
     let env = &job["environment"];
     let Some(value) = env.as_str().or_else(|| env["name"].as_str()) else {
         return names;
