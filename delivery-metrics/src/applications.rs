@@ -146,6 +146,17 @@ mod tests {
                 image: false
             }
         );
+        // A folder inside the overlay (dev's settings/ Component) is the overlay's.
+        assert_eq!(
+            api.touches(
+                "dev",
+                ["k8s/overlays/dev/api-app/settings/kustomization.yaml"]
+            ),
+            Touches {
+                manifests: true,
+                image: false
+            }
+        );
         assert_eq!(
             t(&["Cargo.lock", "k8s/base/api-app/deployment.yaml"]),
             Touches::EVERYTHING

@@ -202,6 +202,67 @@ fn every_tracked_file_has_an_owner_except_what_the_dev_bump_writes() {
     }
 }
 
+/// The shape of each file the dev bump writes, with its `images` taken out: anything else in a
+/// file without a code owner would merge unreviewed with the next bump, so it lives in the
+/// overlay's `settings/` Component, which has owners.
+const DEV_PIN_FILES: &str = r"
+k8s/overlays/dev/api-app/kustomization.yaml:
+  apiVersion: kustomize.config.k8s.io/v1beta1
+  kind: Kustomization
+  namespace: api-app-dev
+  resources: [../../../base/api-app]
+  components:
+    - ../../../components/aws/api-app
+    - ../../../components/database-bootstrap
+    - ../../../components/database-tls
+    - ../../../components/registry-pull
+    - ./settings
+k8s/overlays/dev/demo-app/kustomization.yaml:
+  apiVersion: kustomize.config.k8s.io/v1beta1
+  kind: Kustomization
+  namespace: demo-app-dev
+  resources: [../../../base/demo-app]
+  components:
+    - ../../../components/aws/demo-app
+    - ../../../components/registry-pull
+    - ./settings
+";
+
+#[test]
+fn the_files_without_an_owner_hold_the_image_pins_and_nothing_else() {
+    let want: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(DEV_PIN_FILES).unwrap();
+    let bot = bot_written_dev_files();
+    let described: BTreeSet<String> = want
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(described, bot, "the shape of every file the bump writes");
+    for file in &bot {
+        let mut got = read_yaml(file).remove(0);
+        let images = got
+            .as_mapping_mut()
+            .unwrap()
+            .remove("images")
+            .unwrap_or_else(|| panic!("{file} pins its image"));
+        assert_eq!(
+            &got,
+            &want[file.as_str()],
+            "{file} holds something besides the image pin: move it to settings/"
+        );
+        let app = file.split('/').nth(3).unwrap();
+        let [pin] = images.as_sequence().unwrap().as_slice() else {
+            panic!("{file}: one image: {images:?}")
+        };
+        assert_eq!(pin["name"].as_str(), Some(app), "{file}");
+        for key in pin.as_mapping().unwrap().keys() {
+            assert!(
+                ["name", "newName", "newTag", "digest"].contains(&key.as_str().unwrap()),
+                "{file}: an image pin has no {key:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn prod_approvers_own_the_pipeline_its_scripts_and_devs_infrastructure() {
     let rules = codeowners();
