@@ -17,9 +17,10 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 /// Longest accepted title, in characters, after trimming.
 pub const MAX_TITLE_CHARS: usize = 200;
 
-/// A task title: 1-200 characters after trimming, with no control, format (Cf) or default-ignorable
-/// character (zero-width spaces and joiners, bidi controls, variation selectors, Hangul fillers,
-/// tags...), and at least one base character (a letter, digit, punctuation mark or symbol, not only
+/// A task title: 1-200 characters after trimming, on one line (no control character, and no line or
+/// paragraph separator, U+2028 and U+2029, which break a line as `\n` does), with no format (Cf) or
+/// default-ignorable character (zero-width spaces and joiners, bidi controls, variation selectors,
+/// Hangul fillers, tags...), and at least one base character (a letter, digit, punctuation mark or symbol, not only
 /// combining marks), so two titles that look alike are alike and no title looks empty.
 // The OpenAPI schema states that rule exactly, as `TITLE_PATTERN`, rather than as `maxLength`:
 // surrounding whitespace is trimmed and does not count, so a client reading the spec (or a fuzzer
@@ -63,9 +64,18 @@ fn is_invisible(c: char) -> bool {
         || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
 }
 
-/// What a title may not contain anywhere.
+/// A control character, or a line or paragraph separator: what would break a title's one line.
+fn breaks_the_line(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            category(c),
+            GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// What a title may not contain anywhere (within it: trimming removes whitespace at its ends).
 fn is_refused(c: char) -> bool {
-    c.is_control() || is_invisible(c)
+    breaks_the_line(c) || is_invisible(c)
 }
 
 /// What a title needs at least one of.
@@ -121,8 +131,11 @@ impl TaskTitle {
         if chars == 0 || chars > MAX_TITLE_CHARS {
             return Err(format!("title must be 1-{MAX_TITLE_CHARS} characters"));
         }
-        if title.chars().any(char::is_control) {
-            return Err("title must not contain control characters".into());
+        if title.chars().any(breaks_the_line) {
+            return Err(
+                "title must be one line: no control characters or line or paragraph separators"
+                    .into(),
+            );
         }
         if title.chars().any(is_invisible) {
             return Err(
@@ -207,9 +220,23 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_rejected() {
-        assert!(TaskTitle::parse("line\nbreak").is_err());
-        assert!(TaskTitle::parse("nul\0").is_err());
+    fn control_characters_and_line_breaks_within_are_rejected() {
+        for broken in [
+            "line\nbreak",
+            "nul\0",
+            "line\u{2028}separator",
+            "paragraph\u{2029}separator",
+        ] {
+            let err = TaskTitle::parse(broken).unwrap_err();
+            assert!(err.contains("one line"), "{broken:?}: {err}");
+        }
+        // At the ends they are whitespace, trimmed like a trailing newline.
+        assert_eq!(
+            TaskTitle::parse("\u{2028}title\u{2029}\n")
+                .unwrap()
+                .as_ref(),
+            "title"
+        );
     }
 
     /// The characters in a regex class body made of `\uXXXX` and `\uXXXX-\uXXXX` items.
@@ -256,6 +283,8 @@ mod tests {
     #[test]
     fn the_unicode_data_knows_the_characters_the_rule_is_about() {
         for refused in [
+            '\u{2028}',
+            '\u{2029}',
             '\u{00AD}',
             '\u{034F}',
             '\u{200B}',

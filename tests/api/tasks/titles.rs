@@ -5,9 +5,11 @@ use integration_tests::assert_error;
 use serde_json::json;
 
 #[tokio::test]
-async fn titles_with_format_characters_or_nothing_visible_are_a_422() {
+async fn titles_with_format_characters_line_breaks_or_nothing_visible_are_a_422() {
     let app = spawn_app().await;
     for title in [
+        "line\u{2028}separator",
+        "paragraph\u{2029}separator",
         "pay\u{200B}pal",
         "invoice\u{202E}fdp.exe",
         "\u{FEFF}bom",
