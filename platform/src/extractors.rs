@@ -57,8 +57,8 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
-/// A JSON body sent as it is: one `Content-Type` line, no `charset` but UTF-8, and no content
-/// coding, else a JSON 415.
+/// A JSON body sent as it is: one `Content-Type` line, no `charset` but UTF-8, not a JSON Patch
+/// document, and no content coding, else a JSON 415.
 /// actix's JSON extractor reads only the first `Content-Type` line and ignores `Content-Encoding`,
 /// so gzip bytes would be parsed as JSON (a misleading `malformed_json`), a `br` label would be
 /// ignored, and a second, different type would pass: a proxy or WAF in front may read such a
@@ -82,21 +82,37 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
             "content-type is sent more than once; send it once, as application/json",
         ));
     }
-    // JSON is exchanged in UTF-8 (RFC 8259 8.1) and parsed as UTF-8 whatever the header says, so a
-    // body said to be in another charset is refused rather than misread.
-    let other_charset = headers
+    let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| {
-            m.get_param(mime::CHARSET)
-                .is_some_and(|c| !c.as_str().eq_ignore_ascii_case("utf-8"))
-        });
-    if other_charset {
-        return Err(ApiError::new(
-            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
-            "a JSON body is read as UTF-8: send it with no charset, or charset=utf-8",
-        ));
+        .and_then(|v| v.parse::<mime::Mime>().ok());
+    if let Some(media_type) = media_type {
+        // JSON is exchanged in UTF-8 (RFC 8259 8.1) and parsed as UTF-8 whatever the header says,
+        // so a body said to be in another charset is refused rather than misread.
+        let other_charset = media_type
+            .get_param(mime::CHARSET)
+            .is_some_and(|c| !c.as_str().eq_ignore_ascii_case("utf-8"));
+        if other_charset {
+            return Err(ApiError::new(
+                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+                "a JSON body is read as UTF-8: send it with no charset, or charset=utf-8",
+            ));
+        }
+        // actix takes any `+json` type for JSON. A JSON Patch (RFC 6902) is a list of operations,
+        // another language than the object the API reads: it would only fail as the wrong shape.
+        let json_patch = media_type.type_() == mime::APPLICATION
+            && media_type
+                .subtype()
+                .as_str()
+                .eq_ignore_ascii_case("json-patch")
+            && media_type.suffix() == Some(mime::JSON);
+        if json_patch {
+            return Err(ApiError::new(
+                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+                "JSON Patch is not supported: send the fields to change as an object, with \
+                 content-type: application/json",
+            ));
+        }
     }
     let coded = list_elements(headers, &header::CONTENT_ENCODING)
         .iter()
@@ -150,6 +166,14 @@ mod tests {
     fn one_content_type_and_no_coding_is_plain_json() {
         let json = (header::CONTENT_TYPE, "application/json");
         assert!(plain_json(&headers(std::slice::from_ref(&json))).is_ok());
+        // A merge patch (RFC 7396) is the object PATCH reads; other `+json` types are JSON too.
+        for other in [
+            "application/merge-patch+json",
+            "application/vnd.example+json",
+        ] {
+            let json = (header::CONTENT_TYPE, other);
+            assert!(plain_json(&headers(&[json])).is_ok(), "{other}");
+        }
         assert!(
             plain_json(&headers(&[])).is_ok(),
             "no type: the JSON extractor's 415"
@@ -182,6 +206,11 @@ mod tests {
                 (header::CONTENT_ENCODING, "identity"),
                 (header::CONTENT_ENCODING, "deflate"),
             ],
+            vec![(header::CONTENT_TYPE, "application/json-patch+json")],
+            vec![(
+                header::CONTENT_TYPE,
+                "Application/JSON-Patch+JSON; charset=utf-8",
+            )],
         ];
         for lines in refused {
             let err = plain_json(&headers(&lines)).expect_err(&format!("{lines:?}"));
