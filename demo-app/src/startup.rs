@@ -58,7 +58,11 @@ fn build_server(
     Ok(platform::connection::serve(
         listener,
         &config.server,
-        Limits::public(&config.server),
+        // The proxy forwards bodies up to its own limit, larger than api-app's.
+        Limits {
+            max_body_bytes: crate::proxy::MAX_REQUEST_BODY_BYTES,
+            ..Limits::public(&config.server)
+        },
         move || {
             let upstream = api_url
                 .clone()

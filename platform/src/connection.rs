@@ -32,6 +32,8 @@ use tokio::sync::Notify;
 use crate::config::ServerSettings;
 use crate::connection_state::ConnectionState;
 use crate::deadline_io::DeadlineIo;
+use crate::expect_continue::continue_or_refuse;
+use crate::extractors::JSON_LIMIT_BYTES;
 
 /// How long the first request head on a new connection may take (actix answers 408 after it).
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -49,11 +51,15 @@ pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestDeadline(pub Duration);
 
-/// How many workers serve a listener and how many connections they hold open together.
+/// How many workers serve a listener, how many connections they hold open together, and the
+/// largest request body any of its routes reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub workers: usize,
     pub max_connections: usize,
+    /// A request announcing a longer body that asks before sending it (`Expect: 100-continue`)
+    /// gets the JSON 413 instead of the `100 Continue` (`crate::expect_continue`).
+    pub max_body_bytes: usize,
 }
 
 impl Limits {
@@ -64,6 +70,7 @@ impl Limits {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             }),
             max_connections: settings.max_connections,
+            max_body_bytes: JSON_LIMIT_BYTES,
         }
     }
 
@@ -73,6 +80,7 @@ impl Limits {
         Self {
             workers: 1,
             max_connections: ADMIN_MAX_CONNECTIONS,
+            max_body_bytes: JSON_LIMIT_BYTES,
         }
     }
 }
@@ -103,6 +111,7 @@ where
     let Limits {
         workers,
         max_connections,
+        max_body_bytes,
     } = limits;
     let registry = Arc::new(Registry::new(max_connections));
     let local = listener.local_addr()?;
@@ -137,6 +146,9 @@ where
                     let graceful = graceful.clone();
                     async move { graceful.notified().await }
                 })
+                .expect(fn_service(move |req| {
+                    continue_or_refuse(req, max_body_bytes)
+                }))
                 .on_connect_ext(move |io: &DeadlineIo<TcpStream>, ext: &mut Extensions| {
                     ext.insert(RequestDeadline(deadline));
                     ext.insert(io.state());

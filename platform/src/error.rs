@@ -89,12 +89,12 @@ impl ErrorCode {
     pub const PAYLOAD_TOO_LARGE: Self = Self::new(
         "payload_too_large",
         StatusCode::PAYLOAD_TOO_LARGE,
-        "A JSON body over 16 KiB (64 KiB through demo-app's proxy).",
+        "A JSON body over 16 KiB (64 KiB through demo-app's proxy); a client that asks first (`Expect: 100-continue`) gets it instead of the `100 Continue`, and sends nothing.",
     );
     pub const UNSUPPORTED_MEDIA_TYPE: Self = Self::new(
         "unsupported_media_type",
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "A body that is not `application/json`, names its type twice, names a charset other than UTF-8, or is compressed (`Content-Encoding`).",
+        "A body that is not `application/json`, names its type twice, names a charset other than UTF-8, is a JSON Patch (`application/json-patch+json`), or is compressed (`Content-Encoding`).",
     );
     pub const VALIDATION_FAILED: Self = Self::new(
         "validation_failed",

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod connection_state;
 pub mod deadline_io;
 pub mod error;
+mod expect_continue;
 pub mod extractors;
 pub mod headers;
 mod log_writer;

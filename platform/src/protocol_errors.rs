@@ -12,7 +12,8 @@ pub(crate) static PROTOCOL_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         Opts::new(
             "http_protocol_errors_total",
             "Requests refused or cut below the router, by kind: malformed (400), head_too_large \
-             (431), head_timeout (408), deadline (cut mid-request), upgrade (400), io",
+             (431), body_too_large (413 before an expected body), head_timeout (408), deadline (cut \
+             mid-request), upgrade (400), io",
         ),
         &["kind"],
     )

@@ -218,3 +218,70 @@ fn more_small_requests_pipelined_than_a_connection_queues_are_all_answered_in_or
         .collect();
     assert_eq!(order, ids, "every answer, in the order asked");
 }
+
+/// A POST of `/api/tasks` that announces `length` bytes and asks before sending them.
+fn expecting(length: usize) -> String {
+    format!(
+        "POST /api/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\nexpect: 100-continue\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_body_too_large_is_refused_before_it_is_sent_and_one_that_fits_is_invited() {
+    let app = RealBinary::spawn("api-app", &[]);
+    // Over the limit: the JSON 413 instead of the 100, and the connection closes (the body it
+    // announced never comes).
+    let refused = raw_exchange(
+        &app.address,
+        expecting(16 * 1024 + 1).as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
+    assert!(!refused.contains("100 Continue"), "{refused}");
+    assert!(refused.contains("connection: close"), "{refused}");
+    assert!(
+        refused.ends_with(r#"{"error":{"code":"payload_too_large","message":"the request body must be at most 16384 bytes"}}"#),
+        "the JSON envelope, then the close: {refused}"
+    );
+    let text = app.metrics().await;
+    assert!(
+        counter(&text, "http_protocol_errors_total{kind=\"body_too_large\"}") >= 1,
+        "{text}"
+    );
+
+    // Within it: the 100, then the body, then the task.
+    let body = br#"{"title":"asked first"}"#;
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(expecting(body.len()).as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(body).unwrap();
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 201");
+}
+
+#[tokio::test]
+async fn demo_apps_proxy_invites_the_bodies_it_forwards() {
+    // Its limit is its own (64 KiB), not api-app's.
+    let app = RealBinary::spawn("demo-app", &[]);
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(expecting(20_000).as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let refused = raw_exchange(
+        &app.address,
+        expecting(64 * 1024 + 1).as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
+}
