@@ -111,3 +111,36 @@ async fn a_key_of_the_longest_allowed_length_is_accepted() {
     let over = format!("{longest}k");
     assert_error(app.stats_with_key(Some(&over)).await, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn the_protected_scope_asks_for_the_key_before_it_says_what_it_holds() {
+    // Without a key every path and method under /api/protected is 401, so a client without one
+    // learns nothing of what is there; with the key, the router's own 404 and 405 answer.
+    let app = spawn_app().await;
+    let send = |method: reqwest::Method, path: &str, key: Option<&str>| {
+        let mut req = app.client.request(method, app.url(path));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        req.send()
+    };
+    for (method, path, with_key, code) in [
+        (
+            reqwest::Method::GET,
+            "/api/protected/nothing-here",
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/protected/stats",
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let res = send(method.clone(), path, None).await.unwrap();
+        assert_error(res, 401, "unauthorized").await;
+        let res = send(method, path, Some(API_KEY)).await.unwrap();
+        assert_error(res, with_key, code).await;
+    }
+}
