@@ -47,10 +47,6 @@ const CUT_GRACE: Duration = Duration::from_secs(1);
 /// Open connections the admin port accepts: kubelet's probes and Prometheus need a handful.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
-/// The deadline of each request on a connection; [`crate::middleware::observe`] reads it.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestDeadline(pub Duration);
-
 /// How many workers serve a listener, how many connections they hold open together, and the
 /// largest request body any of its routes reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,8 +145,9 @@ where
                 .expect(fn_service(move |req| {
                     continue_or_refuse(req, max_body_bytes)
                 }))
+                // The connection's state, the request deadline included, in one extension:
+                // `observe` and `Paced` each look it up once per request.
                 .on_connect_ext(move |io: &DeadlineIo<TcpStream>, ext: &mut Extensions| {
-                    ext.insert(RequestDeadline(deadline));
                     ext.insert(io.state());
                 })
                 // The host only serves URL generation, which neither app uses.
@@ -162,7 +159,7 @@ where
                 let registry = Arc::clone(&registry);
                 async move {
                     let peer = io.peer_addr().ok();
-                    let state = Arc::new(ConnectionState::default());
+                    let state = Arc::new(ConnectionState::with_request_deadline(deadline));
                     match tokio::time::timeout(ADMISSION_WAIT, registry.admit(&state)).await {
                         Ok(()) => Ok((DeadlineIo::with_state(io, deadline + CUT_GRACE, state), peer)),
                         // The cap stayed full of busy connections: this one goes.

@@ -54,6 +54,9 @@ pub struct ConnectionState {
     pub(crate) answer_until_ms: AtomicU64,
     /// The read side found the deadline passed during a write, and waits for its end.
     pub(crate) held_by_write: AtomicBool,
+    /// How long each request on the connection may take (head, body and handler); `None` off a
+    /// served connection, where the middleware applies the configured default.
+    request_deadline: Option<Duration>,
 }
 
 impl Drop for ConnectionState {
@@ -65,6 +68,18 @@ impl Drop for ConnectionState {
 }
 
 impl ConnectionState {
+    /// The state of a new connection whose requests each have `request_deadline`.
+    pub fn with_request_deadline(request_deadline: Duration) -> Self {
+        let mut state = Self::default();
+        state.request_deadline = Some(request_deadline);
+        state
+    }
+
+    /// How long each request on the connection may take, if the server set it.
+    pub fn request_deadline(&self) -> Option<Duration> {
+        self.request_deadline
+    }
+
     /// Whether more than [`UNSENT_BUDGET`] of responses wait for the socket.
     pub fn over_budget(&self) -> bool {
         self.unsent.load(Ordering::Acquire) > UNSENT_BUDGET

@@ -14,7 +14,6 @@ use actix_web::{Error, HttpMessage, web};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
-use crate::connection::RequestDeadline;
 use crate::connection_state::ConnectionState;
 use crate::error::{ApiError, ErrorCode};
 use crate::headers::REQUEST_ID_HEADER;
@@ -89,10 +88,11 @@ pub async fn observe(
     let method = req.method().clone();
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
 
-    let deadline = req
-        .conn_data::<RequestDeadline>()
-        .map_or(DEFAULT_DEADLINE, |d| d.0);
     let connection = req.conn_data::<Arc<ConnectionState>>().cloned();
+    let deadline = connection
+        .as_ref()
+        .and_then(|c| c.request_deadline())
+        .unwrap_or(DEFAULT_DEADLINE);
     // The route template, never the raw path, for the metrics, the span and the access line. Read
     // before the call (a walk of the route tree, about 600 instructions more than reading the
     // matched resource afterwards): a panic or a missed deadline drops the request, and must still
