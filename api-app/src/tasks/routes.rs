@@ -338,3 +338,45 @@ pub async fn delete_task(
     store.delete(task_id(&id)?, expected).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, PathItem};
+    use utoipa::openapi::{HttpMethod, OpenApiBuilder, PathsBuilder};
+
+    use super::*;
+
+    fn parameter(name: &str, at: ParameterIn) -> utoipa::openapi::path::Parameter {
+        ParameterBuilder::new().name(name).parameter_in(at).build()
+    }
+
+    #[test]
+    fn only_a_path_parameter_named_id_gets_the_task_id_pattern() {
+        let operation = OperationBuilder::new()
+            .parameter(parameter("id", ParameterIn::Path))
+            .parameter(parameter("id", ParameterIn::Query))
+            .parameter(parameter("other", ParameterIn::Path))
+            .build();
+        let mut doc = OpenApiBuilder::new()
+            .paths(
+                PathsBuilder::new()
+                    .path("/x/{id}/{other}", PathItem::new(HttpMethod::Get, operation)),
+            )
+            .build();
+        document_id(&mut doc);
+        let patterned: Vec<(String, bool)> = platform::openapi::parameters_mut(&mut doc)
+            .map(|p| {
+                let json = serde_json::to_string(&p.schema).unwrap();
+                (p.name.clone(), json.contains(TASK_ID_PATTERN))
+            })
+            .collect();
+        assert_eq!(
+            patterned,
+            [
+                ("id".to_owned(), true),
+                ("id".to_owned(), false),
+                ("other".to_owned(), false)
+            ]
+        );
+    }
+}
