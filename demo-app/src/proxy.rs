@@ -14,7 +14,9 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError as _};
 use futures_util::StreamExt as _;
 use platform::error::{ApiError, ErrorCode};
-use platform::headers::{API_KEY_HEADER, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, REQUEST_ID_HEADER};
+use platform::headers::{
+    API_KEY_HEADER, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, REQUEST_ID_HEADER, content_length,
+};
 use platform::middleware::RequestId;
 
 /// The largest request body the proxy forwards; bigger ones get a JSON 413.
@@ -257,17 +259,6 @@ fn announced_length(method: &Method, status: StatusCode, headers: &HeaderMap) ->
         return None;
     }
     content_length(headers)
-}
-
-/// A message's `Content-Length`, when it has a readable one (a request's or an answer's).
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Reads the request body, refusing anything over [`MAX_REQUEST_BODY_BYTES`] before buffering it.

@@ -14,6 +14,7 @@ use actix_http::{HttpMessage as _, Request, Response};
 use actix_web::ResponseError as _;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::headers::content_length;
 use crate::protocol_errors::count;
 
 /// The expect step of a server whose routes read bodies of at most `max_body_bytes`: the request
@@ -22,12 +23,7 @@ pub(crate) fn continue_or_refuse(
     req: Request,
     max_body_bytes: usize,
 ) -> Ready<Result<Request, Response<BoxBody>>> {
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    ready(match announced {
+    ready(match content_length(req.headers()) {
         Some(length) if length > max_body_bytes as u64 => {
             count("body_too_large");
             Err(too_large(max_body_bytes))

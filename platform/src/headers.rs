@@ -18,6 +18,17 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// does). demo-app's proxy relays it.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
+/// A message's `Content-Length`, when it has a readable one (a request's or an answer's).
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(actix_web::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The elements of `name`'s lines as RFC 9110's list syntax (5.6.1) reads them: split at commas
 /// outside quoted strings (an entity tag may hold one), trimmed, empty ones left out. actix's
 /// typed headers read `*` in the first line only, so checks that must see every element use this.
