@@ -6,7 +6,9 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use demo_app::proxy::MAX_REQUEST_BODY_BYTES;
 use integration_tests::{RealBinary, counter, raw_exchange};
+use platform::extractors::JSON_LIMIT_BYTES;
 use platform::protocol_framing::{LARGE_HEAD_BYTES, MAX_HEAD_BYTES};
 
 /// A GET of `/api/health` whose head is exactly `len` bytes.
@@ -227,6 +229,20 @@ fn expecting(length: usize) -> String {
     )
 }
 
+/// Asks `address` whether it takes a body of `length` bytes, and expects to be invited: the
+/// connection, with the `100 Continue` read, for the body.
+fn invited(address: &str, length: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(expecting(length).as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
 #[tokio::test]
 async fn a_body_too_large_is_refused_before_it_is_sent_and_one_that_fits_is_invited() {
     let app = RealBinary::spawn("api-app", &[]);
@@ -234,7 +250,7 @@ async fn a_body_too_large_is_refused_before_it_is_sent_and_one_that_fits_is_invi
     // announced never comes).
     let refused = raw_exchange(
         &app.address,
-        expecting(16 * 1024 + 1).as_bytes(),
+        expecting(JSON_LIMIT_BYTES + 1).as_bytes(),
         Duration::from_secs(5),
     );
     assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
@@ -252,14 +268,7 @@ async fn a_body_too_large_is_refused_before_it_is_sent_and_one_that_fits_is_invi
 
     // Within it: the 100, then the body, then the task.
     let body = br#"{"title":"asked first"}"#;
-    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.write_all(expecting(body.len()).as_bytes()).unwrap();
-    let mut interim = [0u8; 25];
-    stream.read_exact(&mut interim).unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut stream = invited(&app.address, body.len());
     stream.write_all(body).unwrap();
     let mut answer = [0u8; 12];
     stream.read_exact(&mut answer).unwrap();
@@ -268,19 +277,12 @@ async fn a_body_too_large_is_refused_before_it_is_sent_and_one_that_fits_is_invi
 
 #[tokio::test]
 async fn demo_apps_proxy_invites_the_bodies_it_forwards() {
-    // Its limit is its own (64 KiB), not api-app's.
+    // Its limit is its own, larger than api-app's.
     let app = RealBinary::spawn("demo-app", &[]);
-    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.write_all(expecting(20_000).as_bytes()).unwrap();
-    let mut interim = [0u8; 25];
-    stream.read_exact(&mut interim).unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    invited(&app.address, JSON_LIMIT_BYTES + 1);
     let refused = raw_exchange(
         &app.address,
-        expecting(64 * 1024 + 1).as_bytes(),
+        expecting(MAX_REQUEST_BODY_BYTES + 1).as_bytes(),
         Duration::from_secs(5),
     );
     assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
