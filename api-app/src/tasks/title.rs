@@ -286,12 +286,14 @@ mod tests {
         );
     }
 
-    /// The characters in a regex class body made of `\uXXXX` items, literal astral characters, and
-    /// ranges of the two.
-    fn class_chars(body: &str) -> BTreeSet<char> {
-        let mut items: Vec<char> = Vec::new();
+    /// The items of a regex class body made of `\uXXXX` items, literal astral characters, and
+    /// ranges of the two, in order, each as its first and last character. A range must span two
+    /// characters or more (one is written as itself); only astral characters are written as
+    /// themselves.
+    fn class_items(body: &str) -> Vec<(char, char)> {
+        let mut items: Vec<(char, char)> = Vec::new();
         let mut rest = body;
-        let mut range = Vec::new();
+        let mut range = false;
         while let Some(c) = rest.chars().next() {
             let (item, len) = match c {
                 '\\' => {
@@ -302,20 +304,37 @@ mod tests {
                     )
                 }
                 '-' => {
-                    range.push(items.len());
+                    range = true;
                     rest = &rest[1..];
                     continue;
                 }
-                c => (c, c.len_utf8()),
+                c => {
+                    assert!(
+                        c > '\u{FFFF}',
+                        "{c:?} is in the BMP: it is written as \\uXXXX"
+                    );
+                    (c, c.len_utf8())
+                }
             };
-            items.push(item);
+            match items.last_mut() {
+                Some((lo, hi)) if range => {
+                    assert!(*lo < item, "{lo:?}-{item:?} is not a range of two or more");
+                    *hi = item;
+                }
+                _ => items.push((item, item)),
+            }
+            range = false;
             rest = &rest[len..];
         }
-        let mut set: BTreeSet<char> = items.iter().copied().collect();
-        for at in range {
-            set.extend(items[at - 1]..=items[at]);
-        }
-        set
+        items
+    }
+
+    /// The characters of a class body (see [`class_items`]).
+    fn class_chars(body: &str) -> BTreeSet<char> {
+        class_items(body)
+            .into_iter()
+            .flat_map(|(lo, hi)| lo..=hi)
+            .collect()
     }
 
     fn all(member: impl Fn(char) -> bool) -> BTreeSet<char> {
@@ -337,6 +356,15 @@ mod tests {
         );
         for part in [char_class(is_refused), char_class(|c| !is_base(c))] {
             assert!(TITLE_PATTERN.contains(&part));
+            // As short as the two notations allow: no item starts right after the one before
+            // ends, except where `\uFFFF` gives way to the astral characters themselves.
+            for pair in class_items(&part).windows(2) {
+                let ((_, hi), (lo, _)) = (pair[0], pair[1]);
+                assert!(
+                    u32::from(lo) > u32::from(hi) + 1 || lo == '\u{10000}',
+                    "{hi:?} and {lo:?} are one range written as two"
+                );
+            }
         }
         let inner = format!("{{0,{}}}", MAX_TITLE_CHARS - 2);
         assert!(TITLE_PATTERN.contains(&inner), "{}", *TITLE_PATTERN);
