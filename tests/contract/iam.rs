@@ -1370,6 +1370,94 @@ fn the_boundary_alone_closes_every_way_out_of_the_env() {
     }
 }
 
+/// Both envs keep their state in one bucket under one key, which the bootstrap owns and tags for
+/// neither env, so the tag walls do not cover them. Tagging the key for its own env would have made
+/// it the env's to manage (its policy, its deletion) and the other env's to be refused: one env
+/// could lock the other out of its state. Each role may only read the bucket and use the key.
+#[test]
+fn no_role_claims_or_manages_the_state_bucket_or_its_key() {
+    let (_, roles) = render();
+    let bucket = leak(format!("arn:aws:s3:::{STATE_BUCKET}"));
+    for role in &roles {
+        let own_env = leak(role.env.clone());
+        let claim = |action| {
+            Request::new(action, STATE_KEY_ARN)
+                .with("aws:RequestTag/gitops/environment", &[own_env])
+        };
+        let mut requests = vec![claim("kms:TagResource"), claim("kms:CreateGrant")];
+        for action in [
+            "kms:PutKeyPolicy",
+            "kms:ScheduleKeyDeletion",
+            "kms:DisableKey",
+            "kms:UntagResource",
+        ] {
+            // Whether or not it already carries a tag: the key is not an env's.
+            requests.push(Request::new(action, STATE_KEY_ARN));
+            requests.push(tagged_for(own_env, Request::new(action, STATE_KEY_ARN)));
+        }
+        for action in [
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+            "s3:DeleteBucket",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutBucketVersioning",
+            "s3:PutLifecycleConfiguration",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutBucketOwnershipControls",
+        ] {
+            requests.push(Request::new(action, bucket));
+        }
+        let boundary = role.boundary_only();
+        for request in &requests {
+            assert!(
+                !boundary.may(request),
+                "{}'s boundary allows {} on {} ({:?})",
+                role.arn,
+                request.action,
+                request.resource,
+                request.context
+            );
+            assert!(!role.may(request), "{} may {}", role.arn, request.action);
+        }
+        // What state needs still passes the boundary.
+        for action in [
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:DescribeKey",
+        ] {
+            assert!(
+                boundary.may(&Request::new(action, STATE_KEY_ARN)),
+                "{}'s boundary stops {action} on the state key",
+                role.arn
+            );
+        }
+        let prefix = leak(format!("gitops/{}/*", role.env));
+        assert!(boundary.may(&Request::new("s3:ListBucket", bucket).with("s3:prefix", &[prefix])));
+    }
+    // And the CI roles still reach their own state through both walls.
+    for env in ENVS {
+        let state = leak(format!(
+            "arn:aws:s3:::{STATE_BUCKET}/gitops/{env}/terraform.tfstate"
+        ));
+        let plan = ci_role(&roles, env, "plan");
+        let apply = ci_role(&roles, env, "apply");
+        for (role, action, resource) in [
+            (plan, "kms:Decrypt", STATE_KEY_ARN),
+            (plan, "s3:GetObject", state),
+            (apply, "kms:GenerateDataKey", STATE_KEY_ARN),
+            (apply, "kms:Decrypt", STATE_KEY_ARN),
+            (apply, "s3:PutObject", state),
+        ] {
+            assert!(
+                role.may(&Request::new(action, resource)),
+                "{} may not {action} on {resource}",
+                role.arn
+            );
+        }
+    }
+}
+
 #[test]
 fn the_apply_role_builds_its_own_env_and_changes_neither_itself_nor_its_boundary() {
     let (_, roles) = render();
