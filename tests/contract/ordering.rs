@@ -113,6 +113,48 @@ fn every_helm_release_waits_for_the_pod_identities() {
     }
 }
 
+/// The root Application is the last release: what it syncs may be admitted only once every add-on
+/// it relies on is in place, above all the signature check (policy-controller's fail-closed webhook
+/// and its `ClusterImagePolicy` CRD), so no app pod is admitted unjudged on a fresh cluster.
+#[test]
+fn the_root_application_waits_for_every_other_release() {
+    let addons = blocks("terraform/modules/cluster-addons");
+    let root = addons
+        .iter()
+        .find(|b| b.identifier() == "resource" && b.labels()[1].as_str() == "argocd_root_app")
+        .expect("helm_release.argocd_root_app");
+    let releases: BTreeMap<String, &hcl::Block> = addons
+        .iter()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "helm_release")
+        .map(|b| (format!("helm_release.{}", b.labels()[1].as_str()), b))
+        .collect();
+    // What it waits for, directly or through a release it waits for.
+    let mut waited = depends_on(root.body());
+    let mut at = 0;
+    while let Some(dep) = waited.get(at).cloned() {
+        at += 1;
+        for next in releases
+            .get(&dep)
+            .map(|b| depends_on(b.body()))
+            .unwrap_or_default()
+        {
+            if !waited.contains(&next) {
+                waited.push(next);
+            }
+        }
+    }
+    assert!(releases.contains_key("helm_release.policy_controller"));
+    for other in releases
+        .keys()
+        .filter(|n| *n != "helm_release.argocd_root_app")
+    {
+        assert!(
+            waited.contains(other),
+            "the root Application must wait for {other}: {waited:?}"
+        );
+    }
+}
+
 /// Dev sleeps after hours: its node group goes to zero, and no pod can start. A release that waits
 /// for pods then times out, fails the dev apply and holds back prod's behind it; so every release
 /// waits exactly when the env's nodes are awake, which the platform reads from the node group itself.

@@ -258,5 +258,7 @@ resource "helm_release" "argocd_root_app" {
   })]
 
   # The Applications it syncs ship Rollouts and AnalysisTemplates: Argo Rollouts' CRDs come first.
-  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader, helm_release.kube_prometheus_stack, helm_release.argo_rollouts]
+  # The signature check comes first too: no app pod may be admitted before the webhook that judges
+  # it exists, and k8s/admission's ClusterImagePolicies need its CRDs.
+  depends_on = [helm_release.argocd, helm_release.external_secrets, helm_release.reloader, helm_release.kube_prometheus_stack, helm_release.argo_rollouts, helm_release.policy_controller]
 }
