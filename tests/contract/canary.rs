@@ -315,6 +315,45 @@ fn on_eks_the_alb_splits_requests_and_argo_cd_leaves_the_weights_to_rollouts() {
     }
 }
 
+/// Argo Rollouts adds its pod-template hash to the stable and canary Services' selectors. A
+/// selector is atomic to Server-Side Apply, so a sync would replace it whole: both Services would
+/// select every pod, the canary's share included, until Rollouts put the hash back, and the diff
+/// would never settle (dev's self-heal would sync, and run its hooks, over and over).
+#[test]
+fn argo_cd_leaves_the_services_pod_template_hash_to_rollouts() {
+    for env in ENVS {
+        let apps = argocd(env);
+        for app in APPS {
+            let docs = overlay(env, app);
+            let canary = &one(&docs, "Rollout")["spec"]["strategy"]["canary"];
+            let application = named(&apps, "Application", &format!("{app}-{env}"));
+            for field in ["stableService", "canaryService"] {
+                let service = s(&canary[field]);
+                let ignored = seq(&application["spec"]["ignoreDifferences"])
+                    .iter()
+                    .any(|d| {
+                        d["group"].as_str() == Some("")
+                            && d["kind"].as_str() == Some("Service")
+                            && d["name"].as_str() == Some(service)
+                            && seq(&d["jqPathExpressions"])
+                                .iter()
+                                .any(|p| s(p) == ".spec.selector.\"rollouts-pod-template-hash\"")
+                    });
+                assert!(
+                    ignored,
+                    "{env}/{app}: Argo CD keeps {service}'s pod-template hash"
+                );
+            }
+            assert!(
+                seq(&application["spec"]["syncPolicy"]["syncOptions"])
+                    .iter()
+                    .any(|o| s(o) == "RespectIgnoreDifferences=true"),
+                "{env}/{app}: a sync applies the live hash, not none"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_analysis_measures_the_canarys_own_pods_through_the_slo_recording_rules() {
     // kube-prometheus-stack's Prometheus Service: <release>-prometheus in the release's namespace.
