@@ -505,12 +505,46 @@ fn nothing_that_restores_service_waits_on_or_is_cancelled_by_a_release_or_promot
             .contains("--head gitops/bump-dev"),
         "it finds the PR release.yml opens"
     );
+    // Disarmed before the rollback is chosen: an armed bump could merge in between, leaving the
+    // rollback in conflict or chosen from a stale main.
+    let all = steps(job);
+    let at = |pred: &dyn Fn(&Value) -> bool| all.iter().position(|s| pred(s)).unwrap();
+    let disarm = at(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("--disable-auto"))
+    });
+    let choose = at(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("scripts/rollback.sh"))
+    });
+    assert!(
+        disarm < choose,
+        "the bump PR is held before the rollback is chosen"
+    );
+    let rollback_branch = step_using(job, "peter-evans/create-pull-request@")["with"]["branch"]
+        .as_str()
+        .unwrap()
+        .replace("${{ inputs.environment }}", "dev");
     let release = workflow("release");
     let bump = step_using(
         &release["jobs"]["bump-dev"],
         "peter-evans/create-pull-request@",
     );
     assert_eq!(bump["with"]["branch"].as_str(), Some("gitops/bump-dev"));
+    // And a release does not arm its bump while that rollback PR is still open.
+    let release_hold = steps(&release["jobs"]["bump-dev"])
+        .into_iter()
+        .find(|s| s["id"].as_str() == Some("hold"))
+        .expect("bump-dev decides a hold");
+    assert!(
+        release_hold["run"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--head {rollback_branch} --state open")),
+        "the hold looks for an open {rollback_branch} PR"
+    );
 }
 
 #[test]
