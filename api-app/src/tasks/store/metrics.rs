@@ -182,7 +182,32 @@ impl Collector for PoolCollector {
 mod tests {
     use prometheus::{IntGauge, Registry};
 
-    use super::StoreMetrics;
+    use super::{ERROR_KINDS, StoreMetrics};
+    use crate::tasks::store::port::StoreError;
+
+    /// The failures a client causes are answers, counted nowhere: a client sending a stale
+    /// `If-Match` must not make the store look as if it were aborting transactions.
+    #[test]
+    fn only_the_stores_own_failures_count_as_store_errors() {
+        let registry = Registry::new();
+        let metrics = StoreMetrics::register(&registry, None).unwrap();
+        let count = |kind: &str| metrics.errors.with_label_values(&[kind]).get();
+        for answer in [
+            StoreError::NotFound,
+            StoreError::PreconditionFailed,
+            StoreError::KeyReused,
+            StoreError::KeyInFlight,
+            StoreError::Full { max: 1 },
+        ] {
+            metrics.record::<()>(&Err(answer));
+        }
+        for kind in ERROR_KINDS {
+            assert_eq!(count(kind), 0, "{kind}");
+        }
+        assert_eq!(metrics.up.get(), 1, "answers leave the store up");
+        metrics.record::<()>(&Err(StoreError::Conflict));
+        assert_eq!(count("conflict"), 1, "a transaction the database aborted");
+    }
     use crate::tasks::store::pool::Pools;
     use crate::tasks::store::settings::{PgSettings, PgVars};
 

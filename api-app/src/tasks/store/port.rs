@@ -81,8 +81,13 @@ impl StoreError {
     /// The `kind` label of `store_errors_total`, for the failures that are the store's, not the caller's.
     pub fn metric_kind(&self) -> Option<&'static str> {
         match self {
-            Self::NotFound | Self::Full { .. } | Self::KeyReused | Self::KeyInFlight => None,
-            Self::PreconditionFailed | Self::Conflict => Some("conflict"),
+            // The caller's answers: a 412 is its stale `If-Match`, not the database's conflict.
+            Self::NotFound
+            | Self::Full { .. }
+            | Self::KeyReused
+            | Self::KeyInFlight
+            | Self::PreconditionFailed => None,
+            Self::Conflict => Some("conflict"),
             Self::Opening | Self::Unavailable => Some("unavailable"),
             Self::Unauthenticated => Some("auth"),
             Self::Timeout => Some("timeout"),
