@@ -94,7 +94,7 @@ impl ErrorCode {
     pub const UNSUPPORTED_MEDIA_TYPE: Self = Self::new(
         "unsupported_media_type",
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "A body that is not `application/json`, names its type twice, names a charset other than UTF-8, is a JSON Patch (`application/json-patch+json`), or is compressed (`Content-Encoding`).",
+        "A body that is not `application/json` (or an `application/…+json` type, such as a merge patch), names its type twice, names a charset other than UTF-8, is a JSON Patch (`application/json-patch+json`), or is compressed (`Content-Encoding`).",
     );
     pub const VALIDATION_FAILED: Self = Self::new(
         "validation_failed",

@@ -22,12 +22,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config());
 }
 
-/// JSON bodies: at most `limit` bytes, `application/json` only, errors in the envelope.
+/// JSON bodies: at most `limit` bytes, errors in the envelope, and only `application/json` or an
+/// `application/…+json` type (such as a merge patch): actix alone would take `text/json` or any
+/// other top-level type with a JSON subtype.
 fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .content_type_required(true)
-        .content_type(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+        .content_type(|mime| {
+            mime.type_() == mime::APPLICATION
+                && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+        })
         .error_handler(|err, _req| json_payload_error(&err).into())
 }
 

@@ -176,6 +176,9 @@ async fn non_json_content_types_are_415() {
     for content_type in [
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
+        // JSON's types are application's: `text/json` and the like are not a registered JSON type.
+        Some("text/json"),
+        Some("text/vnd.example+json"),
         // JSON is read as UTF-8, so a body said to be in another charset is refused, not misread.
         Some("application/json; charset=utf-16"),
         Some("application/json; charset=iso-8859-1"),
