@@ -36,7 +36,8 @@ pub struct Stats {
         (status = 401, description = "Missing or wrong x-api-key", body = ErrorBody),
         (status = 429, description = "Too many failed x-api-key attempts from this client (RATE_LIMITS)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds until a key is checked again"))),
-        (status = 503, description = "No API key is configured on the server", body = ErrorBody)
+        (status = 503, description = "No API key is configured on the server (`not_configured`), or the task store is opening (`unavailable`) or unavailable (`store_unavailable`); retry after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds to wait before retrying, when the store is unavailable")))
     )
 )]
 #[get("/stats")]

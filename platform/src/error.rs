@@ -59,7 +59,7 @@ impl ErrorCode {
     pub const INVALID_QUERY: Self = Self::new(
         "invalid_query",
         StatusCode::BAD_REQUEST,
-        "A bad, missing or unknown query parameter, such as `limit`/`offset` out of range, a `cursor` the API did not hand out, `cursor` with `offset`, or percent-escapes that are not UTF-8.",
+        "A bad, missing or unknown query parameter, such as `limit`/`offset` out of range, a `cursor` that is not well-formed, `cursor` with `offset`, or percent-escapes that are not UTF-8.",
     );
     pub const INVALID_PATH: Self = Self::new(
         "invalid_path",

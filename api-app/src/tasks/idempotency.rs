@@ -37,7 +37,7 @@ pub const MAX_TTL_SECS: u64 = 7 * 86_400;
 pub const INVALID_IDEMPOTENCY_KEY: ErrorCode = ErrorCode::new(
     "invalid_idempotency_key",
     StatusCode::BAD_REQUEST,
-    "An `Idempotency-Key` that is empty, longer than 255 characters, sent twice, or has characters other than visible ASCII.",
+    "An `Idempotency-Key` that is empty, longer than 255 characters, sent twice, or has characters other than visible ASCII (quotes and backslashes excluded; the key may be sent in quotes).",
 );
 /// The code of a key already used for a create with another body.
 pub const IDEMPOTENCY_KEY_REUSED: ErrorCode = ErrorCode::new(
