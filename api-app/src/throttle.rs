@@ -48,7 +48,8 @@ pub const DEFAULT_CHANGES_PER_MINUTE: u32 = 120;
 /// Most clients one limiter tracks (and most held in the penalty box). A client first seen while
 /// a limiter is full shares one overflow budget with every other such client until a sweep of
 /// idle clients makes room: under a flood of made-up addresses newcomers are limited together
-/// rather than memory growing (a few MiB for all the limiters at this bound).
+/// rather than memory growing (a few MiB for all the limiters at this bound). Likewise a client
+/// blocked while the penalty box is full blocks every client outside the box for as long.
 pub const MAX_TRACKED_CLIENTS: usize = 16_384;
 /// The limiters forget idle clients every this many checks, so their memory follows the clients
 /// seen in the last minute, not every client ever seen.
@@ -176,6 +177,10 @@ struct Limits {
     /// cell, and a blocked client must be refused before its key is checked: otherwise a correct
     /// guess would still show as a 200 among the 429s.
     blocked: Mutex<HashMap<Client, Instant>>,
+    /// Until when every client not in the penalty box is refused a key check: set when a client
+    /// went over its budget while the box was full, so it is refused with the others rather than
+    /// let through to guess (fail closed, as the limiters' shared overflow budget).
+    overflow_blocked: Mutex<Option<Instant>>,
     /// Most clients a limiter, and the penalty box, tracks.
     capacity: usize,
     checks: AtomicU64,
@@ -257,6 +262,7 @@ impl Throttle {
             creates: limiter(settings.creates_per_minute),
             changes: limiter(settings.changes_per_minute),
             blocked: Mutex::new(HashMap::new()),
+            overflow_blocked: Mutex::new(None),
             capacity,
             checks: AtomicU64::new(0),
             started: Instant::now(),
@@ -276,20 +282,24 @@ impl Throttle {
         if !trusted(&peer) {
             return Some(Client::addr(peer));
         }
+        // Split as bytes: a line holding a byte outside visible ASCII still carries the address the
+        // proxy appended to it, after the client's own garbage.
         let forwarded = req
             .headers()
             .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
             .collect::<Vec<_>>();
         let mut client = peer;
         for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-                Ok(ip) if trusted(&ip) => client = ip,
-                Ok(ip) => return Some(Client::addr(ip)),
+            let ip = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|hop| hop.parse::<IpAddr>().ok());
+            match ip.map(|ip| ip.to_canonical()) {
+                Some(ip) if trusted(&ip) => client = ip,
+                Some(ip) => return Some(Client::addr(ip)),
                 // Nothing left of it is believed, and it is not the proxy either.
-                Err(_) => return Some(Client::Unreadable(self.hasher.hash_one(hop))),
+                None => return Some(Client::Unreadable(self.hasher.hash_one(hop))),
             }
         }
         Some(Client::addr(client))
@@ -301,7 +311,11 @@ impl Throttle {
             return Ok(());
         };
         let now = Instant::now();
-        let until = limits.blocked.lock().get(&client).copied();
+        let blocked = limits.blocked.lock();
+        let until = match blocked.get(&client) {
+            Some(until) => Some(*until),
+            None => *limits.overflow_blocked.lock(),
+        };
         match until.and_then(|until| remaining(until, now)) {
             Some(wait) => Err(Throttled(wait)),
             None => Ok(()),
@@ -372,8 +386,12 @@ impl Limits {
             self.forget_idle();
         }
         let mut blocked = self.blocked.lock();
-        if blocked.len() < self.capacity {
-            blocked.insert(key, Instant::now() + wait);
+        let until = Instant::now() + wait;
+        if blocked.len() < self.capacity || blocked.contains_key(&key) {
+            blocked.insert(key, until);
+        } else {
+            let mut overflow = self.overflow_blocked.lock();
+            *overflow = Some(overflow.map_or(until, |running| running.max(until)));
         }
     }
 
@@ -548,6 +566,34 @@ mod tests {
         assert_eq!(throttle.check_create(forwarded("10.0.2.9")), Ok(()));
     }
 
+    /// A byte outside visible ASCII makes a header line unreadable as text, yet the proxy still
+    /// appended the address it saw to that line: the client is that address, or the garbage
+    /// itself where the garbage is the last entry, never the proxy.
+    #[test]
+    fn a_line_with_bytes_outside_ascii_still_names_its_client() {
+        let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
+        let forwarded = |xff: &[u8]| {
+            let value = actix_web::http::header::HeaderValue::from_bytes(xff).unwrap();
+            let req = TestRequest::default()
+                .peer_addr("10.0.1.5:40000".parse::<SocketAddr>().unwrap())
+                .insert_header(("x-forwarded-for", value))
+                .to_http_request();
+            throttle.client(&req)
+        };
+        assert_eq!(forwarded(b"\xff, 198.51.100.7"), ip("198.51.100.7"));
+        assert_eq!(
+            forwarded(b"\xff\xfe, 198.51.100.7, 10.0.2.9"),
+            ip("198.51.100.7")
+        );
+        let garbled = forwarded(b"198.51.100.7, \xff");
+        assert!(
+            matches!(garbled, Some(Client::Unreadable(_))),
+            "{garbled:?}"
+        );
+        assert_eq!(garbled, forwarded(b"6.6.6.6, \xff"), "by its bytes");
+        assert_ne!(garbled, ip("10.0.1.5"), "never the proxy's bucket");
+    }
+
     #[test]
     fn ipv4_mapped_addresses_are_ipv4_for_the_trust_check_and_the_bucket() {
         let throttle = Throttle::new(&settings(AppEnv::Dev, None, Some("10.0.0.0/16")));
@@ -615,12 +661,25 @@ mod tests {
             .lock()
             .extend((0..capacity - 1).map(|n| (nth(n), later)));
         assert_eq!(limits.blocked.lock().len(), capacity);
+        assert_eq!(
+            throttle.check_auth_allowed(Some(nth(capacity + 2))),
+            Ok(()),
+            "a client outside a full box is not refused before anyone overflows it"
+        );
         limits.block(nth(capacity + 1), Duration::from_mins(1));
         assert_eq!(limits.blocked.lock().len(), capacity, "never more");
         assert!(
             throttle.check_auth_allowed(Some(nth(7))).is_err(),
             "blocks kept"
         );
+        // Fail closed: the client the full box could not hold is refused before its key is
+        // checked, and so is every other client outside the box until that block ends.
+        for outside in [capacity + 1, capacity + 2] {
+            assert!(
+                throttle.check_auth_allowed(Some(nth(outside))).is_err(),
+                "{outside}"
+            );
+        }
     }
 
     #[test]
