@@ -13,6 +13,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError as _};
 use futures_util::StreamExt as _;
+use platform::connection_state::WriteUnderway;
 use platform::error::{ApiError, ErrorCode};
 use platform::headers::{
     API_KEY_HEADER, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, REQUEST_ID_HEADER, content_length,
@@ -110,7 +111,7 @@ pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode::new(
 pub const UPSTREAM_TIMEOUT: ErrorCode = ErrorCode::new(
     "upstream_timeout",
     StatusCode::GATEWAY_TIMEOUT,
-    "`API_URL` did not answer within demo-app's proxy timeout.",
+    "`API_URL` did not answer within demo-app's proxy timeout; a create, update or delete it forwarded may still have been written (retry a create with its `Idempotency-Key`).",
 );
 
 /// Why the upstream call failed, as the client sees it.
@@ -196,6 +197,10 @@ pub async fn forward(
         }
         Ok::<_, ApiError>((status, headers, bytes))
     };
+    // A write forwarded may commit in api-app whatever happens here, so the request deadline waits
+    // for its answer (bounded by the upstream timeout, whose 504 promises nothing): a 408 means
+    // nothing was written, here as in api-app.
+    let _write = (!method.is_safe()).then(|| WriteUnderway::begin(&req));
     let (status, headers, bytes) = match tokio::time::timeout(upstream.timeout, call).await {
         Ok(result) => result?,
         Err(_elapsed) => return Err(upstream_timeout()),

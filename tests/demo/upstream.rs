@@ -35,6 +35,11 @@ impl CannedApi {
 
     /// An upstream that writes `response` as it is, then closes the connection.
     fn answering(response: Vec<u8>) -> Self {
+        Self::answering_after(response, Duration::ZERO)
+    }
+
+    /// The same, `delay` after each request's head arrived.
+    fn answering_after(response: Vec<u8>, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let response: Arc<[u8]> = response.into();
@@ -55,6 +60,7 @@ impl CannedApi {
                     }
                     seen.lock()
                         .push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+                    std::thread::sleep(delay);
                     let _ = conn.write_all(&response);
                 });
             }
@@ -211,6 +217,32 @@ async fn responses_up_to_8_mib_are_relayed_and_larger_ones_refused() {
     let demo = spawn_demo(Some(&api.address)).await;
     let res = demo.get("/api/docs/big.js").await;
     assert_error(res, 502, "upstream_unavailable").await;
+}
+
+/// A write the proxy has forwarded may be committing in api-app, so demo-app's request deadline
+/// waits for its answer, as api-app's own does for the store's: a 408 promises nothing was
+/// written. The upstream timeout still bounds the wait. A read gets the deadline's 408.
+#[tokio::test]
+async fn a_forwarded_write_is_answered_by_the_upstream_not_by_the_deadline() {
+    let created = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+    let api = CannedApi::answering_after(created.to_vec(), Duration::from_millis(2500));
+    let mut config = Config::from_vars(integration_tests::test_env(&[
+        ("API_URL", &api.address),
+        ("REQUEST_DEADLINE_SECS", "1"),
+    ]))
+    .unwrap();
+    config.upstream_timeout = Duration::from_secs(5);
+    let demo = spawn_demo_from(config).await;
+    let res = demo
+        .client
+        .post(demo.url("/api/tasks"))
+        .header("content-type", "application/json")
+        .body(r#"{"title":"slow"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "api-app's answer, not a 408");
+    assert_error(demo.get("/api/tasks").await, 408, "request_timeout").await;
 }
 
 #[tokio::test]
