@@ -305,9 +305,10 @@ fn promotion_copies_dev_into_the_prod_overlays_only_after_approval() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(options, ["both", "api-app", "demo-app"]);
+    // A pending promotion of one app is never cancelled by a press for another.
     assert_eq!(
         promote["concurrency"]["group"].as_str(),
-        Some("gitops-promote-prod")
+        Some("gitops-promote-prod-${{ inputs.app }}")
     );
 }
 
