@@ -18,6 +18,8 @@ when
     interval (at this rate its 100-request sample is in before the second measurement), while the
     same queries for stable's hash pass (its errors are its own);
   * the restarted canary fails on its restart within two measurements.
+  * the guard that the canary is measured reads 0 without the recording rules' group (Prometheus
+    scrapes itself, as kube-prometheus-stack's does, for the group's evaluation time).
 
 Prometheus scrapes and evaluates every second here (the clusters: 5 s): only the drill's copy of the
 configuration is faster; the template's own timing is used as it is. Traffic goes to the public port
@@ -310,7 +312,9 @@ def main() -> None:
             clients.append(ports["http"])
         # As prometheus-operator generates it for the ServiceMonitor: the job from its jobLabel, the
         # endpoint's path; namespace and the pod's rollouts-pod-template-hash come from Kubernetes
-        # discovery labels.
+        # discovery labels. Prometheus scrapes itself too, as kube-prometheus-stack's does
+        # (selfMonitor): the template proves its recording rules alive by their group's metrics.
+        prom_port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
             "rule_files": [f"{work}/rules.yml"],
@@ -335,12 +339,12 @@ def main() -> None:
                             "target_label": "rollouts_pod_template_hash",
                         },
                     ],
-                }
+                },
+                {"job_name": "prometheus", "static_configs": [{"targets": [f"{HOST}:{prom_port}"]}]},
             ],
         }
         with open(f"{work}/prometheus.yml", "w") as f:
             yaml.safe_dump(config, f)
-        prom_port = free_port()
         prom_log = open(f"{work}/prometheus.log", "w")  # noqa: SIM115
         procs.append(
             subprocess.Popen(
@@ -373,6 +377,12 @@ def main() -> None:
             lambda: query(prometheus, f'count(up{{job="{job}"}} == 1)') == [float(len(targets))],
             20,
         )
+        # And Prometheus's own metrics, as a cluster's long-running one has them before any release.
+        wait_until(
+            "Prometheus did not scrape itself",
+            lambda: query(prometheus, "prometheus_rule_group_last_evaluation_timestamp_seconds"),
+            20,
+        )
         # As after setWeight: the requests begin as the analysis does.
         for port in clients:
             threading.Thread(target=traffic, args=(port, stop), daemon=True).start()
@@ -389,6 +399,12 @@ def main() -> None:
             threads.append(t)
         for t in threads:
             t.join(timeout=180)
+        # The same guard for the healthy canary, had the recording rules' group not been loaded
+        # (another group name): it must read 0, failing the canary, rather than let the SLO ratios'
+        # empty results pass it.
+        guard = next(m for m in template["spec"]["metrics"] if m["name"] == "canary-is-measured")
+        without_rules = substitute(guard["provider"]["prometheus"]["query"], {**args, "canary-hash": GOOD})
+        unloaded = query(prometheus, without_rules.replace("canary[.]recording", "canary[.]not-loaded"))
     finally:
         stop.set()
         for proc in procs:
@@ -414,6 +430,8 @@ def main() -> None:
         problems.append(f"the faulty canary was judged {bad_phase}, not Failed on its 5xx ratio")
     elif bad_s > allowed + 2:  # 2 s for the queries themselves
         problems.append(f"the faulty canary failed after {bad_s:.1f} s, over (failureLimit + 1) x interval = {allowed:.0f} s")
+    if unloaded != [0.0]:
+        problems.append(f"canary-is-measured read {unloaded} without the recording rules' group, not [0]")
     restarted_phase, restarted_s, restarted_runs = verdicts[RESTARTED]
     restart = next((r for r in restarted_runs if "restart" in r.name), None)
     within = duration_s(restart.spec["interval"]) if restart else 0
@@ -435,7 +453,7 @@ def main() -> None:
         f"{sum(len(r.phases) for r in good_runs)} measurements in {good_s:.0f} s; a canary with "
         f"{opts.error_percent} % injected 5xx failed {availability.name} after {bad_s:.1f} s "
         f"((failureLimit + 1) x interval = {allowed:.0f} s); a restarted canary failed {restart.name} after "
-        f"{restarted_s:.1f} s; stable's pods passed"
+        f"{restarted_s:.1f} s; stable's pods passed; without the recording rules the canary is not measured"
     )
 
 

@@ -52,6 +52,17 @@ fn labels(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// What the rule group `group` of `env`'s monitoring overlay records.
+fn recorded_by(env: &str, group: &str) -> Vec<String> {
+    let docs = monitoring(env);
+    of_kind(&docs, "PrometheusRule")
+        .flat_map(|r| seq(&r["spec"]["groups"]))
+        .filter(|g| g["name"].as_str() == Some(group))
+        .flat_map(|g| seq(&g["rules"]))
+        .filter_map(|r| r["record"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Every rule of `env`'s monitoring overlay, owned (`monitoring.rs` renders and flattens it).
 pub(crate) fn monitoring_rules(env: &str) -> Vec<Value> {
     rules(&monitoring(env)).into_iter().cloned().collect()
@@ -448,6 +459,44 @@ fn the_analysis_measures_the_canarys_own_pods_through_the_slo_recording_rules() 
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The guard that a canary is measured also proves the recording rules its ratios read are being
+/// evaluated, by the group that records them: without it, rules missing from Prometheus (another
+/// Application, synced in no set order) would make both ratios read 0 and pass any canary.
+#[test]
+fn the_canary_is_measured_only_while_its_recording_rules_are_evaluated() {
+    for app in APPS {
+        for (env, docs) in all_renderings(app) {
+            let rules_env = if env == "local" { "dev" } else { env.as_str() };
+            let template = one(&docs, "AnalysisTemplate");
+            let guard = seq(&template["spec"]["metrics"])
+                .iter()
+                .find(|m| s(&m["name"]) == "canary-is-measured")
+                .unwrap_or_else(|| panic!("{env}/{app}: canary-is-measured"));
+            let query = squash(s(&guard["provider"]["prometheus"]["query"]));
+            let group = query
+                .split(
+                    r#"prometheus_rule_group_last_evaluation_timestamp_seconds{rule_group=~".+;"#,
+                )
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| {
+                    panic!("{env}/{app}: the guard reads a rule group's last evaluation: {query}")
+                })
+                .replace("[.]", ".");
+            let recorded = recorded_by(rules_env, &group);
+            for ratio in [
+                "pod_template:http_errors:ratio",
+                "pod_template:http_slow:ratio",
+            ] {
+                assert!(
+                    recorded.iter().any(|r| r == ratio),
+                    "{env}/{app}: group {group} records {ratio}"
+                );
             }
         }
     }
