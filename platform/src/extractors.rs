@@ -22,17 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config());
 }
 
-/// JSON bodies: at most `limit` bytes, errors in the envelope, and only `application/json` or an
-/// `application/…+json` type (such as a merge patch): actix alone would take `text/json` or any
-/// other top-level type with a JSON subtype.
+/// JSON bodies: at most `limit` bytes, a JSON type required, errors in the envelope. actix takes
+/// any type whose subtype or suffix is `json` (a `content_type` predicate can only add to that);
+/// [`PlainJson`] narrows it to `application/json` and `application/…+json`.
 fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .content_type_required(true)
-        .content_type(|mime| {
-            mime.type_() == mime::APPLICATION
-                && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
-        })
         .error_handler(|err, _req| json_payload_error(&err).into())
 }
 
@@ -62,8 +58,8 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
-/// A JSON body sent as it is: one `Content-Type` line, no `charset` but UTF-8, not a JSON Patch
-/// document, and no content coding, else a JSON 415.
+/// A JSON body sent as it is: one `Content-Type` line, an `application` type, no `charset` but
+/// UTF-8, not a JSON Patch document, and no content coding, else a JSON 415.
 /// actix's JSON extractor reads only the first `Content-Type` line and ignores `Content-Encoding`,
 /// so gzip bytes would be parsed as JSON (a misleading `malformed_json`), a `br` label would be
 /// ignored, and a second, different type would pass: a proxy or WAF in front may read such a
@@ -92,6 +88,14 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<mime::Mime>().ok());
     if let Some(media_type) = media_type {
+        // JSON's media types are application's (RFC 8259 11, RFC 6839 3.1); actix would also read
+        // `text/json` or `text/x+json`, which a proxy or WAF in front may treat as text.
+        if media_type.type_() != mime::APPLICATION {
+            return Err(ApiError::new(
+                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON with content-type: application/json",
+            ));
+        }
         // JSON is exchanged in UTF-8 (RFC 8259 8.1) and parsed as UTF-8 whatever the header says,
         // so a body said to be in another charset is refused rather than misread.
         let other_charset = media_type
