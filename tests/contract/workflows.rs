@@ -342,6 +342,52 @@ fn workflows_start_without_permissions_and_never_use_pull_request_target() {
     }
 }
 
+/// The jobs that open pull requests write only with the GitHub App's token: its pushes start the
+/// PR's checks and the gitops/** ruleset admits only the App. Their own token only reads, so no
+/// other step of theirs (an action, a script) can write to the repository, and a missing App stops
+/// them at once with the variable's name rather than falling back.
+#[test]
+fn jobs_that_open_prs_write_only_with_the_apps_token() {
+    let mut seen = 0;
+    for name in &workflow_names() {
+        for (id, job) in jobs(&workflow(name)) {
+            let all = steps(job);
+            let Some(token) = all.iter().position(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/create-github-app-token@"))
+            }) else {
+                continue;
+            };
+            seen += 1;
+            let what = format!("{name}.yml {id}");
+            for permission in ["contents", "pull-requests"] {
+                assert_ne!(
+                    job["permissions"][permission].as_str(),
+                    Some("write"),
+                    "{what}: its own token writes {permission}"
+                );
+            }
+            assert!(
+                all[token].get("if").is_none(),
+                "{what}: the App token is optional"
+            );
+            assert!(
+                all[..token].iter().any(|s| s["run"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("GITOPS_APP_CLIENT_ID is not set"))),
+                "{what}: a missing App is named before anything runs"
+            );
+            let text = serde_yaml_ng::to_string(job).unwrap();
+            assert!(
+                !text.contains("|| github.token"),
+                "{what}: falls back to GITHUB_TOKEN"
+            );
+        }
+    }
+    assert!(seen >= 4, "bump-dev, promote, rollback and terraform-lock");
+}
+
 #[test]
 fn every_job_has_a_timeout() {
     for name in &workflow_names() {
