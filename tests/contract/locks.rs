@@ -191,3 +191,94 @@ provider "registry.terraform.io/hashicorp/aws" {
     assert_eq!(hashes.len(), 4);
     assert_eq!(hashes[3], "zh:00");
 }
+
+/// Every `terraform init` CI runs, but the lock workflow's own, goes through
+/// scripts/terraform-init.sh, which checks the providers against the committed lock file.
+#[test]
+fn every_workflow_initialises_terraform_through_the_lock_checking_script() {
+    let mut inits = 0;
+    for entry in std::fs::read_dir(repo_root().join(".github/workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "terraform-lock.yml" || path.extension().is_none_or(|e| e != "yml") {
+            continue;
+        }
+        let workflow = &read_yaml(&format!(".github/workflows/{name}"))[0];
+        for job in workflow["jobs"].as_mapping().unwrap().values() {
+            for step in job["steps"].as_sequence().into_iter().flatten() {
+                for line in step["run"].as_str().unwrap_or_default().lines() {
+                    let line = line.trim();
+                    let init = line.contains(" init") || line.contains("terraform-init.sh");
+                    if line.starts_with('#') || !init {
+                        continue;
+                    }
+                    if line.contains("scripts/terraform-init.sh") {
+                        inits += 1;
+                    } else {
+                        assert!(
+                            !line.starts_with("terraform "),
+                            "{name}: `{line}` runs terraform init without the lock check"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(inits >= 3, "plan and apply, drift, validate: {inits}");
+}
+
+/// The script itself, against a stand-in `terraform` that prints its arguments: a root with a lock
+/// file is initialised read-only against it; one without is warned about; a module is neither.
+#[test]
+fn the_init_script_checks_providers_against_the_lock_file_where_there_is_one() {
+    let root = std::env::temp_dir().join(format!("terraform-init-{}", uuid::Uuid::new_v4()));
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stub = bin.join("terraform");
+    std::fs::write(&stub, "#!/bin/sh\necho \"$@\"\n").unwrap();
+    let mut perms = std::fs::metadata(&stub).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&stub, perms).unwrap();
+    for dir in [
+        "terraform/envs/locked",
+        "terraform/envs/open",
+        "terraform/modules/part",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("terraform/envs/locked/.terraform.lock.hcl"), "").unwrap();
+    let script = repo_root().join("scripts/terraform-init.sh");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = |dir: &str| {
+        let out = std::process::Command::new(&script)
+            .args([dir, "-backend=false"])
+            .current_dir(&root)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{dir}: {out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (args, warned) = run("terraform/envs/locked/");
+    assert_eq!(
+        args.trim(),
+        "-chdir=terraform/envs/locked init -lockfile=readonly -backend=false"
+    );
+    assert!(warned.is_empty(), "{warned}");
+    let (args, warned) = run("terraform/envs/open");
+    assert_eq!(
+        args.trim(),
+        "-chdir=terraform/envs/open init -backend=false"
+    );
+    assert!(warned.contains("has no .terraform.lock.hcl"), "{warned}");
+    let (args, warned) = run("terraform/modules/part");
+    assert_eq!(
+        args.trim(),
+        "-chdir=terraform/modules/part init -backend=false"
+    );
+    assert!(warned.is_empty(), "{warned}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
