@@ -626,3 +626,61 @@ fn every_job_in_an_environment_first_checks_it_with_the_one_settings_script() {
         "the environment checked is the one the job runs in"
     );
 }
+
+/// A prod apply follows its approval with no pause, so the approver cannot have read that exact
+/// plan: one that deletes or replaces anything stops before the apply, unless the run was started
+/// by hand with allow-destroy. The guard's own jq filter is run on a sample plan: it lists the
+/// deletions and replacements, and nothing else.
+#[test]
+fn a_prod_apply_deletes_or_replaces_nothing_unless_started_with_allow_destroy() {
+    let env = workflow("terraform-env");
+    let input = &env["on"]["workflow_call"]["inputs"]["allow-destroy"];
+    assert_eq!(input["default"].as_bool(), Some(false));
+    let steps = env["jobs"]["terraform"]["steps"].as_sequence().unwrap();
+    let at = |pred: &dyn Fn(&Value) -> bool| steps.iter().position(pred);
+    let plan = at(&|s| text(&s["run"]).contains("-out=tfplan")).expect("the plan step");
+    let apply = at(&|s| text(&s["run"]).contains("apply -no-color tfplan")).expect("the apply");
+    let guard = at(&|s| text(&s["run"]).contains("show -json tfplan")).expect("the guard step");
+    assert!(
+        plan < guard && guard < apply,
+        "planned, judged, then applied"
+    );
+    assert_eq!(
+        text(&steps[guard]["if"]),
+        "inputs.apply && !inputs.allow-destroy"
+    );
+    let run = text(&steps[guard]["run"]);
+    assert!(run.contains("exit 1"), "{run}");
+    let filter = run
+        .split("jq -r '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the jq filter");
+    let sample = r#"{"resource_changes": [
+        {"address": "aws_db_instance.this", "change": {"actions": ["delete", "create"]}},
+        {"address": "aws_security_group.old", "change": {"actions": ["delete"]}},
+        {"address": "aws_eks_cluster.this", "change": {"actions": ["update"]}},
+        {"address": "aws_s3_bucket.new", "change": {"actions": ["create"]}}]}"#;
+    let mut jq = std::process::Command::new("jq")
+        .args(["-r", filter])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("jq (scripts/install-tools.sh)");
+    std::io::Write::write_all(jq.stdin.as_mut().unwrap(), sample.as_bytes()).unwrap();
+    let out = jq.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "delete+create aws_db_instance.this\ndelete aws_security_group.old\n"
+    );
+
+    let terraform = workflow("terraform");
+    let dispatch = &terraform["on"]["workflow_dispatch"]["inputs"]["allow-destroy"];
+    assert_eq!(dispatch["default"].as_bool(), Some(false));
+    assert_eq!(
+        text(&terraform["jobs"]["apply-prod"]["with"]["allow-destroy"]),
+        "${{ github.event_name == 'workflow_dispatch' && inputs.allow-destroy }}",
+        "prod: only a run started by hand with it"
+    );
+}
