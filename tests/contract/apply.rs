@@ -628,14 +628,14 @@ fn every_job_in_an_environment_first_checks_it_with_the_one_settings_script() {
 }
 
 /// A prod apply follows its approval with no pause, so the approver cannot have read that exact
-/// plan: one that deletes or replaces anything stops before the apply, unless the run was started
-/// by hand with allow-destroy. The guard's own jq filter is run on a sample plan: it lists the
-/// deletions and replacements, and nothing else.
+/// plan: one that deletes or replaces anything stops before the apply and names the list by a
+/// digest; a run started by hand with that digest applies exactly that list. The guard step is run
+/// as it is, against a stand-in `terraform` that shows a sample plan.
 #[test]
-fn a_prod_apply_deletes_or_replaces_nothing_unless_started_with_allow_destroy() {
+fn a_prod_apply_deletes_or_replaces_only_the_list_its_digest_names() {
     let env = workflow("terraform-env");
     let input = &env["on"]["workflow_call"]["inputs"]["allow-destroy"];
-    assert_eq!(input["default"].as_bool(), Some(false));
+    assert_eq!(text(&input["default"]), "");
     let steps = env["jobs"]["terraform"]["steps"].as_sequence().unwrap();
     let at = |pred: &dyn Fn(&Value) -> bool| steps.iter().position(pred);
     let plan = at(&|s| text(&s["run"]).contains("-out=tfplan")).expect("the plan step");
@@ -647,40 +647,86 @@ fn a_prod_apply_deletes_or_replaces_nothing_unless_started_with_allow_destroy() 
     );
     assert_eq!(
         text(&steps[guard]["if"]),
-        "inputs.apply && !inputs.allow-destroy"
+        "inputs.apply && inputs.allow-destroy != '*'"
+    );
+    assert_eq!(
+        text(&steps[guard]["env"]["ALLOW_DESTROY"]),
+        "${{ inputs.allow-destroy }}"
     );
     let run = text(&steps[guard]["run"]);
-    assert!(run.contains("exit 1"), "{run}");
-    let filter = run
-        .split("jq -r '")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .expect("the jq filter");
-    let sample = r#"{"resource_changes": [
-        {"address": "aws_db_instance.this", "change": {"actions": ["delete", "create"]}},
-        {"address": "aws_security_group.old", "change": {"actions": ["delete"]}},
-        {"address": "aws_eks_cluster.this", "change": {"actions": ["update"]}},
-        {"address": "aws_s3_bucket.new", "change": {"actions": ["create"]}}]}"#;
-    let mut jq = std::process::Command::new("jq")
-        .args(["-r", filter])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("jq (scripts/install-tools.sh)");
-    std::io::Write::write_all(jq.stdin.as_mut().unwrap(), sample.as_bytes()).unwrap();
-    let out = jq.wait_with_output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        "delete+create aws_db_instance.this\ndelete aws_security_group.old\n"
+
+    let work = std::env::temp_dir().join(format!("destroy-guard-{}", uuid::Uuid::new_v4()));
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let plan_file = work.join("sample-plan.json");
+    let stub = bin.join("terraform");
+    std::fs::write(&stub, format!("#!/bin/sh\ncat '{}'\n", plan_file.display())).unwrap();
+    let mut mode = std::fs::metadata(&stub).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&stub, mode).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let summary = work.join("summary.md");
+    let guard_with = |changes: &str, allow: &str| {
+        std::fs::write(
+            &plan_file,
+            format!(r#"{{"resource_changes": [{changes}]}}"#),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(&summary);
+        let out = std::process::Command::new("bash")
+            .args(["-e", "-c", &run])
+            .env("PATH", &path)
+            .env("ENV_DIR", "terraform/envs/prod")
+            .env("RUNNER_TEMP", &work)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("ALLOW_DESTROY", allow)
+            .output()
+            .unwrap();
+        let page = std::fs::read_to_string(&summary).unwrap_or_default();
+        (out.status.success(), page)
+    };
+    let change = |address: &str, actions: &str| {
+        format!(r#"{{"address": "{address}", "change": {{"actions": {actions}}}}}"#)
+    };
+    let harmless = [
+        change("aws_eks_cluster.this", r#"["update"]"#),
+        change("aws_s3_bucket.new", r#"["create"]"#),
+    ]
+    .join(",");
+    let doomed = format!(
+        "{harmless},{},{}",
+        change("aws_db_instance.this", r#"["delete", "create"]"#),
+        change("aws_security_group.old", r#"["delete"]"#)
     );
+    assert!(guard_with(&harmless, "").0, "updates and creates apply");
+    let (applied, page) = guard_with(&doomed, "");
+    assert!(!applied, "a deletion stops the apply");
+    assert!(
+        page.contains("delete+create aws_db_instance.this"),
+        "{page}"
+    );
+    assert!(page.contains("delete aws_security_group.old"), "{page}");
+    assert!(!page.contains("aws_eks_cluster"), "{page}");
+    let digest = page
+        .split("allow-destroy: ")
+        .nth(1)
+        .map(str::trim)
+        .expect("the digest on the run's page")
+        .to_owned();
+    assert!(guard_with(&doomed, &digest).0, "exactly the list it names");
+    let grown = format!("{doomed},{}", change("aws_iam_role.x", r#"["delete"]"#));
+    assert!(
+        !guard_with(&grown, &digest).0,
+        "a plan that changed since stops again"
+    );
+    std::fs::remove_dir_all(&work).unwrap();
 
     let terraform = workflow("terraform");
     let dispatch = &terraform["on"]["workflow_dispatch"]["inputs"]["allow-destroy"];
-    assert_eq!(dispatch["default"].as_bool(), Some(false));
+    assert_eq!(text(&dispatch["default"]), "");
     assert_eq!(
         text(&terraform["jobs"]["apply-prod"]["with"]["allow-destroy"]),
-        "${{ github.event_name == 'workflow_dispatch' && inputs.allow-destroy }}",
-        "prod: only a run started by hand with it"
+        "${{ github.event_name == 'workflow_dispatch' && inputs.allow-destroy != '*' && inputs.allow-destroy || '' }}",
+        "prod: only a run started by hand, and never with dev's `*`"
     );
 }
