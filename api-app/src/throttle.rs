@@ -179,7 +179,10 @@ struct Limits {
     blocked: Mutex<HashMap<Client, Instant>>,
     /// Until when every client not in the penalty box is refused a key check: set when a client
     /// went over its budget while the box was full, so it is refused with the others rather than
-    /// let through to guess (fail closed, as the limiters' shared overflow budget).
+    /// let through to guess (fail closed, as the limiters' shared overflow budget). The price, paid
+    /// only while someone keeps [`MAX_TRACKED_CLIENTS`] addresses blocked at once: a client outside
+    /// the box, a right key and all, waits too. Evicting a block to make room instead would let the
+    /// evicted address guess again at once, one guess per request for the flood as a whole.
     overflow_blocked: Mutex<Option<Instant>>,
     /// Most clients a limiter, and the penalty box, tracks.
     capacity: usize,
