@@ -183,7 +183,9 @@ mod tests {
     use prometheus::{IntGauge, Registry};
 
     use super::{ERROR_KINDS, StoreMetrics};
+    use crate::tasks::store::pool::Pools;
     use crate::tasks::store::port::StoreError;
+    use crate::tasks::store::settings::{PgSettings, PgVars};
 
     /// The failures a client causes are answers, counted nowhere: a client sending a stale
     /// `If-Match` must not make the store look as if it were aborting transactions.
@@ -208,8 +210,6 @@ mod tests {
         metrics.record::<()>(&Err(StoreError::Conflict));
         assert_eq!(count("conflict"), 1, "a transaction the database aborted");
     }
-    use crate::tasks::store::pool::Pools;
-    use crate::tasks::store::settings::{PgSettings, PgVars};
 
     #[test]
     fn the_pool_series_are_claimed_in_the_registry_so_nothing_can_shadow_them() {
