@@ -32,6 +32,14 @@ fn json_config(limit: usize) -> web::JsonConfig {
         .error_handler(|err, _req| json_payload_error(&err).into())
 }
 
+/// The 415 for a body whose type is not JSON's, from actix's check or [`PlainJson`]'s.
+fn not_json() -> ApiError {
+    ApiError::new(
+        ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+        "the request body must be JSON with content-type: application/json",
+    )
+}
+
 fn json_payload_error(err: &JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { limit, .. }
@@ -39,10 +47,7 @@ fn json_payload_error(err: &JsonPayloadError) -> ApiError {
             ErrorCode::PAYLOAD_TOO_LARGE,
             format!("the request body must be at most {limit} bytes"),
         ),
-        JsonPayloadError::ContentType => ApiError::new(
-            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
-            "the request body must be JSON with content-type: application/json",
-        ),
+        JsonPayloadError::ContentType => not_json(),
         // Well-formed JSON of the wrong shape, or a value our domain types reject.
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             // serde_json appends " at line 1 column 12"; the sentence reads better without it.
@@ -91,10 +96,7 @@ fn plain_json(headers: &HeaderMap) -> Result<(), ApiError> {
         // JSON's media types are application's (RFC 8259 11, RFC 6839 3.1); actix would also read
         // `text/json` or `text/x+json`, which a proxy or WAF in front may treat as text.
         if media_type.type_() != mime::APPLICATION {
-            return Err(ApiError::new(
-                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
-                "the request body must be JSON with content-type: application/json",
-            ));
+            return Err(not_json());
         }
         // JSON is exchanged in UTF-8 (RFC 8259 8.1) and parsed as UTF-8 whatever the header says,
         // so a body said to be in another charset is refused rather than misread.
