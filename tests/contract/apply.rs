@@ -655,29 +655,26 @@ fn a_prod_apply_deletes_or_replaces_only_the_list_its_digest_names() {
     );
     let run = text(&steps[guard]["run"]);
 
-    let work = std::env::temp_dir().join(format!("destroy-guard-{}", uuid::Uuid::new_v4()));
-    let bin = work.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let plan_file = work.join("sample-plan.json");
-    let stub = bin.join("terraform");
-    std::fs::write(&stub, format!("#!/bin/sh\ncat '{}'\n", plan_file.display())).unwrap();
-    let mut mode = std::fs::metadata(&stub).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
-    std::fs::set_permissions(&stub, mode).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let summary = work.join("summary.md");
+    // The stand-in `terraform show -json` prints the sample plan; the step writes its own copy to
+    // $RUNNER_TEMP/plan.json, so the sample has another name.
+    let tools = crate::pipeline::FakeTools::new("destroy-guard");
+    let sample = tools.path().join("sample-plan.json");
+    tools.tool("terraform", &format!("cat '{}'", sample.display()));
+    let path = format!(
+        "{}:{}",
+        tools.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let summary = tools.path().join("summary.md");
     let guard_with = |changes: &str, allow: &str| {
-        std::fs::write(
-            &plan_file,
-            format!(r#"{{"resource_changes": [{changes}]}}"#),
-        )
-        .unwrap();
+        std::fs::write(&sample, format!(r#"{{"resource_changes": [{changes}]}}"#)).unwrap();
         let _ = std::fs::remove_file(&summary);
+        // As GitHub runs a `run:` block: bash -eo pipefail.
         let out = std::process::Command::new("bash")
-            .args(["-e", "-c", &run])
+            .args(["-eo", "pipefail", "-c", &run])
             .env("PATH", &path)
             .env("ENV_DIR", "terraform/envs/prod")
-            .env("RUNNER_TEMP", &work)
+            .env("RUNNER_TEMP", tools.path())
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("ALLOW_DESTROY", allow)
             .output()
@@ -719,7 +716,6 @@ fn a_prod_apply_deletes_or_replaces_only_the_list_its_digest_names() {
         !guard_with(&grown, &digest).0,
         "a plan that changed since stops again"
     );
-    std::fs::remove_dir_all(&work).unwrap();
 
     let terraform = workflow("terraform");
     let dispatch = &terraform["on"]["workflow_dispatch"]["inputs"]["allow-destroy"];
