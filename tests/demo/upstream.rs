@@ -24,13 +24,18 @@ struct CannedApi {
 
 impl CannedApi {
     fn start(head: &str, body: &[u8]) -> Self {
+        Self::start_after(head, body, Duration::ZERO)
+    }
+
+    /// The same, `delay` after each request's head arrived.
+    fn start_after(head: &str, body: &[u8], delay: Duration) -> Self {
         let mut response = format!(
             "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
         response.extend_from_slice(body);
-        Self::answering(response)
+        Self::answering_after(response, delay)
     }
 
     /// An upstream that writes `response` as it is, then closes the connection.
@@ -38,7 +43,7 @@ impl CannedApi {
         Self::answering_after(response, Duration::ZERO)
     }
 
-    /// The same, `delay` after each request's head arrived.
+    /// [`Self::answering`], `delay` after each request's head arrived.
     fn answering_after(response: Vec<u8>, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
@@ -224,8 +229,11 @@ async fn responses_up_to_8_mib_are_relayed_and_larger_ones_refused() {
 /// written. The upstream timeout still bounds the wait. A read gets the deadline's 408.
 #[tokio::test]
 async fn a_forwarded_write_is_answered_by_the_upstream_not_by_the_deadline() {
-    let created = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
-    let api = CannedApi::answering_after(created.to_vec(), Duration::from_millis(2500));
+    let api = CannedApi::start_after(
+        "HTTP/1.1 201 Created\r\ncontent-type: application/json",
+        b"{}",
+        Duration::from_millis(2500),
+    );
     let mut config = Config::from_vars(integration_tests::test_env(&[
         ("API_URL", &api.address),
         ("REQUEST_DEADLINE_SECS", "1"),
