@@ -296,20 +296,13 @@ fn on_eks_the_alb_splits_requests_and_argo_cd_leaves_the_weights_to_rollouts() {
             }
             // Argo CD must not put the weights back mid-release, nor overwrite them on a sync.
             let application = named(&apps, "Application", &format!("{app}-{env}"));
-            let ignored = seq(&application["spec"]["ignoreDifferences"])
-                .iter()
-                .any(|d| {
-                    d["kind"].as_str() == Some("Ingress")
-                        && d["name"].as_str() == Some(name(ingress))
-                        && seq(&d["jqPathExpressions"])
-                            .iter()
-                            .any(|p| s(p) == format!(".metadata.annotations.\"{key}\""))
-                });
-            assert!(ignored, "{env}/{app}: Argo CD ignores {key}");
+            let annotation = format!(".metadata.annotations.\"{key}\"");
             assert!(
-                seq(&application["spec"]["syncPolicy"]["syncOptions"])
-                    .iter()
-                    .any(|o| s(o) == "RespectIgnoreDifferences=true"),
+                ignores(application, INGRESS, name(ingress), &annotation),
+                "{env}/{app}: Argo CD ignores {key}"
+            );
+            assert!(
+                respects_ignores(application),
                 "{env}/{app}: a sync keeps the live weights"
             );
             let project = named(&apps, "AppProject", s(&application["spec"]["project"]));
@@ -326,6 +319,31 @@ fn on_eks_the_alb_splits_requests_and_argo_cd_leaves_the_weights_to_rollouts() {
     }
 }
 
+/// An Ingress and a Service, as `ignoreDifferences` names their kinds (API group, kind).
+const INGRESS: (&str, &str) = ("networking.k8s.io", "Ingress");
+const SERVICE: (&str, &str) = ("", "Service");
+/// The key Argo Rollouts adds to the stable and canary Services' selectors.
+const HASH_IN_SELECTOR: &str = ".spec.selector.\"rollouts-pod-template-hash\"";
+
+/// Whether `application` ignores the field at `path` of the object `name` of `kind` when it diffs.
+fn ignores(application: &Value, (group, kind): (&str, &str), name: &str, path: &str) -> bool {
+    seq(&application["spec"]["ignoreDifferences"])
+        .iter()
+        .any(|d| {
+            d["group"].as_str() == Some(group)
+                && d["kind"].as_str() == Some(kind)
+                && d["name"].as_str() == Some(name)
+                && seq(&d["jqPathExpressions"]).iter().any(|p| s(p) == path)
+        })
+}
+
+/// Whether a sync of `application` keeps the live value of every field it ignores.
+fn respects_ignores(application: &Value) -> bool {
+    seq(&application["spec"]["syncPolicy"]["syncOptions"])
+        .iter()
+        .any(|o| s(o) == "RespectIgnoreDifferences=true")
+}
+
 /// Argo Rollouts adds its pod-template hash to the stable and canary Services' selectors. A
 /// selector is atomic to Server-Side Apply, so a sync would replace it whole: both Services would
 /// select every pod, the canary's share included, until Rollouts put the hash back, and the diff
@@ -340,25 +358,13 @@ fn argo_cd_leaves_the_services_pod_template_hash_to_rollouts() {
             let application = named(&apps, "Application", &format!("{app}-{env}"));
             for field in ["stableService", "canaryService"] {
                 let service = s(&canary[field]);
-                let ignored = seq(&application["spec"]["ignoreDifferences"])
-                    .iter()
-                    .any(|d| {
-                        d["group"].as_str() == Some("")
-                            && d["kind"].as_str() == Some("Service")
-                            && d["name"].as_str() == Some(service)
-                            && seq(&d["jqPathExpressions"])
-                                .iter()
-                                .any(|p| s(p) == ".spec.selector.\"rollouts-pod-template-hash\"")
-                    });
                 assert!(
-                    ignored,
+                    ignores(application, SERVICE, service, HASH_IN_SELECTOR),
                     "{env}/{app}: Argo CD keeps {service}'s pod-template hash"
                 );
             }
             assert!(
-                seq(&application["spec"]["syncPolicy"]["syncOptions"])
-                    .iter()
-                    .any(|o| s(o) == "RespectIgnoreDifferences=true"),
+                respects_ignores(application),
                 "{env}/{app}: a sync applies the live hash, not none"
             );
         }
