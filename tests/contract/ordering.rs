@@ -66,6 +66,15 @@ fn the_pod_identities_output_waits_for_nodes_addons_and_associations() {
     }
 }
 
+/// The `helm_release` blocks among `blocks`, by name.
+fn helm_releases(blocks: &[hcl::Block]) -> BTreeMap<String, &hcl::Block> {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "helm_release")
+        .map(|b| (b.labels()[1].as_str().to_owned(), b))
+        .collect()
+}
+
 /// A release waits if it reads `var.pod_identities` or depends on a release that waits.
 fn waits(name: &str, releases: &BTreeMap<String, &hcl::Block>, seen: &mut Vec<String>) -> bool {
     if seen.iter().any(|s| s == name) {
@@ -86,11 +95,7 @@ fn waits(name: &str, releases: &BTreeMap<String, &hcl::Block>, seen: &mut Vec<St
 #[test]
 fn every_helm_release_waits_for_the_pod_identities() {
     let addons = blocks("terraform/modules/cluster-addons");
-    let releases: BTreeMap<String, &hcl::Block> = addons
-        .iter()
-        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "helm_release")
-        .map(|b| (b.labels()[1].as_str().to_owned(), b))
-        .collect();
+    let releases = helm_releases(&addons);
     assert!(
         releases.len() >= 5,
         "the add-on releases: {:?}",
@@ -119,37 +124,28 @@ fn every_helm_release_waits_for_the_pod_identities() {
 #[test]
 fn the_root_application_waits_for_every_other_release() {
     let addons = blocks("terraform/modules/cluster-addons");
-    let root = addons
-        .iter()
-        .find(|b| b.identifier() == "resource" && b.labels()[1].as_str() == "argocd_root_app")
-        .expect("helm_release.argocd_root_app");
-    let releases: BTreeMap<String, &hcl::Block> = addons
-        .iter()
-        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "helm_release")
-        .map(|b| (format!("helm_release.{}", b.labels()[1].as_str()), b))
-        .collect();
+    let releases = helm_releases(&addons);
     // What it waits for, directly or through a release it waits for.
-    let mut waited = depends_on(root.body());
+    let mut waited = depends_on(releases["argocd_root_app"].body());
     let mut at = 0;
     while let Some(dep) = waited.get(at).cloned() {
         at += 1;
-        for next in releases
-            .get(&dep)
+        let next = dep
+            .strip_prefix("helm_release.")
+            .and_then(|name| releases.get(name))
             .map(|b| depends_on(b.body()))
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        for next in next {
             if !waited.contains(&next) {
                 waited.push(next);
             }
         }
     }
-    assert!(releases.contains_key("helm_release.policy_controller"));
-    for other in releases
-        .keys()
-        .filter(|n| *n != "helm_release.argocd_root_app")
-    {
+    assert!(releases.contains_key("policy_controller"));
+    for other in releases.keys().filter(|n| *n != "argocd_root_app") {
+        let other = format!("helm_release.{other}");
         assert!(
-            waited.contains(other),
+            waited.contains(&other),
             "the root Application must wait for {other}: {waited:?}"
         );
     }
